@@ -1,0 +1,3 @@
+export class BackendUnavailableError extends Error {
+  override name = 'BackendUnavailableError';
+}

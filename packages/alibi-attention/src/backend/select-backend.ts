@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { BackendUnavailableError } from './errors.js';
+import { type AdapterDescription, describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';
+
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+export type BackendRequest = BackendName | 'auto';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
+
+export interface BackendInfo {
+  name: BackendName;
+  /** Only for `webgpu`: what the adapter says of itself. */
+  adapter?: AdapterDescription;
+  /** Why `auto` chose this backend, or that it was requested. */
+  reason: string;
+}
+
+export interface SelectBackendOptions {
+  /** Print the chosen backend and adapter (default: true) through `log`. */
+  log?: ((line: string) => void) | false;
+}
+
+export function parseBackendRequest(value: string | undefined): BackendRequest {
+  const v = (value ?? 'auto').trim().toLowerCase();
+  if (v === 'auto' || (BACKEND_NAMES as readonly string[]).includes(v)) return v as BackendRequest;
+  throw new BackendUnavailableError(`unknown backend "${value}": expected one of auto, ${BACKEND_NAMES.join(', ')}`);
+}
+
+let webgpuRegistered = false;
+
+async function activateWebGpu(): Promise<AdapterDescription> {
+  const adapter = await requestWebGpuAdapter();
+  if (!webgpuRegistered) {
+    // Registering the backend only once a real adapter exists keeps tfjs from probing a missing navigator.gpu.
+    await import('@tensorflow/tfjs-backend-webgpu');
+    webgpuRegistered = true;
+  }
+  if (!(await tf.setBackend('webgpu'))) {
+    throw new BackendUnavailableError('the webgpu backend failed to initialize on the adapter it was given');
+  }
+  await tf.ready();
+  return describeAdapter(adapter);
+}
+
+async function activate(name: Exclude<BackendName, 'webgpu'>): Promise<void> {
+  let ok = false;
+  try {
+    ok = await tf.setBackend(name);
+  } catch (err) {
+    throw new BackendUnavailableError(`the ${name} backend failed to initialize: ${(err as Error).message}`);
+  }
+  if (!ok) throw new BackendUnavailableError(`the ${name} backend failed to initialize`);
+  await tf.ready();
+}
+
+/**
+ * Selects and initializes a tfjs backend. `auto` prefers a hardware WebGPU adapter, then wasm, then cpu: an
+ * emulated adapter (SwiftShader, llvmpipe) is far slower than wasm, so it is only used when asked for by name.
+ */
+export async function selectBackend(
+  request: BackendRequest = 'auto',
+  options: SelectBackendOptions = {},
+): Promise<BackendInfo> {
+  const log = options.log === false ? () => {} : (options.log ?? ((line: string) => console.error(line)));
+  let info: BackendInfo;
+  if (request === 'webgpu') {
+    info = { name: 'webgpu', adapter: await activateWebGpu(), reason: 'requested' };
+  } else if (request === 'wasm' || request === 'cpu') {
+    await activate(request);
+    info = { name: request, reason: 'requested' };
+  } else {
+    info = await selectBest();
+  }
+  log(formatBackendInfo(info));
+  return info;
+}
+
+async function selectBest(): Promise<BackendInfo> {
+  let skipped = '';
+  try {
+    const adapter = describeAdapter(await requestWebGpuAdapter());
+    if (!adapter.isSoftware) {
+      return { name: 'webgpu', adapter: await activateWebGpu(), reason: 'auto: hardware WebGPU adapter' };
+    }
+    skipped = `webgpu adapter "${adapter.summary}" is software-emulated`;
+  } catch (err) {
+    skipped = `webgpu unavailable (${(err as Error).message})`;
+  }
+  try {
+    await activate('wasm');
+    return { name: 'wasm', reason: `auto: ${skipped}; using wasm` };
+  } catch (err) {
+    await activate('cpu');
+    return { name: 'cpu', reason: `auto: ${skipped}; wasm unavailable (${(err as Error).message})` };
+  }
+}
+
+export function formatBackendInfo(info: BackendInfo): string {
+  const adapter = info.adapter ? ` adapter=${JSON.stringify(info.adapter.summary)}` : '';
+  return `[mptjs] backend=${info.name}${adapter} (${info.reason})`;
+}

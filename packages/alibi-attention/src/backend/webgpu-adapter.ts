@@ -1,0 +1,85 @@
+import { BackendUnavailableError } from './errors.js';
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for CPU emulations (SwiftShader, llvmpipe/lavapipe, WARP) and adapters marked as fallback. */
+  isSoftware: boolean;
+  features: string[];
+  summary: string;
+}
+
+interface GpuLike {
+  requestAdapter(options?: { powerPreference?: string }): Promise<unknown>;
+}
+
+const SOFTWARE_HINTS = /swiftshader|llvmpipe|lavapipe|software|microsoft basic render|warp/i;
+
+async function nodeGpu(): Promise<GpuLike> {
+  let mod: { create: (flags: string[]) => GpuLike; globals: Record<string, unknown> };
+  try {
+    mod = (await import(/* @vite-ignore */ 'webgpu' as string)) as typeof mod;
+  } catch (err) {
+    throw new BackendUnavailableError(
+      `the "webgpu" npm package (Dawn) could not be loaded: ${(err as Error).message}`,
+    );
+  }
+  // tfjs-backend-webgpu reads GPUBufferUsage and friends from the global scope.
+  for (const [key, value] of Object.entries(mod.globals)) {
+    if (!(key in globalThis)) (globalThis as Record<string, unknown>)[key] = value;
+  }
+  const gpu = mod.create([]);
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (!g.navigator) {
+    Object.defineProperty(globalThis, 'navigator', { value: {}, writable: true, configurable: true });
+  }
+  if (!g.navigator!.gpu) {
+    Object.defineProperty(g.navigator, 'gpu', { value: gpu, writable: true, configurable: true });
+  }
+  return g.navigator!.gpu as GpuLike;
+}
+
+let cachedAdapter: Promise<unknown> | undefined;
+
+/** Finds a WebGPU adapter: `navigator.gpu` in browsers (and Node >= 21 if present), Dawn via `webgpu` in Node. */
+export function requestWebGpuAdapter(): Promise<unknown> {
+  cachedAdapter ??= (async () => {
+    const existing = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+    const gpu = existing ?? (await nodeGpu());
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) {
+      throw new BackendUnavailableError(
+        'WebGPU is present but offered no adapter (no GPU driver; on Linux without a GPU set VK_ICD_FILENAMES to a Vulkan ICD such as SwiftShader)',
+      );
+    }
+    return adapter;
+  })();
+  cachedAdapter.catch(() => {
+    cachedAdapter = undefined;
+  });
+  return cachedAdapter;
+}
+
+export function describeAdapter(adapter: unknown): AdapterDescription {
+  const a = adapter as { info?: Record<string, unknown>; features?: Iterable<string>; isFallbackAdapter?: boolean };
+  const info = a.info ?? {};
+  const str = (k: string) => (typeof info[k] === 'string' ? (info[k] as string) : '');
+  const vendor = str('vendor');
+  const architecture = str('architecture');
+  const device = str('device');
+  const description = str('description');
+  const text = [vendor, architecture, device, description].join(' ');
+  const isSoftware = Boolean(a.isFallbackAdapter || info['isFallbackAdapter']) || SOFTWARE_HINTS.test(text);
+  const summary = [vendor, architecture, device, description].filter(Boolean).join(' / ') || 'unknown adapter';
+  return {
+    vendor,
+    architecture,
+    device,
+    description,
+    isSoftware,
+    features: a.features ? [...a.features].sort() : [],
+    summary: isSoftware ? `${summary} (software)` : summary,
+  };
+}

@@ -1,0 +1,41 @@
+// Writes the common build/test files of a workspace package (package.json is written by hand).
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [dir, ...entries] = process.argv.slice(2);
+const write = (file, text) => {
+  const path = join(dir, file);
+  if (!existsSync(path)) writeFileSync(path, text);
+};
+mkdirSync(join(dir, 'src'), { recursive: true });
+write(
+  'tsconfig.json',
+  JSON.stringify({ extends: '../../tsconfig.base.json', include: ['src'], compilerOptions: { noEmit: true } }, null, 2) + '\n',
+);
+write(
+  'tsup.config.ts',
+  `import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: [${(entries.length ? entries : ['src/index.ts']).map((e) => `'${e}'`).join(', ')}],
+  format: ['esm'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+});
+`,
+);
+write(
+  'vitest.config.ts',
+  `import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
+`,
+);

@@ -1,0 +1,218 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseMptConfig } from '@mptjs/mpt-model';
+import { parse as parseYaml } from 'yaml';
+import { formatResolvedConfig, loadTrainConfig, parseTrainConfig } from './index.js';
+
+// The shape of llm-foundry's scripts/train/yamls/pretrain/mpt-1b.yaml.
+const MPT_1B = `
+variables:
+  data_local: ./my-copy-c4
+  data_remote:
+  max_seq_len: 2048
+  global_seed: 17
+  run_name: mpt-1b-test
+
+max_seq_len: \${variables.max_seq_len}
+run_name: \${variables.run_name}
+
+model:
+  name: mpt_causal_lm
+  init_device: meta
+  d_model: 2048
+  n_heads: 16
+  n_layers: 24
+  expansion_ratio: 4
+  max_seq_len: \${variables.max_seq_len}
+  vocab_size: 50368
+  no_bias: true
+  attn_config:
+    attn_impl: torch
+    alibi: true
+    qk_ln: true
+
+tokenizer:
+  name: EleutherAI/gpt-neox-20b
+  kwargs:
+    model_max_length: \${variables.max_seq_len}
+
+train_loader:
+  name: text
+  dataset:
+    local: \${variables.data_local}
+    remote: \${variables.data_remote}
+    split: train
+    shuffle: true
+    max_seq_len: \${variables.max_seq_len}
+    shuffle_seed: \${variables.global_seed}
+    streams:
+      c4:
+        local: data/c4
+        proportion: 0.15
+      cc:
+        local: data/cc
+        proportion: 0.67
+  drop_last: true
+  num_workers: 8
+
+eval_loader:
+  name: text
+  dataset:
+    local: \${variables.data_local}
+    split: val_small
+    shuffle: false
+    max_seq_len: \${variables.max_seq_len}
+  drop_last: false
+  num_workers: 8
+
+scheduler:
+  name: cosine_with_warmup
+  t_warmup: 100ba
+  alpha_f: 0.1
+
+optimizer:
+  name: decoupled_adamw
+  lr: 2.0e-4
+  betas:
+  - 0.9
+  - 0.95
+  eps: 1.0e-08
+  weight_decay: 0.0
+
+algorithms:
+  gradient_clipping:
+    clipping_type: norm
+    clipping_threshold: 1.0
+
+max_duration: 24800ba
+eval_interval: 2000ba
+eval_first: false
+eval_subset_num_batches: -1
+global_train_batch_size: 512
+
+seed: \${variables.global_seed}
+device_eval_batch_size: 16
+device_train_microbatch_size: auto
+precision: amp_bf16
+
+fsdp_config:
+  sharding_strategy: FULL_SHARD
+  mixed_precision: PURE
+  activation_checkpointing: false
+  activation_checkpointing_reentrant: false
+  activation_cpu_offload: false
+  limit_all_gathers: true
+
+progress_bar: false
+log_to_console: true
+console_log_interval: 1ba
+
+callbacks:
+  speed_monitor:
+    window_size: 10
+  lr_monitor: {}
+  memory_monitor: {}
+  runtime_estimator: {}
+`;
+
+describe('llm-foundry YAML', () => {
+  it('parses the mpt-1b pretraining config with interpolation and defaults', () => {
+    const { config, resolved } = parseTrainConfig(MPT_1B);
+    expect(config.runName).toBe('mpt-1b-test');
+    expect(config.seed).toBe(17);
+    expect(config.trainLoader.dataset.maxSeqLen).toBe(2048);
+    expect(config.trainLoader.dataset.shuffleSeed).toBe(17);
+    expect(config.trainLoader.dataset.streams.map((s) => [s.name, s.proportion])).toEqual([
+      ['c4', 0.15],
+      ['cc', 0.67],
+    ]);
+    expect(config.evalLoader?.dataset.split).toBe('val_small');
+    expect(config.optimizer).toEqual({ name: 'decoupled_adamw', lr: 2e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
+    expect(config.scheduler).toMatchObject({ name: 'cosine_with_warmup', tWarmup: { value: 100, unit: 'ba' }, alphaF: 0.1 });
+    expect(config.scheduler.tMax).toEqual({ value: 1, unit: 'dur' });
+    expect(config.maxDuration).toEqual({ value: 24800, unit: 'ba' });
+    expect(config.deviceTrainMicrobatchSize).toBe('auto');
+    expect(config.gradientClipping).toEqual({ clippingType: 'norm', clippingThreshold: 1 });
+    expect(config.fsdpConfig?.['sharding_strategy']).toBe('FULL_SHARD');
+    expect(config.tokenizer).toEqual({ name: 'EleutherAI/gpt-neox-20b', modelMaxLength: 2048 });
+    // Interpolation keeps the referenced value's type.
+    expect((resolved['model'] as Record<string, unknown>)['max_seq_len']).toBe(2048);
+    // The printed config is the resolved one, and reads back to the same thing.
+    const printed = formatResolvedConfig(resolved);
+    expect(printed).not.toContain('${');
+    expect(parseYaml(printed)).toEqual(resolved);
+  });
+
+  it('hands the model section to mpt-model as an llm-foundry mpt config', () => {
+    const { config } = parseTrainConfig(MPT_1B);
+    const mpt = parseMptConfig(config.model.mptConfig);
+    expect(mpt).toMatchObject({ modelType: 'mpt', dModel: 2048, nLayers: 24, alibi: true, qkLn: true, noBias: true, vocabSize: 50368 });
+  });
+
+  it('applies --set overrides as YAML scalars before interpolation', () => {
+    const { config } = parseTrainConfig(MPT_1B, [
+      'optimizer.lr=1e-3',
+      'variables.max_seq_len=128',
+      'device_train_microbatch_size=4',
+      'eval_first=true',
+      'optimizer.name=decoupled_lionw',
+      'optimizer.eps=null',
+    ]);
+    expect(config.optimizer.lr).toBe(1e-3);
+    expect(config.optimizer.name).toBe('decoupled_lionw');
+    expect(config.trainLoader.dataset.maxSeqLen).toBe(128);
+    expect(config.deviceTrainMicrobatchSize).toBe(4);
+    expect(config.evalFirst).toBe(true);
+  });
+
+  it('names the full path of an unknown key', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.betaz=1'])).toThrow('unknown config key "optimizer.betaz"');
+    expect(() => parseTrainConfig(MPT_1B, ['model.attn_config.alibi_bias=2'])).toThrow(
+      'unknown config key "model.attn_config.alibi_bias"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.streams.c4.proportoin=1'])).toThrow(
+      'unknown config key "train_loader.dataset.streams.c4.proportoin"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['algorithms.alibi={}'])).toThrow('unknown config key "algorithms.alibi"');
+    expect(() => parseTrainConfig(MPT_1B, ['max_durations=1ba'])).toThrow('unknown config key "max_durations"');
+  });
+
+  it('rejects bad values with the key and the value', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['max_duration=10ep'])).toThrow(
+      'config key "max_duration" must be a duration like "100ba", "1000tok", "64sp" or "0.5dur", got "10ep"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.name=adam'])).toThrow('config key "optimizer.name" must be one of');
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.betas=[0.9]'])).toThrow('config key "optimizer.betas" must be a list of two numbers');
+    expect(() => parseTrainConfig(MPT_1B, ['device_train_microbatch_size=0'])).toThrow(
+      'config key "device_train_microbatch_size" must be an integer >= 1 or "auto", got 0',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['device_train_microbatch_size=1024'])).toThrow('exceeds "global_train_batch_size"');
+    expect(() => parseTrainConfig(MPT_1B, ['scheduler.t_warmup=null'])).toThrow('config key "scheduler.t_warmup" is required');
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.lr=fast'])).toThrow('config key "optimizer.lr" must be a positive number, got "fast"');
+    expect(() => parseTrainConfig(MPT_1B, ['bad-override'])).toThrow('override "bad-override" must look like key.path=value');
+  });
+
+  it('reports dangling and cyclic interpolations', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['run_name=${variables.nope}'])).toThrow(
+      'config key "run_name": interpolation "${variables.nope}" refers to a key that does not exist',
+    );
+    expect(() => parseTrainConfig(`a: \${b}\nb: \${a}\n`)).toThrow('interpolation cycle');
+  });
+
+  it('resolves bare ${name} from the top level, then from variables, and splices into strings', () => {
+    const { config } = parseTrainConfig(MPT_1B, ['run_name=run-${global_seed}-${max_seq_len}', 'variables.global_seed=5']);
+    expect(config.runName).toBe('run-5-2048');
+  });
+
+  it('loads from a file and reports unreadable files and bad YAML', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mptjs-config-'));
+    const path = join(dir, 'c.yaml');
+    writeFileSync(path, MPT_1B);
+    expect(loadTrainConfig(path, ['seed=3']).config.seed).toBe(3);
+    expect(() => loadTrainConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read config .*missing\.yaml/);
+    writeFileSync(path, 'a: [1, 2');
+    expect(() => loadTrainConfig(path)).toThrow(/invalid YAML/);
+  });
+});

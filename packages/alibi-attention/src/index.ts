@@ -1,4 +1,31 @@
 // Importing this package registers tfjs's gradient functions, so every model built on it can be differentiated.
 import './backend/gradients.js';
+import { registerFlashAttentionKernel } from './flash/register-flash-attention.js';
 
+registerFlashAttentionKernel();
+
+export {
+  type AlibiAttentionOptions,
+  type AttentionImpl,
+  alibiAttention,
+  resolveAttentionImpl,
+} from './alibi-attention.js';
+export {
+  type AttentionOptions,
+  attentionBackward,
+  attentionProbabilities,
+  attentionReference,
+  resolveAttentionOptions,
+} from './attention-reference.js';
 export * from './backend/index.js';
+export { alibiBias, MASK_VALUE, relativePositions, visibleKeys } from './bias.js';
+export { FlashAttentionProgram } from './flash/flash-attention-program.js';
+export {
+  FLASH_ATTENTION_KERNEL,
+  type FlashAttentionAttrs,
+  registerFlashAttentionKernel,
+  runFlashAttentionKernel,
+} from './flash/register-flash-attention.js';
+export { mergeHeads, splitHeads } from './heads.js';
+export { KVCache } from './kv-cache.js';
+export { type AlibiDialect, alibiSlopes } from './slopes.js';

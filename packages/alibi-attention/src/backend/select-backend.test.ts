@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { describeAdapter } from './webgpu-adapter.js';
 import { formatBackendInfo, parseBackendRequest, selectBackend } from './select-backend.js';
+import { describeAdapter } from './webgpu-adapter.js';
 
 const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
@@ -25,22 +25,26 @@ describe('selectBackend', () => {
     expect(wasm.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
     expect(Array.from(matmulOn())).toEqual(Array.from(ref));
-    expect(lines).toEqual([
-      '[mptjs] backend=cpu (requested)',
-      '[mptjs] backend=wasm (requested)',
-    ]);
+    expect(lines).toEqual(['[mptjs] backend=cpu (requested)', '[mptjs] backend=wasm (requested)']);
   });
 
   it('rejects unknown backend names with the list of valid ones', () => {
-    expect(() => parseBackendRequest('cuda')).toThrow('unknown backend "cuda": expected one of auto, webgpu, wasm, cpu');
+    expect(() => parseBackendRequest('cuda')).toThrow(
+      'unknown backend "cuda": expected one of auto, webgpu, wasm, cpu',
+    );
     expect(parseBackendRequest(undefined)).toBe('auto');
     expect(parseBackendRequest('WebGPU')).toBe('webgpu');
   });
 
   it('classifies software adapters so auto never prefers them over wasm', () => {
-    const swiftshader = describeAdapter({ info: { vendor: 'google', architecture: 'swiftshader' }, features: [] });
+    const swiftshader = describeAdapter({
+      info: { vendor: 'google', architecture: 'swiftshader' },
+      features: [],
+    });
     expect(swiftshader.isSoftware).toBe(true);
-    const nvidia = describeAdapter({ info: { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100' } });
+    const nvidia = describeAdapter({
+      info: { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100' },
+    });
     expect(nvidia.isSoftware).toBe(false);
     expect(formatBackendInfo({ name: 'webgpu', adapter: nvidia, reason: 'requested' })).toBe(
       '[mptjs] backend=webgpu adapter="nvidia / hopper / NVIDIA H100" (requested)',

@@ -25,7 +25,9 @@ export interface SelectBackendOptions {
 export function parseBackendRequest(value: string | undefined): BackendRequest {
   const v = (value ?? 'auto').trim().toLowerCase();
   if (v === 'auto' || (BACKEND_NAMES as readonly string[]).includes(v)) return v as BackendRequest;
-  throw new BackendUnavailableError(`unknown backend "${value}": expected one of auto, ${BACKEND_NAMES.join(', ')}`);
+  throw new BackendUnavailableError(
+    `unknown backend "${value}": expected one of auto, ${BACKEND_NAMES.join(', ')}`,
+  );
 }
 
 let webgpuRegistered = false;

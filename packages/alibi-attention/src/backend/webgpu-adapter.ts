@@ -63,7 +63,11 @@ export function requestWebGpuAdapter(): Promise<unknown> {
 }
 
 export function describeAdapter(adapter: unknown): AdapterDescription {
-  const a = adapter as { info?: Record<string, unknown>; features?: Iterable<string>; isFallbackAdapter?: boolean };
+  const a = adapter as {
+    info?: Record<string, unknown>;
+    features?: Iterable<string>;
+    isFallbackAdapter?: boolean;
+  };
   const info = a.info ?? {};
   const str = (k: string) => (typeof info[k] === 'string' ? (info[k] as string) : '');
   const vendor = str('vendor');
@@ -72,7 +76,8 @@ export function describeAdapter(adapter: unknown): AdapterDescription {
   const description = str('description');
   const text = [vendor, architecture, device, description].join(' ');
   const isSoftware = Boolean(a.isFallbackAdapter || info['isFallbackAdapter']) || SOFTWARE_HINTS.test(text);
-  const summary = [vendor, architecture, device, description].filter(Boolean).join(' / ') || 'unknown adapter';
+  const summary =
+    [vendor, architecture, device, description].filter(Boolean).join(' / ') || 'unknown adapter';
   return {
     vendor,
     architecture,

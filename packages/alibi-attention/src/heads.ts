@@ -1,0 +1,20 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** `[B, T, H*Dh] -> [B, H, T, Dh]` (einops `b s (h d) -> b h s d`). */
+export function splitHeads(x: tf.Tensor, nHeads: number): tf.Tensor4D {
+  const [b, t, d] = x.shape as [number, number, number];
+  if (x.rank !== 3 || d % nHeads !== 0) {
+    throw new RangeError(
+      `splitHeads expects [batch, time, heads*headDim] with ${nHeads} heads, got [${x.shape.join(', ')}]`,
+    );
+  }
+  return tf.tidy(() => tf.transpose(tf.reshape(x, [b, t, nHeads, d / nHeads]), [0, 2, 1, 3]) as tf.Tensor4D);
+}
+
+/** `[B, H, T, Dh] -> [B, T, H*Dh]`. */
+export function mergeHeads(x: tf.Tensor): tf.Tensor3D {
+  if (x.rank !== 4)
+    throw new RangeError(`mergeHeads expects [batch, heads, time, headDim], got [${x.shape.join(', ')}]`);
+  const [b, h, t, dh] = x.shape as [number, number, number, number];
+  return tf.tidy(() => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]) as tf.Tensor3D);
+}

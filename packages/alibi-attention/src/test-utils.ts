@@ -63,7 +63,7 @@ export function naiveAttention(
         const sum = e.reduce((a, c) => a + c, 0);
         for (let n = 0; n < keys.length; n++) {
           const vOff = ((bi * h + hi) * tk + keys[n]!) * dh;
-          for (let d = 0; d < dh; d++) out[qOff + d] += (e[n]! / sum) * v[vOff + d]!;
+          for (let d = 0; d < dh; d++) out[qOff + d] = out[qOff + d]! + (e[n]! / sum) * v[vOff + d]!;
         }
       }
     }

@@ -41,16 +41,25 @@ export interface Timestamp {
   tokens: number;
 }
 
-/**
- * Converts a duration to the unit of `reference` (normally max_duration), so the two can be compared. Samples and
- * tokens convert to batches through the fixed global batch size and sequence length.
- */
-export function durationIn(d: Duration, max: Duration, batchSize: number, seqLen: number): Duration {
-  if (d.unit === 'dur') return { value: d.value * max.value, unit: max.unit === 'dur' ? 'ba' : max.unit };
-  if (d.unit === max.unit) return d;
-  const perBatch: Record<Exclude<DurationUnit, 'dur'>, number> = { ba: 1, sp: batchSize, tok: batchSize * seqLen };
-  const target = max.unit === 'dur' ? 'ba' : max.unit;
-  return { value: (d.value / perBatch[d.unit]) * perBatch[target], unit: target };
+/** Global batch size and sequence length: what converts batches, samples and tokens into each other. */
+export interface BatchGeometry {
+  batchSize: number;
+  seqLen: number;
+}
+
+/** Converts a duration into `unit` (`dur` resolves against max_duration). */
+export function convertDuration(
+  d: Duration,
+  unit: Exclude<DurationUnit, 'dur'>,
+  max: Duration,
+  geometry: BatchGeometry,
+): number {
+  if (d.unit === 'dur') {
+    if (max.unit === 'dur') throw new Error('max_duration cannot be in "dur"');
+    return convertDuration({ value: d.value * max.value, unit: max.unit }, unit, max, geometry);
+  }
+  const perBatch = { ba: 1, sp: geometry.batchSize, tok: geometry.batchSize * geometry.seqLen };
+  return (d.value / perBatch[d.unit]) * perBatch[unit];
 }
 
 /** The timestamp's value in the given unit (`dur` is not a unit a timestamp has). */

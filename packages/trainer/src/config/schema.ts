@@ -336,7 +336,7 @@ export function validateTrainConfig(raw: Json): TrainConfig {
   if (mbRaw === 'auto') deviceTrainMicrobatchSize = 'auto';
   else if (mbRaw !== undefined) {
     if (typeof mbRaw !== 'number' || !Number.isInteger(mbRaw) || mbRaw < 1) {
-      root.fail('device_train_microbatch_size', 'an integer >= 1 or "auto"');
+      return root.fail('device_train_microbatch_size', 'an integer >= 1 or "auto"');
     }
     deviceTrainMicrobatchSize = mbRaw;
   }

@@ -1,0 +1,20 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Sum of squares of every gradient, as one number (FSDP ranks all-reduce this before taking the root). */
+export async function gradSumOfSquares(grads: readonly tf.Tensor[]): Promise<number> {
+  if (grads.length === 0) return 0;
+  const total = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+  const value = (await total.data())[0]!;
+  total.dispose();
+  return value;
+}
+
+/**
+ * torch.nn.utils.clip_grad_norm_ semantics: scale every gradient by `max / (norm + 1e-6)` when that is below 1.
+ * Returns new tensors (the caller disposes the old ones) or the same tensors when no clipping is needed.
+ */
+export function clipByGlobalNorm(grads: readonly tf.Tensor[], totalNorm: number, maxNorm: number): tf.Tensor[] {
+  const coef = maxNorm / (totalNorm + 1e-6);
+  if (coef >= 1) return [...grads];
+  return grads.map((g) => tf.tidy(() => tf.mul(g, coef)));
+}

@@ -1,0 +1,35 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** One parameter the optimizer updates: a whole tensor, or a flat local shard handed over by FSDP. */
+export interface ParamWithGrad {
+  /** Stable name; the optimizer's per-parameter state is keyed by it. */
+  name: string;
+  param: tf.Variable;
+  grad: tf.Tensor;
+}
+
+/** A tensor as checkpoints store it: shape plus float32 values. */
+export interface HostArray {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Everything needed to continue optimizing exactly where a run stopped. */
+export interface OptimizerState {
+  name: string;
+  /** Number of `step` calls made so far (Adam's bias correction uses it). */
+  step: number;
+  /** Per parameter name, its slots (`exp_avg`, `exp_avg_sq`). */
+  slots: Record<string, Record<string, HostArray>>;
+}
+
+export interface Optimizer {
+  readonly name: string;
+  /** The configured learning rate: Composer's `initial_lr`, the denominator of the decoupled decay factor. */
+  readonly initialLr: number;
+  /** Applies one update with learning rate `lr` (already scheduled) to every entry, in place. */
+  step(entries: readonly ParamWithGrad[], lr: number): void;
+  state(): Promise<OptimizerState>;
+  loadState(state: OptimizerState): void;
+  dispose(): void;
+}

@@ -1,0 +1,1 @@
+export { scheduleMultiplier } from './schedulers.js';

@@ -1,0 +1,39 @@
+// Helpers shared by this package's tests: temporary directories and small deterministic tensors.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect } from 'vitest';
+
+/** A fresh temporary directory, removed after the test file. */
+export function tempDir(prefix = 'hf-loader-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Deterministic pseudo-random floats (a linear congruential generator; tests need no statistics). */
+export function randomFloats(n: number, seed = 1, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** Same names in the same order, same shapes, bit-identical data (fast on big tensors, unlike deep equality). */
+export function expectSameStateDict(
+  got: ReadonlyMap<string, { shape: number[]; data: Float32Array }>,
+  want: ReadonlyMap<string, { shape: number[]; data: Float32Array }>,
+): void {
+  expect([...got.keys()]).toEqual([...want.keys()]);
+  for (const [name, w] of want) {
+    const g = got.get(name)!;
+    expect(g.shape, name).toEqual(w.shape);
+    const same = Buffer.from(g.data.buffer, g.data.byteOffset, g.data.byteLength).equals(
+      Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength),
+    );
+    expect(same, `${name} differs`).toBe(true);
+  }
+}

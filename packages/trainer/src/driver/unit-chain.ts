@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Parameter name -> tensor, as one unit sees them (local Variables, or FSDP's gathered full tensors). */
+export type ParamMap = ReadonlyMap<string, tf.Tensor>;
+
+/**
+ * One link of the model chain: a pure function `(params, input) -> output`. The last unit returns the scalar
+ * loss. `C` is per-microbatch context the units may read (the targets, the attention context).
+ */
+export interface ChainUnit<C = unknown> {
+  readonly name: string;
+  /** The parameters `forward` reads, by name. Tied weights appear in several units. */
+  readonly paramNames: readonly string[];
+  /** False for the first unit, whose input (token ids) has no gradient. */
+  readonly inputIsDifferentiable: boolean;
+  forward(params: ParamMap, input: tf.Tensor, ctx: C): tf.Tensor;
+}
+
+export type UnitPhase = 'forward' | 'recompute' | 'eval';
+
+/**
+ * Where a unit's parameters come from and where its gradients go. Single-device training reads Variables and
+ * accumulates gradients locally (`LocalParameters`); FSDP all-gathers a unit's shards in `beforeUnitForward`,
+ * frees them in `afterUnitForward`, and reduce-scatters in `afterUnitBackward`.
+ */
+export interface UnitHooks<C = unknown> {
+  beforeUnitForward(unit: ChainUnit<C>, phase: UnitPhase): ParamMap | Promise<ParamMap>;
+  /** Called once the unit no longer needs `params` (after its forward, or after its backward for `recompute`). */
+  afterUnitForward?(unit: ChainUnit<C>, phase: UnitPhase, params: ParamMap): void | Promise<void>;
+  /** Receives the unit's parameter gradients and owns them from here on (dispose or keep). */
+  afterUnitBackward(unit: ChainUnit<C>, gradients: Map<string, tf.Tensor>): void | Promise<void>;
+}
+
+function checkUnits<C>(units: readonly ChainUnit<C>[]): void {
+  if (units.length === 0) throw new Error('the model chain has no units');
+  for (const u of units) {
+    if (new Set(u.paramNames).size !== u.paramNames.length) throw new Error(`unit "${u.name}" lists a parameter twice`);
+  }
+}
+
+/** Runs the chain forward without keeping anything for backward; returns the last unit's output. */
+export async function forwardChain<C>(
+  units: readonly ChainUnit<C>[],
+  input: tf.Tensor,
+  ctx: C,
+  hooks: UnitHooks<C>,
+): Promise<tf.Tensor> {
+  checkUnits(units);
+  let x = input;
+  for (const unit of units) {
+    const params = await hooks.beforeUnitForward(unit, 'eval');
+    const y = tf.tidy(() => unit.forward(params, x, ctx));
+    await hooks.afterUnitForward?.(unit, 'eval', params);
+    if (x !== input) x.dispose();
+    x = y;
+  }
+  return x;
+}
+
+/**
+ * One forward and backward pass, a unit at a time. Forward keeps only each unit's input; backward re-runs each
+ * unit from that input and takes its vector-Jacobian product, handing the parameter gradients to
+ * `afterUnitBackward` and passing the input gradient to the unit before. Peak activation memory is one unit's
+ * intermediates plus the unit boundaries (activation checkpointing). The loss gradient is seeded with
+ * `lossScale` (gradient accumulation scales each microbatch by its share of the batch). Returns the loss.
+ */
+export async function forwardBackwardChain<C>(
+  units: readonly ChainUnit<C>[],
+  input: tf.Tensor,
+  ctx: C,
+  hooks: UnitHooks<C>,
+  lossScale = 1,
+): Promise<number> {
+  checkUnits(units);
+  const inputs: tf.Tensor[] = [];
+  let x = input;
+  for (const unit of units) {
+    inputs.push(x);
+    const params = await hooks.beforeUnitForward(unit, 'forward');
+    const y = tf.tidy(() => unit.forward(params, x, ctx));
+    await hooks.afterUnitForward?.(unit, 'forward', params);
+    x = y;
+  }
+  const loss = x;
+  if (loss.size !== 1) throw new Error(`the last unit must return a scalar loss, got shape [${loss.shape}]`);
+  const lossValue = (await loss.data())[0]!;
+  loss.dispose();
+
+  let dy: tf.Tensor = tf.scalar(lossScale);
+  for (let i = units.length - 1; i >= 0; i--) {
+    const unit = units[i]!;
+    const unitInput = inputs[i]!;
+    const params = await hooks.beforeUnitForward(unit, 'recompute');
+    const names = unit.paramNames;
+    const withInput = unit.inputIsDifferentiable;
+    const grads = tf.tidy(() => {
+      const f = (...xs: tf.Tensor[]) => {
+        const p = new Map(names.map((n, k) => [n, xs[k + (withInput ? 1 : 0)]!] as const));
+        return unit.forward(p, withInput ? xs[0]! : unitInput, ctx);
+      };
+      const xs = [...(withInput ? [unitInput] : []), ...names.map((n) => params.get(n)!)];
+      return tf.grads(f)(xs, dy);
+    });
+    await hooks.afterUnitForward?.(unit, 'recompute', params);
+    dy.dispose();
+    if (unitInput !== input) unitInput.dispose();
+    const offset = withInput ? 1 : 0;
+    dy = withInput ? grads[0]! : tf.scalar(0);
+    const paramGrads = new Map(names.map((n, k) => [n, grads[k + offset]!] as const));
+    await hooks.afterUnitBackward(unit, paramGrads);
+  }
+  dy.dispose();
+  return lossValue;
+}

@@ -129,8 +129,18 @@ describe('llm-foundry YAML', () => {
       ['cc', 0.67],
     ]);
     expect(config.evalLoader?.dataset.split).toBe('val_small');
-    expect(config.optimizer).toEqual({ name: 'decoupled_adamw', lr: 2e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
-    expect(config.scheduler).toMatchObject({ name: 'cosine_with_warmup', tWarmup: { value: 100, unit: 'ba' }, alphaF: 0.1 });
+    expect(config.optimizer).toEqual({
+      name: 'decoupled_adamw',
+      lr: 2e-4,
+      betas: [0.9, 0.95],
+      eps: 1e-8,
+      weightDecay: 0,
+    });
+    expect(config.scheduler).toMatchObject({
+      name: 'cosine_with_warmup',
+      tWarmup: { value: 100, unit: 'ba' },
+      alphaF: 0.1,
+    });
     expect(config.scheduler.tMax).toEqual({ value: 1, unit: 'dur' });
     expect(config.maxDuration).toEqual({ value: 24800, unit: 'ba' });
     expect(config.deviceTrainMicrobatchSize).toBe('auto');
@@ -148,7 +158,15 @@ describe('llm-foundry YAML', () => {
   it('hands the model section to mpt-model as an llm-foundry mpt config', () => {
     const { config } = parseTrainConfig(MPT_1B);
     const mpt = parseMptConfig(config.model.mptConfig);
-    expect(mpt).toMatchObject({ modelType: 'mpt', dModel: 2048, nLayers: 24, alibi: true, qkLn: true, noBias: true, vocabSize: 50368 });
+    expect(mpt).toMatchObject({
+      modelType: 'mpt',
+      dModel: 2048,
+      nLayers: 24,
+      alibi: true,
+      qkLn: true,
+      noBias: true,
+      vocabSize: 50368,
+    });
   });
 
   it('applies --set overrides as YAML scalars before interpolation', () => {
@@ -168,30 +186,48 @@ describe('llm-foundry YAML', () => {
   });
 
   it('names the full path of an unknown key', () => {
-    expect(() => parseTrainConfig(MPT_1B, ['optimizer.betaz=1'])).toThrow('unknown config key "optimizer.betaz"');
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.betaz=1'])).toThrow(
+      'unknown config key "optimizer.betaz"',
+    );
     expect(() => parseTrainConfig(MPT_1B, ['model.attn_config.alibi_bias=2'])).toThrow(
       'unknown config key "model.attn_config.alibi_bias"',
     );
     expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.streams.c4.proportoin=1'])).toThrow(
       'unknown config key "train_loader.dataset.streams.c4.proportoin"',
     );
-    expect(() => parseTrainConfig(MPT_1B, ['algorithms.alibi={}'])).toThrow('unknown config key "algorithms.alibi"');
-    expect(() => parseTrainConfig(MPT_1B, ['max_durations=1ba'])).toThrow('unknown config key "max_durations"');
+    expect(() => parseTrainConfig(MPT_1B, ['algorithms.alibi={}'])).toThrow(
+      'unknown config key "algorithms.alibi"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['max_durations=1ba'])).toThrow(
+      'unknown config key "max_durations"',
+    );
   });
 
   it('rejects bad values with the key and the value', () => {
     expect(() => parseTrainConfig(MPT_1B, ['max_duration=10ep'])).toThrow(
       'config key "max_duration" must be a duration like "100ba", "1000tok", "64sp" or "0.5dur", got "10ep"',
     );
-    expect(() => parseTrainConfig(MPT_1B, ['optimizer.name=adam'])).toThrow('config key "optimizer.name" must be one of');
-    expect(() => parseTrainConfig(MPT_1B, ['optimizer.betas=[0.9]'])).toThrow('config key "optimizer.betas" must be a list of two numbers');
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.name=adam'])).toThrow(
+      'config key "optimizer.name" must be one of',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.betas=[0.9]'])).toThrow(
+      'config key "optimizer.betas" must be a list of two numbers',
+    );
     expect(() => parseTrainConfig(MPT_1B, ['device_train_microbatch_size=0'])).toThrow(
       'config key "device_train_microbatch_size" must be an integer >= 1 or "auto", got 0',
     );
-    expect(() => parseTrainConfig(MPT_1B, ['device_train_microbatch_size=1024'])).toThrow('exceeds "global_train_batch_size"');
-    expect(() => parseTrainConfig(MPT_1B, ['scheduler.t_warmup=null'])).toThrow('config key "scheduler.t_warmup" is required');
-    expect(() => parseTrainConfig(MPT_1B, ['optimizer.lr=fast'])).toThrow('config key "optimizer.lr" must be a positive number, got "fast"');
-    expect(() => parseTrainConfig(MPT_1B, ['bad-override'])).toThrow('override "bad-override" must look like key.path=value');
+    expect(() => parseTrainConfig(MPT_1B, ['device_train_microbatch_size=1024'])).toThrow(
+      'exceeds "global_train_batch_size"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['scheduler.t_warmup=null'])).toThrow(
+      'config key "scheduler.t_warmup" is required',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['optimizer.lr=fast'])).toThrow(
+      'config key "optimizer.lr" must be a positive number, got "fast"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['bad-override'])).toThrow(
+      'override "bad-override" must look like key.path=value',
+    );
   });
 
   it('reports dangling and cyclic interpolations', () => {
@@ -202,7 +238,10 @@ describe('llm-foundry YAML', () => {
   });
 
   it('resolves bare ${name} from the top level, then from variables, and splices into strings', () => {
-    const { config } = parseTrainConfig(MPT_1B, ['run_name=run-${global_seed}-${max_seq_len}', 'variables.global_seed=5']);
+    const { config } = parseTrainConfig(MPT_1B, [
+      'run_name=run-${global_seed}-${max_seq_len}',
+      'variables.global_seed=5',
+    ]);
     expect(config.runName).toBe('run-5-2048');
   });
 

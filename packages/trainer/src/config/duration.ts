@@ -14,7 +14,9 @@ const PATTERN = /^\s*(\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+)\s*(ba|tok|sp|dur)\s*$/i
 export function parseDuration(value: unknown, key: string): Duration {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return { value, unit: 'ba' };
   if (typeof value !== 'string') {
-    throw new TrainConfigError(`config key "${key}" must be a duration like "100ba" or "1000tok", got ${JSON.stringify(value)}`);
+    throw new TrainConfigError(
+      `config key "${key}" must be a duration like "100ba" or "1000tok", got ${JSON.stringify(value)}`,
+    );
   }
   const m = PATTERN.exec(value);
   if (!m) {
@@ -25,7 +27,9 @@ export function parseDuration(value: unknown, key: string): Duration {
   const unit = m[2]!.toLowerCase() as DurationUnit;
   const num = Number(m[1]);
   if (unit !== 'dur' && !Number.isInteger(num)) {
-    throw new TrainConfigError(`config key "${key}" must be a whole number of ${unit}, got ${JSON.stringify(value)}`);
+    throw new TrainConfigError(
+      `config key "${key}" must be a whole number of ${unit}, got ${JSON.stringify(value)}`,
+    );
   }
   return { value: num, unit };
 }

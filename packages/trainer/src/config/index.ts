@@ -1,4 +1,13 @@
-export { type Duration, type DurationUnit, type BatchGeometry, convertDuration, formatDuration, parseDuration, reached, type Timestamp } from './duration.js';
+export {
+  type Duration,
+  type DurationUnit,
+  type BatchGeometry,
+  convertDuration,
+  formatDuration,
+  parseDuration,
+  reached,
+  type Timestamp,
+} from './duration.js';
 export { TrainConfigError } from './errors.js';
 export { interpolate } from './interpolate.js';
 export { formatResolvedConfig, type LoadedConfig, loadTrainConfig, parseTrainConfig } from './load.js';

@@ -27,7 +27,8 @@ export function interpolate(root: Record<string, unknown>): Record<string, unkno
 
   const resolveRef = (ref: string, at: string): unknown => {
     const path = ref.trim();
-    if (resolving.has(path)) throw new TrainConfigError(`config key "${at}": interpolation cycle through "\${${path}}"`);
+    if (resolving.has(path))
+      throw new TrainConfigError(`config key "${at}": interpolation cycle through "\${${path}}"`);
     let value = lookup(root, path);
     let where = path;
     if (value === undefined && !path.includes('.')) {
@@ -35,7 +36,9 @@ export function interpolate(root: Record<string, unknown>): Record<string, unkno
       where = `variables.${path}`;
     }
     if (value === undefined) {
-      throw new TrainConfigError(`config key "${at}": interpolation "\${${path}}" refers to a key that does not exist`);
+      throw new TrainConfigError(
+        `config key "${at}": interpolation "\${${path}}" refers to a key that does not exist`,
+      );
     }
     resolving.add(path);
     try {
@@ -53,7 +56,9 @@ export function interpolate(root: Record<string, unknown>): Record<string, unkno
       return value.replace(REF, (_m, ref: string) => {
         const v = resolveRef(ref, at);
         if (isObject(v) || Array.isArray(v)) {
-          throw new TrainConfigError(`config key "${at}": cannot splice the object "\${${ref}}" into a string`);
+          throw new TrainConfigError(
+            `config key "${at}": cannot splice the object "\${${ref}}" into a string`,
+          );
         }
         return String(v);
       });

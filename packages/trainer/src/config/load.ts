@@ -13,7 +13,11 @@ export interface LoadedConfig {
 }
 
 /** Parses YAML text, applies `--set` overrides, interpolates and validates. `source` names the text in errors. */
-export function parseTrainConfig(text: string, overrides: readonly string[] = [], source = 'config'): LoadedConfig {
+export function parseTrainConfig(
+  text: string,
+  overrides: readonly string[] = [],
+  source = 'config',
+): LoadedConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text);

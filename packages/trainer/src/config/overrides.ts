@@ -5,13 +5,17 @@ import { TrainConfigError } from './errors.js';
  * Applies `a.b.c=value` overrides (the CLI's `--set`) to a raw config, creating sections as needed. Values are
  * parsed as YAML scalars, so `lr=1e-3` is a number, `eval_first=true` a boolean and `name=foo` a string.
  */
-export function applyOverrides(config: Record<string, unknown>, overrides: readonly string[]): Record<string, unknown> {
+export function applyOverrides(
+  config: Record<string, unknown>,
+  overrides: readonly string[],
+): Record<string, unknown> {
   const out = structuredClone(config);
   for (const item of overrides) {
     const eq = item.indexOf('=');
     if (eq <= 0) throw new TrainConfigError(`override "${item}" must look like key.path=value`);
     const path = item.slice(0, eq).trim().split('.');
-    if (path.some((p) => p === '')) throw new TrainConfigError(`override "${item}" has an empty key in its path`);
+    if (path.some((p) => p === ''))
+      throw new TrainConfigError(`override "${item}" has an empty key in its path`);
     let value: unknown;
     try {
       value = parseYaml(item.slice(eq + 1));
@@ -24,7 +28,9 @@ export function applyOverrides(config: Record<string, unknown>, overrides: reado
       const next = cur[key];
       if (next === undefined || next === null) cur[key] = {};
       else if (typeof next !== 'object' || Array.isArray(next)) {
-        throw new TrainConfigError(`override "${item}": "${path.slice(0, i + 1).join('.')}" is not a section`);
+        throw new TrainConfigError(
+          `override "${item}": "${path.slice(0, i + 1).join('.')}" is not a section`,
+        );
       }
       cur = cur[key] as Record<string, unknown>;
     }

@@ -149,7 +149,13 @@ const MODEL_KEYS = [
   'init_device',
 ];
 /** llm-foundry MPTConfig defaults for the keys parseMptConfig requires. */
-const MODEL_DEFAULTS: Json = { d_model: 2048, n_heads: 16, n_layers: 24, max_seq_len: 2048, vocab_size: 50368 };
+const MODEL_DEFAULTS: Json = {
+  d_model: 2048,
+  n_heads: 16,
+  n_layers: 24,
+  max_seq_len: 2048,
+  vocab_size: 50368,
+};
 
 function readModel(s: Section): ModelSectionConfig {
   const name = s.oneOf('name', ['mpt_causal_lm', 'hf_causal_lm'] as const) ?? 'mpt_causal_lm';
@@ -175,7 +181,9 @@ function readModel(s: Section): ModelSectionConfig {
   }
   s.finish();
   if (name === 'hf_causal_lm' && !pretrained) {
-    throw new TrainConfigError('config key "model.pretrained_model_name_or_path" is required for hf_causal_lm');
+    throw new TrainConfigError(
+      'config key "model.pretrained_model_name_or_path" is required for hf_causal_lm',
+    );
   }
   if (!pretrained) for (const [k, v] of Object.entries(MODEL_DEFAULTS)) if (mpt[k] === undefined) mpt[k] = v;
   return {
@@ -221,7 +229,8 @@ function readStream(s: Section, name: string): StreamConfig {
   if (repeat !== undefined) stream.repeat = repeat;
   if (choose !== undefined) stream.choose = choose;
   const given = [proportion, repeat, choose].filter((v) => v !== undefined).length;
-  if (given > 1) throw new TrainConfigError(`config key "${s.path}" may set only one of proportion, repeat, choose`);
+  if (given > 1)
+    throw new TrainConfigError(`config key "${s.path}" may set only one of proportion, repeat, choose`);
   return stream;
 }
 
@@ -272,14 +281,19 @@ function readOptimizer(s: Section): OptimizerConfig {
   const betasRaw = s.raw('betas');
   let betas: [number, number] = adam ? [0.9, 0.95] : [0.9, 0.99];
   if (betasRaw !== undefined) {
-    if (!Array.isArray(betasRaw) || betasRaw.length !== 2 || !betasRaw.every((b) => typeof b === 'number' && unitInterval(b))) {
+    if (
+      !Array.isArray(betasRaw) ||
+      betasRaw.length !== 2 ||
+      !betasRaw.every((b) => typeof b === 'number' && unitInterval(b))
+    ) {
       s.fail('betas', 'a list of two numbers in [0, 1)');
     }
     betas = [betasRaw[0] as number, betasRaw[1] as number];
   }
   const eps = s.num('eps', positive, 'a positive number') ?? 1e-8;
   const weightDecay = s.num('weight_decay', nonNegative, 'a number >= 0') ?? (adam ? 1e-5 : 0);
-  if (!adam && s.has('eps')) throw new TrainConfigError(`config key "${s.key('eps')}" does not apply to decoupled_lionw`);
+  if (!adam && s.has('eps'))
+    throw new TrainConfigError(`config key "${s.key('eps')}" does not apply to decoupled_lionw`);
   s.finish();
   return { name, lr, betas, eps, weightDecay };
 }
@@ -291,7 +305,8 @@ function readScheduler(s: Section): SchedulerConfig {
   const tWarmup = s.required('t_warmup', (sec, k) => sec.duration(k));
   const tMax = s.duration('t_max') ?? { value: 1, unit: 'dur' };
   const alphaF = s.num('alpha_f', nonNegative, 'a number >= 0') ?? (name === 'cosine_with_warmup' ? 0 : 0);
-  const alphaI = s.num(name === 'constant_with_warmup' ? 'alpha' : 'alpha_i', nonNegative, 'a number >= 0') ?? 1;
+  const alphaI =
+    s.num(name === 'constant_with_warmup' ? 'alpha' : 'alpha_i', nonNegative, 'a number >= 0') ?? 1;
   s.accept('scale_warmup');
   s.finish();
   return { name, tWarmup, tMax, alphaF, alphaI };
@@ -354,13 +369,20 @@ export function validateTrainConfig(raw: Json): TrainConfig {
     maxDuration,
     evalInterval: root.duration('eval_interval') ?? { value: 1, unit: 'dur' },
     evalFirst: root.bool('eval_first') ?? false,
-    evalSubsetNumBatches: root.num('eval_subset_num_batches', (n) => Number.isInteger(n) && (n === -1 || n >= 1), 'an integer >= 1 or -1') ?? -1,
+    evalSubsetNumBatches:
+      root.num(
+        'eval_subset_num_batches',
+        (n) => Number.isInteger(n) && (n === -1 || n >= 1),
+        'an integer >= 1 or -1',
+      ) ?? -1,
     globalTrainBatchSize,
     deviceTrainMicrobatchSize,
     deviceEvalBatchSize: root.int('device_eval_batch_size', 1) ?? 1,
     precision: root.oneOf('precision', ['fp32', 'amp_bf16', 'amp_fp16', 'amp_fp8'] as const) ?? 'fp32',
     saveInterval: root.duration('save_interval') ?? { value: 1000, unit: 'ba' },
-    saveNumCheckpointsToKeep: root.num('save_num_checkpoints_to_keep', (n) => Number.isInteger(n) && n >= -1, 'an integer >= -1') ?? -1,
+    saveNumCheckpointsToKeep:
+      root.num('save_num_checkpoints_to_keep', (n) => Number.isInteger(n) && n >= -1, 'an integer >= -1') ??
+      -1,
     saveOverwrite: root.bool('save_overwrite') ?? false,
     autoresume: root.bool('autoresume') ?? false,
     progressBar: root.bool('progress_bar') ?? false,
@@ -380,7 +402,18 @@ export function validateTrainConfig(raw: Json): TrainConfig {
   if (loadPath !== undefined) cfg.loadPath = loadPath;
   const peak = root.num('peak_flops', positive, 'a positive number');
   if (peak !== undefined) cfg.peakFlops = peak;
-  root.accept('max_seq_len', 'global_seed', 'eval_gauntlet', 'icl_tasks', 'save_weights_only', 'python_log_level', 'cpu_offload', 'compile_config', 'metadata', 'code_paths');
+  root.accept(
+    'max_seq_len',
+    'global_seed',
+    'eval_gauntlet',
+    'icl_tasks',
+    'save_weights_only',
+    'python_log_level',
+    'cpu_offload',
+    'compile_config',
+    'metadata',
+    'code_paths',
+  );
   root.finish();
 
   const mb = cfg.deviceTrainMicrobatchSize;

@@ -21,7 +21,10 @@ export class Section {
   ) {
     if (value === undefined || value === null) this.obj = {};
     else if (isObject(value)) this.obj = value;
-    else throw new TrainConfigError(`config key "${path}" must be a section (a mapping), got ${JSON.stringify(value)}`);
+    else
+      throw new TrainConfigError(
+        `config key "${path}" must be a section (a mapping), got ${JSON.stringify(value)}`,
+      );
   }
 
   key(name: string): string {
@@ -35,7 +38,9 @@ export class Section {
   }
 
   fail(name: string, expected: string): never {
-    throw new TrainConfigError(`config key "${this.key(name)}" must be ${expected}, got ${JSON.stringify(this.obj[name])}`);
+    throw new TrainConfigError(
+      `config key "${this.key(name)}" must be ${expected}, got ${JSON.stringify(this.obj[name])}`,
+    );
   }
 
   has(name: string): boolean {
@@ -60,7 +65,11 @@ export class Section {
     return v;
   }
 
-  num(name: string, check: (n: number) => boolean = Number.isFinite, expected = 'a number'): number | undefined {
+  num(
+    name: string,
+    check: (n: number) => boolean = Number.isFinite,
+    expected = 'a number',
+  ): number | undefined {
     const v = this.get(name);
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || !check(v)) this.fail(name, expected);

@@ -12,7 +12,8 @@ export class LocalParameters implements UnitHooks<unknown> {
 
   beforeUnitForward(unit: ChainUnit<unknown>): ParamMap {
     for (const n of unit.paramNames) {
-      if (!this.variables.has(n)) throw new Error(`unit "${unit.name}" needs parameter "${n}", which the model lacks`);
+      if (!this.variables.has(n))
+        throw new Error(`unit "${unit.name}" needs parameter "${n}", which the model lacks`);
     }
     return this.variables;
   }

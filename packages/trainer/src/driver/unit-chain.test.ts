@@ -2,7 +2,13 @@ import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { LocalParameters } from './local-parameters.js';
-import { type ChainUnit, forwardBackwardChain, forwardChain, type ParamMap, type UnitHooks } from './unit-chain.js';
+import {
+  type ChainUnit,
+  forwardBackwardChain,
+  forwardChain,
+  type ParamMap,
+  type UnitHooks,
+} from './unit-chain.js';
 
 interface Ctx {
   targets: tf.Tensor;
@@ -26,7 +32,11 @@ function chain(): ChainUnit<Ctx>[] {
     name: 'head',
     paramNames: ['wte'],
     inputIsDifferentiable: true,
-    forward: (p, x, ctx) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.cast(ctx.targets, 'int32'), 7), tf.matMul(x, p.get('wte')!, false, true)),
+    forward: (p, x, ctx) =>
+      tf.losses.softmaxCrossEntropy(
+        tf.oneHot(tf.cast(ctx.targets, 'int32'), 7),
+        tf.matMul(x, p.get('wte')!, false, true),
+      ),
   };
   return [embed, block(0), block(1), head];
 }
@@ -82,10 +92,20 @@ describe.each(['cpu', 'wasm'] as const)('unit chain driver on %s', (backend) => 
 
     const out = await forwardChain(units, ids, ctx, local);
     expect((await out.data())[0]).toBeCloseTo(expectedLoss, 5);
-    tf.dispose([out, ids, ctx.targets, ...grads.values(), ...accumulated.values(), embedOnly, whole.value, ...Object.values(whole.grads), ...vars.values()]);
+    tf.dispose([
+      out,
+      ids,
+      ctx.targets,
+      ...grads.values(),
+      ...accumulated.values(),
+      embedOnly,
+      whole.value,
+      ...Object.values(whole.grads),
+      ...vars.values(),
+    ]);
   });
 
-  it('calls hooks in unit order forward and reverse order backward, with each unit\'s gradient names', async () => {
+  it("calls hooks in unit order forward and reverse order backward, with each unit's gradient names", async () => {
     await selectBackend(backend, { log: false });
     const vars = params();
     const calls: string[] = [];

@@ -34,7 +34,8 @@ export interface UnitHooks<C = unknown> {
 function checkUnits<C>(units: readonly ChainUnit<C>[]): void {
   if (units.length === 0) throw new Error('the model chain has no units');
   for (const u of units) {
-    if (new Set(u.paramNames).size !== u.paramNames.length) throw new Error(`unit "${u.name}" lists a parameter twice`);
+    if (new Set(u.paramNames).size !== u.paramNames.length)
+      throw new Error(`unit "${u.name}" lists a parameter twice`);
   }
 }
 

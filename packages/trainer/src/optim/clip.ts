@@ -13,7 +13,11 @@ export async function gradSumOfSquares(grads: readonly tf.Tensor[]): Promise<num
  * torch.nn.utils.clip_grad_norm_ semantics: scale every gradient by `max / (norm + 1e-6)` when that is below 1.
  * Returns new tensors (the caller disposes the old ones) or the same tensors when no clipping is needed.
  */
-export function clipByGlobalNorm(grads: readonly tf.Tensor[], totalNorm: number, maxNorm: number): tf.Tensor[] {
+export function clipByGlobalNorm(
+  grads: readonly tf.Tensor[],
+  totalNorm: number,
+  maxNorm: number,
+): tf.Tensor[] {
   const coef = maxNorm / (totalNorm + 1e-6);
   if (coef >= 1) return [...grads];
   return grads.map((g) => tf.tidy(() => tf.mul(g, coef)));

@@ -37,7 +37,8 @@ export class DecoupledAdamW implements Optimizer {
     const { beta1: b1, beta2: b2, eps } = this;
     const bc1 = 1 - b1 ** this.t;
     const bc2 = 1 - b2 ** this.t;
-    const decay = this.weightDecay !== 0 ? 1 - (this.initialLr ? lr / this.initialLr : 1) * this.weightDecay : 1;
+    const decay =
+      this.weightDecay !== 0 ? 1 - (this.initialLr ? lr / this.initialLr : 1) * this.weightDecay : 1;
     for (const { name, param, grad } of entries) {
       const s = this.slots.get(name, param);
       const m = s.get('exp_avg')!;

@@ -32,7 +32,8 @@ export class DecoupledLionW implements Optimizer {
   step(entries: readonly ParamWithGrad[], lr: number): void {
     this.t += 1;
     const { beta1: b1, beta2: b2 } = this;
-    const decay = this.weightDecay !== 0 ? 1 - (this.initialLr ? lr / this.initialLr : 1) * this.weightDecay : 1;
+    const decay =
+      this.weightDecay !== 0 ? 1 - (this.initialLr ? lr / this.initialLr : 1) * this.weightDecay : 1;
     for (const { name, param, grad } of entries) {
       const m = this.slots.get(name, param).get('exp_avg')!;
       tf.tidy(() => {

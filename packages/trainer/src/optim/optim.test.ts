@@ -1,10 +1,21 @@
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { clipByGlobalNorm, DecoupledAdamW, DecoupledLionW, gradSumOfSquares, type Optimizer } from './index.js';
+import {
+  clipByGlobalNorm,
+  DecoupledAdamW,
+  DecoupledLionW,
+  gradSumOfSquares,
+  type Optimizer,
+} from './index.js';
 
 // Scalar float64 transcriptions of Composer's update rules, one element at a time, to hold the tensor code to.
-function adamwReference(p: number[], grads: number[][], lrs: number[], o: { lr0: number; b1: number; b2: number; eps: number; wd: number }) {
+function adamwReference(
+  p: number[],
+  grads: number[][],
+  lrs: number[],
+  o: { lr0: number; b1: number; b2: number; eps: number; wd: number },
+) {
   const m = p.map(() => 0);
   const v = p.map(() => 0);
   const x = [...p];
@@ -22,7 +33,12 @@ function adamwReference(p: number[], grads: number[][], lrs: number[], o: { lr0:
   return x;
 }
 
-function lionReference(p: number[], grads: number[][], lrs: number[], o: { lr0: number; b1: number; b2: number; wd: number }) {
+function lionReference(
+  p: number[],
+  grads: number[][],
+  lrs: number[],
+  o: { lr0: number; b1: number; b2: number; wd: number },
+) {
   const m = p.map(() => 0);
   const x = [...p];
   grads.forEach((g, k) => {
@@ -118,8 +134,8 @@ describe('gradient clipping', () => {
     expect(Array.from(await clipped[1]!.data())[1]).toBeCloseTo(4 / (5 + 1e-6), 6);
     // Below the threshold nothing changes.
     expect(clipByGlobalNorm([a, b], 5, 10)).toEqual([a, b]);
-    expect(() => new DecoupledLionW({ lr: 1 }).loadState({ name: 'decoupled_adamw', step: 1, slots: {} })).toThrow(
-      'cannot load decoupled_adamw state into decoupled_lionw',
-    );
+    expect(() =>
+      new DecoupledLionW({ lr: 1 }).loadState({ name: 'decoupled_adamw', step: 1, slots: {} }),
+    ).toThrow('cannot load decoupled_adamw state into decoupled_lionw');
   });
 });

@@ -15,7 +15,9 @@ export class SlotStore {
     } else {
       const first = s.values().next().value as tf.Variable;
       if (first.size !== like.size) {
-        throw new Error(`optimizer state for "${param}" has ${first.size} values, the parameter has ${like.size}`);
+        throw new Error(
+          `optimizer state for "${param}" has ${first.size} values, the parameter has ${like.size}`,
+        );
       }
     }
     return s;
@@ -25,7 +27,8 @@ export class SlotStore {
     const out: Record<string, Record<string, HostArray>> = {};
     for (const [param, s] of this.slots) {
       out[param] = {};
-      for (const [name, v] of s) out[param][name] = { shape: [...v.shape], data: (await v.data()) as Float32Array };
+      for (const [name, v] of s)
+        out[param][name] = { shape: [...v.shape], data: (await v.data()) as Float32Array };
     }
     return out;
   }

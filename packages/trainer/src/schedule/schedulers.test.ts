@@ -8,7 +8,14 @@ const at = (batches: number) => ({ batches, samples: batches * 4, tokens: batche
 const max: Duration = { value: 110, unit: 'ba' };
 
 function sched(over: Partial<SchedulerConfig>): SchedulerConfig {
-  return { name: 'cosine_with_warmup', tWarmup: { value: 10, unit: 'ba' }, tMax: { value: 1, unit: 'dur' }, alphaF: 0.1, alphaI: 1, ...over };
+  return {
+    name: 'cosine_with_warmup',
+    tWarmup: { value: 10, unit: 'ba' },
+    tMax: { value: 1, unit: 'dur' },
+    alphaF: 0.1,
+    alphaI: 1,
+    ...over,
+  };
 }
 
 describe('schedulers (Composer semantics)', () => {
@@ -19,7 +26,10 @@ describe('schedulers (Composer semantics)', () => {
     expect(scheduleMultiplier(s, at(10), max, geometry)).toBeCloseTo(1, 12);
     // Halfway through the decay: alpha_f + (1 - alpha_f) / 2.
     expect(scheduleMultiplier(s, at(60), max, geometry)).toBeCloseTo(0.55, 12);
-    expect(scheduleMultiplier(s, at(35), max, geometry)).toBeCloseTo(0.1 + 0.9 * (1 + Math.cos(Math.PI / 4)) / 2, 12);
+    expect(scheduleMultiplier(s, at(35), max, geometry)).toBeCloseTo(
+      0.1 + (0.9 * (1 + Math.cos(Math.PI / 4))) / 2,
+      12,
+    );
     expect(scheduleMultiplier(s, at(110), max, geometry)).toBeCloseTo(0.1, 12);
     expect(scheduleMultiplier(s, at(500), max, geometry)).toBeCloseTo(0.1, 12);
   });
@@ -28,7 +38,10 @@ describe('schedulers (Composer semantics)', () => {
     const s = sched({ tWarmup: { value: 320, unit: 'tok' } }); // 10 batches
     const maxTok: Duration = { value: 3520, unit: 'tok' }; // 110 batches
     for (const b of [0, 3, 10, 47, 110]) {
-      expect(scheduleMultiplier(s, at(b), maxTok, geometry)).toBeCloseTo(scheduleMultiplier(sched({}), at(b), max, geometry), 12);
+      expect(scheduleMultiplier(s, at(b), maxTok, geometry)).toBeCloseTo(
+        scheduleMultiplier(sched({}), at(b), max, geometry),
+        12,
+      );
     }
   });
 

@@ -1,4 +1,10 @@
-import { type BatchGeometry, convertDuration, type Duration, type Timestamp, timestampValue } from '../config/duration.js';
+import {
+  type BatchGeometry,
+  convertDuration,
+  type Duration,
+  type Timestamp,
+  timestampValue,
+} from '../config/duration.js';
 import type { SchedulerConfig } from '../config/schema.js';
 
 /**

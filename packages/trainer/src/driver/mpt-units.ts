@@ -1,0 +1,51 @@
+import { type AttentionContext, crossEntropyLoss, IGNORE_INDEX, type MPTModel } from '@mptjs/mpt-model';
+import * as tf from '@tensorflow/tfjs-core';
+import type { ChainUnit, ParamMap } from './unit-chain.js';
+
+/** What a causal-LM microbatch gives the units: the shifted targets and the attention context. */
+export interface LmContext {
+  targets: tf.Tensor;
+  attention: AttentionContext;
+}
+
+function lookup(params: ParamMap, unit: string) {
+  return (name: string): tf.Tensor => {
+    const t = params.get(name);
+    if (!t) throw new Error(`unit "${unit}" needs parameter "${name}", which was not provided`);
+    return t;
+  };
+}
+
+/**
+ * The model's unit chain (`embed`, `block.i`, `head`) as driver units, with the loss folded into the head so the
+ * last unit returns the scalar mean cross-entropy.
+ */
+export function mptChainUnits(model: MPTModel): ChainUnit<LmContext>[] {
+  const units = model.units();
+  return units.map((u, i) => {
+    const last = i === units.length - 1;
+    return {
+      name: u.name,
+      paramNames: [...u.parameterNames],
+      inputIsDifferentiable: i > 0,
+      forward: (params, input, ctx) => {
+        const out = u.forward(lookup(params, u.name), input, ctx.attention);
+        return last ? crossEntropyLoss(out, ctx.targets) : out;
+      },
+    } satisfies ChainUnit<LmContext>;
+  });
+}
+
+/** llm-foundry's labels: `targets[:, t] = ids[:, t + 1]`, the last position ignored (-100). */
+export function shiftedTargets(ids: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, t] = ids.shape;
+    const next = tf.slice(ids, [0, 1], [b, t - 1]);
+    return tf.concat([tf.cast(next, 'int32'), tf.fill([b, 1], IGNORE_INDEX, 'int32')], 1) as tf.Tensor2D;
+  });
+}
+
+/** The context for one microbatch of token ids `[B, T]` (caller disposes `targets`). */
+export function lmContext(model: MPTModel, ids: tf.Tensor2D): LmContext {
+  return { targets: shiftedTargets(ids), attention: { slopes: model.slopes, pastLength: 0, keyMask: null } };
+}

@@ -96,7 +96,12 @@ class Reader {
     return v;
   }
 
-  num(key: string, fallback: number, check: (n: number) => boolean = Number.isFinite, expected = 'a number'): number {
+  num(
+    key: string,
+    fallback: number,
+    check: (n: number) => boolean = Number.isFinite,
+    expected = 'a number',
+  ): number {
     const v = this.obj[key];
     if (v === undefined || v === null) return fallback;
     if (typeof v !== 'number' || !check(v)) this.fail(key, expected);
@@ -152,7 +157,11 @@ const probability = (n: number) => Number.isFinite(n) && n >= 0 && n < 1;
 export function parseMptConfig(json: unknown): MPTConfig {
   if (!isObject(json)) throw new ConfigError('config must be a JSON object');
   const top = new Reader(json, '');
-  const modelType = top.oneOf('model_type', ['mpt', 'mosaic_gpt'] as const, 'attn_config' in json ? 'mpt' : 'mosaic_gpt');
+  const modelType = top.oneOf(
+    'model_type',
+    ['mpt', 'mosaic_gpt'] as const,
+    'attn_config' in json ? 'mpt' : 'mosaic_gpt',
+  );
   const dModel = top.int('d_model');
   const nHeads = top.int('n_heads');
   const base = {

@@ -1,2 +1,56 @@
-export { type AttnImpl, ConfigError, type ModelType, type MPTConfig, type NormType, parseMptConfig, toMptConfigJson } from './config.js';
+export {
+  type AttnImpl,
+  ConfigError,
+  type ModelType,
+  type MPTConfig,
+  type NormType,
+  parseMptConfig,
+  toMptConfigJson,
+} from './config.js';
+export {
+  type FinishReason,
+  type GeneratedToken,
+  type GenerateOptions,
+  type GenerateResult,
+  generate,
+  generateStream,
+} from './generate.js';
+export { initStateDict, initStd } from './init.js';
+export {
+  embeddingLookup,
+  geluErf,
+  type LinearParams,
+  layerNorm,
+  linear,
+  type NormParams,
+  scaleGradient,
+} from './layers.js';
+export { type ModelUnit, MPTModel, StateDictError, type TokenBatch } from './model.js';
+export {
+  type BlockParams,
+  blockParams,
+  type EmbeddingParams,
+  embeddingParams,
+  type HeadParams,
+  headParams,
+  type ParameterLookup,
+} from './parameters.js';
+export { deriveSeed, SeededRandom } from './random.js';
+export {
+  applyRepetitionPenalty,
+  argMax,
+  isGreedy,
+  type SamplingOptions,
+  sampleToken,
+  validateSampling,
+} from './sampling.js';
 export { expectedParameterShapes, type HostTensor, type StateDict } from './state-dict.js';
+export {
+  type AttentionContext,
+  attentionSlopes,
+  blockForward,
+  crossEntropyLoss,
+  embedForward,
+  headForward,
+  IGNORE_INDEX,
+} from './units.js';

@@ -1,0 +1,122 @@
+/**
+ * Autoregressive generation for one sequence: prefill the prompt into a KV cache, then one decode step per
+ * token, choosing each token on the host (`sampling.ts`). Tokens stream out as they are chosen.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { MPTModel } from './model.js';
+import { SeededRandom } from './random.js';
+import { type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens: number;
+  /** Stop when one of these ids is produced (it is included in the output). */
+  stopTokenIds?: readonly number[];
+  /** Stop when the decoded continuation contains one of these; needs `decode`. The text is cut before it. */
+  stopStrings?: readonly string[];
+  /** Token ids -> text, for stop strings and `text` in results (e.g. the tokenizer's `decode`). */
+  decode?: (ids: number[]) => string;
+  /** Seed of the sampling generator (default 0): the same seed gives the same tokens. */
+  seed?: number;
+}
+
+export type FinishReason = 'length' | 'stop_token' | 'stop_string' | 'max_seq_len';
+
+export interface GeneratedToken {
+  token: number;
+  /** Position of this token in the continuation (0-based). */
+  index: number;
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  /** The decoded continuation (cut before a stop string), when `decode` was given. */
+  text?: string;
+  finishReason: FinishReason;
+}
+
+function validate(prompt: readonly number[], o: GenerateOptions): void {
+  if (prompt.length === 0) throw new RangeError('the prompt must hold at least one token');
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) {
+    throw new RangeError(`maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
+  }
+  if (o.stopStrings?.length && !o.decode) throw new RangeError('stopStrings need a decode function');
+  validateSampling(o);
+}
+
+/**
+ * Streams the continuation of `prompt` token by token. The final `GenerateResult` is the generator's return
+ * value; `generate` collects it for you.
+ */
+export async function* generateStream(
+  model: MPTModel,
+  prompt: readonly number[],
+  options: GenerateOptions,
+): AsyncGenerator<GeneratedToken, GenerateResult, void> {
+  validate(prompt, options);
+  const rng = new SeededRandom(options.seed ?? 0);
+  const stopIds = new Set(options.stopTokenIds ?? []);
+  const seen = [...prompt];
+  const tokens: number[] = [];
+  const cache = model.newCache();
+  let finishReason: FinishReason = 'length';
+  let text: string | undefined;
+  try {
+    let logits: tf.Tensor2D | null = options.maxNewTokens > 0 ? model.prefill([[...prompt]], cache) : null;
+    while (logits && tokens.length < options.maxNewTokens) {
+      const row = ((await logits.data()) as Float32Array).slice();
+      logits.dispose();
+      logits = null;
+      const token = sampleToken(row, options, rng, seen);
+      tokens.push(token);
+      seen.push(token);
+      yield { token, index: tokens.length - 1 };
+      if (stopIds.has(token)) {
+        finishReason = 'stop_token';
+        break;
+      }
+      if (options.stopStrings?.length) {
+        const decoded = options.decode!(tokens);
+        const hit = firstStop(decoded, options.stopStrings);
+        if (hit >= 0) {
+          finishReason = 'stop_string';
+          text = decoded.slice(0, hit);
+          break;
+        }
+      }
+      if (tokens.length >= options.maxNewTokens) break;
+      if (cache.length >= model.config.maxSeqLen) {
+        finishReason = 'max_seq_len';
+        break;
+      }
+      logits = model.decodeStep([token], cache);
+    }
+    (logits as tf.Tensor | null)?.dispose();
+  } finally {
+    cache.dispose();
+  }
+  if (text === undefined && options.decode) text = options.decode(tokens);
+  return text === undefined ? { tokens, finishReason } : { tokens, text, finishReason };
+}
+
+/** Generates the whole continuation; `onToken` sees each token as it is chosen. */
+export async function generate(
+  model: MPTModel,
+  prompt: readonly number[],
+  options: GenerateOptions & { onToken?: (t: GeneratedToken) => void },
+): Promise<GenerateResult> {
+  const stream = generateStream(model, prompt, options);
+  for (;;) {
+    const step = await stream.next();
+    if (step.done) return step.value;
+    options.onToken?.(step.value);
+  }
+}
+
+function firstStop(text: string, stops: readonly string[]): number {
+  let first = -1;
+  for (const s of stops) {
+    const at = s.length > 0 ? text.indexOf(s) : -1;
+    if (at >= 0 && (first < 0 || at < first)) first = at;
+  }
+  return first;
+}

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { selectBackend } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
+import { generate } from './generate.js';
+import { MPTModel } from './model.js';
+import { type Fixture, hfLoader, loadFixture, relativeL2 } from './testing/fixtures.js';
+
+const configPath = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
+const dir = configPath?.replace(/\/config\.json$/, '');
+const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
+
+interface ExpectedJson {
+  loss: number;
+  grad_norms: Record<string, number>;
+  greedy: { prompt: number[]; continuation: number[] };
+}
+
+describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorch_model.bin)', async () => {
+  const loader = dir ? await hfLoader() : undefined;
+  let fixture: Fixture;
+  let expected: ExpectedJson;
+
+  beforeAll(async () => {
+    if (!loader) return;
+    fixture = await loadFixture(loader, dir!);
+    expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8')) as ExpectedJson;
+  });
+
+  describe.each(['cpu', 'wasm'] as const)('on %s', (backend) => {
+    let model: MPTModel;
+    beforeAll(async () => {
+      await selectBackend(backend, { log: false });
+      if (loader) model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
+    });
+
+    it.skipIf(!loader)('reproduces the reference logits (relative L2 < 1e-4)', async () => {
+      const logits = model.forward(fixture.inputIds);
+      expect(logits.shape).toEqual(fixture.logits.shape);
+      const err = relativeL2(await logits.data(), fixture.logits.data);
+      console.log(`[${backend}] logits relative L2 error ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(1e-4);
+      logits.dispose();
+    });
+
+    it.skipIf(!loader)('reproduces the loss and the per-parameter gradient norms', async () => {
+      const ids = fixture.inputIds;
+      const inputs = ids.map((r) => r.slice(0, -1));
+      const targets = ids.map((r) => r.slice(1));
+      const vars = [...model.params.values()];
+      expect(Object.keys(expected.grad_norms)).toHaveLength(vars.length);
+      const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets), vars);
+      const loss = (await value.data())[0]!;
+      expect(Math.abs(loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
+      for (const [name, want] of Object.entries(expected.grad_norms)) {
+        const mpt = loader.toMptName(name)!;
+        const g = grads[model.get(mpt).name];
+        expect(g, `gradient of ${mpt}`).toBeDefined();
+        const norm = (await tf.norm(g).data())[0]!;
+        expect(Math.abs(norm - want) / want, `grad norm of ${mpt}: ${norm} vs ${want}`).toBeLessThan(1e-3);
+      }
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+
+    it.skipIf(!loader)('reproduces the greedy continuation through the KV cache', async () => {
+      const result = await generate(model, expected.greedy.prompt, {
+        maxNewTokens: expected.greedy.continuation.length,
+      });
+      expect(result.tokens).toEqual(expected.greedy.continuation);
+      expect(result.finishReason).toBe('length');
+    });
+
+    it.skipIf(!loader)('gives the same logits with the KV cache as with full recompute', async () => {
+      const ids = fixture.inputIds;
+      const full = model.forward(ids);
+      const cache = model.newCache();
+      const steps = [
+        model.forwardWithCache(
+          ids.map((r) => r.slice(0, 10)),
+          cache,
+        ),
+      ];
+      for (let t = 10; t < ids[0]!.length; t++)
+        steps.push(
+          model.forwardWithCache(
+            ids.map((r) => [r[t]!]),
+            cache,
+          ),
+        );
+      const incremental = tf.concat(steps, 1);
+      expect(relativeL2(await incremental.data(), await full.data())).toBeLessThan(1e-5);
+      cache.dispose();
+      tf.dispose([full, incremental, ...steps]);
+    });
+  });
+
+  describe.runIf(webgpuExpected)('on webgpu (Dawn)', () => {
+    it.skipIf(!loader)(
+      'reproduces the reference logits (relative L2 < 1e-3) with the fused attention kernel',
+      async () => {
+        await selectBackend('webgpu', { log: false });
+        const model = MPTModel.fromStateDict({ ...fixture.config, attnImpl: 'flash' }, fixture.stateDict);
+        const t0 = performance.now();
+        const logits = model.forward(fixture.inputIds);
+        const data = await logits.data();
+        const seconds = (performance.now() - t0) / 1000;
+        const err = relativeL2(data, fixture.logits.data);
+        console.log(
+          `[webgpu] logits relative L2 error ${err.toExponential(2)}, forward ${seconds.toFixed(2)} s`,
+        );
+        expect(err).toBeLessThan(1e-3);
+        logits.dispose();
+        model.dispose();
+      },
+    );
+  });
+});

@@ -1,0 +1,77 @@
+// The small building blocks of an MPT block, as pure tfjs functions.
+import * as tf from '@tensorflow/tfjs-core';
+
+/** A LayerNorm's affine parameters; `bias` is absent when the model has `no_bias`. */
+export interface NormParams {
+  weight: tf.Tensor;
+  bias?: tf.Tensor;
+}
+
+/** A linear layer's parameters in torch layout: `weight` is `[out, in]`. */
+export interface LinearParams {
+  weight: tf.Tensor;
+  bias?: tf.Tensor;
+}
+
+/** LayerNorm over the last axis with biased variance, as torch computes it. */
+export function layerNorm(x: tf.Tensor, p: NormParams, eps: number): tf.Tensor {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const normalized = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+    const scaled = tf.mul(normalized, p.weight);
+    return p.bias ? tf.add(scaled, p.bias) : scaled;
+  });
+}
+
+/** `x @ W^T (+ b)` for `x` of any rank `[..., in]`. */
+export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
+  return tf.tidy(() => {
+    const inFeatures = x.shape[x.rank - 1]!;
+    const outFeatures = p.weight.shape[0]!;
+    const flat = tf.reshape(x, [-1, inFeatures]);
+    let y = tf.matMul(flat, p.weight, false, true);
+    if (p.bias) y = tf.add(y, p.bias);
+    return tf.reshape(y, [...x.shape.slice(0, -1), outFeatures]);
+  });
+}
+
+/** The exact GELU `0.5 x (1 + erf(x / sqrt 2))` (torch's default, not the tanh approximation). */
+export function geluErf(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
+
+/**
+ * Embedding lookup `table[ids]`. Its gradient is a scatter-add into the table rows (`ScatterNd` sums duplicate
+ * indices); tfjs's own gather gradient needs `UnsortedSegmentSum`, which the wasm backend lacks.
+ */
+export function embeddingLookup(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [t, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const flatIds = tf.cast(tf.reshape(ids, [-1]), 'int32');
+    save([flatIds]);
+    const rows = tf.gather(t, flatIds);
+    return {
+      value: tf.reshape(rows, [...ids.shape, t.shape[1]!]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const g = dy as tf.Tensor;
+        const idx = saved[0]!;
+        const updates = tf.reshape(g, [idx.shape[0]!, t.shape[1]!]);
+        return [tf.scatterND(tf.reshape(idx, [-1, 1]), updates, t.shape)];
+      },
+    };
+  });
+  return lookup(table);
+}
+
+/** Leaves the forward value alone and multiplies the gradient by `factor` (MPT's `embedding_fraction`). */
+export function scaleGradient(x: tf.Tensor, factor: number): tf.Tensor {
+  if (factor === 1) return x;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const t = args[0] as tf.Tensor;
+    return {
+      value: tf.clone(t),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [tf.mul(dy as tf.Tensor, factor)],
+    };
+  });
+  return op(x);
+}

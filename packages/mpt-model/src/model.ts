@@ -1,0 +1,229 @@
+/**
+ * The MPT model: parameters as tfjs Variables in llm-foundry naming, a full forward pass, the loss, and
+ * incremental decoding with a KV cache. The math lives in `units.ts`; this class only holds weights and wires
+ * the units together.
+ */
+import { KVCache } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import type { MPTConfig } from './config.js';
+import { initStateDict } from './init.js';
+import { blockParams, embeddingParams, headParams, type ParameterLookup } from './parameters.js';
+import { expectedParameterShapes, type StateDict } from './state-dict.js';
+import {
+  type AttentionContext,
+  attentionSlopes,
+  blockForward,
+  crossEntropyLoss,
+  embedForward,
+  headForward,
+} from './units.js';
+
+export class StateDictError extends Error {
+  override name = 'StateDictError';
+}
+
+/** A step of the unit chain: which parameters it reads and how it maps its input to its output. */
+export interface ModelUnit {
+  name: string;
+  parameterNames: string[];
+  forward(get: ParameterLookup, input: tf.Tensor, ctx: AttentionContext): tf.Tensor;
+}
+
+/** Token ids as nested arrays (`[B][T]`) or an int32 tensor `[B, T]`. */
+export type TokenBatch = number[][] | tf.Tensor;
+
+export class MPTModel {
+  readonly params: Map<string, tf.Variable>;
+  readonly slopes: Float32Array | null;
+
+  private constructor(
+    readonly config: MPTConfig,
+    params: Map<string, tf.Variable>,
+  ) {
+    this.params = params;
+    this.slopes = attentionSlopes(config);
+  }
+
+  /**
+   * Builds the model from a state dict in llm-foundry names. Every expected tensor must be present with its
+   * exact shape; extra tensors are rejected too, so a wrong config cannot load silently.
+   */
+  static fromStateDict(config: MPTConfig, stateDict: StateDict): MPTModel {
+    const expected = expectedParameterShapes(config);
+    const problems: string[] = [];
+    for (const [name, shape] of expected) {
+      const t = stateDict.get(name);
+      if (!t) problems.push(`missing tensor "${name}" (expected shape [${shape.join(', ')}])`);
+      else if (t.shape.join() !== shape.join()) {
+        problems.push(`tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      } else if (t.data.length !== shape.reduce((a, b) => a * b, 1)) {
+        problems.push(`tensor "${name}" holds ${t.data.length} values for shape [${shape.join(', ')}]`);
+      }
+    }
+    for (const name of stateDict.keys()) {
+      if (!expected.has(name)) problems.push(`unexpected tensor "${name}" for this config`);
+    }
+    if (problems.length > 0)
+      throw new StateDictError(`state dict does not fit the config:\n  ${problems.join('\n  ')}`);
+    const params = new Map<string, tf.Variable>();
+    for (const [name, shape] of expected) {
+      params.set(name, tf.variable(tf.tensor(stateDict.get(name)!.data, shape, 'float32'), true));
+    }
+    return new MPTModel(config, params);
+  }
+
+  /** A randomly initialized model (llm-foundry's default kaiming_normal_ init; see `init.ts`). */
+  static init(config: MPTConfig, seed: number): MPTModel {
+    return MPTModel.fromStateDict(config, initStateDict(config, seed));
+  }
+
+  /** Parameter by llm-foundry name; throws on an unknown name. */
+  readonly get: ParameterLookup = (name) => {
+    const p = this.params.get(name);
+    if (!p) throw new StateDictError(`the model has no parameter "${name}"`);
+    return p;
+  };
+
+  get numParameters(): number {
+    let n = 0;
+    for (const p of this.params.values()) n += p.size;
+    return n;
+  }
+
+  /**
+   * The unit chain: `embed`, `block.0` ... `block.{n-1}`, `head`. The head reads `transformer.wte.weight` too
+   * (tied weights): a driver that computes gradients unit by unit must add both contributions.
+   */
+  units(): ModelUnit[] {
+    const c = this.config;
+    const shapes = [...expectedParameterShapes(c).keys()];
+    const names = (prefix: string) => shapes.filter((n) => n.startsWith(prefix));
+    const units: ModelUnit[] = [
+      {
+        name: 'embed',
+        parameterNames: c.learnedPosEmb
+          ? ['transformer.wte.weight', 'transformer.wpe.weight']
+          : ['transformer.wte.weight'],
+        forward: (get, ids, ctx) => embedForward(c, embeddingParams(c, get), ids, ctx.pastLength),
+      },
+    ];
+    for (let i = 0; i < c.nLayers; i++) {
+      units.push({
+        name: `block.${i}`,
+        parameterNames: names(`transformer.blocks.${i}.`),
+        forward: (get, x, ctx) => blockForward(c, i, blockParams(c, get, i), x, ctx),
+      });
+    }
+    units.push({
+      name: 'head',
+      parameterNames: [...names('transformer.norm_f.'), 'transformer.wte.weight'],
+      forward: (get, x) => headForward(c, headParams(c, get), x),
+    });
+    return units;
+  }
+
+  /** Logits `[B, T, vocab]` for token ids `[B, T]` (no cache). `attentionMask` `[B, T]` marks left padding with 0. */
+  forward(ids: TokenBatch, attentionMask?: tf.Tensor): tf.Tensor3D {
+    return tf.tidy(() =>
+      this.run(this.toIds(ids), { slopes: this.slopes, pastLength: 0, keyMask: attentionMask ?? null }),
+    );
+  }
+
+  /** Mean next-token cross-entropy of `forward(ids)` against `targets` (`-100` entries ignored). */
+  loss(ids: TokenBatch, targets: TokenBatch): tf.Scalar {
+    return tf.tidy(() => {
+      const logits = this.forward(ids);
+      const t = this.toIds(targets, true);
+      return crossEntropyLoss(logits, t);
+    });
+  }
+
+  /** An empty KV cache for this model (one per sequence or per batch of sequences decoded together). */
+  newCache(): KVCache {
+    return new KVCache(this.config.nLayers);
+  }
+
+  /**
+   * Runs `ids [B, T]` through the model, appending their keys and values to `cache`, and returns the logits of
+   * every new position `[B, T, vocab]`. Used for the prompt (prefill) and for each decode step (T = 1).
+   * `attentionMask [B, T]` (1 real, 0 left padding) is needed only for batches of prompts of different lengths.
+   */
+  forwardWithCache(ids: TokenBatch, cache: KVCache, attentionMask?: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const x = this.toIds(ids);
+      const pastLength = cache.length;
+      if (pastLength + x.shape[1]! > this.config.maxSeqLen) {
+        throw new RangeError(
+          `sequence length ${pastLength + x.shape[1]!} exceeds max_seq_len ${this.config.maxSeqLen}`,
+        );
+      }
+      const [b, t] = x.shape as [number, number];
+      // The key mask is kept only once some position is padding; until then attention needs none.
+      if (attentionMask || cache.keyMask) cache.appendMask(attentionMask ?? tf.ones([b, t]), pastLength);
+      return this.run(x, { slopes: this.slopes, pastLength, keyMask: cache.keyMask, cache });
+    });
+  }
+
+  /** Prefill: the prompt's logits at its last position `[B, vocab]`, with the cache filled. */
+  prefill(ids: TokenBatch, cache: KVCache, attentionMask?: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => lastPosition(this.forwardWithCache(ids, cache, attentionMask)));
+  }
+
+  /** One decode step: next-token logits `[B, vocab]` for one new token per sequence. */
+  decodeStep(tokens: number[] | tf.Tensor1D, cache: KVCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const ids = Array.isArray(tokens)
+        ? tf.tensor2d(tokens, [tokens.length, 1], 'int32')
+        : tf.reshape(tokens, [-1, 1]);
+      return lastPosition(this.forwardWithCache(ids, cache));
+    });
+  }
+
+  /** The parameters as a host state dict (llm-foundry names), e.g. to save a checkpoint. */
+  async toStateDict(): Promise<StateDict> {
+    const out: StateDict = new Map();
+    for (const [name, p] of this.params)
+      out.set(name, { shape: [...p.shape], data: (await p.data()) as Float32Array });
+    return out;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.dispose();
+    this.params.clear();
+  }
+
+  private run(ids: tf.Tensor, ctx: AttentionContext): tf.Tensor3D {
+    let x: tf.Tensor = ids;
+    for (const unit of this.units()) x = unit.forward(this.get, x, ctx);
+    return x as tf.Tensor3D;
+  }
+
+  private toIds(ids: TokenBatch, allowIgnore = false): tf.Tensor {
+    if (!Array.isArray(ids)) {
+      if (ids.rank !== 2) throw new RangeError(`token ids must be [batch, time], got [${ids.shape}]`);
+      return ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
+    }
+    const b = ids.length;
+    const t = ids[0]?.length ?? 0;
+    if (b === 0 || t === 0) throw new RangeError('token ids must be a non-empty [batch][time] array');
+    const flat = new Int32Array(b * t);
+    ids.forEach((row, i) => {
+      if (row.length !== t) throw new RangeError(`row ${i} has ${row.length} tokens, row 0 has ${t}`);
+      row.forEach((id, j) => {
+        const ok =
+          Number.isInteger(id) && ((id >= 0 && id < this.config.vocabSize) || (allowIgnore && id === -100));
+        if (!ok)
+          throw new RangeError(
+            `token id ${id} at [${i}, ${j}] is outside the vocabulary [0, ${this.config.vocabSize})`,
+          );
+        flat[i * t + j] = id;
+      });
+    });
+    return tf.tensor2d(flat, [b, t], 'int32');
+  }
+}
+
+function lastPosition(logits: tf.Tensor3D): tf.Tensor2D {
+  const [b, t, v] = logits.shape;
+  return tf.reshape(tf.slice(logits, [0, t - 1, 0], [b, 1, v]), [b, v]);
+}

@@ -1,0 +1,63 @@
+// Maps llm-foundry parameter names to the typed parameter groups each unit of the model takes.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { MPTConfig } from './config.js';
+import type { LinearParams, NormParams } from './layers.js';
+
+/** Any name -> tensor lookup (the model's Variables, or a gathered FSDP shard). */
+export type ParameterLookup = (name: string) => tf.Tensor;
+
+export interface EmbeddingParams {
+  wte: tf.Tensor;
+  wpe?: tf.Tensor;
+}
+
+export interface BlockParams {
+  norm1: NormParams;
+  wqkv: LinearParams;
+  qLn?: NormParams;
+  kLn?: NormParams;
+  outProj: LinearParams;
+  norm2: NormParams;
+  upProj: LinearParams;
+  downProj: LinearParams;
+}
+
+export interface HeadParams {
+  normF: NormParams;
+  /** The tied output matrix: the token embedding `[vocab, d_model]`. */
+  wte: tf.Tensor;
+}
+
+export const blockPrefix = (i: number) => `transformer.blocks.${i}`;
+
+function affine(config: MPTConfig, get: ParameterLookup, name: string): NormParams & LinearParams {
+  return config.noBias
+    ? { weight: get(`${name}.weight`) }
+    : { weight: get(`${name}.weight`), bias: get(`${name}.bias`) };
+}
+
+export function embeddingParams(config: MPTConfig, get: ParameterLookup): EmbeddingParams {
+  const wte = get('transformer.wte.weight');
+  return config.learnedPosEmb ? { wte, wpe: get('transformer.wpe.weight') } : { wte };
+}
+
+export function blockParams(config: MPTConfig, get: ParameterLookup, layer: number): BlockParams {
+  const p = blockPrefix(layer);
+  const params: BlockParams = {
+    norm1: affine(config, get, `${p}.norm_1`),
+    wqkv: affine(config, get, `${p}.attn.Wqkv`),
+    outProj: affine(config, get, `${p}.attn.out_proj`),
+    norm2: affine(config, get, `${p}.norm_2`),
+    upProj: affine(config, get, `${p}.ffn.up_proj`),
+    downProj: affine(config, get, `${p}.ffn.down_proj`),
+  };
+  if (config.qkLn) {
+    params.qLn = affine(config, get, `${p}.attn.q_ln`);
+    params.kLn = affine(config, get, `${p}.attn.k_ln`);
+  }
+  return params;
+}
+
+export function headParams(config: MPTConfig, get: ParameterLookup): HeadParams {
+  return { normF: affine(config, get, 'transformer.norm_f'), wte: get('transformer.wte.weight') };
+}

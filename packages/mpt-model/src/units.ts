@@ -1,0 +1,114 @@
+/**
+ * The model as a chain of pure units: `embed -> block 0 -> ... -> block n-1 -> head (-> loss)`. Each takes its
+ * parameters and its input and returns its output, so a driver can run them one at a time, forward and backward
+ * (activation checkpointing, FSDP), or all at once (`MPTModel.forward`).
+ */
+import { alibiAttention, alibiSlopes, type KVCache, mergeHeads, splitHeads } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import type { MPTConfig } from './config.js';
+import { embeddingLookup, geluErf, layerNorm, linear, scaleGradient } from './layers.js';
+import type { BlockParams, EmbeddingParams, HeadParams } from './parameters.js';
+
+/** Per-call attention context shared by every block. */
+export interface AttentionContext {
+  /** ALiBi slopes for the config (null when ALiBi is off). */
+  slopes: Float32Array | null;
+  /** Tokens already in the cache before this call (0 without a cache). */
+  pastLength: number;
+  /** `[B, past + T]`: 1 for real tokens, 0 for padding; null when nothing is padded. */
+  keyMask: tf.Tensor | null;
+  cache?: KVCache;
+}
+
+export function attentionSlopes(config: MPTConfig): Float32Array | null {
+  return config.alibi ? alibiSlopes(config.nHeads, config.alibiBiasMax, config.modelType) : null;
+}
+
+/** `x = wte[ids]` (+ `wpe[positions]` without ALiBi): `[B, T] -> [B, T, d_model]`. */
+export function embedForward(
+  config: MPTConfig,
+  p: EmbeddingParams,
+  ids: tf.Tensor,
+  pastLength = 0,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    let x = embeddingLookup(p.wte, ids);
+    if (p.wpe) {
+      const t = ids.shape[1]!;
+      if (pastLength + t > config.maxSeqLen) {
+        throw new RangeError(`sequence length ${pastLength + t} exceeds max_seq_len ${config.maxSeqLen}`);
+      }
+      x = tf.add(x, tf.slice(p.wpe, [pastLength, 0], [t, config.dModel]));
+    }
+    return scaleGradient(x, config.embeddingFraction) as tf.Tensor3D;
+  });
+}
+
+/** One transformer block: `x + attn(LN(x))`, then `+ ffn(LN(x))`. `[B, T, d] -> [B, T, d]`. */
+export function blockForward(
+  config: MPTConfig,
+  layer: number,
+  p: BlockParams,
+  x: tf.Tensor,
+  ctx: AttentionContext,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const d = config.dModel;
+    const eps = config.layerNormEps;
+    let qkv = linear(layerNorm(x, p.norm1, eps), p.wqkv);
+    if (config.clipQkv !== null) qkv = tf.clipByValue(qkv, -config.clipQkv, config.clipQkv);
+    let [q, k, v] = tf.split(qkv, [d, d, d], -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+    // QK-LayerNorm runs over the whole d_model vector, before the heads are split.
+    if (p.qLn) q = layerNorm(q, p.qLn, eps);
+    if (p.kLn) k = layerNorm(k, p.kLn, eps);
+    let kh = splitHeads(k, config.nHeads);
+    let vh = splitHeads(v, config.nHeads);
+    if (ctx.cache) ({ k: kh, v: vh } = ctx.cache.append(layer, kh, vh));
+    const attended = alibiAttention(splitHeads(q, config.nHeads), kh, vh, {
+      slopes: ctx.slopes,
+      scale: config.softmaxScale ?? 1 / Math.sqrt(d / config.nHeads),
+      causal: true,
+      queryOffset: ctx.pastLength,
+      keyMask: ctx.keyMask ?? undefined,
+      impl: config.attnImpl,
+    });
+    const h = tf.add(x, linear(mergeHeads(attended), p.outProj));
+    const ffn = linear(geluErf(linear(layerNorm(h, p.norm2, eps), p.upProj)), p.downProj);
+    return tf.add(h, ffn) as tf.Tensor3D;
+  });
+}
+
+/** Final LayerNorm and the tied head: `[B, T, d] -> logits [B, T, vocab]` (times `logit_scale` if set). */
+export function headForward(config: MPTConfig, p: HeadParams, x: tf.Tensor): tf.Tensor3D {
+  return tf.tidy(() => {
+    const logits = linear(layerNorm(x, p.normF, config.layerNormEps), { weight: p.wte });
+    return (config.logitScale === null ? logits : tf.mul(logits, config.logitScale)) as tf.Tensor3D;
+  });
+}
+
+/** Label value that `crossEntropyLoss` skips, as in Hugging Face and torch (`ignore_index=-100`). */
+export const IGNORE_INDEX = -100;
+
+/**
+ * Mean cross-entropy of `logits [B, T, V]` against `targets [B, T]` over the positions whose target is not
+ * `IGNORE_INDEX`. Written with a one-hot product rather than a gather so its gradient runs on every backend.
+ */
+export function crossEntropyLoss(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  const vocab = logits.shape[logits.rank - 1]!;
+  if (targets.shape.join() !== logits.shape.slice(0, -1).join()) {
+    throw new RangeError(
+      `targets [${targets.shape}] must match logits [${logits.shape}] without the vocab axis`,
+    );
+  }
+  return tf.tidy(() => {
+    const flatTargets = tf.cast(tf.reshape(targets, [-1]), 'int32');
+    const keep = tf.cast(tf.notEqual(flatTargets, IGNORE_INDEX), 'float32');
+    const logProbs = tf.logSoftmax(tf.reshape(logits, [-1, vocab]));
+    const picked = tf.sum(
+      tf.mul(logProbs, tf.oneHot(tf.maximum(flatTargets, tf.scalar(0, 'int32')), vocab)),
+      -1,
+    );
+    const count = tf.maximum(tf.sum(keep), 1);
+    return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), count) as tf.Scalar;
+  });
+}

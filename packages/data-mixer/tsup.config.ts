@@ -1,12 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The worker is its own entry: worker_threads load it by file URL next to index.js.
+  entry: ['src/index.ts', 'src/worker.ts'],
   format: ['esm'],
-  dts: true,
+  dts: { entry: 'src/index.ts' },
   sourcemap: true,
   clean: true,
   target: 'node20',
-  // Dawn's native addon must load from its own package directory.
-  external: ['webgpu'],
+  external: ['webgpu', 'tokenizers'],
 });

@@ -1,0 +1,77 @@
+// A stream's directory as a list of units (files or shards), each a sequence of records read in order.
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { countJsonlRecords, isJsonlFile, readJsonlDocuments } from './jsonl.js';
+import {
+  decodeMdsRecord,
+  documentColumn,
+  type MdsIndex,
+  type MdsRecord,
+  readMdsIndex,
+  readMdsShard,
+} from './mds.js';
+
+/** A document: text (tokenised by the mixer, EOS appended) or token ids (used as they are). */
+export type Document = MdsRecord;
+
+export interface StreamSource {
+  readonly dir: string;
+  readonly kind: 'jsonl' | 'mds';
+  /** Unit names (file names or shard basenames), in a fixed sorted order. */
+  readonly units: readonly string[];
+  /** Records of one unit from record `from` on. */
+  read(unit: number, from: number): AsyncGenerator<Document>;
+  /** Total records over all units. */
+  countRecords(): Promise<number>;
+}
+
+async function listJsonl(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (sub: string): Promise<void> => {
+    const entries = await readdir(join(dir, sub), { withFileTypes: true });
+    for (const e of entries) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(rel);
+      else if (isJsonlFile(e.name)) out.push(rel);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
+/** Opens a stream directory: an MDS dataset if it has index.json, else the JSON-lines files under it. */
+export async function openSource(dir: string, textField = 'text'): Promise<StreamSource> {
+  if (!existsSync(dir)) throw new Error(`stream directory not found: ${dir}`);
+  if (existsSync(join(dir, 'index.json'))) return mdsSource(dir, await readMdsIndex(dir));
+  const files = await listJsonl(dir);
+  if (files.length === 0) throw new Error(`${dir}: no index.json and no .jsonl/.jsonl.gz/.jsonl.zst files`);
+  return {
+    dir,
+    kind: 'jsonl',
+    units: files,
+    read: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from),
+    countRecords: async () => {
+      let n = 0;
+      for (const f of files) n += await countJsonlRecords(join(dir, f));
+      return n;
+    },
+  };
+}
+
+function mdsSource(dir: string, index: MdsIndex): StreamSource {
+  const units = index.shards.map((s) => s.raw_data.basename);
+  return {
+    dir,
+    kind: 'mds',
+    units,
+    async *read(unit, from) {
+      const shard = index.shards[unit]!;
+      const path = join(dir, shard.zip_data?.basename ?? shard.raw_data.basename);
+      const column = documentColumn(shard, path);
+      const data = await readMdsShard(dir, shard);
+      for (let i = from; i < shard.samples; i++) yield decodeMdsRecord(data, shard, column, i, path);
+    },
+    countRecords: async () => index.shards.reduce((a, s) => a + s.samples, 0),
+  };
+}

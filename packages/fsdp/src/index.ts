@@ -1,1 +1,21 @@
-export {};
+export {
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  PeerFailureError,
+  ProcessGroupError,
+  RendezvousError,
+} from './errors.js';
+export { DEFAULT_TIMEOUT_MS, type DistEnv, type InitOptions, initFromEnv, initProcessGroup, readDistEnv } from './init.js';
+export type { CollectiveOptions, ProcessGroup, ReduceOp } from './process-group.js';
+export { chunkRange } from './ring-algorithms.js';
+export { canonicalJson } from './verify-same.js';
+export { type TcpGroupOptions, initTcpProcessGroup } from './transports/tcp.js';
+export { TcpStoreClient, TcpStoreServer } from './transports/tcp-store.js';
+export {
+  createLocalGroups,
+  createThreadRing,
+  ringTransferList,
+  type ThreadGroupOptions,
+  type ThreadRingPorts,
+  threadGroupFromPorts,
+} from './transports/threads.js';

@@ -1,0 +1,100 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
+import { CheckpointError } from './errors.js';
+import { FIXTURES_DIR } from './fixtures.js';
+import { readSafetensors } from './safetensors.js';
+import { tempDir } from './test-utils.js';
+import { readTorchStateDict, TorchCheckpoint } from './torch-bin.js';
+
+const cases = join(FIXTURES_DIR, 'torch-bin-cases');
+const dir = tempDir();
+
+describe('pytorch_model.bin reader', () => {
+  for (const file of ['cases.bin', 'cases-deflate.bin']) {
+    it(`reads every view of ${file} as torch materializes it (strides, offsets, shared storages, F16/BF16/F64)`, async () => {
+      const reference = await readSafetensors(join(cases, 'reference.safetensors'));
+      const got = await readTorchStateDict(join(cases, file));
+      expect([...got.keys()].sort()).toEqual([...reference.keys()].sort());
+      for (const [name, want] of reference) {
+        expect(got.get(name)!.shape, name).toEqual(want.shape);
+        expect(got.get(name)!.data, name).toEqual(want.data);
+      }
+    });
+  }
+
+  it('describes storages shared between tensors once', async () => {
+    const ckpt = await TorchCheckpoint.open(join(cases, 'cases.bin'));
+    try {
+      const a = ckpt.tensors.get('contiguous')!;
+      const t = ckpt.tensors.get('transposed')!;
+      expect(t.storage).toBe(a.storage);
+      expect(t.stride).toEqual([1, 8]);
+      expect(ckpt.tensors.get('row_slice')!.offset).toBe(16);
+      expect(ckpt.tensors.get('half')!.storage.dtype).toBe('F16');
+    } finally {
+      await ckpt.close();
+    }
+  });
+
+  it('reads only the named tensors', async () => {
+    const got = await readTorchStateDict(join(cases, 'cases.bin'), { names: ['scalar'] });
+    expect([...got]).toEqual([['scalar', { shape: [], data: new Float32Array([2.5]) }]]);
+  });
+
+  it('explains that the legacy (non-zip) format is out of scope', async () => {
+    await expect(readTorchStateDict(join(cases, 'legacy.bin'))).rejects.toThrow(
+      'legacy (pre-1.6, non-zip) torch.save format is not supported',
+    );
+  });
+
+  it('refuses files that are not torch checkpoints', async () => {
+    const path = join(dir, 'text.bin');
+    writeFileSync(path, 'hello world');
+    await expect(readTorchStateDict(path)).rejects.toThrow('not a torch zip checkpoint');
+  });
+
+  const bin = sharedFile(`${TINY_MOSAIC_DIR}/pytorch_model.bin`);
+  it.skipIf(!bin)('reports a truncated file with the bytes expected and present', async () => {
+    const full = readFileSync(bin!);
+    const cut = join(dir, 'cut.bin');
+    // Cut inside the data: the central directory at the end is gone.
+    writeFileSync(cut, full.subarray(0, full.length - 5000));
+    await expect(readTorchStateDict(cut)).rejects.toThrow(CheckpointError);
+    await expect(readTorchStateDict(cut)).rejects.toThrow(
+      'no zip end-of-central-directory record (file truncated',
+    );
+    // Keep the directory but drop data in the middle: the entries now point past the end of the file.
+    const holed = join(dir, 'holed.bin');
+    writeFileSync(holed, Buffer.concat([full.subarray(0, 1000), full.subarray(full.length - 3000)]));
+    await expect(readTorchStateDict(holed)).rejects.toThrow(
+      /file truncated: the zip central directory ends at byte \d+, the file has 4000/,
+    );
+  });
+
+  it.skipIf(!bin)(
+    'rejects a checkpoint whose pickle calls os.system, before reading any tensor',
+    async () => {
+      // Replace data.pkl inside a real archive with a same-length malicious pickle (STORED, so lengths must match).
+      const full = Buffer.from(readFileSync(bin!));
+      const marker = full.indexOf(Buffer.from([0x80, 0x02, 0x7d]));
+      const evil = Buffer.concat([
+        Buffer.from([0x80, 0x02]),
+        Buffer.from('cos\nsystem\n(X\x04\x00\x00\x00truetR.', 'latin1'),
+      ]);
+      evil.copy(full, marker);
+      const path = join(dir, 'evil.bin');
+      writeFileSync(path, full);
+      await expect(readTorchStateDict(path)).rejects.toThrow(
+        'pickle references global "os.system", which is not allowed',
+      );
+    },
+  );
+
+  it('opens a copy under another name (the archive prefix is not fixed)', async () => {
+    const path = join(dir, 'renamed.bin');
+    copyFileSync(join(cases, 'cases.bin'), path);
+    expect((await readTorchStateDict(path, { names: ['double'] })).get('double')!.shape).toEqual([5]);
+  });
+});

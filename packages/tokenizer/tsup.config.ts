@@ -1,12 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The worker is its own entry: encodeBatch loads it next to index.js.
+  entry: ['src/index.ts', 'src/encode-worker.ts'],
   format: ['esm'],
-  dts: true,
+  dts: { entry: 'src/index.ts' },
   sourcemap: true,
   clean: true,
   target: 'node20',
-  // Dawn's native addon must load from its own package directory.
-  external: ['webgpu'],
 });

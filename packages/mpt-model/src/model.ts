@@ -158,6 +158,9 @@ export class MPTModel {
         );
       }
       const [b, t] = x.shape as [number, number];
+      if (cache.batchSize !== undefined && cache.batchSize !== b) {
+        throw new RangeError(`the cache holds a batch of ${cache.batchSize} sequences, got ${b}`);
+      }
       // The key mask is kept only once some position is padding; until then attention needs none.
       if (attentionMask || cache.keyMask) cache.appendMask(attentionMask ?? tf.ones([b, t]), pastLength);
       return this.run(x, { slopes: this.slopes, pastLength, keyMask: cache.keyMask, cache });

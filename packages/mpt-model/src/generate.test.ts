@@ -1,0 +1,92 @@
+import { selectBackend } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate, generateStream } from './generate.js';
+import { MPTModel } from './model.js';
+import { tinyConfig } from './testing/tiny-config.js';
+
+let model: MPTModel;
+const decode = (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join('');
+
+beforeAll(async () => {
+  await selectBackend('cpu', { log: false });
+  model = MPTModel.init(tinyConfig(), 9);
+});
+afterAll(() => model.dispose());
+
+describe('generate', () => {
+  it('greedy decoding equals repeated arg-max of full forward passes', async () => {
+    const prompt = [3, 14, 15];
+    const { tokens } = await generate(model, prompt, { maxNewTokens: 6 });
+    const seq = [...prompt];
+    for (let i = 0; i < 6; i++) {
+      const logits = model.forward([seq]);
+      const last = tf.tidy(() => tf.argMax(tf.slice(logits, [0, seq.length - 1, 0], [1, 1, 40]), -1));
+      seq.push(last.dataSync()[0]!);
+      tf.dispose([logits, last]);
+    }
+    expect(tokens).toEqual(seq.slice(prompt.length));
+  });
+
+  it('samples reproducibly per seed and streams tokens as they come', async () => {
+    const opts = { maxNewTokens: 8, temperature: 1.5, topK: 20, topP: 0.95, seed: 123 };
+    const a = await generate(model, [1, 2], opts);
+    const b = await generate(model, [1, 2], opts);
+    expect(a.tokens).toEqual(b.tokens);
+    const others = await Promise.all([1, 2, 3].map((seed) => generate(model, [1, 2], { ...opts, seed })));
+    expect(others.some((o) => o.tokens.join() !== a.tokens.join())).toBe(true);
+    const streamed: number[] = [];
+    const stream = generateStream(model, [1, 2], opts);
+    for await (const t of stream) {
+      expect(t.index).toBe(streamed.length);
+      streamed.push(t.token);
+    }
+    expect(streamed).toEqual(a.tokens);
+  });
+
+  it('stops on a stop token (kept) and on a stop string (text cut before it)', async () => {
+    const free = await generate(model, [5], { maxNewTokens: 10, temperature: 1, seed: 4, decode });
+    expect(free.finishReason).toBe('length');
+    const stopId = free.tokens[3]!;
+    const firstAt = free.tokens.indexOf(stopId);
+    const byToken = await generate(model, [5], {
+      maxNewTokens: 10,
+      temperature: 1,
+      seed: 4,
+      stopTokenIds: [stopId],
+    });
+    expect(byToken.tokens).toEqual(free.tokens.slice(0, firstAt + 1));
+    expect(byToken.finishReason).toBe('stop_token');
+    const stop = free.text!.slice(4, 6);
+    const at = free.text!.indexOf(stop);
+    const byString = await generate(model, [5], {
+      maxNewTokens: 10,
+      temperature: 1,
+      seed: 4,
+      stopStrings: [stop],
+      decode,
+    });
+    expect(byString.finishReason).toBe('stop_string');
+    expect(byString.text).toBe(free.text!.slice(0, at));
+  });
+
+  it('leaves no tensors behind and validates its options', async () => {
+    const before = tf.memory().numTensors;
+    await generate(model, [1], { maxNewTokens: 20, temperature: 0.8, seed: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(generate(model, [], { maxNewTokens: 1 })).rejects.toThrow(
+      'the prompt must hold at least one token',
+    );
+    await expect(generate(model, [1], { maxNewTokens: 1, stopStrings: ['x'] })).rejects.toThrow(
+      'stopStrings need a decode function',
+    );
+    await expect(generate(model, [1], { maxNewTokens: -1 })).rejects.toThrow(
+      'maxNewTokens must be a non-negative integer, got -1',
+    );
+    const short = MPTModel.init(tinyConfig({ maxSeqLen: 4 }), 1);
+    const capped = await generate(short, [1, 2], { maxNewTokens: 10 });
+    expect(capped).toMatchObject({ finishReason: 'max_seq_len' });
+    expect(capped.tokens).toHaveLength(3);
+    short.dispose();
+  });
+});

@@ -45,7 +45,7 @@ describe('sampleToken', () => {
     const freq = histogram(logits, { temperature: 2 }, 40000);
     const e = logits.map((l) => Math.exp(l / 2));
     const z = e.reduce((a, b) => a + b, 0);
-    e.forEach((p, i) => expect(freq[i]).toBeCloseTo(p / z, 2));
+    for (const [i, p] of e.entries()) expect(freq[i]).toBeCloseTo(p / z, 2);
   });
 
   it('keeps only the top k, and the smallest nucleus reaching top p', () => {

@@ -1,1 +1,13 @@
-export {};
+export { type ChatMessage, type ChatTemplate, jinjaChatTemplate, loadChatTemplate, PLAIN_CHAT_TEMPLATE } from './chat/template.js';
+export { runGeneration } from './commands/generate.js';
+export { MptEngine } from './engine/mpt-engine.js';
+export { JsonTokenizer } from './engine/neox-tokenizer.js';
+export type { Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
+export { ApiError } from './errors.js';
+export { type FinishReason, Generation, type GenerationParams } from './generation/generation.js';
+export { ServeHttpServer } from './http/server.js';
+export { ServeMetrics } from './metrics.js';
+export { type LoadedModel, loadModel, resolveModelDir } from './model/load-model.js';
+export { buildProgram, runCli } from './program.js';
+export { QueueFullError, Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
+export { createServeApp, type ServeAppOptions } from './serve-app.js';

@@ -1,0 +1,35 @@
+import { parseBackendRequest } from '@mptjs/alibi-attention';
+import { type Command, InvalidArgumentError } from 'commander';
+
+/** Commander parsers: a bad value becomes a usage error (exit 2) that names the option. */
+export function intOption(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected an integer');
+    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
+    return n;
+  };
+}
+
+export function numberOption(min: number, max: number, minExclusive = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
+    if ((minExclusive ? n <= min : n < min) || n > max) {
+      throw new InvalidArgumentError(`expected a number in ${minExclusive ? '(' : '['}${min}, ${max}]`);
+    }
+    return n;
+  };
+}
+
+export function backendOption(value: string): string {
+  try {
+    return parseBackendRequest(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+export function addBackendOption(command: Command): Command {
+  return command.option('--backend <name>', 'tfjs backend: auto, webgpu, wasm or cpu', backendOption, 'auto');
+}

@@ -1,0 +1,38 @@
+/**
+ * What the server needs from a model: full-sequence logits, and per-sequence generation with a KV cache
+ * (prefill once, then batched single-token decode steps). The MPT adapter implements it; the scheduler and the
+ * HTTP layer depend only on this.
+ */
+export interface ModelInfo {
+  vocabSize: number;
+  maxSeqLen: number;
+}
+
+/** One sequence's state inside the engine (its KV cache); opaque to callers. */
+export interface EngineSequence {
+  /** Tokens the cache holds. */
+  readonly length: number;
+}
+
+export interface Engine {
+  readonly info: ModelInfo;
+  /** Logits `[B, T, V]` (row-major) for same-length rows of token ids. */
+  logits(ids: readonly (readonly number[])[]): Promise<Float32Array>;
+  /** Runs a prompt through the model, keeping its KV cache; returns the next-token logits `[V]`. */
+  prefill(promptIds: readonly number[]): Promise<{ sequence: EngineSequence; logits: Float32Array }>;
+  /** One decode step: appends `tokens[i]` to `sequences[i]`, returns each one's next-token logits `[V]`. */
+  decode(sequences: readonly EngineSequence[], tokens: readonly number[]): Promise<Float32Array[]>;
+  /** Frees a sequence's cache. Safe to call twice. */
+  release(sequence: EngineSequence): void;
+  dispose(): void;
+}
+
+/** Text <-> token ids, as far as the server needs it. */
+export interface TextTokenizer {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** Id of the end-of-text token, which ends generation; undefined when the vocabulary has none. */
+  readonly eosTokenId: number | undefined;
+  /** Size of the real vocabulary (ids at or above it are padding rows of the embedding). */
+  readonly vocabSize: number;
+}

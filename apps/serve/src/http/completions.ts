@@ -1,0 +1,202 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { ApiError, badRequest } from '../errors.js';
+import type { GeneratedToken, Generation } from '../generation/generation.js';
+import type { ServeContext } from './context.js';
+import { checkModel, requestAbortSignal, sendJson } from './respond.js';
+import {
+  type ChoiceParams,
+  checkPromptIds,
+  FinishCounter,
+  encodePrompt,
+  openAiFinishReason,
+  runChoices,
+  throwIfFailed,
+  usageOf,
+} from './run-choices.js';
+import { SseStream } from './sse.js';
+import { promptLogprobs, tokenString } from './token-text.js';
+import {
+  optionalBoolean,
+  optionalNumber,
+  optionalString,
+  type Reader,
+  readFields,
+  stopStrings,
+  streamOptions,
+  wrongType,
+} from './validate.js';
+
+/** `prompt`: a string, a list of strings, a token id array, or a list of token id arrays. */
+function promptField(): Reader<string[] | number[][]> {
+  const isIds = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number');
+  return (v, p) => {
+    if (v === undefined || v === null) throw badRequest(`'${p}' is required`, p);
+    if (typeof v === 'string') return [v];
+    if (isIds(v)) return [v];
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v as string[];
+    if (Array.isArray(v) && v.length > 0 && v.every(isIds)) return v as number[][];
+    return wrongType(p, 'a string, a list of strings, a token id array or a list of token id arrays', v);
+  };
+}
+
+/** Sampling fields shared by completions and chat. */
+export const SAMPLING_FIELDS = {
+  model: optionalString(),
+  temperature: optionalNumber(1, { min: 0, max: 2 }),
+  top_p: optionalNumber(1, { min: 0, max: 1, minExclusive: true }),
+  top_k: optionalNumber(0, { min: -1, max: 1_000_000, integer: true }),
+  stop: stopStrings(),
+  seed: optionalNumber(undefined, { min: -(2 ** 53), max: 2 ** 53, integer: true }),
+  n: optionalNumber(1, { min: 1, max: 16, integer: true }),
+  stream: optionalBoolean(false),
+  stream_options: streamOptions(),
+  user: optionalString(),
+};
+
+const COMPLETION_FIELDS = {
+  ...SAMPLING_FIELDS,
+  prompt: promptField(),
+  max_tokens: optionalNumber(16, { min: 1, max: 1_000_000, integer: true }),
+  logprobs: optionalNumber(undefined, { min: 0, max: 5, integer: true }),
+  echo: optionalBoolean(false),
+};
+
+interface LogprobsBlock {
+  tokens: string[];
+  token_logprobs: (number | null)[];
+  top_logprobs: (Record<string, number> | null)[];
+  text_offset: number[];
+}
+
+function logprobsBlock(ctx: ServeContext, tokens: readonly GeneratedToken[], offset: number): LogprobsBlock {
+  const block: LogprobsBlock = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  for (const t of tokens) {
+    const text = tokenString(ctx, t.id);
+    block.tokens.push(text);
+    block.token_logprobs.push(t.logprob ?? null);
+    block.top_logprobs.push(t.top ? Object.fromEntries(t.top.map((a) => [tokenString(ctx, a.id), a.logprob])) : null);
+    block.text_offset.push(offset);
+    offset += text.length;
+  }
+  return block;
+}
+
+export async function handleCompletions(
+  ctx: ServeContext,
+  body: Record<string, unknown>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<number> {
+  const f = readFields(body, COMPLETION_FIELDS);
+  checkModel(ctx, f.model);
+  const prompts = f.prompt.map((p, i) => {
+    const param = f.prompt.length > 1 ? `prompt[${i}]` : 'prompt';
+    const ids = typeof p === 'string' ? encodePrompt(ctx, p, param) : p;
+    checkPromptIds(ctx, ids, param);
+    return ids;
+  });
+  const params: ChoiceParams = {
+    maxTokens: f.max_tokens,
+    temperature: f.temperature,
+    topP: f.top_p,
+    topK: Math.max(0, f.top_k),
+    seed: f.seed,
+    stop: f.stop,
+    n: f.n,
+    logprobs: f.logprobs,
+  };
+  if (params.stop.length > 0 && !ctx.tokenizer) throw badRequest("'stop' needs a tokenizer", 'stop');
+  const echoTexts = f.echo ? prompts.map((p) => (ctx.tokenizer ? ctx.tokenizer.decode(p) : '')) : [];
+  const echoLogprobs =
+    f.echo && f.logprobs !== undefined ? await Promise.all(prompts.map((p) => promptLogprobs(ctx, p, f.logprobs!))) : [];
+  const id = `cmpl-${randomUUID().replaceAll('-', '')}`;
+  const created = Math.floor(Date.now() / 1000);
+  const promptOf = (choice: number) => Math.floor(choice / f.n);
+  const signal = requestAbortSignal(req, res);
+
+  if (!f.stream) {
+    const generations = await runChoices(ctx, prompts, params, signal, () => ({}));
+    throwIfFailed(generations);
+    const choices = generations.map((g: Generation, index) => {
+      const echo = f.echo ? echoTexts[promptOf(index)]! : '';
+      let logprobs: LogprobsBlock | null = null;
+      if (f.logprobs !== undefined) {
+        const tokens = [...(f.echo ? echoLogprobs[promptOf(index)]! : []), ...g.tokens];
+        logprobs = logprobsBlock(ctx, tokens, 0);
+      }
+      return { text: echo + g.text, index, logprobs, finish_reason: openAiFinishReason(g.finishReason) };
+    });
+    sendJson(res, 200, {
+      id,
+      object: 'text_completion',
+      created,
+      model: ctx.modelId,
+      choices,
+      usage: usageOf(prompts, generations),
+    });
+    return 200;
+  }
+
+  let sse: SseStream | undefined;
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id,
+    object: 'text_completion',
+    created,
+    model: ctx.modelId,
+    choices,
+    ...extra,
+  });
+  const offsets = new Map<number, number>();
+  const started = new Set<number>();
+  const all: Generation[] = [];
+  const counter = new FinishCounter(prompts.length * f.n, prompts);
+  const generations = runChoices(ctx, prompts, params, signal, (index) => ({
+    onDelta(delta) {
+      let text = delta.text;
+      let tokens = delta.tokens;
+      if (!started.has(index)) {
+        started.add(index);
+        if (f.echo) {
+          text = echoTexts[promptOf(index)]! + text;
+          tokens = [...(echoLogprobs[promptOf(index)] ?? []), ...tokens];
+        }
+      }
+      if (text.length === 0 && f.logprobs === undefined) return;
+      const offset = offsets.get(index) ?? 0;
+      offsets.set(index, offset + text.length);
+      const logprobs = f.logprobs === undefined ? null : logprobsBlock(ctx, tokens, offset);
+      sse?.send(chunk([{ text, index, logprobs, finish_reason: null }]));
+    },
+    onFinish(g) {
+      all[index] = g;
+      const usage = counter.finish(() => all);
+      if (g.finishReason === 'abort' || g.finishReason === 'error') return;
+      const choice = { text: '', index, logprobs: null, finish_reason: openAiFinishReason(g.finishReason) };
+      sse?.send(chunk([choice], usage ? { usage } : {}));
+    },
+  }));
+  // runChoices throws 429 / 503 before anything is written; the stream opens once the request is queued.
+  sse = new SseStream(res);
+  return streamToEnd(sse, generations, prompts, f.stream_options.includeUsage, chunk);
+}
+
+/** Waits for the generations, then ends the stream with usage (or an error event) and `[DONE]`. */
+export async function streamToEnd(
+  sse: SseStream,
+  pending: Promise<Generation[]>,
+  prompts: readonly (readonly number[])[],
+  includeUsage: boolean,
+  chunk: (choices: unknown[], extra?: Record<string, unknown>) => unknown,
+): Promise<number> {
+  try {
+    const generations = await pending;
+    throwIfFailed(generations);
+    if (includeUsage) sse.send(chunk([], { usage: usageOf(prompts, generations) }));
+  } catch (err) {
+    const e = err instanceof ApiError ? err : new ApiError(500, (err as Error).message, 'server_error');
+    sse.send(e.toJSON());
+  }
+  sse.end();
+  return 200;
+}

@@ -1,0 +1,202 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Engine, EngineSequence } from '../engine/types.js';
+import type { Generation } from '../generation/generation.js';
+
+export interface SchedulerOptions {
+  /** Most sequences decoded together in one step. */
+  maxBatch: number;
+  /** Most sequences waiting for a slot; beyond it `submit` throws QueueFullError. */
+  maxQueue: number;
+}
+
+export interface SchedulerStats {
+  waiting: number;
+  running: number;
+}
+
+export interface SchedulerHooks {
+  /** Called after every change of the queue or the batch (for gauges). */
+  onStats?(stats: SchedulerStats): void;
+  /** Called once per decode step with the batch size (for throughput accounting). */
+  onStep?(batchSize: number): void;
+}
+
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+}
+
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError';
+}
+
+interface Slot {
+  generation: Generation;
+  sequence: EngineSequence | undefined;
+  cancelled: boolean;
+  settle: () => void;
+}
+
+/**
+ * Continuous batching. Waiting sequences join the running batch at token boundaries (up to `maxBatch`), each
+ * with its own KV cache; every iteration runs one batched decode step for all running sequences; a sequence
+ * leaves the batch as soon as it finishes (max tokens, stop, EOS) or its client goes away.
+ */
+export class Scheduler {
+  private readonly waiting: Slot[] = [];
+  private readonly running: Slot[] = [];
+  private loop: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly options: SchedulerOptions,
+    private readonly hooks: SchedulerHooks = {},
+  ) {
+    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError('maxBatch must be >= 1');
+    if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0) throw new RangeError('maxQueue must be >= 0');
+  }
+
+  get stats(): SchedulerStats {
+    return { waiting: this.waiting.length, running: this.running.length };
+  }
+
+  /**
+   * Queues generations (the choices of one request, all or none) and resolves when every one has finished.
+   * Aborting `signal` ends them with finish reason `abort` and frees their slots at once.
+   */
+  submit(generations: readonly Generation[], signal?: AbortSignal): Promise<void> {
+    if (this.closed) throw new ShuttingDownError('the server is shutting down');
+    // A request is only refused when it would wait: free batch slots take it at the next token boundary.
+    const free = Math.max(0, this.options.maxBatch - this.running.length);
+    if (this.waiting.length + generations.length > this.options.maxQueue + free) {
+      throw new QueueFullError(
+        `the queue is full (${this.waiting.length} waiting, limit ${this.options.maxQueue}); retry later`,
+      );
+    }
+    const done = generations.map(
+      (generation) =>
+        new Promise<void>((settle) => {
+          this.waiting.push({ generation, sequence: undefined, cancelled: false, settle });
+        }),
+    );
+    if (signal) {
+      const cancel = () => this.cancel(generations);
+      if (signal.aborted) cancel();
+      else signal.addEventListener('abort', cancel, { once: true });
+    }
+    this.report();
+    this.loop ??= this.run().finally(() => {
+      this.loop = undefined;
+    });
+    return Promise.all(done).then(() => {});
+  }
+
+  /** Refuses new work; resolves once everything queued or running has finished. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    await this.loop;
+  }
+
+  /** Ends everything queued or running now with `abort`. */
+  abortAll(): void {
+    this.cancel([...this.waiting, ...this.running].map((s) => s.generation));
+  }
+
+  private cancel(generations: readonly Generation[]): void {
+    const set = new Set(generations);
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const slot = this.waiting[i]!;
+      if (!set.has(slot.generation)) continue;
+      this.waiting.splice(i, 1);
+      slot.generation.end('abort');
+      slot.settle();
+    }
+    // A running sequence may be inside an engine call: mark it, and free its cache right away if it is not.
+    for (const slot of this.running) {
+      if (!set.has(slot.generation) || slot.cancelled) continue;
+      slot.cancelled = true;
+      slot.generation.end('abort');
+    }
+    this.reapCancelled();
+    this.report();
+  }
+
+  private busy = false;
+
+  private reapCancelled(): void {
+    if (this.busy) return;
+    for (let i = this.running.length - 1; i >= 0; i--) {
+      const slot = this.running[i]!;
+      if (slot.cancelled || slot.generation.done) this.retire(i);
+    }
+  }
+
+  private retire(index: number): void {
+    const [slot] = this.running.splice(index, 1);
+    if (!slot) return;
+    if (slot.sequence) this.engine.release(slot.sequence);
+    slot.sequence = undefined;
+    slot.settle();
+  }
+
+  private async run(): Promise<void> {
+    // Start on a later turn, so a caller can set up its response before the first token arrives.
+    await nextTurn();
+    while (this.waiting.length > 0 || this.running.length > 0) {
+      await this.admit();
+      if (this.running.length > 0) await this.step();
+      // Give the event loop a turn between steps: new requests, disconnects and writes happen here.
+      await nextTurn();
+    }
+  }
+
+  /** Prefills waiting sequences into free batch slots. */
+  private async admit(): Promise<void> {
+    while (this.running.length < this.options.maxBatch && this.waiting.length > 0) {
+      const slot = this.waiting.shift()!;
+      this.running.push(slot);
+      this.report();
+      this.busy = true;
+      try {
+        const { sequence, logits } = await this.engine.prefill(slot.generation.promptIds);
+        slot.sequence = sequence;
+        if (!slot.cancelled) slot.generation.advance(logits);
+      } catch (err) {
+        slot.generation.end('error', err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        this.busy = false;
+      }
+      this.reapCancelled();
+      this.report();
+      if (this.waiting.length > 0) await nextTurn();
+    }
+  }
+
+  /** One batched decode step for every running sequence. */
+  private async step(): Promise<void> {
+    const batch = this.running.filter((s) => s.sequence && !s.cancelled && !s.generation.done);
+    if (batch.length === 0) return;
+    this.busy = true;
+    try {
+      const logits = await this.engine.decode(
+        batch.map((s) => s.sequence!),
+        batch.map((s) => s.generation.lastId),
+      );
+      this.hooks.onStep?.(batch.length);
+      batch.forEach((slot, i) => {
+        if (!slot.cancelled) slot.generation.advance(logits[i]!);
+      });
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const slot of batch) slot.generation.end('error', error);
+    } finally {
+      this.busy = false;
+    }
+    this.reapCancelled();
+    this.report();
+  }
+
+  private report(): void {
+    this.hooks.onStats?.(this.stats);
+  }
+}

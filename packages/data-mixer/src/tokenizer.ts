@@ -58,14 +58,13 @@ async function loadMptjs(file: string): Promise<LoadedTokenizer> {
   if (typeof Tokenizer?.fromFile !== 'function')
     throw new Error('@mptjs/tokenizer exports no Tokenizer.fromFile');
   const tok = await Tokenizer.fromFile(file);
+  // Only `encode`: its `encodeBatch` runs a worker pool of its own that would outlive the mixer's worker.
   const tokenizer: TextTokenizer = { encode: (text) => tok.encode(text) };
-  if (typeof tok.encodeBatch === 'function') tokenizer.encodeBatch = (texts) => tok.encodeBatch!(texts);
   return { tokenizer, eosId: eosOf(tok.tokenToId(EOS_TOKEN), file), library: 'mptjs' };
 }
 
 interface MptjsTokenizer {
   encode(text: string): ArrayLike<number>;
-  encodeBatch?(texts: string[]): Promise<ArrayLike<number>[]>;
   tokenToId(token: string): number | null | undefined;
 }
 

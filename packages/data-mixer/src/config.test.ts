@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTrainLoader } from './config.js';
+import { REDPAJAMA_MIX } from './presets.js';
+import { sampleDir } from './testing/fixtures.js';
+import { interpolate, parseDataRunConfig } from './yaml-config.js';
+
+describe('train_loader parsing', () => {
+  it('reads streams with proportions, seed and sequence length', () => {
+    const cfg = parseTrainLoader({
+      name: 'text',
+      dataset: {
+        max_seq_len: 64,
+        shuffle_seed: 5,
+        streams: { a: { local: '/x/a', proportion: 3 }, b: { local: '/x/b', proportion: 1, split: 'train' } },
+      },
+    });
+    expect(cfg).toEqual({
+      maxSeqLen: 64,
+      shuffle: true,
+      shuffleSeed: 5,
+      shuffleBlockSize: 4096,
+      streams: [
+        { name: 'a', local: '/x/a', proportion: 3 },
+        { name: 'b', local: '/x/b', proportion: 1, split: 'train' },
+      ],
+    });
+  });
+
+  it('names an unknown key', () => {
+    expect(() => parseTrainLoader({ dataset: { max_seq_len: 8, streams: {}, shufle: true } })).toThrow(
+      'unknown key train_loader.dataset.shufle',
+    );
+    expect(() =>
+      parseTrainLoader({ dataset: { max_seq_len: 8, streams: { a: { local: 'a', proportoin: 1 } } } }),
+    ).toThrow('unknown key train_loader.dataset.streams.a.proportoin');
+  });
+
+  it('rejects mixing proportion with streams that have none, and bad numbers', () => {
+    expect(() =>
+      parseTrainLoader({
+        dataset: { max_seq_len: 8, streams: { a: { local: 'a', proportion: 1 }, b: { local: 'b' } } },
+      }),
+    ).toThrow('proportion given for some streams but not for b');
+    expect(() =>
+      parseTrainLoader({ dataset: { max_seq_len: 8, streams: { a: { local: 'a', proportion: -1 } } } }),
+    ).toThrow('train_loader.dataset.streams.a.proportion must be a positive number, got -1');
+    expect(() => parseTrainLoader({ dataset: { streams: { a: { local: 'a' } } } })).toThrow(
+      'train_loader.dataset.max_seq_len must be a positive integer, got undefined',
+    );
+    expect(() =>
+      parseTrainLoader({ dataset: { max_seq_len: 8, streams: { a: { local: 'a', repeat: 2, choose: 5 } } } }),
+    ).toThrow('give only one of proportion, repeat, choose');
+  });
+});
+
+describe('YAML configs', () => {
+  it('interpolates ${...} references, keeping the type of whole-string references', () => {
+    const root = { variables: { n: 128, dir: 'data' }, x: '${variables.n}', y: '${variables.dir}/c4' };
+    expect(interpolate(root, root)).toMatchObject({ x: 128, y: 'data/c4' });
+    expect(() => interpolate({ a: '${variables.missing}' }, root)).toThrow(
+      'cannot resolve ${variables.missing}',
+    );
+  });
+
+  it('parses the bundled RedPajama sample config', () => {
+    const file = join(sampleDir, 'redpajama-sample.yaml');
+    const cfg = parseDataRunConfig(readFileSync(file, 'utf8'), file);
+    expect(cfg.tokenizerPath).toBe('../shared/data/gpt-neox-20b-tokenizer.json');
+    expect(cfg.mixer.maxSeqLen).toBe(128);
+    expect(cfg.mixer.shuffleSeed).toBe(17);
+    expect(Object.fromEntries(cfg.mixer.streams.map((s) => [s.name, s.proportion]))).toEqual(REDPAJAMA_MIX);
+    expect(cfg.mixer.streams[0]!.local).toBe('data/sample/common_crawl');
+  });
+
+  it('expands the redpajama preset', () => {
+    const cfg = parseDataRunConfig(
+      'max_seq_len: 32\ntokenizer: {name: t.json}\ntrain_loader:\n  dataset: {preset: redpajama, root: /d}\n',
+    );
+    expect(cfg.mixer.streams.map((s) => s.name)).toEqual(Object.keys(REDPAJAMA_MIX));
+    expect(cfg.mixer.streams[1]).toEqual({ name: 'c4', local: '/d/c4', proportion: 0.15 });
+    expect(cfg.mixer.maxSeqLen).toBe(32);
+  });
+
+  it('reports invalid YAML and missing sections with the file name', () => {
+    expect(() => parseDataRunConfig('a: [1, 2', 'bad.yaml')).toThrow(/^bad.yaml: invalid YAML/);
+    expect(() => parseDataRunConfig('train_loader: {}', 'c.yaml')).toThrow(
+      'c.yaml: tokenizer.name must be a path',
+    );
+  });
+});

@@ -1,0 +1,97 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readJsonlDocuments } from './jsonl.js';
+import { openSource } from './source.js';
+import { tempDir } from './testing/fixtures.js';
+import { zstdCompress } from './zstd.js';
+
+const tmp = tempDir();
+afterAll(tmp.cleanup);
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+const docs = Array.from(
+  { length: 300 },
+  (_, i) => `document ${i}: ${'ünïcode text '.repeat(i % 17)}\nline two`,
+);
+const body = `${docs.map((text, i) => JSON.stringify({ text, meta: { i } })).join('\n')}\n`;
+
+describe('JSON-lines sources', () => {
+  it('reads .jsonl, .jsonl.gz and .jsonl.zst (zstd CLI and our compressor) to the same documents', async () => {
+    const plain = join(tmp.dir, 'a.jsonl');
+    writeFileSync(plain, body);
+    writeFileSync(join(tmp.dir, 'b.jsonl.gz'), gzipSync(body));
+    execFileSync('zstd', ['-q', '-f', plain, '-o', join(tmp.dir, 'c.jsonl.zst')]);
+    writeFileSync(join(tmp.dir, 'd.jsonl.zst'), await zstdCompress(new TextEncoder().encode(body), 5));
+    for (const f of ['a.jsonl', 'b.jsonl.gz', 'c.jsonl.zst', 'd.jsonl.zst']) {
+      expect(await collect(readJsonlDocuments(join(tmp.dir, f), 'text'))).toEqual(docs);
+    }
+    expect(await collect(readJsonlDocuments(join(tmp.dir, 'c.jsonl.zst'), 'text', 295))).toEqual(
+      docs.slice(295),
+    );
+  });
+
+  it('reads a configurable field and skips blank lines', async () => {
+    const file = join(tmp.dir, 'field.jsonl');
+    writeFileSync(file, '{"content": "x"}\n\n   \n{"content": "y"}');
+    expect(await collect(readJsonlDocuments(file, 'content'))).toEqual(['x', 'y']);
+  });
+
+  it('names file and line for a bad JSON line and a missing field', async () => {
+    const bad = join(tmp.dir, 'bad.jsonl');
+    writeFileSync(bad, '{"text": "ok"}\n\n{"text": "broken"\n');
+    await expect(collect(readJsonlDocuments(bad, 'text'))).rejects.toThrow(`${bad}:3: invalid JSON`);
+    const missing = join(tmp.dir, 'missing.jsonl');
+    writeFileSync(missing, '{"text": "ok"}\n{"body": "no text"}\n');
+    await expect(collect(readJsonlDocuments(missing, 'text'))).rejects.toThrow(
+      `${missing}:2: missing field "text"`,
+    );
+    const number = join(tmp.dir, 'number.jsonl');
+    writeFileSync(number, '{"text": 5}\n');
+    await expect(collect(readJsonlDocuments(number, 'text'))).rejects.toThrow(
+      `${number}:1: non-string field "text"`,
+    );
+    const array = join(tmp.dir, 'array.jsonl');
+    writeFileSync(array, '["text"]\n');
+    await expect(collect(readJsonlDocuments(array, 'text'))).rejects.toThrow(
+      `${array}:1: expected a JSON object, got an array`,
+    );
+  });
+
+  it('fails on truncated zstd and gzip input, naming the file', async () => {
+    const full = await zstdCompress(new TextEncoder().encode(body));
+    const zst = join(tmp.dir, 'trunc.jsonl.zst');
+    writeFileSync(zst, full.subarray(0, Math.floor(full.length / 2)));
+    await expect(collect(readJsonlDocuments(zst, 'text'))).rejects.toThrow(`${zst}: truncated zstd data`);
+    const gz = join(tmp.dir, 'trunc.jsonl.gz');
+    const zipped = gzipSync(body);
+    writeFileSync(gz, zipped.subarray(0, zipped.length - 20));
+    await expect(collect(readJsonlDocuments(gz, 'text'))).rejects.toThrow(gz);
+  });
+
+  it('opens a directory of JSON-lines files in sorted order and counts records', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(join(dir, 'b.jsonl'), '{"text": "b0"}\n');
+      writeFileSync(join(dir, 'a.jsonl.gz'), gzipSync('{"text": "a0"}\n{"text": "a1"}\n'));
+      writeFileSync(join(dir, 'notes.txt'), 'ignored');
+      const source = await openSource(dir);
+      expect(source.kind).toBe('jsonl');
+      expect(source.units).toEqual(['a.jsonl.gz', 'b.jsonl']);
+      expect(await source.countRecords()).toBe(3);
+      expect(await collect(source.read(0, 1))).toEqual(['a1']);
+      await expect(openSource(join(dir, 'nope'))).rejects.toThrow(
+        `stream directory not found: ${join(dir, 'nope')}`,
+      );
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -1,0 +1,217 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MixerBatch } from './batches.js';
+import type { MixerConfig } from './config.js';
+import { DataMixer } from './data-mixer.js';
+import { readJsonlDocuments } from './jsonl.js';
+import { Mixer, type TokenizerInstance } from './mixer.js';
+import { mixStats } from './stats.js';
+import { sampleConfig, sampleDir, sampleStreams, tempDir, tokenizerSpec } from './testing/fixtures.js';
+import { type LoadedTokenizer, loadTokenizer } from './tokenizer.js';
+
+async function take(
+  mixer: DataMixer,
+  n: number,
+  opts: Parameters<DataMixer['batches']>[0],
+): Promise<MixerBatch[]> {
+  const out: MixerBatch[] = [];
+  for await (const b of mixer.batches({ ...opts, limit: n })) out.push(b);
+  return out;
+}
+
+async function draw(config: MixerConfig, tokenizer: TokenizerInstance, n: number): Promise<Int32Array[]> {
+  const mixer = await Mixer.open({ config, tokenizer });
+  const out: Int32Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = new Int32Array(config.maxSeqLen);
+    await mixer.next(row);
+    out.push(row);
+  }
+  return out;
+}
+
+describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX tokenizer', () => {
+  let tok: LoadedTokenizer;
+  beforeAll(async () => {
+    tok = await loadTokenizer(tokenizerSpec!);
+  });
+
+  it('realises the RedPajama mix within the binomial confidence interval', async () => {
+    const n = 3000;
+    const stats = await mixStats(sampleConfig(), tok, n);
+    let chi2 = 0;
+    for (const [name, s] of Object.entries(stats.streams)) {
+      const sd = Math.sqrt((s.target * (1 - s.target)) / n);
+      expect(Math.abs(s.fraction - s.target), name).toBeLessThan(4 * sd);
+      expect(s.tokens).toBe(s.samples * 128);
+      chi2 += (s.samples - n * s.target) ** 2 / (n * s.target);
+    }
+    expect(chi2).toBeLessThan(22.46); // p = 0.001 for 6 degrees of freedom
+    expect(Object.values(stats.streams).reduce((a, s) => a + s.samples, 0)).toBe(n);
+  });
+
+  it('is deterministic for a seed and changes with it', async () => {
+    const a = await draw(sampleConfig(), tok, 24);
+    const b = await draw(sampleConfig(), tok, 24);
+    const c = await draw(sampleConfig({ shuffleSeed: 18 }), tok, 24);
+    expect(b).toEqual(a);
+    expect(c).not.toEqual(a);
+  });
+
+  it('packs every document of an epoch exactly once, in order, with EOS after each', async () => {
+    // One stream, small shuffle windows: one epoch's tokens, split at EOS, are the documents' token ids.
+    const config = sampleConfig({ streams: sampleStreams(['books']), shuffleBlockSize: 7, maxSeqLen: 50 });
+    const docs: string[] = [];
+    for await (const d of readJsonlDocuments(join(sampleDir, 'books/part-00.jsonl'), 'text')) docs.push(d);
+    const encoded = docs.map((d) => Array.from(tok.tokenizer.encode(d) as ArrayLike<number>));
+    const epochTokens = encoded.reduce((a, ids) => a + ids.length + 1, 0);
+    const samples = await draw(config, tok, Math.ceil(epochTokens / 50) + 2);
+    const flat = samples.flatMap((s) => Array.from(s));
+    const seen: string[] = [];
+    let start = 0;
+    for (let i = 0; i < epochTokens; i++) {
+      if (flat[i] === tok.eosId) {
+        seen.push(flat.slice(start, i).join(','));
+        start = i + 1;
+      }
+    }
+    expect(start).toBe(epochTokens); // the epoch ends exactly on an EOS
+    const expected = encoded.map((ids) => ids.join(','));
+    expect([...seen].sort()).toEqual([...expected].sort()); // nothing lost, nothing duplicated
+    expect(seen).not.toEqual(expected); // and shuffled
+    // The remainder of the last sample carries over into the next epoch's first document.
+    const next = flat.slice(epochTokens, epochTokens + 5).join(',');
+    expect(expected.some((e) => e.startsWith(next))).toBe(true);
+  });
+
+  it('keeps stored order with shuffle: false', async () => {
+    const config = sampleConfig({ streams: sampleStreams(['arxiv']), shuffle: false, maxSeqLen: 64 });
+    const docs: string[] = [];
+    for await (const d of readJsonlDocuments(join(sampleDir, 'arxiv/part-00.jsonl'), 'text')) docs.push(d);
+    const expected = docs
+      .slice(0, 3)
+      .flatMap((d) => [...Array.from(tok.tokenizer.encode(d) as ArrayLike<number>), tok.eosId]);
+    const flat = (await draw(config, tok, Math.ceil(expected.length / 64))).flatMap((s) => Array.from(s));
+    expect(flat.slice(0, expected.length)).toEqual(expected);
+  });
+
+  it('resumes exactly from a saved state (JSON round trip), in-thread and on a worker', async () => {
+    const config = sampleConfig({ shuffleBlockSize: 5 });
+    const full = await take(await DataMixer.open({ config, tokenizer: tok }), 9, {
+      batchSize: 4,
+      prefetch: 0,
+    });
+    const first = await DataMixer.open({ config, tokenizer: tok });
+    await take(first, 4, { batchSize: 4, prefetch: 0 });
+    const saved = JSON.parse(JSON.stringify(first.state()));
+    expect(JSON.stringify(saved).length).toBeLessThan(1000);
+    const resumed = await take(await DataMixer.open({ config, tokenizer: tok, state: saved }), 5, {
+      batchSize: 4,
+      prefetch: 0,
+    });
+    expect(resumed.map((b) => b.tokens)).toEqual(full.slice(4).map((b) => b.tokens));
+    expect(resumed.map((b) => b.streams)).toEqual(full.slice(4).map((b) => b.streams));
+    const onWorker = await take(
+      await DataMixer.open({ config, tokenizer: tokenizerSpec!, state: saved }),
+      5,
+      {
+        batchSize: 4,
+        prefetch: 2,
+      },
+    );
+    expect(onWorker.map((b) => b.tokens)).toEqual(full.slice(4).map((b) => b.tokens));
+  });
+
+  it('gives the same global stream at world sizes 1, 2 and 4, each rank a disjoint slice', async () => {
+    const config = sampleConfig();
+    const globalBatch = 8;
+    const single = await take(await DataMixer.open({ config, tokenizer: tok }), 3, {
+      batchSize: globalBatch,
+      prefetch: 0,
+    });
+    for (const world of [2, 4]) {
+      const perRank: MixerBatch[][] = [];
+      for (let rank = 0; rank < world; rank++) {
+        const mixer = await DataMixer.open({ config, tokenizer: tok });
+        perRank.push(
+          await take(mixer, 3, { batchSize: globalBatch / world, rank, worldSize: world, prefetch: 0 }),
+        );
+      }
+      for (let step = 0; step < 3; step++) {
+        const ranks = perRank.map((batches) => batches[step]!);
+        const joined = new Int32Array(globalBatch * config.maxSeqLen);
+        ranks.forEach((b, r) => joined.set(b.tokens, (r * b.tokens.length) as number));
+        expect(joined).toEqual(single[step]!.tokens);
+        const firsts = ranks.map((b) => b.firstSample);
+        expect(firsts).toEqual(ranks.map((_, r) => step * globalBatch + (r * globalBatch) / world));
+        // Every rank ends the step in the same state, so any rank's checkpoint resumes all of them.
+        expect(new Set(ranks.map((b) => JSON.stringify(b.state))).size).toBe(1);
+      }
+    }
+  });
+
+  it('prefetches on a worker thread with output identical to the calling thread', async () => {
+    const config = sampleConfig();
+    const inline = await take(await DataMixer.open({ config, tokenizer: tok }), 6, {
+      batchSize: 4,
+      prefetch: 0,
+    });
+    const worker = await DataMixer.open({ config, tokenizer: tokenizerSpec! });
+    const prefetched = await take(worker, 6, { batchSize: 4, prefetch: 3 });
+    expect(prefetched.map((b) => b.tokens)).toEqual(inline.map((b) => b.tokens));
+    expect(prefetched.map((b) => b.streams)).toEqual(inline.map((b) => b.streams));
+    expect(worker.state()).toEqual(inline[5]!.state);
+  });
+
+  it('rejects states that do not fit the config', async () => {
+    const mixer = await Mixer.open({ config: sampleConfig(), tokenizer: tok });
+    const state = mixer.state();
+    await expect(
+      Mixer.open({ config: sampleConfig({ shuffleSeed: 1 }), tokenizer: tok, state }),
+    ).rejects.toThrow('mixer state: saved with shuffle_seed 17, config has 1');
+    const fewer = sampleConfig({ streams: sampleStreams(['c4']) });
+    await expect(Mixer.open({ config: fewer, tokenizer: tok, state })).rejects.toThrow(
+      'mixer state: streams arxiv, books, c4, common_crawl, github, stackexchange, wikipedia do not match',
+    );
+    const dm = await DataMixer.open({
+      config: sampleConfig(),
+      tokenizer: tok,
+      state: { ...state, sample: 3 },
+    });
+    await expect(take(dm, 1, { batchSize: 2, prefetch: 0 })).rejects.toThrow(
+      'mixer state is at sample 3, not at a boundary of the global batch (2)',
+    );
+    await expect(take(dm, 1, { batchSize: 2, prefetch: 1 })).rejects.toThrow(
+      'worker prefetch needs a tokenizer spec',
+    );
+  });
+
+  describe('sources that fail', () => {
+    const tmp = tempDir();
+    afterAll(tmp.cleanup);
+
+    it('reports a bad JSON line from the worker thread with file and line', async () => {
+      const file = join(tmp.dir, 'broken.jsonl');
+      writeFileSync(file, '{"text": "fine"}\n{"text": oops}\n');
+      const config: MixerConfig = {
+        ...sampleConfig(),
+        streams: [{ name: 'broken', local: tmp.dir, proportion: 1 }],
+      };
+      const mixer = await DataMixer.open({ config, tokenizer: tokenizerSpec! });
+      await expect(take(mixer, 1, { batchSize: 2, prefetch: 2 })).rejects.toThrow(`${file}:2: invalid JSON`);
+    });
+
+    it('weights repeat and choose streams by their record counts', async () => {
+      const config: MixerConfig = {
+        ...sampleConfig(),
+        streams: [
+          { name: 'books', local: join(sampleDir, 'books'), repeat: 2 },
+          { name: 'arxiv', local: join(sampleDir, 'arxiv'), choose: 40 },
+        ],
+      };
+      const mixer = await Mixer.open({ config, tokenizer: tok });
+      expect(mixer.weights).toEqual([60 / 100, 40 / 100]); // books: 2 x 30 records, arxiv: 40
+    });
+  });
+});

@@ -1,0 +1,37 @@
+// Test helpers: the bundled sample corpus, the real GPT-NeoX tokenizer, temporary directories.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sharedFile, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
+import type { MixerConfig, StreamConfig } from '../config.js';
+import { REDPAJAMA_MIX } from '../presets.js';
+import type { TokenizerSpec } from '../tokenizer.js';
+
+export const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../../..');
+export const sampleDir = join(repoRoot, 'data/sample');
+
+const tokenizerPath = sharedFile(TOKENIZER_JSON);
+export const tokenizerSpec: TokenizerSpec | undefined = tokenizerPath
+  ? { path: tokenizerPath, library: 'mptjs' }
+  : undefined;
+
+export function sampleStreams(names: string[] = Object.keys(REDPAJAMA_MIX)): StreamConfig[] {
+  return names.map((name) => ({ name, local: join(sampleDir, name), proportion: REDPAJAMA_MIX[name]! }));
+}
+
+export function sampleConfig(overrides: Partial<MixerConfig> = {}): MixerConfig {
+  return {
+    streams: sampleStreams(),
+    maxSeqLen: 128,
+    shuffle: true,
+    shuffleSeed: 17,
+    shuffleBlockSize: 16,
+    ...overrides,
+  };
+}
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'data-mixer-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

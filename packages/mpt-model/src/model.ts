@@ -149,27 +149,12 @@ export class MPTModel {
    * `attentionMask [B, T]` (1 real, 0 left padding) is needed only for batches of prompts of different lengths.
    */
   forwardWithCache(ids: TokenBatch, cache: KVCache, attentionMask?: tf.Tensor2D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const x = this.toIds(ids);
-      const pastLength = cache.length;
-      if (pastLength + x.shape[1]! > this.config.maxSeqLen) {
-        throw new RangeError(
-          `sequence length ${pastLength + x.shape[1]!} exceeds max_seq_len ${this.config.maxSeqLen}`,
-        );
-      }
-      const [b, t] = x.shape as [number, number];
-      if (cache.batchSize !== undefined && cache.batchSize !== b) {
-        throw new RangeError(`the cache holds a batch of ${cache.batchSize} sequences, got ${b}`);
-      }
-      // The key mask is kept only once some position is padding; until then attention needs none.
-      if (attentionMask || cache.keyMask) cache.appendMask(attentionMask ?? tf.ones([b, t]), pastLength);
-      return this.run(x, { slopes: this.slopes, pastLength, keyMask: cache.keyMask, cache });
-    });
+    return this.runWithCache(ids, cache, attentionMask, false);
   }
 
   /** Prefill: the prompt's logits at its last position `[B, vocab]`, with the cache filled. */
   prefill(ids: TokenBatch, cache: KVCache, attentionMask?: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => lastPosition(this.forwardWithCache(ids, cache, attentionMask)));
+    return tf.tidy(() => lastPosition(this.runWithCache(ids, cache, attentionMask, true)));
   }
 
   /** One decode step: next-token logits `[B, vocab]` for one new token per sequence. */
@@ -178,7 +163,7 @@ export class MPTModel {
       const ids = Array.isArray(tokens)
         ? tf.tensor2d(tokens, [tokens.length, 1], 'int32')
         : tf.reshape(tokens, [-1, 1]);
-      return lastPosition(this.forwardWithCache(ids, cache));
+      return lastPosition(this.runWithCache(ids, cache, undefined, true));
     });
   }
 
@@ -195,10 +180,40 @@ export class MPTModel {
     this.params.clear();
   }
 
-  private run(ids: tf.Tensor, ctx: AttentionContext): tf.Tensor3D {
+  private run(ids: tf.Tensor, ctx: AttentionContext, headOnLastPosition = false): tf.Tensor3D {
+    const units = this.units();
     let x: tf.Tensor = ids;
-    for (const unit of this.units()) x = unit.forward(this.get, x, ctx);
-    return x as tf.Tensor3D;
+    for (const unit of units.slice(0, -1)) x = unit.forward(this.get, x, ctx);
+    // Generation needs only the last position's logits: skip the vocab projection for the others.
+    if (headOnLastPosition) {
+      const [b, t, d] = x.shape as [number, number, number];
+      x = tf.slice(x, [0, t - 1, 0], [b, 1, d]);
+    }
+    return units[units.length - 1]!.forward(this.get, x, ctx) as tf.Tensor3D;
+  }
+
+  private runWithCache(
+    ids: TokenBatch,
+    cache: KVCache,
+    attentionMask: tf.Tensor2D | undefined,
+    lastOnly: boolean,
+  ): tf.Tensor3D {
+    return tf.tidy(() => {
+      const x = this.toIds(ids);
+      const pastLength = cache.length;
+      if (pastLength + x.shape[1]! > this.config.maxSeqLen) {
+        throw new RangeError(
+          `sequence length ${pastLength + x.shape[1]!} exceeds max_seq_len ${this.config.maxSeqLen}`,
+        );
+      }
+      const [b, t] = x.shape as [number, number];
+      if (cache.batchSize !== undefined && cache.batchSize !== b) {
+        throw new RangeError(`the cache holds a batch of ${cache.batchSize} sequences, got ${b}`);
+      }
+      // The key mask is kept only once some position is padding; until then attention needs none.
+      if (attentionMask || cache.keyMask) cache.appendMask(attentionMask ?? tf.ones([b, t]), pastLength);
+      return this.run(x, { slopes: this.slopes, pastLength, keyMask: cache.keyMask, cache }, lastOnly);
+    });
   }
 
   private toIds(ids: TokenBatch, allowIgnore = false): tf.Tensor {

@@ -1,1 +1,8 @@
-export {};
+export * from './checkpoint/index.js';
+export * from './config/index.js';
+export { BatchStream, openMixer } from './data.js';
+export * from './driver/index.js';
+export * from './metrics/index.js';
+export * from './optim/index.js';
+export * from './schedule/index.js';
+export { DEFAULT_EVAL_BATCHES, type TrainOptions, type TrainResult, train } from './trainer.js';

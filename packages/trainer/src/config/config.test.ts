@@ -1,8 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
 import { parseMptConfig } from '@mptjs/mpt-model';
+import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { formatResolvedConfig, loadTrainConfig, parseTrainConfig } from './index.js';
 
@@ -231,15 +231,15 @@ describe('llm-foundry YAML', () => {
   });
 
   it('reports dangling and cyclic interpolations', () => {
-    expect(() => parseTrainConfig(MPT_1B, ['run_name=${variables.nope}'])).toThrow(
-      'config key "run_name": interpolation "${variables.nope}" refers to a key that does not exist',
+    expect(() => parseTrainConfig(MPT_1B, [`run_name=\${variables.nope}`])).toThrow(
+      `config key "run_name": interpolation "\${variables.nope}" refers to a key that does not exist`,
     );
     expect(() => parseTrainConfig(`a: \${b}\nb: \${a}\n`)).toThrow('interpolation cycle');
   });
 
-  it('resolves bare ${name} from the top level, then from variables, and splices into strings', () => {
+  it('resolves a bare name from the top level, then from variables, and splices into strings', () => {
     const { config } = parseTrainConfig(MPT_1B, [
-      'run_name=run-${global_seed}-${max_seq_len}',
+      `run_name=run-\${global_seed}-\${max_seq_len}`,
       'variables.global_seed=5',
     ]);
     expect(config.runName).toBe('run-5-2048');

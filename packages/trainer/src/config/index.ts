@@ -1,8 +1,8 @@
 export {
-  type Duration,
-  type DurationUnit,
   type BatchGeometry,
   convertDuration,
+  type Duration,
+  type DurationUnit,
   formatDuration,
   parseDuration,
   reached,

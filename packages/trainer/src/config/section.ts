@@ -107,7 +107,9 @@ export class Section {
 
   /** A section that may be absent (returns undefined) rather than empty. */
   optionalSection(name: string): Section | undefined {
-    return this.has(name) ? this.section(name) : (this.get(name), undefined);
+    if (this.has(name)) return this.section(name);
+    this.seen.add(name);
+    return undefined;
   }
 
   /** The raw value, accepted as-is (free-form sections such as `callbacks`). */

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ChainUnit, ParamMap, UnitHooks } from './unit-chain.js';
+import type { ParameterHost } from './parameter-host.js';
+import type { ChainUnit, ParamMap } from './unit-chain.js';
 
 /**
  * Single-device parameter host: every unit reads the model's Variables, and gradients are summed per name across
  * units (tied embeddings) and across microbatches until `takeGradients`.
  */
-export class LocalParameters implements UnitHooks<unknown> {
+export class LocalParameters implements ParameterHost<unknown> {
   private readonly grads = new Map<string, tf.Tensor>();
 
   constructor(readonly variables: ReadonlyMap<string, tf.Variable>) {}
@@ -29,6 +30,10 @@ export class LocalParameters implements UnitHooks<unknown> {
         this.grads.set(name, g);
       }
     }
+  }
+
+  optimizerParameters(): ReadonlyMap<string, tf.Variable> {
+    return this.variables;
   }
 
   /** The accumulated gradients (ownership passes to the caller); the accumulator starts empty again. */

@@ -18,12 +18,13 @@ function lookup(params: ParamMap, unit: string) {
 
 /**
  * The model's unit chain (`embed`, `block.i`, `head`) as driver units, with the loss folded into the head so the
- * last unit returns the scalar mean cross-entropy.
+ * last unit returns the scalar mean cross-entropy (`withLoss: false` keeps the logits, for evaluation).
  */
-export function mptChainUnits(model: MPTModel): ChainUnit<LmContext>[] {
+export function mptChainUnits(model: MPTModel, options: { withLoss?: boolean } = {}): ChainUnit<LmContext>[] {
   const units = model.units();
+  const withLoss = options.withLoss ?? true;
   return units.map((u, i) => {
-    const last = i === units.length - 1;
+    const last = withLoss && i === units.length - 1;
     return {
       name: u.name,
       paramNames: [...u.parameterNames],

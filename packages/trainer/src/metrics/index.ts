@@ -1,0 +1,3 @@
+export { measureMatmulFlops } from './measure-flops.js';
+export { type EvalMetrics, MetricsLog, readMetrics, type StepMetrics } from './metrics-log.js';
+export { flopsPerSample, mfu, PEAK_FLOPS } from './mfu.js';

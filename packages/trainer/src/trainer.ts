@@ -1,0 +1,338 @@
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
+import { resolveTokenizerFile } from '@mptjs/data-mixer';
+import { loadCheckpoint, saveCheckpoint } from '@mptjs/hf-loader';
+import { crossEntropyLoss, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadLatestCheckpoint, pruneCheckpoints, saveTrainingCheckpoint } from './checkpoint/checkpoints.js';
+import {
+  convertDuration,
+  type Duration,
+  reached,
+  type Timestamp,
+  timestampValue,
+} from './config/duration.js';
+import type { TrainConfig } from './config/schema.js';
+import type { Json } from './config/section.js';
+import { BatchStream, openMixer } from './data.js';
+import { LocalParameters } from './driver/local-parameters.js';
+import { type LmContext, lmContext, mptChainUnits } from './driver/mpt-units.js';
+import type { ParameterHost } from './driver/parameter-host.js';
+import { forwardBackwardChain, forwardChain } from './driver/unit-chain.js';
+import { measureMatmulFlops } from './metrics/measure-flops.js';
+import { type EvalMetrics, MetricsLog, type StepMetrics } from './metrics/metrics-log.js';
+import { flopsPerSample, mfu, PEAK_FLOPS } from './metrics/mfu.js';
+import { buildOptimizer } from './optim/build.js';
+import { clipByGlobalNorm, gradSumOfSquares } from './optim/clip.js';
+import { scheduleMultiplier } from './schedule/schedulers.js';
+
+export interface TrainOptions {
+  config: TrainConfig;
+  /** The resolved config as a plain object (the loaders' sections are handed to the data mixer as written). */
+  resolved: Json;
+  /** Where metrics.jsonl, checkpoints/ and export/ go. */
+  runDir: string;
+  backend?: BackendRequest;
+  /** Resume from `runDir/checkpoints/latest` when it exists (also set by `autoresume: true` in the config). */
+  autoresume?: boolean;
+  /** Progress output (default: stderr). */
+  log?: (line: string) => void;
+  rank?: number;
+  worldSize?: number;
+  /** Replaces the single-device parameter host (FSDP plugs in here). */
+  createParameterHost?: (model: MPTModel) => ParameterHost<LmContext>;
+}
+
+export interface TrainResult {
+  backend: BackendInfo;
+  steps: number;
+  timestamp: Timestamp;
+  resumedFrom?: string;
+  finalLoss: number;
+  exportDir: string;
+}
+
+/** Fires when a run crosses a multiple of `interval` between two timestamps. */
+function crossed(
+  interval: Duration,
+  before: Timestamp,
+  after: Timestamp,
+  max: Duration,
+  geometry: { batchSize: number; seqLen: number },
+): boolean {
+  const unit = interval.unit === 'dur' ? (max.unit as 'ba' | 'tok' | 'sp') : interval.unit;
+  const every = convertDuration(interval, unit, max, geometry);
+  if (!(every > 0)) return false;
+  return Math.floor(timestampValue(after, unit) / every) > Math.floor(timestampValue(before, unit) / every);
+}
+
+async function buildModel(cfg: TrainConfig): Promise<MPTModel> {
+  if (cfg.model.pretrainedModelNameOrPath) {
+    const { config, stateDict } = await loadCheckpoint(cfg.model.pretrainedModelNameOrPath);
+    return MPTModel.fromStateDict(config, stateDict);
+  }
+  return MPTModel.init(parseMptConfig(cfg.model.mptConfig), cfg.seed);
+}
+
+function microbatchPlan(cfg: TrainConfig, worldSize: number): { deviceBatch: number; micro: number } {
+  if (cfg.globalTrainBatchSize % worldSize !== 0) {
+    throw new Error(
+      `global_train_batch_size (${cfg.globalTrainBatchSize}) must divide by the world size (${worldSize})`,
+    );
+  }
+  const deviceBatch = cfg.globalTrainBatchSize / worldSize;
+  // tfjs cannot catch an out-of-memory and retry smaller, so "auto" runs the whole device batch at once.
+  const micro =
+    cfg.deviceTrainMicrobatchSize === 'auto'
+      ? deviceBatch
+      : Math.min(cfg.deviceTrainMicrobatchSize, deviceBatch);
+  if (deviceBatch % micro !== 0) {
+    throw new Error(
+      `the per-device batch (${deviceBatch}) must divide by device_train_microbatch_size (${micro})`,
+    );
+  }
+  return { deviceBatch, micro };
+}
+
+/** Trains as the config says, writing metrics, checkpoints and the final export under `runDir`. */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { config: cfg, runDir } = opts;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const rank = opts.rank ?? 0;
+  const worldSize = opts.worldSize ?? 1;
+  const backend = await selectBackend(opts.backend ?? 'auto', { log });
+  mkdirSync(runDir, { recursive: true });
+  const ckptDir = join(runDir, 'checkpoints');
+  const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
+
+  let model = await buildModel(cfg);
+  const seqLen = cfg.trainLoader.dataset.maxSeqLen;
+  if (seqLen > model.config.maxSeqLen) {
+    throw new Error(
+      `train_loader max_seq_len (${seqLen}) exceeds the model's max_seq_len (${model.config.maxSeqLen})`,
+    );
+  }
+  const optimizer = buildOptimizer(cfg.optimizer);
+  const geometry = { batchSize: cfg.globalTrainBatchSize, seqLen };
+  const { deviceBatch, micro } = microbatchPlan(cfg, worldSize);
+
+  let timestamp: Timestamp = { batches: 0, samples: 0, tokens: 0 };
+  let dataState: unknown;
+  let elapsedBefore = 0;
+  let resumedFrom: string | undefined;
+  if (opts.autoresume ?? cfg.autoresume) {
+    const ckpt = await loadLatestCheckpoint(ckptDir);
+    if (ckpt) {
+      model.dispose();
+      model = MPTModel.fromStateDict(ckpt.config, ckpt.stateDict);
+      optimizer.loadState(ckpt.optimizer);
+      timestamp = ckpt.state.timestamp;
+      dataState = ckpt.state.data;
+      elapsedBefore = ckpt.state.elapsedS;
+      resumedFrom = ckpt.name;
+      metrics.truncateAfter(timestamp.batches);
+      log(`[mptjs] resumed from ${join(ckptDir, ckpt.name)} at batch ${timestamp.batches}`);
+    }
+  }
+
+  const host: ParameterHost<LmContext> =
+    opts.createParameterHost?.(model) ?? new LocalParameters(model.params);
+  const units = mptChainUnits(model);
+  const nParams = model.numParameters;
+  const flops = flopsPerSample(model.config, nParams, seqLen);
+  const peakFlops = cfg.peakFlops ?? PEAK_FLOPS[backend.name] ?? (await measureMatmulFlops());
+  log(
+    `[mptjs] model: ${nParams.toLocaleString('en-US')} parameters, seq ${seqLen}; batch ${cfg.globalTrainBatchSize} = ` +
+      `${worldSize} rank(s) x ${deviceBatch / micro} microbatch(es) x ${micro}; peak ${(peakFlops / 1e9).toFixed(1)} GFLOP/s`,
+  );
+
+  const trainStream = new BatchStream(
+    await openMixer(opts.resolved['train_loader'], cfg.tokenizer.name, seqLen, dataState),
+    deviceBatch,
+    rank,
+    worldSize,
+  );
+  const runStart = performance.now();
+  const elapsed = () => elapsedBefore + (performance.now() - runStart) / 1000;
+
+  const evaluate = async (): Promise<void> => {
+    if (!cfg.evalLoader) return;
+    const r = await runEval(model, opts.resolved['eval_loader'], cfg, seqLen, host);
+    const record: EvalMetrics = {
+      step: timestamp.batches,
+      eval_loss: r.loss,
+      eval_perplexity: Math.exp(r.loss),
+      tokens: timestamp.tokens,
+      elapsed_s: elapsed(),
+    };
+    for (const [name, l] of Object.entries(r.perStream)) {
+      record[`eval_loss/${name}`] = l;
+      record[`eval_perplexity/${name}`] = Math.exp(l);
+    }
+    metrics.write(record);
+    if (cfg.logToConsole)
+      log(
+        `[eval batch=${timestamp.batches}] loss=${r.loss.toFixed(4)} perplexity=${Math.exp(r.loss).toFixed(2)}`,
+      );
+  };
+
+  const save = async (): Promise<void> => {
+    const name = await saveTrainingCheckpoint(ckptDir, {
+      config: model.config,
+      stateDict: await model.toStateDict(),
+      optimizer: await optimizer.state(),
+      state: {
+        version: 1,
+        runName: cfg.runName,
+        timestamp,
+        data: trainStream.state(),
+        rng: { seed: cfg.seed },
+        elapsedS: elapsed(),
+      },
+    });
+    await pruneCheckpoints(ckptDir, cfg.saveNumCheckpointsToKeep);
+    log(`[mptjs] checkpoint ${join(ckptDir, name)}`);
+  };
+
+  if (cfg.evalFirst && timestamp.batches === 0) await evaluate();
+  let steps = 0;
+  let finalLoss = Number.NaN;
+  let lastSaved = timestamp.batches;
+  while (!reached(timestamp, cfg.maxDuration)) {
+    const t0 = performance.now();
+    const batch = await trainStream.next();
+    const lr = cfg.optimizer.lr * scheduleMultiplier(cfg.scheduler, timestamp, cfg.maxDuration, geometry);
+    let loss = 0;
+    for (let m = 0; m < deviceBatch / micro; m++) {
+      const ids = tf.tensor2d(
+        batch.tokens.subarray(m * micro * seqLen, (m + 1) * micro * seqLen),
+        [micro, seqLen],
+        'int32',
+      );
+      const ctx = lmContext(model, ids);
+      loss +=
+        (await forwardBackwardChain(units, ids, ctx, host, micro / deviceBatch)) * (micro / deviceBatch);
+      tf.dispose([ids, ctx.targets]);
+    }
+    const grads = host.takeGradients();
+    const names = [...grads.keys()];
+    const localSq = await gradSumOfSquares([...grads.values()]);
+    const gradNorm = Math.sqrt((await host.globalSumOfSquares?.(localSq)) ?? localSq);
+    let final = [...grads.values()];
+    if (cfg.gradientClipping) {
+      final = clipByGlobalNorm(final, gradNorm, cfg.gradientClipping.clippingThreshold);
+    }
+    const params = host.optimizerParameters();
+    optimizer.step(
+      names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
+      lr,
+    );
+    tf.dispose([...new Set([...grads.values(), ...final])]);
+
+    const before = timestamp;
+    timestamp = {
+      batches: before.batches + 1,
+      samples: before.samples + cfg.globalTrainBatchSize,
+      tokens: before.tokens + cfg.globalTrainBatchSize * seqLen,
+    };
+    steps++;
+    finalLoss = loss;
+    const stepS = (performance.now() - t0) / 1000;
+    const record: StepMetrics = {
+      step: timestamp.batches,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens: timestamp.tokens,
+      tokens_per_s: (cfg.globalTrainBatchSize * seqLen) / stepS,
+      mfu: mfu(flops, deviceBatch / stepS, peakFlops),
+      elapsed_s: elapsed(),
+    };
+    metrics.write(record);
+    if (cfg.logToConsole && crossed(cfg.consoleLogInterval, before, timestamp, cfg.maxDuration, geometry)) {
+      log(
+        `[batch=${timestamp.batches}] loss=${loss.toFixed(4)} lr=${lr.toExponential(3)} grad_norm=${gradNorm.toFixed(4)} ` +
+          `tok/s=${record.tokens_per_s.toFixed(0)} mfu=${record.mfu === null ? '-' : `${(record.mfu * 100).toFixed(2)}%`}`,
+      );
+    }
+    if (cfg.evalLoader && crossed(cfg.evalInterval, before, timestamp, cfg.maxDuration, geometry))
+      await evaluate();
+    if (crossed(cfg.saveInterval, before, timestamp, cfg.maxDuration, geometry)) {
+      await save();
+      lastSaved = timestamp.batches;
+    }
+  }
+  if (lastSaved !== timestamp.batches) await save();
+  await trainStream.close();
+
+  const exportDir = join(runDir, 'export');
+  if (rank === 0) {
+    await saveCheckpoint(exportDir, model.config, await model.toStateDict());
+    copyFileSync(resolveTokenizerFile(cfg.tokenizer.name), join(exportDir, 'tokenizer.json'));
+    log(`[mptjs] exported ${exportDir}`);
+  }
+  optimizer.dispose();
+  model.dispose();
+  const result: TrainResult = { backend, steps, timestamp, finalLoss, exportDir };
+  if (resumedFrom) result.resumedFrom = resumedFrom;
+  return result;
+}
+
+/** Mean next-token loss over the eval split, overall and per stream (each sample weighs the same). */
+async function runEval(
+  model: MPTModel,
+  loaderSection: unknown,
+  cfg: TrainConfig,
+  seqLen: number,
+  host: ParameterHost<LmContext>,
+): Promise<{ loss: number; perStream: Record<string, number> }> {
+  const stream = new BatchStream(
+    await openMixer(loaderSection, cfg.tokenizer.name, seqLen),
+    cfg.deviceEvalBatchSize,
+  );
+  const units = mptChainUnits(model, { withLoss: false });
+  const nBatches = cfg.evalSubsetNumBatches > 0 ? cfg.evalSubsetNumBatches : DEFAULT_EVAL_BATCHES;
+  const sums = new Map<number, { total: number; n: number }>();
+  try {
+    for (let b = 0; b < nBatches; b++) {
+      const batch = await stream.next();
+      const ids = tf.tensor2d(batch.tokens, [batch.batchSize, seqLen], 'int32');
+      const ctx = lmContext(model, ids);
+      const logits = await forwardChain(units, ids, ctx, host);
+      const rowLosses = tf.tidy(() =>
+        tf.stack(
+          Array.from({ length: batch.batchSize }, (_, r) =>
+            crossEntropyLoss(
+              tf.slice(logits, [r, 0, 0], [1, -1, -1]),
+              tf.slice(ctx.targets, [r, 0], [1, -1]),
+            ),
+          ),
+        ),
+      );
+      const values = await rowLosses.data();
+      tf.dispose([ids, ctx.targets, logits, rowLosses]);
+      for (let r = 0; r < batch.batchSize; r++) {
+        const s = batch.streams[r]!;
+        const acc = sums.get(s) ?? { total: 0, n: 0 };
+        acc.total += values[r]!;
+        acc.n += 1;
+        sums.set(s, acc);
+      }
+    }
+  } finally {
+    await stream.close();
+  }
+  let total = 0;
+  let n = 0;
+  const perStream: Record<string, number> = {};
+  for (const [s, acc] of sums) {
+    total += acc.total;
+    n += acc.n;
+    perStream[stream.streamNames[s] ?? String(s)] = acc.total / acc.n;
+  }
+  return { loss: total / n, perStream };
+}
+
+/** Eval batches when `eval_subset_num_batches` is -1: the mixer streams without end, so "all" needs a bound. */
+export const DEFAULT_EVAL_BATCHES = 8;

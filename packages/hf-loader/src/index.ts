@@ -21,8 +21,17 @@ export {
   type IntDtype,
 } from './dtypes.js';
 export { CheckpointError, HubError, UnsafePickleError } from './errors.js';
+export {
+  defaultModelFiles,
+  hubCacheDir,
+  parseModelSpec,
+  type ResolveModelOptions,
+  repoCacheDir,
+  resolveModel,
+} from './hub.js';
 export { isBufferName, toMosaicGptName, toMptName } from './names.js';
 export { type PyGlobal, type UnpickleOptions, unpickle } from './pickle.js';
+export { type ProgressSink, progressBar } from './progress.js';
 export {
   readSafetensors,
   readSafetensorsHeader,

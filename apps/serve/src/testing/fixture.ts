@@ -1,0 +1,69 @@
+// Test support: the shared fixture paths, the built CLI as a child process, and a relative-L2 comparison.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sharedFile, TINY_MOSAIC_DIR, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
+
+export const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = join(APP_DIR, 'dist/cli.js');
+
+export interface Fixture {
+  dir: string;
+  tokenizer: string;
+  expected: { greedy: { prompt: number[]; continuation: number[] }; input_ids: number[][] };
+}
+
+/** The tiny MosaicGPT fixture and the GPT-NeoX tokenizer, or undefined (test skipped) when absent. */
+export function fixture(): Fixture | undefined {
+  const dir = sharedFile(TINY_MOSAIC_DIR);
+  const tokenizer = sharedFile(TOKENIZER_JSON);
+  if (!dir || !tokenizer) return undefined;
+  const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Fixture['expected'];
+  return { dir, tokenizer, expected };
+}
+
+export function requireBuiltCli(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run pnpm build first`);
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI to completion (killed after `timeoutMs`). */
+export function runCliProcess(args: string[], timeoutMs = 90_000): Promise<CliResult> {
+  requireBuiltCli();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** ||a - b|| / ||b||. */
+export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    num += d * d;
+    den += b[i]! * b[i]!;
+  }
+  return Math.sqrt(num / den);
+}

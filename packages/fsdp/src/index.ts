@@ -19,3 +19,4 @@ export {
   type ThreadRingPorts,
   threadGroupFromPorts,
 } from './transports/threads.js';
+export { freePort, type LaunchedJob, LaunchError, type LaunchOptions, launchLocal, type RankHandle } from './launch.js';

@@ -67,10 +67,6 @@ export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv {
     if (!Number.isInteger(v)) throw new RendezvousError(`${name}=${JSON.stringify(raw)} is not an integer`);
     return v;
   };
-  const timeoutS = env['MPTJS_DIST_TIMEOUT'] ? Number(env['MPTJS_DIST_TIMEOUT']) : undefined;
-  if (timeoutS !== undefined && !(timeoutS > 0)) {
-    throw new RendezvousError(`MPTJS_DIST_TIMEOUT=${env['MPTJS_DIST_TIMEOUT']} must be a positive number of seconds`);
-  }
   return {
     rank: int('RANK'),
     worldSize: int('WORLD_SIZE'),
@@ -78,8 +74,16 @@ export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv {
     localWorldSize: int('LOCAL_WORLD_SIZE', 1),
     masterAddr: env['MASTER_ADDR'] || '127.0.0.1',
     masterPort: int('MASTER_PORT', 29500),
-    timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
+    timeoutMs: readTimeout(env),
   };
+}
+
+function readTimeout(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env['MPTJS_DIST_TIMEOUT'];
+  if (raw === undefined || raw === '') return undefined;
+  const s = Number(raw);
+  if (!(s > 0)) throw new RendezvousError(`MPTJS_DIST_TIMEOUT=${raw} must be a positive number of seconds`);
+  return s * 1000;
 }
 
 /**
@@ -88,7 +92,7 @@ export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv {
  */
 export function initFromEnv(overrides: Partial<InitOptions> = {}): Promise<ProcessGroup> {
   if (overrides.backend !== 'tcp' && threadRingFromWorkerData()) {
-    return initProcessGroup({ ...overrides, backend: 'threads' });
+    return initProcessGroup({ timeoutMs: readTimeout(process.env), ...overrides, backend: 'threads' });
   }
   const env = readDistEnv();
   return initProcessGroup({

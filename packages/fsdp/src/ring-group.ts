@@ -79,6 +79,8 @@ export class RingProcessGroup implements ProcessGroup {
   private readonly inbox = new Map<string, Frame>();
   private readonly waiters = new Map<string, (f: Frame) => void>();
   private readonly headers = new Map<number, OpHeader>();
+  /** Peers that shut down on purpose, with the last collective they completed. */
+  private readonly departed = new Map<number, number>();
 
   constructor(opts: RingGroupOptions) {
     this.rank = opts.rank;
@@ -254,6 +256,7 @@ export class RingProcessGroup implements ProcessGroup {
         );
       }, timeoutMs);
     });
+    for (const [peer, left] of this.departed) if (seq > left) this.failDeparted(peer);
     const early = this.headers.get(seq);
     if (early) this.checkHeader(seq, early);
     this.next!.send({ kind: FrameKind.header, seq, step: 0, seg: 0, meta: JSON.stringify(header) });
@@ -306,12 +309,14 @@ export class RingProcessGroup implements ProcessGroup {
       const info = JSON.parse(f.meta!) as FailureInfo;
       this.fail(info, from);
     } else if (f.kind === FrameKind.bye) {
-      this.fail({
-        kind: 'peer',
-        culprit: from.peer,
-        reason: `rank ${from.peer} has shut down its process group`,
-      });
+      // A peer that finished collective N and left has already sent all it owed for N; only later calls need it.
+      this.departed.set(from.peer, f.seq);
+      if (this.current && this.current.seq > f.seq) this.failDeparted(from.peer);
     }
+  }
+
+  private failDeparted(peer: number): void {
+    this.fail({ kind: 'peer', culprit: peer, reason: `rank ${peer} has shut down its process group` });
   }
 
   private checkHeader(seq: number, theirs: OpHeader): void {
@@ -332,7 +337,9 @@ export class RingProcessGroup implements ProcessGroup {
 
   private onLinkClosed(peer: number, why: string): void {
     if (this.destroyed) return;
-    this.fail({ kind: 'peer', culprit: peer, reason: `rank ${peer} ${why}` });
+    const left = this.departed.get(peer);
+    if (left === undefined) this.fail({ kind: 'peer', culprit: peer, reason: `rank ${peer} ${why}` });
+    else if (this.current && this.current.seq > left) this.failDeparted(peer);
   }
 
   /** Records the first failure, fails the running op, and passes the reason on to both neighbours once. */

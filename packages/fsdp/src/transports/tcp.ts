@@ -56,6 +56,7 @@ export async function initTcpProcessGroup(opts: TcpGroupOptions): Promise<Proces
     const next = (rank + 1) % w;
     const prev = (rank - 1 + w) % w;
     const accepted = acceptPeer(listener, prev, rank, w, rdvTimeout);
+    accepted.catch(() => undefined); // awaited below; may fail first if an earlier step throws
     await client.set(`addr/${rank}`, `${host}:${port}`);
     const nextAddr = await client.get(`addr/${next}`, rdvTimeout);
     const nextLink = await connectPeer(nextAddr, next, rank, w, rdvTimeout, sockets);
@@ -141,6 +142,7 @@ function acceptPeer(server: Server, prev: number, rank: number, worldSize: numbe
       () => reject(new RendezvousError(`rank ${rank}: rank ${prev} did not connect within ${seconds(timeoutMs)}`)),
       timeoutMs,
     );
+    timer.unref();
     server.on('connection', (socket) => {
       socket.setNoDelay(true);
       const parser = new FrameParser((f: Frame) => {

@@ -1,0 +1,99 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { JsonTokenizer } from '../engine/neox-tokenizer.js';
+import { fixture } from '../testing/fixture.js';
+import { Generation, type GenerationParams } from './generation.js';
+import { StopStringMatcher } from './stop-strings.js';
+
+const fx = fixture();
+const VOCAB = 50432;
+
+/** Logits whose arg-max is `id`: greedy generation then reproduces a chosen token sequence. */
+function oneHot(id: number): Float32Array {
+  const l = new Float32Array(VOCAB);
+  l[id] = 10;
+  return l;
+}
+
+const greedy = (over: Partial<GenerationParams> = {}): GenerationParams => ({
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  maxNewTokens: 100,
+  stopStrings: [],
+  stopIds: [0],
+  ...over,
+});
+
+describe('StopStringMatcher', () => {
+  it('holds back a tail that may begin a stop string', () => {
+    const m = new StopStringMatcher(['\nUser:']);
+    expect(m.safeLength('Hi there\nUs')).toBe('Hi there'.length);
+    expect(m.safeLength('Hi there')).toBe(8);
+    expect(m.find('Hi\nUser: x', 0)).toBe(2);
+  });
+
+  it('rejects empty stop strings', () => {
+    expect(() => new StopStringMatcher([''])).toThrow('stop strings must not be empty');
+  });
+});
+
+describe.skipIf(!fx)('Generation', () => {
+  let tok: JsonTokenizer;
+  beforeAll(async () => {
+    tok = await JsonTokenizer.fromFile(fx!.tokenizer);
+  });
+
+  function run(text: string, params: GenerationParams) {
+    const deltas: string[] = [];
+    const g = new Generation([1], params, 128, tok, { onDelta: (d) => deltas.push(d.text) });
+    for (const id of tok.encode(text)) if (g.advance(oneHot(id))) break;
+    if (!g.done) g.end('length');
+    return { g, deltas };
+  }
+
+  it('cuts the text before a stop string that spans tokens, and never shows its start', () => {
+    const { g, deltas } = run('Hello world. Bye now', greedy({ stopStrings: ['ld. B'] }));
+    expect(g.finishReason).toBe('stop');
+    expect(g.text).toBe('Hello wor');
+    expect(deltas.join('')).toBe('Hello wor');
+  });
+
+  it('streams multi-byte characters whole (no U+FFFD in any delta)', () => {
+    const text = 'naïve 🙂 café';
+    const { g, deltas } = run(text, greedy());
+    expect(g.text).toBe(text);
+    expect(deltas.join('')).toBe(text);
+    for (const d of deltas) expect(d).not.toContain('\uFFFD');
+  });
+
+  it('stops at the end-of-text id without showing it', () => {
+    const g = new Generation([1], greedy(), 128, tok);
+    for (const id of [...tok.encode('Hi'), 0, ...tok.encode(' more')]) if (g.advance(oneHot(id))) break;
+    expect(g.finishReason).toBe('stop');
+    expect(g.text).toBe('Hi');
+    expect(g.ids).toEqual([...tok.encode('Hi'), 0]);
+  });
+
+  it('ends at max tokens and at the context length', () => {
+    const a = new Generation([1], greedy({ maxNewTokens: 2 }), 128, tok);
+    expect(a.advance(oneHot(5))).toBe(false);
+    expect(a.advance(oneHot(6))).toBe(true);
+    expect(a.finishReason).toBe('length');
+    const b = new Generation([1, 2, 3], greedy(), 4, tok);
+    expect(b.advance(oneHot(5))).toBe(true);
+    expect(b.finishReason).toBe('length');
+  });
+
+  it('reports logprobs of the chosen token and its top alternatives', () => {
+    const g = new Generation([1], greedy({ logprobs: 2 }), 128, tok);
+    const logits = new Float32Array(VOCAB);
+    logits[7] = 3;
+    logits[9] = 2;
+    g.advance(logits);
+    const t = g.tokens[0]!;
+    expect(t.id).toBe(7);
+    expect(t.top!.map((a) => a.id)).toEqual([7, 9]);
+    const z = Math.exp(3) + Math.exp(2) + (VOCAB - 2);
+    expect(t.logprob).toBeCloseTo(3 - Math.log(z), 5);
+  });
+});

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runGeneration } from '../commands/generate.js';
+import { Generation, type GenerationParams } from '../generation/generation.js';
+import { type LoadedModel, loadModel } from '../model/load-model.js';
+import { fixture } from '../testing/fixture.js';
+import { QueueFullError, Scheduler, type SchedulerStats, ShuttingDownError } from './scheduler.js';
+
+const fx = fixture();
+
+const greedy = (maxNewTokens: number): GenerationParams => ({
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  maxNewTokens,
+  stopStrings: [],
+  stopIds: [],
+});
+
+describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () => {
+  let model: LoadedModel;
+  beforeAll(async () => {
+    model = await loadModel(fx!.dir, { backend: 'wasm', log: () => {} });
+  });
+  afterAll(() => model?.engine.dispose());
+
+  const maxLen = () => model.engine.info.maxSeqLen;
+  const prompts = () => [fx!.expected.greedy.prompt, fx!.expected.input_ids[1]!.slice(0, 3), fx!.expected.input_ids[0]!.slice(10, 15)];
+
+  it('batched decoding of prompts of different lengths gives each one its solo greedy tokens', async () => {
+    const limits = [10, 3, 8];
+    const solo: number[][] = [];
+    for (const [i, p] of prompts().entries()) {
+      const g = new Generation(p, greedy(limits[i]!), maxLen(), undefined);
+      await runGeneration(model.engine, g);
+      solo.push(g.ids);
+    }
+    expect(solo[0]).toEqual(fx!.expected.greedy.continuation.slice(0, 10));
+
+    const history: SchedulerStats[] = [];
+    const scheduler = new Scheduler(model.engine, { maxBatch: 2, maxQueue: 8 }, { onStats: (s) => history.push(s) });
+    const gens = prompts().map((p, i) => new Generation(p, greedy(limits[i]!), maxLen(), undefined));
+    await scheduler.submit(gens);
+    expect(gens.map((g) => g.ids)).toEqual(solo);
+    expect(Math.max(...history.map((s) => s.running))).toBe(2);
+    // The third sequence joined while the first was still decoding (continuous, not static, batching).
+    const joined = history.findIndex((s) => s.waiting === 0 && s.running === 2);
+    expect(joined).toBeGreaterThan(0);
+    expect(scheduler.stats).toEqual({ waiting: 0, running: 0 });
+  });
+
+  it('an aborted sequence leaves at once and frees its slot for the next one', async () => {
+    const scheduler = new Scheduler(model.engine, { maxBatch: 1, maxQueue: 4 });
+    const controller = new AbortController();
+    const long = new Generation(prompts()[0]!, greedy(100), maxLen(), undefined, {
+      onDelta: (_d, g) => {
+        if (g.ids.length === 2) controller.abort();
+      },
+    });
+    const next = new Generation(prompts()[1]!, greedy(3), maxLen(), undefined);
+    const a = scheduler.submit([long], controller.signal);
+    const b = scheduler.submit([next]);
+    await Promise.all([a, b]);
+    expect(long.finishReason).toBe('abort');
+    expect(long.ids).toHaveLength(2);
+    expect(next.finishReason).toBe('length');
+    expect(next.ids).toHaveLength(3);
+  });
+
+  it('refuses work beyond the queue limit and after drain', async () => {
+    const scheduler = new Scheduler(model.engine, { maxBatch: 1, maxQueue: 1 });
+    const make = () => new Generation(prompts()[1]!, greedy(2), maxLen(), undefined);
+    const first = scheduler.submit([make()]);
+    const second = scheduler.submit([make()]);
+    expect(() => scheduler.submit([make()])).toThrow(QueueFullError);
+    await scheduler.drain();
+    await Promise.all([first, second]);
+    expect(() => scheduler.submit([make()])).toThrow(ShuttingDownError);
+  });
+});

@@ -47,6 +47,11 @@ export class JsonNode {
     return (this.value as unknown[]).map((v, i) => new JsonNode(v, `${this.path}[${i}]`));
   }
 
+  /** Element i of an array node (no check that it exists: for error reporting). */
+  at(i: number): JsonNode {
+    return new JsonNode((this.value as unknown[])[i], `${this.path}[${i}]`);
+  }
+
   string(): string {
     if (typeof this.value !== 'string') this.fail('a string');
     return this.value as string;

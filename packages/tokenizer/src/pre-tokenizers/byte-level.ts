@@ -1,14 +1,17 @@
 // ByteLevel pre-tokenizer: optional prefix space, the GPT-2 split regex, then (in the model) the byte alphabet.
 import { type Segment, sliceSegment } from '../tokenizer/segment.js';
 import { ONIG_SPACE } from '../utils/unicode-classes.js';
+import { gpt2Split } from './gpt2-split.js';
 import type { PreTokenizer } from './pre-tokenizer.js';
 
-/** GPT-2's pattern, with Oniguruma's `\s` spelled out (it differs from JS's on U+0085 and U+FEFF). */
+/**
+ * GPT-2's pattern, with Oniguruma's `\s` spelled out (it differs from JS's on U+0085 and U+FEFF). The split itself
+ * runs through `gpt2Split`, an equivalent scanner; this regex is its specification in tests.
+ */
 export const GPT2_PATTERN = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${ONIG_SPACE}\\p{L}\\p{N}]+|[${ONIG_SPACE}]+(?![^${ONIG_SPACE}])|[${ONIG_SPACE}]+`;
 
 export class ByteLevelPreTokenizer implements PreTokenizer {
   readonly byteLevel = true;
-  private readonly re = new RegExp(GPT2_PATTERN, 'gu');
 
   constructor(
     readonly addPrefixSpace = false,
@@ -21,16 +24,7 @@ export class ByteLevelPreTokenizer implements PreTokenizer {
       if (text.length > 0) emit(text);
       return;
     }
-    const re = this.re;
-    re.lastIndex = 0;
-    let prev = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      // The pattern matches every char, so gaps never occur; kept for exactness with HF's Isolated split.
-      if (m.index !== prev) emit(text.slice(prev, m.index));
-      emit(m[0]);
-      prev = re.lastIndex;
-    }
-    if (prev !== text.length) emit(text.slice(prev));
+    gpt2Split(text, (start, end) => emit(text.slice(start, end)));
   }
 
   splitSegment(seg: Segment, out: Segment[]): void {
@@ -39,15 +33,7 @@ export class ByteLevelPreTokenizer implements PreTokenizer {
       if (seg.text.length > 0) out.push(seg);
       return;
     }
-    const re = this.re;
-    re.lastIndex = 0;
-    let prev = 0;
-    for (let m = re.exec(seg.text); m !== null; m = re.exec(seg.text)) {
-      if (m.index !== prev) out.push(sliceSegment(seg, prev, m.index));
-      out.push(sliceSegment(seg, m.index, re.lastIndex));
-      prev = re.lastIndex;
-    }
-    if (prev !== seg.text.length) out.push(sliceSegment(seg, prev, seg.text.length));
+    gpt2Split(seg.text, (start, end) => out.push(sliceSegment(seg, start, end)));
   }
 }
 

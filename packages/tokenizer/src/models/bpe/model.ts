@@ -70,26 +70,25 @@ export class BPE {
     const vocabNode = node.get('vocab');
     const vocab = new Map<string, number>();
     for (const [token, id] of Object.entries(vocabNode.object())) {
-      vocab.set(token, vocabNode.get(token).nonNegativeInteger());
-      void id;
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) vocabNode.get(token).fail('a non-negative integer id');
+      vocab.set(token, id as number);
     }
     const mergesNode = node.get('merges');
+    const raw = mergesNode.value;
+    if (!Array.isArray(raw)) mergesNode.fail('an array');
     const merges: Array<[string, string]> = [];
-    let rank = 0;
-    for (const entry of mergesNode.array()) {
-      if (typeof entry.value === 'string') {
-        if (entry.value.startsWith('#version')) continue;
-        const parts = entry.value.split(' ');
-        if (parts.length !== 2) entry.fail('a merge "left right" (one space) or a [left, right] pair');
-        merges.push([parts[0], parts[1]]);
-      } else if (Array.isArray(entry.value)) {
-        const pair = entry.array();
-        if (pair.length !== 2) entry.fail('a [left, right] pair');
-        merges.push([pair[0].string(), pair[1].string()]);
-      } else entry.fail('a merge "left right" or a [left, right] pair');
-      rank++;
+    const list = raw as unknown[];
+    for (let i = 0; i < list.length; i++) {
+      const value = list[i];
+      if (typeof value === 'string') {
+        if (value.startsWith('#version')) continue;
+        const space = value.indexOf(' ');
+        if (space < 0 || value.indexOf(' ', space + 1) >= 0) mergesNode.at(i).fail('a merge "left right" (one space) or a [left, right] pair');
+        merges.push([value.slice(0, space), value.slice(space + 1)]);
+      } else if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') {
+        merges.push([value[0], value[1]]);
+      } else mergesNode.at(i).fail('a merge "left right" or a [left, right] pair of strings');
     }
-    void rank;
     return new BPE(
       vocab,
       merges,

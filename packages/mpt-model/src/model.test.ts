@@ -207,3 +207,19 @@ describe('incremental decoding', () => {
     model.dispose();
   });
 });
+
+describe('memory', () => {
+  it('holds each parameter once', () => {
+    const before = tf.memory().numBytes;
+    const config = tinyConfig();
+    const model = MPTModel.init(config, 1);
+    const paramBytes = [...expectedParameterShapes(config).values()].reduce(
+      (a, s) => a + 4 * s.reduce((x, y) => x * y, 1),
+      0,
+    );
+    expect(tf.memory().numBytes - before).toBe(paramBytes);
+    expect(model.numParameters * 4).toBe(paramBytes);
+    model.dispose();
+    expect(tf.memory().numBytes).toBe(before);
+  });
+});

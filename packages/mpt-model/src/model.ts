@@ -67,7 +67,10 @@ export class MPTModel {
       throw new StateDictError(`state dict does not fit the config:\n  ${problems.join('\n  ')}`);
     const params = new Map<string, tf.Variable>();
     for (const [name, shape] of expected) {
-      params.set(name, tf.variable(tf.tensor(stateDict.get(name)!.data, shape, 'float32'), true));
+      // tf.variable copies its initial value: free the staging tensor so weights are held once.
+      const staging = tf.tensor(stateDict.get(name)!.data, shape, 'float32');
+      params.set(name, tf.variable(staging, true));
+      staging.dispose();
     }
     return new MPTModel(config, params);
   }

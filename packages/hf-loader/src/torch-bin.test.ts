@@ -1,4 +1,5 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
@@ -7,6 +8,8 @@ import { FIXTURES_DIR } from './fixtures.js';
 import { readSafetensors } from './safetensors.js';
 import { tempDir } from './test-utils.js';
 import { readTorchStateDict, TorchCheckpoint } from './torch-bin.js';
+import { ZipArchive } from './zip.js';
+import { buildZip, type ZipInput } from './zip-test-writer.js';
 
 const cases = join(FIXTURES_DIR, 'torch-bin-cases');
 const dir = tempDir();
@@ -96,5 +99,27 @@ describe('pytorch_model.bin reader', () => {
     const path = join(dir, 'renamed.bin');
     copyFileSync(join(cases, 'cases.bin'), path);
     expect((await readTorchStateDict(path, { names: ['double'] })).get('double')!.shape).toEqual([5]);
+  });
+});
+
+describe('zip container', () => {
+  it('reads zip64 archives with padded local headers (how torch writes files over 4 GiB)', async () => {
+    const handle = await open(join(cases, 'cases.bin'), 'r');
+    const entries: ZipInput[] = [];
+    try {
+      const zip = await ZipArchive.open(handle, 'cases.bin');
+      for (const name of zip.entries.keys())
+        entries.push({ name: name.replace(/^cases\//, 'archive/'), data: await zip.read(name) });
+    } finally {
+      await handle.close();
+    }
+    const path = join(dir, 'zip64.bin');
+    writeFileSync(path, buildZip(entries, { zip64: true, align: 64 }));
+    const reference = await readSafetensors(join(cases, 'reference.safetensors'));
+    const got = await readTorchStateDict(path);
+    for (const [name, want] of reference) expect(got.get(name)!.data, name).toEqual(want.data);
+    // The plain (non-zip64) form of the same entries reads the same.
+    writeFileSync(path, buildZip(entries));
+    expect((await readTorchStateDict(path)).get('column_slice')).toEqual(got.get('column_slice'));
   });
 });

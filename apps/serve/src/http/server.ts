@@ -65,22 +65,22 @@ export class ServeHttpServer {
   }
 
   /**
-   * Graceful shutdown: new requests get 503, queued and running ones finish (up to `graceMs`, then they are
-   * ended), then every connection closes.
+   * Graceful shutdown: new requests get 503 while queued and running ones finish (up to `graceMs`, then they
+   * are ended); then the listener and every connection close.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.shuttingDown = true;
-    this.server.close();
     const timer = setTimeout(() => this.ctx.scheduler.abortAll(), graceMs);
     try {
       await this.ctx.scheduler.drain();
     } finally {
       clearTimeout(timer);
     }
-    // Let the last responses flush before closing idle keep-alive sockets.
+    // Let the last responses flush before closing the sockets.
     await new Promise((r) => setImmediate(r));
-    this.server.closeIdleConnections();
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
     this.server.closeAllConnections();
+    await closed;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -94,6 +94,8 @@ export class ServeHttpServer {
       const e =
         err instanceof ApiError ? err : new ApiError(500, err instanceof Error ? err.message : String(err), 'server_error');
       status = e.status;
+      // An unread (too large) body would otherwise keep the connection busy.
+      if (e.status === 413 && !res.headersSent) res.setHeader('connection', 'close');
       if (!res.headersSent) sendJson(res, e.status, e.toJSON());
       else res.end();
       if (e.status === 500) console.error(`[mptjs-serve] ${req.method} ${path}: ${e.message}`);

@@ -24,7 +24,7 @@ function handBuiltShard(samples: Int32Array[], config: string): Uint8Array {
     b.setUint32(0, 2 + ids.length * 4, true);
     b.setUint8(4, (1 << 2) | 0);
     b.setUint8(5, ids.length);
-    ids.forEach((v, i) => b.setInt32(6 + 4 * i, v, true));
+    for (let i = 0; i < ids.length; i++) b.setInt32(6 + 4 * i, ids[i]!, true);
     return new Uint8Array(b.buffer);
   });
   const cfg = new TextEncoder().encode(config);

@@ -141,7 +141,7 @@ describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX to
       for (let step = 0; step < 3; step++) {
         const ranks = perRank.map((batches) => batches[step]!);
         const joined = new Int32Array(globalBatch * config.maxSeqLen);
-        ranks.forEach((b, r) => joined.set(b.tokens, (r * b.tokens.length) as number));
+        for (const [r, b] of ranks.entries()) joined.set(b.tokens, r * b.tokens.length);
         expect(joined).toEqual(single[step]!.tokens);
         const firsts = ranks.map((b) => b.firstSample);
         expect(firsts).toEqual(ranks.map((_, r) => step * globalBatch + (r * globalBatch) / world));

@@ -55,7 +55,8 @@ export async function streamWeights(streams: StreamConfig[], sources: StreamSour
   }
   const total = raw.reduce((a, b) => a + b, 0);
   if (!(total > 0)) throw new Error('stream weights sum to zero: every stream is empty');
-  return raw.map((w) => w / total);
+  // Rounded to 15 digits so that proportions summing to 1 come back as given (0.67, not 0.6699999999999999).
+  return raw.map((w) => Number((w / total).toPrecision(15)));
 }
 
 /** Which stream global sample `g` is drawn from. */

@@ -80,7 +80,7 @@ describe.each(['cpu', 'wasm'] as const)('unit chain driver on %s', (backend) => 
     }
     // The embedding gradient includes the head's tied contribution: both units add to "wte".
     const embedOnly = tf.grad((w: tf.Tensor) => tf.sum(tf.matMul(tf.oneHot(ids, 7), w)))(vars.get('wte')!);
-    expect(Math.abs((await grads.get('wte')!.data())[0]! - (await embedOnly.data())[0]!)).toBeGreaterThan(0);
+    expect(Math.abs((await grads.get('wte').data())[0]! - (await embedOnly.data())[0]!)).toBeGreaterThan(0);
 
     // Loss scale multiplies gradients; two accumulated halves equal one whole.
     await forwardBackwardChain(units, ids, ctx, local, 0.5);

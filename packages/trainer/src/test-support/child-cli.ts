@@ -1,0 +1,46 @@
+// Spawns the built mptjs-train CLI (apps/train/dist/cli.js) as a real child process, for the CLI's tests.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/train/dist/cli.js');
+export const cliBuilt = existsSync(CLI);
+if (!cliBuilt) console.warn(`[skip] ${CLI} is not built (pnpm --filter @mptjs/train build)`);
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function startCli(args: string[]): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export function runCliToEnd(args: string[]): Promise<CliResult> {
+  return startCli(args).done;
+}
+
+/** Losses, grad norms and lrs of the training steps in a run's metrics.jsonl. */
+export function stepMetrics(runDir: string): { step: number; loss: number; grad_norm: number; lr: number }[] {
+  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l))
+    .filter((r) => 'loss' in r)
+    .map((r) => ({ step: r.step, loss: r.loss, grad_norm: r.grad_norm, lr: r.lr }));
+}

@@ -24,20 +24,112 @@ const int = (a, b) => a + Math.floor(rand() * (b - a + 1));
 const cap = (s) => s[0].toUpperCase() + s.slice(1);
 const times = (n, f) => Array.from({ length: n }, (_, i) => f(i));
 
-const places = ['Lisbon', 'Oslo', 'the Rhine valley', 'Kyoto', 'Patagonia', 'the Baltic coast', 'Nairobi', 'Quebec', 'Tasmania', 'the Andes', 'Sicily', 'Vermont'];
-const nouns = ['garden', 'bridge', 'recipe', 'bicycle', 'library', 'harbor', 'market', 'river', 'workshop', 'orchard', 'telescope', 'kitchen', 'school', 'railway', 'forest', 'museum', 'festival', 'budget', 'laptop', 'coffee'];
-const adjs = ['quiet', 'practical', 'old', 'bright', 'careful', 'small', 'remarkable', 'busy', 'simple', 'modern', 'seasonal', 'local', 'famous', 'affordable', 'windy'];
-const verbs = ['built', 'visited', 'repaired', 'planned', 'measured', 'described', 'improved', 'tested', 'painted', 'opened', 'studied', 'shared'];
-const people = ['Ana', 'Tomas', 'Mei', 'Jonas', 'Priya', 'Olu', 'Sofia', 'Henrik', 'Lena', 'Kofi', 'Ines', 'Marek'];
-const topics = ['soil health', 'urban cycling', 'home baking', 'budget travel', 'bird watching', 'solar panels', 'sourdough', 'language learning', 'running injuries', 'small business taxes', 'houseplants', 'night photography'];
+const places = [
+  'Lisbon',
+  'Oslo',
+  'the Rhine valley',
+  'Kyoto',
+  'Patagonia',
+  'the Baltic coast',
+  'Nairobi',
+  'Quebec',
+  'Tasmania',
+  'the Andes',
+  'Sicily',
+  'Vermont',
+];
+const nouns = [
+  'garden',
+  'bridge',
+  'recipe',
+  'bicycle',
+  'library',
+  'harbor',
+  'market',
+  'river',
+  'workshop',
+  'orchard',
+  'telescope',
+  'kitchen',
+  'school',
+  'railway',
+  'forest',
+  'museum',
+  'festival',
+  'budget',
+  'laptop',
+  'coffee',
+];
+const adjs = [
+  'quiet',
+  'practical',
+  'old',
+  'bright',
+  'careful',
+  'small',
+  'remarkable',
+  'busy',
+  'simple',
+  'modern',
+  'seasonal',
+  'local',
+  'famous',
+  'affordable',
+  'windy',
+];
+const verbs = [
+  'built',
+  'visited',
+  'repaired',
+  'planned',
+  'measured',
+  'described',
+  'improved',
+  'tested',
+  'painted',
+  'opened',
+  'studied',
+  'shared',
+];
+const people = [
+  'Ana',
+  'Tomas',
+  'Mei',
+  'Jonas',
+  'Priya',
+  'Olu',
+  'Sofia',
+  'Henrik',
+  'Lena',
+  'Kofi',
+  'Ines',
+  'Marek',
+];
+const topics = [
+  'soil health',
+  'urban cycling',
+  'home baking',
+  'budget travel',
+  'bird watching',
+  'solar panels',
+  'sourdough',
+  'language learning',
+  'running injuries',
+  'small business taxes',
+  'houseplants',
+  'night photography',
+];
 
 function sentence() {
   return pick([
     () => `The ${pick(adjs)} ${pick(nouns)} near ${pick(places)} was ${pick(verbs)} in ${int(1890, 2023)}.`,
-    () => `${pick(people)} ${pick(verbs)} a ${pick(adjs)} ${pick(nouns)} and wrote about it for ${int(2, 40)} weeks.`,
+    () =>
+      `${pick(people)} ${pick(verbs)} a ${pick(adjs)} ${pick(nouns)} and wrote about it for ${int(2, 40)} weeks.`,
     () => `Most readers agree that ${pick(topics)} is easier with a ${pick(adjs)} ${pick(nouns)}.`,
-    () => `If you are new to ${pick(topics)}, start with ${int(2, 9)} minutes a day and a ${pick(adjs)} plan.`,
-    () => `Prices rose by ${int(2, 35)} percent last year, so the ${pick(nouns)} in ${pick(places)} changed its hours.`,
+    () =>
+      `If you are new to ${pick(topics)}, start with ${int(2, 9)} minutes a day and a ${pick(adjs)} plan.`,
+    () =>
+      `Prices rose by ${int(2, 35)} percent last year, so the ${pick(nouns)} in ${pick(places)} changed its hours.`,
     () => `According to ${pick(people)}, the ${pick(nouns)} is ${pick(adjs)} but worth the trip.`,
     () => `We ${pick(verbs)} the ${pick(nouns)} twice, and the second time it felt ${pick(adjs)}.`,
   ])();
@@ -48,7 +140,13 @@ const generators = {
   common_crawl: () => {
     const title = `${cap(pick(adjs))} ${pick(nouns)}s in ${pick(places)}: ${int(3, 12)} things to know`;
     const body = times(int(2, 5), () => paragraph(3, 7)).join('\n\n');
-    const footer = pick(['Share this post', 'Posted in Travel', 'Leave a comment', 'Subscribe for updates', 'Cookies help us deliver our services.']);
+    const footer = pick([
+      'Share this post',
+      'Posted in Travel',
+      'Leave a comment',
+      'Subscribe for updates',
+      'Cookies help us deliver our services.',
+    ]);
     return `${title}\n\n${body}\n\n${footer}`;
   },
   c4: () => paragraph(4, 10),
@@ -77,7 +175,8 @@ const generators = {
         () => `"We should have left ${pick(places)} when the ${pick(nouns)} closed," said ${pick(people)}.`,
         () => `The evening was ${pick(adjs)}, and somewhere beyond the ${pick(nouns)} a dog barked twice.`,
         () => `It was the year the ${pick(nouns)} burned, the year ${who} learned to keep a secret.`,
-        () => `Nobody in the village remembered who had ${pick(verbs)} the ${pick(nouns)}, but everyone had an opinion.`,
+        () =>
+          `Nobody in the village remembered who had ${pick(verbs)} the ${pick(nouns)}, but everyone had an opinion.`,
       ])(),
     );
     return `Chapter ${int(1, 30)}\n\n${lines.join(' ')}`;
@@ -107,7 +206,9 @@ let total = 0;
 for (const [stream, files] of Object.entries(layout)) {
   rand = rng(stream.length * 7919 + stream.charCodeAt(0));
   files.forEach((count, f) => {
-    const lines = times(count, (i) => JSON.stringify({ text: generators[stream](), meta: { source: stream, id: `${stream}-${f}-${i}` } }));
+    const lines = times(count, (i) =>
+      JSON.stringify({ text: generators[stream](), meta: { source: stream, id: `${stream}-${f}-${i}` } }),
+    );
     const path = join(root, stream, `part-${String(f).padStart(2, '0')}.jsonl`);
     mkdirSync(dirname(path), { recursive: true });
     const text = `${lines.join('\n')}\n`;

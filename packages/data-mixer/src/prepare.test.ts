@@ -19,7 +19,11 @@ describe.skipIf(!tokenizerSpec)('data prepare', () => {
 
   it('writes MDS that reads back as the same packed samples as the raw stream', async () => {
     const seqLen = 64;
-    const raw = sampleConfig({ streams: sampleStreams(['books', 'arxiv']), shuffle: false, maxSeqLen: seqLen });
+    const raw = sampleConfig({
+      streams: sampleStreams(['books', 'arxiv']),
+      shuffle: false,
+      maxSeqLen: seqLen,
+    });
     const prepared = await prepareStreams(raw, tok, tmp.dir, { sizeLimit: 1 << 14 });
     expect(prepared.map((p) => p.name)).toEqual(['books', 'arxiv']);
     for (const p of prepared) {

@@ -1,0 +1,121 @@
+// Data-mixer throughput on the bundled RedPajama sample corpus with the GPT-NeoX-20B tokenizer (@mptjs/tokenizer):
+// tokens/s of the tokenizer alone (one encode call per document), of the mixer on the calling thread, and of the
+// mixer with worker-thread prefetch, all in the same run. A second pair adds a simulated training step (the main
+// thread busy for a fixed time per batch) to show how much of the data work the worker hides.
+//   node bench/data-mixer/throughput.bench.mjs [--batches 30] [--batch 8] [--seq 2048] [--repeats 3] [--step-ms N]
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { report, timeit } from '../lib.mjs';
+
+const pkg = new URL('../../packages/data-mixer/', import.meta.url);
+const { DataMixer, REDPAJAMA_MIX, loadTokenizer } = await import(new URL('dist/index.js', pkg).href);
+
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const batches = flag('batches', 30);
+const batchSize = flag('batch', 8);
+const seqLen = flag('seq', 2048);
+const repeats = flag('repeats', 3);
+
+const shared = process.env.MPTJS_SHARED_DIR ?? fileURLToPath(new URL('../../../shared', import.meta.url));
+const tokenizerPath = join(shared, 'data/gpt-neox-20b-tokenizer.json');
+if (!existsSync(tokenizerPath)) {
+  console.log(`[skip] data-mixer bench: ${tokenizerPath} not found (set MPTJS_SHARED_DIR)`);
+  process.exit(0);
+}
+const sampleDir = fileURLToPath(new URL('../../data/sample/', import.meta.url));
+const spec = { path: tokenizerPath, library: 'mptjs' };
+const config = {
+  streams: Object.entries(REDPAJAMA_MIX).map(([name, proportion]) => ({
+    name,
+    local: join(sampleDir, name),
+    proportion,
+  })),
+  maxSeqLen: seqLen,
+  shuffle: true,
+  shuffleSeed: 17,
+  shuffleBlockSize: 4096,
+};
+const tokensPerRun = batches * batchSize * seqLen;
+
+// Tokenizer alone over the whole corpus.
+const texts = [];
+for (const name of Object.keys(REDPAJAMA_MIX)) {
+  for (const file of readdirSync(join(sampleDir, name)).filter((f) => f.endsWith('.jsonl'))) {
+    for (const line of readFileSync(join(sampleDir, name, file), 'utf8').split('\n'))
+      if (line) texts.push(JSON.parse(line).text);
+  }
+}
+const loaded = await loadTokenizer(spec);
+const { tokenizer } = loaded;
+let corpusTokens = 0;
+const tok = await timeit(
+  () => {
+    corpusTokens = 0;
+    for (const t of texts) corpusTokens += tokenizer.encode(t).length;
+  },
+  { repeats },
+);
+
+// Steady state: the mixer is opened and its first batch drawn (tokenizer load, worker start) before timing.
+async function drain(prefetch, stepMs = 0) {
+  const mixer = await DataMixer.open({ config, tokenizer: prefetch > 0 ? spec : loaded });
+  const it = mixer.batches({ batchSize, prefetch, limit: batches + 1 });
+  await it.next();
+  const t0 = performance.now();
+  let n = 0;
+  for await (const b of it) {
+    n += b.tokens.length;
+    if (stepMs > 0) {
+      const until = performance.now() + stepMs;
+      while (performance.now() < until); // the training step: this thread is busy
+    }
+  }
+  if (n !== tokensPerRun) throw new Error(`drew ${n} tokens, expected ${tokensPerRun}`);
+  return (performance.now() - t0) / 1000;
+}
+
+async function median(fn) {
+  const times = [];
+  for (let i = 0; i < repeats; i++) times.push(await fn());
+  times.sort((a, b) => a - b);
+  return { median_s: times[Math.floor(times.length / 2)] };
+}
+
+const single = await median(() => drain(0));
+const worker = await median(() => drain(4));
+// Simulated step as long as the data work per batch on one thread: the worker can at best halve the time.
+const stepMs = flag('step-ms', Math.round((single.median_s / batches) * 1000));
+const singleStep = await median(() => drain(0, stepMs));
+const workerStep = await median(() => drain(4, stepMs));
+const computeOnly = (batches * stepMs) / 1000;
+
+report('data-mixer-throughput', {
+  baseline: 'tokenizer only (encode per doc)',
+  rows: [
+    { name: 'tokenizer only (encode per doc)', value: corpusTokens / tok.median_s, unit: 'tokens/s' },
+    { name: 'mixer, calling thread', value: tokensPerRun / single.median_s, unit: 'tokens/s' },
+    { name: 'mixer, worker prefetch 4', value: tokensPerRun / worker.median_s, unit: 'tokens/s' },
+    {
+      name: `+${stepMs} ms step, calling thread`,
+      value: tokensPerRun / singleStep.median_s,
+      unit: 'tokens/s',
+    },
+    {
+      name: `+${stepMs} ms step, worker prefetch 4`,
+      value: tokensPerRun / workerStep.median_s,
+      unit: 'tokens/s',
+    },
+    { name: `step only (upper bound)`, value: tokensPerRun / computeOnly, unit: 'tokens/s' },
+  ],
+  notes: {
+    corpus: `${texts.length} documents, ${corpusTokens} tokens (data/sample)`,
+    run: `${batches} batches x ${batchSize} x ${seqLen} tokens = ${tokensPerRun} tokens per run after one warm-up batch, median of ${repeats}`,
+    'data stall with step, calling thread': `${(((singleStep.median_s - computeOnly) / singleStep.median_s) * 100).toFixed(1)}% of wall time`,
+    'data stall with step, worker': `${(((workerStep.median_s - computeOnly) / workerStep.median_s) * 100).toFixed(1)}% of wall time`,
+  },
+});

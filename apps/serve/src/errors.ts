@@ -16,7 +16,11 @@ export class ApiError extends Error {
   }
 }
 
-export function badRequest(message: string, param: string | null = null, code: string | null = null): ApiError {
+export function badRequest(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+): ApiError {
   return new ApiError(400, message, 'invalid_request_error', param, code);
 }
 

@@ -1,4 +1,10 @@
-export { type ChatMessage, type ChatTemplate, jinjaChatTemplate, loadChatTemplate, PLAIN_CHAT_TEMPLATE } from './chat/template.js';
+export {
+  type ChatMessage,
+  type ChatTemplate,
+  jinjaChatTemplate,
+  loadChatTemplate,
+  PLAIN_CHAT_TEMPLATE,
+} from './chat/template.js';
 export { runGeneration } from './commands/generate.js';
 export { MptEngine } from './engine/mpt-engine.js';
 export { JsonTokenizer } from './engine/neox-tokenizer.js';

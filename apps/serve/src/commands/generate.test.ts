@@ -7,8 +7,19 @@ describe.skipIf(!fx)('mptjs-serve generate', () => {
   it('greedy continuation equals the fixture (--json)', async () => {
     const { prompt, continuation } = fx!.expected.greedy;
     const r = await runCliProcess([
-      'generate', fx!.dir, '--prompt-ids', prompt.join(','), '--max-new-tokens', String(continuation.length),
-      '--temperature', '0', '--tokenizer', fx!.tokenizer, '--backend', 'wasm', '--json',
+      'generate',
+      fx!.dir,
+      '--prompt-ids',
+      prompt.join(','),
+      '--max-new-tokens',
+      String(continuation.length),
+      '--temperature',
+      '0',
+      '--tokenizer',
+      fx!.tokenizer,
+      '--backend',
+      'wasm',
+      '--json',
     ]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { ids: number[]; text: string; timings: Record<string, number> };
@@ -21,8 +32,22 @@ describe.skipIf(!fx)('mptjs-serve generate', () => {
 
   it('streams text for a text prompt; the same seed gives the same sample', async () => {
     const args = [
-      'generate', fx!.dir, '--prompt', 'Hello world', '--max-new-tokens', '6', '--temperature', '0.9',
-      '--top-k', '40', '--seed', '7', '--tokenizer', fx!.tokenizer, '--backend', 'wasm',
+      'generate',
+      fx!.dir,
+      '--prompt',
+      'Hello world',
+      '--max-new-tokens',
+      '6',
+      '--temperature',
+      '0.9',
+      '--top-k',
+      '40',
+      '--seed',
+      '7',
+      '--tokenizer',
+      fx!.tokenizer,
+      '--backend',
+      'wasm',
     ];
     const [a, b] = [await runCliProcess(args), await runCliProcess([...args, '--json'])];
     expect(a.code).toBe(0);

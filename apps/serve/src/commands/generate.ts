@@ -63,14 +63,21 @@ function parseIds(value: string): number[] {
   return parts.map(Number);
 }
 
-function promptIds(options: GenerateOptions, tokenizer: TextTokenizer | undefined, vocabSize: number): number[] {
+function promptIds(
+  options: GenerateOptions,
+  tokenizer: TextTokenizer | undefined,
+  vocabSize: number,
+): number[] {
   if (options.promptIds) {
     const bad = options.promptIds.find((id) => id >= vocabSize);
-    if (bad !== undefined) throw new UsageError(`--prompt-ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
+    if (bad !== undefined)
+      throw new UsageError(`--prompt-ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
     return options.promptIds;
   }
   if (!tokenizer) {
-    throw new UsageError('--prompt needs a tokenizer: the model has no tokenizer.json; pass --tokenizer PATH');
+    throw new UsageError(
+      '--prompt needs a tokenizer: the model has no tokenizer.json; pass --tokenizer PATH',
+    );
   }
   const ids = tokenizer.encode(options.prompt!);
   if (ids.length === 0) throw new UsageError('--prompt encodes to no tokens');
@@ -88,10 +95,23 @@ export function addGenerateCommand(program: Command): void {
     .option('--temperature <t>', 'sampling temperature; 0 is greedy', numberOption(0, 100), 0)
     .option('--top-k <k>', 'keep the k most likely tokens (0: all)', intOption(0), 0)
     .option('--top-p <p>', 'nucleus sampling threshold (1: off)', numberOption(0, 1, true), 1)
-    .option('--repetition-penalty <r>', 'divide logits of seen tokens by r (1: off)', numberOption(0, 100, true), 1)
+    .option(
+      '--repetition-penalty <r>',
+      'divide logits of seen tokens by r (1: off)',
+      numberOption(0, 100, true),
+      1,
+    )
     .option('--seed <s>', 'seed of the sampling generator', intOption(0, 2 ** 32 - 1))
-    .option('--stop <text>', 'stop when the text contains this (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
-    .option('--tokenizer <path>', 'tokenizer.json (default: the model directory\'s, else the config\'s tokenizer_name)')
+    .option(
+      '--stop <text>',
+      'stop when the text contains this (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option(
+      '--tokenizer <path>',
+      "tokenizer.json (default: the model directory's, else the config's tokenizer_name)",
+    )
     .option('--json', 'print {"ids", "text", "timings"} as JSON at the end instead of streaming text');
   addBackendOption(command).action(async (model: string, options: GenerateOptions) => {
     if ((options.prompt === undefined) === (options.promptIds === undefined)) {

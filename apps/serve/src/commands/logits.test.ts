@@ -14,7 +14,16 @@ describe.skipIf(!fx)('mptjs-serve logits', () => {
 
   it.each(['wasm', 'cpu'])('matches the fixture logits on %s (I64 input)', async (backend) => {
     const out = join(work, `logits-${backend}.safetensors`);
-    const r = await runCliProcess(['logits', fx!.dir, '--input', expectedPath(), '--out', out, '--backend', backend]);
+    const r = await runCliProcess([
+      'logits',
+      fx!.dir,
+      '--input',
+      expectedPath(),
+      '--out',
+      out,
+      '--backend',
+      backend,
+    ]);
     expect(r.stderr).toContain(`backend=${backend}`);
     expect(r.code).toBe(0);
     const got = (await readSafetensors(out)).get('logits')!;
@@ -34,7 +43,8 @@ describe.skipIf(!fx)('mptjs-serve logits', () => {
     const got = (await readSafetensors(out)).get('logits')!;
     expect(got.shape).toEqual([2, 5, 50432]);
     // Causal model: the first 5 positions of the full-length run are the same logits.
-    const want = (await readSafetensors(expectedPath(), { names: ['logits'] })).get('logits')!.data as Float32Array;
+    const want = (await readSafetensors(expectedPath(), { names: ['logits'] })).get('logits')!
+      .data as Float32Array;
     const v = 50432;
     const prefix = new Float32Array(2 * 5 * v);
     for (let b = 0; b < 2; b++) prefix.set(want.subarray(b * 24 * v, (b * 24 + 5) * v), b * 5 * v);
@@ -44,7 +54,14 @@ describe.skipIf(!fx)('mptjs-serve logits', () => {
   it('rejects float input_ids with a one-line message (exit 1)', async () => {
     const input = join(work, 'float.safetensors');
     await writeSafetensors(input, { input_ids: { shape: [1, 2], data: new Float32Array([1, 2]) } });
-    const r = await runCliProcess(['logits', fx!.dir, '--input', input, '--out', join(work, 'x.safetensors')]);
+    const r = await runCliProcess([
+      'logits',
+      fx!.dir,
+      '--input',
+      input,
+      '--out',
+      join(work, 'x.safetensors'),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('input_ids must be I64 or I32, got F32');
   });

@@ -40,9 +40,11 @@ export function addLogitsCommand(program: Command): void {
     const loaded = await loadModel(model, { backend: options.backend });
     const { vocabSize, maxSeqLen } = loaded.engine.info;
     const [b, t] = [ids.length, ids[0]!.length];
-    if (t > maxSeqLen) throw new Error(`input_ids has ${t} positions; the model's max_seq_len is ${maxSeqLen}`);
+    if (t > maxSeqLen)
+      throw new Error(`input_ids has ${t} positions; the model's max_seq_len is ${maxSeqLen}`);
     const bad = ids.flat().find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
-    if (bad !== undefined) throw new Error(`input_ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
+    if (bad !== undefined)
+      throw new Error(`input_ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
     const logits = await loaded.engine.logits(ids);
     await writeSafetensors(options.out, { logits: { shape: [b, t, vocabSize], data: logits, dtype: 'F32' } });
     loaded.engine.dispose();

@@ -5,7 +5,8 @@ import { type Command, InvalidArgumentError } from 'commander';
 export function intOption(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected an integer');
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+      throw new InvalidArgumentError('expected an integer');
     if (n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
     return n;
   };

@@ -26,10 +26,28 @@ export function addServeCommand(program: Command): void {
     .option('--port <port>', 'port to listen on (0: any free port)', intOption(0, 65535), 8080)
     .option('--api-key <key>', 'require Authorization: Bearer <key> on /v1/* (default: $MPTJS_API_KEY)')
     .option('--max-batch <n>', 'most sequences decoded together', intOption(1, 1024), 8)
-    .option('--max-queue <n>', 'most sequences waiting for a batch slot (then 429)', intOption(0, 1_000_000), 64)
-    .option('--max-body-bytes <n>', 'largest request body (then 413)', intOption(1024), DEFAULT_MAX_BODY_BYTES)
-    .option('--shutdown-grace <s>', 'seconds in-flight requests get to finish on SIGTERM', numberOption(0, 3600), 30)
-    .option('--tokenizer <path>', "tokenizer.json (default: the model directory's, else the config's tokenizer_name)")
+    .option(
+      '--max-queue <n>',
+      'most sequences waiting for a batch slot (then 429)',
+      intOption(0, 1_000_000),
+      64,
+    )
+    .option(
+      '--max-body-bytes <n>',
+      'largest request body (then 413)',
+      intOption(1024),
+      DEFAULT_MAX_BODY_BYTES,
+    )
+    .option(
+      '--shutdown-grace <s>',
+      'seconds in-flight requests get to finish on SIGTERM',
+      numberOption(0, 3600),
+      30,
+    )
+    .option(
+      '--tokenizer <path>',
+      "tokenizer.json (default: the model directory's, else the config's tokenizer_name)",
+    )
     .option('--model-name <name>', 'model name clients use (default: the hub id or directory name)');
   addBackendOption(command).action(async (model: string, options: ServeOptions) => {
     const loaded = await loadModel(model, { backend: options.backend, tokenizer: options.tokenizer });

@@ -110,7 +110,8 @@ export class Generation {
   advance(logits: Float32Array): boolean {
     if (this.done) return true;
     // sampleToken applies the repetition penalty in place; logprobs must see the model's own logits.
-    const raw = this.params.logprobs !== undefined && this.sampling.repetitionPenalty !== 1 ? logits.slice() : logits;
+    const raw =
+      this.params.logprobs !== undefined && this.sampling.repetitionPenalty !== 1 ? logits.slice() : logits;
     const id = sampleToken(logits, this.sampling, this.random, this.seen);
     this.seen.push(id);
     const now = performance.now();
@@ -132,7 +133,10 @@ export class Generation {
     }
     this.pending.push(token);
     if (this.flushText()) return this.finish('stop');
-    if (this.ids.length >= this.params.maxNewTokens || this.promptIds.length + this.ids.length >= this.maxSeqLen) {
+    if (
+      this.ids.length >= this.params.maxNewTokens ||
+      this.promptIds.length + this.ids.length >= this.maxSeqLen
+    ) {
       this.flush(true);
       return this.finish('length');
     }
@@ -179,7 +183,8 @@ export class Generation {
     const full = this.tokenizer.decode(this.ids.filter((id) => !this.params.stopIds.includes(id)));
     const stopAt = this.stops.find(full, this.text.length);
     const end = stopAt >= 0 ? stopAt : full.length;
-    if (end > this.text.length || this.pending.length > 0) this.emit(full.slice(this.text.length, Math.max(end, this.text.length)));
+    if (end > this.text.length || this.pending.length > 0)
+      this.emit(full.slice(this.text.length, Math.max(end, this.text.length)));
   }
 
   private emit(text: string): void {

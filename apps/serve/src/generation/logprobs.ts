@@ -35,10 +35,10 @@ export function topIndices(values: Float32Array, k: number): number[] {
   const idx: number[] = [];
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (idx.length === n && v <= values[idx[n - 1]!]!) continue;
+    if (idx.length === n && v <= values[idx[n - 1]]!) continue;
     let pos = idx.length < n ? idx.length : n - 1;
     if (idx.length < n) idx.push(i);
-    while (pos > 0 && values[idx[pos - 1]!]! < v) {
+    while (pos > 0 && values[idx[pos - 1]]! < v) {
       idx[pos] = idx[pos - 1]!;
       pos--;
     }

@@ -26,5 +26,11 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
 }
 
 function tooLarge(limit: number): ApiError {
-  return new ApiError(413, `the request body is larger than ${limit} bytes`, 'invalid_request_error', null, 'body_too_large');
+  return new ApiError(
+    413,
+    `the request body is larger than ${limit} bytes`,
+    'invalid_request_error',
+    null,
+    'body_too_large',
+  );
 }

@@ -42,7 +42,11 @@ function messagesField(): Reader<ChatMessage[]> {
       }
       const name = msg['name'];
       if (name !== undefined && typeof name !== 'string') wrongType(`${at}.name`, 'a string', name);
-      return { role: role as ChatMessage['role'], content: contentText(msg['content'], `${at}.content`), name };
+      return {
+        role: role as ChatMessage['role'],
+        content: contentText(msg['content'], `${at}.content`),
+        name,
+      };
     });
   };
 }
@@ -161,7 +165,9 @@ export async function handleChatCompletions(
   sse = new SseStream(res);
   // The first chunk of each choice names the role, as OpenAI's stream does.
   for (let index = 0; index < f.n; index++) {
-    sse.send(chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+    sse.send(
+      chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
+    );
   }
   return streamToEnd(sse, pending, prompts, f.stream_options.includeUsage, chunk);
 }

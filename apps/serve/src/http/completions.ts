@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, badRequest } from '../errors.js';
 import type { GeneratedToken, Generation } from '../generation/generation.js';
 import type { ServeContext } from './context.js';
@@ -7,8 +7,8 @@ import { checkModel, requestAbortSignal, sendJson } from './respond.js';
 import {
   type ChoiceParams,
   checkPromptIds,
-  FinishCounter,
   encodePrompt,
+  FinishCounter,
   openAiFinishReason,
   runChoices,
   throwIfFailed,
@@ -29,7 +29,8 @@ import {
 
 /** `prompt`: a string, a list of strings, a token id array, or a list of token id arrays. */
 function promptField(): Reader<string[] | number[][]> {
-  const isIds = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number');
+  const isIds = (v: unknown): v is number[] =>
+    Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number');
   return (v, p) => {
     if (v === undefined || v === null) throw badRequest(`'${p}' is required`, p);
     if (typeof v === 'string') return [v];
@@ -75,7 +76,9 @@ function logprobsBlock(ctx: ServeContext, tokens: readonly GeneratedToken[], off
     const text = tokenString(ctx, t.id);
     block.tokens.push(text);
     block.token_logprobs.push(t.logprob ?? null);
-    block.top_logprobs.push(t.top ? Object.fromEntries(t.top.map((a) => [tokenString(ctx, a.id), a.logprob])) : null);
+    block.top_logprobs.push(
+      t.top ? Object.fromEntries(t.top.map((a) => [tokenString(ctx, a.id), a.logprob])) : null,
+    );
     block.text_offset.push(offset);
     offset += text.length;
   }
@@ -109,7 +112,9 @@ export async function handleCompletions(
   if (params.stop.length > 0 && !ctx.tokenizer) throw badRequest("'stop' needs a tokenizer", 'stop');
   const echoTexts = f.echo ? prompts.map((p) => (ctx.tokenizer ? ctx.tokenizer.decode(p) : '')) : [];
   const echoLogprobs =
-    f.echo && f.logprobs !== undefined ? await Promise.all(prompts.map((p) => promptLogprobs(ctx, p, f.logprobs!))) : [];
+    f.echo && f.logprobs !== undefined
+      ? await Promise.all(prompts.map((p) => promptLogprobs(ctx, p, f.logprobs!)))
+      : [];
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`;
   const created = Math.floor(Date.now() / 1000);
   const promptOf = (choice: number) => Math.floor(choice / f.n);

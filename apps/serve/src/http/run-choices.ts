@@ -1,5 +1,10 @@
 import { ApiError, badRequest } from '../errors.js';
-import { type FinishReason, Generation, type GenerationObserver, type SamplingParams } from '../generation/generation.js';
+import {
+  type FinishReason,
+  Generation,
+  type GenerationObserver,
+  type SamplingParams,
+} from '../generation/generation.js';
 import { QueueFullError, ShuttingDownError } from '../scheduler/scheduler.js';
 import type { ServeContext } from './context.js';
 
@@ -76,8 +81,10 @@ export function runChoices(
   try {
     finished = ctx.scheduler.submit(generations, signal);
   } catch (err) {
-    if (err instanceof QueueFullError) throw new ApiError(429, err.message, 'rate_limit_error', null, 'queue_full');
-    if (err instanceof ShuttingDownError) throw new ApiError(503, err.message, 'server_error', null, 'shutting_down');
+    if (err instanceof QueueFullError)
+      throw new ApiError(429, err.message, 'rate_limit_error', null, 'queue_full');
+    if (err instanceof ShuttingDownError)
+      throw new ApiError(503, err.message, 'server_error', null, 'shutting_down');
     throw err;
   }
   ctx.metrics.promptTokens.inc(prompts.reduce((sum, p) => sum + p.length, 0));
@@ -121,9 +128,16 @@ export function openAiFinishReason(reason: FinishReason | undefined): 'stop' | '
 /** Throws the error a finished set of generations implies (engine failure, shutdown), if any. */
 export function throwIfFailed(generations: readonly Generation[]): void {
   const failed = generations.find((g) => g.finishReason === 'error');
-  if (failed) throw new ApiError(500, `generation failed: ${failed.error?.message ?? 'unknown error'}`, 'server_error');
+  if (failed)
+    throw new ApiError(500, `generation failed: ${failed.error?.message ?? 'unknown error'}`, 'server_error');
   if (generations.some((g) => g.finishReason === 'abort')) {
-    throw new ApiError(503, 'the server shut down before the request finished', 'server_error', null, 'shutting_down');
+    throw new ApiError(
+      503,
+      'the server shut down before the request finished',
+      'server_error',
+      null,
+      'shutting_down',
+    );
   }
 }
 

@@ -32,7 +32,12 @@ async function post(base: string, path: string, body: string, headers: Record<st
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers },
     body,
   });
-  return { status: res.status, json: (await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } } };
+  return {
+    status: res.status,
+    json: (await res.json()) as {
+      error: { message: string; type: string; param: string | null; code: string | null };
+    },
+  };
 }
 
 /** Reads an SSE response until the first data event; returns the reader to keep or cancel. */
@@ -85,21 +90,42 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
 
   it('gives the same greedy text as `mptjs-serve generate`', async () => {
     const cli = await runCliProcess([
-      'generate', fx!.dir, '--prompt', 'The capital of France is', '--max-new-tokens', '10',
-      '--tokenizer', fx!.tokenizer, '--backend', 'wasm', '--json',
+      'generate',
+      fx!.dir,
+      '--prompt',
+      'The capital of France is',
+      '--max-new-tokens',
+      '10',
+      '--tokenizer',
+      fx!.tokenizer,
+      '--backend',
+      'wasm',
+      '--json',
     ]);
     expect(cli.code).toBe(0);
     const expected = JSON.parse(cli.stdout) as { text: string };
     const r = await client.completions.create({
-      model: 'mpt-tiny', prompt: 'The capital of France is', max_tokens: 10, temperature: 0,
+      model: 'mpt-tiny',
+      prompt: 'The capital of France is',
+      max_tokens: 10,
+      temperature: 0,
     });
     expect(r.choices[0]!.text).toBe(expected.text);
   });
 
   it('streams completions as SSE; the text equals the non-streamed one', async () => {
-    const full = await client.completions.create({ model: 'mpt-tiny', prompt: 'Once upon a time', max_tokens: 9, temperature: 0 });
+    const full = await client.completions.create({
+      model: 'mpt-tiny',
+      prompt: 'Once upon a time',
+      max_tokens: 9,
+      temperature: 0,
+    });
     const stream = await client.completions.create({
-      model: 'mpt-tiny', prompt: 'Once upon a time', max_tokens: 9, temperature: 0, stream: true,
+      model: 'mpt-tiny',
+      prompt: 'Once upon a time',
+      max_tokens: 9,
+      temperature: 0,
+      stream: true,
       stream_options: { include_usage: true },
     });
     let text = '';
@@ -134,13 +160,22 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
       { role: 'system' as const, content: 'You are terse.' },
       { role: 'user' as const, content: 'Say hello.' },
     ];
-    const r = await client.chat.completions.create({ model: 'mpt-tiny', messages, max_tokens: 8, temperature: 0 });
+    const r = await client.chat.completions.create({
+      model: 'mpt-tiny',
+      messages,
+      max_tokens: 8,
+      temperature: 0,
+    });
     const rendered = PLAIN_CHAT_TEMPLATE.render(messages);
     expect(rendered).toBe('You are terse.\n\nUser: Say hello.\n\nAssistant:');
     expect(r.usage!.prompt_tokens).toBe(model.tokenizer!.encode(rendered).length);
     expect(r.choices[0]!.message.role).toBe('assistant');
     const stream = await client.chat.completions.create({
-      model: 'mpt-tiny', messages, max_tokens: 8, temperature: 0, stream: true,
+      model: 'mpt-tiny',
+      messages,
+      max_tokens: 8,
+      temperature: 0,
+      stream: true,
     });
     let content = '';
     let role: string | undefined;
@@ -167,15 +202,20 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
 
   it('returns logprobs, with the echoed prompt first', async () => {
     const r = await client.completions.create({
-      model: 'mpt-tiny', prompt: 'Hello world', max_tokens: 2, temperature: 0, logprobs: 3, echo: true,
+      model: 'mpt-tiny',
+      prompt: 'Hello world',
+      max_tokens: 2,
+      temperature: 0,
+      logprobs: 3,
+      echo: true,
     });
-    const lp = r.choices[0]!.logprobs!;
+    const lp = r.choices[0].logprobs!;
     expect(r.choices[0]!.text.startsWith('Hello world')).toBe(true);
     expect(lp.tokens).toHaveLength(4);
     expect(lp.token_logprobs![0]).toBeNull();
     for (const v of lp.token_logprobs!.slice(1)) expect(v).toBeLessThan(0);
-    expect(Object.keys(lp.top_logprobs![3]!)).toHaveLength(3);
-    expect(lp.text_offset).toEqual([0, 5, 11, 11 + lp.tokens![2]!.length]);
+    expect(Object.keys(lp.top_logprobs[3]!)).toHaveLength(3);
+    expect(lp.text_offset).toEqual([0, 5, 11, 11 + lp.tokens[2]!.length]);
   });
 
   it('lists the model, reports health and Prometheus metrics', async () => {
@@ -208,7 +248,9 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
       await expect(bad.models.list()).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
       const res = await fetch(`${base}/v1/models`);
       expect(res.status).toBe(401);
-      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('Missing API key');
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+        'Missing API key',
+      );
     });
 
     it('400 for invalid JSON, unknown fields and wrong types, naming the parameter', async () => {
@@ -220,12 +262,19 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
       expect(unknown.json.error).toMatchObject({ param: 'tempreature', type: 'invalid_request_error' });
       const typed = await post(base, '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: '5' }));
       expect(typed.status).toBe(400);
-      expect(typed.json.error).toMatchObject({ param: 'max_tokens', message: "'max_tokens' must be an integer, got string" });
+      expect(typed.json.error).toMatchObject({
+        param: 'max_tokens',
+        message: "'max_tokens' must be an integer, got string",
+      });
       const range = await post(base, '/v1/completions', JSON.stringify({ prompt: 'x', top_p: 0 }));
       expect(range.json.error.param).toBe('top_p');
       const noPrompt = await post(base, '/v1/completions', JSON.stringify({}));
       expect(noPrompt.json.error.message).toBe("'prompt' is required");
-      const role = await post(base, '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'robot', content: 'x' }] }));
+      const role = await post(
+        base,
+        '/v1/chat/completions',
+        JSON.stringify({ messages: [{ role: 'robot', content: 'x' }] }),
+      );
       expect(role.json.error.param).toBe('messages[0].role');
       const path = await post(base, '/v1/completions', JSON.stringify({ prompt: 'x', file: '/etc/passwd' }));
       expect(path.json.error.param).toBe('file');

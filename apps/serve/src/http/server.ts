@@ -92,7 +92,9 @@ export class ServeHttpServer {
       status = await this.dispatch(path, route, req, res);
     } catch (err) {
       const e =
-        err instanceof ApiError ? err : new ApiError(500, err instanceof Error ? err.message : String(err), 'server_error');
+        err instanceof ApiError
+          ? err
+          : new ApiError(500, err instanceof Error ? err.message : String(err), 'server_error');
       status = e.status;
       // An unread (too large) body would otherwise keep the connection busy.
       if (e.status === 413 && !res.headersSent) res.setHeader('connection', 'close');
@@ -118,11 +120,23 @@ export class ServeHttpServer {
       if (file && req.method === 'GET' && this.options.playgroundDir) {
         if (await servePlaygroundFile(res, this.options.playgroundDir, file)) return 200;
       }
-      throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'unknown_url');
+      throw new ApiError(
+        404,
+        `no route for ${req.method} ${path}`,
+        'invalid_request_error',
+        null,
+        'unknown_url',
+      );
     }
     if (req.method !== route.method) {
       res.setHeader('allow', route.method);
-      throw new ApiError(405, `${path} accepts ${route.method}, not ${req.method}`, 'invalid_request_error', null, 'method_not_allowed');
+      throw new ApiError(
+        405,
+        `${path} accepts ${route.method}, not ${req.method}`,
+        'invalid_request_error',
+        null,
+        'method_not_allowed',
+      );
     }
     if (path.startsWith('/v1/')) this.authorize(req);
     return route.handler(this.ctx, req, res);

@@ -88,7 +88,8 @@ export function streamOptions(): Reader<{ includeUsage: boolean }> {
     if (typeof v !== 'object' || Array.isArray(v)) wrongType(p, 'an object', v);
     const o = v as Record<string, unknown>;
     for (const key of Object.keys(o)) {
-      if (key !== 'include_usage') throw badRequest(`Unrecognized request argument supplied: ${p}.${key}`, `${p}.${key}`);
+      if (key !== 'include_usage')
+        throw badRequest(`Unrecognized request argument supplied: ${p}.${key}`, `${p}.${key}`);
     }
     return { includeUsage: optionalBoolean(false)(o['include_usage'], `${p}.include_usage`) };
   };

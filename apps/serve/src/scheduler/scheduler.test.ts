@@ -24,7 +24,11 @@ describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () 
   afterAll(() => model?.engine.dispose());
 
   const maxLen = () => model.engine.info.maxSeqLen;
-  const prompts = () => [fx!.expected.greedy.prompt, fx!.expected.input_ids[1]!.slice(0, 3), fx!.expected.input_ids[0]!.slice(10, 15)];
+  const prompts = () => [
+    fx!.expected.greedy.prompt,
+    fx.expected.input_ids[1]!.slice(0, 3),
+    fx.expected.input_ids[0]!.slice(10, 15),
+  ];
 
   it('batched decoding of prompts of different lengths gives each one its solo greedy tokens', async () => {
     const limits = [10, 3, 8];
@@ -37,7 +41,11 @@ describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () 
     expect(solo[0]).toEqual(fx!.expected.greedy.continuation.slice(0, 10));
 
     const history: SchedulerStats[] = [];
-    const scheduler = new Scheduler(model.engine, { maxBatch: 2, maxQueue: 8 }, { onStats: (s) => history.push(s) });
+    const scheduler = new Scheduler(
+      model.engine,
+      { maxBatch: 2, maxQueue: 8 },
+      { onStats: (s) => history.push(s) },
+    );
     const gens = prompts().map((p, i) => new Generation(p, greedy(limits[i]!), maxLen(), undefined));
     await scheduler.submit(gens);
     expect(gens.map((g) => g.ids)).toEqual(solo);

@@ -52,8 +52,10 @@ export class Scheduler {
     readonly options: SchedulerOptions,
     private readonly hooks: SchedulerHooks = {},
   ) {
-    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError('maxBatch must be >= 1');
-    if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0) throw new RangeError('maxQueue must be >= 0');
+    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1)
+      throw new RangeError('maxBatch must be >= 1');
+    if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0)
+      throw new RangeError('maxQueue must be >= 0');
   }
 
   get stats(): SchedulerStats {

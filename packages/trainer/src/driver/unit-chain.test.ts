@@ -78,10 +78,6 @@ describe.each(['cpu', 'wasm'] as const)('unit chain driver on %s', (backend) => 
       const got = await grads.get(name)!.data();
       for (let i = 0; i < want.length; i++) expect(got[i]!).toBeCloseTo(want[i]!, 5);
     }
-    // The embedding gradient includes the head's tied contribution: both units add to "wte".
-    const embedOnly = tf.grad((w: tf.Tensor) => tf.sum(tf.matMul(tf.oneHot(ids, 7), w)))(vars.get('wte')!);
-    expect(Math.abs((await grads.get('wte').data())[0]! - (await embedOnly.data())[0]!)).toBeGreaterThan(0);
-
     // Loss scale multiplies gradients; two accumulated halves equal one whole.
     await forwardBackwardChain(units, ids, ctx, local, 0.5);
     await forwardBackwardChain(units, ids, ctx, local, 0.5);
@@ -98,7 +94,6 @@ describe.each(['cpu', 'wasm'] as const)('unit chain driver on %s', (backend) => 
       ctx.targets,
       ...grads.values(),
       ...accumulated.values(),
-      embedOnly,
       whole.value,
       ...Object.values(whole.grads),
       ...vars.values(),

@@ -24,11 +24,10 @@ describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () 
   afterAll(() => model?.engine.dispose());
 
   const maxLen = () => model.engine.info.maxSeqLen;
-  const prompts = () => [
-    fx!.expected.greedy.prompt,
-    fx.expected.input_ids[1]!.slice(0, 3),
-    fx.expected.input_ids[0]!.slice(10, 15),
-  ];
+  const prompts = () => {
+    const { greedy, input_ids } = fx!.expected;
+    return [greedy.prompt, input_ids[1]!.slice(0, 3), input_ids[0]!.slice(10, 15)];
+  };
 
   it('batched decoding of prompts of different lengths gives each one its solo greedy tokens', async () => {
     const limits = [10, 3, 8];

@@ -82,4 +82,25 @@ describe('train() on a tiny MPT (wasm)', () => {
       straight.map((r) => [r['loss'], r['grad_norm'], r['lr']]),
     );
   });
+
+  it("fine-tunes from an exported directory: eval_first reproduces the source run's final eval", async () => {
+    const source = readMetrics(join(dir, 'straight/metrics.jsonl')).filter((r) => 'eval_loss' in r);
+    const runDir = join(dir, 'finetune');
+    const { result } = await run(configPath, runDir, [
+      `model={name: mpt_causal_lm, pretrained_model_name_or_path: ${join(dir, 'straight/export')}}`,
+      'eval_first=true',
+      'max_duration=1ba',
+    ]);
+    expect(result.steps).toBe(1);
+    const evals = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => 'eval_loss' in r);
+    expect(evals[0]!['step']).toBe(0);
+    expect(evals[0]!['eval_loss']).toBe(source.at(-1)!['eval_loss']);
+    await expect(
+      run(configPath, join(dir, 'hub'), [
+        'model={name: mpt_causal_lm, pretrained_model_name_or_path: mosaicml/mpt-1b-redpajama-200b}',
+      ]),
+    ).rejects.toThrow(
+      'model.pretrained_model_name_or_path "mosaicml/mpt-1b-redpajama-200b" is not a local directory',
+    );
+  });
 });

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { resolveTokenizerFile } from '@mptjs/data-mixer';
@@ -68,8 +68,15 @@ function crossed(
 }
 
 async function buildModel(cfg: TrainConfig): Promise<MPTModel> {
-  if (cfg.model.pretrainedModelNameOrPath) {
-    const { config, stateDict } = await loadCheckpoint(cfg.model.pretrainedModelNameOrPath);
+  const pretrained = cfg.model.pretrainedModelNameOrPath;
+  if (pretrained) {
+    if (!existsSync(pretrained) || !statSync(pretrained).isDirectory()) {
+      throw new Error(
+        `model.pretrained_model_name_or_path "${pretrained}" is not a local directory ` +
+          '(models cannot be downloaded here: give the directory holding config.json and the weights)',
+      );
+    }
+    const { config, stateDict } = await loadCheckpoint(pretrained);
     return MPTModel.fromStateDict(config, stateDict);
   }
   return MPTModel.init(parseMptConfig(cfg.model.mptConfig), cfg.seed);

@@ -209,13 +209,16 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
       logprobs: 3,
       echo: true,
     });
-    const lp = r.choices[0].logprobs!;
-    expect(r.choices[0]!.text.startsWith('Hello world')).toBe(true);
-    expect(lp.tokens).toHaveLength(4);
-    expect(lp.token_logprobs![0]).toBeNull();
-    for (const v of lp.token_logprobs!.slice(1)) expect(v).toBeLessThan(0);
-    expect(Object.keys(lp.top_logprobs[3]!)).toHaveLength(3);
-    expect(lp.text_offset).toEqual([0, 5, 11, 11 + lp.tokens[2]!.length]);
+    const choice = r.choices[0]!;
+    const tokens = choice.logprobs?.tokens ?? [];
+    const logprobs = choice.logprobs?.token_logprobs ?? [];
+    const top = choice.logprobs?.top_logprobs ?? [];
+    expect(choice.text.startsWith('Hello world')).toBe(true);
+    expect(tokens).toHaveLength(4);
+    expect(logprobs[0]).toBeNull();
+    for (const v of logprobs.slice(1)) expect(v).toBeLessThan(0);
+    expect(Object.keys(top[3] ?? {})).toHaveLength(3);
+    expect(choice.logprobs?.text_offset).toEqual([0, 5, 11, 11 + (tokens[2] ?? '').length]);
   });
 
   it('lists the model, reports health and Prometheus metrics', async () => {

@@ -35,11 +35,13 @@ export function topIndices(values: Float32Array, k: number): number[] {
   const idx: number[] = [];
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (idx.length === n && v <= values[idx[n - 1]]!) continue;
+    const smallest = idx[n - 1];
+    if (smallest !== undefined && v <= values[smallest]!) continue;
     let pos = idx.length < n ? idx.length : n - 1;
     if (idx.length < n) idx.push(i);
-    while (pos > 0 && values[idx[pos - 1]]! < v) {
-      idx[pos] = idx[pos - 1]!;
+    // Insertion into the short sorted list.
+    for (let above = idx[pos - 1]; pos > 0 && above !== undefined && values[above]! < v; above = idx[pos - 1]) {
+      idx[pos] = above;
       pos--;
     }
     idx[pos] = i;

@@ -151,6 +151,52 @@ describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX to
     }
   });
 
+  it('resumes a state saved at one world size at another', async () => {
+    const config = sampleConfig();
+    const single = await take(await DataMixer.open({ config, tokenizer: tok }), 4, {
+      batchSize: 8,
+      prefetch: 0,
+    });
+    const saved = single[1]!.state;
+    for (const world of [2, 4]) {
+      const joined: Int32Array[] = [];
+      for (let rank = 0; rank < world; rank++) {
+        const mixer = await DataMixer.open({ config, tokenizer: tok, state: saved });
+        const [b] = await take(mixer, 1, { batchSize: 8 / world, rank, worldSize: world, prefetch: 0 });
+        joined.push(b!.tokens);
+      }
+      const flat = new Int32Array(8 * config.maxSeqLen);
+      joined.forEach((t, r) => {
+        flat.set(t, r * t.length);
+      });
+      expect(flat).toEqual(single[2]!.tokens);
+    }
+  });
+
+  it('keeps batches ready while the consuming thread is busy (no data stall)', async () => {
+    const config = sampleConfig({ maxSeqLen: 1024 });
+    const opts = { batchSize: 8, limit: 4 };
+    // The same three batches drawn on this thread, after a warm-up batch.
+    const inline = (await DataMixer.open({ config, tokenizer: tok })).batches({ ...opts, prefetch: 0 });
+    await inline.next();
+    let t0 = performance.now();
+    for (let i = 0; i < 3; i++) await inline.next();
+    const onThread = performance.now() - t0;
+
+    const it = (await DataMixer.open({ config, tokenizer: tokenizerSpec! })).batches({
+      ...opts,
+      prefetch: 3,
+    });
+    await it.next(); // worker started, tokenizer loaded
+    const until = performance.now() + 3000;
+    while (performance.now() < until); // a training step that never yields to the event loop
+    t0 = performance.now();
+    for (let i = 0; i < 3; i++) expect((await it.next()).done).toBe(false);
+    const waited = performance.now() - t0;
+    expect(waited).toBeLessThan(onThread / 2);
+    await it.return(undefined);
+  });
+
   it('prefetches on a worker thread with output identical to the calling thread', async () => {
     const config = sampleConfig();
     const inline = await take(await DataMixer.open({ config, tokenizer: tok }), 6, {
@@ -185,6 +231,16 @@ describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX to
     await expect(take(dm, 1, { batchSize: 2, prefetch: 1 })).rejects.toThrow(
       'worker prefetch needs a tokenizer spec',
     );
+  });
+
+  it('loads the same ids through @mptjs/tokenizer and the tokenizers binding', async () => {
+    const hf = await loadTokenizer({ path: tokenizerSpec!.path, library: 'hf-tokenizers' });
+    expect(hf.eosId).toBe(tok.eosId);
+    const docs: string[] = [];
+    for await (const d of readJsonlDocuments(join(sampleDir, 'github/part-00.jsonl'), 'text')) docs.push(d);
+    for (const d of docs.slice(0, 10)) {
+      expect(Array.from(await hf.tokenizer.encode(d))).toEqual(Array.from(await tok.tokenizer.encode(d)));
+    }
   });
 
   describe('sources that fail', () => {

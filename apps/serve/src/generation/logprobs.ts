@@ -40,7 +40,9 @@ export function topIndices(values: Float32Array, k: number): number[] {
     let pos = idx.length < n ? idx.length : n - 1;
     if (idx.length < n) idx.push(i);
     // Insertion into the short sorted list.
-    for (let above = idx[pos - 1]; pos > 0 && above !== undefined && values[above]! < v; above = idx[pos - 1]) {
+    while (pos > 0) {
+      const above = idx[pos - 1]!;
+      if (values[above]! >= v) break;
       idx[pos] = above;
       pos--;
     }

@@ -20,3 +20,13 @@ export {
   threadGroupFromPorts,
 } from './transports/threads.js';
 export { freePort, type LaunchedJob, LaunchError, type LaunchOptions, launchLocal, type RankHandle } from './launch.js';
+export {
+  FsdpParameters,
+  type FsdpOptions,
+  type FsdpUnit,
+  type ParamMap,
+  SHARDING_STRATEGIES,
+  type ShardingStrategy,
+  type UnitPhase,
+} from './fsdp/fsdp.js';
+export { defaultGroups, type FlatEntry, type FlatLayout, flatLayout, shardRange, sliceShard } from './fsdp/flat-layout.js';

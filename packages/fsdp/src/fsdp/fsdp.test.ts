@@ -1,0 +1,175 @@
+import { selectBackend } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { launchLocal } from '../launch.js';
+import type { ProcessGroup } from '../process-group.js';
+import { createLocalGroups } from '../transports/threads.js';
+import { tinyShapes, tinyStateDict, tinyUnits, trainTiny, type TinyTrainOptions } from '../testing/tiny-model.js';
+import { FsdpParameters } from './fsdp.js';
+import { defaultGroups, flatLayout } from './flat-layout.js';
+
+beforeAll(async () => {
+  await selectBackend('cpu', { log: false });
+});
+
+async function inProcess<T>(w: number, fn: (pg: ProcessGroup) => Promise<T>): Promise<T[]> {
+  const groups = createLocalGroups(w, { timeoutMs: 20_000 });
+  try {
+    return await Promise.all(groups.map(fn));
+  } finally {
+    await Promise.all(groups.map((g) => g.destroy()));
+  }
+}
+
+function expectClose(actual: number[], expected: number[], rel = 1e-5): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => {
+    const e = expected[i]!;
+    expect(Math.abs(a - e) / Math.max(Math.abs(e), 1e-12)).toBeLessThan(rel);
+  });
+}
+
+describe('flat layout', () => {
+  it('pads every group to a multiple of the world size and keeps tied weights in the first unit\'s group', () => {
+    const groups = defaultGroups(tinyUnits());
+    expect([...groups.keys()]).toEqual(['in', 'block.0', 'block.1', 'head']);
+    expect(groups.get('head')).toEqual(['head.gain']);
+    const l = flatLayout('block.0', groups.get('block.0')!, tinyShapes(), 3);
+    expect(l.numel).toBe(72);
+    expect(l.shardNumel).toBe(24);
+    const odd = flatLayout('head', ['head.gain'], tinyShapes(), 3);
+    expect([odd.numel, odd.paddedNumel, odd.shardNumel]).toEqual([8, 9, 3]);
+  });
+});
+
+describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global batch', () => {
+  const base: TinyTrainOptions = { steps: 6, globalBatch: 12 };
+  let reference: Awaited<ReturnType<typeof trainTiny>>;
+
+  beforeAll(async () => {
+    reference = (await inProcess(1, (pg) => trainTiny(pg, base)))[0]!;
+  });
+
+  it('the reference run learns and clips', () => {
+    expect(reference.losses[5]!).toBeLessThan(reference.losses[0]!);
+    expect(reference.gradNorms[0]!).toBeGreaterThan(0.5); // the clip threshold, so clipping is exercised
+  });
+
+  for (const [w, strategy] of [
+    [2, 'FULL_SHARD'],
+    [4, 'FULL_SHARD'],
+    [3, 'FULL_SHARD'],
+    [2, 'SHARD_GRAD_OP'],
+    [4, 'NO_SHARD'],
+  ] as const) {
+    it(`${w} ranks, ${strategy}: same loss and gradient norm at every step, same final weights`, async () => {
+      const results = await inProcess(w, (pg) => trainTiny(pg, { ...base, strategy, rank0Init: w === 4 }));
+      for (const r of results) {
+        expectClose(r.losses, reference.losses);
+        expectClose(r.gradNorms, reference.gradNorms);
+      }
+      expect(results.slice(1).every((r) => r.final === null)).toBe(true);
+      for (const [name, t] of reference.final!) {
+        const got = results[0]!.final!.get(name)!;
+        expect(got.shape).toEqual(t.shape);
+        for (let i = 0; i < t.data.length; i++) expect(got.data[i]).toBeCloseTo(t.data[i]!, 5);
+      }
+    });
+  }
+
+  it('frees gathered parameters: no tensors leak across steps under FULL_SHARD', async () => {
+    await inProcess(2, async (pg) => {
+      await trainTiny(pg, { steps: 1, globalBatch: 12 });
+      return undefined;
+    });
+    const before = tf.memory().numTensors;
+    await inProcess(2, async (pg) => {
+      await trainTiny(pg, { steps: 3, globalBatch: 12 });
+      return undefined;
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('worker threads: 2 ranks (FULL_SHARD) match the 1-rank losses', async () => {
+    const job = await launchLocal({
+      script: fileURLToPath(new URL('../../dist/testing/fsdp-rank.js', import.meta.url)),
+      args: ['FULL_SHARD', '6'],
+      nproc: 2,
+      mode: 'threads',
+      stdio: 'pipe',
+    });
+    await job.done;
+    for (const h of job.ranks) {
+      const line = h.output().split('\n').find((l) => l.startsWith('{'))!;
+      const got = JSON.parse(line) as { losses: number[]; gradNorms: number[] };
+      expectClose(got.losses, reference.losses);
+      expectClose(got.gradNorms, reference.gradNorms);
+    }
+  });
+});
+
+describe('FSDP state dicts and errors', () => {
+  it('a full state dict written at one world size loads into another', async () => {
+    const [trained] = await inProcess(2, async (pg) => {
+      const r = await trainTiny(pg, { steps: 2 });
+      return r.final;
+    });
+    const results = await inProcess(3, async (pg) => {
+      const fsdp = await FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes() }, pg.rank === 0 ? trained! : null);
+      const back = await fsdp.fullStateDict({ allRanks: true });
+      fsdp.dispose();
+      return back!;
+    });
+    for (const sd of results) for (const [name, t] of trained!) expect(Array.from(sd.get(name)!.data)).toEqual(Array.from(t.data));
+  });
+
+  it('a state dict that does not fit fails on every rank with the problem listed', async () => {
+    const bad = tinyStateDict(1);
+    bad.set('head.gain', { shape: [7], data: new Float32Array(7) });
+    bad.set('extra', { shape: [1], data: new Float32Array(1) });
+    const res = await inProcess(2, (pg) =>
+      FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes() }, pg.rank === 0 ? bad : null).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
+    expect(res[0]).toContain('tensor "head.gain" has shape [7], expected [8]');
+    expect(res[0]).toContain('unexpected tensor "extra"');
+    expect(res[1]).toContain('another rank passed a state dict that does not fit');
+  });
+
+  it('ranks built with different strategies are told so before anything runs', async () => {
+    const res = await inProcess(2, (pg) =>
+      FsdpParameters.create(
+        pg,
+        { units: tinyUnits(), paramShapes: tinyShapes(), strategy: pg.rank === 0 ? 'FULL_SHARD' : 'NO_SHARD' },
+        tinyStateDict(1),
+      ).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
+    for (const m of res) expect(m).toContain('verifySame(FSDP layout) failed');
+    expect(res[0]).toContain('rank 1 differs from rank 0 at strategy ("FULL_SHARD" vs "NO_SHARD")');
+  });
+
+  it('rejects unknown strategies, units and parameters clearly', async () => {
+    await inProcess(1, async (pg) => {
+      await expect(
+        FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes(), strategy: 'HYBRID' as 'NO_SHARD' }, null),
+      ).rejects.toThrow("FSDP: unknown sharding strategy 'HYBRID'");
+      const shapes = tinyShapes();
+      shapes.delete('head.gain');
+      await expect(FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: shapes }, null)).rejects.toThrow(
+        'FSDP: no shape given for parameter "head.gain" (group "head")',
+      );
+      const fsdp = await FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes() }, tinyStateDict(1));
+      await expect(fsdp.beforeUnitForward({ name: 'nope', paramNames: [] }, 'forward')).rejects.toThrow(
+        'FSDP: unknown unit "nope" (not in the chain FSDP was built for)',
+      );
+      expect(() => fsdp.takeGradients()).not.toThrow();
+      fsdp.dispose();
+    });
+  });
+});

@@ -1,0 +1,400 @@
+// Fully sharded data parallelism over a chain of units. Each parameter group is one flat, padded Float32Array
+// sharded evenly across ranks; a unit's groups are all-gathered just before it runs and freed after
+// (FULL_SHARD), kept from forward to backward (SHARD_GRAD_OP), or never sharded (NO_SHARD, DDP-like). Gradients
+// are reduce-scattered (averaged) per group as soon as the last unit reading it has run backward, while the
+// driver goes on with the next unit; the optimizer sees only this rank's flat shards.
+import * as tf from '@tensorflow/tfjs-core';
+import type { HostTensor, StateDict } from '@mptjs/mpt-model';
+import type { ProcessGroup } from '../process-group.js';
+import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
+
+export type ShardingStrategy = 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'NO_SHARD';
+export const SHARDING_STRATEGIES: readonly ShardingStrategy[] = ['FULL_SHARD', 'SHARD_GRAD_OP', 'NO_SHARD'];
+
+/** The minimal view of a model unit FSDP needs (the trainer's ChainUnit satisfies it). */
+export interface FsdpUnit {
+  readonly name: string;
+  readonly paramNames: readonly string[];
+}
+
+export type UnitPhase = 'forward' | 'recompute' | 'eval';
+export type ParamMap = ReadonlyMap<string, tf.Tensor>;
+
+export interface FsdpOptions {
+  /** The chain, in forward order. */
+  units: readonly FsdpUnit[];
+  /** Shape of every parameter the units read. */
+  paramShapes: ReadonlyMap<string, readonly number[]>;
+  /** Default FULL_SHARD. */
+  strategy?: ShardingStrategy;
+  /** Group name -> parameter names; default: each parameter in the group of the first unit that reads it. */
+  groups?: ReadonlyMap<string, readonly string[]>;
+  /** All-gather the next unit's groups while the current one computes (default true). */
+  prefetch?: boolean;
+}
+
+interface Gathered {
+  tensors: Promise<Map<string, tf.Tensor>>;
+  users: number;
+}
+
+export class FsdpParameters {
+  readonly strategy: ShardingStrategy;
+  readonly layouts: ReadonlyMap<string, FlatLayout>;
+  private readonly units: readonly FsdpUnit[];
+  private readonly unitIndex = new Map<string, number>();
+  /** Unit name -> the groups it reads. */
+  private readonly unitGroups = new Map<string, string[]>();
+  /** Group name -> how many units read it (backward contributions per pass). */
+  private readonly readers = new Map<string, number>();
+  private readonly shards = new Map<string, tf.Variable>();
+  private readonly gradShards = new Map<string, Float32Array>();
+  private readonly gradFull = new Map<string, Float32Array>();
+  private readonly remaining = new Map<string, number>();
+  private readonly gathered = new Map<string, Gathered>();
+  /** SHARD_GRAD_OP: groups a unit gathered in forward and keeps until its backward. */
+  private readonly heldForBackward = new Map<string, string[]>();
+  private pendingReductions: Promise<void>[] = [];
+  private launchedThisPass = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly prefetch: boolean;
+
+  private constructor(
+    readonly pg: ProcessGroup,
+    opts: FsdpOptions,
+  ) {
+    this.strategy = opts.strategy ?? 'FULL_SHARD';
+    if (!SHARDING_STRATEGIES.includes(this.strategy)) {
+      throw new RangeError(`FSDP: unknown sharding strategy '${this.strategy}' (use ${SHARDING_STRATEGIES.join(', ')})`);
+    }
+    this.prefetch = opts.prefetch ?? true;
+    this.units = opts.units;
+    const groups = opts.groups ?? defaultGroups(opts.units);
+    const shardWorld = this.strategy === 'NO_SHARD' ? 1 : pg.worldSize;
+    const layouts = new Map<string, FlatLayout>();
+    const groupOf = new Map<string, string>();
+    for (const [name, params] of groups) {
+      layouts.set(name, flatLayout(name, params, opts.paramShapes, shardWorld));
+      for (const p of params) {
+        if (groupOf.has(p)) throw new Error(`FSDP: parameter "${p}" is in groups "${groupOf.get(p)}" and "${name}"`);
+        groupOf.set(p, name);
+      }
+    }
+    this.layouts = layouts;
+    opts.units.forEach((u, i) => {
+      if (this.unitIndex.has(u.name)) throw new Error(`FSDP: two units are named "${u.name}"`);
+      this.unitIndex.set(u.name, i);
+      const gs: string[] = [];
+      for (const p of u.paramNames) {
+        const g = groupOf.get(p);
+        if (!g) throw new Error(`FSDP: unit "${u.name}" reads parameter "${p}", which no group holds`);
+        if (!gs.includes(g)) gs.push(g);
+      }
+      this.unitGroups.set(u.name, gs);
+      for (const g of gs) this.readers.set(g, (this.readers.get(g) ?? 0) + 1);
+    });
+    for (const name of layouts.keys()) {
+      if (!this.readers.has(name)) throw new Error(`FSDP: no unit reads group "${name}"`);
+      this.remaining.set(name, this.readers.get(name)!);
+    }
+  }
+
+  /**
+   * Collective: builds the sharded parameters on every rank and loads them from a full state dict, which either
+   * every rank passes or only rank 0 passes (the others pass null and receive it by broadcast). Checks first that
+   * every rank built the same layout and strategy.
+   */
+  static async create(pg: ProcessGroup, opts: FsdpOptions, stateDict: StateDict | null): Promise<FsdpParameters> {
+    const fsdp = new FsdpParameters(pg, opts);
+    await pg.verifySame(
+      {
+        strategy: fsdp.strategy,
+        groups: [...fsdp.layouts.values()].map((l) => [l.name, l.entries.map((e) => [e.name, e.shape])]),
+      },
+      'FSDP layout',
+    );
+    for (const l of fsdp.layouts.values()) {
+      fsdp.shards.set(l.name, tf.tidy(() => tf.variable(tf.zeros([l.shardNumel]), true)));
+    }
+    await fsdp.loadFullStateDict(stateDict);
+    return fsdp;
+  }
+
+  /** Which slice of the padded flat buffer this rank owns (the whole buffer under NO_SHARD). */
+  private get shardRank(): number {
+    return this.strategy === 'NO_SHARD' ? 0 : this.pg.rank;
+  }
+
+  // ---- unit hooks (the trainer's UnitHooks / ParameterHost) ----
+
+  async beforeUnitForward(unit: FsdpUnit, phase: UnitPhase): Promise<ParamMap> {
+    const groups = this.groupsOf(unit);
+    const held = phase === 'recompute' ? this.heldForBackward.get(unit.name) : undefined;
+    if (held) this.heldForBackward.delete(unit.name);
+    else for (const g of groups) this.acquire(g);
+    if (this.prefetch) {
+      const i = this.unitIndex.get(unit.name)!;
+      const neighbour = this.units[phase === 'recompute' ? i - 1 : i + 1];
+      if (neighbour) for (const g of this.groupsOf(neighbour)) this.warm(g);
+    }
+    const params = new Map<string, tf.Tensor>();
+    for (const g of groups) for (const [name, t] of await this.gathered.get(g)!.tensors) params.set(name, t);
+    return params;
+  }
+
+  afterUnitForward(unit: FsdpUnit, phase: UnitPhase): void {
+    const groups = this.groupsOf(unit);
+    if (phase === 'forward' && this.strategy === 'SHARD_GRAD_OP') {
+      this.heldForBackward.set(unit.name, groups);
+      return;
+    }
+    for (const g of groups) this.release(g);
+  }
+
+  /** Adds the unit's gradients to its groups; a group whose last reader is done starts its reduce-scatter. */
+  async afterUnitBackward(unit: FsdpUnit, gradients: Map<string, tf.Tensor>): Promise<void> {
+    const groups = this.groupsOf(unit);
+    for (const [name, g] of gradients) {
+      const group = groups.find((x) => this.layouts.get(x)!.entries.some((e) => e.name === name));
+      if (!group) {
+        g.dispose();
+        throw new Error(`FSDP: unit "${unit.name}" returned a gradient for "${name}", which it does not read`);
+      }
+      const entry = this.layouts.get(group)!.entries.find((e) => e.name === name)!;
+      const values = (await g.data()) as Float32Array;
+      g.dispose();
+      if (values.length !== entry.numel) {
+        throw new Error(`FSDP: gradient of "${name}" has ${values.length} values, expected ${entry.numel}`);
+      }
+      let acc = this.gradFull.get(group);
+      if (!acc) {
+        acc = new Float32Array(this.layouts.get(group)!.paddedNumel);
+        this.gradFull.set(group, acc);
+      }
+      const dst = acc.subarray(entry.offset, entry.offset + entry.numel);
+      for (let i = 0; i < values.length; i++) dst[i]! += values[i]!;
+    }
+    for (const group of groups) {
+      const left = this.remaining.get(group)! - 1;
+      this.remaining.set(group, left);
+      if (left === 0) this.launchReduction(group);
+    }
+    // Backward has reached the start of the chain: the optimizer will want the shards now.
+    if (this.launchedThisPass === this.layouts.size) {
+      this.launchedThisPass = 0;
+      const pending = this.pendingReductions;
+      this.pendingReductions = [];
+      await Promise.all(pending);
+    }
+  }
+
+  /** This rank's accumulated flat gradient shards, by group name (ownership passes to the caller). */
+  takeGradients(): Map<string, tf.Tensor> {
+    if (this.pendingReductions.length > 0 || this.launchedThisPass > 0) {
+      throw new Error('FSDP: takeGradients() called before every unit finished its backward pass');
+    }
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, layout] of this.layouts) {
+      const g = this.gradShards.get(name) ?? new Float32Array(layout.shardNumel);
+      out.set(name, tf.tensor1d(g));
+    }
+    this.gradShards.clear();
+    return out;
+  }
+
+  /** The flat shard Variables the optimizer updates, by group name. */
+  optimizerParameters(): ReadonlyMap<string, tf.Variable> {
+    return this.shards;
+  }
+
+  /** Collective: the sum of squared gradients over all ranks, given this rank's. */
+  async globalSumOfSquares(local: number): Promise<number> {
+    // Under NO_SHARD every rank holds the same full gradient already.
+    if (this.strategy === 'NO_SHARD') return local;
+    const buf = await this.issue(async () => () => this.pg.allReduce(new Float32Array([local]), 'sum'));
+    return buf[0]!;
+  }
+
+  // ---- state dicts ----
+
+  /**
+   * Collective: sets the parameters from a full state dict held by every rank, or by rank 0 only (the others
+   * pass null). Works for any world size, so a checkpoint written by N ranks loads into M.
+   */
+  async loadFullStateDict(stateDict: StateDict | null): Promise<void> {
+    const problems = stateDict ? this.checkStateDict(stateDict) : [];
+    const flags = await this.pg.allReduce(
+      new Float32Array([stateDict ? 1 : 0, problems.length > 0 ? 1 : 0, this.pg.rank === 0 && stateDict ? 1 : 0]),
+    );
+    const [holders, invalid, rank0Holds] = [flags[0]!, flags[1]!, flags[2]!];
+    if (invalid > 0) {
+      throw new Error(
+        problems.length > 0
+          ? `FSDP: state dict does not fit the parameters:\n  ${problems.join('\n  ')}`
+          : 'FSDP: another rank passed a state dict that does not fit the parameters (see its error)',
+      );
+    }
+    if (holders === 0) throw new Error('FSDP: no rank passed a state dict to load');
+    const everyRank = holders === this.pg.worldSize;
+    if (!everyRank && rank0Holds === 0) {
+      throw new Error('FSDP: when only some ranks pass a state dict, rank 0 must be one of them');
+    }
+    for (const layout of this.layouts.values()) {
+      let full: Float32Array = new Float32Array(layout.paddedNumel);
+      if (stateDict && (everyRank || this.pg.rank === 0)) {
+        for (const e of layout.entries) full.set(stateDict.get(e.name)!.data, e.offset);
+      }
+      if (!everyRank) full = await this.pg.broadcast(full, 0);
+      assignFlat(this.shards.get(layout.name)!, sliceShard(layout, full, this.shardRank));
+    }
+  }
+
+  /**
+   * Collective: the full parameters in their own names and shapes (all-gathered), on rank 0 only unless
+   * `allRanks`; other ranks get null. This is what a consolidated `model.safetensors` is written from.
+   */
+  async fullStateDict(options: { allRanks?: boolean } = {}): Promise<StateDict | null> {
+    const out: StateDict = new Map();
+    for (const layout of this.layouts.values()) {
+      const local = (await this.shards.get(layout.name)!.data()) as Float32Array;
+      const full = this.strategy === 'NO_SHARD' ? local : await this.pg.allGather(local);
+      for (const e of layout.entries) {
+        out.set(e.name, { shape: [...e.shape], data: full.slice(e.offset, e.offset + e.numel) } satisfies HostTensor);
+      }
+    }
+    return options.allRanks || this.pg.rank === 0 ? out : null;
+  }
+
+  /** This rank's flat parameter shards (copies), by group name. */
+  async localShards(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of this.shards) out.set(name, (await v.data()) as Float32Array);
+    return out;
+  }
+
+  /** Replaces this rank's shards (as saved by `localShards` on the same rank and world size). */
+  setLocalShards(shards: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, layout] of this.layouts) {
+      const s = shards.get(name);
+      if (!s) throw new Error(`FSDP: no shard for group "${name}"`);
+      if (s.length !== layout.shardNumel) {
+        throw new Error(`FSDP: shard of "${name}" has ${s.length} values, expected ${layout.shardNumel}`);
+      }
+      assignFlat(this.shards.get(name)!, s);
+    }
+  }
+
+  /** Frees the Variables and any gathered parameters. */
+  dispose(): void {
+    for (const v of this.shards.values()) v.dispose();
+    for (const g of this.gathered.values()) void g.tensors.then((m) => m.forEach((t) => t.dispose()), () => undefined);
+    this.gathered.clear();
+  }
+
+  // ---- internals ----
+
+  private groupsOf(unit: FsdpUnit): string[] {
+    const gs = this.unitGroups.get(unit.name);
+    if (!gs) throw new Error(`FSDP: unknown unit "${unit.name}" (not in the chain FSDP was built for)`);
+    return gs;
+  }
+
+  private checkStateDict(sd: StateDict): string[] {
+    const problems: string[] = [];
+    const known = new Set<string>();
+    for (const layout of this.layouts.values()) {
+      for (const e of layout.entries) {
+        known.add(e.name);
+        const t = sd.get(e.name);
+        if (!t) problems.push(`missing tensor "${e.name}" (expected shape [${e.shape.join(', ')}])`);
+        else if (t.shape.join() !== e.shape.join() || t.data.length !== e.numel) {
+          problems.push(`tensor "${e.name}" has shape [${t.shape.join(', ')}], expected [${e.shape.join(', ')}]`);
+        }
+      }
+    }
+    for (const name of sd.keys()) if (!known.has(name)) problems.push(`unexpected tensor "${name}"`);
+    return problems;
+  }
+
+  /**
+   * Issues collectives in call order. Preparing a collective may await (reading a shard off the backend), but
+   * every rank must hand the process group the same calls in the same order, so launches go through one chain.
+   */
+  private issue<T>(prepare: () => Promise<() => Promise<T>>): Promise<T> {
+    const launched = this.chain.then(async () => ({ op: (await prepare())() }));
+    // The next launch waits for this one to be issued, not to complete.
+    this.chain = launched.then(
+      () => undefined,
+      () => undefined,
+    );
+    return launched.then(({ op }) => op);
+  }
+
+  private gather(group: string): Promise<Map<string, tf.Tensor>> {
+    const layout = this.layouts.get(group)!;
+    const shard = this.shards.get(group)!;
+    const full =
+      this.strategy === 'NO_SHARD'
+        ? (shard.data() as Promise<Float32Array>)
+        : this.issue(async () => {
+            const local = (await shard.data()) as Float32Array;
+            return () => this.pg.allGather(local);
+          });
+    return full.then((buf) => {
+      const out = new Map<string, tf.Tensor>();
+      for (const e of layout.entries) out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
+      return out;
+    });
+  }
+
+  private acquire(group: string): void {
+    const g = this.gathered.get(group);
+    if (g) g.users++;
+    else this.gathered.set(group, { tensors: this.gather(group), users: 1 });
+  }
+
+  /** Starts gathering a group the next unit will need, unless it is already there. */
+  private warm(group: string): void {
+    if (this.gathered.has(group)) return;
+    const tensors = this.gather(group);
+    tensors.catch(() => undefined); // awaited when the unit runs
+    this.gathered.set(group, { tensors, users: 0 });
+  }
+
+  private release(group: string): void {
+    const g = this.gathered.get(group);
+    if (!g) return;
+    g.users--;
+    if (g.users > 0) return;
+    this.gathered.delete(group);
+    void g.tensors.then(
+      (m) => m.forEach((t) => t.dispose()),
+      () => undefined,
+    );
+  }
+
+  private launchReduction(group: string): void {
+    const layout = this.layouts.get(group)!;
+    this.remaining.set(group, this.readers.get(group)!);
+    this.launchedThisPass++;
+    const full = this.gradFull.get(group) ?? new Float32Array(layout.paddedNumel);
+    this.gradFull.delete(group);
+    const reduced = this.issue(async () =>
+      this.strategy === 'NO_SHARD' ? () => this.pg.allReduce(full, 'avg') : () => this.pg.reduceScatter(full, 'avg'),
+    );
+    const done = reduced.then((shard) => {
+      const acc = this.gradShards.get(group);
+      if (!acc) this.gradShards.set(group, shard);
+      else for (let i = 0; i < acc.length; i++) acc[i]! += shard[i]!;
+    });
+    done.catch(() => undefined); // awaited at the end of the backward pass
+    this.pendingReductions.push(done);
+  }
+}
+
+/** Variable.assign keeps the value's data but not the tensor object, which must still be disposed. */
+function assignFlat(v: tf.Variable, values: Float32Array): void {
+  const t = tf.tensor1d(values);
+  v.assign(t);
+  t.dispose();
+}

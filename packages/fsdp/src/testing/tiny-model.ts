@@ -1,0 +1,186 @@
+// A small self-contained unit chain with a tied weight (like MPT's wte), a unit-at-a-time driver with the same
+// hooks the trainer uses, and an SGD loop with global-norm clipping: enough to show that N sharded ranks train
+// exactly like one rank with the same global batch.
+import * as tf from '@tensorflow/tfjs-core';
+import type { StateDict } from '@mptjs/mpt-model';
+import { FsdpParameters, type FsdpUnit, type ParamMap, type ShardingStrategy } from '../fsdp/fsdp.js';
+import type { ProcessGroup } from '../process-group.js';
+
+export const TINY_IN = 6;
+export const TINY_HIDDEN = 8;
+
+export interface TinyUnit extends FsdpUnit {
+  readonly inputIsDifferentiable: boolean;
+  forward(params: ParamMap, input: tf.Tensor, target: tf.Tensor): tf.Tensor;
+}
+
+const p = (params: ParamMap, name: string) => params.get(name)!;
+
+/** `in` -> `block.0` .. `block.{n-1}` -> `head` (which reuses `in.weight`, transposed) -> MSE loss. */
+export function tinyUnits(blocks = 2): TinyUnit[] {
+  const units: TinyUnit[] = [
+    {
+      name: 'in',
+      paramNames: ['in.weight'],
+      inputIsDifferentiable: false,
+      forward: (params, x) => tf.tanh(tf.matMul(x, p(params, 'in.weight'))),
+    },
+  ];
+  for (let i = 0; i < blocks; i++) {
+    units.push({
+      name: `block.${i}`,
+      paramNames: [`block.${i}.weight`, `block.${i}.gain`],
+      inputIsDifferentiable: true,
+      forward: (params, h) =>
+        tf.add(h, tf.mul(tf.tanh(tf.matMul(h, p(params, `block.${i}.weight`))), p(params, `block.${i}.gain`))),
+    });
+  }
+  units.push({
+    name: 'head',
+    paramNames: ['head.gain', 'in.weight'],
+    inputIsDifferentiable: true,
+    forward: (params, h, y) => {
+      const pred = tf.matMul(tf.mul(h, p(params, 'head.gain')), p(params, 'in.weight'), false, true);
+      return tf.mean(tf.square(tf.sub(pred, y)));
+    },
+  });
+  return units;
+}
+
+export function tinyShapes(blocks = 2): Map<string, number[]> {
+  const shapes = new Map<string, number[]>([['in.weight', [TINY_IN, TINY_HIDDEN]]]);
+  for (let i = 0; i < blocks; i++) {
+    shapes.set(`block.${i}.weight`, [TINY_HIDDEN, TINY_HIDDEN]);
+    shapes.set(`block.${i}.gain`, [TINY_HIDDEN]);
+  }
+  shapes.set('head.gain', [TINY_HIDDEN]);
+  return shapes;
+}
+
+/** Deterministic uniform numbers in [-1, 1) (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
+  };
+}
+
+export function tinyStateDict(seed: number, blocks = 2): StateDict {
+  const rand = seededRandom(seed);
+  const sd: StateDict = new Map();
+  for (const [name, shape] of tinyShapes(blocks)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const gain = name.endsWith('gain');
+    sd.set(name, { shape, data: Float32Array.from({ length: n }, () => (gain ? 1 + 0.1 * rand() : 0.5 * rand())) });
+  }
+  return sd;
+}
+
+interface Hooks {
+  beforeUnitForward(unit: TinyUnit, phase: 'forward' | 'recompute'): Promise<ParamMap> | ParamMap;
+  afterUnitForward?(unit: TinyUnit, phase: 'forward' | 'recompute', params: ParamMap): void | Promise<void>;
+  afterUnitBackward(unit: TinyUnit, gradients: Map<string, tf.Tensor>): void | Promise<void>;
+}
+
+/** Forward a unit at a time keeping unit inputs; backward re-runs each unit and takes its VJP. Returns the loss. */
+export async function forwardBackward(units: TinyUnit[], x: tf.Tensor, y: tf.Tensor, hooks: Hooks): Promise<number> {
+  const inputs: tf.Tensor[] = [];
+  let h = x;
+  for (const unit of units) {
+    inputs.push(h);
+    const params = await hooks.beforeUnitForward(unit, 'forward');
+    const out = tf.tidy(() => unit.forward(params, h, y));
+    await hooks.afterUnitForward?.(unit, 'forward', params);
+    h = out;
+  }
+  const loss = (await h.data())[0]!;
+  h.dispose();
+  let dy: tf.Tensor = tf.scalar(1);
+  for (let i = units.length - 1; i >= 0; i--) {
+    const unit = units[i]!;
+    const input = inputs[i]!;
+    const params = await hooks.beforeUnitForward(unit, 'recompute');
+    const withInput = unit.inputIsDifferentiable;
+    const names = unit.paramNames;
+    const grads = tf.tidy(() => {
+      const f = (...xs: tf.Tensor[]) => {
+        const m = new Map(names.map((n, k) => [n, xs[k + (withInput ? 1 : 0)]!] as const));
+        return unit.forward(m, withInput ? xs[0]! : input, y);
+      };
+      return tf.grads(f)([...(withInput ? [input] : []), ...names.map((n) => params.get(n)!)], dy);
+    });
+    await hooks.afterUnitForward?.(unit, 'recompute', params);
+    dy.dispose();
+    if (input !== x) input.dispose();
+    dy = withInput ? grads[0]! : tf.scalar(0);
+    const off = withInput ? 1 : 0;
+    await hooks.afterUnitBackward(unit, new Map(names.map((n, k) => [n, grads[k + off]!] as const)));
+  }
+  dy.dispose();
+  return loss;
+}
+
+export interface TinyTrainOptions {
+  strategy?: ShardingStrategy;
+  steps?: number;
+  globalBatch?: number;
+  lr?: number;
+  maxGradNorm?: number;
+  seed?: number;
+  /** Only rank 0 holds the initial state dict (the others receive it by broadcast). */
+  rank0Init?: boolean;
+}
+
+export interface TinyTrainResult {
+  losses: number[];
+  gradNorms: number[];
+  final: StateDict | null;
+}
+
+/** SGD on the tiny chain under FSDP; every rank takes its slice of the same global batch at each step. */
+export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): Promise<TinyTrainResult> {
+  const { steps = 5, globalBatch = 12, lr = 0.2, maxGradNorm = 0.5, seed = 1 } = opts;
+  if (globalBatch % pg.worldSize !== 0) throw new Error(`global batch ${globalBatch} does not split over ${pg.worldSize} ranks`);
+  const units = tinyUnits();
+  const init = opts.rank0Init && pg.rank !== 0 ? null : tinyStateDict(seed);
+  const fsdp = await FsdpParameters.create(pg, { units, paramShapes: tinyShapes(), strategy: opts.strategy }, init);
+  const rand = seededRandom(seed + 1000);
+  const local = globalBatch / pg.worldSize;
+  const losses: number[] = [];
+  const gradNorms: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const xs = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
+    const ys = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
+    const rows = (a: Float32Array) => a.slice(pg.rank * local * TINY_IN, (pg.rank + 1) * local * TINY_IN);
+    const x = tf.tensor2d(rows(xs), [local, TINY_IN]);
+    const y = tf.tensor2d(rows(ys), [local, TINY_IN]);
+    const loss = await forwardBackward(units, x, y, fsdp);
+    x.dispose();
+    y.dispose();
+    const grads = fsdp.takeGradients();
+    let localSq = 0;
+    for (const g of grads.values()) {
+      const sq = tf.tidy(() => tf.sum(tf.square(g)));
+      localSq += (await sq.data())[0]!;
+      sq.dispose();
+    }
+    const norm = Math.sqrt(await fsdp.globalSumOfSquares(localSq));
+    const coef = Math.min(1, maxGradNorm / (norm + 1e-6));
+    for (const [name, v] of fsdp.optimizerParameters()) {
+      const g = grads.get(name)!;
+      const next = tf.tidy(() => tf.sub(v, tf.mul(g, lr * coef)));
+      v.assign(next);
+      next.dispose();
+      g.dispose();
+    }
+    losses.push((await pg.allReduce(new Float32Array([loss]), 'avg'))[0]!);
+    gradNorms.push(norm);
+  }
+  const final = await fsdp.fullStateDict();
+  fsdp.dispose();
+  return { losses, gradNorms, final };
+}

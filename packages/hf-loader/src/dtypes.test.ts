@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, widen16InPlace } from './dtypes.js';
 import { randomFloats } from './test-utils.js';
 
 const allBits = () => Uint16Array.from({ length: 65536 }, (_, i) => i);
@@ -69,5 +69,18 @@ describe('bfloat16', () => {
     const back = f32ToBf16(bf16ToF32(allBits()));
     const wrong = [...back.keys()].filter((h) => !((h & 0x7f80) === 0x7f80 && h & 0x7f) && back[h] !== h);
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('widen16InPlace', () => {
+  it('matches the out-of-place widening for every bit pattern, both dtypes', () => {
+    const bits = allBits();
+    for (const dtype of ['F16', 'BF16'] as const) {
+      const buf = new Float32Array(bits.length);
+      new Uint16Array(buf.buffer, 0, bits.length).set(bits);
+      widen16InPlace(buf, dtype);
+      const want = dtype === 'F16' ? f16ToF32(bits) : bf16ToF32(bits);
+      expect(Buffer.from(buf.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    }
   });
 });

@@ -61,6 +61,25 @@ export function bf16ToF32(
   return out;
 }
 
+/**
+ * Widens `out.length` F16 / BF16 values held in the first half of `out`'s bytes into the float32s of `out`, in
+ * place: a checkpoint tensor is read straight into its final buffer, with no temporary copy. Back to front, so each
+ * 16-bit value is read before the 32-bit writes reach it.
+ */
+export function widen16InPlace(out: Float32Array, dtype: 'F16' | 'BF16'): Float32Array {
+  const n = out.length;
+  const u16 = new Uint16Array(out.buffer, out.byteOffset, n);
+  const u32 = new Uint32Array(out.buffer, out.byteOffset, n);
+  if (dtype === 'BF16') {
+    for (let i = n - 1; i >= 0; i--) u32[i] = (u16[i] as number) << 16;
+  } else {
+    const table = halfToFloatTable();
+    const bitsTable = new Uint32Array(table.buffer);
+    for (let i = n - 1; i >= 0; i--) u32[i] = bitsTable[u16[i] as number] as number;
+  }
+  return out;
+}
+
 /** Narrows float32 to bfloat16 bits, round to nearest even; NaN stays NaN. */
 export function f32ToBf16(values: Float32Array): Uint16Array {
   const u32 = new Uint32Array(values.buffer, values.byteOffset, values.length);

@@ -19,6 +19,7 @@ export {
   f32ToBf16,
   f32ToF16,
   type IntDtype,
+  widen16InPlace,
 } from './dtypes.js';
 export { CheckpointError, HubError, UnsafePickleError } from './errors.js';
 export {

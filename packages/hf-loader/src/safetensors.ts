@@ -8,11 +8,11 @@ import { basename, dirname, join } from 'node:path';
 import {
   DTYPE_BYTES,
   type Dtype,
-  decodeFloats,
   encodeFloats,
   type FloatDtype,
   isDtype,
   isFloatDtype,
+  widen16InPlace,
 } from './dtypes.js';
 import { CheckpointError } from './errors.js';
 import { readExactly, writeAll } from './file-io.js';
@@ -183,9 +183,9 @@ async function readEntry(
     data = new Float32Array(n);
     await readExactly(handle, new Uint8Array(data.buffer), position, where);
   } else if (entry.dtype === 'F16' || entry.dtype === 'BF16') {
-    const bits = new Uint16Array(n);
-    await readExactly(handle, new Uint8Array(bits.buffer), position, where);
-    data = decodeFloats(new Uint8Array(bits.buffer), entry.dtype);
+    data = new Float32Array(n);
+    await readExactly(handle, new Uint8Array(data.buffer, 0, n * 2), position, where);
+    widen16InPlace(data, entry.dtype);
   } else if (entry.dtype === 'I32') {
     data = new Int32Array(n);
     await readExactly(handle, new Uint8Array(data.buffer), position, where);

@@ -7,7 +7,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { HostTensor } from '@mptjs/mpt-model';
-import { decodeFloats } from './dtypes.js';
+import { decodeFloats, widen16InPlace } from './dtypes.js';
 import { CheckpointError } from './errors.js';
 import { readExactly } from './file-io.js';
 import { type PyGlobal, unpickle } from './pickle.js';
@@ -217,6 +217,11 @@ export class TorchCheckpoint {
         const out = new Float32Array(n);
         await this.zip.readRange(entryName, offset * es, new Uint8Array(out.buffer));
         return { shape: [...shape], data: out };
+      }
+      if (storage.dtype === 'F16' || storage.dtype === 'BF16') {
+        const out = new Float32Array(n);
+        await this.zip.readRange(entryName, offset * es, new Uint8Array(out.buffer, 0, n * 2));
+        return { shape: [...shape], data: widen16InPlace(out, storage.dtype) };
       }
       const bytes = new Uint8Array(n * es);
       await this.zip.readRange(entryName, offset * es, bytes);

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { HostTensor } from '@mptjs/mpt-model';
-import { decodeFloats, isFloatDtype } from './dtypes.js';
+import { isFloatDtype, widen16InPlace } from './dtypes.js';
 import { CheckpointError } from './errors.js';
 import { readExactly } from './file-io.js';
 import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors.js';
@@ -149,9 +149,8 @@ async function openSafetensorsShards(
         if (entry.dtype === 'F32') {
           await readExactly(handle, new Uint8Array(data.buffer), position, where);
         } else {
-          const bits = new Uint8Array(n * 2);
-          await readExactly(handle, bits, position, where);
-          decodeFloats(bits, entry.dtype, data);
+          await readExactly(handle, new Uint8Array(data.buffer, 0, n * 2), position, where);
+          widen16InPlace(data, entry.dtype);
         }
         return { shape: [...entry.shape], data };
       } finally {

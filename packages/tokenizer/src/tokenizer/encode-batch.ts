@@ -30,13 +30,15 @@ export async function encodeBatchInWorkers(tok: Tokenizer, texts: readonly strin
   });
   let totalChars = 0;
   for (const t of texts) totalChars += t.length;
-  const wanted = Math.min(options.threads ?? (await defaultThreads()), Math.floor(totalChars / MIN_CHARS_PER_WORKER));
+  // The calling thread encodes too, so `threads` threads means threads - 1 workers.
+  const threads = options.threads ?? (await defaultThreads());
+  const wanted = Math.min(threads - 1, Math.floor(totalChars / MIN_CHARS_PER_WORKER) - 1);
   const inThread = () => texts.map((t) => tok.encode(t, { addSpecialTokens }));
   if (wanted < 1) return inThread();
-  const workers = await workerPool(tok, options.threads ?? (await defaultThreads()));
+  const workers = await workerPool(tok, threads - 1);
   if (!workers) return inThread();
   const previous = queues.get(tok) ?? Promise.resolve();
-  const run = previous.catch(() => {}).then(() => runChunks(workers.slice(0, Math.max(1, wanted)), texts, totalChars, addSpecialTokens));
+  const run = previous.catch(() => {}).then(() => runChunks(tok, workers.slice(0, wanted), texts, totalChars, addSpecialTokens));
   queues.set(tok, run);
   return run;
 }
@@ -113,9 +115,15 @@ async function spawn(url: URL): Promise<PoolWorker | null> {
 
 let batchSeq = 0;
 
-function runChunks(workers: PoolWorker[], texts: readonly string[], totalChars: number, addSpecialTokens: boolean): Promise<number[][]> {
-  // About four chunks per worker so a slow chunk does not leave the others idle.
-  const target = Math.max(1, Math.ceil(totalChars / (workers.length * 4)));
+/** Runs `fn` after pending I/O callbacks (worker messages), without setTimeout's minimum delay in Node. */
+function yieldThen(fn: () => void): void {
+  if (typeof setImmediate === 'function') setImmediate(fn);
+  else setTimeout(fn, 0);
+}
+
+function runChunks(tok: Tokenizer, workers: PoolWorker[], texts: readonly string[], totalChars: number, addSpecialTokens: boolean): Promise<number[][]> {
+  // About four chunks per thread so a slow chunk does not leave the others idle.
+  const target = Math.max(1, Math.ceil(totalChars / ((workers.length + 1) * 4)));
   const bounds: number[] = [0];
   let acc = 0;
   for (let i = 0; i < texts.length; i++) {
@@ -169,5 +177,23 @@ function runChunks(workers: PoolWorker[], texts: readonly string[], totalChars: 
       };
     }
     for (const w of workers) send(w);
+    // Meanwhile this thread takes chunks too, yielding between them so finished workers get their next chunk.
+    const local = () => {
+      if (failed || next >= chunks) return;
+      const c = next++;
+      try {
+        for (let i = bounds[c]; i < bounds[c + 1]; i++) results[i] = tok.encode(texts[i], { addSpecialTokens });
+      } catch (err) {
+        failed = true;
+        for (const x of workers) x.ref(false);
+        reject(err);
+        return;
+      }
+      if (++done === chunks) {
+        for (const x of workers) x.ref(false);
+        resolve(results);
+      } else yieldThen(local);
+    };
+    local();
   });
 }

@@ -36,7 +36,10 @@ export interface DecodeOptions {
 }
 
 export interface BatchOptions extends EncodeOptions {
-  /** Worker threads to spread the batch over (default: available parallelism, at most 8). 0 encodes in-thread. */
+  /**
+   * Threads to spread the batch over, the calling thread included (default: available parallelism, at most 8).
+   * 1 (or 0) encodes in-thread; small batches are always encoded in-thread.
+   */
   threads?: number;
 }
 

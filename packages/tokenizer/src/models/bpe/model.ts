@@ -134,7 +134,7 @@ export class BPE {
   private byteLevelUncached(text: string): number | Int32Array {
     const o = this.options;
     if (o.ignoreMerges || o.continuingSubwordPrefix !== null || o.endOfWordSuffix !== null) return this.wordUncached(mapBytes(text));
-    if (this.bytes.length < text.length * 3) this.growScratch(text.length * 3);
+    this.ensureScratch(text.length);
     const bytes = this.bytes;
     const n = encodeUtf8(text, bytes);
     const syms = this.syms;
@@ -160,6 +160,7 @@ export class BPE {
   }
 
   private wordUncached(word: string): number | Int32Array {
+    this.ensureScratch(word.length);
     const n = this.symbolsOf(word, null);
     const m = this.merger.merge(this.syms, null, n);
     return m === 1 ? this.syms[0] : this.syms.slice(0, m);
@@ -171,6 +172,7 @@ export class BPE {
    */
   encodeWordSpans(word: string, ids: number[], spans: number[]): void {
     if (word.length === 0) return;
+    this.ensureScratch(word.length);
     const n = this.symbolsOf(word, this.lens);
     const m = this.merger.merge(this.syms, this.lens, n);
     let at = 0;
@@ -183,9 +185,15 @@ export class BPE {
 
   /** Same as encodeWord without touching the cache (tests compare both merge strategies with it). */
   encodeWordForced(word: string, heap: boolean): number[] {
+    this.ensureScratch(word.length);
     const n = this.symbolsOf(word, null);
     const m = this.merger.merge(this.syms, null, n, heap);
     return Array.from(this.syms.subarray(0, m));
+  }
+
+  /** Scratch room for a word of `units` UTF-16 units (up to 4 byte-fallback symbols per unit). */
+  private ensureScratch(units: number): void {
+    if (this.syms.length < units * 4 + 8) this.growScratch(units * 4 + 8);
   }
 
   /** Initial symbols of a word, following HF's merge_word: prefix/suffix, byte_fallback, (fused) unk. */
@@ -199,7 +207,6 @@ export class BPE {
         return 1;
       }
     }
-    if (this.syms.length < word.length * 4 + 8) this.growScratch(word.length * 4 + 8);
     const syms = this.syms;
     let n = 0;
     let unkId = -1;

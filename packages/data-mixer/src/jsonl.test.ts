@@ -38,6 +38,20 @@ describe('JSON-lines sources', () => {
     );
   });
 
+  it('reads multi-frame zstd written by the CLI from a pipe (no content size in the frame header)', async () => {
+    const file = join(tmp.dir, 'multi.jsonl.zst');
+    const half = docs.length / 2;
+    const part = (from: number, to: number) =>
+      execFileSync('zstd', ['-q', '-c'], {
+        input: `${docs
+          .slice(from, to)
+          .map((text) => JSON.stringify({ text }))
+          .join('\n')}\n`,
+      });
+    writeFileSync(file, Buffer.concat([part(0, half), part(half, docs.length)]));
+    expect(await collect(readJsonlDocuments(file, 'text'))).toEqual(docs);
+  });
+
   it('reads a configurable field and skips blank lines', async () => {
     const file = join(tmp.dir, 'field.jsonl');
     writeFileSync(file, '{"content": "x"}\n\n   \n{"content": "y"}');

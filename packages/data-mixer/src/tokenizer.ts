@@ -51,7 +51,9 @@ function eosOf(id: number | null | undefined, file: string): number {
 }
 
 async function loadMptjs(file: string): Promise<LoadedTokenizer> {
-  const mod = (await import('@mptjs/tokenizer')) as Record<string, unknown>;
+  // Imported by name so this package's types do not depend on the tokenizer's build output.
+  const specifier = '@mptjs/tokenizer';
+  const mod = (await import(specifier)) as Record<string, unknown>;
   const Tokenizer = mod['Tokenizer'] as
     | { fromFile(path: string): Promise<MptjsTokenizer> | MptjsTokenizer }
     | undefined;

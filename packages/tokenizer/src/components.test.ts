@@ -27,7 +27,7 @@ let corpus: string[];
 
 beforeAll(async () => {
   base = await trainBpe({ texts: [...PROSE, ...CODE], vocabSize: 900, specialTokens: ['<s>', '</s>', '<unk>', '<mask>'] });
-  corpus = generateCorpus({ seed: 99, chars: 60_000 });
+  corpus = generateCorpus({ seed: 99, chars: 30_000 });
 });
 
 function variant(edit: (j: Json) => void): string {

@@ -86,6 +86,10 @@ export class Mixer {
 
   static async open(options: MixerOptions): Promise<Mixer> {
     const { config } = options;
+    const names = config.streams.map((s) => s.name);
+    const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+    if (duplicate !== undefined) throw new Error(`stream name ${duplicate} is used twice`);
+    if (config.streams.length > 65535) throw new Error('at most 65535 streams');
     const sources = await Promise.all(config.streams.map((s) => openSource(streamDir(s), s.textField)));
     const weights = await streamWeights(config.streams, sources);
     let mixer: Mixer;

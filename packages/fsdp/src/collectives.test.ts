@@ -10,7 +10,12 @@ function data(rank: number, n: number, salt = 0): Float32Array {
   return a;
 }
 
-async function withGroups<T>(w: number, fn: (groups: ProcessGroup[]) => Promise<T>, timeoutMs = 5000, seg = 5) {
+async function withGroups<T>(
+  w: number,
+  fn: (groups: ProcessGroup[]) => Promise<T>,
+  timeoutMs = 5000,
+  seg = 5,
+) {
   const groups = createLocalGroups(w, { timeoutMs, segmentElements: seg });
   try {
     return await fn(groups);
@@ -44,7 +49,7 @@ describe('ring collectives (ranks in one thread over MessageChannels)', () => {
         const inputs = groups.map((g) => data(g.rank, m));
         const gathered = await Promise.all(groups.map((g, r) => g.allGather(inputs[r]!)));
         const concat = new Float32Array(w * m);
-        inputs.forEach((x, r) => concat.set(x, r * m));
+        for (const [r, x] of inputs.entries()) concat.set(x, r * m);
         for (const g of gathered) expect(Array.from(g)).toEqual(Array.from(concat));
 
         const full = groups.map((g) => data(g.rank, w * m, 3));
@@ -69,7 +74,13 @@ describe('ring collectives (ranks in one thread over MessageChannels)', () => {
   it('queues calls issued back to back and keeps their order', async () => {
     await withGroups(3, async (groups) => {
       const results = await Promise.all(
-        groups.map((g) => Promise.all([g.allReduce(new Float32Array([g.rank])), g.allReduce(new Float32Array([1]), 'max'), g.allGather(new Float32Array([g.rank * 2]))])),
+        groups.map((g) =>
+          Promise.all([
+            g.allReduce(new Float32Array([g.rank])),
+            g.allReduce(new Float32Array([1]), 'max'),
+            g.allGather(new Float32Array([g.rank * 2])),
+          ]),
+        ),
       );
       for (const [a, b, c] of results) {
         expect(Array.from(a)).toEqual([3]);
@@ -87,19 +98,27 @@ describe('ring collectives (ranks in one thread over MessageChannels)', () => {
       await expect(g!.allGather(new Float32Array(2), new Float32Array(3))).rejects.toThrow(
         'allGather: output has 3 elements, expected worldSize (2) x input (2) = 4',
       );
-      await expect(g!.broadcast(new Float32Array(1), 2)).rejects.toThrow('broadcast: root 2 is not a rank of this group (0..1)');
-      await expect(g!.allReduce(new Float32Array(1), 'min' as 'sum')).rejects.toThrow("unknown reduce op 'min'");
+      await expect(g!.broadcast(new Float32Array(1), 2)).rejects.toThrow(
+        'broadcast: root 2 is not a rank of this group (0..1)',
+      );
+      await expect(g!.allReduce(new Float32Array(1), 'min' as 'sum')).rejects.toThrow(
+        "unknown reduce op 'min'",
+      );
     });
   });
 
   it('mismatched sizes fail on every rank, naming the ranks and sizes', async () => {
     await withGroups(3, async (groups) => {
-      const res = await Promise.allSettled(groups.map((g) => g.allReduce(new Float32Array(g.rank === 1 ? 8 : 10))));
+      const res = await Promise.allSettled(
+        groups.map((g) => g.allReduce(new Float32Array(g.rank === 1 ? 8 : 10))),
+      );
       for (const r of res) {
         expect(r.status).toBe('rejected');
         const err = (r as PromiseRejectedResult).reason;
         expect(err).toBeInstanceOf(CollectiveMismatchError);
-        expect(err.message).toMatch(/mismatched collective #1: rank [01] passed (8|10) elements, rank [12] passed (8|10) elements/);
+        expect(err.message).toMatch(
+          /mismatched collective #1: rank [01] passed (8|10) elements, rank [12] passed (8|10) elements/,
+        );
       }
       // The group stays failed.
       await expect(groups[0]!.barrier()).rejects.toThrow(/cannot run: the process group failed earlier/);
@@ -108,25 +127,36 @@ describe('ring collectives (ranks in one thread over MessageChannels)', () => {
 
   it('mismatched operations fail with both names', async () => {
     await withGroups(2, async ([a, b]) => {
-      const res = await Promise.allSettled([a!.allReduce(new Float32Array(4)), b!.broadcast(new Float32Array(4))]);
+      const res = await Promise.allSettled([
+        a!.allReduce(new Float32Array(4)),
+        b!.broadcast(new Float32Array(4)),
+      ]);
       const msgs = res.map((r) => String((r as PromiseRejectedResult).reason?.message));
-      expect(msgs.some((m) => m.includes('called broadcast while rank') || m.includes('called allReduce while rank'))).toBe(true);
+      expect(
+        msgs.some(
+          (m) => m.includes('called broadcast while rank') || m.includes('called allReduce while rank'),
+        ),
+      ).toBe(true);
     });
   });
 
-  it('a rank that never joins is named in every rank\'s timeout error', async () => {
+  it("a rank that never joins is named in every rank's timeout error", async () => {
     await withGroups(
       4,
       async (groups) => {
         const t0 = performance.now();
         // Rank 2 is alive but does not call the collective.
-        const res = await Promise.allSettled(groups.filter((g) => g.rank !== 2).map((g) => g.allReduce(new Float32Array(8))));
+        const res = await Promise.allSettled(
+          groups.filter((g) => g.rank !== 2).map((g) => g.allReduce(new Float32Array(8))),
+        );
         const elapsed = performance.now() - t0;
         for (const r of res) {
           const err = (r as PromiseRejectedResult).reason;
           expect(err).toBeInstanceOf(CollectiveTimeoutError);
           expect(err.peer).toBe(2);
-          expect(err.message).toMatch(/allReduce #1 \(8 elements\) on rank \d failed after \d+\.\d\ds: rank 2 did not join allReduce #1 within 0\.30s/);
+          expect(err.message).toMatch(
+            /allReduce #1 \(8 elements\) on rank \d failed after \d+\.\d\ds: rank 2 did not join allReduce #1 within 0\.30s/,
+          );
         }
         expect(elapsed).toBeLessThan(2000);
       },
@@ -150,13 +180,17 @@ describe('ring collectives (ranks in one thread over MessageChannels)', () => {
       await Promise.all(groups.map((g) => g.verifySame({ b: [1, 2], a: 'x' }, 'config')));
       await Promise.all(groups.map((g) => g.verifySame({ a: 'x', b: [1, 2] }, 'config')));
       const res = await Promise.allSettled(
-        groups.map((g) => g.verifySame({ fsdp: { strategy: g.rank === 2 ? 'NO_SHARD' : 'FULL_SHARD' }, lr: 1e-3 }, 'config')),
+        groups.map((g) =>
+          g.verifySame({ fsdp: { strategy: g.rank === 2 ? 'NO_SHARD' : 'FULL_SHARD' }, lr: 1e-3 }, 'config'),
+        ),
       );
       for (const r of res) {
         const err = (r as PromiseRejectedResult).reason;
         expect(err).toBeInstanceOf(CollectiveMismatchError);
         expect(err.message).toContain('verifySame(config) failed');
-        expect(err.message).toContain('rank 2 differs from rank 0 at fsdp.strategy ("FULL_SHARD" vs "NO_SHARD")');
+        expect(err.message).toContain(
+          'rank 2 differs from rank 0 at fsdp.strategy ("FULL_SHARD" vs "NO_SHARD")',
+        );
       }
     });
   });

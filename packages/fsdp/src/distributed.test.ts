@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RendezvousError } from './errors.js';
 import { initProcessGroup } from './init.js';
-import { type LaunchedJob, LaunchError, launchLocal } from './launch.js';
+import { LaunchError, type LaunchedJob, launchLocal } from './launch.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('../dist/testing/collective-rank.js', import.meta.url));
 
@@ -40,8 +40,21 @@ afterEach(async () => {
   await Promise.all(jobs.splice(0).map((j) => j.stop()));
 });
 
-async function launch(mode: 'processes' | 'threads', nproc: number, scenario: string, env: Record<string, string> = {}) {
-  const job = await launchLocal({ script: RANK_SCRIPT, args: [scenario], nproc, mode, stdio: 'pipe', env, killGraceMs: 500 });
+async function launch(
+  mode: 'processes' | 'threads',
+  nproc: number,
+  scenario: string,
+  env: Record<string, string> = {},
+) {
+  const job = await launchLocal({
+    script: RANK_SCRIPT,
+    args: [scenario],
+    nproc,
+    mode,
+    stdio: 'pipe',
+    env,
+    killGraceMs: 500,
+  });
   jobs.push(job);
   return job;
 }
@@ -71,13 +84,17 @@ for (const mode of ['processes', 'threads'] as const) {
       const err = await job.done.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LaunchError);
       expect((err as LaunchError).rank).toBe(1);
-      expect((err as Error).message).toMatch(/^rank 1 .*was killed by (SIGKILL|terminate\(\)); stopping the other ranks$/);
+      expect((err as Error).message).toMatch(
+        /^rank 1 .*was killed by (SIGKILL|terminate\(\)); stopping the other ranks$/,
+      );
       expect(Date.now() - t0).toBeLessThan(5000); // far below the 20 s timeout
       expect(events(job).filter((e) => e.error).length).toBe(2);
       for (const e of events(job).filter((x) => x.error)) {
         expect(e.name).toBe('PeerFailureError');
         expect(e.peer).toBe(1);
-        expect(e.error).toMatch(/allReduce #\d+ \(1048576 elements\) on rank [02] failed after \d+\.\d\ds: rank 1 closed its connection/);
+        expect(e.error).toMatch(
+          /allReduce #\d+ \(1048576 elements\) on rank [02] failed after \d+\.\d\ds: rank 1 closed its connection/,
+        );
       }
     });
 
@@ -119,7 +136,9 @@ describe('TCP rendezvous errors', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const err = await initProcessGroup({ backend: 'tcp', rank: 0, worldSize: 2, masterPort: port }).catch((e) => e);
+      const err = await initProcessGroup({ backend: 'tcp', rank: 0, worldSize: 2, masterPort: port }).catch(
+        (e) => e,
+      );
       expect(err).toBeInstanceOf(RendezvousError);
       expect(err.message).toBe(
         `rank 0 could not host the rendezvous store on 127.0.0.1:${port}: address already in use (another job or store on this port? pick another MASTER_PORT)`,
@@ -150,7 +169,14 @@ describe('TCP rendezvous errors', () => {
     const w = 3;
     const groups = await Promise.all(
       Array.from({ length: w }, (_, rank) =>
-        initProcessGroup({ backend: 'tcp', rank, worldSize: w, masterPort, timeoutMs: 10_000, segmentElements: 1000 }),
+        initProcessGroup({
+          backend: 'tcp',
+          rank,
+          worldSize: w,
+          masterPort,
+          timeoutMs: 10_000,
+          segmentElements: 1000,
+        }),
       ),
     );
     try {

@@ -76,7 +76,9 @@ export abstract class BufferedLink implements Link {
 
 /** A payload that owns its whole ArrayBuffer, so it can be transferred without detaching someone else's data. */
 export function ownedPayload(a: Float32Array): Float32Array {
-  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer)
+  return a.byteOffset === 0 &&
+    a.byteLength === a.buffer.byteLength &&
+    !(a.buffer instanceof SharedArrayBuffer)
     ? a
     : a.slice();
 }

@@ -5,11 +5,49 @@ export {
   ProcessGroupError,
   RendezvousError,
 } from './errors.js';
-export { DEFAULT_TIMEOUT_MS, type DistEnv, type InitOptions, initFromEnv, initProcessGroup, readDistEnv } from './init.js';
+export {
+  defaultGroups,
+  type FlatEntry,
+  type FlatLayout,
+  flatLayout,
+  shardRange,
+  sliceShard,
+} from './fsdp/flat-layout.js';
+export {
+  type FsdpOptions,
+  FsdpParameters,
+  type FsdpUnit,
+  type ParamMap,
+  SHARDING_STRATEGIES,
+  type ShardingStrategy,
+  type UnitPhase,
+} from './fsdp/fsdp.js';
+export {
+  loadShardedCheckpoint,
+  SHARD_FORMAT,
+  type ShardFileMeta,
+  saveShardedCheckpoint,
+  shardFileNames,
+} from './fsdp/sharded-checkpoint.js';
+export {
+  DEFAULT_TIMEOUT_MS,
+  type DistEnv,
+  type InitOptions,
+  initFromEnv,
+  initProcessGroup,
+  readDistEnv,
+} from './init.js';
+export {
+  freePort,
+  LaunchError,
+  type LaunchedJob,
+  type LaunchOptions,
+  launchLocal,
+  type RankHandle,
+} from './launch.js';
 export type { CollectiveOptions, ProcessGroup, ReduceOp } from './process-group.js';
 export { chunkRange } from './ring-algorithms.js';
-export { canonicalJson } from './verify-same.js';
-export { type TcpGroupOptions, initTcpProcessGroup } from './transports/tcp.js';
+export { initTcpProcessGroup, type TcpGroupOptions } from './transports/tcp.js';
 export { TcpStoreClient, TcpStoreServer } from './transports/tcp-store.js';
 export {
   createLocalGroups,
@@ -19,14 +57,4 @@ export {
   type ThreadRingPorts,
   threadGroupFromPorts,
 } from './transports/threads.js';
-export { freePort, type LaunchedJob, LaunchError, type LaunchOptions, launchLocal, type RankHandle } from './launch.js';
-export {
-  FsdpParameters,
-  type FsdpOptions,
-  type FsdpUnit,
-  type ParamMap,
-  SHARDING_STRATEGIES,
-  type ShardingStrategy,
-  type UnitPhase,
-} from './fsdp/fsdp.js';
-export { defaultGroups, type FlatEntry, type FlatLayout, flatLayout, shardRange, sliceShard } from './fsdp/flat-layout.js';
+export { canonicalJson } from './verify-same.js';

@@ -61,7 +61,9 @@ export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv {
     const raw = env[name];
     if (raw === undefined || raw === '') {
       if (fallback !== undefined) return fallback;
-      throw new RendezvousError(`${name} is not set (launch with launchLocal / mptjs-train --nproc, or set the torchrun variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)`);
+      throw new RendezvousError(
+        `${name} is not set (launch with launchLocal / mptjs-train --nproc, or set the torchrun variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)`,
+      );
     }
     const v = Number(raw);
     if (!Number.isInteger(v)) throw new RendezvousError(`${name}=${JSON.stringify(raw)} is not an integer`);

@@ -84,10 +84,14 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
   const nnodes = opts.nnodes ?? 1;
   const nodeRank = opts.nodeRank ?? 0;
   const mode = opts.mode ?? 'processes';
-  if (!Number.isInteger(opts.nproc) || opts.nproc < 1) throw new RangeError(`nproc must be a positive integer, got ${opts.nproc}`);
-  if (!Number.isInteger(nnodes) || nnodes < 1) throw new RangeError(`nnodes must be a positive integer, got ${nnodes}`);
+  if (!Number.isInteger(opts.nproc) || opts.nproc < 1)
+    throw new RangeError(`nproc must be a positive integer, got ${opts.nproc}`);
+  if (!Number.isInteger(nnodes) || nnodes < 1)
+    throw new RangeError(`nnodes must be a positive integer, got ${nnodes}`);
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
-    throw new RangeError(`node_rank ${nodeRank} is out of range for nnodes ${nnodes} (expected 0..${nnodes - 1})`);
+    throw new RangeError(
+      `node_rank ${nodeRank} is out of range for nnodes ${nnodes} (expected 0..${nnodes - 1})`,
+    );
   }
   if (mode === 'threads' && nnodes > 1) {
     throw new RangeError("mode 'threads' runs one node only; use mode 'processes' (TCP) for nnodes > 1");
@@ -138,7 +142,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
       });
       exits.push(
         new Promise((resolve) =>
-          worker.on('exit', (code) => resolve({ rank, code, signal: terminated ? 'terminate()' : null, detail })),
+          worker.on('exit', (code) =>
+            resolve({ rank, code, signal: terminated ? 'terminate()' : null, detail }),
+          ),
         ),
       );
       handles.push({
@@ -196,7 +202,12 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
         if (!failed && (code !== 0 || signal)) {
           failed = true;
           const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-          const err = new LaunchError(`rank ${rank}${detail} ${how}; stopping the other ranks`, rank, code, signal);
+          const err = new LaunchError(
+            `rank ${rank}${detail} ${how}; stopping the other ranks`,
+            rank,
+            code,
+            signal,
+          );
           const ended = Promise.all(exits);
           const timer = setTimeout(() => void stop(), exitGrace);
           void ended.then(() => {

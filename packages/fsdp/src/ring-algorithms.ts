@@ -59,7 +59,8 @@ export async function ringReduceScatter(
     return;
   }
   const [s0, e0] = chunk(mod(rank - 1, w));
-  for (let k = 0, a = s0; a < e0; k++, a += segment) ctx.send(stepBase, k, input.slice(a, Math.min(a + segment, e0)));
+  for (let k = 0, a = s0; a < e0; k++, a += segment)
+    ctx.send(stepBase, k, input.slice(a, Math.min(a + segment, e0)));
   for (let s = 0; s < w - 1; s++) {
     const [start, end] = chunk(mod(rank - s - 2, w));
     const segs = segmentCount(end - start, segment);
@@ -86,7 +87,8 @@ export async function ringAllGather(
   const { rank, worldSize: w, segment } = ctx;
   if (w === 1) return;
   const [s0, e0] = chunk(rank);
-  for (let k = 0, a = s0; a < e0; k++, a += segment) ctx.send(stepBase, k, buf.slice(a, Math.min(a + segment, e0)));
+  for (let k = 0, a = s0; a < e0; k++, a += segment)
+    ctx.send(stepBase, k, buf.slice(a, Math.min(a + segment, e0)));
   for (let s = 0; s < w - 1; s++) {
     const [start, end] = chunk(mod(rank - s - 1, w));
     const segs = segmentCount(end - start, segment);

@@ -146,7 +146,9 @@ export class RingProcessGroup implements ProcessGroup {
     const m = input.length / w;
     const out = output ?? new Float32Array(m);
     if (out.length !== m) {
-      return Promise.reject(new RangeError(`reduceScatter: output has ${out.length} elements, expected ${m}`));
+      return Promise.reject(
+        new RangeError(`reduceScatter: output has ${out.length} elements, expected ${m}`),
+      );
     }
     const base = this.rank * m;
     const scale = op === 'avg' ? 1 / w : 1;
@@ -198,7 +200,11 @@ export class RingProcessGroup implements ProcessGroup {
   }
 
   /** Queues a collective; it starts once the ones before it have finished. */
-  private run<T>(header: OpHeader, options: CollectiveOptions | undefined, body: (ctx: RingContext) => Promise<T>) {
+  private run<T>(
+    header: OpHeader,
+    options: CollectiveOptions | undefined,
+    body: (ctx: RingContext) => Promise<T>,
+  ) {
     if (this.destroyed) {
       return Promise.reject(
         new PeerFailureError(`${header.op}: this rank's process group was destroyed`, header.op, this.rank),
@@ -325,14 +331,16 @@ export class RingProcessGroup implements ProcessGroup {
     const mine = op.header;
     const prev = this.prev!.peer;
     let what: string | null = null;
-    if (theirs.op !== mine.op) what = `rank ${prev} called ${theirs.op} while rank ${this.rank} called ${mine.op}`;
+    if (theirs.op !== mine.op)
+      what = `rank ${prev} called ${theirs.op} while rank ${this.rank} called ${mine.op}`;
     else if (theirs.n !== mine.n)
       what = `rank ${prev} passed ${theirs.n} elements, rank ${this.rank} passed ${mine.n} elements`;
     else if (theirs.root !== mine.root)
       what = `rank ${prev} used root ${theirs.root}, rank ${this.rank} used root ${mine.root}`;
     else if (theirs.reduce !== mine.reduce)
       what = `rank ${prev} reduces with ${theirs.reduce}, rank ${this.rank} with ${mine.reduce}`;
-    if (what) this.fail({ kind: 'mismatch', culprit: prev, reason: `mismatched collective #${seq}: ${what}` });
+    if (what)
+      this.fail({ kind: 'mismatch', culprit: prev, reason: `mismatched collective #${seq}: ${what}` });
   }
 
   private onLinkClosed(peer: number, why: string): void {

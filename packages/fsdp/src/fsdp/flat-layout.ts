@@ -53,7 +53,9 @@ export function sliceShard(layout: FlatLayout, full: Float32Array, rank: number)
  * Groups parameters the way FSDP wraps modules: each parameter belongs to the first unit (in chain order) that
  * reads it, so tied weights (MPT's `wte`, read by the embedding and the head) live in one group.
  */
-export function defaultGroups(units: readonly { name: string; paramNames: readonly string[] }[]): Map<string, string[]> {
+export function defaultGroups(
+  units: readonly { name: string; paramNames: readonly string[] }[],
+): Map<string, string[]> {
   const groups = new Map<string, string[]>();
   const seen = new Set<string>();
   for (const u of units) {

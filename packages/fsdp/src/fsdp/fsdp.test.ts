@@ -1,13 +1,19 @@
+import { fileURLToPath } from 'node:url';
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { launchLocal } from '../launch.js';
 import type { ProcessGroup } from '../process-group.js';
+import {
+  type TinyTrainOptions,
+  tinyShapes,
+  tinyStateDict,
+  tinyUnits,
+  trainTiny,
+} from '../testing/tiny-model.js';
 import { createLocalGroups } from '../transports/threads.js';
-import { tinyShapes, tinyStateDict, tinyUnits, trainTiny, type TinyTrainOptions } from '../testing/tiny-model.js';
-import { FsdpParameters } from './fsdp.js';
 import { defaultGroups, flatLayout } from './flat-layout.js';
+import { FsdpParameters } from './fsdp.js';
 
 beforeAll(async () => {
   await selectBackend('cpu', { log: false });
@@ -31,7 +37,7 @@ function expectClose(actual: number[], expected: number[], rel = 1e-5): void {
 }
 
 describe('flat layout', () => {
-  it('pads every group to a multiple of the world size and keeps tied weights in the first unit\'s group', () => {
+  it("pads every group to a multiple of the world size and keeps tied weights in the first unit's group", () => {
     const groups = defaultGroups(tinyUnits());
     expect([...groups.keys()]).toEqual(['in', 'block.0', 'block.1', 'head']);
     expect(groups.get('head')).toEqual(['head.gain']);
@@ -71,7 +77,9 @@ describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global
       }
       expect(results.slice(1).every((r) => r.final === null)).toBe(true);
       for (const [name, t] of reference.final!) {
-        const got = results[0]!.final!.get(name)!;
+        const first = results[0]!;
+        const got = first.final?.get(name);
+        if (!got) throw new Error(`rank 0 returned no "${name}"`);
         expect(got.shape).toEqual(t.shape);
         for (let i = 0; i < t.data.length; i++) expect(got.data[i]).toBeCloseTo(t.data[i]!, 5);
       }
@@ -101,7 +109,10 @@ describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global
     });
     await job.done;
     for (const h of job.ranks) {
-      const line = h.output().split('\n').find((l) => l.startsWith('{'))!;
+      const line = h
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith('{'))!;
       const got = JSON.parse(line) as { losses: number[]; gradNorms: number[] };
       expectClose(got.losses, reference.losses);
       expectClose(got.gradNorms, reference.gradNorms);
@@ -116,12 +127,17 @@ describe('FSDP state dicts and errors', () => {
       return r.final;
     });
     const results = await inProcess(3, async (pg) => {
-      const fsdp = await FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes() }, pg.rank === 0 ? trained! : null);
+      const fsdp = await FsdpParameters.create(
+        pg,
+        { units: tinyUnits(), paramShapes: tinyShapes() },
+        pg.rank === 0 ? trained! : null,
+      );
       const back = await fsdp.fullStateDict({ allRanks: true });
       fsdp.dispose();
       return back!;
     });
-    for (const sd of results) for (const [name, t] of trained!) expect(Array.from(sd.get(name)!.data)).toEqual(Array.from(t.data));
+    for (const sd of results)
+      for (const [name, t] of trained!) expect(Array.from(sd.get(name)!.data)).toEqual(Array.from(t.data));
   });
 
   it('a state dict that does not fit fails on every rank with the problem listed', async () => {
@@ -129,7 +145,11 @@ describe('FSDP state dicts and errors', () => {
     bad.set('head.gain', { shape: [7], data: new Float32Array(7) });
     bad.set('extra', { shape: [1], data: new Float32Array(1) });
     const res = await inProcess(2, (pg) =>
-      FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes() }, pg.rank === 0 ? bad : null).then(
+      FsdpParameters.create(
+        pg,
+        { units: tinyUnits(), paramShapes: tinyShapes() },
+        pg.rank === 0 ? bad : null,
+      ).then(
         () => 'ok',
         (e: Error) => e.message,
       ),
@@ -143,7 +163,11 @@ describe('FSDP state dicts and errors', () => {
     const res = await inProcess(2, (pg) =>
       FsdpParameters.create(
         pg,
-        { units: tinyUnits(), paramShapes: tinyShapes(), strategy: pg.rank === 0 ? 'FULL_SHARD' : 'NO_SHARD' },
+        {
+          units: tinyUnits(),
+          paramShapes: tinyShapes(),
+          strategy: pg.rank === 0 ? 'FULL_SHARD' : 'NO_SHARD',
+        },
         tinyStateDict(1),
       ).then(
         () => 'ok',
@@ -157,14 +181,22 @@ describe('FSDP state dicts and errors', () => {
   it('rejects unknown strategies, units and parameters clearly', async () => {
     await inProcess(1, async (pg) => {
       await expect(
-        FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes(), strategy: 'HYBRID' as 'NO_SHARD' }, null),
+        FsdpParameters.create(
+          pg,
+          { units: tinyUnits(), paramShapes: tinyShapes(), strategy: 'HYBRID' as 'NO_SHARD' },
+          null,
+        ),
       ).rejects.toThrow("FSDP: unknown sharding strategy 'HYBRID'");
       const shapes = tinyShapes();
       shapes.delete('head.gain');
-      await expect(FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: shapes }, null)).rejects.toThrow(
-        'FSDP: no shape given for parameter "head.gain" (group "head")',
+      await expect(
+        FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: shapes }, null),
+      ).rejects.toThrow('FSDP: no shape given for parameter "head.gain" (group "head")');
+      const fsdp = await FsdpParameters.create(
+        pg,
+        { units: tinyUnits(), paramShapes: tinyShapes() },
+        tinyStateDict(1),
       );
-      const fsdp = await FsdpParameters.create(pg, { units: tinyUnits(), paramShapes: tinyShapes() }, tinyStateDict(1));
       await expect(fsdp.beforeUnitForward({ name: 'nope', paramNames: [] }, 'forward')).rejects.toThrow(
         'FSDP: unknown unit "nope" (not in the chain FSDP was built for)',
       );

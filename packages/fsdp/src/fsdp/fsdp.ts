@@ -3,8 +3,9 @@
 // (FULL_SHARD), kept from forward to backward (SHARD_GRAD_OP), or never sharded (NO_SHARD, DDP-like). Gradients
 // are reduce-scattered (averaged) per group as soon as the last unit reading it has run backward, while the
 // driver goes on with the next unit; the optimizer sees only this rank's flat shards.
-import * as tf from '@tensorflow/tfjs-core';
+
 import type { HostTensor, StateDict } from '@mptjs/mpt-model';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ProcessGroup } from '../process-group.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
 
@@ -65,7 +66,9 @@ export class FsdpParameters {
   ) {
     this.strategy = opts.strategy ?? 'FULL_SHARD';
     if (!SHARDING_STRATEGIES.includes(this.strategy)) {
-      throw new RangeError(`FSDP: unknown sharding strategy '${this.strategy}' (use ${SHARDING_STRATEGIES.join(', ')})`);
+      throw new RangeError(
+        `FSDP: unknown sharding strategy '${this.strategy}' (use ${SHARDING_STRATEGIES.join(', ')})`,
+      );
     }
     this.prefetch = opts.prefetch ?? true;
     this.units = opts.units;
@@ -76,7 +79,8 @@ export class FsdpParameters {
     for (const [name, params] of groups) {
       layouts.set(name, flatLayout(name, params, opts.paramShapes, shardWorld));
       for (const p of params) {
-        if (groupOf.has(p)) throw new Error(`FSDP: parameter "${p}" is in groups "${groupOf.get(p)}" and "${name}"`);
+        if (groupOf.has(p))
+          throw new Error(`FSDP: parameter "${p}" is in groups "${groupOf.get(p)}" and "${name}"`);
         groupOf.set(p, name);
       }
     }
@@ -104,7 +108,11 @@ export class FsdpParameters {
    * every rank passes or only rank 0 passes (the others pass null and receive it by broadcast). Checks first that
    * every rank built the same layout and strategy.
    */
-  static async create(pg: ProcessGroup, opts: FsdpOptions, stateDict: StateDict | null): Promise<FsdpParameters> {
+  static async create(
+    pg: ProcessGroup,
+    opts: FsdpOptions,
+    stateDict: StateDict | null,
+  ): Promise<FsdpParameters> {
     const fsdp = new FsdpParameters(pg, opts);
     await pg.verifySame(
       {
@@ -114,7 +122,10 @@ export class FsdpParameters {
       'FSDP layout',
     );
     for (const l of fsdp.layouts.values()) {
-      fsdp.shards.set(l.name, tf.tidy(() => tf.variable(tf.zeros([l.shardNumel]), true)));
+      fsdp.shards.set(
+        l.name,
+        tf.tidy(() => tf.variable(tf.zeros([l.shardNumel]), true)),
+      );
     }
     await fsdp.loadFullStateDict(stateDict);
     return fsdp;
@@ -158,9 +169,12 @@ export class FsdpParameters {
       const group = groups.find((x) => this.layouts.get(x)!.entries.some((e) => e.name === name));
       if (!group) {
         g.dispose();
-        throw new Error(`FSDP: unit "${unit.name}" returned a gradient for "${name}", which it does not read`);
+        throw new Error(
+          `FSDP: unit "${unit.name}" returned a gradient for "${name}", which it does not read`,
+        );
       }
-      const entry = this.layouts.get(group)!.entries.find((e) => e.name === name)!;
+      const layout = this.layouts.get(group)!;
+      const entry = layout.entries.find((e) => e.name === name)!;
       const values = (await g.data()) as Float32Array;
       g.dispose();
       if (values.length !== entry.numel) {
@@ -224,7 +238,11 @@ export class FsdpParameters {
   async loadFullStateDict(stateDict: StateDict | null): Promise<void> {
     const problems = stateDict ? this.checkStateDict(stateDict) : [];
     const flags = await this.pg.allReduce(
-      new Float32Array([stateDict ? 1 : 0, problems.length > 0 ? 1 : 0, this.pg.rank === 0 && stateDict ? 1 : 0]),
+      new Float32Array([
+        stateDict ? 1 : 0,
+        problems.length > 0 ? 1 : 0,
+        this.pg.rank === 0 && stateDict ? 1 : 0,
+      ]),
     );
     const [holders, invalid, rank0Holds] = [flags[0]!, flags[1]!, flags[2]!];
     if (invalid > 0) {
@@ -259,7 +277,10 @@ export class FsdpParameters {
       const local = (await this.shards.get(layout.name)!.data()) as Float32Array;
       const full = this.strategy === 'NO_SHARD' ? local : await this.pg.allGather(local);
       for (const e of layout.entries) {
-        out.set(e.name, { shape: [...e.shape], data: full.slice(e.offset, e.offset + e.numel) } satisfies HostTensor);
+        out.set(e.name, {
+          shape: [...e.shape],
+          data: full.slice(e.offset, e.offset + e.numel),
+        } satisfies HostTensor);
       }
     }
     return options.allRanks || this.pg.rank === 0 ? out : null;
@@ -287,7 +308,7 @@ export class FsdpParameters {
   /** Frees the Variables and any gathered parameters. */
   dispose(): void {
     for (const v of this.shards.values()) v.dispose();
-    for (const g of this.gathered.values()) void g.tensors.then((m) => m.forEach((t) => t.dispose()), () => undefined);
+    for (const g of this.gathered.values()) void g.tensors.then(disposeAll, () => undefined);
     this.gathered.clear();
   }
 
@@ -308,7 +329,9 @@ export class FsdpParameters {
         const t = sd.get(e.name);
         if (!t) problems.push(`missing tensor "${e.name}" (expected shape [${e.shape.join(', ')}])`);
         else if (t.shape.join() !== e.shape.join() || t.data.length !== e.numel) {
-          problems.push(`tensor "${e.name}" has shape [${t.shape.join(', ')}], expected [${e.shape.join(', ')}]`);
+          problems.push(
+            `tensor "${e.name}" has shape [${t.shape.join(', ')}], expected [${e.shape.join(', ')}]`,
+          );
         }
       }
     }
@@ -342,7 +365,8 @@ export class FsdpParameters {
           });
     return full.then((buf) => {
       const out = new Map<string, tf.Tensor>();
-      for (const e of layout.entries) out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
+      for (const e of layout.entries)
+        out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
       return out;
     });
   }
@@ -367,10 +391,7 @@ export class FsdpParameters {
     g.users--;
     if (g.users > 0) return;
     this.gathered.delete(group);
-    void g.tensors.then(
-      (m) => m.forEach((t) => t.dispose()),
-      () => undefined,
-    );
+    void g.tensors.then(disposeAll, () => undefined);
   }
 
   private launchReduction(group: string): void {
@@ -380,7 +401,9 @@ export class FsdpParameters {
     const full = this.gradFull.get(group) ?? new Float32Array(layout.paddedNumel);
     this.gradFull.delete(group);
     const reduced = this.issue(async () =>
-      this.strategy === 'NO_SHARD' ? () => this.pg.allReduce(full, 'avg') : () => this.pg.reduceScatter(full, 'avg'),
+      this.strategy === 'NO_SHARD'
+        ? () => this.pg.allReduce(full, 'avg')
+        : () => this.pg.reduceScatter(full, 'avg'),
     );
     const done = reduced.then((shard) => {
       const acc = this.gradShards.get(group);
@@ -397,4 +420,8 @@ function assignFlat(v: tf.Variable, values: Float32Array): void {
   const t = tf.tensor1d(values);
   v.assign(t);
   t.dispose();
+}
+
+function disposeAll(tensors: Map<string, tf.Tensor>): void {
+  for (const t of tensors.values()) t.dispose();
 }

@@ -21,7 +21,14 @@ async function check(pg: ProcessGroup): Promise<void> {
   await pg.broadcast(b, 0);
   await pg.verifySame({ world: pg.worldSize });
   await pg.barrier();
-  report({ rank: pg.rank, first: buf[0], last: buf[n - 1], gathered: Array.from(gathered), shard: Array.from(shard), b: Array.from(b) });
+  report({
+    rank: pg.rank,
+    first: buf[0],
+    last: buf[n - 1],
+    gathered: Array.from(gathered),
+    shard: Array.from(shard),
+    b: Array.from(b),
+  });
 }
 
 /** Reduces until something fails; the test kills a rank meanwhile. */
@@ -58,7 +65,13 @@ async function main(): Promise<void> {
     await pg.destroy();
   } catch (err) {
     const e = err as Error & { peer?: number };
-    report({ rank: pg?.rank ?? Number(process.env['RANK']), error: e.message, name: e.name, peer: e.peer, ms: performance.now() - t0 });
+    report({
+      rank: pg?.rank ?? Number(process.env['RANK']),
+      error: e.message,
+      name: e.name,
+      peer: e.peer,
+      ms: performance.now() - t0,
+    });
     await pg?.destroy();
     process.exitCode = 3;
     if (parentPort) process.exit(3);

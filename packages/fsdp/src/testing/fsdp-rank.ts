@@ -1,7 +1,7 @@
 // A rank script for tests: trains the tiny chain under FSDP (strategy from argv) and prints its losses as JSON.
 import { selectBackend } from '@mptjs/alibi-attention';
-import { initFromEnv } from '../init.js';
 import type { ShardingStrategy } from '../fsdp/fsdp.js';
+import { initFromEnv } from '../init.js';
 import { trainTiny } from './tiny-model.js';
 
 async function main(): Promise<void> {
@@ -10,7 +10,9 @@ async function main(): Promise<void> {
   try {
     const strategy = (process.argv[2] ?? 'FULL_SHARD') as ShardingStrategy;
     const result = await trainTiny(pg, { strategy, steps: Number(process.argv[3] ?? 5), rank0Init: true });
-    process.stdout.write(`${JSON.stringify({ rank: pg.rank, losses: result.losses, gradNorms: result.gradNorms })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ rank: pg.rank, losses: result.losses, gradNorms: result.gradNorms })}\n`,
+    );
   } finally {
     await pg.destroy();
   }

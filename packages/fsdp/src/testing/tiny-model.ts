@@ -1,8 +1,9 @@
 // A small self-contained unit chain with a tied weight (like MPT's wte), a unit-at-a-time driver with the same
 // hooks the trainer uses, and an SGD loop with global-norm clipping: enough to show that N sharded ranks train
 // exactly like one rank with the same global batch.
-import * as tf from '@tensorflow/tfjs-core';
+
 import type { StateDict } from '@mptjs/mpt-model';
+import * as tf from '@tensorflow/tfjs-core';
 import { FsdpParameters, type FsdpUnit, type ParamMap, type ShardingStrategy } from '../fsdp/fsdp.js';
 import type { ProcessGroup } from '../process-group.js';
 
@@ -32,7 +33,10 @@ export function tinyUnits(blocks = 2): TinyUnit[] {
       paramNames: [`block.${i}.weight`, `block.${i}.gain`],
       inputIsDifferentiable: true,
       forward: (params, h) =>
-        tf.add(h, tf.mul(tf.tanh(tf.matMul(h, p(params, `block.${i}.weight`))), p(params, `block.${i}.gain`))),
+        tf.add(
+          h,
+          tf.mul(tf.tanh(tf.matMul(h, p(params, `block.${i}.weight`))), p(params, `block.${i}.gain`)),
+        ),
     });
   }
   units.push({
@@ -75,7 +79,10 @@ export function tinyStateDict(seed: number, blocks = 2): StateDict {
   for (const [name, shape] of tinyShapes(blocks)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const gain = name.endsWith('gain');
-    sd.set(name, { shape, data: Float32Array.from({ length: n }, () => (gain ? 1 + 0.1 * rand() : 0.5 * rand())) });
+    sd.set(name, {
+      shape,
+      data: Float32Array.from({ length: n }, () => (gain ? 1 + 0.1 * rand() : 0.5 * rand())),
+    });
   }
   return sd;
 }
@@ -87,7 +94,12 @@ interface Hooks {
 }
 
 /** Forward a unit at a time keeping unit inputs; backward re-runs each unit and takes its VJP. Returns the loss. */
-export async function forwardBackward(units: TinyUnit[], x: tf.Tensor, y: tf.Tensor, hooks: Hooks): Promise<number> {
+export async function forwardBackward(
+  units: TinyUnit[],
+  x: tf.Tensor,
+  y: tf.Tensor,
+  hooks: Hooks,
+): Promise<number> {
   const inputs: tf.Tensor[] = [];
   let h = x;
   for (const unit of units) {
@@ -144,10 +156,15 @@ export interface TinyTrainResult {
 /** SGD on the tiny chain under FSDP; every rank takes its slice of the same global batch at each step. */
 export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): Promise<TinyTrainResult> {
   const { steps = 5, globalBatch = 12, lr = 0.2, maxGradNorm = 0.5, seed = 1 } = opts;
-  if (globalBatch % pg.worldSize !== 0) throw new Error(`global batch ${globalBatch} does not split over ${pg.worldSize} ranks`);
+  if (globalBatch % pg.worldSize !== 0)
+    throw new Error(`global batch ${globalBatch} does not split over ${pg.worldSize} ranks`);
   const units = tinyUnits();
   const init = opts.rank0Init && pg.rank !== 0 ? null : tinyStateDict(seed);
-  const fsdp = await FsdpParameters.create(pg, { units, paramShapes: tinyShapes(), strategy: opts.strategy }, init);
+  const fsdp = await FsdpParameters.create(
+    pg,
+    { units, paramShapes: tinyShapes(), strategy: opts.strategy },
+    init,
+  );
   const rand = seededRandom(seed + 1000);
   const local = globalBatch / pg.worldSize;
   const losses: number[] = [];

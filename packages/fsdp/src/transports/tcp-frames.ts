@@ -1,7 +1,8 @@
 // Length-prefixed binary frames on a TCP stream. A 24-byte little-endian header (kind, seq, step, seg, meta bytes,
 // payload bytes), then UTF-8 meta, then the float32 payload in the machine's (little-endian) byte order.
-import { endianness } from 'node:os';
+
 import type { Socket } from 'node:net';
+import { endianness } from 'node:os';
 import type { Frame, FrameKind } from '../frame.js';
 
 const HEADER_BYTES = 24;
@@ -22,7 +23,8 @@ export function writeFrame(socket: Socket, frame: Frame): void {
   socket.cork();
   socket.write(head);
   // The payload is ours (the sender gave up ownership), so the socket may hold it until it is flushed.
-  if (payload && payload.byteLength > 0) socket.write(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+  if (payload && payload.byteLength > 0)
+    socket.write(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
   socket.uncork();
 }
 

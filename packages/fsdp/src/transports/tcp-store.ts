@@ -2,7 +2,7 @@
 // MASTER_PORT; every rank (rank 0 included) connects as a client. Messages are length-prefixed JSON.
 // `get` and `wait` block until the keys exist; `add` is an atomic counter. The server also checks that every
 // client agrees on the world size and that no rank joins twice.
-import { createServer, type Server, type Socket, connect } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { RendezvousError, seconds } from '../errors.js';
 
 type RequestBody =
@@ -104,52 +104,62 @@ export class TcpStoreServer {
     });
   }
 
+  /** The reply to a request, or null when it waits for a key (`get`) and is answered later. */
   private handle(req: Request, reply: (r: Omit<Response, 'id'>) => void): void {
+    const now = this.answer(req, reply);
+    if (now) reply(now);
+  }
+
+  private answer(req: Request, reply: (r: Omit<Response, 'id'>) => void): Omit<Response, 'id'> | null {
     switch (req.cmd) {
-      case 'hello': {
+      case 'hello':
         if (req.worldSize !== this.worldSize) {
-          return reply({
+          return {
             ok: false,
             error: `rank ${req.rank} has WORLD_SIZE=${req.worldSize} but the store (rank 0) has WORLD_SIZE=${this.worldSize}`,
-          });
+          };
         }
         if (this.ranks.has(req.rank)) {
-          return reply({ ok: false, error: `rank ${req.rank} joined twice (two processes with the same RANK?)` });
+          return { ok: false, error: `rank ${req.rank} joined twice (two processes with the same RANK?)` };
         }
         this.ranks.add(req.rank);
-        return reply({ ok: true });
-      }
+        return { ok: true };
       case 'set':
-        this.data.set(req.key, req.value);
-        for (const wake of this.waiting.get(req.key) ?? []) wake();
-        this.waiting.delete(req.key);
-        return reply({ ok: true });
+        this.put(req.key, req.value);
+        return { ok: true };
       case 'get': {
         const value = this.data.get(req.key);
-        if (value !== undefined) return reply({ ok: true, value });
+        if (value !== undefined) return { ok: true, value };
         const list = this.waiting.get(req.key) ?? [];
         list.push(() => reply({ ok: true, value: this.data.get(req.key)! }));
         this.waiting.set(req.key, list);
-        return;
+        return null;
       }
       case 'add': {
         const next = Number(this.data.get(req.key) ?? '0') + req.delta;
-        this.data.set(req.key, String(next));
-        for (const wake of this.waiting.get(req.key) ?? []) wake();
-        this.waiting.delete(req.key);
-        return reply({ ok: true, value: next });
+        this.put(req.key, String(next));
+        return { ok: true, value: next };
       }
       case 'check':
-        return reply({ ok: true, value: this.data.has(req.key) });
+        return { ok: true, value: this.data.has(req.key) };
       default:
-        return reply({ ok: false, error: `unknown store command ${JSON.stringify((req as { cmd: unknown }).cmd)}` });
+        return { ok: false, error: `unknown store command ${JSON.stringify((req as { cmd: unknown }).cmd)}` };
     }
+  }
+
+  private put(key: string, value: string): void {
+    this.data.set(key, value);
+    for (const wake of this.waiting.get(key) ?? []) wake();
+    this.waiting.delete(key);
   }
 }
 
 export class TcpStoreClient {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: Response) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: Response) => void; reject: (e: Error) => void }
+  >();
   private closedReason: string | null = null;
 
   private constructor(
@@ -189,7 +199,9 @@ export class TcpStoreClient {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    throw new RendezvousError(`could not reach the rendezvous store at ${where} within ${seconds(timeoutMs)} (${lastError})`);
+    throw new RendezvousError(
+      `could not reach the rendezvous store at ${where} within ${seconds(timeoutMs)} (${lastError})`,
+    );
   }
 
   /** The local address of the connection to the store: the interface this machine is reachable on. */
@@ -228,7 +240,11 @@ export class TcpStoreClient {
     return new Promise<Response>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new RendezvousError(`rendezvous store at ${this.where}: ${what} timed out after ${seconds(timeoutMs)}`));
+        reject(
+          new RendezvousError(
+            `rendezvous store at ${this.where}: ${what} timed out after ${seconds(timeoutMs)}`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(id, {
         resolve: (r) => {

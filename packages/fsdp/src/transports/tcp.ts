@@ -1,7 +1,7 @@
 // Rendezvous over TCP in the torchrun convention: rank 0 hosts the store, each rank listens on an ephemeral port
 // and publishes `host:port` under `addr/<rank>`, connects to rank + 1 and accepts rank - 1. After that the store
 // is idle; collectives run on the ring sockets.
-import { createServer, type Server, type Socket, connect } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { RendezvousError, seconds } from '../errors.js';
 import { type Frame, FrameKind } from '../frame.js';
 import type { ProcessGroup } from '../process-group.js';
@@ -47,7 +47,15 @@ export async function initTcpProcessGroup(opts: TcpGroupOptions): Promise<Proces
       await store?.close();
     };
     if (w === 1) {
-      return new RingProcessGroup({ rank, worldSize: 1, backend: 'tcp', next: null, prev: null, ...common(opts), onDestroy: cleanup });
+      return new RingProcessGroup({
+        rank,
+        worldSize: 1,
+        backend: 'tcp',
+        next: null,
+        prev: null,
+        ...common(opts),
+        onDestroy: cleanup,
+      });
     }
     const listenHost = opts.listenHost ?? (LOOPBACK.has(masterAddr) ? '127.0.0.1' : '0.0.0.0');
     listener = await listen(listenHost);
@@ -91,7 +99,9 @@ function common(opts: TcpGroupOptions) {
 function listen(host: string): Promise<Server> {
   const server = createServer();
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new RendezvousError(`could not listen for ring peers on ${host}: ${err.message}`)));
+    server.once('error', (err) =>
+      reject(new RendezvousError(`could not listen for ring peers on ${host}: ${err.message}`)),
+    );
     server.listen(0, host, () => resolve(server));
   });
 }
@@ -117,11 +127,17 @@ function connectPeer(
     sockets.push(socket);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new RendezvousError(`rank ${rank} could not connect to rank ${peer} at ${addr} within ${seconds(timeoutMs)}`));
+      reject(
+        new RendezvousError(
+          `rank ${rank} could not connect to rank ${peer} at ${addr} within ${seconds(timeoutMs)}`,
+        ),
+      );
     }, timeoutMs);
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new RendezvousError(`rank ${rank} could not connect to rank ${peer} at ${addr}: ${err.message}`));
+      reject(
+        new RendezvousError(`rank ${rank} could not connect to rank ${peer} at ${addr}: ${err.message}`),
+      );
     });
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -136,10 +152,19 @@ function connectPeer(
 }
 
 /** Waits for rank `prev` to connect and say hello; anything else connecting is a clear error. */
-function acceptPeer(server: Server, prev: number, rank: number, worldSize: number, timeoutMs: number): Promise<SocketLink> {
+function acceptPeer(
+  server: Server,
+  prev: number,
+  rank: number,
+  worldSize: number,
+  timeoutMs: number,
+): Promise<SocketLink> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new RendezvousError(`rank ${rank}: rank ${prev} did not connect within ${seconds(timeoutMs)}`)),
+      () =>
+        reject(
+          new RendezvousError(`rank ${rank}: rank ${prev} did not connect within ${seconds(timeoutMs)}`),
+        ),
       timeoutMs,
     );
     timer.unref();

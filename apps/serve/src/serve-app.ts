@@ -10,8 +10,8 @@ export interface ServeAppOptions {
   engine: Engine;
   tokenizer: TextTokenizer | undefined;
   modelId: string;
-  /** Model directory, for `tokenizer_config.json`'s chat template. */
-  modelDir?: string | undefined;
+  /** Directories searched (in order) for a `tokenizer_config.json` with a chat template. */
+  templateDirs?: readonly (string | undefined)[];
   chatTemplate?: ChatTemplate;
   apiKey?: string | undefined;
   maxBatch?: number;
@@ -42,7 +42,7 @@ export function createServeApp(options: ServeAppOptions): ServeHttpServer {
     scheduler,
     metrics,
     modelId: options.modelId,
-    chatTemplate: options.chatTemplate ?? loadChatTemplate(options.modelDir),
+    chatTemplate: options.chatTemplate ?? loadChatTemplate(...(options.templateDirs ?? [])),
     createdAt: Math.floor(Date.now() / 1000),
   };
   return new ServeHttpServer(ctx, {

@@ -64,17 +64,26 @@ export function jinjaChatTemplate(source: string, config: Record<string, unknown
   };
 }
 
-/** The template in `<dir>/tokenizer_config.json` (`chat_template`, a string or a named list), else the plain one. */
-export function loadChatTemplate(modelDir: string | undefined): ChatTemplate {
-  if (!modelDir) return PLAIN_CHAT_TEMPLATE;
-  const path = join(modelDir, 'tokenizer_config.json');
-  if (!existsSync(path)) return PLAIN_CHAT_TEMPLATE;
-  const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  let source = config['chat_template'];
-  if (Array.isArray(source)) {
-    const named = source as { name?: unknown; template?: unknown }[];
-    source = (named.find((t) => t.name === 'default') ?? named[0])?.template;
+/**
+ * The first `chat_template` (a string, or a list of named templates where `default` wins) found in
+ * `<dir>/tokenizer_config.json` of the given directories, else the plain template.
+ */
+export function loadChatTemplate(...dirs: (string | undefined)[]): ChatTemplate {
+  for (const dir of dirs) {
+    const path = dir && join(dir, 'tokenizer_config.json');
+    if (!path || !existsSync(path)) continue;
+    let config: Record<string, unknown>;
+    try {
+      config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`${path}: ${(err as Error).message}`);
+    }
+    let source = config['chat_template'];
+    if (Array.isArray(source)) {
+      const named = source as { name?: unknown; template?: unknown }[];
+      source = (named.find((t) => t.name === 'default') ?? named[0])?.template;
+    }
+    if (typeof source === 'string' && source.length > 0) return jinjaChatTemplate(source, config);
   }
-  if (typeof source !== 'string' || source.length === 0) return PLAIN_CHAT_TEMPLATE;
-  return jinjaChatTemplate(source, config);
+  return PLAIN_CHAT_TEMPLATE;
 }

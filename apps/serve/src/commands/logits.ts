@@ -37,7 +37,7 @@ export function addLogitsCommand(program: Command): void {
     .requiredOption('--out <file>', 'safetensors file to write the F32 tensor logits [B, T, V] to');
   addBackendOption(command).action(async (model: string, options: LogitsOptions) => {
     const ids = await readInputIds(options.input);
-    const loaded = await loadModel(model, { backend: options.backend });
+    const loaded = await loadModel(model, { backend: options.backend, withTokenizer: false });
     const { vocabSize, maxSeqLen } = loaded.engine.info;
     const [b, t] = [ids.length, ids[0]!.length];
     if (t > maxSeqLen)

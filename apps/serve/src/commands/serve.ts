@@ -55,7 +55,7 @@ export function addServeCommand(program: Command): void {
       engine: loaded.engine,
       tokenizer: loaded.tokenizer,
       modelId: options.modelName ?? loaded.modelId,
-      modelDir: loaded.modelDir,
+      templateDirs: [loaded.modelDir, loaded.tokenizerDir],
       apiKey: options.apiKey ?? process.env['MPTJS_API_KEY'] ?? undefined,
       maxBatch: options.maxBatch,
       maxQueue: options.maxQueue,
@@ -63,6 +63,7 @@ export function addServeCommand(program: Command): void {
     });
     const address = await app.listen(options.port, options.host);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
     process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

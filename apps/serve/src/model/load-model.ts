@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
-import * as hf from '@mptjs/hf-loader';
+import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
 import { MPTModel } from '@mptjs/mpt-model';
 import { MptEngine } from '../engine/mpt-engine.js';
 import { JsonTokenizer } from '../engine/neox-tokenizer.js';
@@ -11,6 +11,8 @@ export interface LoadModelOptions {
   backend: BackendRequest;
   /** Explicit tokenizer.json path (else the model directory's, else the config's `tokenizer_name` on the hub). */
   tokenizer?: string | undefined;
+  /** Load a tokenizer at all (default true; `logits` needs none). */
+  withTokenizer?: boolean;
   /** Where status lines go (stderr by default). */
   log?: (line: string) => void;
 }
@@ -20,18 +22,12 @@ export interface LoadedModel {
   tokenizer: TextTokenizer | undefined;
   /** Local snapshot directory the weights came from. */
   modelDir: string;
+  /** Directory of the tokenizer.json in use (its tokenizer_config.json may hold a chat template). */
+  tokenizerDir: string | undefined;
   /** The name served in `model` fields: the hub id, or the directory's name. */
   modelId: string;
   backend: BackendInfo;
   loadSeconds: number;
-}
-
-type HubResolver = (spec: string) => Promise<string>;
-
-/** hf-loader's hub resolver (`org/name[@rev]` -> local snapshot directory), when this build has one. */
-function hubResolver(): HubResolver | undefined {
-  const fn = (hf as Record<string, unknown>)['resolveModel'];
-  return typeof fn === 'function' ? (fn as HubResolver) : undefined;
 }
 
 function isDirectory(path: string): boolean {
@@ -42,25 +38,28 @@ function isDirectory(path: string): boolean {
 export async function resolveModelDir(spec: string): Promise<string> {
   if (isDirectory(spec)) return resolve(spec);
   if (spec.startsWith('.') || spec.startsWith('/') || spec.split('/').length !== 2) {
-    throw new Error(`model "${spec}" is not a directory (hub ids look like org/name)`);
+    throw new Error(`model "${spec}" is not a directory (hub ids look like org/name[@revision])`);
   }
-  const resolver = hubResolver();
-  if (!resolver) throw new Error(`"${spec}" is not a local directory and this build cannot resolve hub ids`);
-  return resolver(spec);
+  return resolveModel(spec);
 }
 
-async function loadTokenizer(modelDir: string, explicit: string | undefined, hubName: string | null) {
+/** Only the tokenizer files of a hub repo (for a config's `tokenizer_name`). */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
+
+/** The tokenizer.json to use: `--tokenizer`, else the model directory's, else `tokenizer_name`'s on the hub. */
+async function findTokenizer(modelDir: string, explicit: string | undefined, hubName: string | null) {
   if (explicit) {
     if (!existsSync(explicit)) throw new Error(`tokenizer file ${explicit} does not exist`);
-    return JsonTokenizer.fromFile(explicit);
+    return explicit;
   }
   const local = join(modelDir, 'tokenizer.json');
-  if (existsSync(local)) return JsonTokenizer.fromFile(local);
-  const resolver = hubResolver();
-  if (!hubName || !resolver) return undefined;
-  const dir = await resolver(hubName);
+  if (existsSync(local)) return local;
+  if (!hubName) return undefined;
+  const dir = await resolveModel(hubName, {
+    files: (siblings) => siblings.filter((f) => TOKENIZER_FILES.includes(f)),
+  });
   const path = join(dir, 'tokenizer.json');
-  return existsSync(path) ? JsonTokenizer.fromFile(path) : undefined;
+  return existsSync(path) ? path : undefined;
 }
 
 /** Selects the backend, loads weights and tokenizer, and builds the engine. */
@@ -69,11 +68,15 @@ export async function loadModel(spec: string, options: LoadModelOptions): Promis
   const t0 = performance.now();
   const backend = await selectBackend(options.backend, { log });
   const modelDir = await resolveModelDir(spec);
-  const { config, stateDict } = await hf.loadCheckpoint(modelDir);
+  const { config, stateDict } = await loadCheckpoint(modelDir);
   const model = MPTModel.fromStateDict(config, stateDict);
   let tokenizer: TextTokenizer | undefined;
+  let tokenizerPath: string | undefined;
   try {
-    tokenizer = await loadTokenizer(modelDir, options.tokenizer, config.tokenizerName);
+    if (options.withTokenizer !== false) {
+      tokenizerPath = await findTokenizer(modelDir, options.tokenizer, config.tokenizerName);
+      tokenizer = tokenizerPath ? await JsonTokenizer.fromFile(tokenizerPath) : undefined;
+    }
   } catch (err) {
     if (options.tokenizer) throw err;
     log(`[mptjs] no tokenizer: ${(err as Error).message}`);
@@ -87,6 +90,7 @@ export async function loadModel(spec: string, options: LoadModelOptions): Promis
     engine: new MptEngine(model),
     tokenizer,
     modelDir,
+    tokenizerDir: tokenizerPath ? dirname(resolve(tokenizerPath)) : undefined,
     modelId: isDirectory(spec) ? basename(resolve(spec)) : spec,
     backend,
     loadSeconds,

@@ -33,11 +33,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI to completion (killed after `timeoutMs`). */
-export function runCliProcess(args: string[], timeoutMs = 90_000): Promise<CliResult> {
+/** Runs the built CLI to completion (killed after `timeoutMs`), with extra environment variables. */
+export function runCliProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 90_000,
+): Promise<CliResult> {
   requireBuiltCli();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

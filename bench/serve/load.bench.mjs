@@ -1,0 +1,88 @@
+// Serving throughput: generated tokens/s through the HTTP server at 1, 4 and 8 concurrent clients, against the
+// single-request decode rate of the same engine measured in the same run (the batching gain).
+// Usage: node bench/serve/load.bench.mjs [--backend wasm] [--tokens 48] [--requests 2]
+// Needs the built app (pnpm --filter @mptjs/serve build) and the shared fixture (MPTJS_SHARED_DIR).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { report } from '../lib.mjs';
+
+const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const backend = flag('backend', 'wasm');
+const maxTokens = Number(flag('tokens', '48'));
+const requestsPerClient = Number(flag('requests', '2'));
+const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '..', 'shared'));
+const modelDir = join(shared, 'fixtures/mpt-tiny-mosaic');
+const tokenizerPath = join(shared, 'data/gpt-neox-20b-tokenizer.json');
+if (!existsSync(modelDir)) {
+  console.log(`[skip] ${modelDir} missing (set MPTJS_SHARED_DIR)`);
+  process.exit(0);
+}
+
+const serve = await import(join(root, 'apps/serve/dist/index.js'));
+const model = await serve.loadModel(modelDir, { backend, tokenizer: tokenizerPath, log: () => {} });
+const promptFor = (i) => model.tokenizer.encode(`Request ${i}: the weather today is`);
+const params = { temperature: 0, topK: 0, topP: 1, maxNewTokens: maxTokens, stopStrings: [], stopIds: [] };
+
+// Baseline: one sequence, straight on the engine (no HTTP, no scheduler).
+async function singleDecode() {
+  const g = new serve.Generation(promptFor(0), params, model.engine.info.maxSeqLen, undefined);
+  return serve.runGeneration(model.engine, g);
+}
+await singleDecode(); // warm-up
+const single = [];
+for (let i = 0; i < 3; i++) single.push((await singleDecode()).decode_tokens_per_s);
+single.sort((a, b) => a - b);
+const baseline = single[1];
+
+const app = serve.createServeApp({
+  engine: model.engine,
+  tokenizer: model.tokenizer,
+  modelId: 'bench',
+  maxBatch: 8,
+  maxQueue: 64,
+});
+const { port } = await app.listen(0, '127.0.0.1');
+const url = `http://127.0.0.1:${port}/v1/completions`;
+
+async function client(id, count) {
+  let tokens = 0;
+  for (let r = 0; r < count; r++) {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: promptFor(id * 100 + r), max_tokens: maxTokens, temperature: 0 }),
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+    tokens += (await res.json()).usage.completion_tokens;
+  }
+  return tokens;
+}
+
+async function load(concurrency) {
+  const t0 = performance.now();
+  const counts = await Promise.all(Array.from({ length: concurrency }, (_, i) => client(i, requestsPerClient)));
+  const seconds = (performance.now() - t0) / 1000;
+  return counts.reduce((a, b) => a + b, 0) / seconds;
+}
+
+await load(2); // warm-up of the batched path
+const rows = [{ name: 'single-request decode (engine)', value: baseline, unit: 'tokens/s' }];
+for (const c of [1, 4, 8]) rows.push({ name: `http concurrency ${c}`, value: await load(c), unit: 'tokens/s' });
+await app.shutdown(1000);
+model.engine.dispose();
+
+report('serve-load', {
+  rows,
+  baseline: 'single-request decode (engine)',
+  notes: {
+    model: 'fixtures/mpt-tiny-mosaic (d_model 64, 2 layers, vocab 50432)',
+    backend,
+    workload: `${requestsPerClient} greedy requests per client, ${maxTokens} new tokens each, max_batch 8; tokens/s = all generated tokens / wall time (prefill included)`,
+  },
+});

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MixerBatch } from './batches.js';
@@ -256,6 +256,23 @@ describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX to
       };
       const mixer = await DataMixer.open({ config, tokenizer: tokenizerSpec! });
       await expect(take(mixer, 1, { batchSize: 2, prefetch: 2 })).rejects.toThrow(`${file}:2: invalid JSON`);
+    });
+
+    it('refuses to resume over changed files', async () => {
+      const dir = join(tmp.dir, 'changing');
+      mkdirSync(dir);
+      const file = join(dir, 'a.jsonl');
+      writeFileSync(file, '{"text": "one"}\n{"text": "two"}\n');
+      const config: MixerConfig = {
+        ...sampleConfig(),
+        streams: [{ name: 'changing', local: dir, proportion: 1 }],
+      };
+      const state = (await Mixer.open({ config, tokenizer: tok })).state();
+      await Mixer.open({ config, tokenizer: tok, state });
+      appendFileSync(file, '{"text": "three"}\n');
+      await expect(Mixer.open({ config, tokenizer: tok, state })).rejects.toThrow(
+        `mixer state: the files of stream changing (${dir}) changed since it was saved`,
+      );
     });
 
     it('weights repeat and choose streams by their record counts', async () => {

@@ -16,6 +16,8 @@ export interface MixerState {
   /** Global index of the next sample. */
   sample: number;
   streams: Record<string, StreamCursor>;
+  /** Per stream, a fingerprint of its files: a state does not resume over changed data. */
+  sources: Record<string, string>;
 }
 
 /** A tokenizer given as an object (in-thread only) rather than a spec a worker can load. */
@@ -75,6 +77,7 @@ export class Mixer {
     readonly config: MixerConfig,
     readonly weights: number[],
     private readonly packers: StreamPacker[],
+    private readonly sources: StreamSource[],
     private readonly tokenizerSource: TokenizerSpec | TokenizerInstance,
   ) {
     let acc = 0;
@@ -106,7 +109,7 @@ export class Mixer {
           () => mixer.tokenizer(),
         ),
     );
-    mixer = new Mixer(config, weights, packers, options.tokenizer);
+    mixer = new Mixer(config, weights, packers, sources, options.tokenizer);
     if (options.state) mixer.restore(options.state);
     return mixer;
   }
@@ -128,16 +131,13 @@ export class Mixer {
 
   state(): MixerState {
     const streams: Record<string, StreamCursor> = {};
+    const sources: Record<string, string> = {};
     this.config.streams.forEach((s, i) => {
       streams[s.name] = this.packers[i]!.cursor;
+      sources[s.name] = this.sources[i]!.fingerprint;
     });
-    return {
-      version: 1,
-      seed: this.config.shuffleSeed,
-      maxSeqLen: this.config.maxSeqLen,
-      sample: this.sample,
-      streams,
-    };
+    const { shuffleSeed: seed, maxSeqLen } = this.config;
+    return { version: 1, seed, maxSeqLen, sample: this.sample, streams, sources };
   }
 
   restore(state: MixerState): void {
@@ -163,6 +163,12 @@ export class Mixer {
     if (!Number.isInteger(state.sample) || state.sample < 0) throw new Error('mixer state: bad sample index');
     names.forEach((name, i) => {
       const c = state.streams[name]!;
+      const fingerprint = this.sources[i]!.fingerprint;
+      if (state.sources?.[name] !== fingerprint) {
+        throw new Error(
+          `mixer state: the files of stream ${name} (${this.sources[i]!.dir}) changed since it was saved`,
+        );
+      }
       for (const k of ['epoch', 'unit', 'doc', 'token'] as const) {
         if (!Number.isInteger(c[k]) || c[k] < 0)
           throw new Error(`mixer state: streams.${name}.${k} is not a valid index`);

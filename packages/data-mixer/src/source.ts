@@ -1,5 +1,5 @@
 // A stream's directory as a list of units (files or shards), each a sequence of records read in order.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { countJsonlRecords, isJsonlFile, readJsonlDocuments } from './jsonl.js';
@@ -11,6 +11,7 @@ import {
   readMdsIndex,
   readMdsShard,
 } from './mds.js';
+import { hashSeed } from './random.js';
 
 /** A document: text (tokenised by the mixer, EOS appended) or token ids (used as they are). */
 export type Document = MdsRecord;
@@ -24,6 +25,8 @@ export interface StreamSource {
   read(unit: number, from: number): AsyncGenerator<Document>;
   /** Total records over all units. */
   countRecords(): Promise<number>;
+  /** Changes when the stream's files do (names and sizes, or shard sample counts): guards resumption. */
+  readonly fingerprint: string;
 }
 
 async function listJsonl(dir: string): Promise<string[]> {
@@ -46,10 +49,12 @@ export async function openSource(dir: string, textField = 'text'): Promise<Strea
   if (existsSync(join(dir, 'index.json'))) return mdsSource(dir, await readMdsIndex(dir));
   const files = await listJsonl(dir);
   if (files.length === 0) throw new Error(`${dir}: no index.json and no .jsonl/.jsonl.gz/.jsonl.zst files`);
+  const sizes = files.map((f) => statSync(join(dir, f)).size);
   return {
     dir,
     kind: 'jsonl',
     units: files,
+    fingerprint: `${files.length}:${hashSeed(...files, ...sizes).toString(16)}`,
     read: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from),
     countRecords: async () => {
       let n = 0;
@@ -65,6 +70,7 @@ function mdsSource(dir: string, index: MdsIndex): StreamSource {
     dir,
     kind: 'mds',
     units,
+    fingerprint: `${units.length}:${hashSeed(...units, ...index.shards.map((s) => s.samples)).toString(16)}`,
     async *read(unit, from) {
       const shard = index.shards[unit]!;
       const path = join(dir, shard.zip_data?.basename ?? shard.raw_data.basename);

@@ -275,6 +275,29 @@ describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX to
       );
     });
 
+    it('names a stream with no documents, and a directory with no data files', async () => {
+      const empty = join(tmp.dir, 'empty');
+      mkdirSync(empty);
+      writeFileSync(join(empty, 'a.jsonl'), '\n\n');
+      writeFileSync(join(empty, 'b.jsonl'), '');
+      const config: MixerConfig = {
+        ...sampleConfig(),
+        streams: [{ name: 'empty', local: empty, proportion: 1 }],
+      };
+      const mixer = await Mixer.open({ config, tokenizer: tok });
+      await expect(mixer.next(null)).rejects.toThrow(`stream empty: no documents in ${empty}`);
+      const bare = join(tmp.dir, 'bare');
+      mkdirSync(bare);
+      writeFileSync(join(bare, 'notes.txt'), 'x');
+      const bareConfig: MixerConfig = {
+        ...sampleConfig(),
+        streams: [{ name: 'bare', local: bare, proportion: 1 }],
+      };
+      await expect(Mixer.open({ config: bareConfig, tokenizer: tok })).rejects.toThrow(
+        `${bare}: no index.json and no .jsonl/.jsonl.gz/.jsonl.zst files`,
+      );
+    });
+
     it('weights repeat and choose streams by their record counts', async () => {
       const config: MixerConfig = {
         ...sampleConfig(),

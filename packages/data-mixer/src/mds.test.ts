@@ -172,6 +172,15 @@ describe('MDS', () => {
       `${zpath}: corrupt or truncated zstd data`,
     );
 
+    const ndir = join(tmp.dir, 'negative');
+    const nw = new MdsWriter(ndir, { columns: { tokens: 'ndarray:int32' }, compression: null });
+    await nw.write({ tokens: Int32Array.of(5, -1) });
+    await nw.finish();
+    const negative = await openSource(ndir);
+    await expect(collect(negative.read(0, 0))).rejects.toThrow(
+      `${join(ndir, 'shard.00000.mds')}: sample 0: token id -1 out of range`,
+    );
+
     writeFileSync(join(dir, 'index.json'), JSON.stringify({ version: 1, shards: [] }));
     await expect(readMdsIndex(dir)).rejects.toThrow(
       `${join(dir, 'index.json')}: unsupported MDS index version 1`,

@@ -220,11 +220,20 @@ function decodeNdarray(bytes: Uint8Array, encoding: string, where: string): Int3
   return toInt32(values, dtype, where);
 }
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 function toInt32(bytes: Uint8Array, dtype: string, where: string): Int32Array {
   const width = DTYPE_BYTES[dtype]!;
   if (bytes.byteLength % width !== 0)
     throw new Error(`${where}: ${bytes.byteLength} bytes is not a whole number of ${dtype}`);
   const n = bytes.byteLength / width;
+  if (dtype === 'int32' && LITTLE_ENDIAN_HOST) {
+    // The common case (llm-foundry's `tokens`): one copy into an aligned buffer, then a range check.
+    const out = new Int32Array(n);
+    new Uint8Array(out.buffer).set(bytes);
+    for (let i = 0; i < n; i++) if (out[i]! < 0) throw new Error(`${where}: token id ${out[i]} out of range`);
+    return out;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {

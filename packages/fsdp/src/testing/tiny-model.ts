@@ -10,10 +10,14 @@ import type { ProcessGroup } from '../process-group.js';
 export const TINY_IN = 6;
 export const TINY_HIDDEN = 8;
 
-export interface TinyUnit extends FsdpUnit {
+/** A driver unit, shaped like the trainer's ChainUnit: `(params, input, ctx) -> output`. */
+export interface DriverUnit<C> extends FsdpUnit {
   readonly inputIsDifferentiable: boolean;
-  forward(params: ParamMap, input: tf.Tensor, target: tf.Tensor): tf.Tensor;
+  forward(params: ParamMap, input: tf.Tensor, ctx: C): tf.Tensor;
 }
+
+/** Tiny-chain units take the regression target as their context. */
+export type TinyUnit = DriverUnit<tf.Tensor>;
 
 const p = (params: ParamMap, name: string) => params.get(name)!;
 
@@ -87,18 +91,18 @@ export function tinyStateDict(seed: number, blocks = 2): StateDict {
   return sd;
 }
 
-interface Hooks {
-  beforeUnitForward(unit: TinyUnit, phase: 'forward' | 'recompute'): Promise<ParamMap> | ParamMap;
-  afterUnitForward?(unit: TinyUnit, phase: 'forward' | 'recompute', params: ParamMap): void | Promise<void>;
-  afterUnitBackward(unit: TinyUnit, gradients: Map<string, tf.Tensor>): void | Promise<void>;
+export interface DriverHooks {
+  beforeUnitForward(unit: FsdpUnit, phase: 'forward' | 'recompute'): Promise<ParamMap> | ParamMap;
+  afterUnitForward?(unit: FsdpUnit, phase: 'forward' | 'recompute', params: ParamMap): void | Promise<void>;
+  afterUnitBackward(unit: FsdpUnit, gradients: Map<string, tf.Tensor>): void | Promise<void>;
 }
 
 /** Forward a unit at a time keeping unit inputs; backward re-runs each unit and takes its VJP. Returns the loss. */
-export async function forwardBackward(
-  units: TinyUnit[],
+export async function forwardBackward<C>(
+  units: DriverUnit<C>[],
   x: tf.Tensor,
-  y: tf.Tensor,
-  hooks: Hooks,
+  y: C,
+  hooks: DriverHooks,
 ): Promise<number> {
   const inputs: tf.Tensor[] = [];
   let h = x;

@@ -1,4 +1,5 @@
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,5 +178,57 @@ describe('resolveModel', () => {
     expect(
       defaultModelFiles(['config.json', 'pytorch_model-00001-of-00002.bin', 'pytorch_model.bin.index.json']),
     ).toEqual(['config.json', 'pytorch_model.bin.index.json', 'pytorch_model-00001-of-00002.bin']);
+  });
+});
+
+describe('resolveModel in the face of trouble', () => {
+  it('downloads each blob once when two calls race for it', async () => {
+    const cacheDir = tempDir();
+    const before = hub.requests.length;
+    const opts = { ...quiet, endpoint: hub.url, cacheDir };
+    const [a, b] = await Promise.all([
+      resolveModel('test-org/mpt-sharded', opts),
+      resolveModel('test-org/mpt-sharded', opts),
+    ]);
+    expect(a).toBe(b);
+    const gets = hub.requests.slice(before).filter((r) => r.method === 'GET' && r.path.includes('/resolve/'));
+    expect(gets.filter((r) => r.path.endsWith('model-00001-of-00003.safetensors'))).toHaveLength(1);
+    const blobs = readdirSync(join(cacheDir, 'models--test-org--mpt-sharded', 'blobs'));
+    expect(blobs.filter((f) => f.endsWith('.lock') || f.endsWith('.incomplete'))).toEqual([]);
+  });
+
+  it('takes over the lock of a download whose process died', async () => {
+    const cacheDir = tempDir();
+    const opts = { ...quiet, endpoint: hub.url, cacheDir };
+    const snap = await resolveModel('test-org/mpt-sharded', opts);
+    const blob = readlinkSync(join(snap, 'config.json')).split('/').at(-1)!;
+    const blobs = join(cacheDir, 'models--test-org--mpt-sharded', 'blobs');
+    rmSync(join(blobs, blob));
+    rmSync(join(snap, 'config.json'));
+    // A pid far above any live one on this host.
+    writeFileSync(join(blobs, `${blob}.lock`), `${2 ** 22 + 12345}\n${hostname()}\n`);
+    await resolveModel('test-org/mpt-sharded', opts);
+    expect(
+      readFileSync(join(snap, 'config.json')).equals(readFileSync(join(shardedDir, 'config.json'))),
+    ).toBe(true);
+  });
+
+  it('falls back to the cached snapshot, with a warning, when the hub cannot be reached', async () => {
+    const cacheDir = tempDir();
+    const snap = await resolveModel('test-org/mpt-sharded', { ...quiet, endpoint: hub.url, cacheDir });
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (m: string) => warnings.push(m);
+    try {
+      expect(
+        await resolveModel('test-org/mpt-sharded', { ...quiet, endpoint: 'http://127.0.0.1:9', cacheDir }),
+      ).toBe(snap);
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings[0]).toMatch(/hub unreachable .*; using the cached test-org\/mpt-sharded@main/);
+    await expect(
+      resolveModel('test-org/elsewhere', { ...quiet, endpoint: 'http://127.0.0.1:9', cacheDir }),
+    ).rejects.toThrow('cannot reach http://127.0.0.1:9 for test-org/elsewhere');
   });
 });

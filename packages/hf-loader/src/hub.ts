@@ -6,7 +6,7 @@
  */
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { HubError } from './errors.js';
 import { type ProgressSink, progressBar, silentProgress } from './progress.js';
@@ -140,6 +140,40 @@ async function cachedSnapshot(repoDir: string, revision: string): Promise<string
   return existsSync(dir) ? dir : undefined;
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `path` as an exclusive lock file holding our pid; waits while a live process holds it and takes over a
+ * lock whose process is gone. Returns the release function.
+ */
+async function lockFile(path: string, what: string, timeoutMs = 30 * 60_000): Promise<() => Promise<void>> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      await writeFile(path, `${process.pid}\n${hostname()}\n`, { flag: 'wx' });
+      return () => rm(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const [pid, host] = (await readFile(path, 'utf8').catch(() => '')).split('\n');
+    if (host === hostname() && pid && !processAlive(Number(pid))) {
+      await rm(path, { force: true }); // stale: its process died mid-download
+      continue;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw new HubError(`${what}: another download holds ${path}; remove it if no download is running`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Strips the weak marker and quotes from an ETag, as the blob file name. */
 function normalizeEtag(etag: string | null): string | undefined {
   if (!etag) return undefined;
@@ -239,10 +273,20 @@ class HubClient {
     const meta = await this.fileMeta(url, what);
     const blob = join(repoDir, 'blobs', meta.etag);
     await mkdir(dirname(blob), { recursive: true });
-    if (!existsSync(blob)) await this.downloadBlob(meta.location, blob, meta.size, file);
+    if (!existsSync(blob)) {
+      // One writer per blob: another process (or call) may be downloading it right now.
+      const release = await lockFile(`${blob}.lock`, what);
+      try {
+        if (!existsSync(blob)) await this.downloadBlob(meta.location, blob, meta.size, file);
+      } finally {
+        await release();
+      }
+    }
     await mkdir(dirname(pointer), { recursive: true });
-    await rm(pointer, { force: true });
-    await symlink(relative(dirname(pointer), blob), pointer);
+    // Link under a temporary name, then rename over the pointer: atomic even when two calls race here.
+    const tmp = `${pointer}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await symlink(relative(dirname(pointer), blob), tmp);
+    await rename(tmp, pointer);
   }
 
   private async downloadBlob(

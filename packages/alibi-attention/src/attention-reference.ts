@@ -68,7 +68,9 @@ export function attentionProbabilities(q: tf.Tensor, k: tf.Tensor, o: ResolvedAt
   return tf.tidy(() => {
     const tq = q.shape[2]!;
     const tk = k.shape[2]!;
-    let scores = tf.mul(tf.matMul(q, k, false, true), o.scale);
+    // tfjs-wasm multiplies far slower with a transposed right operand than with an explicit transpose.
+    const kT = tf.getBackend() === 'wasm' ? tf.transpose(k, [0, 1, 3, 2]) : null;
+    let scores = tf.mul(kT ? tf.matMul(q, kT) : tf.matMul(q, k, false, true), o.scale);
     if (o.slopes) scores = tf.add(scores, alibiBias(o.slopes, tq, tk, o.queryOffset));
     const visible = visibleKeys(tq, tk, { causal: o.causal, queryOffset: o.queryOffset, keyMask: o.keyMask });
     if (visible)

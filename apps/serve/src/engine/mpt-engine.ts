@@ -3,16 +3,24 @@ import type { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Engine, EngineSequence, ModelInfo } from './types.js';
 
+/** The running batch: one left-padded cache shared by its members, row i belonging to members[i]. */
+interface Batch {
+  members: MptSequence[];
+  cache: KVCache;
+}
+
 class MptSequence implements EngineSequence {
-  constructor(public cache: KVCache | undefined) {}
+  /** Its own cache, while it is not part of a running batch. */
+  cache: KVCache | undefined;
+  /** The batch holding its keys and values, if any. */
+  batch: Batch | undefined;
+  released = false;
 
-  get length(): number {
-    return this.cache?.length ?? 0;
-  }
-
-  requireCache(): KVCache {
-    if (!this.cache) throw new Error('this sequence was released');
-    return this.cache;
+  constructor(
+    cache: KVCache,
+    public length: number,
+  ) {
+    this.cache = cache;
   }
 }
 
@@ -23,13 +31,20 @@ async function readRows(logits: tf.Tensor2D): Promise<Float32Array[]> {
   return Array.from({ length: b }, (_, i) => data.subarray(i * v, (i + 1) * v));
 }
 
+function sameMembers(batch: Batch | undefined, seqs: readonly MptSequence[]): batch is Batch {
+  return !!batch && batch.members.length === seqs.length && batch.members.every((m, i) => m === seqs[i]);
+}
+
 /**
- * The Engine over an MPTModel: one KV cache per sequence. A decode step joins the running sequences' caches into
- * one left-padded batch (ALiBi depends only on relative positions, and the key mask hides the padding), runs one
- * batched `decodeStep`, and appends each row's new keys and values back to its own cache.
+ * The Engine over an MPTModel. Each sequence has its own KV cache until it decodes alongside others: then the
+ * caches are joined into one left-padded batch cache (ALiBi depends only on relative positions and the key mask
+ * hides the padding) that stays in place for as long as the batch keeps the same members, so a steady batch
+ * decodes with no copying beyond the model's own. When members change, the batch is split back into
+ * per-sequence caches (padding dropped) and the new batch is joined from those.
  */
 export class MptEngine implements Engine {
   readonly info: ModelInfo;
+  private batch: Batch | undefined;
 
   constructor(readonly model: MPTModel) {
     this.info = { vocabSize: model.config.vocabSize, maxSeqLen: model.config.maxSeqLen };
@@ -46,7 +61,7 @@ export class MptEngine implements Engine {
     const cache = this.model.newCache();
     try {
       const [logits] = await readRows(this.model.prefill([[...promptIds]], cache));
-      return { sequence: new MptSequence(cache), logits: logits! };
+      return { sequence: new MptSequence(cache, promptIds.length), logits: logits! };
     } catch (err) {
       cache.dispose();
       throw err;
@@ -56,42 +71,78 @@ export class MptEngine implements Engine {
   async decode(sequences: readonly EngineSequence[], tokens: readonly number[]): Promise<Float32Array[]> {
     if (sequences.length !== tokens.length) throw new RangeError('decode needs one token per sequence');
     const seqs = sequences.map((s) => s as MptSequence);
-    if (seqs.length === 1) return readRows(this.model.decodeStep([...tokens], seqs[0]!.requireCache()));
-    if (!this.model.config.alibi) {
+    for (const s of seqs) if (s.released) throw new Error('cannot decode a released sequence');
+    if (!this.model.config.alibi && seqs.length > 1) {
       // Learned position embeddings would shift under left padding: decode such models one sequence at a time.
       const rows: Float32Array[] = [];
       for (let i = 0; i < seqs.length; i++) rows.push(...(await this.decode([seqs[i]!], [tokens[i]!])));
       return rows;
     }
-    const batch = KVCache.concatBatch(seqs.map((s) => s.requireCache()));
-    try {
-      const logits = this.model.decodeStep([...tokens], batch);
-      const last = batch.length - 1;
-      for (let layer = 0; layer < batch.numLayers; layer++) {
-        const { k, v } = batch.layer(layer)!;
-        const [, h, , d] = k.shape;
-        seqs.forEach((seq, b) => {
-          const [kRow, vRow] = tf.tidy(() => [
-            tf.slice(k, [b, 0, last, 0], [1, h, 1, d]) as tf.Tensor4D,
-            tf.slice(v, [b, 0, last, 0], [1, h, 1, d]) as tf.Tensor4D,
-          ]);
-          seq.requireCache().append(layer, kRow!, vRow!);
-          tf.dispose([kRow!, vRow!]);
-        });
-      }
-      return await readRows(logits);
-    } finally {
-      batch.dispose();
-    }
+    if (!sameMembers(this.batch, seqs)) this.regroup(seqs);
+    const cache = seqs.length === 1 && !this.batch ? seqs[0]!.cache! : this.batch!.cache;
+    const rows = await readRows(this.model.decodeStep([...tokens], cache));
+    for (const s of seqs) s.length++;
+    return rows;
   }
 
   release(sequence: EngineSequence): void {
     const seq = sequence as MptSequence;
+    if (seq.released) return;
+    seq.released = true;
     seq.cache?.dispose();
     seq.cache = undefined;
+    const batch = seq.batch;
+    if (batch && batch.members.every((m) => m.released)) this.dropBatch();
   }
 
   dispose(): void {
+    this.dropBatch();
     this.model.dispose();
+  }
+
+  /** Makes `seqs` the running batch: a single sequence decodes on its own cache, several share one. */
+  private regroup(seqs: readonly MptSequence[]): void {
+    this.splitBatch();
+    if (seqs.length === 1) return;
+    const cache = KVCache.concatBatch(seqs.map((s) => s.cache!));
+    const batch: Batch = { members: [...seqs], cache };
+    for (const s of seqs) {
+      s.cache!.dispose();
+      s.cache = undefined;
+      s.batch = batch;
+    }
+    this.batch = batch;
+  }
+
+  /** Gives every live member of the running batch its own cache again (without the padding). */
+  private splitBatch(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    const total = batch.cache.length;
+    batch.members.forEach((seq, row) => {
+      seq.batch = undefined;
+      if (seq.released) return;
+      const own = this.model.newCache();
+      const pad = total - seq.length;
+      for (let layer = 0; layer < own.numLayers; layer++) {
+        const { k, v } = batch.cache.layer(layer)!;
+        const [, h, , d] = k.shape;
+        const [kRow, vRow] = tf.tidy(() => [
+          tf.slice(k, [row, 0, pad, 0], [1, h, seq.length, d]) as tf.Tensor4D,
+          tf.slice(v, [row, 0, pad, 0], [1, h, seq.length, d]) as tf.Tensor4D,
+        ]);
+        own.append(layer, kRow!, vRow!);
+        tf.dispose([kRow!, vRow!]);
+      }
+      seq.cache = own;
+    });
+    this.dropBatch();
+  }
+
+  private dropBatch(): void {
+    if (!this.batch) return;
+    for (const m of this.batch.members) if (m.batch === this.batch) m.batch = undefined;
+    this.batch.cache.dispose();
+    this.batch = undefined;
   }
 }

@@ -4,10 +4,11 @@ import hf from 'tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trainBpe, trainFromCounts } from './models/bpe/trainer.js';
 import { generateCorpus } from './testing/corpus.js';
+import type { AnyJson } from './testing/json.js';
 import { CODE, PROSE } from './testing/seed-texts.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 
-type Json = Record<string, any>;
+type Json = AnyJson;
 
 const TEXTS = [
   'Hello world! HELLO World, hello-world hello_world <mask> x<mask>y  <mask>  end',
@@ -26,7 +27,11 @@ let base: Json;
 let corpus: string[];
 
 beforeAll(async () => {
-  base = await trainBpe({ texts: [...PROSE, ...CODE], vocabSize: 900, specialTokens: ['<s>', '</s>', '<unk>', '<mask>'] });
+  base = await trainBpe({
+    texts: [...PROSE, ...CODE],
+    vocabSize: 900,
+    specialTokens: ['<s>', '</s>', '<unk>', '<mask>'],
+  });
   corpus = generateCorpus({ seed: 99, chars: 30_000 });
 });
 
@@ -69,46 +74,88 @@ describe('components match HF tokenizers', () => {
   });
 
   it('normalizers: Sequence of NFD and Lowercase; NFKC; NFKD', async () => {
-    await expectSameAsHf(variant((j) => (j.normalizer = { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Lowercase' }] })));
-    await expectSameAsHf(variant((j) => (j.normalizer = { type: 'NFKC' })));
-    await expectSameAsHf(variant((j) => (j.normalizer = { type: 'NFKD' })));
-    await expectSameAsHf(variant((j) => (j.normalizer = null)));
+    await expectSameAsHf(
+      variant((j) => {
+        j.normalizer = { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Lowercase' }] };
+      }),
+    );
+    await expectSameAsHf(
+      variant((j) => {
+        j.normalizer = { type: 'NFKC' };
+      }),
+    );
+    await expectSameAsHf(
+      variant((j) => {
+        j.normalizer = { type: 'NFKD' };
+      }),
+    );
+    await expectSameAsHf(
+      variant((j) => {
+        j.normalizer = null;
+      }),
+    );
   });
 
   it('pre-tokenizers: ByteLevel options, Digits, Split behaviors, Sequence', async () => {
-    await expectSameAsHf(variant((j) => (j.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true })));
     await expectSameAsHf(
       variant((j) => {
-        j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }] };
+        j.pre_tokenizer = {
+          type: 'ByteLevel',
+          add_prefix_space: true,
+          trim_offsets: true,
+          use_regex: true,
+        };
+      }),
+    );
+    await expectSameAsHf(
+      variant((j) => {
+        j.pre_tokenizer = {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'Digits', individual_digits: true },
+            { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+          ],
+        };
         j.post_processor = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true };
       }),
     );
-    await expectSameAsHf(variant((j) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: false }, { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: false }] })));
+    await expectSameAsHf(
+      variant((j) => {
+        j.pre_tokenizer = {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'Digits', individual_digits: false },
+            { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: false },
+          ],
+        };
+      }),
+    );
     for (const behavior of ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous']) {
       for (const invert of [false, true]) {
         await expectSameAsHf(
-          variant(
-            (j) =>
-              (j.pre_tokenizer = {
-                type: 'Sequence',
-                pretokenizers: [
-                  { type: 'Split', pattern: { Regex: "\\s+|[,.!?;]|'s" }, behavior, invert },
-                  { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-                ],
-              }),
-          ),
+          variant((j) => {
+            j.pre_tokenizer = {
+              type: 'Sequence',
+              pretokenizers: [
+                { type: 'Split', pattern: { Regex: "\\s+|[,.!?;]|'s" }, behavior, invert },
+                { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+              ],
+            };
+          }),
           TEXTS,
         );
       }
     }
     await expectSameAsHf(
-      variant(
-        (j) =>
-          (j.pre_tokenizer = {
-            type: 'Sequence',
-            pretokenizers: [{ type: 'Split', pattern: { String: 'o' }, behavior: 'MergedWithNext', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }],
-          }),
-      ),
+      variant((j) => {
+        j.pre_tokenizer = {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'Split', pattern: { String: 'o' }, behavior: 'MergedWithNext', invert: false },
+            { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+          ],
+        };
+      }),
     );
   });
 
@@ -132,13 +179,33 @@ describe('components match HF tokenizers', () => {
   it('post-processors: TemplateProcessing with and without special tokens, Sequence', async () => {
     const template = {
       type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      single: [
+        { SpecialToken: { id: '<s>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } },
+      ],
       pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } },
+      special_tokens: {
+        '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] },
+        '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] },
+      },
     };
-    await expectSameAsHf(variant((j) => (j.post_processor = template)));
-    await expectSameAsHf(variant((j) => (j.post_processor = { type: 'Sequence', processors: [{ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true }, template] })));
-    const json = variant((j) => (j.post_processor = template));
+    await expectSameAsHf(
+      variant((j) => {
+        j.post_processor = template;
+      }),
+    );
+    await expectSameAsHf(
+      variant((j) => {
+        j.post_processor = {
+          type: 'Sequence',
+          processors: [{ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true }, template],
+        };
+      }),
+    );
+    const json = variant((j) => {
+      j.post_processor = template;
+    });
     const theirs = hf.Tokenizer.fromString(json);
     const raw = await theirs.encode('Hello world', null, { addSpecialTokens: false });
     expect(Tokenizer.fromJSON(json).encode('Hello world', { addSpecialTokens: false })).toEqual(raw.getIds());
@@ -146,25 +213,36 @@ describe('components match HF tokenizers', () => {
 
   it('decoders: Sequence of ByteLevel, Replace, Strip, Fuse; none', async () => {
     await expectSameAsHf(
-      variant(
-        (j) =>
-          (j.decoder = {
-            type: 'Sequence',
-            decoders: [{ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }, { type: 'Replace', pattern: { String: 'o' }, content: '0' }, { type: 'Strip', content: 'H', start: 1, stop: 1 }, { type: 'Fuse' }],
-          }),
-      ),
+      variant((j) => {
+        j.decoder = {
+          type: 'Sequence',
+          decoders: [
+            { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+            { type: 'Replace', pattern: { String: 'o' }, content: '0' },
+            { type: 'Strip', content: 'H', start: 1, stop: 1 },
+            { type: 'Fuse' },
+          ],
+        };
+      }),
       // HF's Strip decoder panics on a token it strips to nothing, so no empty text here.
       TEXTS.filter((t) => t.length > 0),
     );
-    await expectSameAsHf(variant((j) => (j.decoder = null)), TEXTS);
+    await expectSameAsHf(
+      variant((j) => {
+        j.decoder = null;
+      }),
+      TEXTS,
+    );
   });
 
   it('char-level BPE with byte_fallback, unk (fused and not), continuing prefix and end-of-word suffix', async () => {
     const counts = new Map<string, number>();
-    for (const t of [...PROSE.slice(0, 3), ...CODE.slice(0, 2)]) for (const w of t.split(/\s+/)) if (w) counts.set(w, (counts.get(w) ?? 0) + 1);
+    for (const t of [...PROSE.slice(0, 3), ...CODE.slice(0, 2)])
+      for (const w of t.split(/\s+/)) if (w) counts.set(w, (counts.get(w) ?? 0) + 1);
     const { vocab, merges } = trainFromCounts(counts, 400, ['<unk>'], [], 0);
     const withBytes = Object.fromEntries(vocab);
-    for (let b = 0; b < 256; b++) withBytes[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = vocab.size + b;
+    for (let b = 0; b < 256; b++)
+      withBytes[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = vocab.size + b;
     const charLevel = (model: Json, decoders: Json[]) =>
       JSON.stringify({
         version: '1.0',
@@ -173,9 +251,20 @@ describe('components match HF tokenizers', () => {
         pre_tokenizer: { type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Removed', invert: false },
         post_processor: null,
         decoder: { type: 'Sequence', decoders },
-        model: { type: 'BPE', dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false, vocab: Object.fromEntries(vocab), merges, ...model },
+        model: {
+          type: 'BPE',
+          dropout: null,
+          unk_token: null,
+          fuse_unk: false,
+          byte_fallback: false,
+          vocab: Object.fromEntries(vocab),
+          merges,
+          ...model,
+        },
       });
-    await expectSameAsHf(charLevel({ byte_fallback: true, vocab: withBytes }, [{ type: 'ByteFallback' }, { type: 'Fuse' }]));
+    await expectSameAsHf(
+      charLevel({ byte_fallback: true, vocab: withBytes }, [{ type: 'ByteFallback' }, { type: 'Fuse' }]),
+    );
     await expectSameAsHf(charLevel({ unk_token: '<unk>', fuse_unk: true }, [{ type: 'Fuse' }]));
     await expectSameAsHf(charLevel({ unk_token: '<unk>', fuse_unk: false }, [{ type: 'Fuse' }]));
     // Prefix / suffix variants: every vocab entry also exists prefixed or suffixed, merges stay valid.
@@ -186,12 +275,28 @@ describe('components match HF tokenizers', () => {
       prefixed[`##${t}`] = next;
       suffixed[`${t}</w>`] = next++;
     }
-    await expectSameAsHf(charLevel({ unk_token: '<unk>', continuing_subword_prefix: '##', vocab: prefixed, merges: merges.map(([a, b]) => [a, `##${b}`]).filter(([a, b]) => `${a}${b.slice(2)}` in prefixed) }, [{ type: 'Fuse' }]), TEXTS);
-    await expectSameAsHf(charLevel({ unk_token: '<unk>', end_of_word_suffix: '</w>', vocab: suffixed }, [{ type: 'Fuse' }]), TEXTS);
+    await expectSameAsHf(
+      charLevel(
+        {
+          unk_token: '<unk>',
+          continuing_subword_prefix: '##',
+          vocab: prefixed,
+          merges: merges.map(([a, b]) => [a, `##${b}`]).filter(([a, b]) => `${a}${b.slice(2)}` in prefixed),
+        },
+        [{ type: 'Fuse' }],
+      ),
+      TEXTS,
+    );
+    await expectSameAsHf(
+      charLevel({ unk_token: '<unk>', end_of_word_suffix: '</w>', vocab: suffixed }, [{ type: 'Fuse' }]),
+      TEXTS,
+    );
   });
 
   it('legacy "a b" merges load the same as [a, b] pairs', async () => {
-    const legacy = variant((j) => (j.model.merges = j.model.merges.map(([a, b]: string[]) => `${a} ${b}`)));
+    const legacy = variant((j) => {
+      j.model.merges = j.model.merges.map(([a, b]: string[]) => `${a} ${b}`);
+    });
     await expectSameAsHf(legacy, TEXTS);
     expect(Tokenizer.fromJSON(legacy).encode(TEXTS[0])).toEqual(Tokenizer.fromJSON(base).encode(TEXTS[0]));
   });

@@ -14,7 +14,10 @@ function diffs<T>(docs: string[], ours: T[], theirs: T[], limit = 5): string[] {
   for (let i = 0; i < docs.length && out.length < limit; i++) {
     const a = JSON.stringify(ours[i]);
     const b = JSON.stringify(theirs[i]);
-    if (a !== b) out.push(`doc ${i} ${JSON.stringify(docs[i].slice(0, 200))}\n ours: ${a.slice(0, 400)}\n   hf: ${b.slice(0, 400)}`);
+    if (a !== b)
+      out.push(
+        `doc ${i} ${JSON.stringify(docs[i].slice(0, 200))}\n ours: ${a.slice(0, 400)}\n   hf: ${b.slice(0, 400)}`,
+      );
   }
   return out;
 }
@@ -48,9 +51,27 @@ describe.skipIf(!path)('GPT-NeoX-20B conformance with HF tokenizers', () => {
   it('gives identical offsets and tokens', async () => {
     const expected = await theirs.encodeBatch(offsetDocs);
     const actual = offsetDocs.map((d) => ours.encode(d, { withOffsets: true }));
-    expect(diffs(offsetDocs, actual.map((e) => e.offsets), expected.map((e) => e.getOffsets()))).toEqual([]);
-    expect(diffs(offsetDocs, actual.map((e) => e.ids), expected.map((e) => e.getIds()))).toEqual([]);
-    expect(diffs(offsetDocs, actual.map((e) => e.tokens), expected.map((e) => e.getTokens()))).toEqual([]);
+    expect(
+      diffs(
+        offsetDocs,
+        actual.map((e) => e.offsets),
+        expected.map((e) => e.getOffsets()),
+      ),
+    ).toEqual([]);
+    expect(
+      diffs(
+        offsetDocs,
+        actual.map((e) => e.ids),
+        expected.map((e) => e.getIds()),
+      ),
+    ).toEqual([]);
+    expect(
+      diffs(
+        offsetDocs,
+        actual.map((e) => e.tokens),
+        expected.map((e) => e.getTokens()),
+      ),
+    ).toEqual([]);
   });
 
   it('decodes like HF, and round-trips exactly where HF does', async () => {
@@ -66,7 +87,9 @@ describe.skipIf(!path)('GPT-NeoX-20B conformance with HF tokenizers', () => {
     // Only NFD text and lone surrogates fail to round-trip; most documents have neither.
     expect(roundTrips).toBeGreaterThan(docs.length / 4);
     const skipped = await theirs.decodeBatch(idsList.slice(0, 200), true);
-    expect(idsList.slice(0, 200).map((ids) => ours.decode(ids, { skipSpecialTokens: true }))).toEqual(skipped);
+    expect(idsList.slice(0, 200).map((ids) => ours.decode(ids, { skipSpecialTokens: true }))).toEqual(
+      skipped,
+    );
   });
 
   it('matches the reference examples from the model card', () => {
@@ -83,7 +106,13 @@ describe.skipIf(!path)('GPT-NeoX-20B conformance with HF tokenizers', () => {
     for (let c = 0; c < 0x10000; c += 7) probes.push(`a${String.fromCharCode(c)}b ${String.fromCharCode(c)}`);
     probes.push('\ud800', '\udfff', '\udc00\ud800', 'x\ud83d', '\ud83d\ude00\ud83d');
     const expected = (await theirs.encodeBatch(probes)).map((e) => e.getIds());
-    expect(diffs(probes, probes.map((p) => ours.encode(p)), expected)).toEqual([]);
+    expect(
+      diffs(
+        probes,
+        probes.map((p) => ours.encode(p)),
+        expected,
+      ),
+    ).toEqual([]);
   });
 
   it('utf16 offsets are the code point offsets in String.prototype.slice units', () => {

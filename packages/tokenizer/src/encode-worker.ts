@@ -44,6 +44,9 @@ if (typeof process !== 'undefined' && process.versions?.node) {
   const { parentPort } = await import('node:worker_threads');
   parentPort?.on('message', (msg) => handle(msg, (m, t) => parentPort.postMessage(m, t)));
 } else {
-  const scope = globalThis as unknown as { onmessage: (e: MessageEvent) => void; postMessage: (m: unknown, t: ArrayBuffer[]) => void };
+  const scope = globalThis as unknown as {
+    onmessage: (e: MessageEvent) => void;
+    postMessage: (m: unknown, t: ArrayBuffer[]) => void;
+  };
   scope.onmessage = (e) => handle(e.data, (m, t) => scope.postMessage(m, t));
 }

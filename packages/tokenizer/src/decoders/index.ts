@@ -129,17 +129,31 @@ export function decoderFromJson(node: JsonNode): Decoder | null {
     case 'Strip': {
       const content = node.get('content').string();
       if ([...content].length !== 1) node.get('content').fail('a single character');
-      return new StripDecoder(content, node.get('start').nonNegativeInteger(), node.get('stop').nonNegativeInteger());
+      return new StripDecoder(
+        content,
+        node.get('start').nonNegativeInteger(),
+        node.get('stop').nonNegativeInteger(),
+      );
     }
     case 'Replace': {
       const pattern = node.get('pattern');
       const obj = pattern.object();
-      if (typeof obj.String !== 'string') pattern.unsupported('only {"String": ...} patterns are supported in the Replace decoder');
+      if (typeof obj.String !== 'string')
+        pattern.unsupported('only {"String": ...} patterns are supported in the Replace decoder');
       return new ReplaceDecoder(obj.String as string, node.get('content').string());
     }
     case 'Sequence':
-      return new DecoderSequence(node.get('decoders').array().map((d) => decoderFromJson(d) ?? d.fail('a decoder')));
+      return new DecoderSequence(
+        node
+          .get('decoders')
+          .array()
+          .map((d) => decoderFromJson(d) ?? d.fail('a decoder')),
+      );
     default:
-      return node.get('type').unsupported(`unsupported decoder ${JSON.stringify(type)} (supported: ${SUPPORTED_DECODERS.join(', ')})`);
+      return node
+        .get('type')
+        .unsupported(
+          `unsupported decoder ${JSON.stringify(type)} (supported: ${SUPPORTED_DECODERS.join(', ')})`,
+        );
   }
 }

@@ -7,7 +7,8 @@ export type JsonObject = { [key: string]: Json };
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
   if (typeof value === 'object') return 'an object';
   if (value === undefined) return 'nothing (missing)';
   return `${typeof value} ${String(value)}`;
@@ -34,11 +35,16 @@ export class JsonNode {
 
   get(key: string): JsonNode {
     const obj = this.object();
-    return new JsonNode(Object.hasOwn(obj, key) ? obj[key] : undefined, this.path ? `${this.path}.${key}` : key);
+    const step = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    return new JsonNode(
+      Object.hasOwn(obj, key) ? obj[key] : undefined,
+      this.path ? `${this.path}${step}` : step.replace(/^\./, ''),
+    );
   }
 
   object(): Record<string, unknown> {
-    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value)) this.fail('an object');
+    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value))
+      this.fail('an object');
     return this.value as Record<string, unknown>;
   }
 
@@ -99,7 +105,10 @@ export function parseTokenizerJson(input: unknown): JsonNode {
     try {
       parsed = JSON.parse(input);
     } catch (err) {
-      throw new TokenizerJsonError('', `tokenizer.json is not valid JSON (truncated or corrupt?): ${(err as Error).message}`);
+      throw new TokenizerJsonError(
+        '',
+        `tokenizer.json is not valid JSON (truncated or corrupt?): ${(err as Error).message}`,
+      );
     }
     return new JsonNode(parsed, '');
   }

@@ -5,8 +5,8 @@ import { Lowercase } from './lowercase.js';
 import type { Normalizer } from './normalizer.js';
 import { type UnicodeForm, UnicodeNormalizer } from './unicode.js';
 
-export type { Normalizer } from './normalizer.js';
 export { Lowercase } from './lowercase.js';
+export type { Normalizer } from './normalizer.js';
 export { UnicodeNormalizer } from './unicode.js';
 
 export class NormalizerSequence implements Normalizer {
@@ -37,8 +37,17 @@ export function normalizerFromJson(node: JsonNode): Normalizer | null {
     case 'Lowercase':
       return new Lowercase();
     case 'Sequence':
-      return new NormalizerSequence(node.get('normalizers').array().map((n) => normalizerFromJson(n) ?? n.fail('a normalizer')));
+      return new NormalizerSequence(
+        node
+          .get('normalizers')
+          .array()
+          .map((n) => normalizerFromJson(n) ?? n.fail('a normalizer')),
+      );
     default:
-      return node.get('type').unsupported(`unsupported normalizer ${JSON.stringify(type)} (supported: ${SUPPORTED_NORMALIZERS.join(', ')})`);
+      return node
+        .get('type')
+        .unsupported(
+          `unsupported normalizer ${JSON.stringify(type)} (supported: ${SUPPORTED_NORMALIZERS.join(', ')})`,
+        );
   }
 }

@@ -20,7 +20,10 @@ export class UnicodeNormalizer implements Normalizer {
     if (normalized === seg.text || !seg.align) return { ...seg, text: normalized };
     const compat = this.form === 'NFKC' || this.form === 'NFKD';
     const decomposed = decompose(seg.text, compat);
-    return transformSegment(seg, this.form === 'NFC' || this.form === 'NFKC' ? recompose(decomposed) : decomposed);
+    return transformSegment(
+      seg,
+      this.form === 'NFC' || this.form === 'NFKC' ? recompose(decomposed) : decomposed,
+    );
   }
 }
 

@@ -30,7 +30,41 @@ describe('gpt2Split', () => {
   });
 
   it('agrees with the regex on random strings over a tricky alphabet', () => {
-    const alphabet = [' ', ' ', '\t', '\n', '\r', 'a', 'Z', 's', 't', 'l', 'e', 'r', 'v', 'm', 'd', "'", "'", '1', '٣', '①', '.', '-', '_', '\u00a0', '\u3000', '\u0085', '\ufeff', 'é', '日', '😀', '𝔸', '\u0301', '\u200b'];
+    const alphabet = [
+      ' ',
+      ' ',
+      '\t',
+      '\n',
+      '\r',
+      'a',
+      'Z',
+      's',
+      't',
+      'l',
+      'e',
+      'r',
+      'v',
+      'm',
+      'd',
+      "'",
+      "'",
+      '1',
+      '٣',
+      '①',
+      '.',
+      '-',
+      '_',
+      '\u00a0',
+      '\u3000',
+      '\u0085',
+      '\ufeff',
+      'é',
+      '日',
+      '😀',
+      '𝔸',
+      '\u0301',
+      '\u200b',
+    ];
     const r = rng(42);
     for (let k = 0; k < 20000; k++) {
       let s = '';

@@ -6,8 +6,8 @@ import type { PreTokenizer } from './pre-tokenizer.js';
 import { DigitsPreTokenizer, PreTokenizerSequence, SplitPreTokenizer } from './split.js';
 import { SPLIT_BEHAVIORS, type SplitBehavior } from './split-behavior.js';
 
-export type { PreTokenizer } from './pre-tokenizer.js';
 export { ByteLevelPreTokenizer, GPT2_PATTERN } from './byte-level.js';
+export type { PreTokenizer } from './pre-tokenizer.js';
 export { DigitsPreTokenizer, PreTokenizerSequence, SplitPreTokenizer } from './split.js';
 
 export const SUPPORTED_PRE_TOKENIZERS = ['ByteLevel', 'Split', 'Digits', 'Sequence'];
@@ -17,7 +17,10 @@ export function preTokenizerFromJson(node: JsonNode): PreTokenizer | null {
   const type = node.type();
   switch (type) {
     case 'ByteLevel':
-      return new ByteLevelPreTokenizer(node.get('add_prefix_space').optionalBoolean(true), node.get('use_regex').optionalBoolean(true));
+      return new ByteLevelPreTokenizer(
+        node.get('add_prefix_space').optionalBoolean(true),
+        node.get('use_regex').optionalBoolean(true),
+      );
     case 'Digits':
       return new DigitsPreTokenizer(node.get('individual_digits').optionalBoolean(false));
     case 'Split':
@@ -27,19 +30,28 @@ export function preTokenizerFromJson(node: JsonNode): PreTokenizer | null {
       const steps = list.array().map((n) => preTokenizerFromJson(n) ?? n.fail('a pre-tokenizer'));
       steps.forEach((s, i) => {
         if (s.byteLevel && i !== steps.length - 1)
-          list.array()[i].unsupported('ByteLevel maps pieces to bytes, so it must be the last pre-tokenizer of a Sequence');
+          list
+            .array()
+            [i].unsupported(
+              'ByteLevel maps pieces to bytes, so it must be the last pre-tokenizer of a Sequence',
+            );
       });
       return new PreTokenizerSequence(steps);
     }
     default:
-      return node.get('type').unsupported(`unsupported pre-tokenizer ${JSON.stringify(type)} (supported: ${SUPPORTED_PRE_TOKENIZERS.join(', ')})`);
+      return node
+        .get('type')
+        .unsupported(
+          `unsupported pre-tokenizer ${JSON.stringify(type)} (supported: ${SUPPORTED_PRE_TOKENIZERS.join(', ')})`,
+        );
   }
 }
 
 function splitFromJson(node: JsonNode): PreTokenizer {
   const behaviorNode = node.get('behavior');
   const behavior = behaviorNode.string();
-  if (!SPLIT_BEHAVIORS.includes(behavior as SplitBehavior)) behaviorNode.fail(`one of ${SPLIT_BEHAVIORS.join(', ')}`);
+  if (!SPLIT_BEHAVIORS.includes(behavior as SplitBehavior))
+    behaviorNode.fail(`one of ${SPLIT_BEHAVIORS.join(', ')}`);
   const pattern = node.get('pattern');
   const obj = pattern.object();
   let re: RegExp | null;
@@ -49,7 +61,9 @@ function splitFromJson(node: JsonNode): PreTokenizer {
     try {
       re = new RegExp(onigToJs(obj.Regex), 'gu');
     } catch (err) {
-      return pattern.get('Regex').unsupported(`regex not expressible in JavaScript: ${(err as Error).message}`);
+      return pattern
+        .get('Regex')
+        .unsupported(`regex not expressible in JavaScript: ${(err as Error).message}`);
     }
   } else return pattern.fail('{"String": ...} or {"Regex": ...}');
   return new SplitPreTokenizer(re, behavior as SplitBehavior, node.get('invert').optionalBoolean(false));

@@ -1,7 +1,13 @@
 // HF's SplitDelimiterBehavior applied to a list of (start, end, isMatch) spans covering a string.
 
 export type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous';
-export const SPLIT_BEHAVIORS: readonly SplitBehavior[] = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
+export const SPLIT_BEHAVIORS: readonly SplitBehavior[] = [
+  'Removed',
+  'Isolated',
+  'MergedWithPrevious',
+  'MergedWithNext',
+  'Contiguous',
+];
 
 /** `spans` is flat [start, end, isMatch(0/1)]; returns the flat [start, end] ranges to keep (possibly empty). */
 export function applyBehavior(spans: number[], behavior: SplitBehavior): number[] {

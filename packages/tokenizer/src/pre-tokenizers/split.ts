@@ -10,12 +10,14 @@ abstract class SpanPreTokenizer implements PreTokenizer {
 
   splitText(text: string, emit: (piece: string) => void): void {
     const ranges = applyBehavior(this.spans(text), this.behavior);
-    for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1] > ranges[i]) emit(text.slice(ranges[i], ranges[i + 1]));
+    for (let i = 0; i < ranges.length; i += 2)
+      if (ranges[i + 1] > ranges[i]) emit(text.slice(ranges[i], ranges[i + 1]));
   }
 
   splitSegment(seg: Segment, out: Segment[]): void {
     const ranges = applyBehavior(this.spans(seg.text), this.behavior);
-    for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1] > ranges[i]) out.push(sliceSegment(seg, ranges[i], ranges[i + 1]));
+    for (let i = 0; i < ranges.length; i += 2)
+      if (ranges[i + 1] > ranges[i]) out.push(sliceSegment(seg, ranges[i], ranges[i + 1]));
   }
 }
 

@@ -38,9 +38,11 @@ export class ByteLevelProcessor implements PostProcessor {
       if (leading === 0 && trailing === 0) continue;
       if (leading > 0) {
         const isFirst = i === 0 || offsets[2 * i] === 0;
-        if (!(isFirst && this.addPrefixSpace && leading === 1)) offsets[2 * i] = Math.min(offsets[2 * i] + leading, offsets[2 * i + 1]);
+        if (!(isFirst && this.addPrefixSpace && leading === 1))
+          offsets[2 * i] = Math.min(offsets[2 * i] + leading, offsets[2 * i + 1]);
       }
-      if (trailing > 0 && offsets[2 * i + 1] >= trailing) offsets[2 * i + 1] = Math.max(offsets[2 * i + 1] - trailing, offsets[2 * i]);
+      if (trailing > 0 && offsets[2 * i + 1] >= trailing)
+        offsets[2 * i + 1] = Math.max(offsets[2 * i + 1] - trailing, offsets[2 * i]);
     }
     return enc;
   }
@@ -92,13 +94,25 @@ export function postProcessorFromJson(node: JsonNode): PostProcessor | null {
   const type = node.type();
   switch (type) {
     case 'ByteLevel':
-      return new ByteLevelProcessor(node.get('trim_offsets').optionalBoolean(true), node.get('add_prefix_space').optionalBoolean(true));
+      return new ByteLevelProcessor(
+        node.get('trim_offsets').optionalBoolean(true),
+        node.get('add_prefix_space').optionalBoolean(true),
+      );
     case 'TemplateProcessing':
       return templateFromJson(node);
     case 'Sequence':
-      return new ProcessorSequence(node.get('processors').array().map((p) => postProcessorFromJson(p) ?? p.fail('a post-processor')));
+      return new ProcessorSequence(
+        node
+          .get('processors')
+          .array()
+          .map((p) => postProcessorFromJson(p) ?? p.fail('a post-processor')),
+      );
     default:
-      return node.get('type').unsupported(`unsupported post-processor ${JSON.stringify(type)} (supported: ${SUPPORTED_PROCESSORS.join(', ')})`);
+      return node
+        .get('type')
+        .unsupported(
+          `unsupported post-processor ${JSON.stringify(type)} (supported: ${SUPPORTED_PROCESSORS.join(', ')})`,
+        );
   }
 }
 
@@ -108,8 +122,14 @@ function templateFromJson(node: JsonNode): TemplateProcessor {
   if (!specialsNode.isMissing()) {
     for (const name of Object.keys(specialsNode.object())) {
       const sp = specialsNode.get(name);
-      const ids = sp.get('ids').array().map((n) => n.nonNegativeInteger());
-      const tokens = sp.get('tokens').array().map((n) => n.string());
+      const ids = sp
+        .get('ids')
+        .array()
+        .map((n) => n.nonNegativeInteger());
+      const tokens = sp
+        .get('tokens')
+        .array()
+        .map((n) => n.string());
       if (ids.length !== tokens.length) sp.get('tokens').fail(`${ids.length} tokens (one per id)`);
       specials.set(name, { ids, tokens });
     }

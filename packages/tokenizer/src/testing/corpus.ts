@@ -80,7 +80,10 @@ export function generateCorpus({ seed = 1, chars, natural = false }: CorpusOptio
     if (x < 0.69) return ' '.repeat(int(2, 40));
     if (x < 0.74) return pick(SPECIALS);
     if (x < 0.8) return numbers();
-    if (x < 0.85) return Array.from({ length: int(1, 8) }, () => String.fromCharCode(pick([int(0, 0x1f), 0x7f, int(0x80, 0x9f)]))).join('');
+    if (x < 0.85)
+      return Array.from({ length: int(1, 8) }, () =>
+        String.fromCharCode(pick([int(0, 0x1f), 0x7f, int(0x80, 0x9f)])),
+      ).join('');
     if (x < 0.95) return randomCodePoints(int(1, 40));
     if (x < 0.97) return String.fromCharCode(int(0xd800, 0xdfff)); // lone surrogate
     return pick(["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'LL", "''", "'"]);

@@ -26,21 +26,60 @@ export const PROSE = [
 
 export const CODE = [
   'def fib(n):\n    """Return the n-th Fibonacci number."""\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: JavaScript source text, not a template
   'function add(a, b) {\n\treturn a + b; // tabs\n}\nconst xs = [1, 2, 3].map((x) => x ** 2);\nconsole.log(`sum=${xs.reduce((s, x) => s + x, 0)}`);\n',
   'fn main() {\n    let v: Vec<u32> = (0..10).filter(|x| x % 2 == 0).collect();\n    println!("{:?}", v);\n}\n',
   '{"name": "mptjs", "version": "0.1.0", "tags": ["a", "b"], "nested": {"x": null, "y": true, "z": -1.5e3}}',
   '<!DOCTYPE html>\n<html lang="en">\n  <body class="main">\n    <p>Hello &amp; welcome&nbsp;!</p>\n  </body>\n</html>\n',
   '#include <stdio.h>\nint main(void) {\n  for (int i = 0; i < 10; ++i) printf("%d\\n", i);\n  return 0;\n}\n',
-  'SELECT id, name FROM users WHERE age >= 18 AND email LIKE \'%@example.com\' ORDER BY name DESC LIMIT 10;',
+  "SELECT id, name FROM users WHERE age >= 18 AND email LIKE '%@example.com' ORDER BY name DESC LIMIT 10;",
   '    if x:\n        pass\n\n\n    else:\n            y = [ ]  \n',
   '$ git commit -m "fix: handle \\r\\n" && npm run build -- --watch\r\nC:\\Users\\me\\file.txt\r\n',
   'https://example.com/path?q=tokenizer&lang=en#section-2 user@example.org 192.168.0.1:8080 /usr/local/bin',
 ];
 
 export const EMOJI = [
-  '👩‍👩‍👧‍👦', '🏳️‍🌈', '👍🏽', '🇯🇵🇫🇷', '1️⃣', '❤️‍🔥', '🧑🏿‍💻', '😀😃😄', '🤖', '✨', '©️', '🫠', '🏴󠁧󠁢󠁳󠁣󠁴󠁿',
+  '👩‍👩‍👧‍👦',
+  '🏳️‍🌈',
+  '👍🏽',
+  '🇯🇵🇫🇷',
+  '1️⃣',
+  '❤️‍🔥',
+  '🧑🏿‍💻',
+  '😀😃😄',
+  '🤖',
+  '✨',
+  '©️',
+  '🫠',
+  '🏴󠁧󠁢󠁳󠁣󠁴󠁿',
 ];
 
-export const SPACES = [' ', '  ', '\t', '\n', '\r\n', '\r', '\u00a0', '\u3000', '\u2009', '\u200a', '\u2028', '\u0085', '\u200b', '\ufeff', '\u000b', '\u000c', '\u1680', '\u202f'];
+export const SPACES = [
+  ' ',
+  '  ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\r',
+  '\u00a0',
+  '\u3000',
+  '\u2009',
+  '\u200a',
+  '\u2028',
+  '\u0085',
+  '\u200b',
+  '\ufeff',
+  '\u000b',
+  '\u000c',
+  '\u1680',
+  '\u202f',
+];
 
-export const SPECIALS = ['<|endoftext|>', '<|padding|>', '<|endoftext', '|endoftext|>', '<|endoftext|><|endoftext|>', '<|padding|>>'];
+export const SPECIALS = [
+  '<|endoftext|>',
+  '<|padding|>',
+  '<|endoftext',
+  '|endoftext|>',
+  '<|endoftext|><|endoftext|>',
+  '<|padding|>>',
+];

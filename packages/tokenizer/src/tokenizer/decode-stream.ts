@@ -17,7 +17,8 @@ export class DecodeStream {
     this.ids.push(id);
     const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
     if (text.length <= this.prefix.length || text.endsWith('\ufffd')) return null;
-    if (!text.startsWith(this.prefix)) throw new Error('DecodeStream: decoded text no longer extends its prefix');
+    if (!text.startsWith(this.prefix))
+      throw new Error('DecodeStream: decoded text no longer extends its prefix');
     const fresh = text.slice(this.prefix.length);
     // Keep only the ids since the last release as context, so each step decodes a short window.
     const nextPrefixIndex = this.ids.length - this.prefixIndex;

@@ -23,10 +23,15 @@ const pools = new WeakMap<Tokenizer, Promise<PoolWorker[] | null>>();
 /** Batches on one pool run one after another. */
 const queues = new WeakMap<Tokenizer, Promise<unknown>>();
 
-export async function encodeBatchInWorkers(tok: Tokenizer, texts: readonly string[], options: BatchOptions): Promise<number[][]> {
+export async function encodeBatchInWorkers(
+  tok: Tokenizer,
+  texts: readonly string[],
+  options: BatchOptions,
+): Promise<number[][]> {
   const addSpecialTokens = options.addSpecialTokens ?? true;
   texts.forEach((t, i) => {
-    if (typeof t !== 'string') throw new TypeError(`encodeBatch: texts[${i}] is ${typeof t}, expected a string`);
+    if (typeof t !== 'string')
+      throw new TypeError(`encodeBatch: texts[${i}] is ${typeof t}, expected a string`);
   });
   let totalChars = 0;
   for (const t of texts) totalChars += t.length;
@@ -38,7 +43,9 @@ export async function encodeBatchInWorkers(tok: Tokenizer, texts: readonly strin
   const workers = await workerPool(tok, threads - 1);
   if (!workers) return inThread();
   const previous = queues.get(tok) ?? Promise.resolve();
-  const run = previous.catch(() => {}).then(() => runChunks(tok, workers.slice(0, wanted), texts, totalChars, addSpecialTokens));
+  const run = previous
+    .catch(() => {})
+    .then(() => runChunks(tok, workers.slice(0, wanted), texts, totalChars, addSpecialTokens));
   queues.set(tok, run);
   return run;
 }
@@ -50,8 +57,14 @@ export async function closeWorkers(tok: Tokenizer): Promise<void> {
   for (const w of pool ?? []) w.terminate();
 }
 
+/** Workers currently started for a tokenizer (0 until a large batch runs, or when workers are unavailable). */
+export async function workerCount(tok: Tokenizer): Promise<number> {
+  return (await pools.get(tok))?.length ?? 0;
+}
+
 async function defaultThreads(): Promise<number> {
-  if (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) return Math.min(8, navigator.hardwareConcurrency);
+  if (typeof navigator !== 'undefined' && navigator.hardwareConcurrency)
+    return Math.min(8, navigator.hardwareConcurrency);
   try {
     const os = await import('node:os');
     return Math.min(8, os.availableParallelism());
@@ -121,7 +134,13 @@ function yieldThen(fn: () => void): void {
   else setTimeout(fn, 0);
 }
 
-function runChunks(tok: Tokenizer, workers: PoolWorker[], texts: readonly string[], totalChars: number, addSpecialTokens: boolean): Promise<number[][]> {
+function runChunks(
+  tok: Tokenizer,
+  workers: PoolWorker[],
+  texts: readonly string[],
+  totalChars: number,
+  addSpecialTokens: boolean,
+): Promise<number[][]> {
   // About four chunks per thread so a slow chunk does not leave the others idle.
   const target = Math.max(1, Math.ceil(totalChars / ((workers.length + 1) * 4)));
   const bounds: number[] = [0];
@@ -144,7 +163,13 @@ function runChunks(tok: Tokenizer, workers: PoolWorker[], texts: readonly string
     const send = (w: PoolWorker) => {
       if (next >= chunks) return;
       const c = next++;
-      w.post({ type: 'encode', batch, chunk: c, texts: texts.slice(bounds[c], bounds[c + 1]), addSpecialTokens });
+      w.post({
+        type: 'encode',
+        batch,
+        chunk: c,
+        texts: texts.slice(bounds[c], bounds[c + 1]),
+        addSpecialTokens,
+      });
     };
     for (const w of workers) {
       w.ref(true);
@@ -182,7 +207,8 @@ function runChunks(tok: Tokenizer, workers: PoolWorker[], texts: readonly string
       if (failed || next >= chunks) return;
       const c = next++;
       try {
-        for (let i = bounds[c]; i < bounds[c + 1]; i++) results[i] = tok.encode(texts[i], { addSpecialTokens });
+        for (let i = bounds[c]; i < bounds[c + 1]; i++)
+          results[i] = tok.encode(texts[i], { addSpecialTokens });
       } catch (err) {
         failed = true;
         for (const x of workers) x.ref(false);

@@ -32,7 +32,11 @@ export function originalSegment(original: string, start: number, end: number, tr
 export function sliceSegment(seg: Segment, start: number, end: number): Segment {
   const text = seg.text.slice(start, end);
   if (!seg.align) return { text, align: null, origin: seg.origin };
-  return { text, align: seg.align.slice(2 * start, 2 * end), origin: end > start ? seg.align[2 * start] : seg.origin };
+  return {
+    text,
+    align: seg.align.slice(2 * start, 2 * end),
+    origin: end > start ? seg.align[2 * start] : seg.origin,
+  };
 }
 
 /**

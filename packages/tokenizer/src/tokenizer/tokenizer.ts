@@ -144,10 +144,14 @@ export class Tokenizer {
 
   encode(text: string, options?: EncodeOptions & { withOffsets?: false }): number[];
   encode(text: string, options: EncodeWithOffsetsOptions): Encoding;
-  encode(text: string, options: (EncodeOptions & { withOffsets?: boolean; offsetUnit?: 'codepoint' | 'utf16' }) = {}): number[] | Encoding {
+  encode(
+    text: string,
+    options: EncodeOptions & { withOffsets?: boolean; offsetUnit?: 'codepoint' | 'utf16' } = {},
+  ): number[] | Encoding {
     if (typeof text !== 'string') throw new TypeError(`encode expects a string, got ${typeof text}`);
     const addSpecial = options.addSpecialTokens ?? true;
-    if (options.withOffsets) return this.encodeWithOffsets(text, addSpecial, options.offsetUnit ?? 'codepoint');
+    if (options.withOffsets)
+      return this.encodeWithOffsets(text, addSpecial, options.offsetUnit ?? 'codepoint');
     const ids = this.encodeIds(wellFormed(text));
     if (!this.postProcessor) return ids;
     return this.postProcessor.process({ ids, tokens: [], offsets: null }, addSpecial).ids;
@@ -164,11 +168,15 @@ export class Tokenizer {
       const id = ids[i];
       const added = this.addedById.get(id);
       if (added) {
-        if (!(options.skipSpecialTokens && added.special)) tokens.push(this.addedDecodeForm.get(id) as string);
+        if (!(options.skipSpecialTokens && added.special))
+          tokens.push(this.addedDecodeForm.get(id) as string);
         continue;
       }
       const token = this.model.idToToken(id);
-      if (token === undefined) throw new RangeError(`decode: id ${id} at position ${i} is not in the vocabulary (${this.vocabSize} ids)`);
+      if (token === undefined)
+        throw new RangeError(
+          `decode: id ${id} at position ${i} is not in the vocabulary (${this.vocabSize} ids)`,
+        );
       tokens.push(token);
     }
     return this.decodeTokens(tokens);

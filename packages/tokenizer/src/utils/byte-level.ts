@@ -6,7 +6,8 @@ export const BYTE_TO_CHAR: readonly string[] = buildByteToChar();
 export const CHAR_TO_BYTE: Int16Array = buildCharToByte();
 
 function buildByteToChar(): string[] {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const printable = (b: number) =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   const out = new Array<string>(256);
   let n = 0;
   for (let b = 0; b < 256; b++) out[b] = String.fromCharCode(printable(b) ? b : 256 + n++);

@@ -32,7 +32,12 @@ export class BPE {
   private lens = new Int32Array(1024);
   private bytes = new Uint8Array(3072);
 
-  constructor(vocab: Map<string, number>, merges: ReadonlyArray<readonly [string, string]>, options: BpeOptions = {}, path = 'model') {
+  constructor(
+    vocab: Map<string, number>,
+    merges: ReadonlyArray<readonly [string, string]>,
+    options: BpeOptions = {},
+    path = 'model',
+  ) {
     this.vocab = vocab;
     this.vocabR = new Map();
     for (const [token, id] of vocab) this.vocabR.set(id, token);
@@ -51,11 +56,16 @@ export class BPE {
       const where = `${path}.merges[${rank}]`;
       const aId = vocab.get(a);
       const bId = vocab.get(b);
-      if (aId === undefined) throw new TokenizerJsonError(where, `merge token ${JSON.stringify(a)} is not in the vocab`);
-      if (bId === undefined) throw new TokenizerJsonError(where, `merge token ${JSON.stringify(b)} is not in the vocab`);
+      if (aId === undefined)
+        throw new TokenizerJsonError(where, `merge token ${JSON.stringify(a)} is not in the vocab`);
+      if (bId === undefined)
+        throw new TokenizerJsonError(where, `merge token ${JSON.stringify(b)} is not in the vocab`);
       const mergedId = vocab.get(a + b.slice(prefixLen));
       if (mergedId === undefined)
-        throw new TokenizerJsonError(where, `merged token ${JSON.stringify(a + b.slice(prefixLen))} is not in the vocab`);
+        throw new TokenizerJsonError(
+          where,
+          `merged token ${JSON.stringify(a + b.slice(prefixLen))} is not in the vocab`,
+        );
       this.pairs.set(aId, bId, rank, mergedId);
     });
     this.merger = new WordMerger(this.pairs);
@@ -64,13 +74,16 @@ export class BPE {
 
   static fromJson(node: JsonNode): BPE {
     const type = node.get('type');
-    if (!type.isMissing() && type.string() !== 'BPE') type.unsupported(`unsupported model ${JSON.stringify(type.string())} (supported: BPE)`);
+    if (!type.isMissing() && type.string() !== 'BPE')
+      type.unsupported(`unsupported model ${JSON.stringify(type.string())} (supported: BPE)`);
     const dropout = node.get('dropout');
-    if (!dropout.isMissing() && dropout.number() !== 0) dropout.unsupported('BPE dropout is random sampling; only null is supported');
+    if (!dropout.isMissing() && dropout.number() !== 0)
+      dropout.unsupported('BPE dropout is random sampling; only null is supported');
     const vocabNode = node.get('vocab');
     const vocab = new Map<string, number>();
     for (const [token, id] of Object.entries(vocabNode.object())) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) vocabNode.get(token).fail('a non-negative integer id');
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+        vocabNode.get(token).fail('a non-negative integer id');
       vocab.set(token, id as number);
     }
     const mergesNode = node.get('merges');
@@ -83,9 +96,15 @@ export class BPE {
       if (typeof value === 'string') {
         if (value.startsWith('#version')) continue;
         const space = value.indexOf(' ');
-        if (space < 0 || value.indexOf(' ', space + 1) >= 0) mergesNode.at(i).fail('a merge "left right" (one space) or a [left, right] pair');
+        if (space < 0 || value.indexOf(' ', space + 1) >= 0)
+          mergesNode.at(i).fail('a merge "left right" (one space) or a [left, right] pair');
         merges.push([value.slice(0, space), value.slice(space + 1)]);
-      } else if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') {
+      } else if (
+        Array.isArray(value) &&
+        value.length === 2 &&
+        typeof value[0] === 'string' &&
+        typeof value[1] === 'string'
+      ) {
         merges.push([value[0], value[1]]);
       } else mergesNode.at(i).fail('a merge "left right" or a [left, right] pair of strings');
     }
@@ -133,7 +152,8 @@ export class BPE {
 
   private byteLevelUncached(text: string): number | Int32Array {
     const o = this.options;
-    if (o.ignoreMerges || o.continuingSubwordPrefix !== null || o.endOfWordSuffix !== null) return this.wordUncached(mapBytes(text));
+    if (o.ignoreMerges || o.continuingSubwordPrefix !== null || o.endOfWordSuffix !== null)
+      return this.wordUncached(mapBytes(text));
     this.ensureScratch(text.length);
     const bytes = this.bytes;
     const n = encodeUtf8(text, bytes);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import hf from 'tokenizers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateCorpus } from '../../testing/corpus.js';
+import type { AnyJson } from '../../testing/json.js';
 import { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { trainBpe } from './trainer.js';
 
@@ -13,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'mptjs-trainer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Trains HF's default BpeTrainer on `file` with our tokenizer.json's normalizer and pre-tokenizer. */
-function trainWithHf(ours: Record<string, any>, file: string): Record<string, any> {
+function trainWithHf(ours: AnyJson, file: string): AnyJson {
   const empty = structuredClone(ours);
   empty.added_tokens = [];
   empty.model.vocab = {};
@@ -36,12 +37,14 @@ describe('trainBpe', () => {
     writeFileSync(file, text);
     const ours = await trainBpe({ files: [file], vocabSize: 30_000 });
     const theirs = trainWithHf(ours, file);
-    const merges = (ours.model as any).merges as string[][];
-    const hfMerges = (theirs.model.merges as Array<string | string[]>).map((m) => (typeof m === 'string' ? m.split(' ') : m));
+    const merges = (ours.model as AnyJson).merges as string[][];
+    const hfMerges = (theirs.model.merges as Array<string | string[]>).map((m) =>
+      typeof m === 'string' ? m.split(' ') : m,
+    );
     expect(merges.length).toBeGreaterThan(500);
     expect(merges).toEqual(hfMerges);
     // Vocabularies agree on every learned token (ours also holds the full 256-char alphabet).
-    const vocab = (ours.model as any).vocab as Record<string, number>;
+    const vocab = (ours.model as AnyJson).vocab as Record<string, number>;
     for (const token of Object.keys(theirs.model.vocab)) expect(vocab[token]).toBeTypeOf('number');
     expect(Object.keys(vocab).length).toBe(256 + merges.length);
   });
@@ -49,15 +52,17 @@ describe('trainBpe', () => {
   it('stops at vocabSize, honours minFrequency, puts special tokens first', async () => {
     const texts = generateCorpus({ seed: 6, chars: 20_000, natural: true });
     const json = await trainBpe({ texts, vocabSize: 400, specialTokens: ['<|endoftext|>', '<|padding|>'] });
-    const vocab = (json.model as any).vocab as Record<string, number>;
+    const vocab = (json.model as AnyJson).vocab as Record<string, number>;
     expect(Object.keys(vocab).length).toBe(400);
     expect(vocab['<|endoftext|>']).toBe(0);
     expect(vocab['<|padding|>']).toBe(1);
-    expect((json.model as any).merges.length).toBe(400 - 2 - 256);
+    expect((json.model as AnyJson).merges.length).toBe(400 - 2 - 256);
     const frequent = await trainBpe({ texts, vocabSize: 10_000, minFrequency: 50 });
     const all = await trainBpe({ texts, vocabSize: 10_000 });
-    expect((frequent.model as any).merges.length).toBeLessThan((all.model as any).merges.length);
-    expect((all.model as any).merges.slice(0, 20)).toEqual((frequent.model as any).merges.slice(0, 20));
+    expect((frequent.model as AnyJson).merges.length).toBeLessThan((all.model as AnyJson).merges.length);
+    expect((all.model as AnyJson).merges.slice(0, 20)).toEqual(
+      (frequent.model as AnyJson).merges.slice(0, 20),
+    );
   });
 
   it('produces a tokenizer.json that both our loader and HF load and agree on', async () => {
@@ -76,7 +81,9 @@ describe('trainBpe', () => {
   });
 
   it('rejects bad options with precise messages', async () => {
-    await expect(trainBpe({ texts: ['a'], vocabSize: 0 })).rejects.toThrow('vocabSize must be a positive integer, got 0');
+    await expect(trainBpe({ texts: ['a'], vocabSize: 0 })).rejects.toThrow(
+      'vocabSize must be a positive integer, got 0',
+    );
     await expect(trainBpe({ vocabSize: 10 })).rejects.toThrow('give `files` or `texts`');
   });
 });

@@ -21,10 +21,43 @@ export interface TrainBpeOptions {
 
 const BYTE_LEVEL = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
 
+/** The tokenizer.json that trainBpe produces (JSON.stringify it to save). */
+export interface TrainedTokenizerJson {
+  version: string;
+  truncation: null;
+  padding: null;
+  added_tokens: Array<{
+    id: number;
+    content: string;
+    single_word: boolean;
+    lstrip: boolean;
+    rstrip: boolean;
+    normalized: boolean;
+    special: boolean;
+  }>;
+  normalizer: { type: string };
+  pre_tokenizer: typeof BYTE_LEVEL;
+  post_processor: typeof BYTE_LEVEL;
+  decoder: typeof BYTE_LEVEL;
+  model: {
+    type: 'BPE';
+    dropout: null;
+    unk_token: null;
+    continuing_subword_prefix: null;
+    end_of_word_suffix: null;
+    fuse_unk: boolean;
+    byte_fallback: boolean;
+    ignore_merges: boolean;
+    vocab: Record<string, number>;
+    merges: Array<[string, string]>;
+  };
+}
+
 /** Trains byte-level BPE and returns the tokenizer.json object (JSON.stringify it to save). */
-export async function trainBpe(options: TrainBpeOptions): Promise<Record<string, unknown>> {
+export async function trainBpe(options: TrainBpeOptions): Promise<TrainedTokenizerJson> {
   const { vocabSize, specialTokens = [], minFrequency = 0 } = options;
-  if (!Number.isInteger(vocabSize) || vocabSize < 1) throw new RangeError(`trainBpe: vocabSize must be a positive integer, got ${vocabSize}`);
+  if (!Number.isInteger(vocabSize) || vocabSize < 1)
+    throw new RangeError(`trainBpe: vocabSize must be a positive integer, got ${vocabSize}`);
   if (!options.files && !options.texts) throw new TypeError('trainBpe: give `files` or `texts`');
   const counts = new Map<string, number>();
   const normalizer = new UnicodeNormalizer('NFC');
@@ -38,7 +71,8 @@ export async function trainBpe(options: TrainBpeOptions): Promise<Record<string,
   for (const t of options.texts ?? []) feed(t);
   if (options.files) {
     const { readFile } = await import('node:fs/promises');
-    for (const file of options.files) for (const line of (await readFile(file, 'utf8')).split(/(?<=\n)/)) feed(line);
+    for (const file of options.files)
+      for (const line of (await readFile(file, 'utf8')).split(/(?<=\n)/)) feed(line);
   }
   const { vocab, merges } = trainFromCounts(counts, vocabSize, specialTokens, BYTE_TO_CHAR, minFrequency);
   return {
@@ -47,13 +81,21 @@ export async function trainBpe(options: TrainBpeOptions): Promise<Record<string,
     padding: null,
     added_tokens: specialTokens
       .filter((t, i) => specialTokens.indexOf(t) === i)
-      .map((content) => ({ id: vocab.get(content), content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      .map((content) => ({
+        id: vocab.get(content) as number,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
     normalizer: { type: 'NFC' },
     pre_tokenizer: { ...BYTE_LEVEL },
     post_processor: { ...BYTE_LEVEL },
     decoder: { ...BYTE_LEVEL },
     model: {
-      type: 'BPE',
+      type: 'BPE' as const,
       dropout: null,
       unk_token: null,
       continuing_subword_prefix: null,
@@ -113,9 +155,7 @@ export function trainFromCounts(
     for (let k = 0; k + 1 < word.length; k++) {
       const key = word[k] * PAIR + word[k + 1];
       pairCounts.set(key, (pairCounts.get(key) ?? 0) + counts[i]);
-      let set = where.get(key);
-      if (!set) where.set(key, (set = new Set()));
-      set.add(i);
+      addPosition(where, key, i);
     }
   });
 
@@ -152,9 +192,7 @@ export function trainFromCounts(
       for (const [pairKey, change] of mergeWord(words[i], top.a, top.b, newId)) {
         pairCounts.set(pairKey, (pairCounts.get(pairKey) ?? 0) + change * counts[i]);
         if (change > 0) {
-          let set = where.get(pairKey);
-          if (!set) where.set(pairKey, (set = new Set()));
-          set.add(i);
+          addPosition(where, pairKey, i);
         }
       }
     }
@@ -163,9 +201,17 @@ export function trainFromCounts(
 
   // A pair merged twice keeps its last rank, as when HF collects the merges into a map.
   const rankOf = new Map<number, number>();
-  merges.forEach(([a, b], rank) => rankOf.set(a * PAIR + b, rank));
+  merges.forEach(([a, b], rank) => {
+    rankOf.set(a * PAIR + b, rank);
+  });
   const ordered = merges.filter(([a, b], rank) => rankOf.get(a * PAIR + b) === rank);
   return { vocab: wordToId, merges: ordered.map(([a, b]) => [idToWord[a], idToWord[b]]) };
+}
+
+function addPosition(where: Map<number, Set<number>>, key: number, word: number): void {
+  const set = where.get(key);
+  if (set) set.add(word);
+  else where.set(key, new Set([word]));
 }
 
 /** HF's Word::merge: replaces each (a, b) left to right; returns (pair key, +1/-1) count changes. */

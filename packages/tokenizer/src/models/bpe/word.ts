@@ -73,7 +73,8 @@ export class WordMerger {
 
   private mergeHeap(syms: Int32Array, lens: Int32Array | null, n: number): number {
     this.grow(n);
-    const { prev, next } = this;
+    const prev = this.prev;
+    const next = this.next;
     const alive = this.slots; // reused: 1 while the symbol still starts a live span
     let heap = this.heap;
     let size = 0;

@@ -234,3 +234,49 @@ describe('loadCheckpoint errors', () => {
     );
   });
 });
+
+describe('sharded checkpoints with a broken index', () => {
+  async function sharded(name: string): Promise<string> {
+    const dir = join(root, name);
+    await saveCheckpoint(dir, tinyConfig, randomStateDict(tinyConfig), { shardSizeBytes: 600 });
+    return dir;
+  }
+  const editIndex = async (dir: string, edit: (map: Record<string, string>) => void) => {
+    const path = join(dir, 'model.safetensors.index.json');
+    const index = JSON.parse(await readFile(path, 'utf8'));
+    edit(index.weight_map);
+    writeFileSync(path, JSON.stringify(index));
+  };
+
+  it('names a shard that is missing', async () => {
+    const dir = await sharded('missing-shard');
+    await editIndex(dir, (m) => {
+      m['transformer.wte.weight'] = 'model-00042-of-00099.safetensors';
+    });
+    await expect(loadCheckpoint(dir)).rejects.toThrow(
+      'shard "model-00042-of-00099.safetensors" named in model.safetensors.index.json is missing',
+    );
+  });
+
+  it('refuses shard names outside the directory', async () => {
+    const dir = await sharded('escape');
+    await editIndex(dir, (m) => {
+      m['transformer.wte.weight'] = '../../etc/passwd';
+    });
+    await expect(loadCheckpoint(dir)).rejects.toThrow(
+      'weight_map["transformer.wte.weight"] is not a file name in this directory',
+    );
+  });
+
+  it('names a tensor the index places in a shard that lacks it', async () => {
+    const dir = await sharded('wrong-shard');
+    let first = '';
+    await editIndex(dir, (m) => {
+      first = m['transformer.wte.weight']!;
+      m['transformer.norm_f.weight'] = first;
+    });
+    await expect(loadCheckpoint(dir)).rejects.toThrow(
+      `shard "${first}" has no tensor "transformer.norm_f.weight"`,
+    );
+  });
+});

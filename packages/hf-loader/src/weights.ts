@@ -40,7 +40,7 @@ const LAYOUTS: { file: string; format: WeightFormat; sharded: boolean }[] = [
   { file: 'pytorch_model.bin.index.json', format: 'pytorch_bin', sharded: true },
 ];
 
-/** Reads a `*.index.json` and returns its shard files in first-use order, each with the names it holds. */
+/** Reads a `*.index.json`: each shard file named in its `weight_map`, with the tensor names it holds. */
 export async function readShardIndex(path: string): Promise<Map<string, string[]>> {
   let json: unknown;
   try {
@@ -85,7 +85,7 @@ export async function openWeights(dir: string): Promise<WeightFiles> {
   let indexed: Map<string, string[]> | undefined;
   if (layout.sharded) {
     indexed = await readShardIndex(join(dir, layout.file));
-    shardFiles = [...indexed.keys()];
+    shardFiles = [...indexed.keys()].sort();
     for (const f of shardFiles) {
       if (!existsSync(join(dir, f)))
         throw new CheckpointError(`${dir}: shard "${f}" named in ${layout.file} is missing`);

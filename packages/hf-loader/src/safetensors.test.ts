@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
@@ -141,6 +142,34 @@ describe('safetensors header validation', () => {
     const tiny = join(dir, 'tiny.safetensors');
     writeFileSync(tiny, Buffer.from([1, 2]));
     await expect(readSafetensors(tiny)).rejects.toThrow('file truncated: 2 bytes');
+  });
+});
+
+describe('large files', () => {
+  it('reads a tensor that sits past 4 GiB (a sparse 4.5 GB file)', async () => {
+    const hole = 4.5e9;
+    const header = {
+      padding: { dtype: 'F32', shape: [hole / 4], data_offsets: [0, hole] },
+      x: { dtype: 'F32', shape: [2, 2], data_offsets: [hole, hole + 16] },
+    };
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const path = join(dir, 'big.safetensors');
+    const handle = await open(path, 'w');
+    try {
+      await handle.write(Buffer.concat([len, json]), 0, 8 + json.length, 0);
+      const x = Buffer.from(new Float32Array([1.5, -2, 3, 4e-8]).buffer);
+      await handle.write(x, 0, 16, 8 + json.length + hole);
+    } finally {
+      await handle.close();
+    }
+    try {
+      const t = await readSafetensors(path, { names: ['x'] });
+      expect(t.get('x')).toEqual({ dtype: 'F32', shape: [2, 2], data: new Float32Array([1.5, -2, 3, 4e-8]) });
+    } finally {
+      rmSync(path);
+    }
   });
 });
 

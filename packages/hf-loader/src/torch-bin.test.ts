@@ -1,4 +1,4 @@
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { readSafetensors } from './safetensors.js';
 import { tempDir } from './test-utils.js';
 import { readTorchStateDict, TorchCheckpoint } from './torch-bin.js';
 import { ZipArchive } from './zip.js';
-import { buildZip, type ZipInput } from './zip-test-writer.js';
+import { buildZip, writeSparseZip, type ZipInput } from './zip-test-writer.js';
 
 const cases = join(FIXTURES_DIR, 'torch-bin-cases');
 const dir = tempDir();
@@ -121,5 +121,27 @@ describe('zip container', () => {
     // The plain (non-zip64) form of the same entries reads the same.
     writeFileSync(path, buildZip(entries));
     expect((await readTorchStateDict(path)).get('column_slice')).toEqual(got.get('column_slice'));
+  });
+
+  it('reads entries that sit past 4 GiB in the file (a sparse 4.5 GB archive)', async () => {
+    const handle = await open(join(cases, 'cases.bin'), 'r');
+    const entries: ZipInput[] = [{ name: 'archive/padding', data: { hole: 4.5e9 } }];
+    try {
+      const zip = await ZipArchive.open(handle, 'cases.bin');
+      for (const name of zip.entries.keys())
+        entries.push({ name: name.replace(/^cases\//, 'archive/'), data: await zip.read(name) });
+    } finally {
+      await handle.close();
+    }
+    const path = join(dir, 'big.bin');
+    const size = await writeSparseZip(path, entries, { zip64: true, align: 64 });
+    expect(size).toBeGreaterThan(2 ** 32);
+    try {
+      const reference = await readSafetensors(join(cases, 'reference.safetensors'));
+      const got = await readTorchStateDict(path);
+      for (const [name, want] of reference) expect(got.get(name)!.data, name).toEqual(want.data);
+    } finally {
+      rmSync(path);
+    }
   });
 });

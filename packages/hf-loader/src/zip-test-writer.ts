@@ -1,18 +1,57 @@
 // Writes STORED zip archives for tests, optionally with every size and offset moved into zip64 records (as torch
 // writes archives over 4 GiB) and with local extra fields that pad data to 64 bytes (as torch does), so the reader's
-// zip64 and alignment paths run without a 4 GiB file.
+// zip64 and alignment paths run without a 4 GiB file. An entry may be a hole of any size, written as a sparse
+// region of the file, so archives whose entries sit past 4 GiB cost no disk.
+import { open } from 'node:fs/promises';
 
 export interface ZipInput {
   name: string;
-  data: Uint8Array;
+  /** The entry's bytes, or a run of zero bytes of this length left as a hole in the file. */
+  data: Uint8Array | { hole: number };
 }
 
-export function buildZip(entries: ZipInput[], options: { zip64?: boolean; align?: number } = {}): Buffer {
+interface Segment {
+  offset: number;
+  bytes: Buffer;
+}
+
+interface ZipOptions {
+  zip64?: boolean;
+  align?: number;
+}
+
+/** The archive in memory (no holes). */
+export function buildZip(entries: ZipInput[], options: ZipOptions = {}): Buffer {
+  const { segments, size } = layoutZip(entries, options);
+  const out = Buffer.alloc(size);
+  for (const s of segments) s.bytes.copy(out, s.offset);
+  return out;
+}
+
+/** The archive written to `path` as a sparse file: holes are never written. */
+export async function writeSparseZip(
+  path: string,
+  entries: ZipInput[],
+  options: ZipOptions = {},
+): Promise<number> {
+  const { segments, size } = layoutZip(entries, options);
+  const handle = await open(path, 'w');
+  try {
+    await handle.truncate(size);
+    for (const s of segments) await handle.write(s.bytes, 0, s.bytes.length, s.offset);
+  } finally {
+    await handle.close();
+  }
+  return size;
+}
+
+function layoutZip(entries: ZipInput[], options: ZipOptions): { segments: Segment[]; size: number } {
   const zip64 = options.zip64 ?? false;
-  const parts: Buffer[] = [];
+  const segments: Segment[] = [];
   const central: Buffer[] = [];
   let offset = 0;
-  for (const { name, data } of entries) {
+  for (const { name, data: content } of entries) {
+    const data = { length: 'hole' in content ? content.hole : content.length };
     const nameBytes = Buffer.from(name);
     // Local zip64 extra: uncompressed then compressed size.
     let extra = zip64
@@ -30,7 +69,9 @@ export function buildZip(entries: ZipInput[], options: { zip64?: boolean; align?
     local.writeUInt32LE(zip64 ? 0xffffffff : data.length, 22);
     local.writeUInt16LE(nameBytes.length, 26);
     local.writeUInt16LE(extra.length, 28);
-    parts.push(local, nameBytes, extra, Buffer.from(data));
+    segments.push({ offset, bytes: Buffer.concat([local, nameBytes, extra]) });
+    if (!('hole' in content))
+      segments.push({ offset: offset + 30 + nameBytes.length + extra.length, bytes: Buffer.from(content) });
     const cExtra = zip64
       ? Buffer.concat([Buffer.from(u16(1, 24)), u64(data.length), u64(data.length), u64(offset)])
       : Buffer.alloc(0);
@@ -70,7 +111,9 @@ export function buildZip(entries: ZipInput[], options: { zip64?: boolean; align?
   eocd.writeUInt16LE(zip64 ? 0xffff : entries.length, 10);
   eocd.writeUInt32LE(zip64 ? 0xffffffff : cd.length, 12);
   eocd.writeUInt32LE(zip64 ? 0xffffffff : offset, 16);
-  return Buffer.concat([...parts, cd, ...tail, eocd]);
+  const end = Buffer.concat([cd, ...tail, eocd]);
+  segments.push({ offset, bytes: end });
+  return { segments, size: offset + end.length };
 }
 
 function u16(a: number, b: number): number[] {

@@ -15,6 +15,8 @@ for (let i = 0; i < repeats + 1; i++) {
 }
 times.sort((a, b) => a - b);
 const expected = pg.worldSize ** (repeats + 1);
-if (buf[0] !== expected || buf[n - 1] !== expected) throw new Error(`wrong all-reduce result ${buf[0]}, expected ${expected}`);
-if (pg.rank === 0) console.log(JSON.stringify({ median_s: times[Math.floor(times.length / 2)], min_s: times[0] }));
+if (buf[0] !== expected || buf[n - 1] !== expected)
+  throw new Error(`wrong all-reduce result ${buf[0]}, expected ${expected}`);
+if (pg.rank === 0)
+  console.log(JSON.stringify({ median_s: times[Math.floor(times.length / 2)], min_s: times[0] }));
 await pg.destroy();

@@ -12,7 +12,9 @@ const rankScript = fileURLToPath(new URL('./allreduce-rank.mjs', import.meta.url
 const src = new Float32Array(elements).fill(1);
 const dst = new Float32Array(elements);
 const copy = await timeit(() => dst.set(src), { repeats: 9, warmup: 2 });
-const rows = [{ name: 'memcpy (Float32Array.set, 1 process)', value: bytes / copy.median_s / 1e9, unit: 'GB/s' }];
+const rows = [
+  { name: 'memcpy (Float32Array.set, 1 process)', value: bytes / copy.median_s / 1e9, unit: 'GB/s' },
+];
 
 for (const mode of ['threads', 'processes']) {
   for (const nproc of [2, 4]) {
@@ -24,17 +26,28 @@ for (const mode of ['threads', 'processes']) {
       env: { BENCH_ELEMENTS: String(elements), BENCH_REPEATS: '5' },
     });
     await job.done;
-    const line = job.ranks[0].output().split('\n').find((l) => l.startsWith('{'));
+    const line = job.ranks[0]
+      .output()
+      .split('\n')
+      .find((l) => l.startsWith('{'));
     const { median_s } = JSON.parse(line);
     const busbw = (bytes * 2 * (nproc - 1)) / nproc / median_s / 1e9;
     const transport = mode === 'threads' ? 'threads (MessagePort)' : 'TCP loopback (processes)';
-    rows.push({ name: `allReduce ${nproc} ranks, ${transport}`, value: busbw, unit: 'GB/s busbw', median_ms: median_s * 1e3 });
+    rows.push({
+      name: `allReduce ${nproc} ranks, ${transport}`,
+      value: busbw,
+      unit: 'GB/s busbw',
+      median_ms: median_s * 1e3,
+    });
   }
 }
 
 report('fsdp-collectives', {
   rows,
   baseline: rows[0].name,
-  notes: { buffer: `${elements} float32 (${(bytes / 2 ** 20).toFixed(0)} MiB)`, algorithm: 'ring reduce-scatter + all-gather, 1 MiB segments' },
+  notes: {
+    buffer: `${elements} float32 (${(bytes / 2 ** 20).toFixed(0)} MiB)`,
+    algorithm: 'ring reduce-scatter + all-gather, 1 MiB segments',
+  },
 });
 for (const r of rows.slice(1)) console.log(`${r.name}: ${r.median_ms.toFixed(1)} ms per all-reduce`);

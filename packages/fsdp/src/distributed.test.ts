@@ -76,8 +76,9 @@ for (const mode of ['processes', 'threads'] as const) {
     });
 
     it('a rank killed mid-collective makes every other rank fail fast naming it; the launcher names it too', async () => {
-      const job = await launch(mode, 3, 'loop', { MPTJS_DIST_TIMEOUT: '20' });
-      await until(() => events(job).filter((e) => e.ready).length === 3);
+      // 4 ranks: rank 3 is not a neighbour of rank 1 and learns of its death through the ring.
+      const job = await launch(mode, 4, 'loop', { MPTJS_DIST_TIMEOUT: '20' });
+      await until(() => events(job).filter((e) => e.ready).length === 4);
       await new Promise((r) => setTimeout(r, 100)); // let a few all-reduces run
       const t0 = Date.now();
       job.ranks[1]!.kill('SIGKILL');
@@ -88,12 +89,12 @@ for (const mode of ['processes', 'threads'] as const) {
         /^rank 1 .*was killed by (SIGKILL|terminate\(\)); stopping the other ranks$/,
       );
       expect(Date.now() - t0).toBeLessThan(5000); // far below the 20 s timeout
-      expect(events(job).filter((e) => e.error).length).toBe(2);
+      expect(events(job).filter((e) => e.error).length).toBe(3);
       for (const e of events(job).filter((x) => x.error)) {
         expect(e.name).toBe('PeerFailureError');
         expect(e.peer).toBe(1);
         expect(e.error).toMatch(
-          /allReduce #\d+ \(1048576 elements\) on rank [02] failed after \d+\.\d\ds: rank 1 closed its connection/,
+          /allReduce #\d+ \(1048576 elements\) on rank [023] failed after \d+\.\d\ds: rank 1 closed its connection/,
         );
       }
     });

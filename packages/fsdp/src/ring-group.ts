@@ -56,7 +56,8 @@ interface RunningOp {
   header: OpHeader;
   label: string;
   started: number;
-  prevJoined: boolean;
+  /** When rank - 1's header for this op arrived (null: not yet). */
+  prevJoinedAt: number | null;
   fail(info: FailureInfo): void;
 }
 
@@ -78,7 +79,7 @@ export class RingProcessGroup implements ProcessGroup {
   private current: RunningOp | null = null;
   private readonly inbox = new Map<string, Frame>();
   private readonly waiters = new Map<string, (f: Frame) => void>();
-  private readonly headers = new Map<number, OpHeader>();
+  private readonly headers = new Map<number, { header: OpHeader; at: number }>();
   /** Peers that shut down on purpose, with the last collective they completed. */
   private readonly departed = new Map<number, number>();
 
@@ -235,13 +236,13 @@ export class RingProcessGroup implements ProcessGroup {
         header,
         label,
         started,
-        prevJoined: false,
+        prevJoinedAt: null,
         fail: (info) => reject(this.errorFor(info, label, header.op, performance.now() - started, false)),
       };
       this.current = op;
       mainTimer = setTimeout(() => {
         const prev = this.prev!.peer;
-        if (!op.prevJoined) {
+        if (op.prevJoinedAt === null) {
           this.fail({
             kind: 'timeout',
             culprit: prev,
@@ -249,8 +250,11 @@ export class RingProcessGroup implements ProcessGroup {
           });
           return;
         }
-        // Our neighbour joined but is stuck behind someone further up the ring; give the rank that sees the
-        // culprit directly a moment to report it before blaming the neighbour.
+        // Our neighbour joined but is stuck behind someone further up the ring. Its own timeout runs out about
+        // `timeoutMs` after it joined; wait for that (plus a margin) so the rank that sees the culprit directly
+        // can report it before we blame the neighbour.
+        const margin = Math.min(2000, Math.max(200, timeoutMs / 10));
+        const prevDeadline = op.prevJoinedAt + timeoutMs - performance.now();
         graceTimer = setTimeout(
           () =>
             this.fail({
@@ -258,13 +262,13 @@ export class RingProcessGroup implements ProcessGroup {
               culprit: prev,
               reason: `timed out after ${seconds(timeoutMs)} waiting on rank ${prev}, which joined ${header.op} #${seq} but stalled; detected by rank ${this.rank}`,
             }),
-          Math.min(2000, Math.max(100, timeoutMs / 10)),
+          Math.max(0, prevDeadline) + margin,
         );
       }, timeoutMs);
     });
     for (const [peer, left] of this.departed) if (seq > left) this.failDeparted(peer);
     const early = this.headers.get(seq);
-    if (early) this.checkHeader(seq, early);
+    if (early) this.checkHeader(seq, early.header, early.at);
     this.next!.send({ kind: FrameKind.header, seq, step: 0, seg: 0, meta: JSON.stringify(header) });
     try {
       return await Promise.race([body(ctx), failed]);
@@ -305,8 +309,8 @@ export class RingProcessGroup implements ProcessGroup {
       } else this.inbox.set(key, f);
     } else if (f.kind === FrameKind.header) {
       const header = JSON.parse(f.meta!) as OpHeader;
-      if (this.current?.seq === f.seq) this.checkHeader(f.seq, header);
-      else this.headers.set(f.seq, header);
+      if (this.current?.seq === f.seq) this.checkHeader(f.seq, header, performance.now());
+      else this.headers.set(f.seq, { header, at: performance.now() });
     } else this.onControlFrame(f, this.prev!);
   }
 
@@ -325,9 +329,9 @@ export class RingProcessGroup implements ProcessGroup {
     this.fail({ kind: 'peer', culprit: peer, reason: `rank ${peer} has shut down its process group` });
   }
 
-  private checkHeader(seq: number, theirs: OpHeader): void {
+  private checkHeader(seq: number, theirs: OpHeader, at: number): void {
     const op = this.current!;
-    op.prevJoined = true;
+    op.prevJoinedAt = at;
     const mine = op.header;
     const prev = this.prev!.peer;
     let what: string | null = null;

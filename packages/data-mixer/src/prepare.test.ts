@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonlDocuments } from './jsonl.js';
+import { MdsWriter } from './mds-writer.js';
 import { Mixer } from './mixer.js';
 import { prepareStreams } from './prepare.js';
 import { openSource } from './source.js';
@@ -56,6 +57,29 @@ describe.skipIf(!tokenizerSpec)('data prepare', () => {
         await fromMds.next(b);
         expect(b).toEqual(a);
       }
+    }
+  });
+  it('packs an MDS text stream exactly like the JSON-lines stream it was written from', async () => {
+    const dir = join(tmp.dir, 'books-text');
+    const writer = new MdsWriter(dir, { columns: { text: 'str' }, sizeLimit: 1 << 13 });
+    for await (const text of readJsonlDocuments(join(sampleDir, 'books/part-00.jsonl'), 'text'))
+      await writer.write({ text });
+    expect((await writer.finish()).shards.length).toBeGreaterThan(1);
+    const base = sampleConfig({ shuffle: false, maxSeqLen: 100 });
+    const fromJsonl = await Mixer.open({
+      config: { ...base, streams: sampleStreams(['books']) },
+      tokenizer: tok,
+    });
+    const fromMds = await Mixer.open({
+      config: { ...base, streams: [{ name: 'books', local: dir, proportion: 1 }] },
+      tokenizer: tok,
+    });
+    for (let i = 0; i < 60; i++) {
+      const a = new Int32Array(100);
+      const b = new Int32Array(100);
+      await fromJsonl.next(a);
+      await fromMds.next(b);
+      expect(b).toEqual(a);
     }
   });
 });

@@ -48,6 +48,23 @@ for (let i = 0; i < 3; i++) single.push(await singleDecode());
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const baseline = { wall: median(single.map((s) => s.wall)), cpu: median(single.map((s) => s.cpu)) };
 
+// The engine alone decoding B sequences per step (no HTTP, no scheduler): the batching gain of the model itself.
+async function engineBatch(size, steps = 24) {
+  const seqs = [];
+  for (let b = 0; b < size; b++) seqs.push((await model.engine.prefill(promptFor(b))).sequence);
+  const tokens = seqs.map(() => 5);
+  await model.engine.decode(seqs, tokens); // joins the batch cache
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < steps; i++) await model.engine.decode(seqs, tokens);
+  const cpu = process.cpuUsage(c0);
+  for (const s of seqs) model.engine.release(s);
+  const generated = size * steps;
+  return { wall: generated / ((performance.now() - t0) / 1000), cpu: generated / ((cpu.user + cpu.system) / 1e6) };
+}
+const engineRuns = [];
+for (const b of [4, 8]) engineRuns.push([`engine decode, batch ${b}`, await engineBatch(b)]);
+
 const app = serve.createServeApp({
   engine: model.engine,
   tokenizer: model.tokenizer,
@@ -82,7 +99,7 @@ async function load(concurrency) {
 }
 
 await load(2); // warm-up of the batched path
-const runs = [['single-request decode (engine)', baseline]];
+const runs = [['single-request decode (engine)', baseline], ...engineRuns];
 for (const c of [1, 4, 8]) runs.push([`http concurrency ${c}`, await load(c)]);
 await app.shutdown(1000);
 model.engine.dispose();

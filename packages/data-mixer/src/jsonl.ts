@@ -5,10 +5,18 @@ import type { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { zstdDecompressStream } from './zstd.js';
 
-export const JSONL_SUFFIXES = ['.jsonl', '.jsonl.gz', '.jsonl.zst', '.json.gz', '.json.zst'] as const;
+// `.json.gz` too: C4's released files are JSON lines under that name.
+export const JSONL_SUFFIXES = [
+  '.jsonl',
+  '.jsonl.gz',
+  '.jsonl.zst',
+  '.jsonl.zstd',
+  '.json.gz',
+  '.json.zst',
+] as const;
 
 export function isJsonlFile(name: string): boolean {
-  return JSONL_SUFFIXES.some((suffix) => name.endsWith(suffix)) || name.endsWith('.jsonl.zstd');
+  return JSONL_SUFFIXES.some((suffix) => name.endsWith(suffix));
 }
 
 function openDecoded(path: string): Readable {

@@ -27,6 +27,15 @@ describe('pytorch_model.bin reader', () => {
     });
   }
 
+  for (const protocol of [2, 4, 5]) {
+    it(`reads a module state_dict (OrderedDict with _metadata) pickled with protocol ${protocol}`, async () => {
+      const reference = await readSafetensors(join(cases, 'module-reference.safetensors'));
+      const got = await readTorchStateDict(join(cases, `module-p${protocol}.bin`));
+      expect([...got.keys()]).toEqual(['0.weight', '0.bias', '1.weight', '1.bias']);
+      for (const [name, want] of reference) expect(got.get(name), name).toEqual({ shape: want.shape, data: want.data });
+    });
+  }
+
   it('describes storages shared between tensors once', async () => {
     const ckpt = await TorchCheckpoint.open(join(cases, 'cases.bin'));
     try {

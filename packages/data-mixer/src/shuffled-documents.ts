@@ -5,7 +5,7 @@
 // window are visited in a seeded permutation. Only one window per stream is in memory. With `shuffle: false`
 // units and records keep their stored order.
 import { hashSeed, permutation } from './random.js';
-import type { Document, StreamSource } from './source.js';
+import type { Document, LazyDocument, StreamSource } from './source.js';
 
 /** Position of a document: epoch, position in the epoch's unit order, position in the unit's visit order. */
 export interface DocumentPosition {
@@ -18,7 +18,7 @@ interface Window {
   epoch: number;
   unit: number;
   index: number;
-  records: Document[];
+  records: LazyDocument[];
   order: Uint32Array;
 }
 
@@ -27,7 +27,7 @@ export class ShuffledDocuments {
   private unitOrderEpoch = -1;
   private unitOrder: Uint32Array = new Uint32Array(0);
   private window: Window | undefined;
-  private reader: { unit: number; epoch: number; next: number; it: AsyncGenerator<Document> } | undefined;
+  private reader: { unit: number; epoch: number; next: number; it: AsyncGenerator<LazyDocument> } | undefined;
 
   constructor(
     private readonly source: StreamSource,
@@ -57,8 +57,10 @@ export class ShuffledDocuments {
       }
       const window = this.window!;
       const inWindow = doc - windowIndex * this.blockSize;
-      if (inWindow < window.records.length)
-        return window.records[window.order[inWindow] as number] as Document;
+      if (inWindow < window.records.length) {
+        const record = window.records[window.order[inWindow] as number] as LazyDocument;
+        return typeof record === 'function' ? record() : record;
+      }
       // Unit exhausted: the next unit, or the next epoch.
       if (window.records.length === 0 && inWindow === 0) emptyUnits++;
       if (emptyUnits > this.source.units.length) {
@@ -92,10 +94,10 @@ export class ShuffledDocuments {
     const r = this.reader;
     if (!r || r.unit !== unit || r.epoch !== epoch || r.next !== from) {
       await r?.it.return(undefined);
-      this.reader = { unit, epoch, next: from, it: this.source.read(actual, from) };
+      this.reader = { unit, epoch, next: from, it: this.source.records(actual, from) };
     }
     const reader = this.reader!;
-    const records: Document[] = [];
+    const records: LazyDocument[] = [];
     while (records.length < this.blockSize) {
       const next = await reader.it.next();
       if (next.done) break;

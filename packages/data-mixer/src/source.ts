@@ -16,6 +16,9 @@ import { hashSeed } from './random.js';
 /** A document: text (tokenised by the mixer, EOS appended) or token ids (used as they are). */
 export type Document = MdsRecord;
 
+/** A record as the shuffler holds it: a document, or a function that decodes it on first use (MDS). */
+export type LazyDocument = Document | (() => Document);
+
 export interface StreamSource {
   readonly dir: string;
   readonly kind: 'jsonl' | 'mds';
@@ -23,6 +26,8 @@ export interface StreamSource {
   readonly units: readonly string[];
   /** Records of one unit from record `from` on. */
   read(unit: number, from: number): AsyncGenerator<Document>;
+  /** The same records, MDS ones left undecoded until used (a shuffle window then costs no decoding). */
+  records(unit: number, from: number): AsyncGenerator<LazyDocument>;
   /** Total records over all units. */
   countRecords(): Promise<number>;
   /** Changes when the stream's files do (names and sizes, or shard sample counts): guards resumption. */
@@ -56,6 +61,7 @@ export async function openSource(dir: string, textField = 'text'): Promise<Strea
     units: files,
     fingerprint: `${files.length}:${hashSeed(...files, ...sizes).toString(16)}`,
     read: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from),
+    records: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from),
     countRecords: async () => {
       let n = 0;
       for (const f of files) n += await countJsonlRecords(join(dir, f));
@@ -71,12 +77,16 @@ function mdsSource(dir: string, index: MdsIndex): StreamSource {
     kind: 'mds',
     units,
     fingerprint: `${units.length}:${hashSeed(...units, ...index.shards.map((s) => s.samples)).toString(16)}`,
-    async *read(unit, from) {
+    async *records(unit, from) {
       const shard = index.shards[unit]!;
       const path = join(dir, shard.zip_data?.basename ?? shard.raw_data.basename);
       const column = documentColumn(shard, path);
       const data = await readMdsShard(dir, shard);
-      for (let i = from; i < shard.samples; i++) yield decodeMdsRecord(data, shard, column, i, path);
+      for (let i = from; i < shard.samples; i++) yield () => decodeMdsRecord(data, shard, column, i, path);
+    },
+    async *read(unit, from) {
+      for await (const record of this.records(unit, from))
+        yield typeof record === 'function' ? record() : record;
     },
     countRecords: async () => index.shards.reduce((a, s) => a + s.samples, 0),
   };

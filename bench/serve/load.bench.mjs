@@ -60,7 +60,10 @@ async function engineBatch(size, steps = 24) {
   const cpu = process.cpuUsage(c0);
   for (const s of seqs) model.engine.release(s);
   const generated = size * steps;
-  return { wall: generated / ((performance.now() - t0) / 1000), cpu: generated / ((cpu.user + cpu.system) / 1e6) };
+  return {
+    wall: generated / ((performance.now() - t0) / 1000),
+    cpu: generated / ((cpu.user + cpu.system) / 1e6),
+  };
 }
 const engineRuns = [];
 for (const b of [4, 8]) engineRuns.push([`engine decode, batch ${b}`, await engineBatch(b)]);
@@ -92,7 +95,9 @@ async function client(id, count) {
 async function load(concurrency) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const counts = await Promise.all(Array.from({ length: concurrency }, (_, i) => client(i, requestsPerClient)));
+  const counts = await Promise.all(
+    Array.from({ length: concurrency }, (_, i) => client(i, requestsPerClient)),
+  );
   const cpu = process.cpuUsage(c0);
   const tokens = counts.reduce((a, b) => a + b, 0);
   return { wall: tokens / ((performance.now() - t0) / 1000), cpu: tokens / ((cpu.user + cpu.system) / 1e6) };

@@ -62,6 +62,12 @@ export function addServeCommand(program: Command): void {
       maxBodyBytes: options.maxBodyBytes,
     });
     const address = await app.listen(options.port, options.host);
+    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host);
+    if (!loopback && !app.options.apiKey) {
+      process.stderr.write(
+        `[mptjs] warning: listening on ${options.host} without --api-key: anyone who can reach it can use it\n`,
+      );
+    }
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
     process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);

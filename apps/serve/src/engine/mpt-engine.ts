@@ -79,7 +79,9 @@ export class MptEngine implements Engine {
       return rows;
     }
     if (!sameMembers(this.batch, seqs)) this.regroup(seqs);
-    const cache = seqs.length === 1 && !this.batch ? seqs[0]!.cache! : this.batch!.cache;
+    // After regrouping, several sequences share the batch cache and a lone one decodes on its own.
+    const cache = this.batch?.cache ?? seqs[0]?.cache;
+    if (!cache) throw new Error('decode needs at least one sequence');
     const rows = await readRows(this.model.decodeStep([...tokens], cache));
     for (const s of seqs) s.length++;
     return rows;
@@ -92,7 +94,7 @@ export class MptEngine implements Engine {
     seq.cache?.dispose();
     seq.cache = undefined;
     const batch = seq.batch;
-    if (batch && batch.members.every((m) => m.released)) this.dropBatch();
+    if (batch?.members.every((m) => m.released)) this.dropBatch();
   }
 
   dispose(): void {

@@ -13,7 +13,7 @@ import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { f16ToF32, f32ToF16 } from './dtypes.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { expectSameStateDict, randomFloats, tempDir } from './test-utils.js';
+import { appendRawTensor, expectSameStateDict, randomFloats, tempDir } from './test-utils.js';
 
 const root = tempDir();
 
@@ -193,6 +193,20 @@ describe('loadCheckpoint errors', () => {
     });
     const ckpt = await loadCheckpoint(dir);
     expect([...ckpt.stateDict.keys()]).toEqual([...expectedParameterShapes(tinyConfig).keys()]);
+  });
+
+  it('skips a mask buffer of a dtype it does not read (BOOL attn.bias)', async () => {
+    const dir = await checkpointWith('bool-mask', () => {});
+    appendRawTensor(
+      join(dir, 'model.safetensors'),
+      'transformer.blocks.0.attn.bias',
+      'BOOL',
+      [4, 4],
+      new Uint8Array(16).fill(1),
+    );
+    const ckpt = await loadCheckpoint(dir);
+    expect(ckpt.stateDict.has('transformer.blocks.0.attn.bias')).toBe(false);
+    expect(ckpt.stateDict.size).toBe(expectedParameterShapes(tinyConfig).size);
   });
 
   it('rejects two names for one parameter', async () => {

@@ -14,6 +14,24 @@ export function isDtype(value: unknown): value is Dtype {
   return typeof value === 'string' && Object.hasOwn(DTYPE_BYTES, value);
 }
 
+/**
+ * Every element type the safetensors format defines, with its size. Files may hold ones we do not decode (a BOOL
+ * mask buffer, say): their headers still validate, and only reading such a tensor is an error.
+ */
+export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
+  ...DTYPE_BYTES,
+  F64: 8,
+  U64: 8,
+  U32: 4,
+  I16: 2,
+  U16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+};
+
 export function isFloatDtype(value: unknown): value is FloatDtype {
   return value === 'F32' || value === 'F16' || value === 'BF16';
 }

@@ -88,10 +88,25 @@ describe('safetensors header validation', () => {
   it('names an unknown dtype', async () => {
     const p = rawFile(
       'dtype.safetensors',
-      { x: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } },
-      new Uint8Array(2),
+      { x: { dtype: 'F12', shape: [2], data_offsets: [0, 3] } },
+      new Uint8Array(3),
     );
-    await expect(readSafetensors(p)).rejects.toThrow('tensor "x" has unknown dtype "F8_E4M3"');
+    await expect(readSafetensors(p)).rejects.toThrow('tensor "x" has unknown dtype "F12"');
+  });
+  it('accepts the other safetensors dtypes in a header, and names them when asked to read one', async () => {
+    const p = rawFile(
+      'bool.safetensors',
+      {
+        mask: { dtype: 'BOOL', shape: [2, 2], data_offsets: [0, 4] },
+        w: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+      },
+      new Uint8Array([1, 0, 1, 1, 0, 0, 0x80, 0x3f]),
+    );
+    expect((await readSafetensorsHeader(p)).tensors.get('mask')!.dtype).toBe('BOOL');
+    expect((await readSafetensors(p, { names: ['w'] })).get('w')!.data).toEqual(new Float32Array([1]));
+    await expect(readSafetensors(p)).rejects.toThrow(
+      'tensor "mask" has dtype BOOL, which is not read (supported: F32, F16, BF16, I64, I32)',
+    );
   });
   it('checks shape x dtype size against the byte range', async () => {
     const p = rawFile('size.safetensors', { x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(2));

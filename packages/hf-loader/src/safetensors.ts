@@ -12,6 +12,7 @@ import {
   type FloatDtype,
   isDtype,
   isFloatDtype,
+  SAFETENSORS_DTYPE_BYTES,
   widen16InPlace,
 } from './dtypes.js';
 import { CheckpointError } from './errors.js';
@@ -35,7 +36,8 @@ export interface TensorToWrite {
 }
 
 export interface SafetensorsEntry {
-  dtype: Dtype;
+  /** Any safetensors dtype; only F32, F16, BF16, I64 and I32 can be read. */
+  dtype: string;
   shape: number[];
   /** Byte range relative to the start of the data section. */
   begin: number;
@@ -87,11 +89,8 @@ export function validateHeader(
     if (typeof raw !== 'object' || raw === null)
       fail(path, `tensor "${name}" has no {dtype, shape, data_offsets}`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (!isDtype(dtype)) {
-      fail(
-        path,
-        `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)} (supported: F32, F16, BF16, I64, I32)`,
-      );
+    if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) {
+      fail(path, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(path, `tensor "${name}" has invalid shape ${JSON.stringify(shape)}`);
@@ -105,7 +104,7 @@ export function validateHeader(
       fail(path, `tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
-    const expected = numel(shape) * DTYPE_BYTES[dtype];
+    const expected = numel(shape) * SAFETENSORS_DTYPE_BYTES[dtype]!;
     if (end - begin !== expected) {
       fail(
         path,
@@ -175,6 +174,12 @@ async function readEntry(
   name: string,
   entry: SafetensorsEntry,
 ): Promise<SafeTensor> {
+  if (!isDtype(entry.dtype)) {
+    fail(
+      header.path,
+      `tensor "${name}" has dtype ${entry.dtype}, which is not read (supported: F32, F16, BF16, I64, I32)`,
+    );
+  }
   const n = numel(entry.shape);
   const where = () => `${basename(header.path)}: tensor "${name}"`;
   const position = header.dataStart + entry.begin;

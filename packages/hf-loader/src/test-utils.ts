@@ -1,5 +1,5 @@
 // Helpers shared by this package's tests: temporary directories and small deterministic tensors.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
@@ -36,4 +36,23 @@ export function expectSameStateDict(
     );
     expect(same, `${name} differs`).toBe(true);
   }
+}
+
+/** Rewrites a safetensors file with one more tensor of any dtype (the writer only makes the dtypes we read). */
+export function appendRawTensor(
+  path: string,
+  name: string,
+  dtype: string,
+  shape: number[],
+  bytes: Uint8Array,
+): void {
+  const file = readFileSync(path);
+  const n = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8'));
+  const data = file.subarray(8 + n);
+  header[name] = { dtype, shape, data_offsets: [data.length, data.length + bytes.length] };
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, data, bytes]));
 }

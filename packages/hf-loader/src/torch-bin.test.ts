@@ -32,7 +32,8 @@ describe('pytorch_model.bin reader', () => {
       const reference = await readSafetensors(join(cases, 'module-reference.safetensors'));
       const got = await readTorchStateDict(join(cases, `module-p${protocol}.bin`));
       expect([...got.keys()]).toEqual(['0.weight', '0.bias', '1.weight', '1.bias']);
-      for (const [name, want] of reference) expect(got.get(name), name).toEqual({ shape: want.shape, data: want.data });
+      for (const [name, want] of reference)
+        expect(got.get(name), name).toEqual({ shape: want.shape, data: want.data });
     });
   }
 

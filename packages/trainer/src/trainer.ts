@@ -2,8 +2,15 @@ import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { resolveTokenizerFile } from '@mptjs/data-mixer';
+import { FsdpParameters, type ProcessGroup, SHARDING_STRATEGIES, type ShardingStrategy } from '@mptjs/fsdp';
 import { loadCheckpoint, saveCheckpoint } from '@mptjs/hf-loader';
-import { crossEntropyLoss, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import {
+  crossEntropyLoss,
+  expectedParameterShapes,
+  MPTModel,
+  parseMptConfig,
+  type StateDict,
+} from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLatestCheckpoint, pruneCheckpoints, saveTrainingCheckpoint } from './checkpoint/checkpoints.js';
 import {
@@ -13,13 +20,14 @@ import {
   type Timestamp,
   timestampValue,
 } from './config/duration.js';
+import { TrainConfigError } from './config/errors.js';
 import type { TrainConfig } from './config/schema.js';
 import type { Json } from './config/section.js';
 import { BatchStream, openMixer } from './data.js';
 import { LocalParameters } from './driver/local-parameters.js';
 import { type LmContext, lmContext, mptChainUnits } from './driver/mpt-units.js';
 import type { ParameterHost } from './driver/parameter-host.js';
-import { forwardBackwardChain, forwardChain } from './driver/unit-chain.js';
+import { type ChainUnit, forwardBackwardChain, forwardChain } from './driver/unit-chain.js';
 import { measureMatmulFlops } from './metrics/measure-flops.js';
 import { type EvalMetrics, MetricsLog, type StepMetrics } from './metrics/metrics-log.js';
 import { flopsPerSample, mfu, PEAK_FLOPS } from './metrics/mfu.js';
@@ -38,10 +46,14 @@ export interface TrainOptions {
   autoresume?: boolean;
   /** Progress output (default: stderr). */
   log?: (line: string) => void;
-  rank?: number;
-  worldSize?: number;
-  /** Replaces the single-device parameter host (FSDP plugs in here). */
-  createParameterHost?: (model: MPTModel) => ParameterHost<LmContext>;
+  /**
+   * The ranks of a data-parallel job (torchrun convention, from `@mptjs/fsdp`'s `initFromEnv`). With more than one
+   * rank the parameters are sharded with FSDP (`fsdp_config.sharding_strategy`, default FULL_SHARD), each rank
+   * trains its slice of every global batch, and rank 0 writes metrics, checkpoints and the export.
+   */
+  processGroup?: ProcessGroup;
+  /** Replaces the parameter host (single-device `LocalParameters`, or FSDP with a process group). */
+  createParameterHost?: (model: MPTModel, units: ChainUnit<LmContext>[]) => Promise<ParameterHost<LmContext>>;
 }
 
 export interface TrainResult {
@@ -82,6 +94,16 @@ async function buildModel(cfg: TrainConfig): Promise<MPTModel> {
   return MPTModel.init(parseMptConfig(cfg.model.mptConfig), cfg.seed);
 }
 
+function shardingStrategy(cfg: TrainConfig): ShardingStrategy {
+  const v = cfg.fsdpConfig?.['sharding_strategy'] ?? 'FULL_SHARD';
+  if (typeof v !== 'string' || !(SHARDING_STRATEGIES as readonly string[]).includes(v)) {
+    throw new TrainConfigError(
+      `config key "fsdp_config.sharding_strategy" must be one of ${SHARDING_STRATEGIES.join(', ')}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v as ShardingStrategy;
+}
+
 function microbatchPlan(cfg: TrainConfig, worldSize: number): { deviceBatch: number; micro: number } {
   if (cfg.globalTrainBatchSize % worldSize !== 0) {
     throw new Error(
@@ -105,10 +127,17 @@ function microbatchPlan(cfg: TrainConfig, worldSize: number): { deviceBatch: num
 /** Trains as the config says, writing metrics, checkpoints and the final export under `runDir`. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { config: cfg, runDir } = opts;
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const rank = opts.rank ?? 0;
-  const worldSize = opts.worldSize ?? 1;
+  const pg = opts.processGroup;
+  const rank = pg?.rank ?? 0;
+  const worldSize = pg?.worldSize ?? 1;
+  const distributed = pg !== undefined && worldSize > 1;
+  const lead = rank === 0;
+  const print = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = (line: string) => {
+    if (lead) print(line);
+  };
   const backend = await selectBackend(opts.backend ?? 'auto', { log });
+  if (distributed) log(`[mptjs] ${worldSize} ranks, FSDP ${shardingStrategy(cfg)}`);
   mkdirSync(runDir, { recursive: true });
   const ckptDir = join(runDir, 'checkpoints');
   const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
@@ -129,7 +158,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let elapsedBefore = 0;
   let resumedFrom: string | undefined;
   if (opts.autoresume ?? cfg.autoresume) {
-    const ckpt = await loadLatestCheckpoint(ckptDir);
+    // Rank 0 clears a crashed writer's leftovers before the others look.
+    if (!lead) await pg?.barrier();
+    const ckpt = await loadLatestCheckpoint(ckptDir, rank, worldSize);
+    if (lead && distributed) await pg.barrier();
     if (ckpt) {
       model.dispose();
       model = MPTModel.fromStateDict(ckpt.config, ckpt.stateDict);
@@ -138,14 +170,28 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       dataState = ckpt.state.data;
       elapsedBefore = ckpt.state.elapsedS;
       resumedFrom = ckpt.name;
-      metrics.truncateAfter(timestamp.batches);
+      if (lead) metrics.truncateAfter(timestamp.batches);
       log(`[mptjs] resumed from ${join(ckptDir, ckpt.name)} at batch ${timestamp.batches}`);
     }
   }
 
-  const host: ParameterHost<LmContext> =
-    opts.createParameterHost?.(model) ?? new LocalParameters(model.params);
   const units = mptChainUnits(model);
+  let fsdp: FsdpParameters | undefined;
+  let host: ParameterHost<LmContext>;
+  if (opts.createParameterHost) host = await opts.createParameterHost(model, units);
+  else if (distributed) {
+    fsdp = await FsdpParameters.create(
+      pg,
+      { units, paramShapes: expectedParameterShapes(model.config), strategy: shardingStrategy(cfg) },
+      await model.toStateDict(),
+    );
+    host = fsdp;
+  } else host = new LocalParameters(model.params);
+  // The full parameters for checkpoints and the export (a collective under FSDP; null off rank 0).
+  const fullStateDict = (): Promise<StateDict | null> => (fsdp ? fsdp.fullStateDict() : model.toStateDict());
+  const meanOverRanks = async (x: number): Promise<number> =>
+    distributed ? (await pg.allReduce(new Float32Array([x]), 'sum'))[0]! / worldSize : x;
+
   const nParams = model.numParameters;
   const flops = flopsPerSample(model.config, nParams, seqLen);
   const peakFlops = cfg.peakFlops ?? PEAK_FLOPS[backend.name] ?? (await measureMatmulFlops());
@@ -165,6 +211,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const evaluate = async (): Promise<void> => {
     if (!cfg.evalLoader) return;
+    // Every rank runs the same eval batches (FSDP's gathers are collectives); rank 0 records them.
     const r = await runEval(model, opts.resolved['eval_loader'], cfg, seqLen, host);
     const record: EvalMetrics = {
       step: timestamp.batches,
@@ -177,28 +224,35 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       record[`eval_loss/${name}`] = l;
       record[`eval_perplexity/${name}`] = Math.exp(l);
     }
-    metrics.write(record);
-    if (cfg.logToConsole)
+    if (lead) metrics.write(record);
+    if (cfg.logToConsole) {
       log(
         `[eval batch=${timestamp.batches}] loss=${r.loss.toFixed(4)} perplexity=${Math.exp(r.loss).toFixed(2)}`,
       );
+    }
   };
 
   const save = async (): Promise<void> => {
-    const name = await saveTrainingCheckpoint(ckptDir, {
-      config: model.config,
-      stateDict: await model.toStateDict(),
-      optimizer: await optimizer.state(),
-      state: {
-        version: 1,
-        runName: cfg.runName,
-        timestamp,
-        data: trainStream.state(),
-        rng: { seed: cfg.seed },
-        elapsedS: elapsed(),
+    const ranks = distributed ? { rank, worldSize, barrier: () => pg.barrier() } : undefined;
+    const name = await saveTrainingCheckpoint(
+      ckptDir,
+      {
+        config: model.config,
+        stateDict: await fullStateDict(),
+        optimizer: await optimizer.state(),
+        state: {
+          version: 1,
+          runName: cfg.runName,
+          timestamp,
+          data: trainStream.state(),
+          rng: { seed: cfg.seed },
+          elapsedS: elapsed(),
+          worldSize,
+        },
       },
-    });
-    await pruneCheckpoints(ckptDir, cfg.saveNumCheckpointsToKeep);
+      ranks,
+    );
+    if (lead) await pruneCheckpoints(ckptDir, cfg.saveNumCheckpointsToKeep);
     log(`[mptjs] checkpoint ${join(ckptDir, name)}`);
   };
 
@@ -212,24 +266,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const lr = cfg.optimizer.lr * scheduleMultiplier(cfg.scheduler, timestamp, cfg.maxDuration, geometry);
     let loss = 0;
     for (let m = 0; m < deviceBatch / micro; m++) {
-      const ids = tf.tensor2d(
-        batch.tokens.subarray(m * micro * seqLen, (m + 1) * micro * seqLen),
-        [micro, seqLen],
-        'int32',
-      );
+      const rows = batch.tokens.subarray(m * micro * seqLen, (m + 1) * micro * seqLen);
+      const ids = tf.tensor2d(rows, [micro, seqLen], 'int32');
       const ctx = lmContext(model, ids);
       loss +=
         (await forwardBackwardChain(units, ids, ctx, host, micro / deviceBatch)) * (micro / deviceBatch);
       tf.dispose([ids, ctx.targets]);
     }
+    loss = await meanOverRanks(loss);
     const grads = host.takeGradients();
     const names = [...grads.keys()];
     const localSq = await gradSumOfSquares([...grads.values()]);
     const gradNorm = Math.sqrt((await host.globalSumOfSquares?.(localSq)) ?? localSq);
     let final = [...grads.values()];
-    if (cfg.gradientClipping) {
+    if (cfg.gradientClipping)
       final = clipByGlobalNorm(final, gradNorm, cfg.gradientClipping.clippingThreshold);
-    }
     const params = host.optimizerParameters();
     optimizer.step(
       names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
@@ -253,10 +304,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       grad_norm: gradNorm,
       tokens: timestamp.tokens,
       tokens_per_s: (cfg.globalTrainBatchSize * seqLen) / stepS,
+      // Per device: each rank runs deviceBatch samples a step against its own peak.
       mfu: mfu(flops, deviceBatch / stepS, peakFlops),
       elapsed_s: elapsed(),
     };
-    metrics.write(record);
+    if (lead) metrics.write(record);
     if (cfg.logToConsole && crossed(cfg.consoleLogInterval, before, timestamp, cfg.maxDuration, geometry)) {
       log(
         `[batch=${timestamp.batches}] loss=${loss.toFixed(4)} lr=${lr.toExponential(3)} grad_norm=${gradNorm.toFixed(4)} ` +
@@ -274,12 +326,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   await trainStream.close();
 
   const exportDir = join(runDir, 'export');
-  if (rank === 0) {
-    await saveCheckpoint(exportDir, model.config, await model.toStateDict());
+  const finalWeights = await fullStateDict();
+  if (lead && finalWeights) {
+    await saveCheckpoint(exportDir, model.config, finalWeights);
     copyFileSync(resolveTokenizerFile(cfg.tokenizer.name), join(exportDir, 'tokenizer.json'));
     log(`[mptjs] exported ${exportDir}`);
   }
+  if (distributed) await pg.barrier();
   optimizer.dispose();
+  fsdp?.dispose();
   model.dispose();
   const result: TrainResult = { backend, steps, timestamp, finalLoss, exportDir };
   if (resumedFrom) result.resumedFrom = resumedFrom;

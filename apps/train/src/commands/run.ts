@@ -1,5 +1,13 @@
+import { fileURLToPath } from 'node:url';
 import { parseBackendRequest } from '@mptjs/alibi-attention';
-import { formatResolvedConfig, loadTrainConfig, train } from '@mptjs/trainer';
+import {
+  envRank,
+  formatResolvedConfig,
+  joinDistributedFromEnv,
+  launchLocalRanks,
+  loadTrainConfig,
+  train,
+} from '@mptjs/trainer';
 import type { Command } from 'commander';
 
 interface RunFlags {
@@ -7,9 +15,18 @@ interface RunFlags {
   backend: string;
   autoresume?: boolean;
   set: string[];
+  nproc?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** The argv of this run without `--nproc`, for the ranks it launches. */
+function rankArgs(configPath: string, flags: RunFlags): string[] {
+  const args = ['run', configPath, '--run-dir', flags.runDir, '--backend', flags.backend];
+  if (flags.autoresume) args.push('--autoresume');
+  for (const s of flags.set) args.push('--set', s);
+  return args;
+}
 
 export function addRunCommand(program: Command): void {
   program
@@ -25,21 +42,40 @@ export function addRunCommand(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--nproc <n>',
+      'launch this many local ranks (FSDP over processes); under torchrun variables, omit it',
+    )
     .action(async (configPath: string, flags: RunFlags) => {
       const backend = parseBackendRequest(flags.backend);
       const { config, resolved } = loadTrainConfig(configPath, flags.set);
-      process.stdout.write(`# resolved config (${configPath})\n${formatResolvedConfig(resolved)}\n`);
-      const result = await train({
-        config,
-        resolved,
-        runDir: flags.runDir,
-        backend,
-        autoresume: flags.autoresume ?? config.autoresume,
-        log: (line) => process.stdout.write(`${line}\n`),
-      });
-      process.stdout.write(
-        `[mptjs] done: ${result.steps} step(s) this run, ${result.timestamp.batches} in total, ` +
-          `final loss ${result.finalLoss.toFixed(4)}, export ${result.exportDir}\n`,
-      );
+      if (flags.nproc !== undefined) {
+        const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+        await launchLocalRanks(cli, rankArgs(configPath, flags), Number(flags.nproc), config.distTimeout);
+        return;
+      }
+      const lead = envRank() === 0;
+      if (lead)
+        process.stdout.write(`# resolved config (${configPath})\n${formatResolvedConfig(resolved)}\n`);
+      const processGroup = await joinDistributedFromEnv(config.distTimeout);
+      try {
+        const result = await train({
+          config,
+          resolved,
+          runDir: flags.runDir,
+          backend,
+          autoresume: flags.autoresume ?? config.autoresume,
+          log: (line) => process.stdout.write(`${line}\n`),
+          ...(processGroup ? { processGroup } : {}),
+        });
+        if (lead) {
+          process.stdout.write(
+            `[mptjs] done: ${result.steps} step(s) this run, ${result.timestamp.batches} in total, ` +
+              `final loss ${result.finalLoss.toFixed(4)}, export ${result.exportDir}\n`,
+          );
+        }
+      } finally {
+        await processGroup?.destroy();
+      }
     });
 }

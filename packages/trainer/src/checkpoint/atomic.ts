@@ -39,6 +39,11 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
   fsyncDir(dirname(path));
 }
 
+/** The temporary directory `writeDirAtomic` fills for `finalPath` (other ranks write their files into it too). */
+export function tempDirFor(finalPath: string): string {
+  return join(dirname(finalPath), `.tmp-${basename(finalPath)}`);
+}
+
 /**
  * Builds a directory under a temporary name, fsyncs its files, then renames it to `finalPath` in one step. A crash
  * before the rename leaves only a `.tmp-*` directory, which `removeStaleTemps` deletes on the next start.
@@ -46,7 +51,7 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
 export async function writeDirAtomic(finalPath: string, fill: (dir: string) => Promise<void>): Promise<void> {
   const parent = dirname(finalPath);
   await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.tmp-${basename(finalPath)}-${process.pid}`);
+  const tmp = tempDirFor(finalPath);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
   try {

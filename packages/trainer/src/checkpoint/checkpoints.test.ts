@@ -41,6 +41,7 @@ function checkpoint(batches: number): TrainingCheckpoint {
       data: { version: 1, sample: batches * 2, streams: { a: { file: 0, doc: 3 } } },
       rng: { seed: 5 },
       elapsedS: 1.5,
+      worldSize: 1,
     },
   };
 }
@@ -57,7 +58,7 @@ describe('training checkpoints', () => {
     expect(loaded.optimizer.name).toBe('decoupled_adamw');
     expect(loaded.optimizer.step).toBe(3);
     expect(loaded.optimizer.slots).toEqual(saved.optimizer.slots);
-    for (const [name, t] of saved.stateDict) expect(loaded.stateDict.get(name)!.data).toEqual(t.data);
+    for (const [name, t] of saved.stateDict!) expect(loaded.stateDict.get(name)!.data).toEqual(t.data);
   });
 
   it('ignores and removes what a crashed writer left, keeping the previous checkpoint', async () => {

@@ -11,7 +11,7 @@ import {
 import type { MPTConfig, StateDict } from '@mptjs/mpt-model';
 import type { Timestamp } from '../config/duration.js';
 import type { HostArray, OptimizerState } from '../optim/optimizer.js';
-import { removeStaleTemps, writeDirAtomic, writeFileAtomic } from './atomic.js';
+import { removeStaleTemps, tempDirFor, writeDirAtomic, writeFileAtomic } from './atomic.js';
 
 /** Everything besides tensors that a resumed run needs to continue exactly. */
 export interface TrainingState {
@@ -25,11 +25,23 @@ export interface TrainingState {
   rng: { seed: number };
   /** Seconds of training before this checkpoint (elapsed time keeps counting after a resume). */
   elapsedS: number;
+  /** Ranks that wrote it: each saved the optimizer state of its own parameter shards. */
+  worldSize: number;
+}
+
+export type LoadedTrainingCheckpoint = TrainingCheckpoint & { stateDict: StateDict };
+
+/** How ranks of a multi-process run write one checkpoint together. */
+export interface CheckpointRanks {
+  rank: number;
+  worldSize: number;
+  barrier(): Promise<void>;
 }
 
 export interface TrainingCheckpoint {
   config: MPTConfig;
-  stateDict: StateDict;
+  /** The full (consolidated) parameters; null on ranks other than 0, which write only their optimizer shard. */
+  stateDict: StateDict | null;
   optimizer: OptimizerState;
   state: TrainingState;
 }
@@ -43,43 +55,82 @@ export function checkpointName(batches: number): string {
   return `ba${String(batches).padStart(8, '0')}`;
 }
 
+function optimizerFile(rank: number, worldSize: number): string {
+  return worldSize === 1 ? OPTIMIZER_FILE : `optimizer.rank${rank}-of-${worldSize}.safetensors`;
+}
+
+async function writeOptimizer(path: string, state: OptimizerState): Promise<void> {
+  const slots = new Map<string, HostArray>();
+  for (const [param, s] of Object.entries(state.slots)) {
+    for (const [slot, a] of Object.entries(s)) slots.set(`${param}${SLOT_SEPARATOR}${slot}`, a);
+  }
+  await writeSafetensors(path, slots, { metadata: { optimizer: state.name, step: String(state.step) } });
+}
+
 /**
- * Writes `dir/<name>/` (model config.json + model.safetensors, optimizer.safetensors, state.json) atomically,
- * then points `dir/latest` at it. A crash at any moment leaves the previous `latest` checkpoint intact.
+ * Writes `dir/<name>/` (model config.json + model.safetensors, optimizer state, state.json) atomically, then
+ * points `dir/latest` at it. A crash at any moment leaves the previous `latest` checkpoint intact. With several
+ * ranks, every rank calls this: rank 0 creates the temporary directory, each rank adds its optimizer shard, and
+ * rank 0 adds the model and state and renames it into place.
  */
-export async function saveTrainingCheckpoint(dir: string, ckpt: TrainingCheckpoint): Promise<string> {
+export async function saveTrainingCheckpoint(
+  dir: string,
+  ckpt: TrainingCheckpoint,
+  ranks?: CheckpointRanks,
+): Promise<string> {
   const name = checkpointName(ckpt.state.timestamp.batches);
-  await writeDirAtomic(join(dir, name), async (tmp) => {
-    await saveCheckpoint(tmp, ckpt.config, ckpt.stateDict);
-    const slots = new Map<string, HostArray>();
-    for (const [param, s] of Object.entries(ckpt.optimizer.slots)) {
-      for (const [slot, a] of Object.entries(s)) slots.set(`${param}${SLOT_SEPARATOR}${slot}`, a);
-    }
-    await writeSafetensors(join(tmp, OPTIMIZER_FILE), slots, {
-      metadata: { optimizer: ckpt.optimizer.name, step: String(ckpt.optimizer.step) },
+  const rank = ranks?.rank ?? 0;
+  const worldSize = ranks?.worldSize ?? 1;
+  const optFile = optimizerFile(rank, worldSize);
+  if (rank === 0) {
+    if (!ckpt.stateDict) throw new Error('rank 0 must hold the full state dict to write a checkpoint');
+    const stateDict = ckpt.stateDict;
+    await writeDirAtomic(join(dir, name), async (tmp) => {
+      await ranks?.barrier(); // the directory exists: other ranks write their shards now
+      await writeOptimizer(join(tmp, optFile), ckpt.optimizer);
+      await saveCheckpoint(tmp, ckpt.config, stateDict);
+      await writeFile(join(tmp, STATE_FILE), `${JSON.stringify(ckpt.state, null, 2)}\n`);
+      await ranks?.barrier(); // every shard is written
     });
-    await writeFile(join(tmp, STATE_FILE), `${JSON.stringify(ckpt.state, null, 2)}\n`);
-  });
-  await writeFileAtomic(join(dir, LATEST), `${name}\n`);
+    await writeFileAtomic(join(dir, LATEST), `${name}\n`);
+  } else {
+    await ranks!.barrier();
+    await writeOptimizer(join(tempDirFor(join(dir, name)), optFile), ckpt.optimizer);
+    await ranks!.barrier();
+  }
+  await ranks?.barrier(); // renamed and pointed to before anyone goes on
   return name;
 }
 
 /** The checkpoint `latest` points to, or undefined when there is none. Leftovers of a crashed write are removed. */
 export async function loadLatestCheckpoint(
   dir: string,
-): Promise<(TrainingCheckpoint & { name: string }) | undefined> {
-  await removeStaleTemps(dir);
+  rank = 0,
+  worldSize = 1,
+): Promise<(LoadedTrainingCheckpoint & { name: string }) | undefined> {
+  if (rank === 0) await removeStaleTemps(dir);
   const latest = join(dir, LATEST);
   if (!existsSync(latest)) return undefined;
   const name = (await readFile(latest, 'utf8')).trim();
-  return { name, ...(await loadTrainingCheckpoint(join(dir, name))) };
+  return { name, ...(await loadTrainingCheckpoint(join(dir, name), rank, worldSize)) };
 }
 
-export async function loadTrainingCheckpoint(path: string): Promise<TrainingCheckpoint> {
+/** Loads a checkpoint directory; `rank` picks this rank's optimizer shard (the world size must match). */
+export async function loadTrainingCheckpoint(
+  path: string,
+  rank = 0,
+  worldSize = 1,
+): Promise<LoadedTrainingCheckpoint> {
   const { config, stateDict } = await loadCheckpoint(path);
   const state = JSON.parse(await readFile(join(path, STATE_FILE), 'utf8')) as TrainingState;
   if (state.version !== 1) throw new Error(`${path}: unsupported training state version ${state.version}`);
-  const optPath = join(path, OPTIMIZER_FILE);
+  const savedWorld = state.worldSize ?? 1;
+  if (savedWorld !== worldSize) {
+    throw new Error(
+      `${path} was written by ${savedWorld} rank(s); resume it with the same world size (this run has ${worldSize})`,
+    );
+  }
+  const optPath = join(path, optimizerFile(rank, worldSize));
   const meta = (await readSafetensorsHeader(optPath)).metadata ?? {};
   const slots: OptimizerState['slots'] = {};
   for (const [key, t] of await readSafetensors(optPath)) {

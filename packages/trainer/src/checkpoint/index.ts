@@ -1,6 +1,8 @@
-export { fsyncDir, removeStaleTemps, writeDirAtomic, writeFileAtomic } from './atomic.js';
+export { fsyncDir, removeStaleTemps, tempDirFor, writeDirAtomic, writeFileAtomic } from './atomic.js';
 export {
+  type CheckpointRanks,
   checkpointName,
+  type LoadedTrainingCheckpoint,
   loadLatestCheckpoint,
   loadTrainingCheckpoint,
   pruneCheckpoints,

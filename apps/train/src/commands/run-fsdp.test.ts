@@ -1,0 +1,89 @@
+// Two ranks as real processes (`--nproc 2`: FSDP FULL_SHARD over TCP) against one process on the same config:
+// the global batch and its data are the same, so losses and gradient norms agree to float32 reduction-order
+// noise; a two-rank checkpoint resumes with two ranks.
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  cliBuilt,
+  runCliToEnd,
+  stepMetrics,
+} from '../../../../packages/trainer/src/test-support/child-cli.js';
+import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+
+describe.skipIf(!cliBuilt)('mptjs-train run --nproc 2 (FSDP over processes)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mptjs-cli-fsdp-'));
+  const config = writeTinyRun(dir, { maxDuration: '4ba', saveInterval: '2ba' });
+  const common = ['--backend', 'wasm', '--set', 'scheduler.t_max=4ba'];
+
+  it('matches the single-process run and resumes from a sharded checkpoint', async () => {
+    const single = join(dir, 'single');
+    expect((await runCliToEnd(['run', config, '--run-dir', single, ...common])).code).toBe(0);
+    const ranks = join(dir, 'ranks');
+    const first = await runCliToEnd([
+      'run',
+      config,
+      '--run-dir',
+      ranks,
+      '--nproc',
+      '2',
+      ...common,
+      '--set',
+      'max_duration=2ba',
+    ]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('[mptjs] 2 ranks, FSDP FULL_SHARD');
+    expect(readdirSync(join(ranks, 'checkpoints/ba00000002')).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'optimizer.rank0-of-2.safetensors',
+      'optimizer.rank1-of-2.safetensors',
+      'state.json',
+    ]);
+    const second = await runCliToEnd([
+      'run',
+      config,
+      '--run-dir',
+      ranks,
+      '--nproc',
+      '2',
+      '--autoresume',
+      ...common,
+    ]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/resumed from .*ba00000002 at batch 2/);
+
+    const want = stepMetrics(single);
+    const got = stepMetrics(ranks);
+    expect(got.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    for (let i = 0; i < want.length; i++) {
+      expect({
+        step: i + 1,
+        loss: close(got[i]!.loss, want[i]!.loss),
+        norm: close(got[i]!.grad_norm, want[i]!.grad_norm),
+      }).toEqual({
+        step: i + 1,
+        loss: true,
+        norm: true,
+      });
+    }
+    // A one-rank resume of a two-rank checkpoint is refused with the reason.
+    const mismatch = await runCliToEnd([
+      'run',
+      config,
+      '--run-dir',
+      ranks,
+      '--autoresume',
+      ...common,
+      '--set',
+      'max_duration=6ba',
+    ]);
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toContain(
+      'was written by 2 rank(s); resume it with the same world size (this run has 1)',
+    );
+  });
+});

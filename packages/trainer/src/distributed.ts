@@ -1,0 +1,41 @@
+import { initFromEnv, launchLocal, type ProcessGroup, readDistEnv } from '@mptjs/fsdp';
+
+/**
+ * Joins the job described by the torchrun environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK),
+ * or returns undefined when WORLD_SIZE is unset: a plain single-process run. `distTimeoutS` is the config's
+ * `dist_timeout`, the per-collective limit.
+ */
+export async function joinDistributedFromEnv(distTimeoutS: number): Promise<ProcessGroup | undefined> {
+  if (process.env['WORLD_SIZE'] === undefined) return undefined;
+  readDistEnv(); // validates the variables, naming the bad one
+  return initFromEnv({ timeoutMs: distTimeoutS * 1000 });
+}
+
+/** This process's rank from the environment (0 when not launched as part of a job). */
+export function envRank(): number {
+  const r = Number(process.env['RANK'] ?? '0');
+  return Number.isInteger(r) ? r : 0;
+}
+
+/**
+ * Runs `script args` as `nproc` local ranks (child processes wired over TCP on 127.0.0.1, torchrun variables
+ * set), streaming their output; resolves when all exit cleanly and rejects naming the first rank that fails.
+ */
+export async function launchLocalRanks(
+  script: string,
+  args: string[],
+  nproc: number,
+  distTimeoutS?: number,
+): Promise<void> {
+  if (!Number.isInteger(nproc) || nproc < 1)
+    throw new Error(`--nproc must be a positive integer, got ${nproc}`);
+  const job = await launchLocal({
+    script,
+    args,
+    nproc,
+    mode: 'processes',
+    stdio: 'inherit',
+    ...(distTimeoutS ? { distTimeoutS } : {}),
+  });
+  await job.done;
+}

@@ -61,7 +61,10 @@ const encodeAll = () => {
 const t0 = performance.now();
 encodeAll();
 const cold = (performance.now() - t0) / 1000;
+const tokCpu0 = process.cpuUsage();
 const tok = await timeit(encodeAll, { repeats, warmup: 0 });
+const tokCpuUsage = process.cpuUsage(tokCpu0);
+const tokCpu = (tokCpuUsage.user + tokCpuUsage.system) / 1e6 / repeats;
 
 // Steady state: the mixer is opened and `warmup` batches drawn (tokenizer load, worker start, JIT warm-up, a
 // first pass over the corpus) before timing.
@@ -70,6 +73,7 @@ async function drain(prefetch, stepMs = 0) {
   const mixer = await DataMixer.open({ config, tokenizer: spec });
   const it = mixer.batches({ batchSize, prefetch, limit: batches + warmup });
   for (let i = 0; i < warmup; i++) await it.next();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let n = 0;
   for await (const b of it) {
@@ -80,7 +84,18 @@ async function drain(prefetch, stepMs = 0) {
     }
   }
   if (n !== tokensPerRun) throw new Error(`drew ${n} tokens, expected ${tokensPerRun}`);
-  return (performance.now() - t0) / 1000;
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  cpuSeconds.push((cpu.user + cpu.system) / 1e6);
+  return wall;
+}
+// Process CPU time (all threads) of each timed run: less sensitive than wall time to other load on the machine.
+let cpuSeconds = [];
+async function medianCpu(fn) {
+  cpuSeconds = [];
+  const wall = await median(fn);
+  const sorted = [...cpuSeconds].sort((a, b) => a - b);
+  return { ...wall, cpu_s: sorted[Math.floor(sorted.length / 2)] };
 }
 
 async function median(fn) {
@@ -90,8 +105,8 @@ async function median(fn) {
   return { median_s: times[Math.floor(times.length / 2)] };
 }
 
-const single = await median(() => drain(0));
-const worker = await median(() => drain(4));
+const single = await medianCpu(() => drain(0));
+const worker = await medianCpu(() => drain(4));
 // Simulated step as long as the data work per batch on one thread: the worker can at best halve the time.
 const stepMs = flag('step-ms', Math.round((single.median_s / batches) * 1000));
 const singleStep = await median(() => drain(0, stepMs));
@@ -120,6 +135,9 @@ report('data-mixer-throughput', {
   notes: {
     corpus: `${texts.length} documents, ${corpusTokens} tokens (data/sample)`,
     run: `${batches} batches x ${batchSize} x ${seqLen} tokens = ${tokensPerRun} tokens per run after ${warmup} warm-up batches, median of ${repeats}`,
+    'tokens per CPU-second, tokenizer only (warm)': Math.round(corpusTokens / tokCpu),
+    'tokens per CPU-second, mixer on the calling thread': Math.round(tokensPerRun / single.cpu_s),
+    'tokens per CPU-second, mixer with worker (both threads)': Math.round(tokensPerRun / worker.cpu_s),
     'data stall with step, calling thread': `${(((singleStep.median_s - computeOnly) / singleStep.median_s) * 100).toFixed(1)}% of wall time`,
     'data stall with step, worker': `${(((workerStep.median_s - computeOnly) / workerStep.median_s) * 100).toFixed(1)}% of wall time`,
   },

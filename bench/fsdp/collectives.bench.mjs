@@ -1,6 +1,7 @@
 // All-reduce bus bandwidth of @mptjs/fsdp's ring over worker threads (MessagePorts) and over TCP loopback
 // (child processes), for 2 and 4 ranks, against a single-process memcpy (Float32Array.set) of the same buffer
 // measured in the same run. Bus bandwidth = bytes * 2 (W - 1) / W / time (the NCCL-tests convention).
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { launchLocal } from '../../packages/fsdp/dist/index.js';
 import { report, timeit } from '../lib.mjs';
@@ -48,6 +49,7 @@ report('fsdp-collectives', {
   notes: {
     buffer: `${elements} float32 (${(bytes / 2 ** 20).toFixed(0)} MiB)`,
     algorithm: 'ring reduce-scatter + all-gather, 1 MiB segments',
+    load_average_1m: os.loadavg()[0].toFixed(1),
   },
 });
 for (const r of rows.slice(1)) console.log(`${r.name}: ${r.median_ms.toFixed(1)} ms per all-reduce`);

@@ -3,6 +3,7 @@
 // steps overlap (a rank forwards segment k while segment k + 1 is still arriving). Every element crosses each link
 // (worldSize - 1) / worldSize times per phase, which is the lower bound.
 import type { ReduceOp } from './process-group.js';
+import { copySegment, giveSegment } from './segment-pool.js';
 
 /** What a ring algorithm needs from the group for one collective. */
 export interface RingContext {
@@ -60,7 +61,7 @@ export async function ringReduceScatter(
   }
   const [s0, e0] = chunk(mod(rank - 1, w));
   for (let k = 0, a = s0; a < e0; k++, a += segment)
-    ctx.send(stepBase, k, input.slice(a, Math.min(a + segment, e0)));
+    ctx.send(stepBase, k, copySegment(input, a, Math.min(a + segment, e0)));
   for (let s = 0; s < w - 1; s++) {
     const [start, end] = chunk(mod(rank - s - 2, w));
     const segs = segmentCount(end - start, segment);
@@ -69,7 +70,10 @@ export async function ringReduceScatter(
       const acc = await ctx.recv(stepBase + s, k);
       accumulate(acc, input, a, op);
       if (s < w - 2) ctx.send(stepBase + s + 1, k, acc);
-      else write(acc, a);
+      else {
+        write(acc, a);
+        giveSegment(acc);
+      }
     }
   }
 }
@@ -88,7 +92,7 @@ export async function ringAllGather(
   if (w === 1) return;
   const [s0, e0] = chunk(rank);
   for (let k = 0, a = s0; a < e0; k++, a += segment)
-    ctx.send(stepBase, k, buf.slice(a, Math.min(a + segment, e0)));
+    ctx.send(stepBase, k, copySegment(buf, a, Math.min(a + segment, e0)));
   for (let s = 0; s < w - 1; s++) {
     const [start, end] = chunk(mod(rank - s - 1, w));
     const segs = segmentCount(end - start, segment);
@@ -96,6 +100,7 @@ export async function ringAllGather(
       const got = await ctx.recv(stepBase + s, k);
       buf.set(got, start + k * segment);
       if (s < w - 2) ctx.send(stepBase + s + 1, k, got);
+      else giveSegment(got);
     }
   }
 }
@@ -109,12 +114,13 @@ export async function ringBroadcast(ctx: RingContext, buf: Float32Array, root: n
   for (let k = 0; k < segs; k++) {
     const a = k * segment;
     if (pos === 0) {
-      ctx.send(0, k, buf.slice(a, Math.min(a + segment, buf.length)));
+      ctx.send(0, k, copySegment(buf, a, Math.min(a + segment, buf.length)));
       continue;
     }
     const got = await ctx.recv(0, k);
     buf.set(got, a);
     if (pos < w - 1) ctx.send(0, k, got);
+    else giveSegment(got);
   }
 }
 

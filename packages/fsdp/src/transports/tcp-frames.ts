@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { endianness } from 'node:os';
 import type { Frame, FrameKind } from '../frame.js';
+import { takeSegment } from '../segment-pool.js';
 
 const HEADER_BYTES = 24;
 
@@ -82,8 +83,8 @@ export class FrameParser {
     };
     this.meta = metaLen > 0 ? Buffer.allocUnsafe(metaLen) : null;
     this.metaFill = 0;
-    this.payload = payloadLen > 0 ? new Float32Array(payloadLen / 4) : null;
-    this.payloadBytes = this.payload ? new Uint8Array(this.payload.buffer) : null;
+    this.payload = payloadLen > 0 ? takeSegment(payloadLen / 4) : null;
+    this.payloadBytes = this.payload ? new Uint8Array(this.payload.buffer, 0, payloadLen) : null;
     this.payloadFill = 0;
   }
 

@@ -1,5 +1,6 @@
-import { type SamplingOptions, SeededRandom, sampleToken, validateSampling } from '@mptjs/mpt-model';
+import { type SamplingOptions, SeededRandom, validateSampling } from '@mptjs/mpt-model';
 import type { TextTokenizer } from '../engine/types.js';
+import { chooseToken } from './choose-token.js';
 import { logprobsOf, type TokenLogprob } from './logprobs.js';
 import { StopStringMatcher } from './stop-strings.js';
 
@@ -109,10 +110,10 @@ export class Generation {
   /** Samples the next token from `logits`; returns true when the sequence is finished. */
   advance(logits: Float32Array): boolean {
     if (this.done) return true;
-    // sampleToken applies the repetition penalty in place; logprobs must see the model's own logits.
+    // The repetition penalty is applied in place; logprobs must see the model's own logits.
     const raw =
       this.params.logprobs !== undefined && this.sampling.repetitionPenalty !== 1 ? logits.slice() : logits;
-    const id = sampleToken(logits, this.sampling, this.random, this.seen);
+    const id = chooseToken(logits, this.sampling, this.random, this.seen);
     this.seen.push(id);
     const now = performance.now();
     const gap = this.lastTokenAt === undefined ? undefined : (now - this.lastTokenAt) / 1000;

@@ -109,6 +109,7 @@ export async function handleChatCompletions(
     temperature: f.temperature,
     topP: f.top_p,
     topK: Math.max(0, f.top_k),
+    repetitionPenalty: f.repetition_penalty,
     seed: f.seed,
     stop: [...new Set([...f.stop, ...ctx.chatTemplate.defaultStops])],
     n: f.n,

@@ -88,6 +88,17 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
     expect(r.usage).toEqual({ prompt_tokens: 8, completion_tokens: 12, total_tokens: 20 });
   });
 
+  it('applies repetition_penalty (the fixture repeats itself greedily; penalised, it does not)', async () => {
+    const plain = model.tokenizer!.decode(continuation);
+    const body = { model: 'mpt-tiny', prompt, max_tokens: 12, temperature: 0, repetition_penalty: 10 };
+    const res = await post(base, '/v1/completions', JSON.stringify(body));
+    expect(res.status).toBe(200);
+    const text = (res.json as unknown as { choices: { text: string }[] }).choices[0]!.text;
+    expect(text).not.toBe(plain);
+    const words = text.trim().split(/\s+/);
+    expect(new Set(words).size).toBe(words.length);
+  });
+
   it('gives the same greedy text as `mptjs-serve generate`', async () => {
     const cli = await runCliProcess([
       'generate',

@@ -1,0 +1,28 @@
+import {
+  applyRepetitionPenalty,
+  isGreedy,
+  type SamplingOptions,
+  type SeededRandom,
+  sampleToken,
+} from '@mptjs/mpt-model';
+import { topIndices } from './logprobs.js';
+
+/**
+ * mpt-model's `sampleToken`, with a fast path for top-k: its reference sorts the whole vocabulary per token
+ * (tens of milliseconds for 50k logits); with top-k the candidates are the k largest, found in one pass and handed
+ * over in the same order, so the draw, and the token, are the same.
+ */
+export function chooseToken(
+  logits: Float32Array,
+  options: SamplingOptions,
+  random: SeededRandom,
+  seen: readonly number[],
+): number {
+  const k = options.topK ?? 0;
+  if (isGreedy(options) || k <= 0 || k >= logits.length) return sampleToken(logits, options, random, seen);
+  applyRepetitionPenalty(logits, seen, options.repetitionPenalty ?? 1);
+  const candidates = topIndices(logits, k);
+  const compact = Float32Array.from(candidates, (id) => logits[id]!);
+  const pick = sampleToken(compact, { temperature: options.temperature, topP: options.topP }, random);
+  return candidates[pick]!;
+}

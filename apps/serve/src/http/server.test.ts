@@ -343,6 +343,21 @@ describe.skipIf(!fx)('OpenAI-compatible server on the fixture model', () => {
       expect(await tokens()).toBeLessThan(100);
       const after = await post(small.base, '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 1 }));
       expect(after.status).toBe(200);
+
+      // The same for a non-streamed request: the client gives up while its tokens are being generated.
+      const before = await tokens();
+      const gone = new AbortController();
+      const pending = fetch(`${small.base}/v1/completions`, {
+        method: 'POST',
+        signal: gone.signal,
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Another long story', max_tokens: 100 }),
+      }).catch((err: Error) => err.name);
+      await waitFor(async () => (await (await fetch(`${small.base}/health`)).json()).running === 1);
+      gone.abort();
+      expect(await pending).toBe('AbortError');
+      await waitFor(async () => (await (await fetch(`${small.base}/health`)).json()).running === 0);
+      expect((await tokens()) - before).toBeLessThan(100);
     } finally {
       await small.app.shutdown(1000);
     }

@@ -35,6 +35,7 @@ export {
   type InitOptions,
   initFromEnv,
   initProcessGroup,
+  isDistributedRank,
   readDistEnv,
 } from './init.js';
 export {

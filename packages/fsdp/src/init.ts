@@ -107,3 +107,11 @@ export function initFromEnv(overrides: Partial<InitOptions> = {}): Promise<Proce
     ...overrides,
   });
 }
+
+/**
+ * True inside a rank started by a launcher (RANK set, or the ring ports of a launchLocal worker thread): a CLI
+ * uses it to decide between launching ranks and being one.
+ */
+export function isDistributedRank(env: NodeJS.ProcessEnv = process.env): boolean {
+  return threadRingFromWorkerData() !== null || (env['RANK'] !== undefined && env['RANK'] !== '');
+}

@@ -2,7 +2,7 @@
 // two-"node" job (two launchers, nnodes 2) meeting at one MASTER_PORT on 127.0.0.1.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readDistEnv } from './init.js';
+import { isDistributedRank, readDistEnv } from './init.js';
 import { freePort, launchLocal } from './launch.js';
 import { TcpStoreClient, TcpStoreServer } from './transports/tcp-store.js';
 
@@ -28,6 +28,11 @@ describe('readDistEnv', () => {
       masterPort: 29501,
       timeoutMs: 2500,
     });
+  });
+
+  it('tells a launched rank from a launcher', () => {
+    expect(isDistributedRank({ RANK: '0' })).toBe(true);
+    expect(isDistributedRank({})).toBe(false);
   });
 
   it('names the missing or malformed variable', () => {

@@ -78,7 +78,9 @@ describe.skipIf(!tokenizer || !existsSync(cli))('mptjs-train data', () => {
   it('stats prints a table', async () => {
     const { code, stdout } = await run(['data', 'stats', sampleConfig('b.yaml'), '--samples', '20']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^20 samples of 128 tokens\nstream\s+samples\s+tokens\s+fraction\s+target\n/);
+    expect(stdout).toMatch(
+      /^20 samples of 128 tokens \(shuffle_seed 17, tokenizer \S+\)\nstream\s+samples\s+tokens\s+fraction\s+target\n/,
+    );
     expect(stdout).toMatch(/\ncommon_crawl\s+\d+\s+\d+\s+0\.\d{4}\s+0\.6700\n/);
   });
 

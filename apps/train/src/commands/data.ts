@@ -22,10 +22,11 @@ export function addDataCommands(program: Command): void {
       const config = loadDataRunConfig(configPath);
       const stats = await mixStats(config.mixer, { path: config.tokenizerPath }, opts.samples);
       if (opts.json) process.stdout.write(`${JSON.stringify({ streams: stats.streams })}\n`);
-      else
-        process.stdout.write(
-          `${opts.samples} samples of ${config.mixer.maxSeqLen} tokens\n${formatMixStats(stats)}\n`,
-        );
+      else {
+        const { maxSeqLen, shuffleSeed } = config.mixer;
+        const head = `${opts.samples} samples of ${maxSeqLen} tokens (shuffle_seed ${shuffleSeed}, tokenizer ${config.tokenizerPath})`;
+        process.stdout.write(`${head}\n${formatMixStats(stats)}\n`);
+      }
     });
   data
     .command('prepare')

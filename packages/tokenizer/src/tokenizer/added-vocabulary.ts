@@ -1,6 +1,7 @@
 // Added tokens (HF's AddedVocabulary): matched before the model, first the non-normalized ones on the raw text,
-// then the normalized ones on each normalized piece. Matching is leftmost-longest over literal strings, which a JS
-// alternation gives when the alternatives are sorted longest first.
+// then the normalized ones on each normalized piece. Matching is leftmost-longest over literal strings: the
+// patterns are compiled into a trie-shaped regex, where greedy optional groups try the longest path first and
+// backtrack to shorter complete tokens (siblings start with distinct chars, so at most one branch applies).
 import type { JsonNode } from '../json/reader.js';
 import { RUST_SPACE, RUST_WORD } from '../utils/unicode-classes.js';
 
@@ -27,8 +28,7 @@ export class AddedTokenMatcher {
   /** `patterns` maps the string to look for (the normalized content, for normalized tokens) to its token. */
   constructor(patterns: ReadonlyMap<string, AddedToken>) {
     for (const [p, t] of patterns) if (p.length > 0) this.byPattern.set(p, t);
-    const sorted = [...this.byPattern.keys()].sort((a, b) => b.length - a.length);
-    this.re = sorted.length ? new RegExp(sorted.map(escapeRegex).join('|'), 'g') : null;
+    this.re = this.byPattern.size ? new RegExp(trieRegex([...this.byPattern.keys()]), 'g') : null;
   }
 
   get isEmpty(): boolean {
@@ -67,6 +67,36 @@ export class AddedTokenMatcher {
     if (startOffset !== text.length) out.push(startOffset, text.length, -1);
     return out;
   }
+}
+
+interface TrieNode {
+  children: Map<string, TrieNode>;
+  terminal: boolean;
+}
+
+/** Regex source matching the longest of `patterns` at each position (UTF-16 code units). */
+export function trieRegex(patterns: readonly string[]): string {
+  const root: TrieNode = { children: new Map(), terminal: false };
+  for (const p of patterns) {
+    let node = root;
+    for (const ch of p) {
+      let next = node.children.get(ch);
+      if (!next) {
+        next = { children: new Map(), terminal: false };
+        node.children.set(ch, next);
+      }
+      node = next;
+    }
+    node.terminal = true;
+  }
+  const branches = (node: TrieNode): string =>
+    [...node.children]
+      .map(([ch, child]) => {
+        if (child.children.size === 0) return escapeRegex(ch);
+        return `${escapeRegex(ch)}(?:${branches(child)})${child.terminal ? '?' : ''}`;
+      })
+      .join('|');
+  return branches(root);
 }
 
 function escapeRegex(s: string): string {

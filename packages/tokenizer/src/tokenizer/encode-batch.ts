@@ -141,8 +141,8 @@ function runChunks(
   totalChars: number,
   addSpecialTokens: boolean,
 ): Promise<number[][]> {
-  // About four chunks per thread so a slow chunk does not leave the others idle.
-  const target = Math.max(1, Math.ceil(totalChars / ((workers.length + 1) * 4)));
+  // About eight chunks per thread so a slow chunk does not leave the others idle.
+  const target = Math.max(1, Math.ceil(totalChars / ((workers.length + 1) * 8)));
   const bounds: number[] = [0];
   let acc = 0;
   for (let i = 0; i < texts.length; i++) {
@@ -201,7 +201,11 @@ function runChunks(
         } else send(w);
       };
     }
-    for (const w of workers) send(w);
+    // Two chunks in flight per worker: a worker never waits for this thread to hand it the next one.
+    for (const w of workers) {
+      send(w);
+      send(w);
+    }
     // Meanwhile this thread takes chunks too, yielding between them so finished workers get their next chunk.
     const local = () => {
       if (failed || next >= chunks) return;

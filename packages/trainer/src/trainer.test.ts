@@ -81,6 +81,17 @@ describe('train() on a tiny MPT (wasm)', () => {
     expect(resumed.map((r) => [r['loss'], r['grad_norm'], r['lr']])).toEqual(
       straight.map((r) => [r['loss'], r['grad_norm'], r['lr']]),
     );
+
+    // load_path starts a new run from that checkpoint: steps 4..6 again, same losses.
+    const fromLoadPath = join(dir, 'load-path');
+    await run(configPath, fromLoadPath, [
+      ...fixedTmax,
+      `load_path=${join(runDir, 'checkpoints/ba00000003')}`,
+    ]);
+    const continued = readMetrics(join(fromLoadPath, 'metrics.jsonl')).filter((r) => 'loss' in r);
+    expect(continued.map((r) => [r['step'], r['loss']])).toEqual(
+      straight.slice(3).map((r) => [r['step'], r['loss']]),
+    );
   });
 
   it("fine-tunes from an exported directory: eval_first reproduces the source run's final eval", async () => {

@@ -1,5 +1,5 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { resolveTokenizerFile } from '@mptjs/data-mixer';
 import { FsdpParameters, type ProcessGroup, SHARDING_STRATEGIES, type ShardingStrategy } from '@mptjs/fsdp';
@@ -12,7 +12,13 @@ import {
   type StateDict,
 } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadLatestCheckpoint, pruneCheckpoints, saveTrainingCheckpoint } from './checkpoint/checkpoints.js';
+import {
+  type LoadedTrainingCheckpoint,
+  loadLatestCheckpoint,
+  loadTrainingCheckpoint,
+  pruneCheckpoints,
+  saveTrainingCheckpoint,
+} from './checkpoint/checkpoints.js';
 import {
   convertDuration,
   type Duration,
@@ -157,11 +163,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let dataState: unknown;
   let elapsedBefore = 0;
   let resumedFrom: string | undefined;
-  if (opts.autoresume ?? cfg.autoresume) {
-    // Rank 0 clears a crashed writer's leftovers before the others look.
-    if (!lead) await pg?.barrier();
-    const ckpt = await loadLatestCheckpoint(ckptDir, rank, worldSize);
-    if (lead && distributed) await pg.barrier();
+  const autoresume = opts.autoresume ?? cfg.autoresume;
+  if (autoresume || cfg.loadPath) {
+    let ckpt: (LoadedTrainingCheckpoint & { name: string }) | undefined;
+    if (autoresume) {
+      // Rank 0 clears a crashed writer's leftovers before the others look.
+      if (!lead) await pg?.barrier();
+      ckpt = await loadLatestCheckpoint(ckptDir, rank, worldSize);
+      if (lead && distributed) await pg.barrier();
+    }
+    // Composer's load_path: start from another run's checkpoint, unless this run has its own to resume.
+    if (!ckpt && cfg.loadPath) {
+      ckpt = {
+        name: resolve(cfg.loadPath),
+        ...(await loadTrainingCheckpoint(cfg.loadPath, rank, worldSize)),
+      };
+    }
     if (ckpt) {
       model.dispose();
       model = MPTModel.fromStateDict(ckpt.config, ckpt.stateDict);
@@ -171,7 +188,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       elapsedBefore = ckpt.state.elapsedS;
       resumedFrom = ckpt.name;
       if (lead) metrics.truncateAfter(timestamp.batches);
-      log(`[mptjs] resumed from ${join(ckptDir, ckpt.name)} at batch ${timestamp.batches}`);
+      log(`[mptjs] resumed from ${resolve(ckptDir, ckpt.name)} at batch ${timestamp.batches}`);
     }
   }
 

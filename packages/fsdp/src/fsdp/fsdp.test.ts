@@ -5,6 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { launchLocal } from '../launch.js';
 import type { ProcessGroup } from '../process-group.js';
 import {
+  forwardOnly,
+  seededRandom,
   type TinyTrainOptions,
   tinyShapes,
   tinyStateDict,
@@ -85,6 +87,39 @@ describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global
       }
     });
   }
+
+  it('2 ranks x 2 accumulated microbatches match 1 rank x 1 microbatch', async () => {
+    const results = await inProcess(2, (pg) => trainTiny(pg, { ...base, microbatches: 2 }));
+    for (const r of results) {
+      expectClose(r.losses, reference.losses);
+      expectClose(r.gradNorms, reference.gradNorms);
+    }
+  });
+
+  it('evaluation (forward only, prefetching) gives the 1-rank loss on every rank and frees what it gathered', async () => {
+    const rand = seededRandom(5);
+    const xs = Float32Array.from({ length: 4 * 6 }, rand);
+    const ys = Float32Array.from({ length: 4 * 6 }, rand);
+    const evalOn = (pg: ProcessGroup) => async () => {
+      const fsdp = await FsdpParameters.create(
+        pg,
+        { units: tinyUnits(), paramShapes: tinyShapes() },
+        tinyStateDict(1),
+      );
+      const x = tf.tensor2d(xs, [4, 6]);
+      const y = tf.tensor2d(ys, [4, 6]);
+      const before = tf.memory().numTensors;
+      const loss = await forwardOnly(tinyUnits(), x, y, fsdp);
+      const leaked = tf.memory().numTensors - before;
+      tf.dispose([x, y]);
+      fsdp.dispose();
+      return { loss, leaked };
+    };
+    const [one] = await inProcess(1, (pg) => evalOn(pg)());
+    const two = await inProcess(2, (pg) => evalOn(pg)());
+    for (const r of two) expect(r.loss).toBeCloseTo(one!.loss, 6);
+    expect(one!.leaked).toBe(0);
+  });
 
   it('frees gathered parameters: no tensors leak across steps under FULL_SHARD', async () => {
     await inProcess(2, async (pg) => {

@@ -92,8 +92,12 @@ export function tinyStateDict(seed: number, blocks = 2): StateDict {
 }
 
 export interface DriverHooks {
-  beforeUnitForward(unit: FsdpUnit, phase: 'forward' | 'recompute'): Promise<ParamMap> | ParamMap;
-  afterUnitForward?(unit: FsdpUnit, phase: 'forward' | 'recompute', params: ParamMap): void | Promise<void>;
+  beforeUnitForward(unit: FsdpUnit, phase: 'forward' | 'recompute' | 'eval'): Promise<ParamMap> | ParamMap;
+  afterUnitForward?(
+    unit: FsdpUnit,
+    phase: 'forward' | 'recompute' | 'eval',
+    params: ParamMap,
+  ): void | Promise<void>;
   afterUnitBackward(unit: FsdpUnit, gradients: Map<string, tf.Tensor>): void | Promise<void>;
 }
 
@@ -103,6 +107,7 @@ export async function forwardBackward<C>(
   x: tf.Tensor,
   y: C,
   hooks: DriverHooks,
+  lossScale = 1,
 ): Promise<number> {
   const inputs: tf.Tensor[] = [];
   let h = x;
@@ -115,7 +120,7 @@ export async function forwardBackward<C>(
   }
   const loss = (await h.data())[0]!;
   h.dispose();
-  let dy: tf.Tensor = tf.scalar(1);
+  let dy: tf.Tensor = tf.scalar(lossScale);
   for (let i = units.length - 1; i >= 0; i--) {
     const unit = units[i]!;
     const input = inputs[i]!;
@@ -140,6 +145,26 @@ export async function forwardBackward<C>(
   return loss;
 }
 
+/** Forward only (evaluation): each unit's parameters are gathered and released in turn. */
+export async function forwardOnly<C>(
+  units: DriverUnit<C>[],
+  x: tf.Tensor,
+  y: C,
+  hooks: DriverHooks,
+): Promise<number> {
+  let h = x;
+  for (const unit of units) {
+    const params = await hooks.beforeUnitForward(unit, 'eval');
+    const out = tf.tidy(() => unit.forward(params, h, y));
+    await hooks.afterUnitForward?.(unit, 'eval', params);
+    if (h !== x) h.dispose();
+    h = out;
+  }
+  const loss = (await h.data())[0]!;
+  h.dispose();
+  return loss;
+}
+
 export interface TinyTrainOptions {
   strategy?: ShardingStrategy;
   steps?: number;
@@ -149,6 +174,8 @@ export interface TinyTrainOptions {
   seed?: number;
   /** Only rank 0 holds the initial state dict (the others receive it by broadcast). */
   rank0Init?: boolean;
+  /** Microbatches per rank and step; gradients accumulate across them (scaled by 1 / microbatches). */
+  microbatches?: number;
 }
 
 export interface TinyTrainResult {
@@ -177,11 +204,18 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
     const xs = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
     const ys = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
     const rows = (a: Float32Array) => a.slice(pg.rank * local * TINY_IN, (pg.rank + 1) * local * TINY_IN);
-    const x = tf.tensor2d(rows(xs), [local, TINY_IN]);
-    const y = tf.tensor2d(rows(ys), [local, TINY_IN]);
-    const loss = await forwardBackward(units, x, y, fsdp);
-    x.dispose();
-    y.dispose();
+    const micro = opts.microbatches ?? 1;
+    const rowsPerMicro = local / micro;
+    let loss = 0;
+    for (let m = 0; m < micro; m++) {
+      const part = (a: Float32Array) =>
+        rows(a).slice(m * rowsPerMicro * TINY_IN, (m + 1) * rowsPerMicro * TINY_IN);
+      const x = tf.tensor2d(part(xs), [rowsPerMicro, TINY_IN]);
+      const y = tf.tensor2d(part(ys), [rowsPerMicro, TINY_IN]);
+      loss += (await forwardBackward(units, x, y, fsdp, 1 / micro)) / micro;
+      x.dispose();
+      y.dispose();
+    }
     const grads = fsdp.takeGradients();
     let localSq = 0;
     for (const g of grads.values()) {

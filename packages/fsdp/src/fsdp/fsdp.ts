@@ -273,9 +273,12 @@ export class FsdpParameters {
    */
   async fullStateDict(options: { allRanks?: boolean } = {}): Promise<StateDict | null> {
     const out: StateDict = new Map();
+    const keep = options.allRanks || this.pg.rank === 0;
     for (const layout of this.layouts.values()) {
       const local = (await this.shards.get(layout.name)!.data()) as Float32Array;
       const full = this.strategy === 'NO_SHARD' ? local : await this.pg.allGather(local);
+      // Ranks that return null hold one group at a time, never the whole model.
+      if (!keep) continue;
       for (const e of layout.entries) {
         out.set(e.name, {
           shape: [...e.shape],
@@ -283,7 +286,7 @@ export class FsdpParameters {
         } satisfies HostTensor);
       }
     }
-    return options.allRanks || this.pg.rank === 0 ? out : null;
+    return keep ? out : null;
   }
 
   /** This rank's flat parameter shards (copies), by group name. */

@@ -18,6 +18,17 @@ export class ByteLevelPreTokenizer implements PreTokenizer {
     readonly useRegex = true,
   ) {}
 
+  /** splitText giving each piece as a range of the (possibly space-prefixed) text, for slice-free cache lookups. */
+  splitRanges(text: string, emit: (text: string, start: number, end: number) => void): void {
+    if (this.addPrefixSpace && text.length > 0 && text.charCodeAt(0) !== 32) text = ` ${text}`;
+    if (!this.useRegex) {
+      if (text.length > 0) emit(text, 0, text.length);
+      return;
+    }
+    const t = text;
+    gpt2Split(t, (start, end) => emit(t, start, end));
+  }
+
   splitText(text: string, emit: (piece: string) => void): void {
     if (this.addPrefixSpace && text.length > 0 && text.charCodeAt(0) !== 32) text = ` ${text}`;
     if (!this.useRegex) {

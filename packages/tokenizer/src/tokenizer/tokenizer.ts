@@ -4,7 +4,7 @@ import { TokenizerJsonError } from '../errors.js';
 import { type JsonNode, parseTokenizerJson } from '../json/reader.js';
 import { BPE } from '../models/bpe/model.js';
 import { type Normalizer, normalizerFromJson } from '../normalizers/index.js';
-import { type PreTokenizer, preTokenizerFromJson } from '../pre-tokenizers/index.js';
+import { ByteLevelPreTokenizer, type PreTokenizer, preTokenizerFromJson } from '../pre-tokenizers/index.js';
 import { type EncodingParts, type PostProcessor, postProcessorFromJson } from '../processors/index.js';
 import { BYTE_TO_CHAR } from '../utils/byte-level.js';
 import { utf8Length, wellFormed } from '../utils/utf8.js';
@@ -231,7 +231,9 @@ export class Tokenizer {
       return;
     }
     const model = this.model;
-    if (pre.byteLevel) pre.splitText(text, (word) => model.encodeByteLevel(word, ids));
+    if (pre instanceof ByteLevelPreTokenizer)
+      pre.splitRanges(text, (t, start, end) => model.encodeByteLevelRange(t, start, end, ids));
+    else if (pre.byteLevel) pre.splitText(text, (word) => model.encodeByteLevel(word, ids));
     else pre.splitText(text, (word) => model.encodeWord(word, ids));
   }
 

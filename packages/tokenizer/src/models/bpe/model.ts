@@ -3,7 +3,7 @@ import { TokenizerJsonError } from '../../errors.js';
 import type { JsonNode } from '../../json/reader.js';
 import { BYTE_TO_CHAR } from '../../utils/byte-level.js';
 import { encodeUtf8Into as encodeUtf8, utf8Length } from '../../utils/utf8.js';
-import { WordCache } from './cache.js';
+import { RangeWordCache, WordCache } from './cache.js';
 import { PairMap } from './pair-map.js';
 import { WordMerger } from './word.js';
 
@@ -24,6 +24,7 @@ export class BPE {
   private readonly pairs: PairMap;
   private readonly merger: WordMerger;
   private readonly cache = new WordCache();
+  private readonly rangeCache = new RangeWordCache();
   /** Vocab id of each byte's byte-level character, or -1: the byte-level fast path starts from these. */
   private readonly byteIds = new Int32Array(256);
   /** Vocab id of single-code-unit chars (no prefix/suffix), -1 when absent, -2 when not yet looked up. */
@@ -147,6 +148,20 @@ export class BPE {
     }
     const ids = this.byteLevelUncached(text);
     this.cache.set(text, ids);
+    pushIds(ids, out);
+  }
+
+  /** encodeByteLevel for the word text[start, end), without slicing it out when the cache has it. */
+  encodeByteLevelRange(text: string, start: number, end: number, out: number[]): void {
+    const hit = this.rangeCache.get(text, start, end);
+    if (hit !== undefined) {
+      if (typeof hit === 'number') out.push(hit);
+      else for (let i = 0; i < hit.length; i++) out.push(hit[i]);
+      return;
+    }
+    const word = text.slice(start, end);
+    const ids = this.byteLevelUncached(word);
+    this.rangeCache.insert(word, ids);
     pushIds(ids, out);
   }
 

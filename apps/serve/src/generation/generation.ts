@@ -129,7 +129,7 @@ export class Generation {
     this.ids.push(id);
     this.tokens.push(token);
     if (this.params.stopIds.includes(id)) {
-      this.flush(true);
+      this.flush();
       return this.finish('stop');
     }
     this.pending.push(token);
@@ -138,7 +138,7 @@ export class Generation {
       this.ids.length >= this.params.maxNewTokens ||
       this.promptIds.length + this.ids.length >= this.maxSeqLen
     ) {
-      this.flush(true);
+      this.flush();
       return this.finish('length');
     }
     return false;
@@ -148,7 +148,7 @@ export class Generation {
   end(reason: FinishReason, error?: Error): void {
     if (this.done) return;
     this.error = error;
-    if (reason !== 'error') this.flush(true);
+    if (reason !== 'error') this.flush();
     this.finish(reason);
   }
 
@@ -175,12 +175,11 @@ export class Generation {
   }
 
   /** Emits everything still held back (at the end of the sequence). */
-  private flush(final: boolean): void {
+  private flush(): void {
     if (!this.tokenizer) {
       if (this.pending.length > 0) this.emit('');
       return;
     }
-    if (!final) return;
     const full = this.tokenizer.decode(this.ids.filter((id) => !this.params.stopIds.includes(id)));
     const stopAt = this.stops.find(full, this.text.length);
     const end = stopAt >= 0 ? stopAt : full.length;

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ChatMessage } from '../chat/template.js';
 import { badRequest } from '../errors.js';
 import type { GeneratedToken, Generation } from '../generation/generation.js';
-import { SAMPLING_FIELDS, streamToEnd } from './completions.js';
+import { SAMPLING_FIELDS } from './completions.js';
 import type { ServeContext } from './context.js';
 import { checkModel, requestAbortSignal, sendJson } from './respond.js';
 import {
@@ -16,7 +16,7 @@ import {
   throwIfFailed,
   usageOf,
 } from './run-choices.js';
-import { SseStream } from './sse.js';
+import { SseStream, streamToEnd } from './sse.js';
 import { tokenString } from './token-text.js';
 import { optionalBoolean, optionalNumber, type Reader, readFields, wrongType } from './validate.js';
 

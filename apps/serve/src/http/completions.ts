@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, badRequest } from '../errors.js';
+import { badRequest } from '../errors.js';
 import type { GeneratedToken, Generation } from '../generation/generation.js';
 import type { ServeContext } from './context.js';
 import { checkModel, requestAbortSignal, sendJson } from './respond.js';
@@ -14,7 +14,7 @@ import {
   throwIfFailed,
   usageOf,
 } from './run-choices.js';
-import { SseStream } from './sse.js';
+import { SseStream, streamToEnd } from './sse.js';
 import { promptLogprobs, tokenString } from './token-text.js';
 import {
   optionalBoolean,
@@ -158,24 +158,27 @@ export async function handleCompletions(
   const started = new Set<number>();
   const all: Generation[] = [];
   const counter = new FinishCounter(prompts.length * f.n, prompts);
-  const generations = runChoices(ctx, prompts, params, signal, (index) => ({
-    onDelta(delta) {
-      let text = delta.text;
-      let tokens = delta.tokens;
-      if (!started.has(index)) {
-        started.add(index);
-        if (f.echo) {
-          text = echoTexts[promptOf(index)]! + text;
-          tokens = [...(echoLogprobs[promptOf(index)] ?? []), ...tokens];
-        }
+  /** Sends a choice's new text (after its echoed prompt, the first time). */
+  const sendText = (index: number, newText: string, newTokens: readonly GeneratedToken[]) => {
+    let text = newText;
+    let tokens = newTokens;
+    if (!started.has(index)) {
+      started.add(index);
+      if (f.echo) {
+        text = echoTexts[promptOf(index)]! + text;
+        tokens = [...(echoLogprobs[promptOf(index)] ?? []), ...tokens];
       }
-      if (text.length === 0 && f.logprobs === undefined) return;
-      const offset = offsets.get(index) ?? 0;
-      offsets.set(index, offset + text.length);
-      const logprobs = f.logprobs === undefined ? null : logprobsBlock(ctx, tokens, offset);
-      sse?.send(chunk([{ text, index, logprobs, finish_reason: null }]));
-    },
+    }
+    if (text.length === 0 && (f.logprobs === undefined || tokens.length === 0)) return;
+    const offset = offsets.get(index) ?? 0;
+    offsets.set(index, offset + text.length);
+    const logprobs = f.logprobs === undefined ? null : logprobsBlock(ctx, tokens, offset);
+    sse?.send(chunk([{ text, index, logprobs, finish_reason: null }]));
+  };
+  const generations = runChoices(ctx, prompts, params, signal, (index) => ({
+    onDelta: (delta) => sendText(index, delta.text, delta.tokens),
     onFinish(g) {
+      if (!started.has(index)) sendText(index, '', []);
       all[index] = g;
       const usage = counter.finish(() => all);
       if (g.finishReason === 'abort' || g.finishReason === 'error') return;
@@ -186,24 +189,4 @@ export async function handleCompletions(
   // runChoices throws 429 / 503 before anything is written; the stream opens once the request is queued.
   sse = new SseStream(res);
   return streamToEnd(sse, generations, prompts, f.stream_options.includeUsage, chunk);
-}
-
-/** Waits for the generations, then ends the stream with usage (or an error event) and `[DONE]`. */
-export async function streamToEnd(
-  sse: SseStream,
-  pending: Promise<Generation[]>,
-  prompts: readonly (readonly number[])[],
-  includeUsage: boolean,
-  chunk: (choices: unknown[], extra?: Record<string, unknown>) => unknown,
-): Promise<number> {
-  try {
-    const generations = await pending;
-    throwIfFailed(generations);
-    if (includeUsage) sse.send(chunk([], { usage: usageOf(prompts, generations) }));
-  } catch (err) {
-    const e = err instanceof ApiError ? err : new ApiError(500, (err as Error).message, 'server_error');
-    sse.send(e.toJSON());
-  }
-  sse.end();
-  return 200;
 }

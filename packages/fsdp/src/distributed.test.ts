@@ -109,6 +109,20 @@ for (const mode of ['processes', 'threads'] as const) {
       }
     });
 
+    it('a rank that exits between collectives makes the next collective fail at once, naming it', async () => {
+      const job = await launch(mode, 3, 'exit-early', { TARGET_RANK: '1', MPTJS_DIST_TIMEOUT: '20' });
+      const err = await job.done.catch((e: unknown) => e);
+      expect((err as LaunchError).rank).toBe(1);
+      const errs = events(job).filter((e) => e.error);
+      expect(errs.map((e) => e.rank).sort()).toEqual([0, 2]);
+      for (const e of errs) {
+        expect(e.name).toBe('PeerFailureError');
+        expect(e.error).toMatch(
+          /^allReduce #\d+ \(4 elements\) on rank [02] cannot run: the process group failed earlier: rank 1 closed its connection/,
+        );
+      }
+    });
+
     it('mismatched buffer sizes fail on every rank with both sizes', async () => {
       const job = await launch(mode, 2, 'mismatch', { TARGET_RANK: '1' });
       await job.done.catch(() => undefined);

@@ -48,6 +48,14 @@ async function hang(pg: ProcessGroup): Promise<void> {
   for (;;) await pg.allReduce(new Float32Array(16));
 }
 
+/** TARGET_RANK exits between collectives without destroying its group; the others call one afterwards. */
+async function exitEarly(pg: ProcessGroup): Promise<void> {
+  await pg.barrier();
+  if (pg.rank === target) process.exit(1);
+  await new Promise((r) => setTimeout(r, 300));
+  await pg.allReduce(new Float32Array(4));
+}
+
 async function mismatch(pg: ProcessGroup): Promise<void> {
   await pg.allReduce(new Float32Array(pg.rank === target ? 10 : 12));
 }
@@ -61,6 +69,7 @@ async function main(): Promise<void> {
     else if (scenario === 'loop') await loop(pg);
     else if (scenario === 'hang') await hang(pg);
     else if (scenario === 'mismatch') await mismatch(pg);
+    else if (scenario === 'exit-early') await exitEarly(pg);
     else throw new Error(`unknown scenario ${scenario}`);
     await pg.destroy();
   } catch (err) {

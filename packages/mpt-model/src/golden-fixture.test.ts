@@ -72,6 +72,18 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
       expect(result.finishReason).toBe('length');
     });
 
+    it.skipIf(!loader)('reproduces logits and the greedy continuation with [in, out] weights', async () => {
+      const fast = MPTModel.fromStateDict(fixture.config, fixture.stateDict, { linearLayout: 'inOut' });
+      const logits = fast.forward(fixture.inputIds);
+      expect(relativeL2(await logits.data(), fixture.logits.data)).toBeLessThan(1e-4);
+      const result = await generate(fast, expected.greedy.prompt, {
+        maxNewTokens: expected.greedy.continuation.length,
+      });
+      expect(result.tokens).toEqual(expected.greedy.continuation);
+      logits.dispose();
+      fast.dispose();
+    });
+
     it.skipIf(!loader)('gives the same logits with the KV cache as with full recompute', async () => {
       const ids = fixture.inputIds;
       const full = model.forward(ids);

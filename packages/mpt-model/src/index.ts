@@ -27,12 +27,14 @@ export {
 } from './layers.js';
 export { type ModelUnit, MPTModel, StateDictError, type TokenBatch } from './model.js';
 export {
+  BLOCK_LINEARS,
   type BlockParams,
   blockParams,
   type EmbeddingParams,
   embeddingParams,
   type HeadParams,
   headParams,
+  isBlockLinearWeight,
   type ParameterLookup,
 } from './parameters.js';
 export { deriveSeed, SeededRandom } from './random.js';

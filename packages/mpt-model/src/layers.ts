@@ -7,10 +7,17 @@ export interface NormParams {
   bias?: tf.Tensor;
 }
 
-/** A linear layer's parameters in torch layout: `weight` is `[out, in]`. */
+/**
+ * How a linear weight is stored: `outIn` is torch's `[out, in]` (checkpoints, training, FSDP); `inOut` is
+ * `[in, out]`, which tfjs-wasm multiplies ~1.7x faster for one-token decode steps.
+ */
+export type LinearLayout = 'outIn' | 'inOut';
+
+/** A linear layer's parameters: `weight` is `[out, in]` (torch) unless `layout` is `inOut`. */
 export interface LinearParams {
   weight: tf.Tensor;
   bias?: tf.Tensor;
+  layout?: LinearLayout;
 }
 
 /** LayerNorm over the last axis with biased variance, as torch computes it. */
@@ -27,14 +34,15 @@ export function layerNorm(x: tf.Tensor, p: NormParams, eps: number): tf.Tensor {
 export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
   return tf.tidy(() => {
     const inFeatures = x.shape[x.rank - 1]!;
-    const outFeatures = p.weight.shape[0]!;
+    const inOut = p.layout === 'inOut';
+    const outFeatures = p.weight.shape[inOut ? 1 : 0]!;
     const flat = tf.reshape(x, [-1, inFeatures]);
+    let y: tf.Tensor;
+    if (inOut) y = tf.matMul(flat, p.weight);
     // tfjs-wasm multiplies 4-10x slower when the right operand is transposed: there, compute (W x^T)^T with the
     // weight untransposed and move the (smaller) activations instead.
-    let y =
-      tf.getBackend() === 'wasm'
-        ? tf.transpose(tf.matMul(p.weight, tf.transpose(flat)))
-        : tf.matMul(flat, p.weight, false, true);
+    else if (tf.getBackend() === 'wasm') y = tf.transpose(tf.matMul(p.weight, tf.transpose(flat)));
+    else y = tf.matMul(flat, p.weight, false, true);
     if (p.bias) y = tf.add(y, p.bias);
     return tf.reshape(y, [...x.shape.slice(0, -1), outFeatures]);
   });

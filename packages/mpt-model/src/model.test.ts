@@ -42,6 +42,32 @@ describe('MPTModel.fromStateDict', () => {
   });
 });
 
+describe('linearLayout inOut', () => {
+  it('stores block matrices as [in, out], gives the same logits, and exports torch shapes', async () => {
+    const config = tinyConfig({ noBias: false });
+    const sd = initStateDict(config, 5);
+    const torch = MPTModel.fromStateDict(config, sd);
+    const inOut = MPTModel.fromStateDict(config, sd, { linearLayout: 'inOut' });
+    expect(inOut.params.get('transformer.blocks.0.ffn.up_proj.weight')!.shape).toEqual([24, 96]);
+    expect(inOut.params.get('transformer.wte.weight')!.shape).toEqual([40, 24]);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await selectBackend(backend, { log: false });
+      const a = torch.forward([[1, 2, 3, 4, 5]]);
+      const b = inOut.forward([[1, 2, 3, 4, 5]]);
+      expect(relativeL2(b.dataSync(), a.dataSync())).toBeLessThan(1e-6);
+      tf.dispose([a, b]);
+    }
+    await selectBackend('cpu', { log: false });
+    const back = await inOut.toStateDict();
+    for (const [name, t] of sd) {
+      expect(back.get(name)!.shape).toEqual(t.shape);
+      expect(Array.from(back.get(name)!.data)).toEqual(Array.from(t.data));
+    }
+    torch.dispose();
+    inOut.dispose();
+  });
+});
+
 describe('initialization (llm-foundry kaiming_normal_)', () => {
   it('draws N(0, 2/fan_in), divides residual projections by sqrt(2 n_layers), sets norms to 1 and biases to 0', () => {
     const config = tinyConfig({ dModel: 64, nHeads: 4, nLayers: 3, vocabSize: 500, noBias: false });

@@ -7,7 +7,14 @@ import { KVCache } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { initStateDict } from './init.js';
-import { blockParams, embeddingParams, headParams, type ParameterLookup } from './parameters.js';
+import type { LinearLayout } from './layers.js';
+import {
+  blockParams,
+  embeddingParams,
+  headParams,
+  isBlockLinearWeight,
+  type ParameterLookup,
+} from './parameters.js';
 import { expectedParameterShapes, type StateDict } from './state-dict.js';
 import {
   type AttentionContext,
@@ -32,6 +39,24 @@ export interface ModelUnit {
 /** Token ids as nested arrays (`[B][T]`) or an int32 tensor `[B, T]`. */
 export type TokenBatch = number[][] | tf.Tensor;
 
+export interface ModelOptions {
+  /**
+   * Storage of the block matrices: `outIn` (default) keeps torch's `[out, in]`, which training and FSDP expect;
+   * `inOut` stores them transposed, ~1.7x faster decode on wasm (for serving). The tied embedding stays `[V, d]`.
+   */
+  linearLayout?: LinearLayout;
+}
+
+/** Transposes a row-major `[rows, cols]` matrix on the host. */
+function transposeHost(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c]!;
+  }
+  return out;
+}
+
 export class MPTModel {
   readonly params: Map<string, tf.Variable>;
   readonly slopes: Float32Array | null;
@@ -39,6 +64,7 @@ export class MPTModel {
   private constructor(
     readonly config: MPTConfig,
     params: Map<string, tf.Variable>,
+    readonly linearLayout: LinearLayout,
   ) {
     this.params = params;
     this.slopes = attentionSlopes(config);
@@ -48,7 +74,8 @@ export class MPTModel {
    * Builds the model from a state dict in llm-foundry names. Every expected tensor must be present with its
    * exact shape; extra tensors are rejected too, so a wrong config cannot load silently.
    */
-  static fromStateDict(config: MPTConfig, stateDict: StateDict): MPTModel {
+  static fromStateDict(config: MPTConfig, stateDict: StateDict, options: ModelOptions = {}): MPTModel {
+    const linearLayout = options.linearLayout ?? 'outIn';
     const expected = expectedParameterShapes(config);
     const problems: string[] = [];
     for (const [name, shape] of expected) {
@@ -68,16 +95,20 @@ export class MPTModel {
     const params = new Map<string, tf.Variable>();
     for (const [name, shape] of expected) {
       // tf.variable copies its initial value: free the staging tensor so weights are held once.
-      const staging = tf.tensor(stateDict.get(name)!.data, shape, 'float32');
+      const host = stateDict.get(name)!.data;
+      const staging =
+        linearLayout === 'inOut' && isBlockLinearWeight(name)
+          ? tf.tensor(transposeHost(host, shape[0]!, shape[1]!), [shape[1]!, shape[0]!], 'float32')
+          : tf.tensor(host, shape, 'float32');
       params.set(name, tf.variable(staging, true));
       staging.dispose();
     }
-    return new MPTModel(config, params);
+    return new MPTModel(config, params, linearLayout);
   }
 
   /** A randomly initialized model (llm-foundry's default kaiming_normal_ init; see `init.ts`). */
-  static init(config: MPTConfig, seed: number): MPTModel {
-    return MPTModel.fromStateDict(config, initStateDict(config, seed));
+  static init(config: MPTConfig, seed: number, options: ModelOptions = {}): MPTModel {
+    return MPTModel.fromStateDict(config, initStateDict(config, seed), options);
   }
 
   /** Parameter by llm-foundry name; throws on an unknown name. */
@@ -95,7 +126,8 @@ export class MPTModel {
 
   /**
    * The unit chain: `embed`, `block.0` ... `block.{n-1}`, `head`. The head reads `transformer.wte.weight` too
-   * (tied weights): a driver that computes gradients unit by unit must add both contributions.
+   * (tied weights): a driver that computes gradients unit by unit must add both contributions. Block units
+   * expect their matrices in this model's `linearLayout` (torch `[out, in]` by default).
    */
   units(): ModelUnit[] {
     const c = this.config;
@@ -114,7 +146,7 @@ export class MPTModel {
       units.push({
         name: `block.${i}`,
         parameterNames: names(`transformer.blocks.${i}.`),
-        forward: (get, x, ctx) => blockForward(c, i, blockParams(c, get, i), x, ctx),
+        forward: (get, x, ctx) => blockForward(c, i, blockParams(c, get, i, this.linearLayout), x, ctx),
       });
     }
     units.push({
@@ -170,11 +202,16 @@ export class MPTModel {
     });
   }
 
-  /** The parameters as a host state dict (llm-foundry names), e.g. to save a checkpoint. */
+  /** The parameters as a host state dict (llm-foundry names, torch shapes whatever the layout), e.g. to save. */
   async toStateDict(): Promise<StateDict> {
     const out: StateDict = new Map();
-    for (const [name, p] of this.params)
-      out.set(name, { shape: [...p.shape], data: (await p.data()) as Float32Array });
+    for (const [name, p] of this.params) {
+      const data = (await p.data()) as Float32Array;
+      if (this.linearLayout === 'inOut' && isBlockLinearWeight(name)) {
+        const [rows, cols] = p.shape as [number, number];
+        out.set(name, { shape: [cols, rows], data: transposeHost(data, rows, cols) });
+      } else out.set(name, { shape: [...p.shape], data });
+    }
     return out;
   }
 

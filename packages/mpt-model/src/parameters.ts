@@ -1,7 +1,7 @@
 // Maps llm-foundry parameter names to the typed parameter groups each unit of the model takes.
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
-import type { LinearParams, NormParams } from './layers.js';
+import type { LinearLayout, LinearParams, NormParams } from './layers.js';
 
 /** Any name -> tensor lookup (the model's Variables, or a gathered FSDP shard). */
 export type ParameterLookup = (name: string) => tf.Tensor;
@@ -41,15 +41,31 @@ export function embeddingParams(config: MPTConfig, get: ParameterLookup): Embedd
   return config.learnedPosEmb ? { wte, wpe: get('transformer.wpe.weight') } : { wte };
 }
 
-export function blockParams(config: MPTConfig, get: ParameterLookup, layer: number): BlockParams {
+/** The block's matrices (the ones `linearLayout: 'inOut'` stores transposed). */
+export const BLOCK_LINEARS = ['attn.Wqkv', 'attn.out_proj', 'ffn.up_proj', 'ffn.down_proj'] as const;
+
+/** True for the weight of a block linear layer (`transformer.blocks.{i}.attn.Wqkv.weight`, ...). */
+export function isBlockLinearWeight(name: string): boolean {
+  return /^transformer\.blocks\.\d+\.(attn\.Wqkv|attn\.out_proj|ffn\.up_proj|ffn\.down_proj)\.weight$/.test(
+    name,
+  );
+}
+
+export function blockParams(
+  config: MPTConfig,
+  get: ParameterLookup,
+  layer: number,
+  layout: LinearLayout = 'outIn',
+): BlockParams {
   const p = blockPrefix(layer);
+  const lin = (name: string): LinearParams => ({ ...affine(config, get, name), layout });
   const params: BlockParams = {
     norm1: affine(config, get, `${p}.norm_1`),
-    wqkv: affine(config, get, `${p}.attn.Wqkv`),
-    outProj: affine(config, get, `${p}.attn.out_proj`),
+    wqkv: lin(`${p}.attn.Wqkv`),
+    outProj: lin(`${p}.attn.out_proj`),
     norm2: affine(config, get, `${p}.norm_2`),
-    upProj: affine(config, get, `${p}.ffn.up_proj`),
-    downProj: affine(config, get, `${p}.ffn.down_proj`),
+    upProj: lin(`${p}.ffn.up_proj`),
+    downProj: lin(`${p}.ffn.down_proj`),
   };
   if (config.qkLn) {
     params.qLn = affine(config, get, `${p}.attn.q_ln`);

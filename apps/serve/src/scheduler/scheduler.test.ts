@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGeneration } from '../commands/generate.js';
 import { Generation, type GenerationParams } from '../generation/generation.js';
@@ -71,6 +72,34 @@ describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () 
     expect(long.ids).toHaveLength(2);
     expect(next.finishReason).toBe('length');
     expect(next.ids).toHaveLength(3);
+  });
+
+  it('leaves no tensors behind once every sequence has finished or been aborted', async () => {
+    const before = tf.memory().numTensors;
+    const scheduler = new Scheduler(model.engine, { maxBatch: 3, maxQueue: 16 });
+    const controller = new AbortController();
+    const gens = Array.from({ length: 7 }, (_, i) => {
+      const prompt = fx.expected.input_ids[i % 2]!.slice(0, 2 + i);
+      return new Generation(prompt, greedy(2 + (i % 4)), maxLen(), undefined, {
+        onDelta: (_d, g) => {
+          if (i === 4 && g.ids.length === 1) controller.abort();
+        },
+      });
+    });
+    await Promise.all([
+      scheduler.submit(gens.slice(0, 4)),
+      scheduler.submit(gens.slice(4), controller.signal),
+    ]);
+    expect(gens.map((g) => g.finishReason)).toEqual([
+      'length',
+      'length',
+      'length',
+      'length',
+      'abort',
+      'abort',
+      'abort',
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('refuses work beyond the queue limit and after drain', async () => {

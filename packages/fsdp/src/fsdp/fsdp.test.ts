@@ -155,6 +155,66 @@ describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global
   });
 });
 
+describe('FSDP gradient reduction', () => {
+  it('does not block the backward pass on its reduce-scatter, and averages each group across ranks', async () => {
+    const units = tinyUnits();
+    const shapes = tinyShapes();
+    const groups = createLocalGroups(2, { timeoutMs: 10_000 });
+    try {
+      const [a, b] = await Promise.all(
+        groups.map((pg) => FsdpParameters.create(pg, { units, paramShapes: shapes }, tinyStateDict(1))),
+      );
+      // Gradient of every parameter = (rank + 1) * (index + 1), so the average is 1.5 * (index + 1).
+      const grads = (unit: (typeof units)[number], rank: number) =>
+        new Map(
+          unit.paramNames.map((n) => {
+            const size = shapes.get(n)!.reduce((x, y) => x * y, 1);
+            return [
+              n,
+              tf.tensor(
+                Float32Array.from({ length: size }, (_, i) => (rank + 1) * (i + 1)),
+                shapes.get(n)!,
+              ),
+            ];
+          }),
+        );
+      const backward = [...units].reverse();
+      // Rank 0 hands over the head's gradients while rank 1 has not started: this must not wait for rank 1.
+      await a!.afterUnitBackward(backward[0]!, grads(backward[0]!, 0));
+      await a!.afterUnitBackward(backward[1]!, grads(backward[1]!, 0));
+      // Now rank 1 catches up, and both finish the pass (the last call waits for every reduction).
+      const rest = backward.slice(2);
+      await Promise.all([
+        (async () => {
+          for (const u of rest) await a!.afterUnitBackward(u, grads(u, 0));
+        })(),
+        (async () => {
+          for (const u of backward) await b!.afterUnitBackward(u, grads(u, 1));
+        })(),
+      ]);
+      for (const [r, fsdp] of [a!, b!].entries()) {
+        const shards = fsdp.takeGradients();
+        for (const [group, layout] of fsdp.layouts) {
+          const got = await shards.get(group)!.data();
+          const start = r * layout.shardNumel;
+          for (let k = 0; k < layout.shardNumel; k++) {
+            const flat = start + k;
+            const entry = layout.entries.find((e) => flat >= e.offset && flat < e.offset + e.numel);
+            // The tied in.weight gets contributions from both units that read it.
+            const readers = entry?.name === 'in.weight' ? 2 : 1;
+            const want = entry ? 1.5 * (flat - entry.offset + 1) * readers : 0; // padding stays zero
+            expect(got[k]).toBeCloseTo(want, 4);
+          }
+        }
+        tf.dispose([...shards.values()]);
+        fsdp.dispose();
+      }
+    } finally {
+      await Promise.all(groups.map((g) => g.destroy()));
+    }
+  });
+});
+
 describe('FSDP state dicts and errors', () => {
   it('a full state dict written at one world size loads into another', async () => {
     const [trained] = await inProcess(2, async (pg) => {

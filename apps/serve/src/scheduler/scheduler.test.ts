@@ -78,8 +78,9 @@ describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () 
     const before = tf.memory().numTensors;
     const scheduler = new Scheduler(model.engine, { maxBatch: 3, maxQueue: 16 });
     const controller = new AbortController();
+    const rows = fx?.expected.input_ids ?? [];
     const gens = Array.from({ length: 7 }, (_, i) => {
-      const prompt = fx.expected.input_ids[i % 2]!.slice(0, 2 + i);
+      const prompt = (rows[i % 2] ?? []).slice(0, 2 + i);
       return new Generation(prompt, greedy(2 + (i % 4)), maxLen(), undefined, {
         onDelta: (_d, g) => {
           if (i === 4 && g.ids.length === 1) controller.abort();

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import { endianness } from 'node:os';
 import type { Frame, FrameKind } from '../frame.js';
-import { takeSegment } from '../segment-pool.js';
+import { giveSegment, takeSegment } from '../segment-pool.js';
 
 const HEADER_BYTES = 24;
 
@@ -23,9 +23,13 @@ export function writeFrame(socket: Socket, frame: Frame): void {
   if (meta) meta.copy(head, HEADER_BYTES);
   socket.cork();
   socket.write(head);
-  // The payload is ours (the sender gave up ownership), so the socket may hold it until it is flushed.
-  if (payload && payload.byteLength > 0)
-    socket.write(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+  // The payload is ours (the sender gave up ownership), so the socket may hold it until it is flushed; then
+  // it goes back to the segment pool.
+  if (payload && payload.byteLength > 0) {
+    socket.write(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), (err) => {
+      if (!err) giveSegment(payload);
+    });
+  }
   socket.uncork();
 }
 

@@ -2,7 +2,7 @@
 // The wasm heap tops out at 4 GiB and the full model is 5.25 GB in fp32, so by default this runs a slice of the
 // real shape (d_model 2048, 16 heads, vocab 50432, `--layers` of the 24 blocks) and extrapolates the 24-layer
 // figures from the measured per-block and embedding/head times.
-// Usage: node bench/model/decode.bench.mjs [--layers 6] [--prompt 128] [--decode 16] [--backend wasm]
+// Usage: node bench/model/decode.bench.mjs [--layers 6] [--prompt 128] [--decode 16] [--backend wasm] [--layout inOut|outIn]
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: '128' },
     decode: { type: 'string', default: '16' },
     backend: { type: 'string', default: 'wasm' },
+    layout: { type: 'string', default: 'inOut' },
   },
 });
 const layers = Number(values.layers);
@@ -71,7 +72,7 @@ const mm1024 = await matmulGflops(1024, 1024, 1024);
 const mmFfn = await matmulGflops(promptLength, d, 4 * d);
 
 let t0 = performance.now();
-const model = MPTModel.init(config, 0);
+const model = MPTModel.init(config, 0, { linearLayout: values.layout });
 const initSeconds = (performance.now() - t0) / 1000;
 sampleMemory();
 
@@ -182,7 +183,7 @@ report('model-decode', {
   notes: {
     backend: values.backend,
     shape: `d_model ${d}, 16 heads, vocab ${vocab}, ${layers} of 24 layers (random weights, fp32)`,
-    run: `prompt ${promptLength} tokens, then ${decodeSteps} greedy decode steps, batch 1`,
+    run: `prompt ${promptLength} tokens, then ${decodeSteps} greedy decode steps, batch 1, block matrices ${values.layout}`,
     'decode split per token (ms)': `embed ${(1000 * perStep(decodeTimes.embed)).toFixed(1)}, blocks ${(1000 * perStep(decodeTimes.blocks)).toFixed(1)} (${(1000 * decodePerBlock).toFixed(1)}/block), head ${(1000 * perStep(decodeTimes.head)).toFixed(1)}`,
     'prefill split (s)': `embed+head ${prefillFixed.toFixed(2)}, blocks ${(prefill.times.blocks / 1000).toFixed(2)}`,
     'init (s)': initSeconds.toFixed(1),

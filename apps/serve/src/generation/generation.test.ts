@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { JsonTokenizer } from '../engine/neox-tokenizer.js';
+import { JsonTokenizer } from '../engine/json-tokenizer.js';
 import { fixture } from '../testing/fixture.js';
 import { Generation, type GenerationParams } from './generation.js';
 import { StopStringMatcher } from './stop-strings.js';

@@ -4,7 +4,7 @@ import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/ali
 import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
 import { MPTModel } from '@mptjs/mpt-model';
 import { MptEngine } from '../engine/mpt-engine.js';
-import { JsonTokenizer } from '../engine/neox-tokenizer.js';
+import { JsonTokenizer } from '../engine/json-tokenizer.js';
 import type { TextTokenizer } from '../engine/types.js';
 
 export interface LoadModelOptions {

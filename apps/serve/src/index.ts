@@ -6,8 +6,8 @@ export {
   PLAIN_CHAT_TEMPLATE,
 } from './chat/template.js';
 export { runGeneration } from './commands/generate.js';
-export { MptEngine } from './engine/mpt-engine.js';
 export { JsonTokenizer } from './engine/json-tokenizer.js';
+export { MptEngine } from './engine/mpt-engine.js';
 export type { Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
 export { ApiError } from './errors.js';
 export { type FinishReason, Generation, type GenerationParams } from './generation/generation.js';

@@ -3,8 +3,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
 import { MPTModel } from '@mptjs/mpt-model';
-import { MptEngine } from '../engine/mpt-engine.js';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';
+import { MptEngine } from '../engine/mpt-engine.js';
 import type { TextTokenizer } from '../engine/types.js';
 
 export interface LoadModelOptions {

@@ -1,0 +1,64 @@
+// The model on the real webgpu backend (fused attention kernel) against cpu, on a tiny config so SwiftShader
+// stays fast: forward, KV-cache decoding and gradients.
+import { selectBackend } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { initStateDict } from './init.js';
+import { MPTModel } from './model.js';
+import { relativeL2 } from './testing/fixtures.js';
+import { tinyConfig } from './testing/tiny-config.js';
+
+const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
+const ids = [
+  [3, 1, 4, 1, 5, 9, 2, 6, 5],
+  [2, 7, 1, 8, 2, 8, 1, 8, 2],
+];
+
+async function run(backend: 'cpu' | 'webgpu') {
+  await selectBackend(backend, { log: false });
+  const config = tinyConfig({ attnImpl: 'flash', maxSeqLen: 32 });
+  const model = MPTModel.fromStateDict(config, initStateDict(config, 17));
+  const logits = await model.forward(ids).data();
+  const cache = model.newCache();
+  const steps = [
+    await model
+      .prefill(
+        ids.map((r) => r.slice(0, 5)),
+        cache,
+      )
+      .data(),
+  ];
+  for (let t = 5; t < 9; t++)
+    steps.push(
+      await model
+        .decodeStep(
+          ids.map((r) => r[t]!),
+          cache,
+        )
+        .data(),
+    );
+  cache.dispose();
+  const targets = ids.map((r) => [...r.slice(1), -100]);
+  const vars = [...model.params.values()];
+  const { value, grads } = tf.variableGrads(() => model.loss(ids, targets), vars);
+  const gradData = await Promise.all(vars.map((v) => grads[v.name]!.data()));
+  const loss = (await value.data())[0]!;
+  tf.dispose([value, ...Object.values(grads)]);
+  model.dispose();
+  return { logits, steps, loss, gradData };
+}
+
+describe.runIf(webgpuExpected)('MPTModel on webgpu with the fused attention kernel', () => {
+  it('matches cpu for forward, prefill + decode steps and every parameter gradient', async () => {
+    const cpu = await run('cpu');
+    const gpu = await run('webgpu');
+    expect(relativeL2(gpu.logits, cpu.logits)).toBeLessThan(1e-5);
+    gpu.steps.forEach((s, i) => {
+      expect(relativeL2(s, cpu.steps[i]!)).toBeLessThan(1e-5);
+    });
+    expect(Math.abs(gpu.loss - cpu.loss)).toBeLessThan(1e-5);
+    gpu.gradData.forEach((g, i) => {
+      expect(relativeL2(g, cpu.gradData[i]!)).toBeLessThan(1e-4);
+    });
+  });
+});

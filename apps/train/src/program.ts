@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { addDataCommands } from './commands/data.js';
 import { addRunCommand } from './commands/run.js';
+import { addTokenizerCommands } from './commands/tokenizer.js';
 
 /** The `mptjs-train` command tree. Each subcommand lives in its own module under `commands/`. */
 export function buildProgram(): Command {
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .exitOverride();
   addRunCommand(program);
   addDataCommands(program);
+  addTokenizerCommands(program);
   return program;
 }
 

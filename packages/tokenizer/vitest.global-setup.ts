@@ -1,8 +1,10 @@
-// encodeBatch runs its workers from the built dist/encode-worker.js, so tests build the package first when the
-// build is missing or older than the sources.
-import { execFileSync } from 'node:child_process';
+// encodeBatch runs its workers from a built encode-worker.js, so the tests build the package first, into
+// .test-dist/ (never dist/, which a concurrent `build` task may be rewriting), when that build is missing or stale.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { build } from 'tsup';
+
+const TEST_DIST = '.test-dist';
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -14,8 +16,17 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-export default function setup(): void {
-  const worker = 'dist/encode-worker.js';
+export default async function setup(): Promise<void> {
+  const worker = join(TEST_DIST, 'encode-worker.js');
   if (existsSync(worker) && statSync(worker).mtimeMs >= newestSource('src')) return;
-  execFileSync('pnpm', ['exec', 'tsup'], { stdio: 'inherit' });
+  await build({
+    config: false,
+    entry: { index: 'src/index.ts', 'encode-worker': 'src/encode-worker.ts' },
+    format: ['esm'],
+    outDir: TEST_DIST,
+    clean: true,
+    dts: false,
+    silent: true,
+    target: 'node20',
+  });
 }

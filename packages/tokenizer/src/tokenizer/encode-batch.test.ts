@@ -1,12 +1,17 @@
-// encodeBatch on real worker threads: runs the built package (dist/, built by the test setup), since workers load
-// dist/encode-worker.js.
+// encodeBatch on real worker threads: runs the package as built by the test setup (.test-dist/), since workers load
+// the built encode-worker.js.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedFile, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
-import { closeWorkers, Tokenizer, workerCount } from '../../dist/index.js';
 import { trainBpe } from '../models/bpe/trainer.js';
 import { generateCorpus } from '../testing/corpus.js';
+import type { Tokenizer as TokenizerInstance } from './tokenizer.js';
 
-let tok: Tokenizer;
+const built = (await import(
+  new URL('../../.test-dist/index.js', import.meta.url).href
+)) as typeof import('../index.js');
+const { closeWorkers, Tokenizer, workerCount } = built;
+
+let tok: TokenizerInstance;
 const docs = generateCorpus({ seed: 21, chars: 400_000 });
 
 beforeAll(async () => {

@@ -1,10 +1,11 @@
 // encodeBatch runs its workers from a built encode-worker.js, so the tests build the package first, into
-// .test-dist/ (never dist/, which a concurrent `build` task may be rewriting), when that build is missing or stale.
+// node_modules/.cache/test-dist/ (never dist/, which a concurrent `build` task may be rewriting; and out of the
+// linter's and git's way), when that build is missing or stale.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'tsup';
 
-const TEST_DIST = '.test-dist';
+const TEST_DIST = 'node_modules/.cache/test-dist';
 
 function newestSource(dir: string): number {
   let newest = 0;

@@ -1,4 +1,4 @@
-// encodeBatch on real worker threads: runs the package as built by the test setup (.test-dist/), since workers load
+// encodeBatch on real worker threads: runs the package as built by the test setup (node_modules/.cache/test-dist/), since workers load
 // the built encode-worker.js.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedFile, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
@@ -7,7 +7,7 @@ import { generateCorpus } from '../testing/corpus.js';
 import type { Tokenizer as TokenizerInstance } from './tokenizer.js';
 
 const built = (await import(
-  new URL('../../.test-dist/index.js', import.meta.url).href
+  new URL('../../node_modules/.cache/test-dist/index.js', import.meta.url).href
 )) as typeof import('../index.js');
 const { closeWorkers, Tokenizer, workerCount } = built;
 

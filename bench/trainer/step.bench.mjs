@@ -1,0 +1,151 @@
+// Training-step throughput and MFU of a small MPT on one backend (default wasm), against the matmul FLOP/s
+// measured in the same process. The unit-chain step (forward keeping unit inputs, then recompute + VJP per unit)
+// is compared with a whole-model tf.variableGrads step that keeps every activation (no recompute).
+// Usage: node bench/trainer/step.bench.mjs [--backend wasm] [--d-model 256] [--layers 4] [--seq 128] [--batch 4]
+//        [--vocab 50432] [--repeats 3]
+import { parseArgs } from 'node:util';
+import { selectBackend } from '@mptjs/alibi-attention';
+import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import {
+  clipByGlobalNorm,
+  DecoupledAdamW,
+  flopsPerSample,
+  forwardBackwardChain,
+  gradSumOfSquares,
+  LocalParameters,
+  lmContext,
+  measureMatmulFlops,
+  mptChainUnits,
+} from '@mptjs/trainer';
+import * as tf from '@tensorflow/tfjs-core';
+import { report, timeit } from '../lib.mjs';
+import { useExplicitTransposes } from './wasm-transposed-matmul.mjs';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    'd-model': { type: 'string', default: '256' },
+    layers: { type: 'string', default: '4' },
+    heads: { type: 'string', default: '4' },
+    seq: { type: 'string', default: '128' },
+    batch: { type: 'string', default: '4' },
+    vocab: { type: 'string', default: '8192' },
+    repeats: { type: 'string', default: '2' },
+  },
+});
+const seq = Number(values.seq);
+const batch = Number(values.batch);
+const repeats = Number(values.repeats);
+
+const info = await selectBackend(values.backend, { log: false });
+const matmulN = info.name === 'cpu' ? 256 : 1024;
+const peak = await measureMatmulFlops(matmulN, 5);
+
+const config = parseMptConfig({
+  model_type: 'mpt',
+  d_model: Number(values['d-model']),
+  n_heads: Number(values.heads),
+  n_layers: Number(values.layers),
+  expansion_ratio: 4,
+  max_seq_len: seq,
+  vocab_size: Number(values.vocab),
+  no_bias: true,
+  attn_config: { alibi: true, qk_ln: true },
+});
+const model = MPTModel.init(config, 1);
+const nParams = model.numParameters;
+const flops = flopsPerSample(config, nParams, seq);
+const optimizer = new DecoupledAdamW({ lr: 2e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
+const host = new LocalParameters(model.params);
+const units = mptChainUnits(model);
+
+let s = 12345;
+const tokens = Int32Array.from({ length: batch * seq }, () => {
+  s = (s * 1103515245 + 12345) % 2 ** 31;
+  return s % Math.min(config.vocabSize, 50277);
+});
+const ids = tf.tensor2d(tokens, [batch, seq], 'int32');
+const ctx = lmContext(model, ids);
+
+async function optimizerStep(grads) {
+  const list = [...grads.values()];
+  const norm = Math.sqrt(await gradSumOfSquares(list));
+  const clipped = clipByGlobalNorm(list, norm, 1.0);
+  const names = [...grads.keys()];
+  optimizer.step(
+    names.map((n, i) => ({ name: n, param: model.params.get(n), grad: clipped[i] })),
+    2e-4,
+  );
+  tf.dispose([...new Set([...list, ...clipped])]);
+}
+
+async function chainStep() {
+  await forwardBackwardChain(units, ids, ctx, host);
+  await optimizerStep(host.takeGradients());
+}
+
+async function wholeModelStep() {
+  const vars = [...model.params.values()];
+  const { value, grads } = tf.variableGrads(() => {
+    let x = ids;
+    for (const u of units) x = u.forward(model.params, x, ctx);
+    return x;
+  }, vars);
+  await value.data();
+  value.dispose();
+  const byName = new Map([...model.params].map(([n, v]) => [n, grads[v.name]]));
+  await optimizerStep(byName);
+}
+
+const chain = await timeit(chainStep, { repeats, warmup: 1 });
+const whole = await timeit(wholeModelStep, { repeats, warmup: 1 });
+let fixed;
+if (info.name === 'wasm') {
+  useExplicitTransposes();
+  fixed = await timeit(chainStep, { repeats, warmup: 1 });
+}
+const tokensPerStep = batch * seq;
+const rows = [
+  { name: `matmul ${matmulN}^3 (peak reference)`, value: peak / 1e9, unit: 'GFLOP/s' },
+  { name: 'unit-chain step: model FLOP/s', value: (flops * batch) / chain.median_s / 1e9, unit: 'GFLOP/s' },
+  { name: 'unit-chain step: tokens/s', value: tokensPerStep / chain.median_s, unit: 'tokens/s' },
+  { name: 'unit-chain step: time', value: chain.median_s, unit: 's' },
+  {
+    name: 'unit-chain step: MFU vs matmul',
+    value: (flops * batch) / chain.median_s / peak,
+    unit: 'fraction',
+  },
+  { name: 'whole-model step: tokens/s', value: tokensPerStep / whole.median_s, unit: 'tokens/s' },
+  {
+    name: 'whole-model step: MFU vs matmul',
+    value: (flops * batch) / whole.median_s / peak,
+    unit: 'fraction',
+  },
+];
+if (fixed) {
+  rows.push(
+    {
+      name: 'unit-chain, explicit transposes: tokens/s',
+      value: tokensPerStep / fixed.median_s,
+      unit: 'tokens/s',
+    },
+    { name: 'unit-chain, explicit transposes: time', value: fixed.median_s, unit: 's' },
+    {
+      name: 'unit-chain, explicit transposes: MFU',
+      value: (flops * batch) / fixed.median_s / peak,
+      unit: 'fraction',
+    },
+  );
+}
+report('trainer-step', {
+  rows,
+  baseline: 'unit-chain step: tokens/s',
+  notes: {
+    backend: info.adapter ? `${info.name} (${info.adapter.summary})` : info.name,
+    model: `d_model ${config.dModel}, ${config.nLayers} layers, ${config.nHeads} heads, vocab ${config.vocabSize}, ${nParams.toLocaleString('en-US')} params`,
+    step: `batch ${batch} x seq ${seq} = ${tokensPerStep} tokens, decoupled_adamw + clipping, fp32`,
+    flops: `MFU uses 6*N*seq + 12*L*d*seq^2 per sample (${((flops * batch) / 1e9).toFixed(1)} GFLOP/step); the recompute is not counted`,
+  },
+});
+tf.dispose([ids, ctx.targets]);
+model.dispose();

@@ -15,7 +15,16 @@
 // --build runs `pnpm --filter <pkg> build` first (otherwise the dist/ folders already built are packed).
 // Exit code 0 only if every check passed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +75,8 @@ for (const { short, dir, manifest: m } of packages) {
   else {
     if (!dot.types) problems.push('exports["."] has no "types"');
     if (!dot.import && !dot.default) problems.push('exports["."] has no "import"/"default"');
-    if (dot.types && Object.keys(dot)[0] !== 'types') problems.push('"types" must be the first export condition');
+    if (dot.types && Object.keys(dot)[0] !== 'types')
+      problems.push('"types" must be the first export condition');
   }
   if (!Array.isArray(m.files) || !m.files.includes('dist')) problems.push('"files" does not include dist');
   if (typeof m.sideEffects !== 'boolean' && !Array.isArray(m.sideEffects)) problems.push('no "sideEffects"');
@@ -74,7 +84,11 @@ for (const { short, dir, manifest: m } of packages) {
   if (!m.version) problems.push('no "version"');
   const readme = join(dir, 'README.md');
   if (!existsSync(readme)) problems.push('no README.md');
-  else if (!/```(js|ts|javascript|typescript)\n[\s\S]*?import [\s\S]*?from '@mptjs\//.test(readFileSync(readme, 'utf8')))
+  else if (
+    !/```(js|ts|javascript|typescript)\n[\s\S]*?import [\s\S]*?from '@mptjs\//.test(
+      readFileSync(readme, 'utf8'),
+    )
+  )
     problems.push('README has no js/ts example importing the package');
   const runtime = { ...m.dependencies, ...m.peerDependencies, ...m.optionalDependencies };
   for (const dep of Object.keys(runtime)) {
@@ -83,18 +97,25 @@ for (const { short, dir, manifest: m } of packages) {
   }
   // Bare imports in the built code must be declared runtime dependencies (or node: builtins).
   const distDir = join(dir, 'dist');
-  if (!existsSync(join(distDir, 'index.js'))) problems.push('dist/index.js missing (build first, or pass --build)');
+  if (!existsSync(join(distDir, 'index.js')))
+    problems.push('dist/index.js missing (build first, or pass --build)');
   else {
     const declared = new Set([...Object.keys(runtime), m.name]);
     for (const f of readdirSync(distDir).filter((f) => f.endsWith('.js'))) {
       const src = readFileSync(join(distDir, f), 'utf8');
-      for (const [, dynamic, spec] of src.matchAll(/(?:\bfrom\s*|\b(import)\s*\(\s*|\bimport\s+)['"]([^'".][^'"]*)['"]/g)) {
+      for (const [, dynamic, spec] of src.matchAll(
+        /(?:\bfrom\s*|\b(import)\s*\(\s*|\bimport\s+)['"]([^'".][^'"]*)['"]/g,
+      )) {
         if (spec.startsWith('node:')) continue;
         const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
         if (declared.has(pkg) || isBuiltin(pkg)) continue;
         // A dynamic import of an undeclared package is an optional feature that fails at run time only when
         // used: a warning (it should be an optional peerDependency). A static one breaks the import: an error.
-        if (dynamic) warn(what, `dist/${f} dynamically imports "${spec}", which is not a dependency (declare it as an optional peer)`);
+        if (dynamic)
+          warn(
+            what,
+            `dist/${f} dynamically imports "${spec}", which is not a dependency (declare it as an optional peer)`,
+          );
         else problems.push(`dist/${f} imports "${spec}", not a runtime dependency`);
       }
     }
@@ -104,7 +125,26 @@ for (const { short, dir, manifest: m } of packages) {
 }
 
 function isBuiltin(name) {
-  return ['fs', 'path', 'os', 'url', 'worker_threads', 'child_process', 'crypto', 'net', 'util', 'events', 'stream', 'zlib', 'module', 'perf_hooks', 'readline', 'http', 'https', 'assert'].includes(name);
+  return [
+    'fs',
+    'path',
+    'os',
+    'url',
+    'worker_threads',
+    'child_process',
+    'crypto',
+    'net',
+    'util',
+    'events',
+    'stream',
+    'zlib',
+    'module',
+    'perf_hooks',
+    'readline',
+    'http',
+    'https',
+    'assert',
+  ].includes(name);
 }
 
 // ---- 2. build + pack ----------------------------------------------------------------------------------------
@@ -131,13 +171,24 @@ for (const { dir, manifest } of packages) {
   }
   const tgz = join(tarDir, made[0]);
   const listing = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  const packedManifest = JSON.parse(execFileSync('tar', ['-xzOf', tgz, 'package/package.json'], { encoding: 'utf8' }));
+  const packedManifest = JSON.parse(
+    execFileSync('tar', ['-xzOf', tgz, 'package/package.json'], { encoding: 'utf8' }),
+  );
   const problems = [];
-  for (const f of ['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts'])
+  for (const f of [
+    'package/package.json',
+    'package/README.md',
+    'package/dist/index.js',
+    'package/dist/index.d.ts',
+  ])
     if (!listing.includes(f)) problems.push(`tarball lacks ${f.slice(8)}`);
   const leaked = listing.filter((f) => /\/src\/|\.test\.|\/node_modules\/|\.vitest-report/.test(f));
-  if (leaked.length) problems.push(`tarball ships ${leaked.slice(0, 3).join(', ')}${leaked.length > 3 ? ', ...' : ''}`);
-  for (const [dep, v] of Object.entries({ ...packedManifest.dependencies, ...packedManifest.optionalDependencies }))
+  if (leaked.length)
+    problems.push(`tarball ships ${leaked.slice(0, 3).join(', ')}${leaked.length > 3 ? ', ...' : ''}`);
+  for (const [dep, v] of Object.entries({
+    ...packedManifest.dependencies,
+    ...packedManifest.optionalDependencies,
+  }))
     if (String(v).startsWith('workspace:')) problems.push(`packed dependency ${dep}@${v} not rewritten`);
   if (problems.length) for (const p of problems) fail(`${manifest.name} tarball`, p);
   else pass(`${manifest.name} -> ${made[0]} (${listing.length} files)`);
@@ -145,14 +196,21 @@ for (const { dir, manifest } of packages) {
 }
 
 // ---- 3. install ---------------------------------------------------------------------------------------------
-writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'mptjs-pack-test', private: true, type: 'module' }, null, 2));
+writeFileSync(
+  join(proj, 'package.json'),
+  JSON.stringify({ name: 'mptjs-pack-test', private: true, type: 'module' }, null, 2),
+);
 console.log(`[pack-test] npm install ${tarballs.length} tarballs in ${proj} (${elapsed()})`);
 // @types/node is what any TypeScript user of these Node-facing packages has; the type check below needs it.
-const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, '@types/node@20'], {
-  cwd: proj,
-  encoding: 'utf8',
-  timeout: 600_000,
-});
+const install = spawnSync(
+  'npm',
+  ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, '@types/node@20'],
+  {
+    cwd: proj,
+    encoding: 'utf8',
+    timeout: 600_000,
+  },
+);
 if (install.status !== 0) {
   fail('npm install', `exited ${install.status}: ${(install.stderr || install.stdout).trim().slice(-2000)}`);
   finish();
@@ -162,27 +220,52 @@ pass(`npm install (${elapsed()})`);
 // ---- 4. types -----------------------------------------------------------------------------------------------
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 if (existsSync(tsc)) {
-  const imports = packages.map(({ manifest }, i) => `import * as p${i} from '${manifest.name}';\nvoid p${i};`);
+  const imports = packages.map(
+    ({ manifest }, i) => `import * as p${i} from '${manifest.name}';\nvoid p${i};`,
+  );
   writeFileSync(join(proj, 'types-check.ts'), `${imports.join('\n')}\n`);
   writeFileSync(
     join(proj, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false },
+      compilerOptions: {
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+      },
       files: ['types-check.ts'],
     }),
   );
   const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: proj, encoding: 'utf8' });
-  if (r.status === 0) pass('types resolve from the tarballs (tsc, moduleResolution nodenext, strict, skipLibCheck false)');
+  if (r.status === 0)
+    pass('types resolve from the tarballs (tsc, moduleResolution nodenext, strict, skipLibCheck false)');
   else fail('types', (r.stdout + r.stderr).trim().split('\n').slice(0, 15).join('\n    '));
 }
 
 // ---- 5. examples --------------------------------------------------------------------------------------------
 console.log(`[pack-test] examples (${elapsed()})`);
-copyFileSync(join(root, 'fixtures', 'mpt-f32', 'config.json'), ensure(join(proj, 'fixtures', 'mpt-f32', 'config.json')));
-copyFileSync(join(root, 'fixtures', 'mpt-f32', 'model.safetensors'), join(proj, 'fixtures', 'mpt-f32', 'model.safetensors'));
-copyFileSync(join(root, 'fixtures', 'mpt-f32', 'expected.safetensors'), join(proj, 'fixtures', 'mpt-f32', 'expected.safetensors'));
-copyFileSync(join(root, 'fixtures', 'mosaic-6heads', 'config.json'), ensure(join(proj, 'fixtures', 'mosaic-6heads', 'config.json')));
-copyFileSync(join(root, 'fixtures', 'mosaic-6heads', 'pytorch_model.bin'), join(proj, 'fixtures', 'mosaic-6heads', 'pytorch_model.bin'));
+copyFileSync(
+  join(root, 'fixtures', 'mpt-f32', 'config.json'),
+  ensure(join(proj, 'fixtures', 'mpt-f32', 'config.json')),
+);
+copyFileSync(
+  join(root, 'fixtures', 'mpt-f32', 'model.safetensors'),
+  join(proj, 'fixtures', 'mpt-f32', 'model.safetensors'),
+);
+copyFileSync(
+  join(root, 'fixtures', 'mpt-f32', 'expected.safetensors'),
+  join(proj, 'fixtures', 'mpt-f32', 'expected.safetensors'),
+);
+copyFileSync(
+  join(root, 'fixtures', 'mosaic-6heads', 'config.json'),
+  ensure(join(proj, 'fixtures', 'mosaic-6heads', 'config.json')),
+);
+copyFileSync(
+  join(root, 'fixtures', 'mosaic-6heads', 'pytorch_model.bin'),
+  join(proj, 'fixtures', 'mosaic-6heads', 'pytorch_model.bin'),
+);
 for (const { short, manifest } of packages) {
   const example = join(here, 'examples', `${short}.mjs`);
   if (!existsSync(example)) {
@@ -200,7 +283,11 @@ for (const { short, manifest } of packages) {
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const out = `${r.stdout}${r.stderr}`.trim();
   if (r.status === 0 && r.stdout.includes(`ok ${short}`)) pass(`${manifest.name} example (${secs}s)`);
-  else fail(`${manifest.name} example`, `exit ${r.status ?? r.signal} after ${secs}s:\n    ${out.split('\n').slice(-20).join('\n    ')}`);
+  else
+    fail(
+      `${manifest.name} example`,
+      `exit ${r.status ?? r.signal} after ${secs}s:\n    ${out.split('\n').slice(-20).join('\n    ')}`,
+    );
   if (flag('--verbose')) console.log(out.replace(/^/gm, '    | '));
 }
 finish();
@@ -213,7 +300,9 @@ function ensure(file) {
 function finish() {
   if (flag('--keep')) console.log(`[pack-test] kept ${work}`);
   else rmSync(work, { recursive: true, force: true });
-  console.log(`[pack-test] ${failures.length ? `${failures.length} FAILED` : 'all passed'}, ${warnings.length} warnings, in ${elapsed()}`);
+  console.log(
+    `[pack-test] ${failures.length ? `${failures.length} FAILED` : 'all passed'}, ${warnings.length} warnings, in ${elapsed()}`,
+  );
   for (const w of warnings) console.log(`  ~ ${w}`);
   for (const f of failures) console.log(`  - ${f.split('\n')[0]}`);
   process.exit(failures.length ? 1 : 0);

@@ -12,12 +12,17 @@ const mixer = await DataMixer.open({ config, tokenizer });
 const seen = [];
 for await (const batch of mixer.batches({ batchSize: 4, limit: 3 })) {
   const from = [...batch.streams].map((s) => mixer.streamNames[s]);
-  console.log(`batch at sample ${batch.firstSample}: [${batch.batchSize}, ${batch.seqLen}] from ${from.join(', ')}`);
+  console.log(
+    `batch at sample ${batch.firstSample}: [${batch.batchSize}, ${batch.seqLen}] from ${from.join(', ')}`,
+  );
   assert.equal(batch.tokens.length, batch.batchSize * batch.seqLen);
   seen.push(batch);
 }
 assert.equal(seen.length, 3);
-assert.deepEqual(seen.map((b) => b.firstSample), [0, 4, 8]);
+assert.deepEqual(
+  seen.map((b) => b.firstSample),
+  [0, 4, 8],
+);
 const state = JSON.stringify(mixer.state());
 
 // Resuming from the saved state gives what a straight run gives next.

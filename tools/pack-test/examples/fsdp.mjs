@@ -7,7 +7,12 @@ import { initFromEnv, launchLocal } from '@mptjs/fsdp';
 const isRank = process.env.RANK !== undefined;
 if (!isRank && isMainThread) {
   for (const mode of ['threads', 'processes']) {
-    const job = await launchLocal({ script: new URL(import.meta.url).pathname, nproc: 2, mode, distTimeoutS: 30 });
+    const job = await launchLocal({
+      script: new URL(import.meta.url).pathname,
+      nproc: 2,
+      mode,
+      distTimeoutS: 30,
+    });
     await job.done;
     console.log(`${mode}: done`);
   }

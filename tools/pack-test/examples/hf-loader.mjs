@@ -5,7 +5,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '@mptjs/alibi-attention';
-import { loadCheckpoint, readSafetensors, resolveModel, saveCheckpoint, writeSafetensors } from '@mptjs/hf-loader';
+import {
+  loadCheckpoint,
+  readSafetensors,
+  resolveModel,
+  saveCheckpoint,
+  writeSafetensors,
+} from '@mptjs/hf-loader';
 import { MPTModel } from '@mptjs/mpt-model';
 
 const out = mkdtempSync(join(tmpdir(), 'hf-loader-example-'));
@@ -15,13 +21,18 @@ console.log(source, config.dModel, stateDict.get('transformer.blocks.0.ffn.up_pr
 assert.equal(source.format, 'pytorch_bin');
 assert.ok(stateDict.has('transformer.blocks.0.norm_1.weight'), 'MosaicGPT names renamed to MPT names');
 
-const saved = await saveCheckpoint(join(out, 'exported'), config, stateDict, { dtype: 'BF16', shardSizeBytes: 2e5 });
+const saved = await saveCheckpoint(join(out, 'exported'), config, stateDict, {
+  dtype: 'BF16',
+  shardSizeBytes: 2e5,
+});
 console.log('exported', saved.files);
 const back = await loadCheckpoint(join(out, 'exported'));
 assert.equal(back.source.dtype, 'BF16');
 assert.deepEqual([...back.stateDict.keys()].sort(), [...stateDict.keys()].sort());
 
-await writeSafetensors(join(out, 'ids.safetensors'), { input_ids: { shape: [1, 3], data: new BigInt64Array([1n, 2n, 3n]) } });
+await writeSafetensors(join(out, 'ids.safetensors'), {
+  input_ids: { shape: [1, 3], data: new BigInt64Array([1n, 2n, 3n]) },
+});
 const ids = (await readSafetensors(join(out, 'ids.safetensors'))).get('input_ids');
 assert.equal(ids?.dtype, 'I64');
 assert.deepEqual([...ids.data], [1n, 2n, 3n]);
@@ -33,7 +44,9 @@ const expected = await readSafetensors(resolve('fixtures/mpt-f32/expected.safete
 const inputIds = expected.get('input_ids');
 const rows = inputIds.shape[0];
 const cols = inputIds.shape[1];
-const batch = Array.from({ length: rows }, (_, r) => Array.from(inputIds.data.slice(r * cols, (r + 1) * cols), Number));
+const batch = Array.from({ length: rows }, (_, r) =>
+  Array.from(inputIds.data.slice(r * cols, (r + 1) * cols), Number),
+);
 const model = MPTModel.fromStateDict(f32.config, f32.stateDict);
 const got = model.forward(batch).dataSync();
 const want = expected.get('logits').data;

@@ -6,7 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
 
 await selectBackend('wasm', { log: false });
 const config = parseMptConfig({
-  model_type: 'mpt', d_model: 64, n_heads: 4, n_layers: 2, max_seq_len: 128, vocab_size: 1000, no_bias: true,
+  model_type: 'mpt',
+  d_model: 64,
+  n_heads: 4,
+  n_layers: 2,
+  max_seq_len: 128,
+  vocab_size: 1000,
+  no_bias: true,
   attn_config: { alibi: true, qk_ln: true },
 });
 const model = MPTModel.init(config, 42);
@@ -18,13 +24,26 @@ assert.ok(loss > 5 && loss < 9, `random-init loss ${loss} should be near ln(1000
 
 const seen = [];
 const result = await generate(model, [1, 2, 3], {
-  maxNewTokens: 8, temperature: 0.8, topK: 50, topP: 0.95, seed: 7,
+  maxNewTokens: 8,
+  temperature: 0.8,
+  topK: 50,
+  topP: 0.95,
+  seed: 7,
   onToken: ({ token, index }) => seen.push([index, token]),
 });
 console.log(result.tokens, result.finishReason);
 assert.equal(result.tokens.length, 8);
-assert.deepEqual(seen.map(([, t]) => t), result.tokens);
-const again = await generate(model, [1, 2, 3], { maxNewTokens: 8, temperature: 0.8, topK: 50, topP: 0.95, seed: 7 });
+assert.deepEqual(
+  seen.map(([, t]) => t),
+  result.tokens,
+);
+const again = await generate(model, [1, 2, 3], {
+  maxNewTokens: 8,
+  temperature: 0.8,
+  topK: 50,
+  topP: 0.95,
+  seed: 7,
+});
 assert.deepEqual(again.tokens, result.tokens, 'same seed, same tokens');
 
 // Greedy generation equals argmax of the full forward, step by step.

@@ -7,13 +7,38 @@ import { join } from 'node:path';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint } from '@mptjs/hf-loader';
 import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
-import { forwardBackwardChain, LocalParameters, lmContext, loadTrainConfig, mptChainUnits, train } from '@mptjs/trainer';
+import {
+  forwardBackwardChain,
+  LocalParameters,
+  lmContext,
+  loadTrainConfig,
+  mptChainUnits,
+  train,
+} from '@mptjs/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 
 await selectBackend('wasm', { log: false });
-const model = MPTModel.init(parseMptConfig({ model_type: 'mpt', d_model: 64, n_heads: 4, n_layers: 2,
-  max_seq_len: 32, vocab_size: 512, no_bias: true, attn_config: { alibi: true, qk_ln: true } }), 0);
-const ids = tf.tensor2d([[1, 2, 3, 4], [5, 6, 7, 8]], undefined, 'int32');
+const model = MPTModel.init(
+  parseMptConfig({
+    model_type: 'mpt',
+    d_model: 64,
+    n_heads: 4,
+    n_layers: 2,
+    max_seq_len: 32,
+    vocab_size: 512,
+    no_bias: true,
+    attn_config: { alibi: true, qk_ln: true },
+  }),
+  0,
+);
+const ids = tf.tensor2d(
+  [
+    [1, 2, 3, 4],
+    [5, 6, 7, 8],
+  ],
+  undefined,
+  'int32',
+);
 const host = new LocalParameters(model.params);
 const loss = await forwardBackwardChain(mptChainUnits(model), ids, lmContext(model, ids), host);
 const grads = host.takeGradients();
@@ -24,8 +49,11 @@ assert.ok(grads.has('transformer.wte.weight'));
 const repo = process.env.MPTJS_REPO_DIR;
 const work = mkdtempSync(join(tmpdir(), 'trainer-example-'));
 const streams = ['common_crawl', 'c4', 'github', 'wikipedia', 'books', 'arxiv', 'stackexchange']
-  .map((s) => `      ${s}: { local: ${join(repo, 'data/sample', s)} }`).join('\n');
-writeFileSync(join(work, 'tiny.yaml'), `
+  .map((s) => `      ${s}: { local: ${join(repo, 'data/sample', s)} }`)
+  .join('\n');
+writeFileSync(
+  join(work, 'tiny.yaml'),
+  `
 variables:
   seq: 64
 max_seq_len: \${variables.seq}
@@ -55,13 +83,17 @@ algorithms:
 max_duration: 10ba
 global_train_batch_size: 4
 device_train_microbatch_size: 2
-`);
+`,
+);
 const { config, resolved } = loadTrainConfig(join(work, 'tiny.yaml'), ['max_duration=2ba']);
 const result = await train({ config, resolved, runDir: join(work, 'run'), backend: 'wasm', log: () => {} });
 console.log('trained', result.steps, 'steps, final loss', result.finalLoss, 'export', result.exportDir);
 assert.equal(result.steps, 2);
 assert.ok(Number.isFinite(result.finalLoss));
-const metrics = readFileSync(join(work, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const metrics = readFileSync(join(work, 'run', 'metrics.jsonl'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l));
 assert.equal(metrics.filter((m) => m.loss !== undefined).length, 2);
 assert.ok(existsSync(join(result.exportDir, 'tokenizer.json')));
 const exported = await loadCheckpoint(result.exportDir);

@@ -1,8 +1,10 @@
 // Importing this package registers tfjs's gradient functions, so every model built on it can be differentiated.
 import './backend/gradients.js';
 import { registerFlashAttentionKernel } from './flash/register-flash-attention.js';
+import { patchWasmTransposedMatMul } from './wasm-matmul.js';
 
 registerFlashAttentionKernel();
+patchWasmTransposedMatMul();
 
 export {
   type AlibiAttentionOptions,
@@ -29,3 +31,4 @@ export {
 export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
+export { patchWasmTransposedMatMul } from './wasm-matmul.js';

@@ -3,7 +3,7 @@
 import hf from 'tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sharedFile, TOKENIZER_JSON } from '../../../tools/testing/shared-files.js';
-import { generateCorpus } from './testing/corpus.js';
+import { generateCorpus, rng } from './testing/corpus.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 
 const path = sharedFile(TOKENIZER_JSON);
@@ -90,6 +90,26 @@ describe.skipIf(!path)('GPT-NeoX-20B conformance with HF tokenizers', () => {
     expect(idsList.slice(0, 200).map((ids) => ours.decode(ids, { skipSpecialTokens: true }))).toEqual(
       skipped,
     );
+  });
+
+  it('decodes arbitrary id sequences (invalid UTF-8 included) exactly like HF', async () => {
+    const r = rng(77);
+    const lists: number[][] = [];
+    for (let k = 0; k < 3000; k++) {
+      const n = 1 + Math.floor(r() * 12);
+      // Mostly single-byte tokens (ids < 256 + a few hundred) so partial and invalid UTF-8 sequences are common.
+      lists.push(Array.from({ length: n }, () => Math.floor(r() * (r() < 0.8 ? 600 : ours.vocabSize))));
+    }
+    for (const skip of [false, true]) {
+      const expected = await theirs.decodeBatch(lists, skip);
+      expect(
+        diffs(
+          lists.map(String),
+          lists.map((ids) => ours.decode(ids, { skipSpecialTokens: skip })),
+          expected,
+        ),
+      ).toEqual([]);
+    }
   });
 
   it('matches the reference examples from the model card', () => {

@@ -1,6 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadCheckpoint } from '@mptjs/hf-loader';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,6 +11,8 @@ import {
   stepMetrics,
 } from '../../../../packages/trainer/src/test-support/child-cli.js';
 import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+
+const SERVE_CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../serve/dist/cli.js');
 
 describe.skipIf(!cliBuilt)('mptjs-train run (built CLI, child process)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mptjs-cli-run-'));
@@ -45,6 +49,30 @@ describe.skipIf(!cliBuilt)('mptjs-train run (built CLI, child process)', () => {
       readFileSync(join(dir, 'tokenizer.json'), 'utf8'),
     );
     expect(readdirSync(join(runDir, 'checkpoints')).sort()).toEqual(['ba00000003', 'ba00000004', 'latest']);
+
+    // mptjs-serve loads the export and generates from it (when that app is built).
+    if (existsSync(SERVE_CLI)) {
+      const gen = spawnSync(
+        process.execPath,
+        [
+          SERVE_CLI,
+          'generate',
+          join(runDir, 'export'),
+          '--prompt',
+          'the quick',
+          '--max-new-tokens',
+          '4',
+          '--json',
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(gen.status).toBe(0);
+      const out = JSON.parse(gen.stdout.trim().split('\n').at(-1)!) as { ids: number[] };
+      expect(out.ids).toHaveLength(4);
+      for (const id of out.ids) expect(id).toBeLessThan(264);
+    }
   });
 
   it('exits 1 naming the unknown key, and 2 on a usage error', async () => {

@@ -1,5 +1,7 @@
 // Loading errors, decode edge cases, the streaming decoder and the two BPE merge strategies, on tokenizers
 // trained here (no shared files needed).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TokenizerJsonError, UnsupportedComponentError } from '../errors.js';
 import { trainBpe } from '../models/bpe/trainer.js';
@@ -143,6 +145,23 @@ describe('loading errors name the JSON path', () => {
     for (const [edit, message] of cases) {
       expect(() => Tokenizer.fromJSON(edited(edit))).toThrow(UnsupportedComponentError);
       expect(() => Tokenizer.fromJSON(edited(edit))).toThrow(message);
+    }
+  });
+
+  it('fromFile fetches http(s) URLs (browsers) and reports HTTP errors', async () => {
+    const body = JSON.stringify(json);
+    const server = createServer((req, res) => {
+      if (req.url === '/tokenizer.json') res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const remote = await Tokenizer.fromFile(`http://127.0.0.1:${port}/tokenizer.json`);
+      expect(remote.encode('hello world')).toEqual(tok.encode('hello world'));
+      await expect(Tokenizer.fromFile(`http://127.0.0.1:${port}/missing.json`)).rejects.toThrow(/HTTP 404/);
+    } finally {
+      server.close();
     }
   });
 

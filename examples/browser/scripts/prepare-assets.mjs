@@ -13,12 +13,17 @@ const repo = resolve(here, '../../..');
 const pub = join(here, '..', 'public');
 const shared = resolve(repo, process.env.MPTJS_SHARED_DIR ?? '../shared');
 
-const wasmDir = join(realpathSync(join(repo, 'packages/alibi-attention/node_modules/@tensorflow/tfjs-backend-wasm')), 'dist');
+const wasmDir = join(
+  realpathSync(join(repo, 'packages/alibi-attention/node_modules/@tensorflow/tfjs-backend-wasm')),
+  'dist',
+);
 mkdirSync(join(pub, 'tfjs-wasm'), { recursive: true });
-for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join(pub, 'tfjs-wasm', f));
+for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm')))
+  copyFileSync(join(wasmDir, f), join(pub, 'tfjs-wasm', f));
 
 mkdirSync(join(pub, 'models/mpt-f32'), { recursive: true });
-for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(repo, 'fixtures/mpt-f32', f), join(pub, 'models/mpt-f32', f));
+for (const f of ['config.json', 'model.safetensors'])
+  copyFileSync(join(repo, 'fixtures/mpt-f32', f), join(pub, 'models/mpt-f32', f));
 
 const tokenizer = join(shared, 'data/gpt-neox-20b-tokenizer.json');
 if (existsSync(tokenizer)) copyFileSync(tokenizer, join(pub, 'tokenizer.json'));

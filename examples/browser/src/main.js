@@ -10,7 +10,12 @@ import { parseSafetensors } from './safetensors.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const [param, id] of [['model', 'model-url'], ['tokenizer', 'tokenizer-url'], ['backend', 'backend'], ['max_new', 'max-new']]) {
+for (const [param, id] of [
+  ['model', 'model-url'],
+  ['tokenizer', 'tokenizer-url'],
+  ['backend', 'backend'],
+  ['max_new', 'max-new'],
+]) {
   if (params.has(param)) $(id).value = params.get(param);
 }
 const status = (text) => {
@@ -58,10 +63,14 @@ async function load() {
   model = MPTModel.fromStateDict(config, weights);
 
   const tokUrl = $('tokenizer-url').value;
-  tokenizer = tokUrl ? Tokenizer.fromJSON(await (await fetchOk(new URL(tokUrl, location.href))).text()) : undefined;
+  tokenizer = tokUrl
+    ? Tokenizer.fromJSON(await (await fetchOk(new URL(tokUrl, location.href))).text())
+    : undefined;
   showIds();
-  status(`backend ${info.name}: ${config.nLayers} layers, d_model ${config.dModel}, vocab ${config.vocabSize}` +
-    `${tokenizer ? `, tokenizer ${tokenizer.vocabSize} ids` : ''}`);
+  status(
+    `backend ${info.name}: ${config.nLayers} layers, d_model ${config.dModel}, vocab ${config.vocabSize}` +
+      `${tokenizer ? `, tokenizer ${tokenizer.vocabSize} ids` : ''}`,
+  );
   $('generate').disabled = false;
 }
 
@@ -83,7 +92,8 @@ async function run() {
   document.body.dataset.state = 'generating';
   const prompt = promptIds();
   const bad = prompt.find((id) => id >= model.config.vocabSize);
-  if (bad !== undefined) throw new Error(`prompt id ${bad} is outside the model's vocabulary (${model.config.vocabSize})`);
+  if (bad !== undefined)
+    throw new Error(`prompt id ${bad} is outside the model's vocabulary (${model.config.vocabSize})`);
   $('output').textContent = '';
   const stream = tokenizer?.decodeStream();
   const ids = [];
@@ -102,7 +112,9 @@ async function run() {
   $('out-ids').dataset.ids = JSON.stringify(result.tokens);
   document.body.dataset.state = 'done';
   $('generate').disabled = false;
-  status(`backend ${backendName}: ${result.tokens.length} tokens in ${secs.toFixed(2)} s (${result.finishReason})`);
+  status(
+    `backend ${backendName}: ${result.tokens.length} tokens in ${secs.toFixed(2)} s (${result.finishReason})`,
+  );
 }
 
 const fail = (err) => {

@@ -9,7 +9,14 @@ const F16_TABLE = (() => {
     const s = h & 0x8000 ? -1 : 1;
     const e = (h >> 10) & 0x1f;
     const m = h & 0x3ff;
-    t[h] = e === 0 ? s * 2 ** -14 * (m / 1024) : e === 31 ? (m ? Number.NaN : s * Infinity) : s * 2 ** (e - 15) * (1 + m / 1024);
+    t[h] =
+      e === 0
+        ? s * 2 ** -14 * (m / 1024)
+        : e === 31
+          ? m
+            ? Number.NaN
+            : s * Infinity
+          : s * 2 ** (e - 15) * (1 + m / 1024);
   }
   return t;
 })();
@@ -18,7 +25,8 @@ const F16_TABLE = (() => {
 export function parseSafetensors(buffer) {
   const view = new DataView(buffer);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (8 + headerLen > buffer.byteLength) throw new Error(`safetensors header length ${headerLen} exceeds the file`);
+  if (8 + headerLen > buffer.byteLength)
+    throw new Error(`safetensors header length ${headerLen} exceeds the file`);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, headerLen)));
   const base = 8 + headerLen;
   const out = new Map();

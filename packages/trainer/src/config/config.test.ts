@@ -225,6 +225,9 @@ describe('llm-foundry YAML', () => {
     expect(() => parseTrainConfig(MPT_1B, ['optimizer.lr=fast'])).toThrow(
       'config key "optimizer.lr" must be a positive number, got "fast"',
     );
+    expect(() => parseTrainConfig(MPT_1B, ['fsdp_config.sharding_strategy=HYBRID'])).toThrow(
+      'config key "fsdp_config.sharding_strategy" must be one of "FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", got "HYBRID"',
+    );
     expect(() => parseTrainConfig(MPT_1B, ['bad-override'])).toThrow(
       'override "bad-override" must look like key.path=value',
     );

@@ -356,6 +356,8 @@ export function validateTrainConfig(raw: Json): TrainConfig {
     deviceTrainMicrobatchSize = mbRaw;
   }
   const fsdp = root.optionalSection('fsdp_config');
+  fsdp?.oneOf('sharding_strategy', ['FULL_SHARD', 'SHARD_GRAD_OP', 'NO_SHARD'] as const);
+  // The other FSDP knobs (mixed_precision, activation_checkpointing, ...) have no effect here: accepted as written.
   fsdp?.accept(...Object.keys(fsdp.obj));
 
   const cfg: TrainConfig = {

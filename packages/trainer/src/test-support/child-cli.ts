@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/train/dist/cli.js');
 export const cliBuilt = existsSync(CLI);
-if (!cliBuilt) console.warn(`[skip] ${CLI} is not built (pnpm --filter @mptjs/train build)`);
+if (!cliBuilt) {
+  const message = `${CLI} is not built (pnpm --filter @mptjs/train build)`;
+  // Like the shared fixtures: a skip elsewhere, a failure under CI.
+  if (process.env['CI'] === 'true') throw new Error(message);
+  console.warn(`[skip] ${message}`);
+}
 
 export interface CliResult {
   code: number | null;

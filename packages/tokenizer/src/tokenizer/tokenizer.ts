@@ -7,7 +7,7 @@ import { type Normalizer, normalizerFromJson } from '../normalizers/index.js';
 import { ByteLevelPreTokenizer, type PreTokenizer, preTokenizerFromJson } from '../pre-tokenizers/index.js';
 import { type EncodingParts, type PostProcessor, postProcessorFromJson } from '../processors/index.js';
 import { BYTE_TO_CHAR } from '../utils/byte-level.js';
-import { utf8Length, wellFormed } from '../utils/utf8.js';
+import { encodeUtf8Into, utf8Length, wellFormed } from '../utils/utf8.js';
 import { type AddedToken, AddedTokenMatcher, addedTokensFromJson } from './added-vocabulary.js';
 import { DecodeStream } from './decode-stream.js';
 import { encodeBatchInWorkers } from './encode-batch.js';
@@ -59,6 +59,7 @@ export class Tokenizer {
   private readonly rawMatcher: AddedTokenMatcher;
   private readonly normalizedMatcher: AddedTokenMatcher;
   private readonly source: string | object;
+  private readonly utf8Scratch = new Uint8Array(4);
 
   private constructor(root: JsonNode, source: string | object) {
     this.source = source;
@@ -294,21 +295,24 @@ export class Tokenizer {
       // byteUnit[k]: the piece's UTF-16 unit that byte k of the model's word came from.
       const byteUnit: number[] = [];
       let word = '';
-      for (let u = 0; u < piece.text.length; ) {
-        const cp = piece.text.codePointAt(u) as number;
-        const ch = String.fromCodePoint(cp);
+      const text = piece.text;
+      for (let u = 0; u < text.length; ) {
+        const c = text.charCodeAt(u);
+        const width = c >= 0xd800 && c < 0xdc00 && u + 1 < text.length ? 2 : 1;
         if (byteLevel) {
-          for (const b of new TextEncoder().encode(ch)) {
-            const mapped = BYTE_TO_CHAR[b];
+          const n = encodeUtf8Into(text.slice(u, u + width), this.utf8Scratch);
+          for (let k = 0; k < n; k++) {
+            const mapped = BYTE_TO_CHAR[this.utf8Scratch[k]];
             word += mapped;
-            for (let k = utf8Length(mapped.charCodeAt(0)); k > 0; k--) byteUnit.push(u);
+            byteUnit.push(u);
+            if (mapped.charCodeAt(0) >= 0x80) byteUnit.push(u); // mapped chars >= U+0080 take 2 UTF-8 bytes
           }
         } else {
-          word += ch;
-          for (let k = utf8Length(cp); k > 0; k--) byteUnit.push(u);
+          for (let k = utf8Length(text.codePointAt(u) as number); k > 0; k--) byteUnit.push(u);
         }
-        u += ch.length;
+        u += width;
       }
+      if (!byteLevel) word = text;
       const spans: number[] = [];
       const before = ids.length;
       this.model.encodeWordSpans(word, ids, spans);

@@ -3,7 +3,7 @@ import { TokenizerJsonError } from '../../errors.js';
 import type { JsonNode } from '../../json/reader.js';
 import { BYTE_TO_CHAR } from '../../utils/byte-level.js';
 import { encodeUtf8Into as encodeUtf8, utf8Length } from '../../utils/utf8.js';
-import { RangeWordCache, WordCache } from './cache.js';
+import { MAX_CACHED_LENGTH, RangeWordCache, WordCache } from './cache.js';
 import { PairMap } from './pair-map.js';
 import { WordMerger } from './word.js';
 
@@ -25,6 +25,8 @@ export class BPE {
   private readonly merger: WordMerger;
   private readonly cache = new WordCache();
   private readonly rangeCache = new RangeWordCache();
+  /** Offsets path: word -> flat [id, byte length] per token. */
+  private readonly spanCache = new Map<string, Int32Array>();
   /** Vocab id of each byte's byte-level character, or -1: the byte-level fast path starts from these. */
   private readonly byteIds = new Int32Array(256);
   /** Vocab id of single-code-unit chars (no prefix/suffix), -1 when absent, -2 when not yet looked up. */
@@ -207,14 +209,26 @@ export class BPE {
    */
   encodeWordSpans(word: string, ids: number[], spans: number[]): void {
     if (word.length === 0) return;
-    this.ensureScratch(word.length);
-    const n = this.symbolsOf(word, this.lens);
-    const m = this.merger.merge(this.syms, this.lens, n);
+    let merged = this.spanCache.get(word);
+    if (merged === undefined) {
+      this.ensureScratch(word.length);
+      const n = this.symbolsOf(word, this.lens);
+      const m = this.merger.merge(this.syms, this.lens, n);
+      merged = new Int32Array(2 * m);
+      for (let i = 0; i < m; i++) {
+        merged[2 * i] = this.syms[i];
+        merged[2 * i + 1] = this.lens[i];
+      }
+      if (word.length < MAX_CACHED_LENGTH) {
+        if (this.spanCache.size >= 1 << 16) this.spanCache.clear();
+        this.spanCache.set(word, merged);
+      }
+    }
     let at = 0;
-    for (let i = 0; i < m; i++) {
-      ids.push(this.syms[i]);
-      spans.push(at, at + this.lens[i]);
-      at += this.lens[i];
+    for (let i = 0; i < merged.length; i += 2) {
+      ids.push(merged[i]);
+      spans.push(at, at + merged[i + 1]);
+      at += merged[i + 1];
     }
   }
 

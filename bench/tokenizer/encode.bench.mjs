@@ -77,6 +77,13 @@ const cases = [
     },
   ],
   ['@mptjs/tokenizer: encodeBatch', () => ours.encodeBatch(docs)],
+  // The Rust binding always computes offsets; this is the like-for-like row for that.
+  [
+    '@mptjs/tokenizer: encode withOffsets',
+    () => {
+      for (const d of docs) ours.encode(d, { withOffsets: true });
+    },
+  ],
 ];
 const rows = [];
 for (const [name, fn] of cases) {

@@ -220,7 +220,59 @@ export function parseMptConfig(json: unknown): MPTConfig {
       initStd: init?.num('init_std', DEFAULTS.initStd, positive, 'a positive number') ?? DEFAULTS.initStd,
     };
   }
-  return { ...base, ...rest };
+  rejectUnsupported(json);
+  const config = { ...base, ...rest };
+  for (const [key, value] of [
+    ['attn_pdrop', config.attnPdrop],
+    ['resid_pdrop', config.residPdrop],
+    ['emb_pdrop', config.embPdrop],
+  ] as const) {
+    if (value !== 0)
+      throw new ConfigError(`config key "${key}" = ${value}: dropout is not implemented; set it to 0`);
+  }
+  return config;
+}
+
+/**
+ * MPT options that change the computation but that this implementation does not have. Accepting and ignoring
+ * them would silently run a different model, so each one is an error naming the key.
+ */
+function rejectUnsupported(json: Json): void {
+  const attn = isObject(json['attn_config']) ? json['attn_config'] : {};
+  const nHeads = json['n_heads'];
+  const checks: [string, unknown, (v: unknown) => boolean][] = [
+    ['prefix_lm', json['prefix_lm'] ?? attn['prefix_lm'], (v) => v === true],
+    [
+      'attn_uses_sequence_id',
+      json['attn_uses_sequence_id'] ?? attn['attn_uses_sequence_id'],
+      (v) => v === true,
+    ],
+    ['attn_config.rope', attn['rope'], (v) => v === true],
+    ['attn_config.qk_gn', attn['qk_gn'], (v) => v === true],
+    ['attn_config.kv_n_heads', attn['kv_n_heads'], (v) => v !== undefined && v !== null && v !== nHeads],
+    [
+      'attn_config.sliding_window_size',
+      attn['sliding_window_size'],
+      (v) => v !== undefined && v !== null && v !== -1,
+    ],
+    [
+      'ffn_config.ffn_type',
+      isObject(json['ffn_config']) ? json['ffn_config']['ffn_type'] : undefined,
+      (v) => v !== undefined && v !== 'mptmlp',
+    ],
+    [
+      'ffn_config.ffn_act_fn',
+      isObject(json['ffn_config']) ? json['ffn_config']['ffn_act_fn'] : undefined,
+      (v) => v !== undefined && v !== null,
+    ],
+  ];
+  for (const [key, value, unsupported] of checks) {
+    if (unsupported(value)) {
+      throw new ConfigError(
+        `config key "${key}" = ${JSON.stringify(value)} is not supported by this MPT implementation`,
+      );
+    }
+  }
 }
 
 /** The llm-foundry `mpt` dialect of `config.json`, as exports write it. */

@@ -20,7 +20,9 @@ const SOFTWARE_HINTS = /swiftshader|llvmpipe|lavapipe|software|microsoft basic r
 async function nodeGpu(): Promise<GpuLike> {
   let mod: { create: (flags: string[]) => GpuLike; globals: Record<string, unknown> };
   try {
-    mod = (await import(/* @vite-ignore */ 'webgpu' as string)) as typeof mod;
+    // A non-literal specifier keeps bundlers from pulling Dawn's native addon into browser builds.
+    const specifier = ['web', 'gpu'].join('');
+    mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
   } catch (err) {
     throw new BackendUnavailableError(
       `the "webgpu" npm package (Dawn) could not be loaded: ${(err as Error).message}`,

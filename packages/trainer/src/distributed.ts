@@ -17,15 +17,25 @@ export function envRank(): number {
   return Number.isInteger(r) ? r : 0;
 }
 
+/** Where this launcher's ranks sit in a multi-node job (torchrun's --nnodes/--node-rank/--master-*). */
+export interface NodePlacement {
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+}
+
 /**
- * Runs `script args` as `nproc` local ranks (child processes wired over TCP on 127.0.0.1, torchrun variables
- * set), streaming their output; resolves when all exit cleanly and rejects naming the first rank that fails.
+ * Runs `script args` as `nproc` local ranks (child processes wired over TCP, torchrun variables set), streaming
+ * their output; resolves when all exit cleanly and rejects naming the first rank that fails. With `nnodes > 1`
+ * every node runs one launcher with its `nodeRank`, all meeting at `masterAddr:masterPort` (node 0's store).
  */
 export async function launchLocalRanks(
   script: string,
   args: string[],
   nproc: number,
   distTimeoutS?: number,
+  placement: NodePlacement = {},
 ): Promise<void> {
   if (!Number.isInteger(nproc) || nproc < 1)
     throw new Error(`--nproc must be a positive integer, got ${nproc}`);
@@ -36,6 +46,7 @@ export async function launchLocalRanks(
     mode: 'processes',
     stdio: 'inherit',
     ...(distTimeoutS ? { distTimeoutS } : {}),
+    ...Object.fromEntries(Object.entries(placement).filter(([, v]) => v !== undefined)),
   });
   await job.done;
 }

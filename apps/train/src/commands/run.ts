@@ -8,7 +8,7 @@ import {
   loadTrainConfig,
   train,
 } from '@mptjs/trainer';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 
 interface RunFlags {
   runDir: string;
@@ -16,6 +16,16 @@ interface RunFlags {
   autoresume?: boolean;
   set: string[];
   nproc?: string;
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -46,12 +56,30 @@ export function addRunCommand(program: Command): void {
       '--nproc <n>',
       'launch this many local ranks (FSDP over processes); under torchrun variables, omit it',
     )
+    .option(
+      '--nnodes <n>',
+      'machines in the job, each running one launcher with --nproc ranks',
+      nonNegativeInt,
+    )
+    .option('--node-rank <n>', "this machine's index in 0..nnodes-1", nonNegativeInt)
+    .option('--master-addr <host>', 'address of node 0, which hosts the rendezvous store')
+    .option('--master-port <port>', 'rendezvous port on node 0', nonNegativeInt)
     .action(async (configPath: string, flags: RunFlags) => {
       const backend = parseBackendRequest(flags.backend);
+      const multiNode = [flags.nnodes, flags.nodeRank, flags.masterAddr, flags.masterPort].some(
+        (v) => v !== undefined,
+      );
+      if (multiNode && flags.nproc === undefined)
+        throw new Error('--nnodes/--node-rank/--master-* need --nproc');
       const { config, resolved } = loadTrainConfig(configPath, flags.set);
       if (flags.nproc !== undefined) {
         const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
-        await launchLocalRanks(cli, rankArgs(configPath, flags), Number(flags.nproc), config.distTimeout);
+        await launchLocalRanks(cli, rankArgs(configPath, flags), Number(flags.nproc), config.distTimeout, {
+          nnodes: flags.nnodes,
+          nodeRank: flags.nodeRank,
+          masterAddr: flags.masterAddr,
+          masterPort: flags.masterPort,
+        });
         return;
       }
       const lead = envRank() === 0;

@@ -25,7 +25,12 @@ export async function timeit(fn, { repeats = 5, warmup = 1 } = {}) {
     times.push((performance.now() - t0) / 1000);
   }
   times.sort((a, b) => a - b);
-  return { median_s: times[Math.floor(times.length / 2)], min_s: times[0], max_s: times[times.length - 1], runs: times.length };
+  return {
+    median_s: times[Math.floor(times.length / 2)],
+    min_s: times[0],
+    max_s: times[times.length - 1],
+    runs: times.length,
+  };
 }
 
 /**
@@ -49,7 +54,10 @@ export function report(bench, { rows, baseline, notes = {} }) {
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const out = join(dir, `${bench}.json`);
-  writeFileSync(out, JSON.stringify({ bench, date: new Date().toISOString(), machine: info, baseline, notes, rows }, null, 2));
+  writeFileSync(
+    out,
+    JSON.stringify({ bench, date: new Date().toISOString(), machine: info, baseline, notes, rows }, null, 2),
+  );
   console.log(`results: ${out}`);
 }
 

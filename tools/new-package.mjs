@@ -1,5 +1,5 @@
 // Writes the common build/test files of a workspace package (package.json is written by hand).
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [dir, ...entries] = process.argv.slice(2);
@@ -10,7 +10,11 @@ const write = (file, text) => {
 mkdirSync(join(dir, 'src'), { recursive: true });
 write(
   'tsconfig.json',
-  JSON.stringify({ extends: '../../tsconfig.base.json', include: ['src'], compilerOptions: { noEmit: true } }, null, 2) + '\n',
+  JSON.stringify(
+    { extends: '../../tsconfig.base.json', include: ['src'], compilerOptions: { noEmit: true } },
+    null,
+    2,
+  ) + '\n',
 );
 write(
   'tsup.config.ts',

@@ -46,6 +46,10 @@ for (const backend of values.backends.split(',')) {
     rows.push({ name: 'wasm sum read bandwidth', value: (big.size * 4) / s.median_s / 1e9, unit: 'GB/s' });
     big.dispose();
   }
-  rows.push({ name: `matmul ${size}^3 ${backend}`, value: (2 * size ** 3) / t.median_s / 1e9, unit: 'GFLOP/s' });
+  rows.push({
+    name: `matmul ${size}^3 ${backend}`,
+    value: (2 * size ** 3) / t.median_s / 1e9,
+    unit: 'GFLOP/s',
+  });
 }
 report('baselines', { rows, baseline: `matmul ${n}^3 wasm`, notes });

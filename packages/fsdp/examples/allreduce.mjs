@@ -6,7 +6,12 @@ import { initFromEnv, launchLocal } from '@mptjs/fsdp';
 const isRank = process.env.RANK !== undefined;
 if (!isRank && isMainThread) {
   const mode = process.argv[2] === 'processes' ? 'processes' : 'threads';
-  const job = await launchLocal({ script: new URL(import.meta.url).pathname, nproc: 2, mode, distTimeoutS: 30 });
+  const job = await launchLocal({
+    script: new URL(import.meta.url).pathname,
+    nproc: 2,
+    mode,
+    distTimeoutS: 30,
+  });
   await job.done; // rejects with a LaunchError naming the first rank that failed
 } else {
   const pg = await initFromEnv(); // torchrun variables (or the ring ports of a launchLocal worker thread)

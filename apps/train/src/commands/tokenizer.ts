@@ -18,7 +18,8 @@ async function* streamTexts(dirs: string[], field: string): AsyncGenerator<strin
     const source = await openSource(dir, field);
     for (let unit = 0; unit < source.units.length; unit++) {
       for await (const doc of source.read(unit, 0)) {
-        if (typeof doc !== 'string') throw new Error(`${dir}: holds token ids, not text; a tokenizer trains on text`);
+        if (typeof doc !== 'string')
+          throw new Error(`${dir}: holds token ids, not text; a tokenizer trains on text`);
         yield doc;
       }
     }
@@ -37,27 +38,32 @@ export function addTokenizerCommands(program: Command): void {
     .option('--vocab-size <n>', 'final vocabulary size, special tokens included', positiveInt, 4096)
     .option('--min-frequency <n>', 'pairs seen fewer times are never merged', positiveInt, 2)
     .option('--field <name>', 'JSON-lines field holding the text', 'text')
-    .action(async (dirs: string[], opts: { out: string; vocabSize: number; minFrequency: number; field: string }) => {
-      const texts: string[] = [];
-      for await (const text of streamTexts(dirs, opts.field)) texts.push(text);
-      const t0 = performance.now();
-      const json = await trainBpe({
-        texts,
-        vocabSize: opts.vocabSize,
-        // The GPT-NeoX special tokens, at the same ids (0 and 1).
-        specialTokens: ['<|endoftext|>', '<|padding|>'],
-        minFrequency: opts.minFrequency,
-      });
-      const text = JSON.stringify(json);
-      // Loading it back proves the file is a valid tokenizer.json before it replaces anything.
-      const tok = Tokenizer.fromJSON(text);
-      await mkdir(dirname(opts.out), { recursive: true });
-      const tmp = `${opts.out}.tmp-${process.pid}`;
-      await writeFile(tmp, text);
-      await rename(tmp, opts.out);
-      const seconds = (performance.now() - t0) / 1000;
-      process.stdout.write(
-        `trained a ${tok.vocabSize}-token BPE on ${texts.length} documents in ${seconds.toFixed(1)} s -> ${opts.out}\n`,
-      );
-    });
+    .action(
+      async (
+        dirs: string[],
+        opts: { out: string; vocabSize: number; minFrequency: number; field: string },
+      ) => {
+        const texts: string[] = [];
+        for await (const text of streamTexts(dirs, opts.field)) texts.push(text);
+        const t0 = performance.now();
+        const json = await trainBpe({
+          texts,
+          vocabSize: opts.vocabSize,
+          // The GPT-NeoX special tokens, at the same ids (0 and 1).
+          specialTokens: ['<|endoftext|>', '<|padding|>'],
+          minFrequency: opts.minFrequency,
+        });
+        const text = JSON.stringify(json);
+        // Loading it back proves the file is a valid tokenizer.json before it replaces anything.
+        const tok = Tokenizer.fromJSON(text);
+        await mkdir(dirname(opts.out), { recursive: true });
+        const tmp = `${opts.out}.tmp-${process.pid}`;
+        await writeFile(tmp, text);
+        await rename(tmp, opts.out);
+        const seconds = (performance.now() - t0) / 1000;
+        process.stdout.write(
+          `trained a ${tok.vocabSize}-token BPE on ${texts.length} documents in ${seconds.toFixed(1)} s -> ${opts.out}\n`,
+        );
+      },
+    );
 }

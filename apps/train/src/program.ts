@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { addDataCommands } from './commands/data.js';
+import { addExportCommand } from './commands/export.js';
 import { addRunCommand } from './commands/run.js';
 import { addTokenizerCommands } from './commands/tokenizer.js';
 
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   addRunCommand(program);
+  addExportCommand(program);
   addDataCommands(program);
   addTokenizerCommands(program);
   return program;

@@ -3,6 +3,7 @@ export * from './config/index.js';
 export { BatchStream, openMixer } from './data.js';
 export { envRank, joinDistributedFromEnv, launchLocalRanks } from './distributed.js';
 export * from './driver/index.js';
+export * from './export/index.js';
 export * from './metrics/index.js';
 export * from './optim/index.js';
 export * from './schedule/index.js';

@@ -1,9 +1,9 @@
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { resolveTokenizerFile } from '@mptjs/data-mixer';
 import { FsdpParameters, type ProcessGroup, SHARDING_STRATEGIES, type ShardingStrategy } from '@mptjs/fsdp';
-import { loadCheckpoint, saveCheckpoint } from '@mptjs/hf-loader';
+import { loadCheckpoint } from '@mptjs/hf-loader';
 import {
   crossEntropyLoss,
   expectedParameterShapes,
@@ -34,6 +34,7 @@ import { LocalParameters } from './driver/local-parameters.js';
 import { type LmContext, lmContext, mptChainUnits } from './driver/mpt-units.js';
 import type { ParameterHost } from './driver/parameter-host.js';
 import { type ChainUnit, forwardBackwardChain, forwardChain } from './driver/unit-chain.js';
+import { exportHfDirectory } from './export/export.js';
 import { measureMatmulFlops } from './metrics/measure-flops.js';
 import { type EvalMetrics, MetricsLog, type StepMetrics } from './metrics/metrics-log.js';
 import { flopsPerSample, mfu, PEAK_FLOPS } from './metrics/mfu.js';
@@ -266,6 +267,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           elapsedS: elapsed(),
           worldSize,
         },
+        tokenizerFile: resolveTokenizerFile(cfg.tokenizer.name),
       },
       ranks,
     );
@@ -345,8 +347,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const exportDir = join(runDir, 'export');
   const finalWeights = await fullStateDict();
   if (lead && finalWeights) {
-    await saveCheckpoint(exportDir, model.config, finalWeights);
-    copyFileSync(resolveTokenizerFile(cfg.tokenizer.name), join(exportDir, 'tokenizer.json'));
+    await exportHfDirectory(exportDir, model.config, finalWeights, {
+      tokenizerFile: resolveTokenizerFile(cfg.tokenizer.name),
+    });
     log(`[mptjs] exported ${exportDir}`);
   }
   if (distributed) await pg.barrier();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   loadCheckpoint,
@@ -44,6 +44,8 @@ export interface TrainingCheckpoint {
   stateDict: StateDict | null;
   optimizer: OptimizerState;
   state: TrainingState;
+  /** The run's tokenizer.json, copied into the checkpoint so `mptjs-train export` can ship it with the weights. */
+  tokenizerFile?: string;
 }
 
 const LATEST = 'latest';
@@ -90,6 +92,7 @@ export async function saveTrainingCheckpoint(
       await writeOptimizer(join(tmp, optFile), ckpt.optimizer);
       await saveCheckpoint(tmp, ckpt.config, stateDict);
       await writeFile(join(tmp, STATE_FILE), `${JSON.stringify(ckpt.state, null, 2)}\n`);
+      if (ckpt.tokenizerFile) await copyFile(ckpt.tokenizerFile, join(tmp, 'tokenizer.json'));
       await ranks?.barrier(); // every shard is written
     });
     await writeFileAtomic(join(dir, LATEST), `${name}\n`);

@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError, badRequest } from '../errors.js';
 
-/** Reads a JSON request body of at most `limit` bytes (413 beyond it, 400 when it is not a JSON object). */
+// Fatal: invalid UTF-8 is rejected rather than silently replaced with U+FFFD.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Reads a JSON request body of at most `limit` bytes (413 beyond it, 400 when it is not UTF-8 or not a JSON object). */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
@@ -12,7 +15,12 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  let text: string;
+  try {
+    text = UTF8.decode(Buffer.concat(chunks));
+  } catch {
+    throw badRequest('the request body is not valid UTF-8', null, 'invalid_encoding');
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

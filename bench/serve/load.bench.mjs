@@ -1,13 +1,15 @@
-// Serving throughput: generated tokens/s through the HTTP server at 1, 4 and 8 concurrent clients, against the
-// single-request decode rate of the same engine measured in the same run (the batching gain). Each figure is
+// Serving throughput: aggregate generated tokens/s through the HTTP server at 1, 4, 8 and 16 concurrent streaming
+// clients, with p50/p99 time to first token at each level and the ratio to one client; and, as a reference, the
+// engine alone decoding batches of 1, 4, 8 and 16 (the batching gain without HTTP or scheduling). Each throughput is
 // given per wall-clock second and per CPU second of this process: on a shared machine the second one is the
 // steadier measure of the work a token costs.
 // Usage: node bench/serve/load.bench.mjs [--backend wasm] [--tokens 48] [--requests 2]
 // Needs the built app (pnpm --filter @mptjs/serve build) and the shared fixture (MPTJS_SHARED_DIR).
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { report } from '../lib.mjs';
+import { machine, report } from '../lib.mjs';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const args = process.argv.slice(2);
@@ -18,6 +20,8 @@ const flag = (name, fallback) => {
 const backend = flag('backend', 'wasm');
 const maxTokens = Number(flag('tokens', '48'));
 const requestsPerClient = Number(flag('requests', '2'));
+const LEVELS = [1, 4, 8, 16];
+const MAX_BATCH = 16;
 const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '..', 'shared'));
 const modelDir = join(shared, 'fixtures/mpt-tiny-mosaic');
 const tokenizerPath = join(shared, 'data/gpt-neox-20b-tokenizer.json');
@@ -53,61 +57,149 @@ const singles = [await engineBatch(1), await engineBatch(1), await engineBatch(1
 const median = (xs) => [...xs].sort((a, b) => a - b)[1];
 const baseline = { wall: median(singles.map((r) => r.wall)), cpu: median(singles.map((r) => r.cpu)) };
 const engineRuns = [];
-for (const b of [4, 8]) engineRuns.push([`engine decode, batch ${b}`, await engineBatch(b)]);
+for (const b of [4, 8, 16]) engineRuns.push([`engine decode, batch ${b}`, await engineBatch(b)]);
 
 const app = serve.createServeApp({
   engine: model.engine,
   tokenizer: model.tokenizer,
   modelId: 'bench',
-  maxBatch: 8,
+  maxBatch: MAX_BATCH,
   maxQueue: 64,
 });
 const { port } = await app.listen(0, '127.0.0.1');
 const url = `http://127.0.0.1:${port}/v1/completions`;
 
-async function client(id, count) {
+/** One streaming request: its generated tokens (from the final usage) and its time to first token. */
+async function streamOne(prompt) {
+  const t0 = performance.now();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      prompt,
+      max_tokens: maxTokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let ttft;
+  let tokens;
+  let done = false;
+  for await (const bytes of res.body) {
+    buffer += decoder.decode(bytes, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const data = buffer.slice(0, end).replace(/^data: /, '');
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf('\n\n');
+      if (data === '[DONE]') {
+        done = true;
+        continue;
+      }
+      const chunk = JSON.parse(data);
+      if (chunk.error) throw new Error(`error event: ${data}`);
+      if (ttft === undefined && chunk.choices?.length) ttft = (performance.now() - t0) / 1000;
+      if (chunk.usage) tokens = chunk.usage.completion_tokens;
+    }
+  }
+  if (!done || tokens === undefined) throw new Error('stream ended without usage and [DONE]');
+  return { tokens, ttft };
+}
+
+async function client(id, count, ttfts) {
   let tokens = 0;
   for (let r = 0; r < count; r++) {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: promptFor(id * 100 + r), max_tokens: maxTokens, temperature: 0 }),
-    });
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-    tokens += (await res.json()).usage.completion_tokens;
+    const one = await streamOne(promptFor(id * 100 + r));
+    tokens += one.tokens;
+    ttfts.push(one.ttft);
   }
   return tokens;
 }
 
+const quantile = (xs, q) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+};
+
 async function load(concurrency) {
+  const ttfts = [];
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const counts = await Promise.all(
-    Array.from({ length: concurrency }, (_, i) => client(i, requestsPerClient)),
+    Array.from({ length: concurrency }, (_, i) => client(i, requestsPerClient, ttfts)),
   );
   const cpu = process.cpuUsage(c0);
   const tokens = counts.reduce((a, b) => a + b, 0);
-  return { wall: tokens / ((performance.now() - t0) / 1000), cpu: tokens / ((cpu.user + cpu.system) / 1e6) };
+  return {
+    wall: tokens / ((performance.now() - t0) / 1000),
+    cpu: tokens / ((cpu.user + cpu.system) / 1e6),
+    p50: quantile(ttfts, 0.5),
+    p99: quantile(ttfts, 0.99),
+    n: ttfts.length,
+  };
 }
 
+const loadBefore = os.loadavg()[0];
 await load(2); // warm-up of the batched path
 const runs = [['single-request decode (engine)', baseline], ...engineRuns];
-for (const c of [1, 4, 8]) runs.push([`http concurrency ${c}`, await load(c)]);
+const http = [];
+for (const c of LEVELS) {
+  const r = await load(c);
+  http.push([c, r]);
+  runs.push([`http concurrency ${c}`, r]);
+}
+const loadAfter = os.loadavg()[0];
 await app.shutdown(1000);
 model.engine.dispose();
+
+// The table for docs/bench-serve.md: each level against one streaming client.
+const one = http[0][1];
+const info = machine();
+console.log(
+  `\n${new Date().toISOString()}, ${info.cpu} x${info.cores}, node ${info.node}, ${backend}, load average ${loadBefore.toFixed(1)} before / ${loadAfter.toFixed(1)} after`,
+);
+console.log(
+  '| concurrency | tokens/s (wall) | vs 1 | tokens / CPU s | vs 1 | TTFT p50 (ms) | TTFT p99 (ms) | requests |',
+);
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const [c, r] of http) {
+  console.log(
+    `| ${c} | ${r.wall.toFixed(1)} | ${(r.wall / one.wall).toFixed(2)}x | ${r.cpu.toFixed(1)} | ${(r.cpu / one.cpu).toFixed(2)}x | ${(r.p50 * 1000).toFixed(0)} | ${(r.p99 * 1000).toFixed(0)} | ${r.n} |`,
+  );
+}
+console.log('| engine batch | tokens/s (wall) | vs batch 1 | tokens / CPU s | vs batch 1 | | | |');
+for (const [name, r] of runs.slice(0, 1 + engineRuns.length)) {
+  console.log(
+    `| ${name} | ${r.wall.toFixed(1)} | ${(r.wall / baseline.wall).toFixed(2)}x | ${r.cpu.toFixed(1)} | ${(r.cpu / baseline.cpu).toFixed(2)}x | | | |`,
+  );
+}
+console.log('');
 
 const notes = {
   model: 'fixtures/mpt-tiny-mosaic (d_model 64, 2 layers, vocab 50432)',
   backend,
-  workload: `${requestsPerClient} greedy requests per client, ${maxTokens} new tokens each, max_batch 8; HTTP figures count all generated tokens (prefill included)`,
+  workload: `${requestsPerClient} greedy streaming requests per client, ${maxTokens} new tokens each, max_batch ${MAX_BATCH}; HTTP figures count all generated tokens (prefill included)`,
+  load_average: `${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`,
 };
 report('serve-load', {
   rows: runs.map(([name, r]) => ({ name, value: r.wall, unit: 'tokens/s' })),
-  baseline: 'single-request decode (engine)',
+  baseline: 'http concurrency 1',
   notes,
 });
 report('serve-load-cpu', {
   rows: runs.map(([name, r]) => ({ name, value: r.cpu, unit: 'tokens/cpu-s' })),
-  baseline: 'single-request decode (engine)',
+  baseline: 'http concurrency 1',
+  notes,
+});
+report('serve-ttft', {
+  rows: http.flatMap(([c, r]) => [
+    { name: `http concurrency ${c} ttft p50`, value: r.p50 * 1000, unit: 'ms' },
+    { name: `http concurrency ${c} ttft p99`, value: r.p99 * 1000, unit: 'ms', requests: r.n },
+  ]),
+  baseline: 'http concurrency 1 ttft p50',
   notes,
 });

@@ -22,11 +22,21 @@ describe('train_loader parsing', () => {
       shuffle: true,
       shuffleSeed: 5,
       shuffleBlockSize: 4096,
+      onBadRecord: 'fail',
       streams: [
         { name: 'a', local: '/x/a', proportion: 3 },
         { name: 'b', local: '/x/b', proportion: 1, split: 'train' },
       ],
     });
+  });
+
+  it('reads on_bad_record (fail or skip) and rejects other values', () => {
+    const loader = (v: unknown) => ({ dataset: { max_seq_len: 8, local: '/x', on_bad_record: v } });
+    expect(parseTrainLoader(loader('skip')).onBadRecord).toBe('skip');
+    expect(parseTrainLoader(loader(undefined)).onBadRecord).toBe('fail');
+    expect(() => parseTrainLoader(loader('ignore'))).toThrow(
+      'train_loader.dataset.on_bad_record must be fail or skip, got "ignore"',
+    );
   });
 
   it('names an unknown key', () => {

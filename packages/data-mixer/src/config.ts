@@ -25,7 +25,14 @@ export interface MixerConfig {
   shuffleSeed: number;
   /** Documents shuffled together in memory (a window of consecutive records of one file or shard). */
   shuffleBlockSize: number;
+  /**
+   * A JSON-lines line that is not valid JSON or not a JSON object: `fail` (default) stops with `file:line`;
+   * `skip` leaves it out (it is not a record) with one warning naming `file:line`.
+   */
+  onBadRecord?: BadRecordPolicy;
 }
+
+export type BadRecordPolicy = 'fail' | 'skip';
 
 export const DEFAULT_SHUFFLE_SEED = 9176; // llm-foundry's default `shuffle_seed`
 export const DEFAULT_SHUFFLE_BLOCK_SIZE = 4096;
@@ -91,6 +98,7 @@ const DATASET_KEYS = new Set([
   'bos_token_id',
   'allow_unsafe_types',
   'text_field',
+  'on_bad_record',
 ]);
 
 function parseStream(name: string, raw: unknown, where: string): StreamConfig {
@@ -133,6 +141,10 @@ export function parseTrainLoader(trainLoader: unknown, fallbackMaxSeqLen?: numbe
   }
   const block = dataset['shuffle_block_size'] ?? DEFAULT_SHUFFLE_BLOCK_SIZE;
   const shuffleBlockSize = positiveNumber(block, `${where}.shuffle_block_size`, true);
+  const onBadRecord = dataset['on_bad_record'] ?? 'fail';
+  if (onBadRecord !== 'fail' && onBadRecord !== 'skip') {
+    throw new Error(`${where}.on_bad_record must be fail or skip, got ${JSON.stringify(onBadRecord)}`);
+  }
 
   let streams: StreamConfig[];
   const textField = typeof dataset['text_field'] === 'string' ? dataset['text_field'] : undefined;
@@ -149,7 +161,7 @@ export function parseTrainLoader(trainLoader: unknown, fallbackMaxSeqLen?: numbe
   if (streams.length === 0) throw new Error(`${where}.streams is empty`);
   if (textField) for (const s of streams) s.textField ??= textField;
   validateWeights(streams, `${where}.streams`);
-  return { streams, maxSeqLen, shuffle, shuffleSeed: seed, shuffleBlockSize };
+  return { streams, maxSeqLen, shuffle, shuffleSeed: seed, shuffleBlockSize, onBadRecord };
 }
 
 /** Either every stream gives `proportion`, or none does (then each uses `repeat` or `choose`, default repeat 1). */

@@ -61,13 +61,17 @@ export class DataMixer {
           'worker prefetch needs a tokenizer spec ({ path }); pass prefetch: 0 to use a tokenizer instance',
         );
       }
-      source = prefetchBatches({
-        config: this.config,
-        tokenizer,
-        state: this.current,
-        batch: opts,
-        prefetch,
-      });
+      source = prefetchBatches(
+        {
+          config: this.config,
+          tokenizer,
+          state: this.current,
+          weights: this.mixer.weights,
+          batch: opts,
+          prefetch,
+        },
+        this.options.warn,
+      );
     } else {
       this.mixer.restore(this.current);
       source = mixerBatches(this.mixer, opts);

@@ -1,5 +1,6 @@
 export type { BatchOptions, MixerBatch } from './batches.js';
 export {
+  type BadRecordPolicy,
   DEFAULT_SHUFFLE_BLOCK_SIZE,
   DEFAULT_SHUFFLE_SEED,
   type MixerConfig,
@@ -29,7 +30,7 @@ export {
 export type { StreamCursor } from './packer.js';
 export { type PreparedStream, type PrepareOptions, prepareStreams } from './prepare.js';
 export { PRESETS, type PresetName, presetStreams, REDPAJAMA_MIX } from './presets.js';
-export { type Document, openSource, type StreamSource } from './source.js';
+export { type Document, openSource, type SourceOptions, type StreamSource } from './source.js';
 export { formatMixStats, type MixStats, mixStats, type StreamStats } from './stats.js';
 export {
   EOS_TOKEN,

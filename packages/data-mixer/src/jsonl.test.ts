@@ -79,6 +79,36 @@ describe('JSON-lines sources', () => {
     );
   });
 
+  it('on_bad_record: skip leaves malformed lines out with one warning each; fail keeps the error', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = join(dir, 'mixed.jsonl');
+      writeFileSync(file, '{"text": "a"}\n{"text": oops}\n\n[1]\n{"text": "b"}\n{"text": "c"}\n');
+      const warnings: string[] = [];
+      const source = await openSource(dir, 'text', { onBadRecord: 'skip', warn: (m) => warnings.push(m) });
+      expect(await source.countRecords()).toBe(3);
+      expect(await collect(source.read(0, 0))).toEqual(['a', 'b', 'c']);
+      expect(await collect(source.read(0, 1))).toEqual(['b', 'c']); // record indices count valid lines only
+      expect(warnings).toHaveLength(2); // once per line, however often it is read
+      expect(warnings[0]).toMatch(
+        new RegExp(
+          `^${file}:2: invalid JSON \\(.*\\): skipped \\(on_bad_record: skip; 1 skipped in ${dir} so far\\)$`,
+        ),
+      );
+      expect(warnings[1]).toBe(
+        `${file}:4: expected a JSON object, got an array: skipped (on_bad_record: skip; 2 skipped in ${dir} so far)`,
+      );
+      // A missing text field is not skipped: it usually means a wrong text_field.
+      writeFileSync(file, '{"text": "a"}\n{"body": "b"}\n');
+      await expect(collect(source.read(0, 0))).rejects.toThrow(`${file}:2: missing field "text"`);
+      writeFileSync(file, '{"text": "a"}\n{"text": oops}\n');
+      const failing = await openSource(dir);
+      await expect(collect(failing.read(0, 0))).rejects.toThrow(`${file}:2: invalid JSON`);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('fails on truncated zstd and gzip input, naming the file', async () => {
     const full = await zstdCompress(new TextEncoder().encode(body));
     const zst = join(tmp.dir, 'trunc.jsonl.zst');

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import type { BadRecordPolicy } from './config.js';
 import { zstdDecompressStream } from './zstd.js';
 
 // `.json.gz` too: C4's released files are JSON lines under that name.
@@ -58,20 +59,22 @@ export async function* readLines(path: string): AsyncGenerator<{ line: string; l
   }
 }
 
-/** Parses one JSON-lines record and returns its text field; errors name file and line. */
-export function parseJsonlRecord(line: string, field: string, path: string, lineNo: number): string {
+/** The JSON object on one line, or why the line is not one (a malformed record). */
+function parseObject(line: string): Record<string, unknown> | string {
   let record: unknown;
   try {
     record = JSON.parse(line);
   } catch (err) {
-    throw new Error(`${path}:${lineNo}: invalid JSON (${(err as Error).message})`);
+    return `invalid JSON (${(err as Error).message})`;
   }
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-    throw new Error(
-      `${path}:${lineNo}: expected a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`,
-    );
+    return `expected a JSON object, got ${Array.isArray(record) ? 'an array' : typeof record}`;
   }
-  const text = (record as Record<string, unknown>)[field];
+  return record as Record<string, unknown>;
+}
+
+function textOf(record: Record<string, unknown>, field: string, path: string, lineNo: number): string {
+  const text = record[field];
   if (typeof text !== 'string') {
     throw new Error(
       `${path}:${lineNo}: ${text === undefined ? 'missing' : 'non-string'} field ${JSON.stringify(field)}`,
@@ -80,19 +83,62 @@ export function parseJsonlRecord(line: string, field: string, path: string, line
   return text;
 }
 
+/** Parses one JSON-lines record and returns its text field; errors name file and line. */
+export function parseJsonlRecord(line: string, field: string, path: string, lineNo: number): string {
+  const record = parseObject(line);
+  if (typeof record === 'string') throw new Error(`${path}:${lineNo}: ${record}`);
+  return textOf(record, field, path, lineNo);
+}
+
+/**
+ * What to do with a malformed line (not valid JSON, or not a JSON object): `fail` (default) throws
+ * `file:line: invalid JSON (...)`; `skip` leaves it out (it is then not a record: indices count valid lines
+ * only) and reports it to `onSkip`. A missing or non-string text field fails either way.
+ */
+export interface BadRecordOptions {
+  onBadRecord?: BadRecordPolicy;
+  onSkip?: (where: string, reason: string) => void;
+}
+
 /** Documents of a JSON-lines file from record `from` on (blank lines are not records). */
-export async function* readJsonlDocuments(path: string, field: string, from = 0): AsyncGenerator<string> {
+export async function* readJsonlDocuments(
+  path: string,
+  field: string,
+  from = 0,
+  bad: BadRecordOptions = {},
+): AsyncGenerator<string> {
+  const skip = bad.onBadRecord === 'skip';
   let index = 0;
   for await (const { line, lineNo } of readLines(path)) {
     if (line.trim() === '') continue;
+    if (!skip) {
+      if (index++ < from) continue;
+      yield parseJsonlRecord(line, field, path, lineNo);
+      continue;
+    }
+    const record = parseObject(line);
+    if (typeof record === 'string') {
+      bad.onSkip?.(`${path}:${lineNo}`, record);
+      continue;
+    }
     if (index++ < from) continue;
-    yield parseJsonlRecord(line, field, path, lineNo);
+    yield textOf(record, field, path, lineNo);
   }
 }
 
-/** Number of records (non-blank lines) in a JSON-lines file. */
-export async function countJsonlRecords(path: string): Promise<number> {
+/** Number of records in a JSON-lines file: non-blank lines, less malformed ones under `onBadRecord: skip`. */
+export async function countJsonlRecords(path: string, bad: BadRecordOptions = {}): Promise<number> {
   let n = 0;
-  for await (const { line } of readLines(path)) if (line.trim() !== '') n++;
+  for await (const { line, lineNo } of readLines(path)) {
+    if (line.trim() === '') continue;
+    if (bad.onBadRecord === 'skip') {
+      const record = parseObject(line);
+      if (typeof record === 'string') {
+        bad.onSkip?.(`${path}:${lineNo}`, record);
+        continue;
+      }
+    }
+    n++;
+  }
   return n;
 }

@@ -1,8 +1,9 @@
 // Writes MDS datasets that MosaicML streaming reads: the same shard layout, naming (`shard.00000.mds.zstd`),
 // shard-size rule and index.json as `streaming.MDSWriter` (see mds.ts for the layout).
+import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MdsFileInfo, MdsIndex, MdsShardInfo } from './mds.js';
+import { type MdsFileInfo, type MdsIndex, type MdsShardInfo, nodeHashAlgorithm } from './mds.js';
 import { zstdCompress } from './zstd.js';
 
 export type MdsColumnValue = Int32Array | string;
@@ -14,6 +15,11 @@ export interface MdsWriterOptions {
   compression?: string | null;
   /** Start a new shard past this many bytes (default 1 << 26, streaming's default). */
   sizeLimit?: number;
+  /**
+   * Digests recorded for each shard file (streaming's `hashes`, e.g. `['sha1']`; default none): any algorithm
+   * node:crypto has, under streaming's name (`sha1`, `sha256`, `md5`, `sha3_256`, `blake2b`, ...).
+   */
+  hashes?: string[];
 }
 
 /** JSON exactly as Python's `json.dumps(obj, sort_keys=True)` prints it (ASCII keys and values assumed). */
@@ -72,6 +78,7 @@ export class MdsWriter {
   private readonly sizes: Array<number | null>;
   private readonly compression: string | null;
   private readonly sizeLimit: number | null;
+  private readonly hashes: string[];
   private readonly configData: Uint8Array;
   private samples: Uint8Array[] = [];
   private shardBytes: number;
@@ -90,6 +97,11 @@ export class MdsWriter {
       throw new Error(`MDS writer: compression ${this.compression} is not supported (zstd or zstd:<level>)`);
     }
     this.sizeLimit = options.sizeLimit ?? 1 << 26;
+    this.hashes = [...(options.hashes ?? [])];
+    for (const name of this.hashes) {
+      if (!nodeHashAlgorithm(name))
+        throw new Error(`MDS writer: hash ${name} is not available (node:crypto)`);
+    }
     this.configData = new TextEncoder().encode(pythonJson(this.config()));
     this.shardBytes = 8 + this.configData.byteLength;
     this.ready = mkdir(dir, { recursive: true }).then(() => {});
@@ -100,7 +112,7 @@ export class MdsWriter {
       version: 2,
       format: 'mds',
       compression: this.compression,
-      hashes: [],
+      hashes: this.hashes,
       size_limit: this.sizeLimit,
       column_names: this.names,
       column_encodings: this.encodings,
@@ -142,12 +154,12 @@ export class MdsWriter {
     }
     const raw = concat([header, this.configData, ...this.samples]);
     const basename = `shard.${String(this.shards.length).padStart(5, '0')}.mds`;
-    const rawInfo: MdsFileInfo = { basename, bytes: raw.byteLength, hashes: {} };
+    const rawInfo: MdsFileInfo = { basename, bytes: raw.byteLength, hashes: this.digests(raw) };
     let zipInfo: MdsFileInfo | null = null;
     if (this.compression) {
       const level = Number(this.compression.split(':')[1] ?? 3);
       const zipped = await zstdCompress(raw, level);
-      zipInfo = { basename: `${basename}.zstd`, bytes: zipped.byteLength, hashes: {} };
+      zipInfo = { basename: `${basename}.zstd`, bytes: zipped.byteLength, hashes: this.digests(zipped) };
       await writeFile(join(this.dir, zipInfo.basename), zipped);
     } else {
       await writeFile(join(this.dir, basename), raw);
@@ -155,6 +167,13 @@ export class MdsWriter {
     this.shards.push({ samples: n, raw_data: rawInfo, zip_data: zipInfo, ...this.config() } as MdsShardInfo);
     this.samples = [];
     this.shardBytes = 8 + this.configData.byteLength;
+  }
+
+  private digests(data: Uint8Array): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of this.hashes)
+      out[name] = createHash(nodeHashAlgorithm(name)!).update(data).digest('hex');
+    return out;
   }
 
   /** Writes the last shard and index.json; returns the index. */

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -190,5 +191,64 @@ describe('MDS', () => {
       JSON.stringify({ version: 2, shards: [{ ...shard, format: 'json' }] }),
     );
     await expect(readMdsIndex(dir)).rejects.toThrow('shards[0]: format "json" is not "mds"');
+  });
+
+  it('records sha1 digests when asked and rejects a shard with a changed byte, naming file and digests', async () => {
+    for (const compression of ['zstd', null]) {
+      const dir = join(tmp.dir, `hashed-${compression}`);
+      const writer = new MdsWriter(dir, {
+        columns: { tokens: 'ndarray:int32' },
+        compression,
+        hashes: ['sha1'],
+      });
+      for (let i = 0; i < 20; i++)
+        await writer.write({ tokens: Int32Array.from({ length: 50 }, (_, j) => i + j) });
+      const index = await writer.finish();
+      const shard = index.shards[0]!;
+      const info = shard.zip_data ?? shard.raw_data;
+      const path = join(dir, info.basename);
+      const good = readFileSync(path);
+      expect(shard.hashes).toEqual(['sha1']);
+      expect(info.hashes).toEqual({ sha1: createHash('sha1').update(good).digest('hex') });
+      expect(JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).shards[0].hashes).toEqual(['sha1']);
+      expect(await collect((await openSource(dir)).read(0, 0))).toHaveLength(20);
+
+      const bad = Buffer.from(good);
+      bad[bad.byteLength - 5]! ^= 0x01;
+      writeFileSync(path, bad);
+      const actual = createHash('sha1').update(bad).digest('hex');
+      await expect(collect((await openSource(dir)).read(0, 0))).rejects.toThrow(
+        `${path}: sha1 digest ${actual} does not match index.json's ${info.hashes['sha1']} (corrupted shard)`,
+      );
+      writeFileSync(path, good);
+    }
+  });
+
+  it('verifies the hash algorithms node:crypto has and skips the others (xxh64)', async () => {
+    const dir = join(tmp.dir, 'hash-names');
+    const writer = new MdsWriter(dir, { columns: { tokens: 'ndarray:int32' }, compression: null });
+    await writer.write({ tokens: Int32Array.of(1, 2, 3) });
+    const shard = (await writer.finish()).shards[0]!;
+    const data = readFileSync(join(dir, shard.raw_data.basename));
+    const md5 = createHash('md5').update(data).digest('hex');
+    const sha3 = createHash('sha3-256').update(data).digest('hex');
+    const hashed = (hashes: string[], digests: Record<string, string>) => ({
+      ...shard,
+      hashes,
+      raw_data: { ...shard.raw_data, hashes: digests },
+    });
+    await readMdsShard(
+      dir,
+      hashed(['md5', 'sha3_256', 'xxh64'], { md5, sha3_256: sha3, xxh64: 'not checked' }),
+    );
+    await expect(readMdsShard(dir, hashed(['md5'], { md5: '0'.repeat(32) }))).rejects.toThrow(
+      `md5 digest ${md5} does not match index.json's ${'0'.repeat(32)}`,
+    );
+    await expect(readMdsShard(dir, hashed(['sha256'], {}))).rejects.toThrow(
+      'index.json lists hash sha256 but gives no sha256 digest for this file',
+    );
+    expect(() => new MdsWriter(dir, { columns: { tokens: 'ndarray:int32' }, hashes: ['xxh64'] })).toThrow(
+      'MDS writer: hash xxh64 is not available (node:crypto)',
+    );
   });
 });

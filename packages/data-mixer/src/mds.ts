@@ -6,6 +6,7 @@
 //   ndarray:<dtype>          uint8 (ndim << 2 | shape dtype code) | shape (uint8/16/32/64 each) | values
 //   ndarray:<dtype>:<shape>  values only;  ndarray (no dtype)  uint8 dtype code first, then as above
 // All integers little-endian. Compressed shards (`zip_data`) are whole-file zstd frames.
+import { createHash, getHashes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { zstdDecompress } from './zstd.js';
@@ -107,11 +108,61 @@ export function documentColumn(shard: MdsShardInfo, where: string): number {
   throw new Error(`${where}: no "tokens" or "text" column (columns: ${shard.column_names.join(', ')})`);
 }
 
-/** Reads one shard file (decompressing if needed) and checks its header against the index. */
+// streaming's hash names (Python hashlib / xxhash) -> node:crypto's. Names node:crypto lacks (xxh32, xxh64,
+// xxh128, xxh3_64, xxh3_128, ...) are not verified.
+const HASH_ALIASES: Record<string, string> = {
+  sha3_224: 'sha3-224',
+  sha3_256: 'sha3-256',
+  sha3_384: 'sha3-384',
+  sha3_512: 'sha3-512',
+  blake2b: 'blake2b512',
+  blake2s: 'blake2s256',
+};
+
+let NODE_HASHES: Set<string> | undefined;
+
+/** The node:crypto algorithm for one of streaming's hash names, or undefined when node:crypto has none. */
+export function nodeHashAlgorithm(name: string): string | undefined {
+  const algorithm = HASH_ALIASES[name] ?? name;
+  NODE_HASHES ??= new Set(getHashes());
+  return NODE_HASHES.has(algorithm) ? algorithm : undefined;
+}
+
+/**
+ * Checks a shard file against the digests index.json records for it (`hashes` lists the algorithms, the file's
+ * `raw_data` / `zip_data` entry the hex digests). Algorithms node:crypto lacks are skipped.
+ */
+export function verifyShardHashes(
+  data: Uint8Array,
+  shard: MdsShardInfo,
+  file: MdsFileInfo,
+  path: string,
+): void {
+  for (const name of shard.hashes ?? []) {
+    const algorithm = nodeHashAlgorithm(name);
+    if (!algorithm) continue;
+    const expected = file.hashes?.[name];
+    if (typeof expected !== 'string') {
+      throw new Error(`${path}: index.json lists hash ${name} but gives no ${name} digest for this file`);
+    }
+    const actual = createHash(algorithm).update(data).digest('hex');
+    if (actual !== expected.toLowerCase()) {
+      throw new Error(
+        `${path}: ${name} digest ${actual} does not match index.json's ${expected} (corrupted shard)`,
+      );
+    }
+  }
+}
+
+/**
+ * Reads one shard file (decompressing if needed), verifies the digests index.json gives for it, and checks its
+ * header against the index.
+ */
 export async function readMdsShard(dir: string, shard: MdsShardInfo): Promise<Uint8Array> {
-  const file = shard.zip_data && shard.compression ? shard.zip_data.basename : shard.raw_data.basename;
-  const path = join(dir, file);
+  const info = shard.zip_data && shard.compression ? shard.zip_data : shard.raw_data;
+  const path = join(dir, info.basename);
   let data: Uint8Array = await readFile(path);
+  verifyShardHashes(data, shard, info, path);
   if (shard.zip_data && shard.compression) data = zstdDecompress(data, path);
   checkShardHeader(data, shard, path);
   return data;

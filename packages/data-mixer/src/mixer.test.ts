@@ -258,6 +258,35 @@ describe.skipIf(!tokenizerSpec)('mixer on the sample corpus with the GPT-NeoX to
       await expect(take(mixer, 1, { batchSize: 2, prefetch: 2 })).rejects.toThrow(`${file}:2: invalid JSON`);
     });
 
+    it('with on_bad_record: skip, skips it and reports the warning from the worker thread', async () => {
+      const dir = join(tmp.dir, 'skip');
+      mkdirSync(dir);
+      const file = join(dir, 'broken.jsonl');
+      writeFileSync(file, '{"text": "fine"}\n{"text": oops}\n{"text": "also fine"}\n');
+      const config: MixerConfig = {
+        ...sampleConfig(),
+        onBadRecord: 'skip',
+        shuffle: false,
+        streams: [{ name: 'broken', local: dir, proportion: 1 }],
+      };
+      const warnings: string[] = [];
+      const mixer = await DataMixer.open({
+        config,
+        tokenizer: tokenizerSpec!,
+        warn: (m) => warnings.push(m),
+      });
+      const [worker] = await take(mixer, 1, { batchSize: 2, prefetch: 2 });
+      const inThread = await DataMixer.open({ config, tokenizer: tok, warn: () => {} });
+      const [direct] = await take(inThread, 1, { batchSize: 2, prefetch: 0 });
+      expect(worker!.tokens).toEqual(direct!.tokens);
+      const encode = (t: string) => Array.from(tok.tokenizer.encode(t) as ArrayLike<number>);
+      const ids = [...encode('fine'), tok.eosId, ...encode('also fine'), tok.eosId];
+      expect(Array.from(worker!.tokens.subarray(0, ids.length))).toEqual(ids);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(`${file}:2: invalid JSON`);
+      expect(warnings[0]).toContain('skipped (on_bad_record: skip; 1 skipped');
+    });
+
     it('refuses to resume over changed files', async () => {
       const dir = join(tmp.dir, 'changing');
       mkdirSync(dir);

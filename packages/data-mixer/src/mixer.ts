@@ -35,6 +35,11 @@ export interface MixerOptions {
   tokenizer: TokenizerSpec | TokenizerInstance;
   /** Resume from a state saved by `state()`. */
   state?: MixerState;
+  /**
+   * Receives warnings (proportions that do not sum to 1, records skipped under `on_bad_record: skip`);
+   * default `console.warn`. With worker prefetch the worker's warnings come back to this callback.
+   */
+  warn?: (message: string) => void;
 }
 
 export interface Sample {
@@ -46,8 +51,15 @@ export function streamDir(stream: StreamConfig): string {
   return stream.split ? join(stream.local, stream.split) : stream.local;
 }
 
-/** Target fraction of samples per stream: normalised proportions, or repeat x size / choose. */
-export async function streamWeights(streams: StreamConfig[], sources: StreamSource[]): Promise<number[]> {
+/**
+ * Target fraction of samples per stream: normalised proportions, or repeat x size / choose. Proportions that do
+ * not sum to 1 are normalised with a warning naming the sum and the proportions used.
+ */
+export async function streamWeights(
+  streams: StreamConfig[],
+  sources: StreamSource[],
+  warn: (message: string) => void = console.warn,
+): Promise<number[]> {
   const raw: number[] = [];
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i]!;
@@ -58,7 +70,12 @@ export async function streamWeights(streams: StreamConfig[], sources: StreamSour
   const total = raw.reduce((a, b) => a + b, 0);
   if (!(total > 0)) throw new Error('stream weights sum to zero: every stream is empty');
   // Rounded to 15 digits so that proportions summing to 1 come back as given (0.67, not 0.6699999999999999).
-  return raw.map((w) => Number((w / total).toPrecision(15)));
+  const weights = raw.map((w) => Number((w / total).toPrecision(15)));
+  if (streams[0]?.proportion !== undefined && Math.abs(total - 1) > 1e-9) {
+    const used = streams.map((s, i) => `${s.name} ${Number(weights[i]!.toPrecision(6))}`).join(', ');
+    warn(`stream proportions sum to ${Number(total.toPrecision(12))}, not 1: normalized to ${used}`);
+  }
+  return weights;
 }
 
 /** Which stream global sample `g` is drawn from. */
@@ -87,14 +104,20 @@ export class Mixer {
     });
   }
 
-  static async open(options: MixerOptions): Promise<Mixer> {
+  /** `known.weights` (internal: a worker reopening a mixer) skips recounting records and the proportion warning. */
+  static async open(options: MixerOptions, known?: { weights: number[] }): Promise<Mixer> {
     const { config } = options;
     const names = config.streams.map((s) => s.name);
     const duplicate = names.find((n, i) => names.indexOf(n) !== i);
     if (duplicate !== undefined) throw new Error(`stream name ${duplicate} is used twice`);
     if (config.streams.length > 65535) throw new Error('at most 65535 streams');
-    const sources = await Promise.all(config.streams.map((s) => openSource(streamDir(s), s.textField)));
-    const weights = await streamWeights(config.streams, sources);
+    const warn = options.warn ?? console.warn;
+    const sources = await Promise.all(
+      config.streams.map((s) =>
+        openSource(streamDir(s), s.textField, { onBadRecord: config.onBadRecord ?? 'fail', warn }),
+      ),
+    );
+    const weights = known?.weights ?? (await streamWeights(config.streams, sources, warn));
     let mixer: Mixer;
     const packers = config.streams.map(
       (s, i) =>

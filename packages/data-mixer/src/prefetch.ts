@@ -11,6 +11,8 @@ export interface WorkerRequest {
   config: MixerConfig;
   tokenizer: TokenizerSpec;
   state?: MixerState;
+  /** The weights the parent's mixer computed (and warned about): not recomputed in the worker. */
+  weights: number[];
   batch: BatchOptions;
   prefetch: number;
 }
@@ -18,6 +20,7 @@ export interface WorkerRequest {
 export type WorkerToParent =
   | { type: 'batch'; batch: MixerBatch }
   | { type: 'done' }
+  | { type: 'warning'; message: string }
   | { type: 'error'; message: string };
 
 /** The built worker script: next to this module in dist/, or dist/ when running from the sources (tests). */
@@ -31,12 +34,19 @@ function workerScript(): URL {
   );
 }
 
-export async function* prefetchBatches(request: WorkerRequest): AsyncGenerator<MixerBatch> {
+export async function* prefetchBatches(
+  request: WorkerRequest,
+  warn: (message: string) => void = console.warn,
+): AsyncGenerator<MixerBatch> {
   const worker = new Worker(workerScript(), { workerData: request });
-  const queue: WorkerToParent[] = [];
+  const queue: Exclude<WorkerToParent, { type: 'warning' }>[] = [];
   let wake: (() => void) | undefined;
   let failure: Error | undefined;
   worker.on('message', (msg: WorkerToParent) => {
+    if (msg.type === 'warning') {
+      warn(msg.message);
+      return;
+    }
     queue.push(msg);
     wake?.();
   });

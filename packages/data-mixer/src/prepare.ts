@@ -15,6 +15,10 @@ export interface PrepareOptions {
   sizeLimit?: number;
   /** Documents tokenised per `encodeBatch` call. */
   batchDocuments?: number;
+  /** Digests recorded per shard file in index.json (e.g. `['sha1']`), checked when the shard is read. */
+  hashes?: string[];
+  /** Warnings (records skipped under `on_bad_record: skip`); default `console.warn`. */
+  warn?: (message: string) => void;
 }
 
 export interface PreparedStream {
@@ -38,12 +42,16 @@ export async function prepareStreams(
   const batchDocs = options.batchDocuments ?? 64;
   const results: PreparedStream[] = [];
   for (const stream of config.streams) {
-    const source = await openSource(streamDir(stream), stream.textField);
+    const source = await openSource(streamDir(stream), stream.textField, {
+      onBadRecord: config.onBadRecord ?? 'fail',
+      warn: options.warn,
+    });
     const dir = join(outDir, stream.name);
     const writer = new MdsWriter(dir, {
       columns: { tokens: 'ndarray:int32' },
       compression: options.compression === undefined ? 'zstd' : options.compression,
       sizeLimit: options.sizeLimit,
+      hashes: options.hashes,
     });
     let buffer = new Int32Array(seqLen * 4);
     let filled = 0;

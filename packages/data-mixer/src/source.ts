@@ -2,7 +2,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { countJsonlRecords, isJsonlFile, readJsonlDocuments } from './jsonl.js';
+import type { BadRecordPolicy } from './config.js';
+import { type BadRecordOptions, countJsonlRecords, isJsonlFile, readJsonlDocuments } from './jsonl.js';
 import {
   decodeMdsRecord,
   documentColumn,
@@ -48,23 +49,45 @@ async function listJsonl(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+export interface SourceOptions {
+  /** Malformed JSON-lines lines: `fail` (default) or `skip` with a warning. */
+  onBadRecord?: BadRecordPolicy;
+  /** Default `console.warn`. */
+  warn?: (message: string) => void;
+}
+
 /** Opens a stream directory: an MDS dataset if it has index.json, else the JSON-lines files under it. */
-export async function openSource(dir: string, textField = 'text'): Promise<StreamSource> {
+export async function openSource(
+  dir: string,
+  textField = 'text',
+  options: SourceOptions = {},
+): Promise<StreamSource> {
   if (!existsSync(dir)) throw new Error(`stream directory not found: ${dir}`);
   if (existsSync(join(dir, 'index.json'))) return mdsSource(dir, await readMdsIndex(dir));
   const files = await listJsonl(dir);
   if (files.length === 0) throw new Error(`${dir}: no index.json and no .jsonl/.jsonl.gz/.jsonl.zst files`);
   const sizes = files.map((f) => statSync(join(dir, f)).size);
+  // Each skipped line is reported once, however often it is read (counting, later epochs).
+  const skipped = new Set<string>();
+  const warn = options.warn ?? console.warn;
+  const bad: BadRecordOptions = {
+    onBadRecord: options.onBadRecord ?? 'fail',
+    onSkip: (where, reason) => {
+      if (skipped.has(where)) return;
+      skipped.add(where);
+      warn(`${where}: ${reason}: skipped (on_bad_record: skip; ${skipped.size} skipped in ${dir} so far)`);
+    },
+  };
   return {
     dir,
     kind: 'jsonl',
     units: files,
     fingerprint: `${files.length}:${hashSeed(...files, ...sizes).toString(16)}`,
-    read: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from),
-    records: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from),
+    read: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from, bad),
+    records: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from, bad),
     countRecords: async () => {
       let n = 0;
-      for (const f of files) n += await countJsonlRecords(join(dir, f));
+      for (const f of files) n += await countJsonlRecords(join(dir, f), bad);
       return n;
     },
   };

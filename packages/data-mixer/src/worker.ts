@@ -15,11 +15,12 @@ async function run(request: WorkerRequest): Promise<void> {
       wake?.();
     }
   });
-  const mixer = await Mixer.open({
-    config: request.config,
-    tokenizer: request.tokenizer,
-    state: request.state,
-  });
+  const warn = (message: string): void =>
+    port.postMessage({ type: 'warning', message } satisfies WorkerToParent);
+  const mixer = await Mixer.open(
+    { config: request.config, tokenizer: request.tokenizer, state: request.state, warn },
+    { weights: request.weights },
+  );
   for await (const batch of mixerBatches(mixer, request.batch)) {
     while (credits === 0)
       await new Promise<void>((resolve) => {

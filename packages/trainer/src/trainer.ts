@@ -35,9 +35,11 @@ import { type LmContext, lmContext, mptChainUnits } from './driver/mpt-units.js'
 import type { ParameterHost } from './driver/parameter-host.js';
 import { type ChainUnit, forwardBackwardChain, forwardChain } from './driver/unit-chain.js';
 import { exportHfDirectory } from './export/export.js';
+import { writeLossCurve } from './metrics/loss-curve.js';
 import { measureMatmulFlops } from './metrics/measure-flops.js';
 import { type EvalMetrics, MetricsLog, type StepMetrics } from './metrics/metrics-log.js';
 import { flopsPerSample, mfu, PEAK_FLOPS } from './metrics/mfu.js';
+import { ProgressBar } from './metrics/progress-bar.js';
 import { buildOptimizer } from './optim/build.js';
 import { clipByGlobalNorm, gradSumOfSquares } from './optim/clip.js';
 import { scheduleMultiplier } from './schedule/schedulers.js';
@@ -53,6 +55,11 @@ export interface TrainOptions {
   autoresume?: boolean;
   /** Progress output (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * A terminal to draw a live progress bar on (step/total, loss, tokens/s, ETA; rewritten in place with `\r`).
+   * With it, per-step console lines are replaced by the bar and other lines are printed above it.
+   */
+  progress?: (text: string) => void;
   /**
    * The ranks of a data-parallel job (torchrun convention, from `@mptjs/fsdp`'s `initFromEnv`). With more than one
    * rank the parameters are sharded with FSDP (`fsdp_config.sharding_strategy`, default FULL_SHARD), each rank
@@ -140,8 +147,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const distributed = pg !== undefined && worldSize > 1;
   const lead = rank === 0;
   const print = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const bar = lead && opts.progress ? new ProgressBar(opts.progress, 0) : undefined;
   const log = (line: string) => {
-    if (lead) print(line);
+    if (!lead) return;
+    if (bar) bar.print(line, print);
+    else print(line);
   };
   const backend = await selectBackend(opts.backend ?? 'auto', { log });
   if (distributed) log(`[mptjs] ${worldSize} ranks, FSDP ${shardingStrategy(cfg)}`);
@@ -224,6 +234,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     rank,
     worldSize,
   );
+  if (bar) bar.total = Math.ceil(convertDuration(cfg.maxDuration, 'ba', cfg.maxDuration, geometry));
   const runStart = performance.now();
   const elapsed = () => elapsedBefore + (performance.now() - runStart) / 1000;
 
@@ -328,7 +339,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       elapsed_s: elapsed(),
     };
     if (lead) metrics.write(record);
-    if (cfg.logToConsole && crossed(cfg.consoleLogInterval, before, timestamp, cfg.maxDuration, geometry)) {
+    bar?.update({
+      step: timestamp.batches,
+      loss,
+      tokensPerS: record.tokens_per_s,
+      secondsPerStep: (performance.now() - runStart) / 1000 / steps,
+    });
+    if (
+      !bar &&
+      cfg.logToConsole &&
+      crossed(cfg.consoleLogInterval, before, timestamp, cfg.maxDuration, geometry)
+    ) {
       log(
         `[batch=${timestamp.batches}] loss=${loss.toFixed(4)} lr=${lr.toExponential(3)} grad_norm=${gradNorm.toFixed(4)} ` +
           `tok/s=${record.tokens_per_s.toFixed(0)} mfu=${record.mfu === null ? '-' : `${(record.mfu * 100).toFixed(2)}%`}`,
@@ -343,6 +364,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   if (lastSaved !== timestamp.batches) await save();
   await trainStream.close();
+  bar?.finish();
+  if (lead) writeLossCurve(metrics.path, join(runDir, 'loss-curve.html'), `${cfg.runName}: loss`);
 
   const exportDir = join(runDir, 'export');
   const finalWeights = await fullStateDict();

@@ -14,6 +14,7 @@ interface RunFlags {
   runDir: string;
   backend: string;
   autoresume?: boolean;
+  progress: boolean;
   set: string[];
   nproc?: string;
   nnodes?: number;
@@ -34,6 +35,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 function rankArgs(configPath: string, flags: RunFlags): string[] {
   const args = ['run', configPath, '--run-dir', flags.runDir, '--backend', flags.backend];
   if (flags.autoresume) args.push('--autoresume');
+  if (!flags.progress) args.push('--no-progress');
   for (const s of flags.set) args.push('--set', s);
   return args;
 }
@@ -46,6 +48,7 @@ export function addRunCommand(program: Command): void {
     .option('--run-dir <dir>', 'where metrics, checkpoints and the export go', 'runs/latest')
     .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--autoresume', 'continue from RUN_DIR/checkpoints/latest when it exists')
+    .option('--no-progress', 'plain per-step lines even when stdout is a terminal (no live progress bar)')
     .option(
       '--set <key=value>',
       'override a config key, e.g. --set optimizer.lr=1e-3 (repeatable)',
@@ -94,6 +97,9 @@ export function addRunCommand(program: Command): void {
           backend,
           autoresume: flags.autoresume ?? config.autoresume,
           log: (line) => process.stdout.write(`${line}\n`),
+          ...(flags.progress && process.stdout.isTTY
+            ? { progress: (text: string) => process.stdout.write(text) }
+            : {}),
           ...(processGroup ? { processGroup } : {}),
         });
         if (lead) {

@@ -155,6 +155,40 @@ describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global
   });
 });
 
+describe('FSDP on the tiny chain over 30 steps', () => {
+  it('2 and 4 ranks (FULL_SHARD) give the 1-rank loss at every step and the same final full state dict', async () => {
+    const opts: TinyTrainOptions = { steps: 30, globalBatch: 12, strategy: 'FULL_SHARD' };
+    const [one] = await inProcess(1, (pg) => trainTiny(pg, opts));
+    const ref = one!;
+    expect(ref.losses[29]!).toBeLessThan(0.9 * ref.losses[0]!);
+    const init = tinyStateDict(1);
+    let moved = 0;
+    for (const [name, t] of ref.final!)
+      t.data.forEach((v, i) => {
+        moved = Math.max(moved, Math.abs(v - (init.get(name)?.data[i] ?? Number.NaN)));
+      });
+    expect(moved).toBeGreaterThan(0.05); // the weights trained, so comparing them means something
+    for (const w of [2, 4]) {
+      const results = await inProcess(w, (pg) => trainTiny(pg, { ...opts, rank0Init: w === 4 }));
+      for (const r of results) {
+        expect(r.losses).toHaveLength(30);
+        expectClose(r.losses, ref.losses);
+        expectClose(r.gradNorms, ref.gradNorms);
+      }
+      const full = results[0]?.final;
+      if (!full) throw new Error('rank 0 returned no full state dict');
+      expect([...full.keys()].sort()).toEqual([...ref.final!.keys()].sort());
+      let worst = 0;
+      for (const [name, t] of ref.final!) {
+        const got = full.get(name)!;
+        expect(got.shape).toEqual(t.shape);
+        for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i]! - t.data[i]!));
+      }
+      expect(worst, `${w} ranks: largest weight difference after 30 steps`).toBeLessThan(1e-5);
+    }
+  });
+});
+
 describe('FSDP gradient reduction', () => {
   it('does not block the backward pass on its reduce-scatter, and averages each group across ranks', async () => {
     const units = tinyUnits();

@@ -3,7 +3,7 @@
 // engine alone decoding batches of 1, 4, 8 and 16 (the batching gain without HTTP or scheduling). Each throughput is
 // given per wall-clock second and per CPU second of this process: on a shared machine the second one is the
 // steadier measure of the work a token costs.
-// Usage: node bench/serve/load.bench.mjs [--backend wasm] [--tokens 48] [--requests 2]
+// Usage: node bench/serve/load.bench.mjs [--backend wasm] [--tokens 48] [--requests 2] [--levels 1,4,8,16]
 // Needs the built app (pnpm --filter @mptjs/serve build) and the shared fixture (MPTJS_SHARED_DIR).
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +20,7 @@ const flag = (name, fallback) => {
 const backend = flag('backend', 'wasm');
 const maxTokens = Number(flag('tokens', '48'));
 const requestsPerClient = Number(flag('requests', '2'));
-const LEVELS = [1, 4, 8, 16];
+const LEVELS = flag('levels', '1,4,8,16').split(',').map(Number);
 const MAX_BATCH = 16;
 const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '..', 'shared'));
 const modelDir = join(shared, 'fixtures/mpt-tiny-mosaic');

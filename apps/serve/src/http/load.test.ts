@@ -139,6 +139,29 @@ describe.skipIf(!fx)('load: 64 concurrent streams with bad requests interleaved'
     expect(ok.status).toBe(200);
   });
 
+  it('413 for a chunked body over the limit (no content-length), and the server keeps serving', async () => {
+    const piece = new TextEncoder().encode(`{"prompt": "${'x'.repeat(MAX_BODY)}`);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // Four times the limit in total, sent as a stream of chunks.
+        if (sent++ < 4) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const init: RequestInit & { duplex: 'half' } = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    };
+    const res = await fetch(url, init);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
+    const after = await rawPost(url, JSON.stringify({ prompt: 'x', max_tokens: 1 }));
+    expect(after.status).toBe(200);
+  });
+
   it('completes every stream with the greedy tokens while bad requests get 4xx errors', async () => {
     // The reference: each prompt's non-streamed greedy completion.
     const expected = new Map<string, Completion>();

@@ -42,6 +42,7 @@ describe.skipIf(!cliBuilt)('mptjs-train run --nproc 2 (FSDP over processes)', ()
       'optimizer.rank0-of-2.safetensors',
       'optimizer.rank1-of-2.safetensors',
       'state.json',
+      'tokenizer.json',
     ]);
     const second = await runCliToEnd([
       'run',

@@ -58,6 +58,7 @@ describe.skipIf(!cliBuilt)('mptjs-train run --autoresume after SIGKILL', () => {
       'model.safetensors',
       'optimizer.safetensors',
       'state.json',
+      'tokenizer.json',
     ]);
     const resumedB = await runCliToEnd(['run', config, '--run-dir', b, '--autoresume', ...common]);
     expect(resumedB.code).toBe(0);

@@ -2,14 +2,21 @@
 // tokens/s of the tokenizer alone (one encode call per document), of the mixer on the calling thread, and of the
 // mixer with worker-thread prefetch, all in the same run. A second pair adds a simulated training step (the main
 // thread busy for a fixed time per batch) to show how much of the data work the worker hides.
+// First, without the tokenizer: MDS read throughput, drawing the RedPajama mix from a prepared zstd MDS dataset
+// of `tokens` (what `data prepare` writes), on the calling thread and (with the tokenizer file present) on the
+// worker; `--mds-only` stops after it.
 //   node bench/data-mixer/throughput.bench.mjs [--batches 60] [--warmup 30] [--batch 8] [--seq 2048] [--repeats 3] [--step-ms N]
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+//     [--mds-samples 2048] [--mds-only]
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { report, timeit } from '../lib.mjs';
 
 const pkg = new URL('../../packages/data-mixer/', import.meta.url);
-const { DataMixer, REDPAJAMA_MIX, loadTokenizer } = await import(new URL('dist/index.js', pkg).href);
+const { DataMixer, MdsWriter, REDPAJAMA_MIX, loadTokenizer, readMdsIndex, readMdsShard } = await import(
+  new URL('dist/index.js', pkg).href
+);
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -22,25 +29,110 @@ const batchSize = flag('batch', 8);
 const seqLen = flag('seq', 2048);
 const repeats = flag('repeats', 3);
 
+function configFor(streams) {
+  return { streams, maxSeqLen: seqLen, shuffle: true, shuffleSeed: 17, shuffleBlockSize: 4096 };
+}
+
 const shared = process.env.MPTJS_SHARED_DIR ?? fileURLToPath(new URL('../../../shared', import.meta.url));
 const tokenizerPath = join(shared, 'data/gpt-neox-20b-tokenizer.json');
-if (!existsSync(tokenizerPath)) {
+const haveTokenizer = existsSync(tokenizerPath);
+
+// MDS read: one zstd MDS dataset of `tokens` per RedPajama stream, samples in proportion to the mix, token ids
+// drawn uniformly from the GPT-NeoX vocabulary (a pessimistic case for zstd: real text compresses better).
+{
+  const mdsSamples = flag('mds-samples', 2048);
+  const root = mkdtempSync(join(tmpdir(), 'data-mixer-mds-bench-'));
+  try {
+    let x = 1;
+    let rawBytes = 0;
+    let zipBytes = 0;
+    let written = 0;
+    const streams = [];
+    for (const [name, proportion] of Object.entries(REDPAJAMA_MIX)) {
+      const writer = new MdsWriter(join(root, name), { columns: { tokens: 'ndarray:int32' } });
+      // 25% more than the run draws: no stream runs out and re-reads its shards, as in one epoch of a real run.
+      for (let i = 0; i < Math.ceil(1.25 * proportion * mdsSamples); i++) {
+        const t = new Int32Array(seqLen);
+        for (let j = 0; j < seqLen; j++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          t[j] = x % 50277;
+        }
+        await writer.write({ tokens: t });
+        written++;
+      }
+      for (const s of (await writer.finish()).shards) {
+        rawBytes += s.raw_data.bytes;
+        zipBytes += s.zip_data.bytes;
+      }
+      streams.push({ name, local: join(root, name), proportion });
+    }
+    const mdsConfig = { ...configFor(streams), shuffleBlockSize: 4096 };
+    const tokenizer = haveTokenizer
+      ? { path: tokenizerPath, library: 'mptjs' } // never loaded: token records are not tokenised
+      : { tokenizer: { encode: () => [] }, eosId: 0 };
+    // Timed from open to the last batch, worker start included.
+    const mdsBatches = Math.floor(mdsSamples / batchSize);
+    const mdsTokens = mdsBatches * batchSize * seqLen;
+    const readAll = async (prefetch) => {
+      const t0 = performance.now();
+      const mixer = await DataMixer.open({ config: mdsConfig, tokenizer });
+      let n = 0;
+      for await (const b of mixer.batches({ batchSize, prefetch, limit: mdsBatches })) n += b.tokens.length;
+      if (n !== mdsTokens) throw new Error(`drew ${n} tokens, expected ${mdsTokens}`);
+      return (performance.now() - t0) / 1000;
+    };
+    await readAll(0); // warm-up (JIT)
+    const single = await median(() => readAll(0));
+    const rows = [{ name: 'MDS read, calling thread', value: mdsTokens / single.median_s, unit: 'tokens/s' }];
+    if (haveTokenizer) {
+      const worker = await median(() => readAll(4));
+      rows.push({
+        name: 'MDS read, worker prefetch 4',
+        value: mdsTokens / worker.median_s,
+        unit: 'tokens/s',
+      });
+    }
+    // Reading and decompressing every shard once (fzstd), per token stored: the part of the read that is zstd.
+    const shardsOnly = await timeit(
+      async () => {
+        for (const { local } of streams) {
+          for (const shard of (await readMdsIndex(local)).shards) await readMdsShard(local, shard);
+        }
+      },
+      { repeats, warmup: 1 },
+    );
+    rows.push({
+      name: 'shard read + zstd decompress only',
+      value: (written * seqLen) / shardsOnly.median_s,
+      unit: 'tokens/s',
+    });
+    report('data-mixer-mds-read', {
+      baseline: 'MDS read, calling thread',
+      rows,
+      notes: {
+        dataset: `7 streams, ${written} samples x ${seqLen} tokens in all, ${(rawBytes / 2 ** 20).toFixed(1)} MiB raw, ${(zipBytes / 2 ** 20).toFixed(1)} MiB zstd`,
+        run: `${mdsBatches} batches x ${batchSize} x ${seqLen} = ${mdsTokens} tokens drawn from the mix (open and worker start included), median of ${repeats} after a warm-up run`,
+      },
+    });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+if (args.includes('--mds-only')) process.exit(0);
+
+if (!haveTokenizer) {
   console.log(`[skip] data-mixer bench: ${tokenizerPath} not found (set MPTJS_SHARED_DIR)`);
   process.exit(0);
 }
 const sampleDir = fileURLToPath(new URL('../../data/sample/', import.meta.url));
 const spec = { path: tokenizerPath, library: 'mptjs' };
-const config = {
-  streams: Object.entries(REDPAJAMA_MIX).map(([name, proportion]) => ({
+const config = configFor(
+  Object.entries(REDPAJAMA_MIX).map(([name, proportion]) => ({
     name,
     local: join(sampleDir, name),
     proportion,
   })),
-  maxSeqLen: seqLen,
-  shuffle: true,
-  shuffleSeed: 17,
-  shuffleBlockSize: 4096,
-};
+);
 const tokensPerRun = batches * batchSize * seqLen;
 
 // Tokenizer alone over the whole corpus.

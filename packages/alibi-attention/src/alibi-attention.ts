@@ -24,6 +24,22 @@ export function resolveAttentionImpl(
 }
 
 /**
+ * The one-line notice for an explicit request of the fused kernel (`flash`/`triton`, as model cards set
+ * `attn_impl`) on a backend that has none, or undefined when the request is honoured as asked.
+ */
+export function attentionImplNotice(
+  impl: AttentionImpl = 'auto',
+  backend = tf.getBackend(),
+): string | undefined {
+  if ((impl === 'flash' || impl === 'triton') && resolveAttentionImpl(impl, backend) === 'plain') {
+    return `[mptjs] attn_impl=${impl}: the ${backend} backend has no fused attention kernel; using plain-ops attention`;
+  }
+  return undefined;
+}
+
+const noticed = new Set<string>();
+
+/**
  * Causal ALiBi attention over `[B, H, T, Dh]` tensors: the fused WebGPU kernel on the webgpu backend (unless
  * `impl: 'torch'`), the plain-ops reference elsewhere. Both are differentiable: the fused forward's gradient is
  * the plain-ops vector-Jacobian product.
@@ -34,6 +50,11 @@ export function alibiAttention(
   v: tf.Tensor,
   options: AlibiAttentionOptions = {},
 ): tf.Tensor4D {
+  const notice = attentionImplNotice(options.impl);
+  if (notice && !noticed.has(notice)) {
+    noticed.add(notice);
+    console.warn(notice);
+  }
   if (resolveAttentionImpl(options.impl) === 'plain') return attentionReference(q, k, v, options);
   const o = resolveAttentionOptions(q, k, v, options);
   const fused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -10,6 +10,7 @@ export {
   type AlibiAttentionOptions,
   type AttentionImpl,
   alibiAttention,
+  attentionImplNotice,
   resolveAttentionImpl,
 } from './alibi-attention.js';
 export {

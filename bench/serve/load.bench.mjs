@@ -156,7 +156,7 @@ const loadAfter = os.loadavg()[0];
 await app.shutdown(1000);
 model.engine.dispose();
 
-// The table for docs/bench-serve.md: each level against one streaming client.
+// The table for docs/benchmarks.md: each level against one streaming client.
 const one = http[0][1];
 const info = machine();
 console.log(

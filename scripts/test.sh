@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs and builds first, then runs every package's tests through turbo and prints one
-# summary line over all of them.
+# The whole test suite: installs and builds first, then lint, typecheck, every package's vitest suite through
+# turbo, the packed-package check and the browser example's end-to-end test; prints one summary line over all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,13 +10,26 @@ status=0
 pnpm exec biome check . || status=$?
 pnpm exec turbo run typecheck --output-logs=errors-only || status=$?
 pnpm exec turbo run test --concurrency=1 --continue || status=$?
-# The browser example is a standalone npm project (Vite + Playwright on Debian's Chromium): its end-to-end test
-# checks in-page greedy generation against mptjs-serve. Its "ok"/"FAIL" lines join the summary.
-browser_log="$(mktemp)"
-browser_status=0
-(cd examples/browser && npm ci --no-audit --no-fund --loglevel=error && npm test) 2>&1 | tee "$browser_log" || browser_status=$?
-export MPTJS_EXTRA_PASSED="$(grep -c '^ok ' "$browser_log" || true)"
-export MPTJS_EXTRA_FAILED="$(grep -c '^FAIL ' "$browser_log" || true)"
-if [ "$browser_status" != 0 ] && [ "$MPTJS_EXTRA_FAILED" = 0 ]; then MPTJS_EXTRA_FAILED=1; fi
-node tools/test-summary.mjs || status=$?
+
+# Checks outside vitest print one "ok ..." or "FAIL ..." line per case; their counts join the summary.
+extra_passed=0
+extra_failed=0
+run_extra() {
+  local log rc=0
+  log="$(mktemp)"
+  "$@" 2>&1 | tee "$log" || rc=$?
+  local ok fail
+  ok="$(grep -cE '^ *ok ' "$log" || true)"
+  fail="$(grep -cE '^ *FAIL ' "$log" || true)"
+  if [ "$rc" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi
+  extra_passed=$((extra_passed + ok))
+  extra_failed=$((extra_failed + fail))
+  [ "$rc" = 0 ] || status=$rc
+}
+# Every package packed with pnpm, installed from the tarballs in an empty project, its README example run.
+run_extra node tools/pack-test/run.mjs
+# The browser example (Vite + Playwright on Debian's Chromium): in-page greedy generation equals mptjs-serve's.
+run_extra bash -c 'cd examples/browser && npm ci --no-audit --no-fund --loglevel=error && npm test'
+
+MPTJS_EXTRA_PASSED=$extra_passed MPTJS_EXTRA_FAILED=$extra_failed node tools/test-summary.mjs || status=$?
 exit $status

@@ -56,6 +56,14 @@ export interface LaunchedJob {
   stop(): Promise<void>;
 }
 
+/** How one local rank ended. */
+interface RankExit {
+  rank: number;
+  code: number | null;
+  signal: string | null;
+  detail: string;
+}
+
 export class LaunchError extends Error {
   constructor(
     message: string,
@@ -104,7 +112,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
   const rings = mode === 'threads' ? createThreadRing(worldSize) : null;
 
   const handles: RankHandle[] = [];
-  const exits: Promise<{ rank: number; code: number | null; signal: string | null; detail: string }>[] = [];
+  const exits: Promise<RankExit>[] = [];
   for (let local = 0; local < opts.nproc; local++) {
     const rank = nodeRank * opts.nproc + local;
     const env: Record<string, string> = {
@@ -194,29 +202,38 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
 
   const done = new Promise<void>((resolve, reject) => {
     let remaining = exits.length;
-    let failed = false;
+    let stopping = false;
+    // Failures seen before the launcher itself stopped the job, in the order they arrived.
+    const failures: RankExit[] = [];
     for (const p of exits) {
-      void p.then(({ rank, code, signal, detail }) => {
-        exited.add(rank);
+      void p.then((exit) => {
+        exited.add(exit.rank);
         remaining--;
-        if (!failed && (code !== 0 || signal)) {
-          failed = true;
-          const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-          const err = new LaunchError(
-            `rank ${rank}${detail} ${how}; stopping the other ranks`,
-            rank,
-            code,
-            signal,
-          );
-          const ended = Promise.all(exits);
-          const timer = setTimeout(() => void stop(), exitGrace);
-          void ended.then(() => {
+        const failedNow = exit.code !== 0 || exit.signal;
+        if (failedNow && !stopping) failures.push(exit);
+        if (failedNow && failures.length === 1 && failures[0] === exit) {
+          const timer = setTimeout(() => {
+            stopping = true;
+            void stop();
+          }, exitGrace);
+          void Promise.all(exits).then(() => {
             clearTimeout(timer);
-            reject(err);
+            // The peers of a killed rank exit with errors of their own, sometimes before its death is seen:
+            // the rank that was killed is the cause to report.
+            const cause = failures.find((f) => f.signal) ?? failures[0]!;
+            const how = cause.signal ? `was killed by ${cause.signal}` : `exited with code ${cause.code}`;
+            reject(
+              new LaunchError(
+                `rank ${cause.rank}${cause.detail} ${how}; stopping the other ranks`,
+                cause.rank,
+                cause.code,
+                cause.signal,
+              ),
+            );
           });
           return;
         }
-        if (remaining === 0 && !failed) resolve();
+        if (remaining === 0 && failures.length === 0) resolve();
       });
     }
   });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Optimizer, OptimizerState, ParamWithGrad } from './optimizer.js';
-import { SlotStore } from './slots.js';
+import { DecoupledOptimizer } from './decoupled-optimizer.js';
+import type { ParamWithGrad } from './optimizer.js';
 
 export interface DecoupledAdamWOptions {
   lr: number;
@@ -15,21 +15,16 @@ export interface DecoupledAdamWOptions {
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  */
-export class DecoupledAdamW implements Optimizer {
+export class DecoupledAdamW extends DecoupledOptimizer {
   readonly name = 'decoupled_adamw';
-  readonly initialLr: number;
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly eps: number;
-  private readonly weightDecay: number;
-  private readonly slots = new SlotStore(['exp_avg', 'exp_avg_sq']);
-  private t = 0;
 
   constructor(opts: DecoupledAdamWOptions) {
-    this.initialLr = opts.lr;
+    super(opts.lr, opts.weightDecay ?? 1e-5, ['exp_avg', 'exp_avg_sq']);
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.95];
     this.eps = opts.eps ?? 1e-8;
-    this.weightDecay = opts.weightDecay ?? 1e-5;
   }
 
   step(entries: readonly ParamWithGrad[], lr: number): void {
@@ -37,8 +32,7 @@ export class DecoupledAdamW implements Optimizer {
     const { beta1: b1, beta2: b2, eps } = this;
     const bc1 = 1 - b1 ** this.t;
     const bc2 = 1 - b2 ** this.t;
-    const decay =
-      this.weightDecay !== 0 ? 1 - (this.initialLr ? lr / this.initialLr : 1) * this.weightDecay : 1;
+    const decay = this.decayFactor(lr);
     for (const { name, param, grad } of entries) {
       const s = this.slots.get(name, param);
       const m = s.get('exp_avg')!;
@@ -54,19 +48,5 @@ export class DecoupledAdamW implements Optimizer {
         v.assign(v1);
       });
     }
-  }
-
-  async state(): Promise<OptimizerState> {
-    return { name: this.name, step: this.t, slots: await this.slots.toHost() };
-  }
-
-  loadState(state: OptimizerState): void {
-    if (state.name !== this.name) throw new Error(`cannot load ${state.name} state into ${this.name}`);
-    this.t = state.step;
-    this.slots.load(state.slots);
-  }
-
-  dispose(): void {
-    this.slots.dispose();
   }
 }

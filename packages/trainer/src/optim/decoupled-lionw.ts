@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Optimizer, OptimizerState, ParamWithGrad } from './optimizer.js';
-import { SlotStore } from './slots.js';
+import { DecoupledOptimizer } from './decoupled-optimizer.js';
+import type { ParamWithGrad } from './optimizer.js';
 
 export interface DecoupledLionWOptions {
   lr: number;
@@ -14,26 +14,20 @@ export interface DecoupledLionWOptions {
  *   p -= lr * sign(b1 m + (1 - b1) g)
  *   m = b2 m + (1 - b2) g
  */
-export class DecoupledLionW implements Optimizer {
+export class DecoupledLionW extends DecoupledOptimizer {
   readonly name = 'decoupled_lionw';
-  readonly initialLr: number;
   private readonly beta1: number;
   private readonly beta2: number;
-  private readonly weightDecay: number;
-  private readonly slots = new SlotStore(['exp_avg']);
-  private t = 0;
 
   constructor(opts: DecoupledLionWOptions) {
-    this.initialLr = opts.lr;
+    super(opts.lr, opts.weightDecay ?? 0, ['exp_avg']);
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.99];
-    this.weightDecay = opts.weightDecay ?? 0;
   }
 
   step(entries: readonly ParamWithGrad[], lr: number): void {
     this.t += 1;
     const { beta1: b1, beta2: b2 } = this;
-    const decay =
-      this.weightDecay !== 0 ? 1 - (this.initialLr ? lr / this.initialLr : 1) * this.weightDecay : 1;
+    const decay = this.decayFactor(lr);
     for (const { name, param, grad } of entries) {
       const m = this.slots.get(name, param).get('exp_avg')!;
       tf.tidy(() => {
@@ -44,19 +38,5 @@ export class DecoupledLionW implements Optimizer {
         m.assign(tf.add(tf.mul(m, b2), tf.mul(g, 1 - b2)));
       });
     }
-  }
-
-  async state(): Promise<OptimizerState> {
-    return { name: this.name, step: this.t, slots: await this.slots.toHost() };
-  }
-
-  loadState(state: OptimizerState): void {
-    if (state.name !== this.name) throw new Error(`cannot load ${state.name} state into ${this.name}`);
-    this.t = state.step;
-    this.slots.load(state.slots);
-  }
-
-  dispose(): void {
-    this.slots.dispose();
   }
 }

@@ -19,7 +19,7 @@ describe('train_loader parsing', () => {
     });
     expect(cfg).toEqual({
       maxSeqLen: 64,
-      shuffle: true,
+      shuffle: false, // llm-foundry's default: stored order unless asked
       shuffleSeed: 5,
       shuffleBlockSize: 4096,
       onBadRecord: 'fail',

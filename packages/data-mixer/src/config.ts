@@ -133,7 +133,8 @@ export function parseTrainLoader(trainLoader: unknown, fallbackMaxSeqLen?: numbe
   const where = dataset === trainLoader ? 'train_loader' : 'train_loader.dataset';
   checkKeys(dataset, DATASET_KEYS, where);
   const maxSeqLen = positiveNumber(dataset['max_seq_len'] ?? fallbackMaxSeqLen, `${where}.max_seq_len`, true);
-  const shuffle = dataset['shuffle'] ?? true;
+  // llm-foundry's StreamingTextDataset reads in stored order unless `shuffle: true` (its train yamls set it).
+  const shuffle = dataset['shuffle'] ?? false;
   if (typeof shuffle !== 'boolean') throw new Error(`${where}.shuffle must be true or false`);
   const seed = dataset['shuffle_seed'] ?? DEFAULT_SHUFFLE_SEED;
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0) {

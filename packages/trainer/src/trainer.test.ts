@@ -8,7 +8,13 @@ import { readMetrics } from './metrics/metrics-log.js';
 import { writeTinyRun } from './test-support/tiny-run.js';
 import { train } from './trainer.js';
 
-async function run(configPath: string, runDir: string, overrides: string[] = [], autoresume = false) {
+async function run(
+  configPath: string,
+  runDir: string,
+  overrides: string[] = [],
+  autoresume = false,
+  terminal?: string[],
+) {
   const { config, resolved } = loadTrainConfig(configPath, overrides);
   const lines: string[] = [];
   const result = await train({
@@ -18,6 +24,7 @@ async function run(configPath: string, runDir: string, overrides: string[] = [],
     backend: 'wasm',
     autoresume,
     log: (l) => lines.push(l),
+    ...(terminal ? { progress: (text: string) => terminal.push(text) } : {}),
   });
   return { result, lines };
 }
@@ -92,6 +99,31 @@ describe('train() on a tiny MPT (wasm)', () => {
     expect(continued.map((r) => [r['step'], r['loss']])).toEqual(
       straight.slice(3).map((r) => [r['step'], r['loss']]),
     );
+  });
+
+  it('writes checkpoints to save_folder ({run_name} expanded), resumes from there, and honours progress_bar', async () => {
+    const runDir = join(dir, 'save-folder-run');
+    const saveFolder = join(dir, 'elsewhere/{run_name}/checkpoints');
+    const terminal: string[] = [];
+    await run(
+      configPath,
+      runDir,
+      [...fixedTmax, 'max_duration=3ba', `save_folder=${saveFolder}`, 'progress_bar=false'],
+      false,
+      terminal,
+    );
+    expect(terminal).toEqual([]); // progress_bar: false keeps plain lines even with a terminal
+    expect(existsSync(join(runDir, 'checkpoints'))).toBe(false);
+    expect(readdirSync(join(dir, 'elsewhere/tiny/checkpoints')).sort()).toEqual(['ba00000003', 'latest']);
+    const { result } = await run(
+      configPath,
+      runDir,
+      [...fixedTmax, `save_folder=${saveFolder}`],
+      true,
+      terminal,
+    );
+    expect(result.resumedFrom).toBe('ba00000003');
+    expect(terminal.some((t) => t.includes('6/6'))).toBe(true); // unset: the live bar draws
   });
 
   it("fine-tunes from an exported directory: eval_first reproduces the source run's final eval", async () => {

@@ -138,6 +138,15 @@ function microbatchPlan(cfg: TrainConfig, worldSize: number): { deviceBatch: num
   return { deviceBatch, micro };
 }
 
+/**
+ * Where checkpoints go: `save_folder` as llm-foundry writes it (`{run_name}` expanded, relative to the working
+ * directory), else `RUN_DIR/checkpoints`. `--autoresume` looks in the same place.
+ */
+export function checkpointFolder(cfg: TrainConfig, runDir: string): string {
+  if (cfg.saveFolder === undefined) return join(runDir, 'checkpoints');
+  return resolve(cfg.saveFolder.replaceAll('{run_name}', cfg.runName));
+}
+
 /** Trains as the config says, writing metrics, checkpoints and the final export under `runDir`. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { config: cfg, runDir } = opts;
@@ -147,7 +156,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const distributed = pg !== undefined && worldSize > 1;
   const lead = rank === 0;
   const print = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const bar = lead && opts.progress ? new ProgressBar(opts.progress, 0) : undefined;
+  const bar =
+    lead && opts.progress && cfg.progressBar !== false ? new ProgressBar(opts.progress, 0) : undefined;
   const log = (line: string) => {
     if (!lead) return;
     if (bar) bar.print(line, print);
@@ -156,7 +166,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const backend = await selectBackend(opts.backend ?? 'auto', { log });
   if (distributed) log(`[mptjs] ${worldSize} ranks, FSDP ${shardingStrategy(cfg)}`);
   mkdirSync(runDir, { recursive: true });
-  const ckptDir = join(runDir, 'checkpoints');
+  const ckptDir = checkpointFolder(cfg, runDir);
   const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
 
   let model = await buildModel(cfg);

@@ -185,6 +185,15 @@ describe('llm-foundry YAML', () => {
     expect(config.evalFirst).toBe(true);
   });
 
+  it('defaults the loader like the data mixer does: stored order, shuffle_seed 9176', () => {
+    const { config } = parseTrainConfig(MPT_1B, [
+      'train_loader.dataset.shuffle_seed=null',
+      'train_loader.dataset.shuffle=null',
+    ]);
+    expect(config.trainLoader.dataset.shuffleSeed).toBe(9176);
+    expect(config.trainLoader.dataset.shuffle).toBe(false);
+  });
+
   it('names the full path of an unknown key', () => {
     expect(() => parseTrainConfig(MPT_1B, ['optimizer.betaz=1'])).toThrow(
       'unknown config key "optimizer.betaz"',

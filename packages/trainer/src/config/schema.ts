@@ -1,3 +1,4 @@
+import { DEFAULT_SHUFFLE_SEED } from '@mptjs/data-mixer';
 import type { Duration } from './duration.js';
 import { TrainConfigError } from './errors.js';
 import { type Json, Section } from './section.js';
@@ -86,7 +87,8 @@ export interface TrainConfig {
   saveOverwrite: boolean;
   loadPath?: string;
   autoresume: boolean;
-  progressBar: boolean;
+  /** Unset: a live bar whenever the run has a terminal; false: plain lines (llm-foundry's yamls say false). */
+  progressBar?: boolean;
   logToConsole: boolean;
   consoleLogInterval: Duration;
   gradientClipping?: { clippingType: 'norm'; clippingThreshold: number };
@@ -234,7 +236,7 @@ function readStream(s: Section, name: string): StreamConfig {
   return stream;
 }
 
-function readLoader(s: Section, seed: number, defaultSeqLen: number): LoaderConfig {
+function readLoader(s: Section, defaultSeqLen: number): LoaderConfig {
   const name = s.oneOf('name', ['text'] as const) ?? 'text';
   const d = s.section('dataset');
   const streamsSection = d.optionalSection('streams');
@@ -244,7 +246,8 @@ function readLoader(s: Section, seed: number, defaultSeqLen: number): LoaderConf
   streamsSection?.finish();
   const dataset: LoaderConfig['dataset'] = {
     shuffle: d.bool('shuffle') ?? false,
-    shuffleSeed: d.int('shuffle_seed') ?? seed,
+    // The mixer's default (llm-foundry's 9176), not `seed`: this view must describe what the mixer does.
+    shuffleSeed: d.int('shuffle_seed') ?? DEFAULT_SHUFFLE_SEED,
     maxSeqLen: d.int('max_seq_len', 1) ?? defaultSeqLen,
     streams,
   };
@@ -340,9 +343,9 @@ export function validateTrainConfig(raw: Json): TrainConfig {
   }
   tok.finish();
 
-  const trainLoader = readLoader(root.section('train_loader'), seed, seqLen);
+  const trainLoader = readLoader(root.section('train_loader'), seqLen);
   const evalSection = root.optionalSection('eval_loader');
-  const evalLoader = evalSection ? readLoader(evalSection, seed, seqLen) : undefined;
+  const evalLoader = evalSection ? readLoader(evalSection, seqLen) : undefined;
   const maxDuration = root.required('max_duration', (s, k) => s.duration(k));
   if (maxDuration.unit === 'dur') throw new TrainConfigError('config key "max_duration" cannot be in "dur"');
   const globalTrainBatchSize = root.required('global_train_batch_size', (s, k) => s.int(k, 1));
@@ -387,7 +390,6 @@ export function validateTrainConfig(raw: Json): TrainConfig {
       -1,
     saveOverwrite: root.bool('save_overwrite') ?? false,
     autoresume: root.bool('autoresume') ?? false,
-    progressBar: root.bool('progress_bar') ?? false,
     logToConsole: root.bool('log_to_console') ?? true,
     consoleLogInterval: root.duration('console_log_interval') ?? { value: 1, unit: 'ba' },
     gradientClipping: readClipping(root.section('algorithms')),
@@ -398,6 +400,8 @@ export function validateTrainConfig(raw: Json): TrainConfig {
   };
   if (evalLoader) cfg.evalLoader = evalLoader;
   if (fsdp) cfg.fsdpConfig = fsdp.obj;
+  const progressBar = root.bool('progress_bar');
+  if (progressBar !== undefined) cfg.progressBar = progressBar;
   const saveFolder = root.str('save_folder');
   if (saveFolder !== undefined) cfg.saveFolder = saveFolder;
   const loadPath = root.str('load_path');

@@ -25,7 +25,27 @@ export {
   type NormParams,
   scaleGradient,
 } from './layers.js';
-export { type ModelUnit, MPTModel, StateDictError, type TokenBatch } from './model.js';
+export {
+  type ModelOptions,
+  type ModelUnit,
+  MPTModel,
+  StateDictError,
+  type TokenBatch,
+  type WeightOffloadState,
+} from './model.js';
+export {
+  activationReserveBytes,
+  backendHeapBytes,
+  chooseOffload,
+  formatBytes,
+  type OffloadChoice,
+  type OffloadMode,
+  type OffloadOptions,
+  type OffloadPlan,
+  planOffload,
+  WASM_HEAP_LIMIT_BYTES,
+  weightBytes,
+} from './offload.js';
 export {
   BLOCK_LINEARS,
   type BlockParams,

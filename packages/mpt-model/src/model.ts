@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { initStateDict } from './init.js';
 import type { LinearLayout } from './layers.js';
+import { type OffloadOptions, type OffloadPlan, planOffload } from './offload.js';
 import {
   blockParams,
   embeddingParams,
@@ -15,7 +16,7 @@ import {
   isBlockLinearWeight,
   type ParameterLookup,
 } from './parameters.js';
-import { expectedParameterShapes, type StateDict } from './state-dict.js';
+import { expectedParameterShapes, type HostTensor, type StateDict } from './state-dict.js';
 import {
   type AttentionContext,
   attentionSlopes,
@@ -45,7 +46,23 @@ export interface ModelOptions {
    * `inOut` stores them transposed, ~1.7x faster decode on wasm (for serving). The tied embedding stays `[V, d]`.
    */
   linearLayout?: LinearLayout;
+  /**
+   * Keep the weights of the blocks that do not fit `maxResidentBytes` in host memory and upload each right
+   * before it runs (for backends with a bounded heap, e.g. wasm's 4 GiB). Results are bit-identical.
+   */
+  offload?: OffloadOptions;
 }
+
+/** What weight offload holds and has done (`model.weightOffload`). */
+export interface WeightOffloadState extends OffloadPlan {
+  /** Streamed-block uploads so far, and their bytes. */
+  uploads: number;
+  uploadedBytes: number;
+  /** Largest `tf.memory().numBytes` seen with a streamed block uploaded. */
+  peakTensorBytes: number;
+}
+
+const BLOCK_INDEX = /^transformer\.blocks\.(\d+)\./;
 
 /** Transposes a row-major `[rows, cols]` matrix on the host. */
 function transposeHost(data: Float32Array, rows: number, cols: number): Float32Array {
@@ -60,14 +77,22 @@ function transposeHost(data: Float32Array, rows: number, cols: number): Float32A
 export class MPTModel {
   readonly params: Map<string, tf.Variable>;
   readonly slopes: Float32Array | null;
+  /** The offload plan and counters, or null when every weight is a tensor. */
+  readonly weightOffload: WeightOffloadState | null;
+  /** Streamed blocks' weights in host memory, already in `linearLayout`. */
+  private readonly hostParams: Map<string, HostTensor>;
 
   private constructor(
     readonly config: MPTConfig,
     params: Map<string, tf.Variable>,
     readonly linearLayout: LinearLayout,
+    hostParams: Map<string, HostTensor> = new Map(),
+    plan: OffloadPlan | null = null,
   ) {
     this.params = params;
+    this.hostParams = hostParams;
     this.slopes = attentionSlopes(config);
+    this.weightOffload = plan && { ...plan, uploads: 0, uploadedBytes: 0, peakTensorBytes: 0 };
   }
 
   /**
@@ -92,18 +117,26 @@ export class MPTModel {
     }
     if (problems.length > 0)
       throw new StateDictError(`state dict does not fit the config:\n  ${problems.join('\n  ')}`);
+    const plan = options.offload ? planOffload(config, options.offload) : null;
     const params = new Map<string, tf.Variable>();
+    const hostParams = new Map<string, HostTensor>();
     for (const [name, shape] of expected) {
-      // tf.variable copies its initial value: free the staging tensor so weights are held once.
       const host = stateDict.get(name)!.data;
-      const staging =
-        linearLayout === 'inOut' && isBlockLinearWeight(name)
-          ? tf.tensor(transposeHost(host, shape[0]!, shape[1]!), [shape[1]!, shape[0]!], 'float32')
-          : tf.tensor(host, shape, 'float32');
+      const transposed = linearLayout === 'inOut' && isBlockLinearWeight(name);
+      const layoutShape = transposed ? [shape[1]!, shape[0]!] : shape;
+      const data = transposed ? transposeHost(host, shape[0]!, shape[1]!) : host;
+      const block = BLOCK_INDEX.exec(name);
+      // A streamed block's weights never become tensors here: the heap may not hold them all.
+      if (plan && block && Number(block[1]) >= plan.residentBlocks) {
+        hostParams.set(name, { shape: layoutShape, data });
+        continue;
+      }
+      // tf.variable copies its initial value: free the staging tensor so weights are held once.
+      const staging = tf.tensor(data, layoutShape, 'float32');
       params.set(name, tf.variable(staging, true));
       staging.dispose();
     }
-    return new MPTModel(config, params, linearLayout);
+    return new MPTModel(config, params, linearLayout, hostParams, plan);
   }
 
   /** A randomly initialized model (llm-foundry's default kaiming_normal_ init; see `init.ts`). */
@@ -114,13 +147,20 @@ export class MPTModel {
   /** Parameter by llm-foundry name; throws on an unknown name. */
   readonly get: ParameterLookup = (name) => {
     const p = this.params.get(name);
-    if (!p) throw new StateDictError(`the model has no parameter "${name}"`);
-    return p;
+    if (p) return p;
+    if (this.hostParams.has(name)) {
+      throw new StateDictError(
+        `parameter "${name}" is offloaded to host memory: its block's weights are uploaded only while the ` +
+          'model runs it (forward, prefill, decodeStep)',
+      );
+    }
+    throw new StateDictError(`the model has no parameter "${name}"`);
   };
 
   get numParameters(): number {
     let n = 0;
     for (const p of this.params.values()) n += p.size;
+    for (const h of this.hostParams.values()) n += h.data.length;
     return n;
   }
 
@@ -205,12 +245,16 @@ export class MPTModel {
   /** The parameters as a host state dict (llm-foundry names, torch shapes whatever the layout), e.g. to save. */
   async toStateDict(): Promise<StateDict> {
     const out: StateDict = new Map();
-    for (const [name, p] of this.params) {
-      const data = (await p.data()) as Float32Array;
+    for (const name of expectedParameterShapes(this.config).keys()) {
+      const p = this.params.get(name);
+      const host = this.hostParams.get(name);
+      if (!p && !host) continue;
+      const shape = p ? [...p.shape] : host!.shape;
+      const data = p ? ((await p.data()) as Float32Array) : host!.data.slice();
       if (this.linearLayout === 'inOut' && isBlockLinearWeight(name)) {
-        const [rows, cols] = p.shape as [number, number];
+        const [rows, cols] = shape as [number, number];
         out.set(name, { shape: [cols, rows], data: transposeHost(data, rows, cols) });
-      } else out.set(name, { shape: [...p.shape], data });
+      } else out.set(name, { shape, data });
     }
     return out;
   }
@@ -218,18 +262,39 @@ export class MPTModel {
   dispose(): void {
     for (const p of this.params.values()) p.dispose();
     this.params.clear();
+    this.hostParams.clear();
   }
 
   private run(ids: tf.Tensor, ctx: AttentionContext, headOnLastPosition = false): tf.Tensor3D {
     const units = this.units();
     let x: tf.Tensor = ids;
-    for (const unit of units.slice(0, -1)) x = unit.forward(this.get, x, ctx);
+    for (const unit of units.slice(0, -1)) x = this.runUnit(unit, x, ctx);
     // Generation needs only the last position's logits: skip the vocab projection for the others.
     if (headOnLastPosition) {
       const [b, t, d] = x.shape as [number, number, number];
       x = tf.slice(x, [0, t - 1, 0], [b, 1, d]);
     }
     return units[units.length - 1]!.forward(this.get, x, ctx) as tf.Tensor3D;
+  }
+
+  /** Runs one unit; a streamed block gets its weights uploaded for the call and freed right after. */
+  private runUnit(unit: ModelUnit, x: tf.Tensor, ctx: AttentionContext): tf.Tensor {
+    const host = unit.parameterNames.filter((n) => this.hostParams.has(n));
+    if (host.length === 0) return unit.forward(this.get, x, ctx);
+    const uploaded = new Map<string, tf.Tensor>();
+    try {
+      for (const name of host) {
+        const h = this.hostParams.get(name)!;
+        uploaded.set(name, tf.tensor(h.data, h.shape, 'float32'));
+      }
+      const stats = this.weightOffload!;
+      stats.uploads++;
+      for (const name of host) stats.uploadedBytes += 4 * this.hostParams.get(name)!.data.length;
+      stats.peakTensorBytes = Math.max(stats.peakTensorBytes, tf.memory().numBytes);
+      return unit.forward((name) => uploaded.get(name) ?? this.get(name), x, ctx);
+    } finally {
+      tf.dispose([...uploaded.values()]);
+    }
   }
 
   private runWithCache(

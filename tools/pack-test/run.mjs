@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // Pack test: every publishable package as a user gets it from npm.
 //
-//   node tools/pack-test/run.mjs [--build] [--keep] [--only tokenizer,hf-loader]
+//   node tools/pack-test/run.mjs [--build] [--keep] [--verbose] [--only tokenizer,hf-loader]
+//   node tools/pack-test/run.mjs --local     # only the README doc tests, against the workspace's dist/
 //
-// 1. checks each packages/*/package.json (exports with types, files, sideEffects, license, README with an
-//    example, no runtime dependency on apps/ or on a devDependency);
+// 1. checks each packages/*/package.json (exports with types, files, sideEffects, license, a README with at
+//    least one doc test, no runtime dependency on apps/ or on a devDependency);
 // 2. `pnpm pack`s each package into a temp dir (workspace:* becomes the real version);
 // 3. creates an empty project there and `npm install`s all the tarballs together;
 // 4. type-checks a TypeScript file importing every package's public API against the installed tarballs;
-// 5. runs tools/pack-test/examples/<pkg>.mjs (each mirrors its README example and asserts what it prints)
-//    with plain `node` in that project, and checks it exits 0 and prints `ok <pkg>`.
+// 5. runs the doc tests of each packed README (```js doctest blocks, see doctest.mjs and README.md here) with
+//    plain `node` in that project, checking exit code and printed output.
 //
 // Shared files (the GPT-NeoX-20B tokenizer) come from MPTJS_SHARED_DIR (default ../shared from the repo root).
 // --build runs `pnpm --filter <pkg> build` first (otherwise the dist/ folders already built are packed).
@@ -17,17 +18,20 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compareOutput, extractDoctests } from './doctest.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -36,6 +40,7 @@ const flag = (name) => args.includes(name);
 const onlyIdx = args.indexOf('--only');
 const only = onlyIdx >= 0 ? new Set(args[onlyIdx + 1].split(',')) : null;
 const sharedDir = resolve(root, process.env.MPTJS_SHARED_DIR ?? '../shared');
+const local = flag('--local');
 
 const failures = [];
 const fail = (what, why) => {
@@ -84,12 +89,14 @@ for (const { short, dir, manifest: m } of packages) {
   if (!m.version) problems.push('no "version"');
   const readme = join(dir, 'README.md');
   if (!existsSync(readme)) problems.push('no README.md');
-  else if (
-    !/```(js|ts|javascript|typescript)\n[\s\S]*?import [\s\S]*?from '@mptjs\//.test(
-      readFileSync(readme, 'utf8'),
-    )
-  )
-    problems.push('README has no js/ts example importing the package');
+  else {
+    const doc = readDoctests(readFileSync(readme, 'utf8'));
+    if (doc.error) problems.push(`README ${doc.error}`);
+    else if (!doc.examples.length)
+      problems.push('README has no ```js doctest example (see tools/pack-test/README.md)');
+    else if (!doc.examples.some((e) => e.code.includes(`from '${m.name}'`)))
+      problems.push(`README has no doctest example importing ${m.name}`);
+  }
   const runtime = { ...m.dependencies, ...m.peerDependencies, ...m.optionalDependencies };
   for (const dep of Object.keys(runtime)) {
     if (appNames.has(dep)) problems.push(`runtime dependency on app ${dep}`);
@@ -151,149 +158,183 @@ function isBuiltin(name) {
 }
 
 // ---- 2. build + pack ----------------------------------------------------------------------------------------
-if (flag('--build')) {
+if (flag('--build') && !local) {
   for (const { manifest } of packages) {
     console.log(`[pack-test] building ${manifest.name} (${elapsed()})`);
     execFileSync('pnpm', ['--filter', manifest.name, 'build'], { cwd: root, stdio: 'inherit' });
   }
 }
 const work = mkdtempSync(join(tmpdir(), 'mptjs-pack-'));
-const tarDir = join(work, 'tarballs');
 const proj = join(work, 'project');
-mkdirSync(tarDir);
 mkdirSync(proj);
-console.log(`[pack-test] packing into ${tarDir} (${elapsed()})`);
-const tarballs = [];
-for (const { dir, manifest } of packages) {
-  const before = new Set(readdirSync(tarDir));
-  const r = spawnSync('pnpm', ['pack', '--pack-destination', tarDir], { cwd: dir, encoding: 'utf8' });
-  const made = readdirSync(tarDir).filter((f) => !before.has(f));
-  if (r.status !== 0 || made.length !== 1) {
-    fail(`${manifest.name} pack`, `pnpm pack exited ${r.status}: ${r.stderr.trim().slice(-500)}`);
-    continue;
-  }
-  const tgz = join(tarDir, made[0]);
-  const listing = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  const packedManifest = JSON.parse(
-    execFileSync('tar', ['-xzOf', tgz, 'package/package.json'], { encoding: 'utf8' }),
-  );
-  const problems = [];
-  for (const f of [
-    'package/package.json',
-    'package/README.md',
-    'package/dist/index.js',
-    'package/dist/index.d.ts',
-  ])
-    if (!listing.includes(f)) problems.push(`tarball lacks ${f.slice(8)}`);
-  const leaked = listing.filter((f) => /\/src\/|\.test\.|\/node_modules\/|\.vitest-report/.test(f));
-  if (leaked.length)
-    problems.push(`tarball ships ${leaked.slice(0, 3).join(', ')}${leaked.length > 3 ? ', ...' : ''}`);
-  for (const [dep, v] of Object.entries({
-    ...packedManifest.dependencies,
-    ...packedManifest.optionalDependencies,
-  }))
-    if (String(v).startsWith('workspace:')) problems.push(`packed dependency ${dep}@${v} not rewritten`);
-  if (problems.length) for (const p of problems) fail(`${manifest.name} tarball`, p);
-  else pass(`${manifest.name} -> ${made[0]} (${listing.length} files)`);
-  tarballs.push(tgz);
-}
-
-// ---- 3. install ---------------------------------------------------------------------------------------------
 writeFileSync(
   join(proj, 'package.json'),
   JSON.stringify({ name: 'mptjs-pack-test', private: true, type: 'module' }, null, 2),
 );
-console.log(`[pack-test] npm install ${tarballs.length} tarballs in ${proj} (${elapsed()})`);
-// @types/node is what any TypeScript user of these Node-facing packages has; the type check below needs it.
-const install = spawnSync(
-  'npm',
-  ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, '@types/node@20'],
-  {
-    cwd: proj,
-    encoding: 'utf8',
-    timeout: 600_000,
-  },
-);
-if (install.status !== 0) {
-  fail('npm install', `exited ${install.status}: ${(install.stderr || install.stdout).trim().slice(-2000)}`);
-  finish();
-}
-pass(`npm install (${elapsed()})`);
+// What the doc tests read: the READMEs as packed (what npm shows), or the workspace's with --local.
+const readmes = new Map();
+if (local) linkWorkspace();
+else packInstallAndTypeCheck();
 
-// ---- 4. types -----------------------------------------------------------------------------------------------
-const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-if (existsSync(tsc)) {
-  const imports = packages.map(
-    ({ manifest }, i) => `import * as p${i} from '${manifest.name}';\nvoid p${i};`,
-  );
-  writeFileSync(join(proj, 'types-check.ts'), `${imports.join('\n')}\n`);
-  writeFileSync(
-    join(proj, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        target: 'es2022',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-      },
-      files: ['types-check.ts'],
-    }),
-  );
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: proj, encoding: 'utf8' });
-  if (r.status === 0)
-    pass('types resolve from the tarballs (tsc, moduleResolution nodenext, strict, skipLibCheck false)');
-  else fail('types', (r.stdout + r.stderr).trim().split('\n').slice(0, 15).join('\n    '));
-}
+// ---- 5. doc tests -------------------------------------------------------------------------------------------
+console.log(`[pack-test] README doc tests in ${proj} (${elapsed()})`);
+// The files the examples name, at the paths the READMEs say: a tokenizer.json, the checkpoint fixtures and
+// the sample corpus, all relative to the working directory.
+const tokenizerJson = join(sharedDir, 'data', 'gpt-neox-20b-tokenizer.json');
+if (existsSync(tokenizerJson)) copyFileSync(tokenizerJson, join(proj, 'tokenizer.json'));
+else warn('doc tests', `${tokenizerJson} missing: examples that read tokenizer.json fail`);
+for (const fixture of ['mpt-f32', 'mosaic-6heads'])
+  cpSync(join(root, 'fixtures', fixture), join(proj, 'fixtures', fixture), { recursive: true });
+cpSync(join(root, 'data', 'sample'), join(proj, 'data', 'sample'), { recursive: true });
 
-// ---- 5. examples --------------------------------------------------------------------------------------------
-console.log(`[pack-test] examples (${elapsed()})`);
-copyFileSync(
-  join(root, 'fixtures', 'mpt-f32', 'config.json'),
-  ensure(join(proj, 'fixtures', 'mpt-f32', 'config.json')),
-);
-copyFileSync(
-  join(root, 'fixtures', 'mpt-f32', 'model.safetensors'),
-  join(proj, 'fixtures', 'mpt-f32', 'model.safetensors'),
-);
-copyFileSync(
-  join(root, 'fixtures', 'mpt-f32', 'expected.safetensors'),
-  join(proj, 'fixtures', 'mpt-f32', 'expected.safetensors'),
-);
-copyFileSync(
-  join(root, 'fixtures', 'mosaic-6heads', 'config.json'),
-  ensure(join(proj, 'fixtures', 'mosaic-6heads', 'config.json')),
-);
-copyFileSync(
-  join(root, 'fixtures', 'mosaic-6heads', 'pytorch_model.bin'),
-  join(proj, 'fixtures', 'mosaic-6heads', 'pytorch_model.bin'),
-);
 for (const { short, manifest } of packages) {
-  const example = join(here, 'examples', `${short}.mjs`);
-  if (!existsSync(example)) {
-    fail(`${manifest.name} example`, `no tools/pack-test/examples/${short}.mjs`);
+  const text = readmes.get(manifest.name);
+  if (text === undefined) continue; // its pack failed, already reported
+  const doc = readDoctests(text);
+  if (doc.error || !doc.examples.length) {
+    fail(`${manifest.name} README`, doc.error ?? 'no ```js doctest example');
     continue;
   }
-  copyFileSync(example, join(proj, `${short}.mjs`));
+  for (const f of doc.files) writeFileSync(ensure(join(proj, f.name)), f.content);
+  for (const [i, example] of doc.examples.entries()) runExample(manifest.name, short, i + 1, example);
+}
+finish();
+
+function readDoctests(markdown) {
+  try {
+    return extractDoctests(markdown);
+  } catch (e) {
+    return { error: e.message, examples: [], files: [] };
+  }
+}
+
+function runExample(name, short, n, { line, code, expected }) {
+  const what = `${name} README example ${n} (README.md:${line})`;
+  const file = `readme-${short}-${n}.mjs`;
+  writeFileSync(join(proj, file), code);
   const started = Date.now();
-  const r = spawnSync(process.execPath, [`${short}.mjs`], {
+  const r = spawnSync(process.execPath, [file], {
     cwd: proj,
     encoding: 'utf8',
     timeout: 180_000,
-    env: { ...process.env, MPTJS_SHARED_DIR: sharedDir, MPTJS_REPO_DIR: root },
+    env: { ...process.env, MPTJS_SHARED_DIR: sharedDir },
   });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const out = `${r.stdout}${r.stderr}`.trim();
-  if (r.status === 0 && r.stdout.includes(`ok ${short}`)) pass(`${manifest.name} example (${secs}s)`);
-  else
-    fail(
-      `${manifest.name} example`,
-      `exit ${r.status ?? r.signal} after ${secs}s:\n    ${out.split('\n').slice(-20).join('\n    ')}`,
-    );
   if (flag('--verbose')) console.log(out.replace(/^/gm, '    | '));
+  const tail = () => `\n    ${out.split('\n').slice(-20).join('\n    ')}`;
+  if (r.status !== 0) return fail(what, `exit ${r.status ?? r.signal} after ${secs}s:${tail()}`);
+  const mismatch = expected === null ? null : compareOutput(expected, r.stdout);
+  if (mismatch) return fail(what, `${mismatch} (the output block after the example)${tail()}`);
+  pass(`${name} README example ${n} (${secs}s${expected === null ? '' : ', output checked'})`);
 }
-finish();
+
+// The packages as built in the workspace, linked into the project: the doc tests without pack and install.
+function linkWorkspace() {
+  console.log('[pack-test] --local: the workspace packages (dist/ as built), not tarballs');
+  const link = (name) => {
+    const target = join(root, 'node_modules', name);
+    if (!existsSync(target)) return fail('--local', `${target} missing (pnpm install at the root first)`);
+    symlinkSync(target, ensure(join(proj, 'node_modules', name)), 'dir');
+  };
+  // All of them, not only the --only ones: examples import their package's dependencies too.
+  for (const d of readdirSync(join(root, 'node_modules', '@mptjs'))) link(`@mptjs/${d}`);
+  link('@tensorflow/tfjs-core');
+  for (const { dir, manifest } of packages)
+    readmes.set(manifest.name, readFileSync(join(dir, 'README.md'), 'utf8'));
+}
+
+function packInstallAndTypeCheck() {
+  const tarDir = join(work, 'tarballs');
+  mkdirSync(tarDir);
+  console.log(`[pack-test] packing into ${tarDir} (${elapsed()})`);
+  const tarballs = [];
+  for (const { dir, manifest } of packages) {
+    const before = new Set(readdirSync(tarDir));
+    const r = spawnSync('pnpm', ['pack', '--pack-destination', tarDir], { cwd: dir, encoding: 'utf8' });
+    const made = readdirSync(tarDir).filter((f) => !before.has(f));
+    if (r.status !== 0 || made.length !== 1) {
+      fail(`${manifest.name} pack`, `pnpm pack exited ${r.status}: ${r.stderr.trim().slice(-500)}`);
+      continue;
+    }
+    const tgz = join(tarDir, made[0]);
+    const listing = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const packedManifest = JSON.parse(
+      execFileSync('tar', ['-xzOf', tgz, 'package/package.json'], { encoding: 'utf8' }),
+    );
+    const problems = [];
+    for (const f of [
+      'package/package.json',
+      'package/README.md',
+      'package/dist/index.js',
+      'package/dist/index.d.ts',
+    ])
+      if (!listing.includes(f)) problems.push(`tarball lacks ${f.slice(8)}`);
+    const leaked = listing.filter((f) => /\/src\/|\.test\.|\/node_modules\/|\.vitest-report/.test(f));
+    if (leaked.length)
+      problems.push(`tarball ships ${leaked.slice(0, 3).join(', ')}${leaked.length > 3 ? ', ...' : ''}`);
+    for (const [dep, v] of Object.entries({
+      ...packedManifest.dependencies,
+      ...packedManifest.optionalDependencies,
+    }))
+      if (String(v).startsWith('workspace:')) problems.push(`packed dependency ${dep}@${v} not rewritten`);
+    if (problems.length) for (const p of problems) fail(`${manifest.name} tarball`, p);
+    else pass(`${manifest.name} -> ${made[0]} (${listing.length} files)`);
+    tarballs.push(tgz);
+    readmes.set(
+      manifest.name,
+      execFileSync('tar', ['-xzOf', tgz, 'package/README.md'], { encoding: 'utf8' }),
+    );
+  }
+
+  // ---- 3. install -------------------------------------------------------------------------------------------
+  console.log(`[pack-test] npm install ${tarballs.length} tarballs in ${proj} (${elapsed()})`);
+  // @types/node is what any TypeScript user of these Node-facing packages has; the type check below needs it.
+  const install = spawnSync(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, '@types/node@20'],
+    {
+      cwd: proj,
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
+  if (install.status !== 0) {
+    fail(
+      'npm install',
+      `exited ${install.status}: ${(install.stderr || install.stdout).trim().slice(-2000)}`,
+    );
+    finish();
+  }
+  pass(`npm install (${elapsed()})`);
+
+  // ---- 4. types ---------------------------------------------------------------------------------------------
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (existsSync(tsc)) {
+    const imports = packages.map(
+      ({ manifest }, i) => `import * as p${i} from '${manifest.name}';\nvoid p${i};`,
+    );
+    writeFileSync(join(proj, 'types-check.ts'), `${imports.join('\n')}\n`);
+    writeFileSync(
+      join(proj, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        files: ['types-check.ts'],
+      }),
+    );
+    const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: proj, encoding: 'utf8' });
+    if (r.status === 0)
+      pass('types resolve from the tarballs (tsc, moduleResolution nodenext, strict, skipLibCheck false)');
+    else fail('types', (r.stdout + r.stderr).trim().split('\n').slice(0, 15).join('\n    '));
+  }
+}
 
 function ensure(file) {
   mkdirSync(dirname(file), { recursive: true });

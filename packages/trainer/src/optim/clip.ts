@@ -3,7 +3,20 @@ import * as tf from '@tensorflow/tfjs-core';
 /** Sum of squares of every gradient, as one number (FSDP ranks all-reduce this before taking the root). */
 export async function gradSumOfSquares(grads: readonly tf.Tensor[]): Promise<number> {
   if (grads.length === 0) return 0;
-  const total = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+  // tfjs-webgpu's addN binds every input in one shader and WebGPU allows 8 storage buffers per stage by
+  // default, so the per-tensor sums are added in groups of at most 4.
+  const total = tf.tidy(() => {
+    let terms = grads.map((g) => tf.sum(tf.square(g)));
+    while (terms.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < terms.length; i += 4) {
+        const group = terms.slice(i, i + 4);
+        next.push(group.length === 1 ? group[0]! : tf.addN(group));
+      }
+      terms = next;
+    }
+    return terms[0]!;
+  });
   const value = (await total.data())[0]!;
   total.dispose();
   return value;

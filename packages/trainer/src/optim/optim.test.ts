@@ -138,4 +138,14 @@ describe('gradient clipping', () => {
       new DecoupledLionW({ lr: 1 }).loadState({ name: 'decoupled_adamw', step: 1, slots: {} }),
     ).toThrow('cannot load decoupled_adamw state into decoupled_lionw');
   });
+
+  it('sums the squares of many gradients (grouped below the per-shader buffer limit)', async () => {
+    await selectBackend('cpu', { log: false });
+    const grads = Array.from({ length: 37 }, (_, i) => tf.fill([2, 3], i + 1));
+    const expected = Array.from({ length: 37 }, (_, i) => 6 * (i + 1) ** 2).reduce((x, y) => x + y, 0);
+    const before = tf.memory().numTensors;
+    expect(await gradSumOfSquares(grads)).toBeCloseTo(expected, 0);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(grads);
+  });
 });

@@ -1,0 +1,3 @@
+export { crossEntropyPlain, fusedCrossEntropy } from './cross-entropy.js';
+export { fusedLayerNorm, layerNormPlain } from './layer-norm.js';
+export { fusedKernelsAvailable, registerFusedKernels } from './register.js';

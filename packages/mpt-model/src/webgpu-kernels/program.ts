@@ -1,0 +1,81 @@
+/**
+ * What the fused kernels share: the subset of tfjs-backend-webgpu's program object they fill in, the backend
+ * method that runs one, and WGSL snippets for row-per-workgroup reductions. tfjs wraps `getUserCode()` with the
+ * buffer bindings (`result`, one array per variable name), the `uniforms` struct (every input's shape, the
+ * output shape, `size` when asked for, and the program's own uniforms) and the `_start` entry point, which
+ * fills the `workgroupId`, `numWorkgroups` and `localIndex` globals before calling `main`.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+
+export interface WebGpuProgram {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms?: string;
+  size?: boolean;
+  getUserCode(): string;
+}
+
+export type Uniform = { type: 'float32' | 'int32'; data: number[] };
+
+export interface WebGpuBackendLike {
+  runWebGPUProgram(
+    program: WebGpuProgram,
+    inputs: tf.TensorInfo[],
+    dtype: tf.DataType,
+    uniforms?: Uniform[],
+  ): tf.TensorInfo;
+}
+
+/** Threads of the one-thread-per-element programs. */
+export const ELEMENTWISE_WORKGROUP = 64;
+
+/** Workgroups for `threads` threads of `ELEMENTWISE_WORKGROUP`; tfjs folds a dispatch over 65535 into 2D/3D. */
+export function elementwiseDispatch(threads: number): [number, number, number] {
+  return [Math.max(1, Math.ceil(threads / ELEMENTWISE_WORKGROUP)), 1, 1];
+}
+
+/** Threads per row for row-per-workgroup programs: a power of two, small for short rows. */
+export function rowWorkgroupSize(rowLength: number): number {
+  if (rowLength <= 32) return 32;
+  if (rowLength <= 64) return 64;
+  if (rowLength <= 128) return 128;
+  return 256;
+}
+
+/**
+ * WGSL for row-per-workgroup programs: `rowIndex()` (the flat workgroup index, also right when tfjs folded a
+ * long dispatch into 2D or 3D) and `reduceSum(value)` over `T` (`f32` or `vec2<f32>`), a tree reduction in
+ * workgroup memory that every thread of the workgroup must call (it contains barriers) and that returns the
+ * total to all of them.
+ */
+export function rowReductionSnippet(workgroupSize: number, type: 'f32' | 'vec2<f32>'): string {
+  return `
+      const WG : i32 = ${workgroupSize};
+      var<workgroup> partial : array<${type}, ${workgroupSize}>;
+
+      fn rowIndex() -> i32 {
+        return i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x +
+          workgroupId.x);
+      }
+
+      fn reduceSum(value : ${type}) -> ${type} {
+        let lane = i32(localIndex);
+        partial[lane] = value;
+        workgroupBarrier();
+        for (var stride = WG / 2; stride > 0; stride = stride / 2) {
+          if (lane < stride) {
+            partial[lane] = partial[lane] + partial[lane + stride];
+          }
+          workgroupBarrier();
+        }
+        let total = partial[0];
+        // The next reduction overwrites partial: every thread must have read the total first.
+        workgroupBarrier();
+        return total;
+      }
+  `;
+}

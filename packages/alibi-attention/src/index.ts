@@ -24,12 +24,16 @@ export * from './backend/index.js';
 export { alibiBias, MASK_VALUE, relativePositions, visibleKeys } from './bias.js';
 export { FlashAttentionProgram } from './flash/flash-attention-program.js';
 export {
+  FLASH_ATTENTION_GRAD_KERNEL,
   FLASH_ATTENTION_KERNEL,
+  FLASH_ATTENTION_LSE_KERNEL,
   type FlashAttentionAttrs,
   registerFlashAttentionKernel,
+  runFlashAttentionGradKernel,
   runFlashAttentionKernel,
+  runFlashAttentionWithLse,
 } from './flash/register-flash-attention.js';
 export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
-export { patchWasmTransposedMatMul } from './wasm-matmul.js';
+export { patchWasmTransposedMatMul, setWasmSimdMatMul, type WasmSimdMatMulMode } from './wasm-matmul.js';

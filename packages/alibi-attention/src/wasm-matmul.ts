@@ -1,20 +1,31 @@
 /**
- * tfjs-wasm's BatchMatMul is 5-25x slower when an operand is transposed (`transposeA`/`transposeB`, which every
+ * Products with more than one batch entry go to our SIMD kernel (`wasm-kernels/`): tfjs-wasm runs those through
+ * a scalar loop, XNNPACK only sees batch-1 products.
+ *
+ * tfjs-wasm's BatchMatMul is also 5-25x slower when an operand is transposed (`transposeA`/`transposeB`, which every
  * matmul gradient uses) than on plain row-major operands. This wraps the wasm kernel so a transposed operand is
  * first materialized with the wasm Transpose kernel (a memory-bound copy) and the multiply runs untransposed.
  * Results are identical; only wasm is affected. Measured here (512x512x2048): plain 5.1 GFLOP/s, transposeA 0.2,
  * transposeB 0.9, explicit transpose + plain 14.7 (busy machine).
  */
 import * as tf from '@tensorflow/tfjs-core';
-
-interface WasmBackendLike {
-  disposeData(dataId: object): void;
-}
+import { matMulShape, matmulKernels, simdBatchMatMul, simdHandles } from './wasm-kernels/batch-matmul.js';
+import type { WasmBackendLike } from './wasm-kernels/load.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
 
 let patched = false;
+/** Which products go to our SIMD kernel: none, those with batch > 1 (default), or every one (for measuring). */
+export type WasmSimdMatMulMode = 'off' | 'batched' | 'all';
+let simdMode: WasmSimdMatMulMode = 'batched';
+
+/** Chooses which wasm products use our SIMD kernel (see `WasmSimdMatMulMode`); returns the previous mode. */
+export function setWasmSimdMatMul(mode: WasmSimdMatMulMode): WasmSimdMatMulMode {
+  const previous = simdMode;
+  simdMode = mode;
+  return previous;
+}
 
 /** Installs the wrapper (idempotent). Returns false when the wasm kernels are not registered. */
 export function patchWasmTransposedMatMul(): boolean {
@@ -34,8 +45,18 @@ export function patchWasmTransposedMatMul(): boolean {
   const kernelFunc = (args: KernelArgs): tf.TensorInfo => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    if (!transposeA && !transposeB) return multiply(args) as tf.TensorInfo;
     const backend = args.backend as WasmBackendLike;
+    const float = a.dtype === 'float32' && b.dtype === 'float32';
+    const kernels = simdMode !== 'off' && float ? matmulKernels(backend) : null;
+    if (kernels) {
+      const shape = matMulShape(a.shape, b.shape, !!transposeA, !!transposeB);
+      // Batch 1 stays with XNNPACK by default, which is faster there.
+      const batched = Math.max(shape.batchA, shape.batchB) > 1;
+      if ((batched || simdMode === 'all') && simdHandles(shape)) {
+        return simdBatchMatMul(backend, kernels, a, b, !!transposeA, !!transposeB, shape);
+      }
+    }
+    if (!transposeA && !transposeB) return multiply(args) as tf.TensorInfo;
     const temporaries: tf.TensorInfo[] = [];
     const plainA = transposeA ? swapLastTwo(a, backend) : a;
     const plainB = transposeB ? swapLastTwo(b, backend) : b;

@@ -1,0 +1,90 @@
+// GFLOP/s of the batched attention matmuls on wasm: tfjs-wasm's own BatchMatMul (scalar loop for batch > 1)
+// against our SIMD kernel (packages/alibi-attention/src/wasm-kernels), and the 1024^3 XNNPACK matmul measured
+// in the same process as the baseline. Also batch-1 products through XNNPACK vs our kernel (which to keep).
+// Usage: node bench/baselines/batched-matmul.bench.mjs [--bh 64] [--t 128] [--dh 64] [--repeats 5]
+import { parseArgs } from 'node:util';
+import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { report, timeit } from '../lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    bh: { type: 'string', default: '64' },
+    t: { type: 'string', default: '128' },
+    dh: { type: 'string', default: '64' },
+    repeats: { type: 'string', default: '5' },
+  },
+});
+const [bh, t, dh, repeats] = [values.bh, values.t, values.dh, values.repeats].map(Number);
+await selectBackend('wasm', { log: false });
+
+async function gflops(shapeA, shapeB, ta, tb, mode) {
+  const a = tf.randomNormal(shapeA);
+  const b = tf.randomNormal(shapeB);
+  const previous = setWasmSimdMatMul(mode);
+  try {
+    const out = tf.matMul(a, b, ta, tb);
+    const flops = 2 * out.size * (ta ? shapeA.at(-2) : shapeA.at(-1));
+    out.dispose();
+    const r = await timeit(
+      () => {
+        const c = tf.matMul(a, b, ta, tb);
+        c.dataSync();
+        c.dispose();
+      },
+      { repeats, warmup: 2 },
+    );
+    return flops / r.median_s / 1e9;
+  } finally {
+    setWasmSimdMatMul(previous);
+    tf.dispose([a, b]);
+  }
+}
+
+const rows = [
+  {
+    name: 'matmul 1024^3 (XNNPACK)',
+    value: await gflops([1024, 1024], [1024, 1024], false, false, 'off'),
+    unit: 'GFLOP/s',
+  },
+];
+const cases = [
+  ['scores q k^T (k pre-transposed)', [bh, t, dh], [bh, dh, t], false, false],
+  ['scores q k^T (transposeB)', [bh, t, dh], [bh, t, dh], false, true],
+  ['P v', [bh, t, t], [bh, t, dh], false, false],
+  ['dV = P^T dO (transposeA)', [bh, t, t], [bh, t, dh], true, false],
+];
+for (const [label, sa, sb, ta, tb] of cases) {
+  const shape = `[${sa}]x[${sb}]`;
+  rows.push({
+    name: `${label} ${shape}: tfjs-wasm`,
+    value: await gflops(sa, sb, ta, tb, 'off'),
+    unit: 'GFLOP/s',
+  });
+  rows.push({
+    name: `${label} ${shape}: ours`,
+    value: await gflops(sa, sb, ta, tb, 'batched'),
+    unit: 'GFLOP/s',
+  });
+}
+// Batch 1: is XNNPACK (the default there) faster than ours?
+for (const [m, k, n] of [
+  [t, dh, t],
+  [512, 256, 1024],
+]) {
+  rows.push({
+    name: `batch 1 [${m},${k}]x[${k},${n}]: XNNPACK`,
+    value: await gflops([m, k], [k, n], false, false, 'off'),
+    unit: 'GFLOP/s',
+  });
+  rows.push({
+    name: `batch 1 [${m},${k}]x[${k},${n}]: ours`,
+    value: await gflops([m, k], [k, n], false, false, 'all'),
+    unit: 'GFLOP/s',
+  });
+}
+report('batched-matmul', {
+  rows,
+  baseline: 'matmul 1024^3 (XNNPACK)',
+  notes: { shapes: `B*H ${bh}, T ${t}, Dh ${dh}; float32, single thread` },
+});

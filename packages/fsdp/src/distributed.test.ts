@@ -1,4 +1,5 @@
-// Real ranks: child processes over 127.0.0.1 TCP and worker threads over MessagePorts, run through launchLocal.
+// Real ranks: child processes over 127.0.0.1 TCP and worker threads over shared memory or MessagePorts, run
+// through launchLocal.
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,17 +41,15 @@ afterEach(async () => {
   await Promise.all(jobs.splice(0).map((j) => j.stop()));
 });
 
-async function launch(
-  mode: 'processes' | 'threads',
-  nproc: number,
-  scenario: string,
-  env: Record<string, string> = {},
-) {
+type Mode = 'processes' | 'threads' | 'threads/message-port';
+
+async function launch(mode: Mode, nproc: number, scenario: string, env: Record<string, string> = {}) {
   const job = await launchLocal({
     script: RANK_SCRIPT,
     args: [scenario],
     nproc,
-    mode,
+    mode: mode === 'processes' ? 'processes' : 'threads',
+    threadTransport: mode === 'threads/message-port' ? 'message-port' : 'shared-memory',
     stdio: 'pipe',
     env,
     killGraceMs: 500,
@@ -59,7 +58,7 @@ async function launch(
   return job;
 }
 
-for (const mode of ['processes', 'threads'] as const) {
+for (const mode of ['processes', 'threads', 'threads/message-port'] as const) {
   describe(`${mode}: collectives across real ranks`, () => {
     it('4 ranks agree on allReduce, allGather, reduceScatter, broadcast', async () => {
       const job = await launch(mode, 4, 'check');

@@ -10,6 +10,11 @@ export interface Frame {
   /** Small JSON text: op header, abort reason, hello. */
   meta?: string;
   payload?: Float32Array;
+  /**
+   * Set on received frames whose payload is a view of the link's own memory (shared-memory slots): the receiver
+   * calls it once done with the payload so the slot can be reused. Never sent.
+   */
+  release?: () => void;
 }
 
 export const FrameKind = {
@@ -30,6 +35,8 @@ export interface Link {
   readonly peer: number;
   /** Sends a frame; takes ownership of `frame.payload`, which the caller must not touch afterwards. */
   send(frame: Frame): void;
+  /** Optional: sends `frame` with a copy of `data` made now (one copy, no staging buffer); the caller keeps `data`. */
+  sendCopy?(frame: Frame, data: Float32Array): void;
   /** Starts delivering frames (those received earlier are buffered until then). */
   attach(handlers: LinkHandlers): void;
   /** Closes after flushing what was sent. */
@@ -53,6 +60,11 @@ export abstract class BufferedLink implements Link {
 
   abstract send(frame: Frame): void;
   abstract close(): void;
+
+  /** The connection is closed (by either side). */
+  get isClosed(): boolean {
+    return this.closing;
+  }
 
   attach(handlers: LinkHandlers): void {
     this.handlers = handlers;

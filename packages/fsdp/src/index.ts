@@ -48,14 +48,18 @@ export {
 } from './launch.js';
 export type { CollectiveOptions, ProcessGroup, ReduceOp } from './process-group.js';
 export { chunkRange } from './ring-algorithms.js';
+export { createSharedRing, SharedMemoryLink, type SharedRing } from './transports/shared-memory-link.js';
 export { initTcpProcessGroup, type TcpGroupOptions } from './transports/tcp.js';
 export { TcpStoreClient, TcpStoreServer } from './transports/tcp-store.js';
 export {
   createLocalGroups,
   createThreadRing,
   ringTransferList,
+  THREAD_TRANSPORTS,
   type ThreadGroupOptions,
+  type ThreadRingOptions,
   type ThreadRingPorts,
+  type ThreadTransport,
   threadGroupFromPorts,
 } from './transports/threads.js';
 export { canonicalJson } from './verify-same.js';

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { createThreadRing, ringTransferList } from './transports/threads.js';
+import { createThreadRing, ringTransferList, type ThreadTransport } from './transports/threads.js';
 
 export interface LaunchOptions {
   /** The script every rank runs (a .js/.mjs file; it calls initFromEnv()). */
@@ -12,8 +12,13 @@ export interface LaunchOptions {
   args?: string[];
   /** Ranks on this node. */
   nproc: number;
-  /** 'processes' (default): one node process per rank, TCP between them. 'threads': worker threads, one ring of MessagePorts (single node only). */
+  /**
+   * 'processes' (default): one node process per rank, TCP between them. 'threads': worker threads in this
+   * process, joined by shared memory (single node only).
+   */
   mode?: 'processes' | 'threads';
+  /** How thread ranks exchange data (mode 'threads'): 'shared-memory' (default) or 'message-port'. */
+  threadTransport?: ThreadTransport;
   nnodes?: number;
   nodeRank?: number;
   masterAddr?: string;
@@ -109,7 +114,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
   const masterPort = opts.masterPort ?? (nnodes === 1 ? await freePort() : 29500);
   const grace = opts.killGraceMs ?? 3000;
   const exitGrace = opts.exitGraceMs ?? 2000;
-  const rings = mode === 'threads' ? createThreadRing(worldSize) : null;
+  const rings = mode === 'threads' ? createThreadRing(worldSize, { transport: opts.threadTransport }) : null;
 
   const handles: RankHandle[] = [];
   const exits: Promise<RankExit>[] = [];

@@ -3,7 +3,6 @@
 // steps overlap (a rank forwards segment k while segment k + 1 is still arriving). Every element crosses each link
 // (worldSize - 1) / worldSize times per phase, which is the lower bound.
 import type { ReduceOp } from './process-group.js';
-import { copySegment, giveSegment } from './segment-pool.js';
 
 /** What a ring algorithm needs from the group for one collective. */
 export interface RingContext {
@@ -11,10 +10,14 @@ export interface RingContext {
   readonly worldSize: number;
   /** Elements per segment. */
   readonly segment: number;
-  /** Sends to rank + 1; takes ownership of `payload`. */
+  /** Sends to rank + 1; takes ownership of `payload` (a buffer from `recv`, or one the caller allocated). */
   send(step: number, seg: number, payload: Float32Array): void;
-  /** Resolves with what rank - 1 sent for this step and segment. */
+  /** Sends a copy of `data` (typically a view of the caller's buffer) to rank + 1; the caller keeps `data`. */
+  sendCopy(step: number, seg: number, data: Float32Array): void;
+  /** Resolves with what rank - 1 sent for this step and segment; the caller owns it until `send` or `release`. */
   recv(step: number, seg: number): Promise<Float32Array>;
+  /** Hands back a buffer from `recv` that is no longer needed (it may be a slot of shared memory, reused). */
+  release(payload: Float32Array): void;
 }
 
 export const mod = (a: number, n: number): number => ((a % n) + n) % n;
@@ -61,7 +64,7 @@ export async function ringReduceScatter(
   }
   const [s0, e0] = chunk(mod(rank - 1, w));
   for (let k = 0, a = s0; a < e0; k++, a += segment)
-    ctx.send(stepBase, k, copySegment(input, a, Math.min(a + segment, e0)));
+    ctx.sendCopy(stepBase, k, input.subarray(a, Math.min(a + segment, e0)));
   for (let s = 0; s < w - 1; s++) {
     const [start, end] = chunk(mod(rank - s - 2, w));
     const segs = segmentCount(end - start, segment);
@@ -72,7 +75,7 @@ export async function ringReduceScatter(
       if (s < w - 2) ctx.send(stepBase + s + 1, k, acc);
       else {
         write(acc, a);
-        giveSegment(acc);
+        ctx.release(acc);
       }
     }
   }
@@ -92,7 +95,7 @@ export async function ringAllGather(
   if (w === 1) return;
   const [s0, e0] = chunk(rank);
   for (let k = 0, a = s0; a < e0; k++, a += segment)
-    ctx.send(stepBase, k, copySegment(buf, a, Math.min(a + segment, e0)));
+    ctx.sendCopy(stepBase, k, buf.subarray(a, Math.min(a + segment, e0)));
   for (let s = 0; s < w - 1; s++) {
     const [start, end] = chunk(mod(rank - s - 1, w));
     const segs = segmentCount(end - start, segment);
@@ -100,7 +103,7 @@ export async function ringAllGather(
       const got = await ctx.recv(stepBase + s, k);
       buf.set(got, start + k * segment);
       if (s < w - 2) ctx.send(stepBase + s + 1, k, got);
-      else giveSegment(got);
+      else ctx.release(got);
     }
   }
 }
@@ -114,13 +117,13 @@ export async function ringBroadcast(ctx: RingContext, buf: Float32Array, root: n
   for (let k = 0; k < segs; k++) {
     const a = k * segment;
     if (pos === 0) {
-      ctx.send(0, k, copySegment(buf, a, Math.min(a + segment, buf.length)));
+      ctx.sendCopy(0, k, buf.subarray(a, Math.min(a + segment, buf.length)));
       continue;
     }
     const got = await ctx.recv(0, k);
     buf.set(got, a);
     if (pos < w - 1) ctx.send(0, k, got);
-    else giveSegment(got);
+    else ctx.release(got);
   }
 }
 

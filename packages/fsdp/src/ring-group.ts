@@ -18,6 +18,7 @@ import {
   ringBroadcast,
   ringReduceScatter,
 } from './ring-algorithms.js';
+import { copySegment, giveSegment } from './segment-pool.js';
 import { verifySameValue } from './verify-same.js';
 
 export interface RingGroupOptions {
@@ -61,7 +62,7 @@ interface RunningOp {
   fail(info: FailureInfo): void;
 }
 
-const DEFAULT_SEGMENT = 1 << 18;
+export const DEFAULT_SEGMENT = 1 << 18;
 
 export class RingProcessGroup implements ProcessGroup {
   readonly rank: number;
@@ -78,6 +79,8 @@ export class RingProcessGroup implements ProcessGroup {
   private destroyed = false;
   private current: RunningOp | null = null;
   private readonly inbox = new Map<string, Frame>();
+  /** Received payloads that are views of a link's memory, and how to hand each back. */
+  private readonly releasers = new WeakMap<Float32Array, () => void>();
   private readonly waiters = new Map<string, (f: Frame) => void>();
   private readonly headers = new Map<number, { header: OpHeader; at: number }>();
   /** Peers that shut down on purpose, with the last collective they completed. */
@@ -286,7 +289,20 @@ export class RingProcessGroup implements ProcessGroup {
       rank: this.rank,
       worldSize: this.worldSize,
       segment: this.segment,
-      send: (step, seg, payload) => this.next!.send({ kind: FrameKind.data, seq, step, seg, payload }),
+      send: (step, seg, payload) => {
+        const release = this.takeReleaser(payload);
+        if (!release) this.next!.send({ kind: FrameKind.data, seq, step, seg, payload });
+        else {
+          this.sendCopy({ kind: FrameKind.data, seq, step, seg }, payload);
+          release();
+        }
+      },
+      sendCopy: (step, seg, data) => this.sendCopy({ kind: FrameKind.data, seq, step, seg }, data),
+      release: (payload) => {
+        const release = this.takeReleaser(payload);
+        if (release) release();
+        else giveSegment(payload);
+      },
       recv: (step, seg) => {
         const key = `${seq}:${step}:${seg}`;
         const ready = this.inbox.get(key);
@@ -299,8 +315,21 @@ export class RingProcessGroup implements ProcessGroup {
     };
   }
 
+  private sendCopy(frame: Frame, data: Float32Array): void {
+    const next = this.next!;
+    if (next.sendCopy) next.sendCopy(frame, data);
+    else next.send({ ...frame, payload: copySegment(data, 0, data.length) });
+  }
+
+  private takeReleaser(payload: Float32Array): (() => void) | undefined {
+    const release = this.releasers.get(payload);
+    if (release) this.releasers.delete(payload);
+    return release;
+  }
+
   private onPrevFrame(f: Frame): void {
     if (f.kind === FrameKind.data) {
+      if (f.release && f.payload) this.releasers.set(f.payload, f.release);
       const key = `${f.seq}:${f.step}:${f.seg}`;
       const waiter = this.waiters.get(key);
       if (waiter) {

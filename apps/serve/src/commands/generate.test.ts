@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseMptConfig, weightBytes } from '@mptjs/mpt-model';
 import { describe, expect, it } from 'vitest';
 import { fixture, runCliProcess } from '../testing/fixture.js';
 
@@ -55,6 +58,45 @@ describe.skipIf(!fx)('mptjs-serve generate', () => {
     const json = JSON.parse(b.stdout) as { ids: number[]; text: string };
     expect(json.ids).toHaveLength(6);
     expect(a.stdout).toBe(`${json.text}\n`);
+  });
+
+  it('--resident-weights-gib streams blocks from host memory and gives the same continuation', async () => {
+    const { prompt, continuation } = fx!.expected.greedy;
+    const config = parseMptConfig(JSON.parse(readFileSync(join(fx!.dir, 'config.json'), 'utf8')));
+    const { fixed, block } = weightBytes(config);
+    const r = await runCliProcess([
+      'generate',
+      fx!.dir,
+      '--prompt-ids',
+      prompt.join(','),
+      '--max-new-tokens',
+      String(continuation.length),
+      '--backend',
+      'wasm',
+      '--resident-weights-gib',
+      String((fixed + block) / 2 ** 30),
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/weight offload: budget [\d.]+ MiB of weights in the heap/);
+    expect(r.stderr).toContain(`embedding + 0 of ${config.nLayers} blocks resident`);
+    const out = JSON.parse(r.stdout) as {
+      ids: number[];
+      memory: { heap_bytes: number; offload: { streamed_blocks: number; peak_tensor_bytes: number } };
+    };
+    expect(out.ids).toEqual(continuation);
+    expect(out.memory.offload.streamed_blocks).toBe(config.nLayers);
+    expect(out.memory.heap_bytes).toBeGreaterThan(out.memory.offload.peak_tensor_bytes);
+  });
+
+  it('rejects --resident-weights-gib with --offload off, and an unknown mode', async () => {
+    const base = ['generate', fx!.dir, '--prompt-ids', '1'];
+    const off = await runCliProcess([...base, '--offload', 'off', '--resident-weights-gib', '1']);
+    expect(off.code).toBe(2);
+    expect(off.stderr).toContain('--resident-weights-gib needs weight offload');
+    const bad = await runCliProcess([...base, '--offload', 'sometimes']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected auto, on or off');
   });
 
   it('is a usage error to give both --prompt and --prompt-ids', async () => {

@@ -1,5 +1,6 @@
 import type { BackendRequest } from '@mptjs/alibi-attention';
-import type { Command } from 'commander';
+import { backendHeapBytes, type OffloadMode } from '@mptjs/mpt-model';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { Engine, TextTokenizer } from '../engine/types.js';
 import { UsageError } from '../errors.js';
 import { Generation, type GenerationParams } from '../generation/generation.js';
@@ -19,6 +20,13 @@ interface GenerateOptions {
   tokenizer?: string;
   backend: BackendRequest;
   json?: boolean;
+  offload: OffloadMode;
+  residentWeightsGib?: number;
+}
+
+function offloadMode(value: string): OffloadMode {
+  if (value === 'auto' || value === 'on' || value === 'off') return value;
+  throw new InvalidArgumentError('expected auto, on or off');
 }
 
 export interface GenerateTimings {
@@ -112,12 +120,32 @@ export function addGenerateCommand(program: Command): void {
       '--tokenizer <path>',
       "tokenizer.json (default: the model directory's, else the config's tokenizer_name)",
     )
-    .option('--json', 'print {"ids", "text", "timings"} as JSON at the end instead of streaming text');
+    .option('--json', 'print {"ids", "text", "timings"} as JSON at the end instead of streaming text')
+    .option(
+      '--offload <mode>',
+      'stream block weights from host memory: auto (when they do not fit the wasm heap), on or off',
+      offloadMode,
+      'auto',
+    )
+    .option(
+      '--resident-weights-gib <n>',
+      'weight offload budget: GiB of weights kept in the backend heap (implies --offload on)',
+      numberOption(0, 1024, true),
+    );
   addBackendOption(command).action(async (model: string, options: GenerateOptions) => {
     if ((options.prompt === undefined) === (options.promptIds === undefined)) {
       throw new UsageError('give exactly one of --prompt or --prompt-ids');
     }
-    const loaded = await loadModel(model, { backend: options.backend, tokenizer: options.tokenizer });
+    if (options.offload === 'off' && options.residentWeightsGib !== undefined) {
+      throw new UsageError('--resident-weights-gib needs weight offload; drop --offload off');
+    }
+    const residentWeightBytes =
+      options.residentWeightsGib === undefined ? undefined : Math.floor(options.residentWeightsGib * 2 ** 30);
+    const loaded = await loadModel(model, {
+      backend: options.backend,
+      tokenizer: options.tokenizer,
+      offload: { mode: residentWeightBytes === undefined ? options.offload : 'on', residentWeightBytes },
+    });
     const { engine, tokenizer } = loaded;
     const prompt = promptIds(options, tokenizer, engine.info.vocabSize);
     if (prompt.length >= engine.info.maxSeqLen) {
@@ -144,6 +172,16 @@ export function addGenerateCommand(program: Command): void {
     });
     if (options.maxNewTokens === 0) generation.end('length');
     const timings = options.maxNewTokens === 0 ? undefined : await runGeneration(engine, generation);
+    const offload = engine.model.weightOffload;
+    const memory = {
+      heap_bytes: backendHeapBytes(),
+      offload: offload && {
+        resident_blocks: offload.residentBlocks,
+        streamed_blocks: offload.streamedBlocks,
+        resident_weight_bytes: offload.residentBytes,
+        peak_tensor_bytes: offload.peakTensorBytes,
+      },
+    };
     engine.dispose();
     if (stream) {
       process.stdout.write('\n');
@@ -163,6 +201,7 @@ export function addGenerateCommand(program: Command): void {
       prefill_tokens_per_s: timings?.prefill_tokens_per_s ?? 0,
       decode_tokens_per_s: timings?.decode_tokens_per_s ?? 0,
     };
+    out['memory'] = memory;
     process.stdout.write(`${JSON.stringify(out)}\n`);
   });
 }

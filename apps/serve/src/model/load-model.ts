@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
-import { MPTModel } from '@mptjs/mpt-model';
+import { chooseOffload, MPTModel, type OffloadMode } from '@mptjs/mpt-model';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';
 import { MptEngine } from '../engine/mpt-engine.js';
 import type { TextTokenizer } from '../engine/types.js';
@@ -15,6 +15,11 @@ export interface LoadModelOptions {
   withTokenizer?: boolean;
   /** Where status lines go (stderr by default). */
   log?: (line: string) => void;
+  /**
+   * Weight offload (blocks streamed from host memory): `auto` (default) when the fp32 weights would not fit the
+   * wasm heap; `residentWeightBytes` sets the budget of weights kept in the heap.
+   */
+  offload?: { mode: OffloadMode; residentWeightBytes?: number | undefined };
 }
 
 export interface LoadedModel {
@@ -69,7 +74,13 @@ export async function loadModel(spec: string, options: LoadModelOptions): Promis
   const backend = await selectBackend(options.backend, { log });
   const modelDir = await resolveModelDir(spec);
   const { config, stateDict } = await loadCheckpoint(modelDir);
-  const model = MPTModel.fromStateDict(config, stateDict);
+  const { offload, notice } = chooseOffload(config, {
+    backend: backend.name,
+    mode: options.offload?.mode ?? 'auto',
+    maxResidentBytes: options.offload?.residentWeightBytes,
+  });
+  if (notice) log(notice);
+  const model = MPTModel.fromStateDict(config, stateDict, offload ? { offload } : {});
   let tokenizer: TextTokenizer | undefined;
   let tokenizerPath: string | undefined;
   try {

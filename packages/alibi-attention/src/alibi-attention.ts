@@ -1,12 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AttentionOptions,
-  attentionBackward,
   attentionReference,
   type ResolvedAttentionOptions,
   resolveAttentionOptions,
 } from './attention-reference.js';
-import { runFlashAttentionKernel } from './flash/register-flash-attention.js';
+import {
+  type FlashAttentionAttrs,
+  runFlashAttentionGradKernel,
+  runFlashAttentionKernel,
+  runFlashAttentionWithLse,
+} from './flash/register-flash-attention.js';
 
 /** `torch` is the plain-ops path; `flash`/`triton` (llm-foundry's names) and `auto` use the fused kernel on WebGPU. */
 export type AttentionImpl = 'torch' | 'flash' | 'triton' | 'auto';
@@ -41,8 +45,9 @@ const noticed = new Set<string>();
 
 /**
  * Causal ALiBi attention over `[B, H, T, Dh]` tensors: the fused WebGPU kernel on the webgpu backend (unless
- * `impl: 'torch'`), the plain-ops reference elsewhere. Both are differentiable: the fused forward's gradient is
- * the plain-ops vector-Jacobian product.
+ * `impl: 'torch'`), the plain-ops reference elsewhere. Both are differentiable: under a gradient tape the fused
+ * forward also keeps each row's log-sum-exp and its gradient is the fused backward kernel; the plain path is
+ * differentiated by tfjs autodiff.
  */
 export function alibiAttention(
   q: tf.Tensor,
@@ -57,27 +62,34 @@ export function alibiAttention(
   }
   if (resolveAttentionImpl(options.impl) === 'plain') return attentionReference(q, k, v, options);
   const o = resolveAttentionOptions(q, k, v, options);
+  // Outside tf.grads/variableGrads nothing is taped, so inference skips the log-sum-exps and the O copy.
+  if (tf.engine().state.gradientDepth === 0) {
+    return tf.tidy(() => runFlashAttentionKernel(q, k, v, ...kernelInputs(q, k, o)));
+  }
   const fused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([qIn, kIn, vIn]);
+    const { o: out, forward } = runFlashAttentionWithLse(qIn, kIn, vIn, ...kernelInputs(qIn, kIn, o));
+    save([qIn, kIn, vIn, forward]);
     return {
-      value: fusedForward(qIn, kIn, vIn, o),
-      gradFunc: (dy, saved) => attentionBackward(saved[0]!, saved[1]!, saved[2]!, dy as tf.Tensor, o),
+      value: out,
+      gradFunc: (dy, saved) =>
+        tf.tidy(() => {
+          const [qs, ks, vs, fs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          return runFlashAttentionGradKernel(qs, ks, vs, fs, dy as tf.Tensor, ...kernelInputs(qs, ks, o));
+        }),
     };
   }) as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor4D;
   return fused(q, k, v);
 }
 
-function fusedForward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: ResolvedAttentionOptions): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [b, h] = q.shape as [number, number];
-    const tk = k.shape[2]!;
-    const slopes = o.slopes ? tf.tensor1d(o.slopes) : tf.zeros([h]);
-    const keyMask = o.keyMask ? tf.cast(o.keyMask, 'float32') : tf.ones([b, tk]);
-    return runFlashAttentionKernel(q, k, v, slopes, keyMask, {
-      scale: o.scale,
-      queryOffset: o.queryOffset,
-      causal: o.causal,
-    });
-  });
+/** The slopes (zeros for no ALiBi), float key mask (ones when absent) and attrs the fused kernels take. */
+function kernelInputs(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  o: ResolvedAttentionOptions,
+): [tf.Tensor, tf.Tensor, FlashAttentionAttrs] {
+  const [b, h] = q.shape as [number, number];
+  const slopes = o.slopes ? tf.tensor1d(o.slopes) : tf.zeros([h]);
+  const keyMask = o.keyMask ? tf.cast(o.keyMask, 'float32') : tf.ones([b, k.shape[2]!]);
+  return [slopes, keyMask, { scale: o.scale, queryOffset: o.queryOffset, causal: o.causal }];
 }

@@ -7,6 +7,10 @@
  *
  * Inputs (float32, contiguous): Q [B, H, Tq, Dh], K and V [B, H, Tk, Dh], Slopes [H] (zeros for no ALiBi),
  * KeyMask [B, Tk] (1 real, 0 padding). A fully masked query row yields zeros.
+ *
+ * With `withLse` the output is flat: O (`B*H*Tq*Dh` floats) followed by each row's log-sum-exp of the scaled,
+ * biased, masked scores (`B*H*Tq` floats, 0 for a fully masked row), which the fused backward needs to recompute
+ * probabilities without a score matrix.
  */
 
 /** The subset of tfjs-backend-webgpu's `WebGPUProgram` this program fills in. */
@@ -24,6 +28,16 @@ export interface WebGpuProgramLike {
 /** Floats of workgroup memory the K and V tiles may use together (16 KiB is WebGPU's guaranteed minimum). */
 const TILE_BUDGET_FLOATS = 3072;
 
+/** Rows of a tile staged in workgroup memory when two `[tile, Dh]` tiles share the budget. */
+export function tileRows(headDim: number): number {
+  return Math.max(1, Math.min(64, Math.floor(TILE_BUDGET_FLOATS / (2 * headDim))));
+}
+
+/** Threads per workgroup (one per row): decode steps (one query) waste fewer idle threads with a small one. */
+export function blockRows(length: number): number {
+  return length <= 8 ? 8 : length <= 32 ? 32 : 64;
+}
+
 export class FlashAttentionProgram implements WebGpuProgramLike {
   readonly variableNames = ['Q', 'K', 'V', 'Slopes', 'KeyMask'];
   readonly uniforms = 'scale : f32, queryOffset : i32, causal : i32,';
@@ -36,17 +50,19 @@ export class FlashAttentionProgram implements WebGpuProgramLike {
   private readonly tile: number;
   private readonly rows: number;
 
-  constructor(queryShape: readonly number[]) {
+  private readonly withLse: boolean;
+
+  constructor(queryShape: readonly number[], withLse = false) {
     const [b, h, tq, dh] = queryShape as [number, number, number, number];
-    this.outputShape = [b, h, tq, dh];
+    this.withLse = withLse;
+    this.outputShape = withLse ? [b * h * tq * (dh + 1)] : [b, h, tq, dh];
     this.headDim = dh;
-    // Decode steps (one query) waste fewer idle threads with a small workgroup.
-    this.rows = tq <= 8 ? 8 : tq <= 32 ? 32 : 64;
-    this.tile = Math.max(1, Math.min(64, Math.floor(TILE_BUDGET_FLOATS / (2 * dh))));
+    this.rows = blockRows(tq);
+    this.tile = tileRows(dh);
     this.workgroupSize = [this.rows, 1, 1];
-    this.dispatchLayout = { x: [0, 1, 2, 3] };
+    this.dispatchLayout = { x: withLse ? [0] : [0, 1, 2, 3] };
     this.dispatch = [Math.ceil(tq / this.rows), b * h, 1];
-    this.shaderKey = `mptFlashAttention_${dh}_${this.tile}_${this.rows}`;
+    this.shaderKey = `mptFlashAttention_${dh}_${this.tile}_${this.rows}${withLse ? '_lse' : ''}`;
   }
 
   getUserCode(): string {
@@ -153,6 +169,15 @@ export class FlashAttentionProgram implements WebGpuProgramLike {
           let outBase = (bh * tq + row) * DH;
           for (var d = 0; d < DH; d++) {
             result[outBase + d] = acc[d] * inverse;
+          }${
+            this.withLse
+              ? `
+          var lse = 0.0;
+          if (denominator > 0.0) {
+            lse = runningMax + log(denominator);
+          }
+          result[uniforms.qShape[0] * heads * tq * DH + bh * tq + row] = lse;`
+              : ''
           }
         }
       }

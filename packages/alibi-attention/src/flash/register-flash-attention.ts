@@ -1,7 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { FlashAttentionProgram } from './flash-attention-program.js';
+import {
+  FlashAttentionDkDvProgram,
+  FlashAttentionDqProgram,
+  FlashAttentionRowStatsProgram,
+} from './flash-attention-backward-program.js';
+import { FlashAttentionProgram, type WebGpuProgramLike } from './flash-attention-program.js';
+
+type Shape4 = [number, number, number, number];
 
 export const FLASH_ATTENTION_KERNEL = 'MptFlashAttention';
+/** The forward that also returns each row's log-sum-exp (flat: O, then the log-sum-exps). */
+export const FLASH_ATTENTION_LSE_KERNEL = 'MptFlashAttentionLse';
+/** The fused backward: outputs dQ `[B, H, Tq, Dh]` and dK, dV flat (dK then dV). */
+export const FLASH_ATTENTION_GRAD_KERNEL = 'MptFlashAttentionGrad';
 
 export interface FlashAttentionAttrs {
   scale: number;
@@ -11,44 +22,67 @@ export interface FlashAttentionAttrs {
 
 interface WebGpuBackendLike {
   runWebGPUProgram(
-    program: FlashAttentionProgram,
+    program: WebGpuProgramLike,
     inputs: tf.TensorInfo[],
     dtype: tf.DataType,
-    uniforms: { type: string; data: number[] }[],
+    uniforms?: { type: string; data: number[] }[],
   ): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): boolean;
 }
 
-function flashAttentionWebGpu(args: {
+interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
   backend: unknown;
   attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo {
+}
+
+function scoreUniforms(attrs: FlashAttentionAttrs): { type: string; data: number[] }[] {
+  return [
+    { type: 'float32', data: [attrs.scale] },
+    { type: 'int32', data: [attrs.queryOffset] },
+    { type: 'int32', data: [attrs.causal ? 1 : 0] },
+  ];
+}
+
+function forwardWebGpu(args: KernelArgs, withLse: boolean): tf.TensorInfo {
   const { q, k, v, slopes, keyMask } = args.inputs as Record<string, tf.TensorInfo>;
-  const attrs = args.attrs as unknown as FlashAttentionAttrs;
-  const program = new FlashAttentionProgram(q!.shape);
+  const program = new FlashAttentionProgram(q!.shape, withLse);
   return (args.backend as WebGpuBackendLike).runWebGPUProgram(
     program,
     [q!, k!, v!, slopes!, keyMask!],
     'float32',
-    [
-      { type: 'float32', data: [attrs.scale] },
-      { type: 'int32', data: [attrs.queryOffset] },
-      { type: 'int32', data: [attrs.causal ? 1 : 0] },
-    ],
+    scoreUniforms(args.attrs as unknown as FlashAttentionAttrs),
   );
 }
 
-let registered = false;
+function gradWebGpu(args: KernelArgs): tf.TensorInfo[] {
+  const { q, k, v, forward, dy, slopes, keyMask } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as WebGpuBackendLike;
+  const uniforms = scoreUniforms(args.attrs as unknown as FlashAttentionAttrs);
+  const stats = backend.runWebGPUProgram(
+    new FlashAttentionRowStatsProgram(dy!.shape),
+    [forward!, dy!],
+    'float32',
+  );
+  const inputs = [q!, k!, v!, dy!, stats, slopes!, keyMask!];
+  const dq = backend.runWebGPUProgram(new FlashAttentionDqProgram(q!.shape), inputs, 'float32', uniforms);
+  const dkdv = backend.runWebGPUProgram(new FlashAttentionDkDvProgram(k!.shape), inputs, 'float32', uniforms);
+  backend.disposeData(stats.dataId);
+  return [dq, dkdv];
+}
 
-/** Registers the fused kernel for the webgpu backend (idempotent; the backend itself may load later). */
+const KERNELS: [string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]][] = [
+  [FLASH_ATTENTION_KERNEL, (args) => forwardWebGpu(args, false)],
+  [FLASH_ATTENTION_LSE_KERNEL, (args) => forwardWebGpu(args, true)],
+  [FLASH_ATTENTION_GRAD_KERNEL, gradWebGpu],
+];
+
+/** Registers the fused kernels for the webgpu backend (idempotent; the backend itself may load later). */
 export function registerFlashAttentionKernel(): void {
-  if (registered || tf.getKernel(FLASH_ATTENTION_KERNEL, 'webgpu')) return;
-  tf.registerKernel({
-    kernelName: FLASH_ATTENTION_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: flashAttentionWebGpu,
-  });
-  registered = true;
+  for (const [kernelName, kernelFunc] of KERNELS) {
+    if (!tf.getKernel(kernelName, 'webgpu'))
+      tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc });
+  }
 }
 
 /** Runs the registered fused kernel on the active backend (which must be webgpu). No gradient is recorded. */
@@ -68,4 +102,66 @@ export function runFlashAttentionKernel(
       { q, k, v, slopes, keyMask } as unknown as tf.NamedTensorMap,
       attrs as unknown as tf.NamedAttrMap,
     ) as tf.Tensor4D;
+}
+
+/**
+ * The fused forward for training: O `[B, H, Tq, Dh]` and `forward`, the kernel's flat output (O, then each row's
+ * log-sum-exp), which `runFlashAttentionGradKernel` takes. No gradient is recorded.
+ */
+export function runFlashAttentionWithLse(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  slopes: tf.Tensor,
+  keyMask: tf.Tensor,
+  attrs: FlashAttentionAttrs,
+): { o: tf.Tensor4D; forward: tf.Tensor1D } {
+  registerFlashAttentionKernel();
+  const forward = tf
+    .engine()
+    .runKernel(
+      FLASH_ATTENTION_LSE_KERNEL,
+      { q, k, v, slopes, keyMask } as unknown as tf.NamedTensorMap,
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor1D;
+  const o = tf.tidy(() => tf.reshape(tf.slice(forward, [0], [q.size]), q.shape as Shape4) as tf.Tensor4D);
+  return { o, forward };
+}
+
+/**
+ * The fused backward: `[dq, dk, dv]` for the output gradient `dy` (`[B, H, Tq, Dh]`, cast to float32 here),
+ * given the forward's flat output from `runFlashAttentionWithLse` and the same slopes, key mask and attrs.
+ */
+export function runFlashAttentionGradKernel(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  forward: tf.Tensor,
+  dy: tf.Tensor,
+  slopes: tf.Tensor,
+  keyMask: tf.Tensor,
+  attrs: FlashAttentionAttrs,
+): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+  registerFlashAttentionKernel();
+  if (forward.size !== q.size + q.size / q.shape[3]!) {
+    throw new RangeError(
+      `the saved forward output has ${forward.size} floats; q [${q.shape}] needs O and one log-sum-exp per row`,
+    );
+  }
+  if (dy.shape.join() !== q.shape.join()) {
+    throw new RangeError(`dy [${dy.shape}] must have the shape of q [${q.shape}]`);
+  }
+  return tf.tidy(() => {
+    const dyFloat = dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32');
+    const [dq, dkdv] = tf
+      .engine()
+      .runKernel(
+        FLASH_ATTENTION_GRAD_KERNEL,
+        { q, k, v, forward, dy: dyFloat, slopes, keyMask } as unknown as tf.NamedTensorMap,
+        attrs as unknown as tf.NamedAttrMap,
+      ) as unknown as [tf.Tensor4D, tf.Tensor1D];
+    const dk = tf.reshape(tf.slice(dkdv, [0], [k.size]), k.shape as Shape4) as tf.Tensor4D;
+    const dv = tf.reshape(tf.slice(dkdv, [k.size], [k.size]), k.shape as Shape4) as tf.Tensor4D;
+    return [dq, dk, dv] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+  });
 }

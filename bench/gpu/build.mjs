@@ -1,0 +1,100 @@
+// Builds the self-contained GPU measurement kit: the measurement script bundled with tfjs and the packages'
+// built dist (run `pnpm build` first), Dawn's native addon laid out as a `webgpu` package beside the bundle, the
+// Vulkan loader and a libstdc++ from this machine for targets that lack them, and run.sh.
+// Usage: node bench/gpu/build.mjs [--out DIR]   (default bench/gpu/dist)
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const { values } = parseArgs({ options: { out: { type: 'string', default: join(here, 'dist') } } });
+const out = resolve(values.out);
+
+function fail(message) {
+  console.error(`build: ${message}`);
+  process.exit(1);
+}
+
+// The bundle takes each package from its built dist, as `pnpm build` left it.
+const packages = ['alibi-attention', 'mpt-model', 'trainer'];
+for (const p of packages) {
+  if (!existsSync(join(root, 'packages', p, 'dist', 'index.js'))) {
+    fail(`packages/${p}/dist is missing: run \`pnpm build\` first`);
+  }
+}
+
+// esbuild comes with tsup; resolve it from there rather than adding a dependency.
+const rootRequire = createRequire(join(root, 'package.json'));
+const esbuild = createRequire(rootRequire.resolve('tsup'))('esbuild');
+
+// The `webgpu` package: its index.js loads dist/<platform>-<arch>/dawn.node relative to itself.
+const alibiRequire = createRequire(join(root, 'packages/alibi-attention/package.json'));
+const webgpuDir = dirname(alibiRequire.resolve('webgpu'));
+const dawn = join(webgpuDir, 'dist', 'linux-x64', 'dawn.node');
+if (!existsSync(dawn)) fail(`Dawn's linux-x64 addon is missing at ${dawn}`);
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(join(out, 'node_modules/webgpu/dist/linux-x64'), { recursive: true });
+mkdirSync(join(out, 'lib'), { recursive: true });
+mkdirSync(join(out, 'compat'), { recursive: true });
+
+await esbuild.build({
+  entryPoints: [join(here, 'kit.mjs')],
+  outfile: join(out, 'mptjs-gpu-kit.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // Dawn is loaded at run time from node_modules/webgpu beside the bundle; the Rust tokenizer binding is only
+  // imported (dynamically) by the data mixer when it tokenizes text, which the kit never does.
+  external: ['webgpu', 'tokenizers'],
+  // tfjs marks its backend entry points side-effect free, which would drop their registration imports.
+  ignoreAnnotations: true,
+  // Bundled CommonJS (tfjs-backend-wasm's loader) expects these in scope.
+  banner: {
+    js: [
+      "import { createRequire as __kitCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __kitFileURLToPath } from 'node:url';",
+      "import { dirname as __kitDirname } from 'node:path';",
+      'const require = __kitCreateRequire(import.meta.url);',
+      'const __filename = __kitFileURLToPath(import.meta.url);',
+      'const __dirname = __kitDirname(__filename);',
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+
+copyFileSync(join(webgpuDir, 'index.js'), join(out, 'node_modules/webgpu/index.js'));
+copyFileSync(join(webgpuDir, 'package.json'), join(out, 'node_modules/webgpu/package.json'));
+copyFileSync(dawn, join(out, 'node_modules/webgpu/dist/linux-x64/dawn.node'));
+
+// Dawn dlopens libvulkan.so.1; GPU containers often carry the driver's ICD but no loader.
+const notes = [];
+const loader = '/usr/lib/x86_64-linux-gnu/libvulkan.so.1';
+if (existsSync(loader)) copyFileSync(realpathSync(loader), join(out, 'lib/libvulkan.so.1'));
+else notes.push(`no Vulkan loader at ${loader} (apt-get install libvulkan1): the kit will need the target's`);
+// dawn.node needs GLIBCXX_3.4.30 (GCC 12); run.sh uses this copy only when the target's libstdc++ is older.
+const libstdcxx = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
+if (existsSync(libstdcxx)) copyFileSync(realpathSync(libstdcxx), join(out, 'compat/libstdc++.so.6'));
+
+copyFileSync(join(here, 'run.sh'), join(out, 'run.sh'));
+chmodSync(join(out, 'run.sh'), 0o755);
+copyFileSync(join(here, 'README.md'), join(out, 'README.md'));
+
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+} catch {
+  // Not a git checkout: the build still works, only unlabelled.
+}
+writeFileSync(
+  join(out, 'BUILD.json'),
+  `${JSON.stringify({ kit: 'mptjs-gpu-kit', commit, built_at: new Date().toISOString(), notes }, null, 2)}\n`,
+);
+for (const n of notes) console.warn(`build: ${n}`);
+console.log(`build: kit in ${out} (run: ${join(out, 'run.sh')} --node /path/to/node)`);

@@ -1,0 +1,152 @@
+// The GPU measurement kit's entry point (bundled by build.mjs, started by run.sh): webgpu through Dawn, the
+// adapter's description, matmul TFLOP/s, training tokens/s and MFU and decode tokens/s for the mpt-125m and
+// mpt-1b shapes, and fused vs plain attention, all within a time budget, written as JSON after every section.
+// Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { selectBackend } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { describeGpu } from './adapter.mjs';
+import { measureAttention, measureMatmul } from './kernels.mjs';
+import { planLayers, runModelStage } from './model-stage.mjs';
+import { printSummary } from './report.mjs';
+import { kitShapes } from './shapes.mjs';
+import { Budget } from './timing.mjs';
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: 'gpu-kit-result.json' },
+    tiny: { type: 'boolean', default: false },
+    'budget-s': { type: 'string', default: '480' },
+    // Set by run.sh: the wall-clock end of the budget, counted from when the script itself started.
+    'deadline-ms': { type: 'string' },
+  },
+});
+const budgetS = Number(values['budget-s']);
+if (!(budgetS > 0))
+  throw new RangeError(`--budget-s must be a positive number of seconds, got ${values['budget-s']}`);
+// Writing the result and tearing down Dawn take a few seconds after the last section.
+const endMs = values['deadline-ms'] ? Number(values['deadline-ms']) : Date.now() + budgetS * 1000;
+const budget = new Budget((endMs - Date.now()) / 1000 - 10);
+const shapes = kitShapes(values.tiny);
+const log = (line) => console.log(`[gpu-kit] ${line}`);
+
+/** Thrown by a section that decides not to run; it is recorded as skipped, not failed. */
+class Skip extends Error {}
+
+const doc = {
+  kit: 'mptjs-gpu-kit',
+  mode: values.tiny ? 'tiny' : 'full',
+  started_at: new Date().toISOString(),
+  budget_s: budgetS,
+  environment: {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    vulkan_icd: process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES ?? null,
+    vulkan_loader: process.env.MPTJS_KIT_VULKAN_LOADER ?? null,
+  },
+  adapter: null,
+  sections: [],
+  complete: false,
+};
+const startMs = Date.now();
+
+function save() {
+  doc.elapsed_s = (Date.now() - startMs) / 1000;
+  doc.within_budget = doc.elapsed_s <= budgetS;
+  writeFileSync(values.out, `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Runs one section unless too little time is left; records ok / skipped / failed and saves the JSON. */
+async function section(name, kind, minSeconds, fn) {
+  const entry = { name, kind, status: 'ok' };
+  const left = budget.remaining();
+  if (left < minSeconds) {
+    entry.status = 'skipped';
+    entry.note = `out of time budget (${left.toFixed(0)} s left, needs ${minSeconds} s)`;
+  } else {
+    const t0 = performance.now();
+    log(`${name} ...`);
+    try {
+      entry.result = await fn();
+    } catch (err) {
+      if (err instanceof Skip) {
+        entry.status = 'skipped';
+        entry.note = err.message;
+      } else {
+        entry.status = 'failed';
+        entry.error = err instanceof Error ? err.message : String(err);
+      }
+    }
+    entry.seconds = (performance.now() - t0) / 1000;
+  }
+  log(
+    `${name}: ${entry.status}${entry.error ? ` (${entry.error})` : ''}${entry.note ? ` (${entry.note})` : ''}`,
+  );
+  doc.sections.push(entry);
+  save();
+  return entry;
+}
+
+try {
+  const info = await selectBackend('webgpu', { log: false });
+  doc.adapter = await describeGpu(info);
+  doc.environment.tfjs = tf.version_core;
+} catch (err) {
+  doc.error = `webgpu backend unavailable: ${err instanceof Error ? err.message : String(err)}`;
+  save();
+  console.error(`[gpu-kit] ${doc.error}`);
+  process.exit(1);
+}
+log(`adapter: ${doc.adapter.summary}`);
+log(`features: ${doc.adapter.features.join(', ') || 'none'}`);
+save();
+
+const run = { budget, reserveS: 0, repeats: shapes.repeats, decode: shapes.decode, peakTflops: null };
+run.nominalTflops = doc.adapter.nominal_fp32_peak?.tflops ?? null;
+
+const matmul = await section('matmul', 'matmul', shapes.minSeconds.matmul, () =>
+  measureMatmul(shapes.matmul, run),
+);
+run.peakTflops = matmul.result?.peak_tflops ?? null;
+
+// The attention comparison runs last; the model stages leave it its minimum time.
+run.reserveS = shapes.minSeconds.attention;
+let rates = null;
+for (const shape of shapes.models) {
+  const plan = planLayers(shape, rates, {
+    secondsLeft: budget.remaining() - run.reserveS,
+    repeats: run.repeats,
+  });
+  let stage = null;
+  const train = await section(`train ${shape.name}`, 'train', shapes.minSeconds.model, async () => {
+    stage = await runModelStage(shape, plan.layers, run);
+    if (plan.layers < shape.nLayers) {
+      stage.train.note = `${plan.layers} of ${shape.nLayers} layers measured: the full depth was estimated at ${plan.estimate_s.toFixed(0)} s (init, ${run.repeats + 1} steps, decode), more than the budget left`;
+    }
+    return stage.train;
+  });
+  if (stage) rates = stage.rates;
+  await section(`decode ${shape.name}`, 'decode', 0, async () => {
+    if (train.status !== 'ok')
+      throw new Skip(`the training stage ${train.status}, so no model to decode with`);
+    if (!stage.decode) throw new Skip('out of time budget after the training step');
+    return stage.decode;
+  });
+}
+
+run.reserveS = 0;
+await section('attention', 'attention', shapes.minSeconds.attention, () =>
+  measureAttention(shapes.attention, run),
+);
+
+doc.complete = doc.sections.every((s) => s.status === 'ok');
+doc.finished_at = new Date().toISOString();
+save();
+printSummary(doc, log);
+log(`results: ${values.out}`);
+process.exit(doc.sections.some((s) => s.status === 'failed') ? 1 : 0);

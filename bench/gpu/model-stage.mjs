@@ -1,0 +1,221 @@
+// One model shape, randomly initialized once: a timed training step (unit chain + decoupled AdamW, as
+// bench/trainer/step.bench.mjs runs it) and then KV-cached greedy decoding through `generate`.
+import { expectedParameterShapes, generate, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import {
+  clipByGlobalNorm,
+  DecoupledAdamW,
+  flopsPerSample,
+  forwardBackwardChain,
+  gradSumOfSquares,
+  LocalParameters,
+  lmContext,
+  mptChainUnits,
+} from '@mptjs/trainer';
+import * as tf from '@tensorflow/tfjs-core';
+import { timeRuns, withGpuErrors } from './timing.mjs';
+
+const LAYER_STEPS = [24, 16, 12, 8, 6, 4, 2, 1];
+
+export function modelConfig(shape, layers) {
+  return parseMptConfig({
+    model_type: 'mpt',
+    d_model: shape.dModel,
+    n_heads: shape.nHeads,
+    n_layers: layers,
+    expansion_ratio: 4,
+    max_seq_len: shape.seq,
+    vocab_size: shape.vocab,
+    no_bias: true,
+    attn_config: { alibi: true, alibi_bias_max: 8, qk_ln: true, attn_impl: 'flash' },
+  });
+}
+
+export function countParams(config) {
+  let n = 0;
+  for (const s of expectedParameterShapes(config).values()) n += s.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/**
+ * How many of the shape's layers fit what is left of the budget, from the rates a smaller model measured in
+ * this run (`rates`: init params/s, model FLOP/s of the step, decode-section seconds per weight). Without
+ * rates, all of them.
+ */
+export function planLayers(shape, rates, { secondsLeft, repeats }) {
+  const full = shape.nLayers;
+  if (!rates) return { layers: full, estimate_s: null };
+  let last = null;
+  for (const layers of [full, ...LAYER_STEPS.filter((l) => l < full)]) {
+    const config = modelConfig(shape, layers);
+    const params = countParams(config);
+    const stepS = (flopsPerSample(config, params, shape.seq) * shape.batch) / rates.modelFlopsPerS;
+    const decodeS = params * rates.decodeSecondsPerParam;
+    const estimate = params / rates.initParamsPerS + (1 + repeats) * stepS + decodeS;
+    last = { layers, estimate_s: estimate };
+    // A 1.5x margin: larger matrices usually run faster per FLOP, but shader compiles and allocation do not.
+    if (1.5 * estimate <= secondsLeft) return last;
+  }
+  return last;
+}
+
+function randomTokens(n, vocab, seed) {
+  let s = seed;
+  return Int32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s % vocab;
+  });
+}
+
+async function trainStep(model, units, host, optimizer, ids, ctx) {
+  const loss = await forwardBackwardChain(units, ids, ctx, host);
+  const grads = host.takeGradients();
+  const list = [...grads.values()];
+  const norm = Math.sqrt(await gradSumOfSquares(list));
+  const clipped = clipByGlobalNorm(list, norm, 1.0);
+  optimizer.step(
+    [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: clipped[i] })),
+    2e-4,
+  );
+  tf.dispose([...new Set([...list, ...clipped])]);
+  if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+    throw new Error(`the training step produced a non-finite loss (${loss}) or gradient norm (${norm})`);
+  }
+  return loss;
+}
+
+function shapeJson(shape, config, params, fullParams) {
+  return {
+    d_model: config.dModel,
+    n_layers: config.nLayers,
+    n_layers_full: shape.nLayers,
+    n_heads: config.nHeads,
+    vocab: config.vocabSize,
+    seq: shape.seq,
+    batch: shape.batch,
+    params,
+    params_full: fullParams,
+  };
+}
+
+async function measureTrain(model, shape, run) {
+  const { config } = model;
+  const params = model.numParameters;
+  const fullConfig = modelConfig(shape, shape.nLayers);
+  const fullParams = countParams(fullConfig);
+  const optimizer = new DecoupledAdamW({ lr: 2e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
+  const host = new LocalParameters(model.params);
+  const units = mptChainUnits(model);
+  const ids = tf.tensor2d(
+    randomTokens(shape.batch * shape.seq, config.vocabSize, 12345),
+    [shape.batch, shape.seq],
+    'int32',
+  );
+  const ctx = lmContext(model, ids);
+  let loss = Number.NaN;
+  try {
+    const timing = await withGpuErrors(() =>
+      timeRuns(
+        async () => {
+          loss = await trainStep(model, units, host, optimizer, ids, ctx);
+        },
+        { repeats: run.repeats, budget: run.budget, reserveS: run.reserveS },
+      ),
+    );
+    const tokens = shape.batch * shape.seq;
+    const flopsPerStep = flopsPerSample(config, params, shape.seq) * shape.batch;
+    const modelFlopsPerS = flopsPerStep / timing.median_s;
+    const tokensPerS = tokens / timing.median_s;
+    const result = {
+      shape: shapeJson(shape, config, params, fullParams),
+      attn_impl: 'flash (fused WebGPU kernel forward, plain-ops backward)',
+      step: timing,
+      tokens_per_step: tokens,
+      tokens_per_s: tokensPerS,
+      flops_per_token: flopsPerStep / tokens,
+      model_tflops: modelFlopsPerS / 1e12,
+      mfu_vs_measured_matmul: run.peakTflops ? modelFlopsPerS / 1e12 / run.peakTflops : null,
+      mfu_vs_nominal: run.nominalTflops ? modelFlopsPerS / 1e12 / run.nominalTflops : null,
+      loss,
+      flops_formula: '6*N*seq + 12*L*d*seq^2 per sample (llm-foundry); recompute not counted',
+    };
+    if (config.nLayers < shape.nLayers) {
+      // At the same model FLOP/s, the full depth would take its FLOPs over this rate.
+      const fullFlopsPerToken = flopsPerSample(fullConfig, fullParams, shape.seq) / shape.seq;
+      result.tokens_per_s_full_estimate = modelFlopsPerS / fullFlopsPerToken;
+    }
+    return { result, modelFlopsPerS };
+  } finally {
+    optimizer.dispose();
+    tf.dispose([ids, ctx.targets]);
+  }
+}
+
+async function measureDecode(model, shape, decode) {
+  const prompt = Array.from(randomTokens(decode.prompt, model.config.vocabSize, 777));
+  const runOnce = async () => {
+    const t0 = performance.now();
+    let first = 0;
+    const out = await generate(model, prompt, {
+      maxNewTokens: decode.newTokens,
+      greedy: true,
+      onToken: (t) => {
+        if (t.index === 0) first = performance.now();
+      },
+    });
+    const end = performance.now();
+    if (out.tokens.length !== decode.newTokens) {
+      throw new Error(`generate returned ${out.tokens.length} tokens, expected ${decode.newTokens}`);
+    }
+    return { prefill_s: (first - t0) / 1000, decode_s: (end - first) / 1000 };
+  };
+  // The first run compiles every shader the prompt and decode shapes need.
+  const warm = await withGpuErrors(runOnce);
+  const run = await withGpuErrors(runOnce);
+  const steps = decode.newTokens - 1;
+  return {
+    shape: {
+      d_model: model.config.dModel,
+      n_layers: model.config.nLayers,
+      n_layers_full: shape.nLayers,
+      vocab: model.config.vocabSize,
+    },
+    prompt_tokens: decode.prompt,
+    new_tokens: decode.newTokens,
+    warmup_s: warm.prefill_s + warm.decode_s,
+    prefill_s: run.prefill_s,
+    prefill_tokens_per_s: decode.prompt / run.prefill_s,
+    decode_s: run.decode_s,
+    decode_tokens_per_s: steps / run.decode_s,
+    ms_per_token: (1000 * run.decode_s) / steps,
+    note: 'batch 1, greedy; time to first token counted as prefill, the other tokens as decode',
+  };
+}
+
+/**
+ * Initializes the model (with `layers` of the shape's layers), measures training then decoding, and returns
+ * both results and the rates this run saw (for planning a bigger model).
+ */
+export async function runModelStage(shape, layers, run) {
+  const config = modelConfig(shape, layers);
+  const t0 = performance.now();
+  const model = MPTModel.init(config, 1);
+  const initS = (performance.now() - t0) / 1000;
+  try {
+    const train = await measureTrain(model, shape, run);
+    train.result.init_s = initS;
+    let decode;
+    if (run.budget.remaining() - run.reserveS > 2 * train.result.step.median_s) {
+      decode = await measureDecode(model, shape, run.decode);
+    }
+    const rates = {
+      initParamsPerS: model.numParameters / Math.max(initS, 1e-3),
+      modelFlopsPerS: train.modelFlopsPerS,
+      decodeSecondsPerParam: decode
+        ? (decode.warmup_s + decode.prefill_s + decode.decode_s) / model.numParameters
+        : 0,
+    };
+    return { train: train.result, decode, rates };
+  } finally {
+    model.dispose();
+  }
+}

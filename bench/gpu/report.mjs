@@ -1,0 +1,75 @@
+// The kit's readable summary: one line per figure, from the JSON result.
+const fmt = (v, digits = 3) => {
+  if (v === null || v === undefined) return '-';
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 1000) return v.toFixed(0);
+  return v.toPrecision(digits);
+};
+
+function rowsOf(section) {
+  const r = section.result;
+  switch (section.kind) {
+    case 'matmul':
+      return [
+        ...r.results.map((m) =>
+          m.tflops
+            ? [`matmul ${m.n}^3 f32`, fmt(m.tflops), 'TFLOP/s']
+            : [`matmul ${m.n}^3 f32`, m.skipped, ''],
+        ),
+        ['matmul peak (this run)', fmt(r.peak_tflops), 'TFLOP/s'],
+      ];
+    case 'train': {
+      const s = r.shape;
+      const depth = s.n_layers < s.n_layers_full ? ` (${s.n_layers}/${s.n_layers_full} layers)` : '';
+      const rows = [
+        [`${section.name}${depth} tokens/s`, fmt(r.tokens_per_s), 'tokens/s'],
+        [`${section.name} step time`, fmt(r.step.median_s), 's'],
+        [`${section.name} model FLOP/s`, fmt(r.model_tflops), 'TFLOP/s'],
+        [`${section.name} MFU vs measured matmul`, fmt(r.mfu_vs_measured_matmul), ''],
+      ];
+      if (r.mfu_vs_nominal !== null)
+        rows.push([`${section.name} MFU vs nominal fp32`, fmt(r.mfu_vs_nominal), '']);
+      if (r.tokens_per_s_full_estimate) {
+        rows.push([`${section.name} full depth (estimate)`, fmt(r.tokens_per_s_full_estimate), 'tokens/s']);
+      }
+      return rows;
+    }
+    case 'decode': {
+      const depth =
+        r.shape.n_layers < r.shape.n_layers_full
+          ? ` (${r.shape.n_layers}/${r.shape.n_layers_full} layers)`
+          : '';
+      return [
+        [`${section.name}${depth} decode`, fmt(r.decode_tokens_per_s), 'tokens/s'],
+        [`${section.name} prefill ${r.prompt_tokens} tokens`, fmt(r.prefill_tokens_per_s), 'tokens/s'],
+      ];
+    }
+    case 'attention':
+      return [
+        [`${section.name} fused`, fmt(r.fused.ms), 'ms'],
+        [`${section.name} plain ops`, fmt(r.plain.ms), 'ms'],
+        [`${section.name} fused speedup`, fmt(r.speedup_fused_over_plain), 'x'],
+      ];
+    default:
+      return [];
+  }
+}
+
+export function printSummary(doc, log = console.log) {
+  log('');
+  log(`adapter: ${doc.adapter?.summary ?? 'none'}`);
+  if (doc.adapter) {
+    log(`features: shader-f16 ${doc.adapter.shader_f16}, subgroups ${doc.adapter.subgroups}`);
+    const peak = doc.adapter.nominal_fp32_peak;
+    log(`nominal fp32 peak: ${peak ? `${peak.tflops} TFLOP/s (${peak.source})` : 'unknown adapter'}`);
+  }
+  const rows = [];
+  for (const s of doc.sections) {
+    if (s.status === 'ok') rows.push(...rowsOf(s));
+    else rows.push([s.name, s.status, s.note ?? s.error ?? '']);
+  }
+  const width = Math.max(...rows.map((r) => r[0].length));
+  for (const [name, value, unit] of rows)
+    log(`${name.padEnd(width)}  ${String(value).padStart(10)}  ${unit}`);
+  log(`elapsed ${doc.elapsed_s.toFixed(1)} s of a ${doc.budget_s} s budget`);
+}

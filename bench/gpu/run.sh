@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Runs the GPU measurement kit (built by `node bench/gpu/build.mjs`): finds node, the Vulkan loader and the
+# NVIDIA Vulkan ICD, then runs the bundled measurements on WebGPU through Dawn within a wall-clock budget.
+# Usage: run.sh [--node PATH] [--out result.json] [--tiny] [--budget-s 480]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+node_bin="${NODE:-}"
+out="gpu-kit-result.json"
+budget=480
+kit_args=()
+
+usage() {
+  sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+die() {
+  echo "run.sh: $*" >&2
+  exit 2
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --node) [ $# -ge 2 ] || die "--node needs a path"; node_bin="$2"; shift 2 ;;
+    --out) [ $# -ge 2 ] || die "--out needs a path"; out="$2"; shift 2 ;;
+    --budget-s) [ $# -ge 2 ] || die "--budget-s needs seconds"; budget="$2"; shift 2 ;;
+    --tiny) kit_args+=(--tiny); shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+case "$budget" in '' | *[!0-9]*) die "--budget-s must be a whole number of seconds, got '$budget'" ;; esac
+start_ms=$(( $(date +%s) * 1000 ))
+
+# The kit: beside this script when run from a built kit, or in dist/ when run from the source tree.
+if [ -f "$here/mptjs-gpu-kit.mjs" ]; then
+  kit="$here"
+elif [ -f "$here/dist/mptjs-gpu-kit.mjs" ]; then
+  kit="$here/dist"
+else
+  die "no built kit next to $here: run \`node bench/gpu/build.mjs\` first"
+fi
+
+if [ -z "$node_bin" ]; then
+  node_bin="$(command -v node || true)"
+  [ -n "$node_bin" ] || die "no node binary: pass --node PATH or set NODE"
+fi
+[ -x "$node_bin" ] || die "node binary '$node_bin' is not executable"
+node_version="$("$node_bin" --version)" || die "'$node_bin' does not run"
+case "$node_version" in
+  v1[0-9].* | v[0-9].*) die "node $node_version is too old: the kit needs node 20 or newer" ;;
+esac
+echo "node: $node_bin ($node_version)"
+
+lib_dirs=(/usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /lib/x86_64-linux-gnu /lib64 /usr/local/lib)
+find_lib() {
+  local name="$1" d
+  if command -v ldconfig >/dev/null 2>&1; then
+    local hit
+    hit="$(ldconfig -p 2>/dev/null | awk -v n="$name" '$1 == n && /x86-64/ { print $NF; exit }')"
+    if [ -n "$hit" ]; then echo "$hit"; return 0; fi
+  fi
+  for d in "${lib_dirs[@]}"; do
+    if [ -e "$d/$name" ]; then echo "$d/$name"; return 0; fi
+  done
+  return 1
+}
+
+extra_libs=""
+# The Vulkan loader: the system's, else the copy built into the kit.
+# MPTJS_KIT_BUNDLED_VULKAN=1 takes the bundled loader even where one is installed (the kit's test does).
+if [ "${MPTJS_KIT_BUNDLED_VULKAN:-}" != 1 ] && loader="$(find_lib libvulkan.so.1)"; then
+  echo "vulkan loader: $loader"
+elif [ -f "$kit/lib/libvulkan.so.1" ]; then
+  loader="$kit/lib/libvulkan.so.1"
+  extra_libs="$kit/lib"
+  echo "vulkan loader: $loader (bundled; none installed here)"
+else
+  die "no Vulkan loader (libvulkan.so.1) here or in the kit"
+fi
+export MPTJS_KIT_VULKAN_LOADER="$loader"
+
+# The ICD: an explicit VK_ICD_FILENAMES / VK_DRIVER_FILES wins; else NVIDIA's manifest in the standard places;
+# else a manifest written here for the driver's libGLX_nvidia.so.0 (which holds NVIDIA's Vulkan driver).
+icd=""
+if [ -n "${VK_ICD_FILENAMES:-}" ]; then
+  icd="$VK_ICD_FILENAMES"
+  echo "vulkan ICD: $icd (from VK_ICD_FILENAMES)"
+elif [ -n "${VK_DRIVER_FILES:-}" ]; then
+  icd="$VK_DRIVER_FILES"
+  echo "vulkan ICD: $icd (from VK_DRIVER_FILES)"
+else
+  for d in /etc/vulkan/icd.d /usr/share/vulkan/icd.d /usr/local/share/vulkan/icd.d /usr/local/etc/vulkan/icd.d; do
+    for f in "$d"/nvidia*.json; do
+      if [ -f "$f" ]; then icd="$f"; break 2; fi
+    done
+  done
+  if [ -n "$icd" ]; then
+    echo "vulkan ICD: $icd (NVIDIA, standard location)"
+  elif glx="$(find_lib libGLX_nvidia.so.0)"; then
+    icd="$(mktemp -d)/nvidia_icd.json"
+    printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$glx" >"$icd"
+    echo "vulkan ICD: $icd (written for $glx; no NVIDIA manifest installed)"
+  else
+    echo "vulkan ICD: no NVIDIA ICD found; the loader picks whatever is installed" >&2
+    echo "  (containers need NVIDIA_DRIVER_CAPABILITIES to include 'graphics' for the Vulkan driver)" >&2
+  fi
+  if [ -n "$icd" ]; then export VK_ICD_FILENAMES="$icd"; fi
+fi
+
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  chmod 700 "$XDG_RUNTIME_DIR"
+  export XDG_RUNTIME_DIR
+fi
+
+# dawn.node needs GLIBCXX_3.4.30: fall back to the kit's libstdc++ when the system's cannot load it.
+dawn="$kit/node_modules/webgpu/dist/linux-x64/dawn.node"
+probe() {
+  LD_LIBRARY_PATH="$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$node_bin" -e "require(process.argv[1])" "$dawn" 2>&1
+}
+if ! err="$(probe "$extra_libs")"; then
+  if [ -f "$kit/compat/libstdc++.so.6" ] && probe "$kit/compat${extra_libs:+:$extra_libs}" >/dev/null; then
+    extra_libs="$kit/compat${extra_libs:+:$extra_libs}"
+    echo "libstdc++: bundled copy (the system's is too old for Dawn)"
+  else
+    die "Dawn's addon does not load: $err"
+  fi
+fi
+if [ -n "$extra_libs" ]; then export LD_LIBRARY_PATH="$extra_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
+
+# The kit stops starting sections in time; `timeout` is the backstop if one of them hangs.
+deadline_ms=$(( start_ms + budget * 1000 ))
+elapsed=$(( $(date +%s) - start_ms / 1000 ))
+remaining=$(( budget - elapsed ))
+[ "$remaining" -gt 0 ] || die "the budget of ${budget} s is spent before starting"
+echo "budget: ${budget} s; results: $out"
+rc=0
+timeout --kill-after=5 "$remaining" "$node_bin" "$kit/mptjs-gpu-kit.mjs" --out "$out" --budget-s "$budget" \
+  --deadline-ms "$deadline_ms" ${kit_args[@]+"${kit_args[@]}"} || rc=$?
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+  echo "run.sh: stopped at the ${budget} s budget; $out holds the sections finished before" >&2
+fi
+exit "$rc"

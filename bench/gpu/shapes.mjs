@@ -1,0 +1,31 @@
+// The shapes each measurement runs at: the real mpt-125m / mpt-1b shapes, or tiny ones that take the same code
+// paths on an emulated adapter (SwiftShader) in a couple of minutes.
+export function kitShapes(tiny) {
+  if (tiny) {
+    // The two tiny models share d_model and batch so most shaders compile once; emulated shader compiles and
+    // per-dispatch costs, not FLOPs, set the tiny run's time.
+    return {
+      matmul: [64, 128],
+      models: [
+        { name: 'mpt-125m', dModel: 64, nLayers: 2, nHeads: 4, vocab: 512, seq: 32, batch: 2 },
+        { name: 'mpt-1b', dModel: 64, nLayers: 2, nHeads: 8, vocab: 512, seq: 32, batch: 2 },
+      ],
+      decode: { prompt: 8, newTokens: 4 },
+      attention: { batch: 1, heads: 4, seq: 32, headDim: 16 },
+      repeats: 1,
+      // Seconds a section needs left to be worth starting.
+      minSeconds: { matmul: 5, model: 20, attention: 5 },
+    };
+  }
+  return {
+    matmul: [1024, 2048, 4096],
+    models: [
+      { name: 'mpt-125m', dModel: 768, nLayers: 12, nHeads: 12, vocab: 50432, seq: 2048, batch: 4 },
+      { name: 'mpt-1b', dModel: 2048, nLayers: 24, nHeads: 16, vocab: 50432, seq: 2048, batch: 2 },
+    ],
+    decode: { prompt: 128, newTokens: 32 },
+    attention: { batch: 1, heads: 16, seq: 2048, headDim: 128 },
+    repeats: 3,
+    minSeconds: { matmul: 15, model: 45, attention: 15 },
+  };
+}

@@ -1,0 +1,109 @@
+// The GPU kit's own test: builds the kit into a temporary directory outside the repository (so nothing but the
+// kit itself can be resolved), runs its run.sh --tiny on whatever adapter Vulkan offers (SwiftShader here) with
+// the bundled Vulkan loader, and checks the JSON. Prints one "ok ..." or "FAIL ..." line per check.
+// Usage: node bench/gpu/test.mjs [--keep]   (needs `pnpm build` first)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const BUDGET_S = 480;
+let failures = 0;
+
+function check(name, pass, detail = '') {
+  if (pass) console.log(`ok ${name}`);
+  else {
+    failures++;
+    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`);
+  }
+  return pass;
+}
+
+const positive = (v) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+const tmp = mkdtempSync(join(os.tmpdir(), 'mptjs-gpu-kit-'));
+const kit = join(tmp, 'kit');
+const out = join(tmp, 'result.json');
+const env = { ...process.env };
+if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) env.VK_ICD_FILENAMES = SWIFTSHADER;
+// Exercise the path a GPU box without a Vulkan loader takes.
+env.MPTJS_KIT_BUNDLED_VULKAN = '1';
+
+try {
+  const build = spawnSync(process.execPath, [join(here, 'build.mjs'), '--out', kit], { encoding: 'utf8' });
+  const built = check('kit builds', build.status === 0, `${build.stderr}${build.stdout}`.trim().slice(-2000));
+  for (const f of [
+    'mptjs-gpu-kit.mjs',
+    'run.sh',
+    'node_modules/webgpu/dist/linux-x64/dawn.node',
+    'lib/libvulkan.so.1',
+  ]) {
+    check(`kit holds ${f}`, existsSync(join(kit, f)));
+  }
+  if (!built) throw new Error('no kit to run');
+
+  const bad = spawnSync('bash', [join(kit, 'run.sh'), '--budget-s', 'soon'], { encoding: 'utf8', env });
+  check(
+    'run.sh rejects a bad budget',
+    bad.status === 2 && /whole number of seconds/.test(bad.stderr),
+    bad.stderr,
+  );
+
+  const t0 = performance.now();
+  const run = spawnSync(
+    'bash',
+    [join(kit, 'run.sh'), '--tiny', '--node', process.execPath, '--out', out, '--budget-s', String(BUDGET_S)],
+    { encoding: 'utf8', env, cwd: tmp, timeout: (BUDGET_S + 60) * 1000 },
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const log = `${run.stdout}${run.stderr}`;
+  check('run.sh --tiny exits 0', run.status === 0, `status ${run.status}\n${log.slice(-3000)}`);
+  check(
+    'run.sh uses the bundled Vulkan loader',
+    log.includes('(bundled; none installed here)'),
+    log.slice(0, 500),
+  );
+  check(
+    'run.sh prints the adapter and a summary',
+    /adapter: \S/.test(log) && /elapsed [\d.]+ s of a/.test(log),
+  );
+  check(`finished within the ${BUDGET_S} s budget`, wallS < BUDGET_S, `${wallS.toFixed(0)} s`);
+
+  const doc = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : null;
+  if (!check('run.sh writes the JSON result', doc !== null)) throw new Error('no result');
+  check('result is complete and within budget', doc.complete === true && doc.within_budget === true);
+  const a = doc.adapter ?? {};
+  check(
+    'adapter described',
+    typeof a.vendor === 'string' && typeof a.description === 'string' && (a.vendor || a.description) !== '',
+  );
+  check('adapter features and limits', Array.isArray(a.features) && positive(a.limits?.maxBufferSize));
+  check('ICD recorded', typeof doc.environment?.vulkan_icd === 'string');
+
+  const byName = new Map(doc.sections.map((s) => [s.name, s]));
+  const expected = {
+    matmul: (r) => [r.peak_tflops, ...r.results.map((m) => m.tflops)],
+    'train mpt-125m': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
+    'decode mpt-125m': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
+    'train mpt-1b': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
+    'decode mpt-1b': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
+    attention: (r) => [r.fused.ms, r.plain.ms, r.speedup_fused_over_plain],
+  };
+  for (const [name, figures] of Object.entries(expected)) {
+    const s = byName.get(name);
+    if (!check(`section ${name} ran`, s?.status === 'ok', s ? (s.error ?? s.note) : 'missing')) continue;
+    const values = figures(s.result);
+    check(`section ${name} figures > 0`, values.every(positive), JSON.stringify(values));
+  }
+  const attn = byName.get('attention')?.result;
+  if (attn) check('fused attention matches plain ops', attn.max_abs_diff < 1e-3, String(attn.max_abs_diff));
+} catch (err) {
+  check('GPU kit test', false, err instanceof Error ? err.message : String(err));
+} finally {
+  if (process.argv.includes('--keep')) console.log(`kept ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(failures === 0 ? 0 : 1);

@@ -167,7 +167,8 @@ export class LayerNormGradParamsProgram implements WebGpuProgram {
   }
 
   getUserCode(): string {
-    const parts = this.hasBias ? 2 : 1;
+    // Without a bias only the weight gradient is summed (and written as the block's one row).
+    const bias = (code: string) => (this.hasBias ? code : '');
     return `
       fn main(index : i32) {
         let rows = uniforms.xShape[0];
@@ -179,18 +180,14 @@ export class LayerNormGradParamsProgram implements WebGpuProgram {
           let firstRow = block * ${PARAM_GRAD_BLOCK_ROWS};
           let endRow = min(rows, firstRow + ${PARAM_GRAD_BLOCK_ROWS});
           var gradWeight = 0.0;
-          var gradBias = 0.0;
+          ${bias('var gradBias = 0.0;')}
           for (var r = firstRow; r < endRow; r++) {
             let dy = Dy[r * width + col];
             gradWeight += dy * (X[r * width + col] - Stats[r * 2]) * Stats[r * 2 + 1];
-            gradBias += dy;
+            ${bias('gradBias += dy;')}
           }
-          result[(block * ${parts}) * width + col] = gradWeight;${
-            this.hasBias
-              ? `
-          result[(block * 2 + 1) * width + col] = gradBias;`
-              : ''
-          }
+          result[(block * ${this.hasBias ? 2 : 1}) * width + col] = gradWeight;
+          ${bias('result[(block * 2 + 1) * width + col] = gradBias;')}
         }
       }
     `;

@@ -217,7 +217,6 @@ function runExample(name, short, n, { line, code, expected }) {
     cwd: proj,
     encoding: 'utf8',
     timeout: 180_000,
-    env: { ...process.env, MPTJS_SHARED_DIR: sharedDir },
   });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const out = `${r.stdout}${r.stderr}`.trim();

@@ -76,3 +76,4 @@ export {
   headForward,
   IGNORE_INDEX,
 } from './units.js';
+export * from './webgpu-kernels/index.js';

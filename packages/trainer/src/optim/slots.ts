@@ -10,7 +10,7 @@ export class SlotStore {
   get(param: string, like: tf.Tensor): Map<string, tf.Variable> {
     let s = this.slots.get(param);
     if (!s) {
-      s = new Map(this.slotNames.map((n) => [n, tf.variable(tf.zerosLike(like), false)]));
+      s = new Map(this.slotNames.map((n) => [n, tf.tidy(() => tf.variable(tf.zerosLike(like), false))]));
       this.slots.set(param, s);
     } else {
       const first = s.values().next().value as tf.Variable;
@@ -40,7 +40,11 @@ export class SlotStore {
       for (const name of this.slotNames) {
         const a = s[name];
         if (!a) throw new Error(`optimizer state for "${param}" lacks slot "${name}"`);
-        m.set(name, tf.variable(tf.tensor(a.data, a.shape, 'float32'), false));
+        // tidy: the variable keeps the data; the tensor it was made from must not outlive it.
+        m.set(
+          name,
+          tf.tidy(() => tf.variable(tf.tensor(a.data, a.shape, 'float32'), false)),
+        );
       }
       this.slots.set(param, m);
     }

@@ -30,6 +30,8 @@ run_extra() {
 run_extra node tools/pack-test/run.mjs
 # The browser example (Vite + Playwright on Debian's Chromium): in-page greedy generation equals mptjs-serve's.
 run_extra bash -c 'cd examples/browser && npm ci --no-audit --no-fund --loglevel=error && npm test'
+# The GPU measurement kit, built into a temporary directory and run in its tiny mode on SwiftShader.
+run_extra node bench/gpu/test.mjs
 
 MPTJS_EXTRA_PASSED=$extra_passed MPTJS_EXTRA_FAILED=$extra_failed node tools/test-summary.mjs || status=$?
 exit $status

@@ -104,6 +104,11 @@ try {
 }
 log(`adapter: ${doc.adapter.summary}`);
 log(`features: ${doc.adapter.features.join(', ') || 'none'}`);
+if (doc.adapter.is_software && !values.tiny) {
+  doc.warning =
+    'the adapter is a CPU emulation (no GPU driver found?): expect skipped sections and tiny figures';
+  log(`WARNING: ${doc.warning}`);
+}
 save();
 
 const run = { budget, reserveS: 0, repeats: shapes.repeats, decode: shapes.decode, peakTflops: null };

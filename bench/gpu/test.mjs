@@ -7,6 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nominalPeak } from './adapter.mjs';
+import { planLayers } from './model-stage.mjs';
+import { kitShapes } from './shapes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -31,6 +34,30 @@ const env = { ...process.env };
 if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) env.VK_ICD_FILENAMES = SWIFTSHADER;
 // Exercise the path a GPU box without a Vulkan loader takes.
 env.MPTJS_KIT_BUNDLED_VULKAN = '1';
+
+// The parts a SwiftShader run cannot reach: datasheet peaks by adapter name, and measuring fewer mpt-1b layers
+// when the full depth does not fit the time left.
+check('nominal peak: H100 SXM', nominalPeak('nvidia hopper NVIDIA H100 80GB HBM3')?.tflops === 67);
+check('nominal peak: H100 PCIe', nominalPeak('NVIDIA H100 PCIe')?.tflops === 51);
+check('nominal peak: H200', nominalPeak('NVIDIA H200')?.tflops === 67);
+check('nominal peak: unknown adapter', nominalPeak('google swiftshader') === null);
+{
+  const mpt1b = kitShapes(false).models[1];
+  // 2 TFLOP/s of model FLOPs, 50M params/s of init, 1 ns of decode per parameter.
+  const rates = { modelFlopsPerS: 2e12, initParamsPerS: 5e7, decodeSecondsPerParam: 1e-9 };
+  const roomy = planLayers(mpt1b, rates, { secondsLeft: 3600, repeats: 3 });
+  check('1b plan: all 24 layers when time allows', roomy.layers === 24, JSON.stringify(roomy));
+  const tight = planLayers(mpt1b, rates, { secondsLeft: 60, repeats: 3 });
+  check(
+    '1b plan: fewer layers when time is short',
+    tight.layers < 24 && tight.layers >= 1 && 1.5 * tight.estimate_s <= 60,
+    JSON.stringify(tight),
+  );
+  check(
+    '1b plan: all layers without rates',
+    planLayers(mpt1b, null, { secondsLeft: 1, repeats: 3 }).layers === 24,
+  );
+}
 
 try {
   const build = spawnSync(process.execPath, [join(here, 'build.mjs'), '--out', kit], { encoding: 'utf8' });
@@ -60,6 +87,9 @@ try {
   );
   const wallS = (performance.now() - t0) / 1000;
   const log = `${run.stdout}${run.stderr}`;
+  // The kit's own table, kept out of the ok/FAIL count.
+  for (const line of run.stdout.split('\n').filter((l) => l.startsWith('[gpu-kit]')))
+    console.log(`# ${line}`);
   check('run.sh --tiny exits 0', run.status === 0, `status ${run.status}\n${log.slice(-3000)}`);
   check(
     'run.sh uses the bundled Vulkan loader',

@@ -63,14 +63,37 @@ export function resolveAttentionOptions(
   };
 }
 
+/**
+ * The additive `[1, H, Tq, Tk]` constant for causal attention without a key mask: the ALiBi bias where a key is
+ * visible, MASK_VALUE where it is not. Adding MASK_VALUE (-FLT_MAX) to any score below 1e31 in magnitude rounds to
+ * MASK_VALUE, so `scores + causalBias` equals `where(visible, scores + alibi, MASK_VALUE)` exactly, without
+ * broadcasting a mask over the batch (on tfjs-wasm that Tile took longer than the attention matmuls).
+ * `slope * distance` in doubles rounds to the float32 product `alibiBias` computes.
+ */
+function causalBias(slopes: Float32Array | null, tq: number, tk: number, queryOffset: number): tf.Tensor4D {
+  const h = slopes?.length ?? 1;
+  const data = new Float32Array(h * tq * tk);
+  for (let head = 0; head < h; head++) {
+    const slope = slopes ? slopes[head]! : 0;
+    for (let i = 0; i < tq; i++) {
+      const row = (head * tq + i) * tk;
+      const last = queryOffset + i;
+      for (let j = 0; j < tk; j++) data[row + j] = j <= last ? (slopes ? slope * (j - last) : 0) : MASK_VALUE;
+    }
+  }
+  return tf.tensor4d(data, [1, h, tq, tk]);
+}
+
 /** Attention probabilities `softmax(q k^T * scale + alibi, masked)` as `[B, H, Tq, Tk]`. */
 export function attentionProbabilities(q: tf.Tensor, k: tf.Tensor, o: ResolvedAttentionOptions): tf.Tensor4D {
   return tf.tidy(() => {
     const tq = q.shape[2]!;
     const tk = k.shape[2]!;
-    // tfjs-wasm multiplies far slower with a transposed right operand than with an explicit transpose.
-    const kT = tf.getBackend() === 'wasm' ? tf.transpose(k, [0, 1, 3, 2]) : null;
-    let scores = tf.mul(kT ? tf.matMul(q, kT) : tf.matMul(q, k, false, true), o.scale);
+    // The transposed operand costs nothing extra: the wasm BatchMatMul wrapper materializes it in SIMD.
+    let scores = tf.mul(tf.matMul(q, k, false, true), o.scale);
+    if (o.causal && !o.keyMask) {
+      return tf.softmax(tf.add(scores, causalBias(o.slopes, tq, tk, o.queryOffset))) as tf.Tensor4D;
+    }
     if (o.slopes) scores = tf.add(scores, alibiBias(o.slopes, tq, tk, o.queryOffset));
     const visible = visibleKeys(tq, tk, { causal: o.causal, queryOffset: o.queryOffset, keyMask: o.keyMask });
     if (visible)

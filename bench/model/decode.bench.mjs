@@ -1,14 +1,16 @@
 // mpt-1b-redpajama-200b decode and prefill speed on the wasm backend, with random weights.
 // The wasm heap tops out at 4 GiB and the full model is 5.25 GB in fp32, so by default this runs a slice of the
 // real shape (d_model 2048, 16 heads, vocab 50432, `--layers` of the 24 blocks) and extrapolates the 24-layer
-// figures from the measured per-block and embedding/head times.
+// figures from the measured per-block and embedding/head times. The whole 24-layer model runs with weight offload
+// in mpt-1b-full.bench.mjs.
 // Usage: node bench/model/decode.bench.mjs [--layers 6] [--prompt 128] [--decode 16] [--backend wasm] [--layout inOut|outIn]
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
-import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { measureBandwidth } from '../baselines/bandwidth.mjs';
 import { report, timeit } from '../lib.mjs';
+import { decodeBytesPerToken, prefillFlops as flopsOf, mpt1bConfig } from './mpt-1b-shape.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -35,21 +37,8 @@ const sampleMemory = () => {
 const bw = measureBandwidth();
 await selectBackend(values.backend, { log: false });
 
-// The hub config of mpt-1b-redpajama-200b (MosaicGPT dialect), cut to `layers` blocks.
-const config = parseMptConfig({
-  model_type: 'mosaic_gpt',
-  d_model: 2048,
-  n_heads: 16,
-  n_layers: layers,
-  mlp_ratio: 4,
-  max_seq_len: 2048,
-  vocab_size: 50432,
-  alibi: true,
-  alibi_bias_max: 8,
-  attn_qk_ln: true,
-  no_bias: true,
-  low_precision_layernorm: true,
-});
+// The hub config of mpt-1b-redpajama-200b, cut to `layers` blocks.
+const config = mpt1bConfig(layers);
 const d = config.dModel;
 const vocab = config.vocabSize;
 
@@ -140,12 +129,8 @@ const prefillPerBlock = prefill.times.blocks / 1000 / layers;
 const prefillTokS = promptLength / prefillSeconds;
 const prefillTokS24 = promptLength / (prefillFixed + prefillPerBlock * FULL_LAYERS);
 
-// Bytes of weights read per decoded token (fp32): every block's matrices and norms, plus the tied head.
-const blockParams = 12 * d * d + 6 * d;
-const bytesPerToken = (L) => 4 * (L * blockParams + vocab * d + d);
-// Prefill FLOPs: 24 d^2 per token per block (qkv 6, out 2, ffn 16), attention 4 d per visible key, head once.
-const attnFlops = 4 * d * ((promptLength * (promptLength + 1)) / 2);
-const prefillFlops = (L) => L * (24 * d * d * promptLength + attnFlops) + 2 * d * vocab;
+const bytesPerToken = (L) => decodeBytesPerToken(config, L);
+const prefillFlops = (L) => flopsOf(config, promptLength, L);
 const prefillGflops = prefillFlops(layers) / prefillSeconds / 1e9;
 const bound = (gbs, L) => (gbs * 1e9) / bytesPerToken(L);
 

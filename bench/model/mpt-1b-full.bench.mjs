@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { saveCheckpoint } from '@mptjs/hf-loader';
-import { expectedParameterShapes, parseMptConfig } from '@mptjs/mpt-model';
+import { expectedParameterShapes } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { measureBandwidth } from '../baselines/bandwidth.mjs';
 import { report, timeit } from '../lib.mjs';
+import { decodeBytesPerToken, mpt1bConfig, prefillFlops } from './mpt-1b-shape.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -34,21 +35,7 @@ const mib = (bytes) => bytes / 2 ** 20;
 const layers = Number(values.layers);
 values.dir ??= layers === 24 ? '/tmp/mptjs-mpt1b-random' : `/tmp/mptjs-mpt1b-random-${layers}L`;
 
-// The hub config of mpt-1b-redpajama-200b (MosaicGPT dialect).
-const config = parseMptConfig({
-  model_type: 'mosaic_gpt',
-  d_model: 2048,
-  n_heads: 16,
-  n_layers: layers,
-  mlp_ratio: 4,
-  max_seq_len: 2048,
-  vocab_size: 50432,
-  alibi: true,
-  alibi_bias_max: 8,
-  attn_qk_ln: true,
-  no_bias: true,
-  low_precision_layernorm: true,
-});
+const config = mpt1bConfig(layers);
 const d = config.dModel;
 const vocab = config.vocabSize;
 const nParams = [...expectedParameterShapes(config).values()].reduce(
@@ -181,14 +168,9 @@ if (out.ids.length !== decodeSteps)
   throw new Error(`expected ${decodeSteps} new tokens, got ${out.ids.length}`);
 const offload = out.memory.offload;
 
-// Bytes of weights read per decoded token (fp32): every block's matrices and norms, plus the tied head.
-const bytesPerToken = 4 * (config.nLayers * (12 * d * d + 6 * d) + vocab * d + d);
+const bytesPerToken = decodeBytesPerToken(config);
 const bound = (gbs) => (gbs * 1e9) / bytesPerToken;
-// Prefill FLOPs: 24 d^2 per token per block, attention 4 d per visible key, head on the last position only.
-const prefillFlops =
-  config.nLayers * (24 * d * d * promptLength + 4 * d * ((promptLength * (promptLength + 1)) / 2)) +
-  2 * d * vocab;
-const prefillGflops = (prefillFlops * prefillTokS) / promptLength / 1e9;
+const prefillGflops = (prefillFlops(config, promptLength) * prefillTokS) / promptLength / 1e9;
 
 const rows = [
   { name: 'matmul 1024^3 (baseline)', value: mm1024, unit: 'GFLOP/s' },

@@ -126,18 +126,22 @@ if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run pnpm --filter @mpt
 // Baselines in this run, before the model run: host bandwidth and a plain 1024^3 tfjs-wasm matmul.
 const bw = measureBandwidth();
 await selectBackend('wasm', { log: false });
-const a = tf.randomNormal([1024, 1024]);
-const b = tf.randomNormal([1024, 1024]);
-const mm = await timeit(
-  async () => {
-    const c = tf.matMul(a, b);
-    await c.data();
-    c.dispose();
-  },
-  { repeats: 3, warmup: 1 },
-);
-tf.dispose([a, b]);
-const mm1024 = (2 * 1024 ** 3) / mm.median_s / 1e9;
+async function matmulGflops(m, k, n) {
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
+  const t = await timeit(
+    async () => {
+      const c = tf.matMul(a, b);
+      await c.data();
+      c.dispose();
+    },
+    { repeats: 3, warmup: 1 },
+  );
+  tf.dispose([a, b]);
+  return (2 * m * k * n) / t.median_s / 1e9;
+}
+// The machine is shared: the matmul baselines run before and after the model run, and the mean is the baseline.
+const before = [await matmulGflops(1024, 1024, 1024), await matmulGflops(promptLength, 2048, 8192)];
 
 const prompt = Array.from({ length: promptLength }, (_, i) => (i * 7919) % 50000);
 const cliArgs = [
@@ -158,6 +162,9 @@ if (values['resident-weights-gib']) cliArgs.push('--resident-weights-gib', value
 const t0 = performance.now();
 const run = await runChild(cliArgs);
 const wallSeconds = (performance.now() - t0) / 1000;
+const after = [await matmulGflops(1024, 1024, 1024), await matmulGflops(promptLength, 2048, 8192)];
+const mm1024 = (before[0] + after[0]) / 2;
+const mmFfn = (before[1] + after[1]) / 2;
 const out = JSON.parse(run.stdout.trim().split('\n').at(-1));
 const {
   load_s: loadSeconds,
@@ -174,12 +181,15 @@ const prefillGflops = (prefillFlops(config, promptLength) * prefillTokS) / promp
 
 const rows = [
   { name: 'matmul 1024^3 (baseline)', value: mm1024, unit: 'GFLOP/s' },
+  { name: 'matmul 1024^3 before / after', value: before[0] / after[0], unit: 'ratio' },
+  { name: `matmul ${promptLength}x2048x8192`, value: mmFfn, unit: 'GFLOP/s' },
   { name: 'host read bandwidth', value: bw.readGBs, unit: 'GB/s' },
   { name: 'host copy bandwidth', value: bw.copyGBs, unit: 'GB/s' },
   { name: 'load (CLI load_s)', value: loadSeconds, unit: 's' },
   { name: `prefill ${promptLength} tokens (CLI)`, value: prefillTokS, unit: 'tokens/s' },
   { name: 'prefill FLOP rate', value: prefillGflops, unit: 'GFLOP/s' },
   { name: 'prefill / matmul 1024^3', value: prefillGflops / mm1024, unit: 'fraction' },
+  { name: 'prefill / matmul FFN shape', value: prefillGflops / mmFfn, unit: 'fraction' },
   { name: 'decode (CLI)', value: decodeTokS, unit: 'tokens/s' },
   { name: 'decode bound (read bw)', value: bound(bw.readGBs), unit: 'tokens/s' },
   { name: 'decode / bound (read bw)', value: decodeTokS / bound(bw.readGBs), unit: 'fraction' },
@@ -199,7 +209,8 @@ if (offload) {
     },
   );
 }
-report('model-mpt-1b-full', {
+const gib = values['resident-weights-gib'];
+report(gib ? `model-mpt-1b-full-resident-${gib}gib` : `model-mpt-1b-full-offload-${values.offload}`, {
   rows,
   baseline: 'matmul 1024^3 (baseline)',
   notes: {

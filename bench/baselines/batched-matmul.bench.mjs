@@ -1,6 +1,6 @@
 // GFLOP/s of the batched attention matmuls on wasm: tfjs-wasm's own BatchMatMul (scalar loop for batch > 1)
 // against our SIMD kernel (packages/alibi-attention/src/wasm-kernels), and the 1024^3 XNNPACK matmul measured
-// in the same process as the baseline. Also batch-1 products through XNNPACK vs our kernel (which to keep).
+// in the same process as the baseline. Also the batch-1 products of Linear layers: which path to keep.
 // Usage: node bench/baselines/batched-matmul.bench.mjs [--bh 64] [--t 128] [--dh 64] [--repeats 5]
 import { parseArgs } from 'node:util';
 import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
@@ -67,21 +67,28 @@ for (const [label, sa, sb, ta, tb] of cases) {
     unit: 'GFLOP/s',
   });
 }
-// Batch 1: is XNNPACK (the default there) faster than ours?
-for (const [m, k, n] of [
-  [t, dh, t],
-  [512, 256, 1024],
-]) {
-  rows.push({
-    name: `batch 1 [${m},${k}]x[${k},${n}]: XNNPACK`,
-    value: await gflops([m, k], [k, n], false, false, 'off'),
-    unit: 'GFLOP/s',
-  });
-  rows.push({
-    name: `batch 1 [${m},${k}]x[${k},${n}]: ours`,
-    value: await gflops([m, k], [k, n], false, false, 'all'),
-    unit: 'GFLOP/s',
-  });
+// Batch 1 (the Linear layers and their gradients in a training step, d_model 256, 512 tokens): XNNPACK with
+// transposed operands copied by tfjs's Transpose (stock), by our SIMD transpose (default), or our kernel alone.
+const linear = [
+  ['W x^T', [1024, 256], [256, 512], false, false],
+  ['W^T dY (transposeA)', [1024, 256], [1024, 512], true, false],
+  ['dY x (transposeB)', [256, 512], [1024, 512], false, true],
+  ['head gradient (transposeA, K 8192)', [8192, 256], [8192, 512], true, false],
+];
+for (const [label, sa, sb, ta, tb] of linear) {
+  const shape = `[${sa}]${ta ? 'T' : ''}x[${sb}]${tb ? 'T' : ''}`;
+  for (const [mode, how] of [
+    ['off', 'tfjs Transpose + XNNPACK'],
+    ['batched', 'our transpose + XNNPACK'],
+    ['all', 'our kernel'],
+  ]) {
+    if (mode === 'batched' && !ta && !tb) continue;
+    rows.push({
+      name: `${label} ${shape}: ${how}`,
+      value: await gflops(sa, sb, ta, tb, mode),
+      unit: 'GFLOP/s',
+    });
+  }
 }
 report('batched-matmul', {
   rows,

@@ -9,8 +9,14 @@
  * transposeB 0.9, explicit transpose + plain 14.7 (busy machine).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { matMulShape, matmulKernels, simdBatchMatMul, simdHandles } from './wasm-kernels/batch-matmul.js';
-import type { WasmBackendLike } from './wasm-kernels/load.js';
+import {
+  matMulShape,
+  matmulKernels,
+  simdBatchMatMul,
+  simdHandles,
+  simdSwapLastTwo,
+} from './wasm-kernels/batch-matmul.js';
+import type { MatmulExports, WasmBackendLike } from './wasm-kernels/load.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -36,7 +42,8 @@ export function patchWasmTransposedMatMul(): boolean {
   const multiply = original.kernelFunc as unknown as KernelFunc;
   const transpose = transposeKernel.kernelFunc as unknown as KernelFunc;
 
-  const swapLastTwo = (t: tf.TensorInfo, backend: unknown): tf.TensorInfo => {
+  const swapLastTwo = (t: tf.TensorInfo, backend: WasmBackendLike, kernels: MatmulExports | null) => {
+    if (kernels) return simdSwapLastTwo(backend, kernels, t);
     const rank = t.shape.length;
     const perm = [...Array(rank - 2).keys(), rank - 1, rank - 2];
     return transpose({ inputs: { x: t }, backend, attrs: { perm } }) as tf.TensorInfo;
@@ -58,8 +65,8 @@ export function patchWasmTransposedMatMul(): boolean {
     }
     if (!transposeA && !transposeB) return multiply(args) as tf.TensorInfo;
     const temporaries: tf.TensorInfo[] = [];
-    const plainA = transposeA ? swapLastTwo(a, backend) : a;
-    const plainB = transposeB ? swapLastTwo(b, backend) : b;
+    const plainA = transposeA ? swapLastTwo(a, backend, kernels) : a;
+    const plainB = transposeB ? swapLastTwo(b, backend, kernels) : b;
     if (transposeA) temporaries.push(plainA);
     if (transposeB) temporaries.push(plainB);
     try {

@@ -81,6 +81,17 @@ export function matmulKernels(backend: WasmBackendLike): MatmulExports | null {
   return kernelsFor<MatmulExports>(backend, 'matmul');
 }
 
+/** `t` with its last two dims swapped, as a new float32 tensor (4 x 4 tiles transposed in SIMD registers). */
+export function simdSwapLastTwo(backend: WasmBackendLike, kernels: MatmulExports, t: TensorInfo): TensorInfo {
+  const rank = t.shape.length;
+  const rows = t.shape[rank - 2]!;
+  const cols = t.shape[rank - 1]!;
+  const out = backend.makeOutput([...t.shape.slice(0, -2), cols, rows], 'float32');
+  const batch = product(t.shape.slice(0, -2));
+  kernels.transpose(addressOf(backend, t.dataId), addressOf(backend, out.dataId), batch, rows, cols);
+  return out as TensorInfo;
+}
+
 /**
  * `matMul(a, b, transposeA, transposeB)` into a new float32 tensor. A transposed A is read with swapped
  * strides; a transposed B is first transposed into a temporary (the kernel streams rows of B).

@@ -13,20 +13,13 @@
  * Inputs are float32 and contiguous: Q and dO (`Dy`) `[B, H, Tq, Dh]`, K and V `[B, H, Tk, Dh]`, Slopes `[H]`,
  * KeyMask `[B, Tk]`. That is seven storage buffers plus the output: WebGPU's default per-stage limit is eight.
  */
-import { blockRows, tileRows, type WebGpuProgramLike } from './flash-attention-program.js';
-
-/** The uniforms the dQ and dK/dV programs take (same order as the forward's). */
-const SCORE_UNIFORMS = 'scale : f32, queryOffset : i32, causal : i32,';
-
-/** Batch/head indices from the workgroup's y id (tfjs's flat index is unused). */
-const HEAD_PRELUDE = `
-        let heads = uniforms.qShape[1];
-        let tq = uniforms.qShape[2];
-        let tk = uniforms.kShape[2];
-        let bh = i32(workgroupId.y);
-        let b = bh / heads;
-        let h = bh % heads;
-        let lane = i32(localId.x);`;
+import {
+  BlockedAttentionProgram,
+  HEAD_INDICES,
+  keyTileLoop,
+  queryBlockMain,
+  type WebGpuProgramLike,
+} from './blocked-program.js';
 
 /**
  * Per query row `(lse, D)` interleaved, `[B*H*Tq*2]`. `Forward` is the forward's flat output with `withLse`
@@ -74,48 +67,16 @@ export class FlashAttentionRowStatsProgram implements WebGpuProgramLike {
 }
 
 /** `dQ [B, H, Tq, Dh]`: one workgroup per (batch*head, block of query rows); K and V tiles in workgroup memory. */
-export class FlashAttentionDqProgram implements WebGpuProgramLike {
+export class FlashAttentionDqProgram extends BlockedAttentionProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dy', 'RowStats', 'Slopes', 'KeyMask'];
-  readonly uniforms = SCORE_UNIFORMS;
-  readonly outputShape: number[];
-  readonly shaderKey: string;
-  readonly dispatchLayout = { x: [0, 1, 2, 3] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number];
-  private readonly headDim: number;
-  private readonly tile: number;
-  private readonly rows: number;
 
   constructor(queryShape: readonly number[]) {
-    const [b, h, tq, dh] = queryShape as [number, number, number, number];
-    this.outputShape = [b, h, tq, dh];
-    this.headDim = dh;
-    this.rows = blockRows(tq);
-    this.tile = tileRows(dh);
-    this.workgroupSize = [this.rows, 1, 1];
-    this.dispatch = [Math.ceil(tq / this.rows), b * h, 1];
-    this.shaderKey = `mptFlashAttentionDq_${dh}_${this.tile}_${this.rows}`;
+    super('mptFlashAttentionDq', queryShape, [...queryShape]);
   }
 
   getUserCode(): string {
     const dh = this.headDim;
-    const tile = this.tile;
-    const rows = this.rows;
-    return `
-      const DH : i32 = ${dh};
-      const TILE : i32 = ${tile};
-      const ROWS : i32 = ${rows};
-      var<workgroup> kTile : array<f32, ${tile * dh}>;
-      var<workgroup> vTile : array<f32, ${tile * dh}>;
-      var<workgroup> maskTile : array<f32, ${tile}>;
-      var<workgroup> keyEndShared : i32;
-
-      fn main(index : i32) {${HEAD_PRELUDE}
-        let firstRow = i32(workgroupId.x) * ROWS;
-        let row = firstRow + lane;
-        let rowInRange = row < tq;
-        let qPos = uniforms.queryOffset + row;
-        let slope = Slopes[h];
+    return `${queryBlockMain(this.prelude(), this.tile, dh)}
 
         let r = bh * tq + min(row, tq - 1);
         var qRow : array<f32, ${dh}>;
@@ -128,61 +89,15 @@ export class FlashAttentionDqProgram implements WebGpuProgramLike {
         }
         let lse = RowStats[2 * r];
         let delta = RowStats[2 * r + 1];
-
-        // Under the causal mask no query of this block sees past its last row's position.
-        if (lane == 0) {
-          var keyEnd = tk;
-          if (uniforms.causal != 0) {
-            keyEnd = min(tk, uniforms.queryOffset + min(firstRow + ROWS, tq));
-          }
-          keyEndShared = keyEnd;
-        }
-        let keyEnd = workgroupUniformLoad(&keyEndShared);
-
-        let kvBase = bh * tk * DH;
-        for (var t0 = 0; t0 < keyEnd; t0 += TILE) {
-          for (var e = lane; e < TILE * DH; e += ROWS) {
-            let j = t0 + e / DH;
-            var kValue = 0.0;
-            var vValue = 0.0;
-            if (j < tk) {
-              kValue = K[kvBase + j * DH + e % DH];
-              vValue = V[kvBase + j * DH + e % DH];
-            }
-            kTile[e] = kValue;
-            vTile[e] = vValue;
-          }
-          for (var e = lane; e < TILE; e += ROWS) {
-            let j = t0 + e;
-            var m = 0.0;
-            if (j < tk) {
-              m = KeyMask[b * tk + j];
-            }
-            maskTile[e] = m;
-          }
-          workgroupBarrier();
-
-          if (rowInRange) {
-            let tileEnd = min(TILE, keyEnd - t0);
-            for (var jj = 0; jj < tileEnd; jj++) {
-              let j = t0 + jj;
-              if (maskTile[jj] == 0.0 || (uniforms.causal != 0 && j > qPos)) {
-                continue;
-              }
-              var s = slope * f32(j - qPos);
+${keyTileLoop(`
               var dp = 0.0;
               for (var d = 0; d < DH; d++) {
-                s += qRow[d] * kTile[jj * DH + d];
                 dp += dyRow[d] * vTile[jj * DH + d];
               }
               let ds = exp(s - lse) * (dp - delta);
               for (var d = 0; d < DH; d++) {
                 dq[d] += ds * kTile[jj * DH + d];
-              }
-            }
-          }
-          workgroupBarrier();
-        }
+              }`)}
 
         if (rowInRange) {
           for (var d = 0; d < DH; d++) {
@@ -198,43 +113,24 @@ export class FlashAttentionDqProgram implements WebGpuProgramLike {
  * dK and dV, flat: `B*H*Tk*Dh` floats of dK, then as many of dV. One workgroup per (batch*head, block of key
  * rows); Q, dO and the row statistics are staged in workgroup memory tile by tile.
  */
-export class FlashAttentionDkDvProgram implements WebGpuProgramLike {
+export class FlashAttentionDkDvProgram extends BlockedAttentionProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dy', 'RowStats', 'Slopes', 'KeyMask'];
-  readonly uniforms = SCORE_UNIFORMS;
-  readonly outputShape: number[];
-  readonly shaderKey: string;
-  readonly dispatchLayout = { x: [0] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number];
-  private readonly headDim: number;
-  private readonly tile: number;
-  private readonly rows: number;
 
   constructor(keyShape: readonly number[]) {
     const [b, h, tk, dh] = keyShape as [number, number, number, number];
-    this.outputShape = [2 * b * h * tk * dh];
-    this.headDim = dh;
-    this.rows = blockRows(tk);
-    this.tile = tileRows(dh);
-    this.workgroupSize = [this.rows, 1, 1];
-    this.dispatch = [Math.ceil(tk / this.rows), b * h, 1];
-    this.shaderKey = `mptFlashAttentionDkDv_${dh}_${this.tile}_${this.rows}`;
+    super('mptFlashAttentionDkDv', keyShape, [2 * b * h * tk * dh]);
   }
 
   getUserCode(): string {
     const dh = this.headDim;
     const tile = this.tile;
-    const rows = this.rows;
-    return `
-      const DH : i32 = ${dh};
-      const TILE : i32 = ${tile};
-      const ROWS : i32 = ${rows};
+    return `${this.prelude()}
       var<workgroup> qTile : array<f32, ${tile * dh}>;
       var<workgroup> dyTile : array<f32, ${tile * dh}>;
       var<workgroup> statTile : array<f32, ${2 * tile}>;
       var<workgroup> queryStartShared : i32;
 
-      fn main(index : i32) {${HEAD_PRELUDE}
+      fn main(index : i32) {${HEAD_INDICES}
         let firstKey = i32(workgroupId.x) * ROWS;
         let j = firstKey + lane;
         let keyInRange = j < tk;

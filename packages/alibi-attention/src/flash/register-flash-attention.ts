@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { WebGpuProgramLike } from './blocked-program.js';
 import {
   FlashAttentionDkDvProgram,
   FlashAttentionDqProgram,
   FlashAttentionRowStatsProgram,
 } from './flash-attention-backward-program.js';
-import { FlashAttentionProgram, type WebGpuProgramLike } from './flash-attention-program.js';
+import { FlashAttentionProgram } from './flash-attention-program.js';
 
 type Shape4 = [number, number, number, number];
 
@@ -94,14 +95,15 @@ export function runFlashAttentionKernel(
   keyMask: tf.Tensor,
   attrs: FlashAttentionAttrs,
 ): tf.Tensor4D {
+  return runKernel(FLASH_ATTENTION_KERNEL, { q, k, v, slopes, keyMask }, attrs) as tf.Tensor4D;
+}
+
+/** Runs one of this module's kernels on the active backend (registering them first). */
+function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: FlashAttentionAttrs) {
   registerFlashAttentionKernel();
   return tf
     .engine()
-    .runKernel(
-      FLASH_ATTENTION_KERNEL,
-      { q, k, v, slopes, keyMask } as unknown as tf.NamedTensorMap,
-      attrs as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor4D;
+    .runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap);
 }
 
 /**
@@ -116,14 +118,7 @@ export function runFlashAttentionWithLse(
   keyMask: tf.Tensor,
   attrs: FlashAttentionAttrs,
 ): { o: tf.Tensor4D; forward: tf.Tensor1D } {
-  registerFlashAttentionKernel();
-  const forward = tf
-    .engine()
-    .runKernel(
-      FLASH_ATTENTION_LSE_KERNEL,
-      { q, k, v, slopes, keyMask } as unknown as tf.NamedTensorMap,
-      attrs as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor1D;
+  const forward = runKernel(FLASH_ATTENTION_LSE_KERNEL, { q, k, v, slopes, keyMask }, attrs) as tf.Tensor1D;
   const o = tf.tidy(() => tf.reshape(tf.slice(forward, [0], [q.size]), q.shape as Shape4) as tf.Tensor4D);
   return { o, forward };
 }
@@ -142,7 +137,6 @@ export function runFlashAttentionGradKernel(
   keyMask: tf.Tensor,
   attrs: FlashAttentionAttrs,
 ): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
-  registerFlashAttentionKernel();
   if (forward.size !== q.size + q.size / q.shape[3]!) {
     throw new RangeError(
       `the saved forward output has ${forward.size} floats; q [${q.shape}] needs O and one log-sum-exp per row`,
@@ -153,13 +147,11 @@ export function runFlashAttentionGradKernel(
   }
   return tf.tidy(() => {
     const dyFloat = dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32');
-    const [dq, dkdv] = tf
-      .engine()
-      .runKernel(
-        FLASH_ATTENTION_GRAD_KERNEL,
-        { q, k, v, forward, dy: dyFloat, slopes, keyMask } as unknown as tf.NamedTensorMap,
-        attrs as unknown as tf.NamedAttrMap,
-      ) as unknown as [tf.Tensor4D, tf.Tensor1D];
+    const inputs = { q, k, v, forward, dy: dyFloat, slopes, keyMask };
+    const [dq, dkdv] = runKernel(FLASH_ATTENTION_GRAD_KERNEL, inputs, attrs) as unknown as [
+      tf.Tensor4D,
+      tf.Tensor,
+    ];
     const dk = tf.reshape(tf.slice(dkdv, [0], [k.size]), k.shape as Shape4) as tf.Tensor4D;
     const dv = tf.reshape(tf.slice(dkdv, [k.size], [k.size]), k.shape as Shape4) as tf.Tensor4D;
     return [dq, dk, dv] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];

@@ -129,10 +129,28 @@ for (const shape of shapes.models) {
   });
   let stage = null;
   const train = await section(`train ${shape.name}`, 'train', shapes.minSeconds.model, async () => {
-    stage = await runModelStage(shape, plan.layers, run);
+    const notes = [];
     if (plan.layers < shape.nLayers) {
-      stage.train.note = `${plan.layers} of ${shape.nLayers} layers measured: the full depth was estimated at ${plan.estimate_s.toFixed(0)} s (init, ${run.repeats + 1} steps, decode), more than the budget left`;
+      notes.push(
+        `the full depth was estimated at ${plan.estimate_s.toFixed(0)} s (init, ${run.repeats + 1} steps, decode), more than the budget left`,
+      );
     }
+    let layers = plan.layers;
+    for (;;) {
+      try {
+        stage = await runModelStage(shape, layers, run);
+        break;
+      } catch (err) {
+        // Out of GPU memory: half the layers, while that is possible and there is time to try.
+        const oom = /out of memory/i.test(err instanceof Error ? err.message : String(err));
+        if (!oom || layers === 1 || budget.remaining() - run.reserveS < shapes.minSeconds.model) throw err;
+        notes.push(`${layers} layers ran out of GPU memory`);
+        layers = Math.max(1, Math.floor(layers / 2));
+        log(`${shape.name}: out of GPU memory, retrying with ${layers} layers`);
+      }
+    }
+    if (layers < shape.nLayers)
+      stage.train.note = `${layers} of ${shape.nLayers} layers measured: ${notes.join('; ')}`;
     return stage.train;
   });
   if (stage) rates = stage.rates;

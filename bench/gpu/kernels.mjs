@@ -7,8 +7,12 @@ import { timeQueued, withGpuErrors } from './timing.mjs';
 export async function measureMatmul(sizes, run) {
   const results = [];
   for (const n of sizes) {
-    if (results.length > 0 && run.budget.remaining() - run.reserveS < 5) {
-      results.push({ n, skipped: 'out of time budget' });
+    // The next size costs about (n / previous n)^3 times the previous call, for a warm-up, a sizing call and
+    // the timed bursts (at least one call each).
+    const prev = results.findLast((r) => r.tflops > 0);
+    const estimate = prev ? prev.seconds_per_call * (n / prev.n) ** 3 * (2 + run.repeats) : 0;
+    if (prev && run.budget.remaining() - run.reserveS < Math.max(5, 1.5 * estimate)) {
+      results.push({ n, skipped: `out of time budget (estimated ${estimate.toFixed(0)} s)` });
       continue;
     }
     const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);

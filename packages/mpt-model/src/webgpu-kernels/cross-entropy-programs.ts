@@ -10,6 +10,7 @@
  */
 import {
   ELEMENTWISE_WORKGROUP,
+  elementsPerThread,
   elementwiseDispatch,
   rowReductionSnippet,
   rowWorkgroupSize,
@@ -102,15 +103,18 @@ export class CrossEntropyGradProgram implements WebGpuProgram {
   readonly variableNames = ['Logits', 'Targets', 'Stats', 'Scale'];
   readonly uniforms = 'ignoreIndex : i32,';
   readonly outputShape: number[];
-  readonly shaderKey = 'mptCrossEntropyGrad';
+  readonly shaderKey: string;
   readonly dispatchLayout = { x: [0] };
   readonly dispatch: [number, number, number];
   readonly workgroupSize: [number, number, number] = [ELEMENTWISE_WORKGROUP, 1, 1];
   readonly size = true;
+  private readonly perThread: number;
 
   constructor(rows: number, vocab: number) {
+    this.perThread = elementsPerThread(vocab);
     this.outputShape = [rows, vocab];
-    this.dispatch = elementwiseDispatch(rows * vocab);
+    this.dispatch = elementwiseDispatch((rows * vocab) / this.perThread);
+    this.shaderKey = `mptCrossEntropyGrad_${this.perThread}`;
   }
 
   getUserCode(): string {
@@ -118,20 +122,26 @@ export class CrossEntropyGradProgram implements WebGpuProgram {
       ${TARGET_CLASS_SNIPPET}
 
       fn main(index : i32) {
-        if (index < uniforms.size) {
+        let first = index * ${this.perThread};
+        if (first < uniforms.size) {
           let vocab = uniforms.logitsShape[1];
-          let row = index / vocab;
-          let col = index - row * vocab;
+          // Unsigned division: WGSL's signed one carries overflow checks.
+          let row = i32(u32(first) / u32(vocab));
           let cls = targetClass(row, vocab);
-          var grad = 0.0;
-          if (cls >= 0) {
-            var p = exp(Logits[index] - Stats[row * 2]);
-            if (col == cls) {
-              p -= 1.0;
+          let lse = Stats[row * 2];
+          let scale = Scale[0];
+          for (var k = 0; k < ${this.perThread}; k++) {
+            let i = first + k;
+            var grad = 0.0;
+            if (cls >= 0) {
+              grad = exp(Logits[i] - lse);
+              if (i - row * vocab == cls) {
+                grad -= 1.0;
+              }
+              grad *= scale;
             }
-            grad = p * Scale[0];
+            setOutputAtIndex(i, grad);
           }
-          setOutputAtIndex(index, grad);
         }
       }
     `;

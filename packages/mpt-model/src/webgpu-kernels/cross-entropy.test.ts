@@ -43,6 +43,8 @@ const realVocab: Case = {
 const allIgnored: Case = { shape: [2, 2, 300], targets: [-100, -100, -100, -100], vocab: 300, seed: 5 };
 // Targets the reference also accepts: -7 picks class 0, 300 (>= V) picks nothing but is counted.
 const oddTargets: Case = { shape: [4, 300], targets: [5, -7, 300, 299], vocab: 300, seed: 7 };
+// A vocabulary that is no multiple of 4 (one logit per thread in the gradient pass).
+const oddVocab: Case = { shape: [3, 301], targets: [300, 0, -100], vocab: 301, seed: 9 };
 
 describe('fusedCrossEntropy off webgpu', () => {
   it('is crossEntropyLoss of units.ts, value and gradient', async () => {
@@ -81,6 +83,7 @@ describe.runIf(webgpuExpected)('fusedCrossEntropy on the real webgpu backend', (
     ['[6, 50432] with ignored targets', realVocab],
     ['[2, 2, 300] with every target ignored', allIgnored],
     ['[4, 300] with targets < 0 and >= V', oddTargets],
+    ['[3, 301] (odd vocabulary)', oddVocab],
   ];
   for (const [name, c] of cases) {
     it(`matches crossEntropyLoss on cpu for ${name}`, async () => {

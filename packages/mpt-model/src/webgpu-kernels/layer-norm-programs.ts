@@ -10,6 +10,7 @@
  */
 import {
   ELEMENTWISE_WORKGROUP,
+  elementsPerThread,
   elementwiseDispatch,
   rowReductionSnippet,
   rowWorkgroupSize,
@@ -76,24 +77,32 @@ export class LayerNormApplyProgram implements WebGpuProgram {
   readonly workgroupSize: [number, number, number] = [ELEMENTWISE_WORKGROUP, 1, 1];
   readonly size = true;
   private readonly hasBias: boolean;
+  private readonly perThread: number;
 
   constructor(rows: number, width: number, hasBias: boolean) {
     this.hasBias = hasBias;
+    this.perThread = elementsPerThread(width);
     this.variableNames = hasBias ? ['X', 'Stats', 'Weight', 'Bias'] : ['X', 'Stats', 'Weight'];
     this.outputShape = [rows, width];
-    this.dispatch = elementwiseDispatch(rows * width);
-    this.shaderKey = `mptLayerNormApply_${hasBias ? 'bias' : 'nobias'}`;
+    this.dispatch = elementwiseDispatch((rows * width) / this.perThread);
+    this.shaderKey = `mptLayerNormApply_${this.perThread}_${hasBias ? 'bias' : 'nobias'}`;
   }
 
   getUserCode(): string {
     return `
       fn main(index : i32) {
-        if (index < uniforms.size) {
+        let first = index * ${this.perThread};
+        if (first < uniforms.size) {
           let width = uniforms.xShape[1];
-          let row = index / width;
-          let col = index - row * width;
-          let normalized = (X[index] - Stats[row * 2]) * Stats[row * 2 + 1];
-          setOutputAtIndex(index, normalized * Weight[col]${this.hasBias ? ' + Bias[col]' : ''});
+          // Unsigned division: WGSL's signed one carries overflow checks.
+          let row = i32(u32(first) / u32(width));
+          let mean = Stats[row * 2];
+          let rstd = Stats[row * 2 + 1];
+          for (var k = 0; k < ${this.perThread}; k++) {
+            let i = first + k;
+            let col = i - row * width;
+            setOutputAtIndex(i, (X[i] - mean) * rstd * Weight[col]${this.hasBias ? ' + Bias[col]' : ''});
+          }
         }
       }
     `;
@@ -175,7 +184,7 @@ export class LayerNormGradParamsProgram implements WebGpuProgram {
         let width = uniforms.xShape[1];
         let blocks = uniforms.outShape[0];
         if (index < blocks * width) {
-          let block = index / width;
+          let block = i32(u32(index) / u32(width));
           let col = index - block * width;
           let firstRow = block * ${PARAM_GRAD_BLOCK_ROWS};
           let endRow = min(rows, firstRow + ${PARAM_GRAD_BLOCK_ROWS});

@@ -47,6 +47,8 @@ const cases: Case[] = [
   { shape: [2, 2048], bias: true, eps: 1e-5, seed: 31 },
   // A width that is no multiple of the workgroup, more rows than one parameter-gradient block, a large eps.
   { shape: [70, 37], bias: true, eps: 0.1, seed: 41 },
+  // A row shorter than the smallest workgroup.
+  { shape: [5, 24], bias: false, eps: 1e-5, seed: 51 },
 ];
 
 describe('fusedLayerNorm off webgpu', () => {

@@ -1,10 +1,10 @@
-// All-reduce bus bandwidth of @mptjs/fsdp's ring over worker threads (MessagePorts) and over TCP loopback
-// (child processes), for 2 and 4 ranks, against a single-process memcpy (Float32Array.set) of the same buffer
+// All-reduce bus bandwidth of @mptjs/fsdp's ring over worker threads (shared memory, or MessagePorts) and over
+// TCP loopback (child processes), for 2 and 4 ranks, against a single-process memcpy (Float32Array.set) of the same buffer
 // measured in the same run. Bus bandwidth = bytes * 2 (W - 1) / W / time (the NCCL-tests convention).
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { launchLocal } from '../../packages/fsdp/dist/index.js';
 import { report, timeit } from '../lib.mjs';
+import { benchTransports, runRanks, transportLabel } from './transports.mjs';
 
 const elements = Number(process.env.BENCH_ELEMENTS ?? 1 << 22); // 16 MiB of float32
 const bytes = elements * 4;
@@ -17,25 +17,15 @@ const rows = [
   { name: 'memcpy (Float32Array.set, 1 process)', value: bytes / copy.median_s / 1e9, unit: 'GB/s' },
 ];
 
-for (const mode of ['threads', 'processes']) {
+for (const transport of benchTransports()) {
   for (const nproc of [2, 4]) {
-    const job = await launchLocal({
-      script: rankScript,
-      nproc,
-      mode,
-      stdio: 'pipe',
-      env: { BENCH_ELEMENTS: String(elements), BENCH_REPEATS: '5' },
+    const { median_s } = await runRanks(transport, rankScript, nproc, {
+      BENCH_ELEMENTS: String(elements),
+      BENCH_REPEATS: '5',
     });
-    await job.done;
-    const line = job.ranks[0]
-      .output()
-      .split('\n')
-      .find((l) => l.startsWith('{'));
-    const { median_s } = JSON.parse(line);
     const busbw = (bytes * 2 * (nproc - 1)) / nproc / median_s / 1e9;
-    const transport = mode === 'threads' ? 'threads (MessagePort)' : 'TCP loopback (processes)';
     rows.push({
-      name: `allReduce ${nproc} ranks, ${transport}`,
+      name: `allReduce ${nproc} ranks, ${transportLabel(transport)}`,
       value: busbw,
       unit: 'GB/s busbw',
       median_ms: median_s * 1e3,

@@ -1,18 +1,18 @@
 // The two collectives FULL_SHARD runs on every step, all-gather (parameters) and reduce-scatter (gradients), on a
-// 64 MiB float32 buffer between 2 ranks, over worker threads (MessagePorts) and TCP loopback (child processes),
+// 64 MiB float32 buffer between 2 ranks, over worker threads (shared memory, or MessagePorts) and TCP loopback
+// (child processes),
 // against a single-process memcpy (Float32Array.set) of the same 64 MiB measured in the same run.
 // The buffer is the all-gather's output and the reduce-scatter's input (NCCL-tests' "size"); algorithm bandwidth
 // = bytes / time, bus bandwidth = algbw x (W - 1) / W (what each rank sends and receives over its links).
 // Usage: node bench/fsdp/shard-collectives.bench.mjs   (needs `pnpm --filter @mptjs/fsdp build`)
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { launchLocal } from '../../packages/fsdp/dist/index.js';
 import { report, timeit } from '../lib.mjs';
+import { benchTransports, runRanks, transportLabel } from './transports.mjs';
 
 const elements = Number(process.env.BENCH_ELEMENTS ?? 1 << 24); // 64 MiB of float32
 const bytes = elements * 4;
 const nproc = Number(process.env.BENCH_NPROC ?? 2);
-const modes = (process.env.BENCH_MODES ?? 'threads,processes').split(',');
 const rankScript = fileURLToPath(new URL('./allreduce-rank.mjs', import.meta.url));
 
 const src = new Float32Array(elements).fill(1);
@@ -27,25 +27,16 @@ const rows = [
   },
 ];
 
-for (const mode of modes) {
+for (const transport of benchTransports()) {
   for (const op of ['allGather', 'reduceScatter']) {
-    const job = await launchLocal({
-      script: rankScript,
-      nproc,
-      mode,
-      stdio: 'pipe',
-      env: { BENCH_ELEMENTS: String(elements), BENCH_REPEATS: '5', BENCH_OP: op },
+    const { median_s } = await runRanks(transport, rankScript, nproc, {
+      BENCH_ELEMENTS: String(elements),
+      BENCH_REPEATS: '5',
+      BENCH_OP: op,
     });
-    await job.done;
-    const line = job.ranks[0]
-      .output()
-      .split('\n')
-      .find((l) => l.startsWith('{'));
-    const { median_s } = JSON.parse(line);
-    const transport = mode === 'threads' ? 'threads (MessagePort)' : 'TCP loopback (processes)';
     const algbw = bytes / median_s / 1e9;
     rows.push({
-      name: `${op} ${nproc} ranks, ${transport}`,
+      name: `${op} ${nproc} ranks, ${transportLabel(transport)}`,
       value: algbw,
       unit: 'GB/s algbw',
       busbw: (algbw * (nproc - 1)) / nproc,

@@ -33,33 +33,61 @@ function segmentCount(length: number, segment: number): number {
 
 /** acc[i] = acc[i] (op) src[offset + i]; the loop is per op so the hot path has no branch. */
 function accumulate(acc: Float32Array, src: Float32Array, offset: number, op: ReduceOp): void {
-  const n = acc.length;
-  if (op === 'max') {
-    for (let i = 0; i < n; i++) {
-      const v = src[offset + i]!;
-      if (v > acc[i]! || Number.isNaN(v)) acc[i] = v;
-    }
-  } else {
-    for (let i = 0; i < n; i++) acc[i]! += src[offset + i]!;
-  }
+  reduceInto(acc, 0, acc, src, offset, op, 1);
 }
 
 /**
- * Reduce-scatter phase over `chunks(i)` ranges of `input`: after it, `write(reduced, start)` has been called for
- * every segment of chunk `rank`. Uses steps `stepBase .. stepBase + worldSize - 2`. `input` is only read.
+ * out[outOffset + i] = (acc[i] (op) src[srcOffset + i]) * scale: the last ring step reduces straight into the
+ * caller's output, one pass instead of reduce, scale and copy. `out` may be `src` (in place).
+ */
+function reduceInto(
+  out: Float32Array,
+  outOffset: number,
+  acc: Float32Array,
+  src: Float32Array,
+  srcOffset: number,
+  op: ReduceOp,
+  scale: number,
+): void {
+  const n = acc.length;
+  if (op === 'max') {
+    for (let i = 0; i < n; i++) {
+      const a = acc[i]!;
+      const v = src[srcOffset + i]!;
+      out[outOffset + i] = v > a || Number.isNaN(v) ? v : a;
+    }
+  } else if (scale === 1) {
+    for (let i = 0; i < n; i++) out[outOffset + i] = acc[i]! + src[srcOffset + i]!;
+  } else {
+    for (let i = 0; i < n; i++) out[outOffset + i] = (acc[i]! + src[srcOffset + i]!) * scale;
+  }
+}
+
+/** Where a reduce-scatter leaves chunk `rank`: element `a` of the input lands at `out[a - base]`, times `scale`. */
+export interface ReduceTarget {
+  out: Float32Array;
+  base: number;
+  scale: number;
+}
+
+/**
+ * Reduce-scatter phase over `chunks(i)` ranges of `input`: after it, chunk `rank` of the reduction is in
+ * `target`. Uses steps `stepBase .. stepBase + worldSize - 2`. `input` is only read, unless it is `target.out`.
  */
 export async function ringReduceScatter(
   ctx: RingContext,
   input: Float32Array,
   chunk: (i: number) => [number, number],
   op: ReduceOp,
-  write: (reduced: Float32Array, start: number) => void,
+  target: ReduceTarget,
   stepBase = 0,
 ): Promise<void> {
   const { rank, worldSize: w, segment } = ctx;
+  const { out, base, scale } = target;
   if (w === 1) {
     const [a, b] = chunk(0);
-    if (b > a) write(input.slice(a, b), a);
+    if (out === input && scale === 1) return;
+    for (let i = a; i < b; i++) out[i - base] = input[i]! * scale;
     return;
   }
   const [s0, e0] = chunk(mod(rank - 1, w));
@@ -71,10 +99,11 @@ export async function ringReduceScatter(
     for (let k = 0; k < segs; k++) {
       const a = start + k * segment;
       const acc = await ctx.recv(stepBase + s, k);
-      accumulate(acc, input, a, op);
-      if (s < w - 2) ctx.send(stepBase + s + 1, k, acc);
-      else {
-        write(acc, a);
+      if (s < w - 2) {
+        accumulate(acc, input, a, op);
+        ctx.send(stepBase + s + 1, k, acc);
+      } else {
+        reduceInto(out, a - base, acc, input, a, op, scale);
         ctx.release(acc);
       }
     }
@@ -131,17 +160,6 @@ export async function ringBroadcast(ctx: RingContext, buf: Float32Array, root: n
 export async function ringAllReduce(ctx: RingContext, buf: Float32Array, op: ReduceOp): Promise<void> {
   const w = ctx.worldSize;
   const chunk = (i: number) => chunkRange(buf.length, w, i);
-  const scale = op === 'avg' ? 1 / w : 1;
-  await ringReduceScatter(
-    ctx,
-    buf,
-    chunk,
-    op,
-    (reduced, start) => {
-      if (scale !== 1) for (let i = 0; i < reduced.length; i++) reduced[i]! *= scale;
-      buf.set(reduced, start);
-    },
-    0,
-  );
+  await ringReduceScatter(ctx, buf, chunk, op, { out: buf, base: 0, scale: op === 'avg' ? 1 / w : 1 }, 0);
   await ringAllGather(ctx, buf, chunk, w - 1);
 }

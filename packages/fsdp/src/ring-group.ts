@@ -154,15 +154,13 @@ export class RingProcessGroup implements ProcessGroup {
         new RangeError(`reduceScatter: output has ${out.length} elements, expected ${m}`),
       );
     }
-    const base = this.rank * m;
-    const scale = op === 'avg' ? 1 / w : 1;
     return this.run({ op: 'reduceScatter', n: input.length, reduce: op }, options, async (ctx) => {
-      if (w === 1) out.set(input);
-      const write = (reduced: Float32Array, start: number) => {
-        if (scale !== 1) for (let i = 0; i < reduced.length; i++) reduced[i]! *= scale;
-        out.set(reduced, start - base);
-      };
-      if (w > 1) await ringReduceScatter(ctx, input, (i) => [i * m, (i + 1) * m], op, write);
+      const chunk = (i: number): [number, number] => [i * m, (i + 1) * m];
+      await ringReduceScatter(ctx, input, chunk, op, {
+        out,
+        base: this.rank * m,
+        scale: op === 'avg' ? 1 / w : 1,
+      });
       return out;
     });
   }

@@ -19,6 +19,11 @@ export function envRank(): number {
 
 /** Where this launcher's ranks sit in a multi-node job (torchrun's --nnodes/--node-rank/--master-*). */
 export interface NodePlacement {
+  /**
+   * 'process' (default): child processes over TCP. 'thread': worker threads of this process over shared memory
+   * (one node only; each thread loads its own tfjs backend).
+   */
+  localRanks?: 'process' | 'thread';
   nnodes?: number;
   nodeRank?: number;
   masterAddr?: string;
@@ -26,7 +31,8 @@ export interface NodePlacement {
 }
 
 /**
- * Runs `script args` as `nproc` local ranks (child processes wired over TCP, torchrun variables set), streaming
+ * Runs `script args` as `nproc` local ranks (child processes wired over TCP, or worker threads over shared memory;
+ * torchrun variables set), streaming
  * their output; resolves when all exit cleanly and rejects naming the first rank that fails. With `nnodes > 1`
  * every node runs one launcher with its `nodeRank`, all meeting at `masterAddr:masterPort` (node 0's store).
  */
@@ -39,14 +45,15 @@ export async function launchLocalRanks(
 ): Promise<void> {
   if (!Number.isInteger(nproc) || nproc < 1)
     throw new Error(`--nproc must be a positive integer, got ${nproc}`);
+  const { localRanks, ...where } = placement;
   const job = await launchLocal({
     script,
     args,
     nproc,
-    mode: 'processes',
+    mode: localRanks === 'thread' ? 'threads' : 'processes',
     stdio: 'inherit',
     ...(distTimeoutS ? { distTimeoutS } : {}),
-    ...Object.fromEntries(Object.entries(placement).filter(([, v]) => v !== undefined)),
+    ...Object.fromEntries(Object.entries(where).filter(([, v]) => v !== undefined)),
   });
   await job.done;
 }

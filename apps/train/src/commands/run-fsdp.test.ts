@@ -1,6 +1,7 @@
-// Two ranks as real processes (`--nproc 2`: FSDP FULL_SHARD over TCP) against one process on the same config:
-// the global batch and its data are the same, so losses and gradient norms agree to float32 reduction-order
-// noise; a two-rank checkpoint resumes with two ranks.
+// Two ranks (`--nproc 2`: FSDP FULL_SHARD, worker threads over shared memory) against one process on the same
+// config: the global batch and its data are the same, so losses and gradient norms agree to float32
+// reduction-order noise; a two-rank checkpoint resumes with two ranks as child processes over TCP
+// (`--local-ranks process`), so both launch paths are held to the one-rank run.
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
 
-describe.skipIf(!cliBuilt)('mptjs-train run --nproc 2 (FSDP over processes)', () => {
+describe.skipIf(!cliBuilt)('mptjs-train run --nproc 2 (FSDP over threads, then processes)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mptjs-cli-fsdp-'));
   const config = writeTinyRun(dir, { maxDuration: '4ba', saveInterval: '2ba' });
   const common = ['--backend', 'wasm', '--set', 'scheduler.t_max=4ba'];
@@ -51,6 +52,8 @@ describe.skipIf(!cliBuilt)('mptjs-train run --nproc 2 (FSDP over processes)', ()
       ranks,
       '--nproc',
       '2',
+      '--local-ranks',
+      'process',
       '--autoresume',
       ...common,
     ]);

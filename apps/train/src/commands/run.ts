@@ -17,6 +17,7 @@ interface RunFlags {
   progress: boolean;
   set: string[];
   nproc?: string;
+  localRanks?: 'thread' | 'process';
   nnodes?: number;
   nodeRank?: number;
   masterAddr?: string;
@@ -30,6 +31,12 @@ function nonNegativeInt(value: string): number {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+function localRanksMode(value: string): 'thread' | 'process' {
+  if (value !== 'thread' && value !== 'process')
+    throw new InvalidArgumentError("expected 'thread' or 'process'");
+  return value;
+}
 
 /** The argv of this run without `--nproc`, for the ranks it launches. */
 function rankArgs(configPath: string, flags: RunFlags): string[] {
@@ -55,9 +62,12 @@ export function addRunCommand(program: Command): void {
       collect,
       [],
     )
+    .option('--nproc <n>', 'launch this many local ranks (FSDP); under torchrun variables, omit it')
     .option(
-      '--nproc <n>',
-      'launch this many local ranks (FSDP over processes); under torchrun variables, omit it',
+      '--local-ranks <kind>',
+      "with --nproc: 'thread' (worker threads over shared memory; the default on one node) or 'process' " +
+        '(child processes over TCP; always with --nnodes > 1)',
+      localRanksMode,
     )
     .option(
       '--nnodes <n>',
@@ -74,10 +84,17 @@ export function addRunCommand(program: Command): void {
       );
       if (multiNode && flags.nproc === undefined)
         throw new Error('--nnodes/--node-rank/--master-* need --nproc');
+      if (flags.localRanks !== undefined && flags.nproc === undefined)
+        throw new Error('--local-ranks needs --nproc');
+      if (flags.localRanks === 'thread' && (flags.nnodes ?? 1) > 1)
+        throw new Error(
+          '--local-ranks thread runs one node only; use --local-ranks process with --nnodes > 1',
+        );
       const { config, resolved } = loadTrainConfig(configPath, flags.set);
       if (flags.nproc !== undefined) {
         const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
         await launchLocalRanks(cli, rankArgs(configPath, flags), Number(flags.nproc), config.distTimeout, {
+          localRanks: flags.localRanks ?? ((flags.nnodes ?? 1) > 1 ? 'process' : 'thread'),
           nnodes: flags.nnodes,
           nodeRank: flags.nodeRank,
           masterAddr: flags.masterAddr,

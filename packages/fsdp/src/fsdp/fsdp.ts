@@ -8,6 +8,7 @@ import type { HostTensor, StateDict } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProcessGroup } from '../process-group.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
+import { StepProfile } from './profile.js';
 
 export type ShardingStrategy = 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'NO_SHARD';
 export const SHARDING_STRATEGIES: readonly ShardingStrategy[] = ['FULL_SHARD', 'SHARD_GRAD_OP', 'NO_SHARD'];
@@ -51,6 +52,8 @@ export class FsdpParameters {
   private readonly shards = new Map<string, tf.Variable>();
   private readonly gradShards = new Map<string, Float32Array>();
   private readonly gradFull = new Map<string, Float32Array>();
+  /** Parameters of each group in `gradFull` that have a gradient this pass. */
+  private readonly gradWritten = new Map<string, Set<string>>();
   private readonly remaining = new Map<string, number>();
   private readonly gathered = new Map<string, Gathered>();
   /** SHARD_GRAD_OP: groups a unit gathered in forward and keeps until its backward. */
@@ -59,6 +62,7 @@ export class FsdpParameters {
   private launchedThisPass = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly prefetch: boolean;
+  private readonly profile: StepProfile;
 
   private constructor(
     readonly pg: ProcessGroup,
@@ -71,6 +75,7 @@ export class FsdpParameters {
       );
     }
     this.prefetch = opts.prefetch ?? true;
+    this.profile = StepProfile.fromEnv(pg.rank);
     this.units = opts.units;
     const groups = opts.groups ?? defaultGroups(opts.units);
     const shardWorld = this.strategy === 'NO_SHARD' ? 1 : pg.worldSize;
@@ -149,7 +154,10 @@ export class FsdpParameters {
       if (neighbour) for (const g of this.groupsOf(neighbour)) this.warm(g);
     }
     const params = new Map<string, tf.Tensor>();
-    for (const g of groups) for (const [name, t] of await this.gathered.get(g)!.tensors) params.set(name, t);
+    for (const g of groups) {
+      const tensors = await this.profile.time('gatherWait', () => this.gathered.get(g)!.tensors);
+      for (const [name, t] of tensors) params.set(name, t);
+    }
     return params;
   }
 
@@ -175,7 +183,7 @@ export class FsdpParameters {
       }
       const layout = this.layouts.get(group)!;
       const entry = layout.entries.find((e) => e.name === name)!;
-      const values = (await g.data()) as Float32Array;
+      const values = await this.profile.time('gradHost', () => g.data() as Promise<Float32Array>);
       g.dispose();
       if (values.length !== entry.numel) {
         throw new Error(`FSDP: gradient of "${name}" has ${values.length} values, expected ${entry.numel}`);
@@ -184,9 +192,15 @@ export class FsdpParameters {
       if (!acc) {
         acc = new Float32Array(this.layouts.get(group)!.paddedNumel);
         this.gradFull.set(group, acc);
+        this.gradWritten.set(group, new Set());
       }
       const dst = acc.subarray(entry.offset, entry.offset + entry.numel);
-      for (let i = 0; i < values.length; i++) dst[i]! += values[i]!;
+      const written = this.gradWritten.get(group)!;
+      // The first contribution is a copy (memcpy); only a parameter read by two units (tied wte) adds.
+      if (!written.has(name)) {
+        dst.set(values);
+        written.add(name);
+      } else for (let i = 0; i < values.length; i++) dst[i]! += values[i]!;
     }
     for (const group of groups) {
       const left = this.remaining.get(group)! - 1;
@@ -198,7 +212,7 @@ export class FsdpParameters {
       this.launchedThisPass = 0;
       const pending = this.pendingReductions;
       this.pendingReductions = [];
-      await Promise.all(pending);
+      await this.profile.time('reduceWait', () => Promise.all(pending));
     }
   }
 
@@ -213,6 +227,7 @@ export class FsdpParameters {
       out.set(name, tf.tensor1d(g));
     }
     this.gradShards.clear();
+    this.profile.endStep();
     return out;
   }
 
@@ -403,6 +418,7 @@ export class FsdpParameters {
     this.launchedThisPass++;
     const full = this.gradFull.get(group) ?? new Float32Array(layout.paddedNumel);
     this.gradFull.delete(group);
+    this.gradWritten.delete(group);
     const reduced = this.issue(async () =>
       this.strategy === 'NO_SHARD'
         ? () => this.pg.allReduce(full, 'avg')

@@ -1,6 +1,7 @@
 // GFLOP/s of the batched attention matmuls on wasm: tfjs-wasm's own BatchMatMul (scalar loop for batch > 1)
 // against our SIMD kernel (packages/alibi-attention/src/wasm-kernels), and the 1024^3 XNNPACK matmul measured
-// in the same process as the baseline. Also the batch-1 products of Linear layers: which path to keep.
+// in the same process as the baseline. Also the batch-1 products of Linear layers (which path to keep) and the
+// Transpose kernel (tfjs-wasm's vs ours).
 // Usage: node bench/baselines/batched-matmul.bench.mjs [--bh 64] [--t 128] [--dh 64] [--repeats 5]
 import { parseArgs } from 'node:util';
 import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
@@ -87,6 +88,46 @@ for (const [label, sa, sb, ta, tb] of linear) {
       name: `${label} ${shape}: ${how}`,
       value: await gflops(sa, sb, ta, tb, mode),
       unit: 'GFLOP/s',
+    });
+  }
+}
+// Transpose: tfjs-wasm's kernel against ours, as bytes read + written per second.
+async function transposeGBs(shape, perm, mode) {
+  const x = tf.randomNormal(shape);
+  const previous = setWasmSimdMatMul(mode);
+  try {
+    const r = await timeit(
+      () => {
+        const y = tf.transpose(x, perm);
+        y.dataSync();
+        y.dispose();
+      },
+      { repeats, warmup: 2 },
+    );
+    return (2 * 4 * x.size) / r.median_s / 1e9;
+  } finally {
+    setWasmSimdMatMul(previous);
+    x.dispose();
+  }
+}
+for (const [shape, perm] of [
+  [
+    [8192, 512],
+    [1, 0],
+  ],
+  [
+    [16, 128, 4, 64],
+    [0, 2, 1, 3],
+  ],
+]) {
+  for (const [mode, how] of [
+    ['off', 'tfjs-wasm'],
+    ['batched', 'ours'],
+  ]) {
+    rows.push({
+      name: `transpose [${shape}] perm [${perm}]: ${how}`,
+      value: await transposeGBs(shape, perm, mode),
+      unit: 'GB/s',
     });
   }
 }

@@ -17,12 +17,16 @@ import {
   simdSwapLastTwo,
 } from './wasm-kernels/batch-matmul.js';
 import type { MatmulExports, WasmBackendLike } from './wasm-kernels/load.js';
+import { planTranspose, simdTranspose } from './wasm-kernels/transpose.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
 
 let patched = false;
-/** Which products go to our SIMD kernel: none, those with batch > 1 (default), or every one (for measuring). */
+/**
+ * Which products go to our SIMD kernel: none, those with batch > 1 (default), or every one (for measuring).
+ * 'off' also leaves Transpose to tfjs-wasm.
+ */
 export type WasmSimdMatMulMode = 'off' | 'batched' | 'all';
 let simdMode: WasmSimdMatMulMode = 'batched';
 
@@ -80,8 +84,28 @@ export function patchWasmTransposedMatMul(): boolean {
     }
   };
 
+  // Transpose: the permutations our kernels cover (see wasm-kernels/transpose.ts), the rest unchanged.
+  const transposeFunc = (args: KernelArgs): tf.TensorInfo => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const perm = (args.attrs as { perm: number[] }).perm;
+    const backend = args.backend as WasmBackendLike;
+    const kernels = simdMode !== 'off' && x.dtype === 'float32' ? matmulKernels(backend) : null;
+    const plan = kernels && x.shape.every((d) => d > 0) ? planTranspose(x.shape, perm) : null;
+    if (kernels && plan)
+      return simdTranspose(
+        backend,
+        kernels,
+        x,
+        perm.map((axis) => x.shape[axis]!),
+        plan,
+      );
+    return transpose(args) as tf.TensorInfo;
+  };
+
   tf.unregisterKernel('BatchMatMul', 'wasm');
   tf.registerKernel({ ...original, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  tf.unregisterKernel('Transpose', 'wasm');
+  tf.registerKernel({ ...transposeKernel, kernelFunc: transposeFunc as unknown as tf.KernelFunc });
   patched = true;
   return true;
 }

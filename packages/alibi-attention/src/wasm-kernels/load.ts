@@ -29,6 +29,7 @@ export interface MatmulExports {
     strideB: number,
   ): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  swap_blocks(src: number, dst: number, batch: number, rows: number, cols: number, block: number): void;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, Map<string, WebAssembly.Exports | null>>();

@@ -224,7 +224,7 @@
   (func (export "transpose")
     (param $src i32) (param $dst i32) (param $batch i32) (param $rows i32) (param $cols i32)
     (local $i i32) (local $j i32) (local $r4 i32) (local $c4 i32) (local $s i32) (local $d i32)
-    (local $ls i32) (local $ld i32) (local $size i32)
+    (local $ls i32) (local $ld i32) (local $size i32) (local $ib i32) (local $iend i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $t0 v128) (local $t1 v128)
     (local.set $ls (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $ld (i32.shl (local.get $rows) (i32.const 2)))
@@ -234,14 +234,21 @@
     (block $done
       (br_if $done (i32.eqz (local.get $batch)))
       (loop $matrix
-        (local.set $i (i32.const 0))
-        (block $tiles_done
-          (loop $tile_row
-            (br_if $tiles_done (i32.ge_u (local.get $i) (local.get $r4)))
+        ;; Bands of 16 source rows: each 4-column step then writes 64 contiguous bytes (a cache line) to each of
+        ;; four destination rows, instead of 16 bytes to lines far apart that get evicted before they fill.
+        (local.set $ib (i32.const 0))
+        (block $bands_done
+          (loop $band
+            (br_if $bands_done (i32.ge_u (local.get $ib) (local.get $r4)))
+            (local.set $iend (i32.add (local.get $ib) (i32.const 16)))
+            (local.set $iend
+              (select (local.get $r4) (local.get $iend) (i32.lt_u (local.get $r4) (local.get $iend))))
             (local.set $j (i32.const 0))
-            (block $row_done
-              (loop $tile
-                (br_if $row_done (i32.ge_u (local.get $j) (local.get $c4)))
+            (block $cols_done
+              (loop $column_step
+                (br_if $cols_done (i32.ge_u (local.get $j) (local.get $c4)))
+                (local.set $i (local.get $ib))
+                (loop $tile
                 (local.set $s (i32.add (local.get $src)
                   (i32.add (i32.mul (local.get $i) (local.get $ls)) (i32.shl (local.get $j) (i32.const 2)))))
                 (local.set $x0 (v128.load (local.get $s)))
@@ -269,10 +276,11 @@
                 (local.set $d (i32.add (local.get $d) (local.get $ld)))
                 (v128.store (local.get $d)
                   (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $x1)))
+                  (br_if $tile (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 4))) (local.get $iend))))
                 (local.set $j (i32.add (local.get $j) (i32.const 4)))
-                (br $tile)))
-            (local.set $i (i32.add (local.get $i) (i32.const 4)))
-            (br $tile_row)))
+                (br $column_step)))
+            (local.set $ib (i32.add (local.get $ib) (i32.const 16)))
+            (br $band)))
         ;; Edges: rows [0, r4) x columns [c4, cols), then rows [r4, rows) x every column.
         (local.set $i (i32.const 0))
         (block $edge_done
@@ -291,6 +299,49 @@
                 (br $edge_col)))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $edge_row)))
+        (local.set $src (i32.add (local.get $src) (local.get $size)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $size)))
+        (br_if $matrix (local.tee $batch (i32.sub (local.get $batch) (i32.const 1)))))))
+
+  ;; dst[b][j][i][:] = src[b][i][j][:] for rows x cols blocks of $block floats: the [B, T, H, Dh] <-> [B, H, T, Dh]
+  ;; head transposes, where each copied run is a contiguous Dh-float vector.
+  (func (export "swap_blocks")
+    (param $src i32) (param $dst i32) (param $batch i32) (param $rows i32) (param $cols i32) (param $block i32)
+    (local $i i32) (local $j i32) (local $s i32) (local $d i32) (local $e i32) (local $e4 i32)
+    (local $bytes i32) (local $size i32) (local $ld i32)
+    (local.set $bytes (i32.shl (local.get $block) (i32.const 2)))
+    (local.set $ld (i32.mul (local.get $rows) (local.get $bytes)))
+    (local.set $size (i32.mul (i32.mul (local.get $rows) (local.get $cols)) (local.get $bytes)))
+    (block $done
+      (br_if $done (i32.or (i32.eqz (local.get $batch)) (i32.eqz (local.get $size))))
+      (loop $matrix
+        (local.set $s (local.get $src))
+        (local.set $i (i32.const 0))
+        (loop $row
+          (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $i) (local.get $bytes))))
+          (local.set $j (i32.const 0))
+          (loop $col
+            ;; copy one block: 16 bytes at a time, then the remaining floats
+            (local.set $e (i32.add (local.get $s) (local.get $bytes)))
+            (local.set $e4 (i32.sub (local.get $e) (i32.const 12)))
+            (block $vec_done
+              (loop $vec
+                (br_if $vec_done (i32.ge_u (local.get $s) (local.get $e4)))
+                (v128.store (local.get $d) (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                (br $vec)))
+            (block $tail_done
+              (loop $tail
+                (br_if $tail_done (i32.ge_u (local.get $s) (local.get $e)))
+                (f32.store (local.get $d) (f32.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (i32.const 4)))
+                (local.set $d (i32.add (local.get $d) (i32.const 4)))
+                (br $tail)))
+            ;; next column block of this row: rows*block floats further in dst, minus the block just written
+            (local.set $d (i32.sub (i32.add (local.get $d) (local.get $ld)) (local.get $bytes)))
+            (br_if $col (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $cols))))
+          (br_if $row (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $rows))))
         (local.set $src (i32.add (local.get $src) (local.get $size)))
         (local.set $dst (i32.add (local.get $dst) (local.get $size)))
         (br_if $matrix (local.tee $batch (i32.sub (local.get $batch) (i32.const 1))))))))

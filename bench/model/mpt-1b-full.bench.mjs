@@ -215,7 +215,7 @@ report(gib ? `model-mpt-1b-full-resident-${gib}gib` : `model-mpt-1b-full-offload
   baseline: 'matmul 1024^3 (baseline)',
   notes: {
     shape: `d_model ${d}, 16 heads, ${layers} layers, vocab ${vocab}, ${nParams} parameters (random weights, fp32, ${values.dir})`,
-    run: `mptjs-serve generate --backend wasm --offload ${values.offload}: prompt ${promptLength} ids, ${decodeSteps} greedy tokens, batch 1`,
+    run: `mptjs-serve generate --backend wasm ${gib ? `--resident-weights-gib ${gib}` : `--offload ${values.offload}`}: prompt ${promptLength} ids, ${decodeSteps} greedy tokens, batch 1`,
     offload: offload
       ? `${offload.resident_blocks} of ${layers} blocks resident, ${offload.streamed_blocks} streamed`
       : 'off (all weights resident)',

@@ -72,6 +72,8 @@ for (const [label, sa, sb, ta, tb] of cases) {
 // transposed operands copied by tfjs's Transpose (stock), by our SIMD transpose (default), or our kernel alone.
 const linear = [
   ['W x^T', [1024, 256], [256, 512], false, false],
+  ['W x^T (K 1024)', [256, 1024], [1024, 512], false, false],
+  ['head W x^T', [8192, 256], [256, 512], false, false],
   ['W^T dY (transposeA)', [1024, 256], [1024, 512], true, false],
   ['dY x (transposeB)', [256, 512], [1024, 512], false, true],
   ['head gradient (transposeA, K 8192)', [8192, 256], [8192, 512], true, false],

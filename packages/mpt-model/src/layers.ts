@@ -1,5 +1,6 @@
 // The small building blocks of an MPT block, as pure tfjs functions.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedLayerNorm } from './webgpu-kernels/layer-norm.js';
 
 /** A LayerNorm's affine parameters; `bias` is absent when the model has `no_bias`. */
 export interface NormParams {
@@ -20,14 +21,12 @@ export interface LinearParams {
   layout?: LinearLayout;
 }
 
-/** LayerNorm over the last axis with biased variance, as torch computes it. */
+/**
+ * LayerNorm over the last axis with biased variance, as torch computes it: fused kernels (forward and backward)
+ * on webgpu, a few tfjs ops elsewhere.
+ */
 export function layerNorm(x: tf.Tensor, p: NormParams, eps: number): tf.Tensor {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const normalized = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-    const scaled = tf.mul(normalized, p.weight);
-    return p.bias ? tf.add(scaled, p.bias) : scaled;
-  });
+  return fusedLayerNorm(x, p.weight, p.bias, eps);
 }
 
 /** `x @ W^T (+ b)` for `x` of any rank `[..., in]`. */

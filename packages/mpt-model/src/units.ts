@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { embeddingLookup, geluErf, layerNorm, linear, scaleGradient } from './layers.js';
 import type { BlockParams, EmbeddingParams, HeadParams } from './parameters.js';
+import { fusedCrossEntropy } from './webgpu-kernels/cross-entropy.js';
 
 /** Per-call attention context shared by every block. */
 export interface AttentionContext {
@@ -91,24 +92,9 @@ export const IGNORE_INDEX = -100;
 
 /**
  * Mean cross-entropy of `logits [B, T, V]` against `targets [B, T]` over the positions whose target is not
- * `IGNORE_INDEX`. Written with a one-hot product rather than a gather so its gradient runs on every backend.
+ * `IGNORE_INDEX` (0 when every target is ignored). On webgpu one fused kernel per pass, never writing the softmax
+ * over the vocabulary; elsewhere log-softmax and a one-hot product, whose gradient runs on every backend.
  */
 export function crossEntropyLoss(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
-  const vocab = logits.shape[logits.rank - 1]!;
-  if (targets.shape.join() !== logits.shape.slice(0, -1).join()) {
-    throw new RangeError(
-      `targets [${targets.shape}] must match logits [${logits.shape}] without the vocab axis`,
-    );
-  }
-  return tf.tidy(() => {
-    const flatTargets = tf.cast(tf.reshape(targets, [-1]), 'int32');
-    const keep = tf.cast(tf.notEqual(flatTargets, IGNORE_INDEX), 'float32');
-    const logProbs = tf.logSoftmax(tf.reshape(logits, [-1, vocab]));
-    const picked = tf.sum(
-      tf.mul(logProbs, tf.oneHot(tf.maximum(flatTargets, tf.scalar(0, 'int32')), vocab)),
-      -1,
-    );
-    const count = tf.maximum(tf.sum(keep), 1);
-    return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), count) as tf.Scalar;
-  });
+  return fusedCrossEntropy(logits, targets, IGNORE_INDEX);
 }

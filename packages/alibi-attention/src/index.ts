@@ -36,4 +36,5 @@ export {
 export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
+export * from './wasm-kernels/int8-linear.js';
 export { patchWasmTransposedMatMul, setWasmSimdMatMul, type WasmSimdMatMulMode } from './wasm-matmul.js';

@@ -1,0 +1,172 @@
+/**
+ * Weight-only int8 linear layers for inference on tfjs-wasm: weights quantized per output row (symmetric, scale
+ * = max|w| / 127), activations and sums in float32, multiplied by our SIMD kernel (`int8-matmul.wat`) straight
+ * from the wasm heap. A decode step reads every weight once, so one byte per weight instead of four is its win.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { addressOf, kernelsFor, type WasmBackendLike } from './load.js';
+
+/** The tfjs kernel name of `int8Linear` (registered for the wasm backend only). */
+export const INT8_LINEAR_KERNEL = 'Int8Linear';
+
+/** A quantized `[n, k]` weight on the host: row `r` is `packed[r * rowBytes, r * rowBytes + k)` times `scales[r]`. */
+export interface QuantizedInt8 {
+  /** Output features (rows). */
+  n: number;
+  /** Input features (columns). */
+  k: number;
+  /** Bytes per packed row: `k` rounded up to a multiple of 16 (zeros after `k`), so SIMD loads stay in the row. */
+  rowBytes: number;
+  packed: Int8Array;
+  scales: Float32Array;
+}
+
+/** A quantized weight uploaded as tensors: the bytes as an int32 tensor (tfjs has no int8 dtype) and the scales. */
+export interface Int8Weight {
+  n: number;
+  k: number;
+  rowBytes: number;
+  /** `[n * rowBytes / 4]` int32 holding the packed int8 rows. */
+  packed: tf.Tensor1D;
+  /** `[n]` float32. */
+  scales: tf.Tensor1D;
+}
+
+interface Int8MatmulExports {
+  int8_matmul(x: number, w: number, s: number, y: number, m: number, n: number, k: number, kp: number): void;
+}
+
+/**
+ * Quantizes a row-major `[n, k]` float32 weight (torch's `[out, in]`) per row: `scale = max|w| / 127`,
+ * `q = round(w / scale)` in [-127, 127], so `|w - q * scale| <= scale / 2`. An all-zero row gets scale 0.
+ */
+export function quantizeInt8(weight: Float32Array, shape: readonly [number, number]): QuantizedInt8 {
+  const [n, k] = shape;
+  if (!Number.isInteger(n) || !Number.isInteger(k) || n <= 0 || k <= 0 || weight.length !== n * k) {
+    throw new RangeError(`quantizeInt8: ${weight.length} values do not fill a [${n}, ${k}] matrix`);
+  }
+  const rowBytes = Math.ceil(k / 16) * 16;
+  const packed = new Int8Array(n * rowBytes);
+  const scales = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    const row = weight.subarray(r * k, (r + 1) * k);
+    let max = 0;
+    for (let c = 0; c < k; c++) {
+      const a = Math.abs(row[c]!);
+      if (a > max) max = a;
+      else if (!(a <= max)) throw new RangeError(`quantizeInt8: weight [${r}, ${c}] is ${row[c]}`);
+    }
+    // The stored scale is float32: quantize against it so the bound holds for the value the kernel uses.
+    let scale = Math.fround(max / 127);
+    // Rounded down, 127 steps would fall short of max and clamping would cost more than half a step.
+    if (scale * 127 < max) scale = nextFloat32(scale);
+    scales[r] = scale;
+    if (scale === 0) continue;
+    const base = r * rowBytes;
+    for (let c = 0; c < k; c++) {
+      packed[base + c] = Math.max(-127, Math.min(127, Math.round(row[c]! / scale)));
+    }
+  }
+  return { n, k, rowBytes, packed, scales };
+}
+
+const bits = new Float32Array(1);
+const bitsU32 = new Uint32Array(bits.buffer);
+
+/** The next float32 above a positive float32. */
+function nextFloat32(x: number): number {
+  bits[0] = x;
+  bitsU32[0]! += 1;
+  return bits[0]!;
+}
+
+/** `q * scale` as a row-major `[n, k]` float32 matrix (what `int8Linear` multiplies by). */
+export function dequantizeInt8(q: QuantizedInt8): Float32Array {
+  const out = new Float32Array(q.n * q.k);
+  for (let r = 0; r < q.n; r++) {
+    const s = q.scales[r]!;
+    for (let c = 0; c < q.k; c++) out[r * q.k + c] = q.packed[r * q.rowBytes + c]! * s;
+  }
+  return out;
+}
+
+/** Bytes a quantized `[n, k]` weight occupies as tensors (packed rows plus scales). */
+export function int8WeightBytes(n: number, k: number): number {
+  return n * Math.ceil(k / 16) * 16 + 4 * n;
+}
+
+/** Uploads a quantized weight to the active backend; dispose with `disposeInt8Weight`. */
+export function uploadInt8(q: QuantizedInt8): Int8Weight {
+  const words = new Int32Array(q.packed.buffer, q.packed.byteOffset, q.packed.length / 4);
+  return {
+    n: q.n,
+    k: q.k,
+    rowBytes: q.rowBytes,
+    packed: tf.tensor1d(words, 'int32'),
+    scales: tf.tensor1d(q.scales, 'float32'),
+  };
+}
+
+export function disposeInt8Weight(w: Int8Weight): void {
+  w.packed.dispose();
+  w.scales.dispose();
+}
+
+function int8LinearWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) {
+  const { x, packed, scales } = args.inputs as Record<'x' | 'packed' | 'scales', tf.TensorInfo>;
+  const { n, k, rowBytes } = args.attrs as { n: number; k: number; rowBytes: number };
+  const backend = args.backend as WasmBackendLike;
+  const kernels = kernelsFor<Int8MatmulExports>(backend, 'int8-matmul');
+  if (!kernels) {
+    throw new Error('int8Linear needs WebAssembly SIMD and a tfjs-wasm build that exposes its memory');
+  }
+  const m = x.shape[0]!;
+  const out = backend.makeOutput([m, n], 'float32');
+  // Addresses after the allocation: allocating may grow the memory.
+  kernels.int8_matmul(
+    addressOf(backend, x.dataId),
+    addressOf(backend, packed.dataId),
+    addressOf(backend, scales.dataId),
+    addressOf(backend, out.dataId),
+    m,
+    n,
+    k,
+    rowBytes,
+  );
+  return out as tf.TensorInfo;
+}
+
+/** Registers the wasm kernel once (idempotent). */
+export function registerInt8LinearKernel(): void {
+  if (tf.getKernel(INT8_LINEAR_KERNEL, 'wasm')) return;
+  tf.registerKernel({
+    kernelName: INT8_LINEAR_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: int8LinearWasm as unknown as tf.KernelFunc,
+  });
+}
+
+/**
+ * `x @ (Wq * scale)^T` for `x` `[..., k]` -> `[..., n]` on the wasm backend. Inference only: there is no
+ * gradient. Other backends throw (the int8 weight is laid out for the wasm kernel).
+ */
+export function int8Linear(x: tf.Tensor, w: Int8Weight): tf.Tensor {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm') {
+    throw new Error(
+      `int8Linear runs on the wasm backend only (active backend: ${backend}); use float32 weights`,
+    );
+  }
+  const k = x.shape[x.rank - 1];
+  if (k !== w.k)
+    throw new RangeError(`int8Linear: x [${x.shape}] has ${k} features, the weight expects ${w.k}`);
+  registerInt8LinearKernel();
+  return tf.tidy(() => {
+    const flat = tf.reshape(x.dtype === 'float32' ? x : tf.cast(x, 'float32'), [-1, w.k]);
+    const attrs = { n: w.n, k: w.k, rowBytes: w.rowBytes } as unknown as tf.NamedAttrMap;
+    const y = tf
+      .engine()
+      .runKernel(INT8_LINEAR_KERNEL, { x: flat, packed: w.packed, scales: w.scales }, attrs);
+    return tf.reshape(y as tf.Tensor, [...x.shape.slice(0, -1), w.n]);
+  });
+}

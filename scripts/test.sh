@@ -26,8 +26,10 @@ run_extra() {
   extra_failed=$((extra_failed + fail))
   [ "$rc" = 0 ] || status=$rc
 }
-# Every package packed with pnpm, installed from the tarballs in an empty project, its README example run.
+# Every package packed with pnpm, installed from the tarballs in an empty project, its README examples run.
 run_extra node tools/pack-test/run.mjs
+# The command-line examples shipped under packages/*/examples, run against the built packages.
+run_extra node tools/examples/run.mjs
 # The browser example (Vite + Playwright on Debian's Chromium): in-page greedy generation equals mptjs-serve's.
 run_extra bash -c 'cd examples/browser && npm ci --no-audit --no-fund --loglevel=error && npm test'
 # The GPU measurement kit, built into a temporary directory and run in its tiny mode on SwiftShader.

@@ -4,7 +4,7 @@
 // unit-chain step is also timed with tfjs-wasm's own BatchMatMul for batch > 1 products (the baseline our SIMD
 // kernel replaces). --profile prints where one unit-chain step spends its time, per kernel.
 // Usage: node bench/trainer/step.bench.mjs [--backend wasm] [--d-model 256] [--layers 4] [--seq 128] [--batch 4]
-//        [--vocab 50432] [--repeats 3] [--profile]
+//        [--vocab 50432] [--repeats 3] [--profile] [--wasm-kernels off] (off: tfjs-wasm's kernels throughout)
 import { parseArgs } from 'node:util';
 import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
 import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
@@ -20,7 +20,7 @@ import {
   mptChainUnits,
 } from '@mptjs/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { report, timeit } from '../lib.mjs';
+import { report } from '../lib.mjs';
 import { profileStep } from './profile.mjs';
 
 const { values } = parseArgs({
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     vocab: { type: 'string', default: '8192' },
     repeats: { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
+    'wasm-kernels': { type: 'string', default: 'on' },
   },
 });
 const seq = Number(values.seq);
@@ -41,8 +42,9 @@ const batch = Number(values.batch);
 const repeats = Number(values.repeats);
 
 const info = await selectBackend(values.backend, { log: false });
+if (values['wasm-kernels'] === 'off') setWasmSimdMatMul('off');
 const matmulN = info.name === 'cpu' ? 256 : 1024;
-const peak = await measureMatmulFlops(matmulN, 5);
+let peak = await measureMatmulFlops(matmulN, 5);
 
 const config = parseMptConfig({
   model_type: 'mpt',
@@ -101,14 +103,36 @@ async function wholeModelStep() {
 }
 
 if (values.profile) await profileStep(chainStep);
-const chain = await timeit(chainStep, { repeats, warmup: 1 });
-const whole = await timeit(wholeModelStep, { repeats, warmup: 1 });
-let stock;
-if (info.name === 'wasm') {
-  const previous = setWasmSimdMatMul('off');
-  stock = await timeit(chainStep, { repeats, warmup: 1 });
-  setWasmSimdMatMul(previous);
+// The variants run in rotation, one step each per round with a 1024^3 matmul before each round, so a change in
+// the machine's load (it is shared) hits every figure alike; each figure is the median over the rounds.
+const variants = { chain: chainStep, whole: wholeModelStep };
+if (info.name === 'wasm' && values['wasm-kernels'] !== 'off') {
+  variants.stock = async () => {
+    const previous = setWasmSimdMatMul('off');
+    try {
+      await chainStep();
+    } finally {
+      setWasmSimdMatMul(previous);
+    }
+  };
 }
+const seconds = async (fn) => {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+for (const fn of Object.values(variants)) await fn(); // warm-up
+const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+const peaks = [peak];
+for (let r = 0; r < repeats; r++) {
+  if (r > 0) peaks.push(await measureMatmulFlops(matmulN, 3));
+  for (const [k, fn] of Object.entries(variants)) times[k].push(await seconds(fn));
+}
+const chain = { median_s: median(times.chain) };
+const whole = { median_s: median(times.whole) };
+const stock = times.stock ? { median_s: median(times.stock) } : undefined;
+peak = median(peaks);
 const tokensPerStep = batch * seq;
 const rows = [
   { name: `matmul ${matmulN}^3 (peak reference)`, value: peak / 1e9, unit: 'GFLOP/s' },

@@ -54,9 +54,19 @@ export {
   embeddingParams,
   type HeadParams,
   headParams,
+  INT8_HEAD,
+  type Int8Lookup,
   isBlockLinearWeight,
   type ParameterLookup,
 } from './parameters.js';
+export {
+  assertInt8Backend,
+  parseQuantizeMode,
+  QuantizationError,
+  type QuantizeMode,
+  quantizedWeightBytes,
+  quantizeModelWeights,
+} from './quantize.js';
 export { deriveSeed, SeededRandom } from './random.js';
 export {
   applyRepetitionPenalty,

@@ -1,4 +1,5 @@
 // The small building blocks of an MPT block, as pure tfjs functions.
+import { type Int8Weight, int8Linear } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLayerNorm } from './webgpu-kernels/layer-norm.js';
 
@@ -19,6 +20,8 @@ export interface LinearParams {
   weight: tf.Tensor;
   bias?: tf.Tensor;
   layout?: LinearLayout;
+  /** Weight-only int8 copy (wasm inference): when set it is multiplied instead of `weight`. */
+  int8?: Int8Weight;
 }
 
 /**
@@ -33,6 +36,10 @@ export function layerNorm(x: tf.Tensor, p: NormParams, eps: number): tf.Tensor {
 export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
   return tf.tidy(() => {
     const inFeatures = x.shape[x.rank - 1]!;
+    if (p.int8) {
+      const y = int8Linear(x, p.int8);
+      return p.bias ? tf.add(y, p.bias) : y;
+    }
     const inOut = p.layout === 'inOut';
     const outFeatures = p.weight.shape[inOut ? 1 : 0]!;
     const flat = tf.reshape(x, [-1, inFeatures]);

@@ -3,7 +3,7 @@
  * incremental decoding with a KV cache. The math lives in `units.ts`; this class only holds weights and wires
  * the units together.
  */
-import { KVCache } from '@mptjs/alibi-attention';
+import { type Int8Weight, KVCache } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { initStateDict } from './init.js';
@@ -13,9 +13,11 @@ import {
   blockParams,
   embeddingParams,
   headParams,
+  type Int8Lookup,
   isBlockLinearWeight,
   type ParameterLookup,
 } from './parameters.js';
+import { QuantizationError, type QuantizeMode, quantizeModelWeights } from './quantize.js';
 import { expectedParameterShapes, type HostTensor, type StateDict } from './state-dict.js';
 import {
   type AttentionContext,
@@ -51,6 +53,11 @@ export interface ModelOptions {
    * before it runs (for backends with a bounded heap, e.g. wasm's 4 GiB). Results are bit-identical.
    */
   offload?: OffloadOptions;
+  /**
+   * `int8`: weight-only int8 block matrices and output head, for inference on wasm (~4x fewer weight bytes per
+   * decode step). The model can then not be trained or saved; offload cannot be combined with it.
+   */
+  quantize?: QuantizeMode;
 }
 
 /** What weight offload holds and has done (`model.weightOffload`). */
@@ -81,6 +88,9 @@ export class MPTModel {
   readonly weightOffload: WeightOffloadState | null;
   /** Streamed blocks' weights in host memory, already in `linearLayout`. */
   private readonly hostParams: Map<string, HostTensor>;
+  /** Int8 weights by parameter name (empty unless quantized); those matrices have no float32 Variable. */
+  private readonly int8Params: Map<string, Int8Weight>;
+  private readonly int8: Int8Lookup | undefined;
 
   private constructor(
     readonly config: MPTConfig,
@@ -88,9 +98,12 @@ export class MPTModel {
     readonly linearLayout: LinearLayout,
     hostParams: Map<string, HostTensor> = new Map(),
     plan: OffloadPlan | null = null,
+    int8Params: Map<string, Int8Weight> = new Map(),
   ) {
     this.params = params;
     this.hostParams = hostParams;
+    this.int8Params = int8Params;
+    this.int8 = int8Params.size > 0 ? (name) => int8Params.get(name) : undefined;
     this.slopes = attentionSlopes(config);
     this.weightOffload = plan && { ...plan, uploads: 0, uploadedBytes: 0, peakTensorBytes: 0 };
   }
@@ -117,10 +130,20 @@ export class MPTModel {
     }
     if (problems.length > 0)
       throw new StateDictError(`state dict does not fit the config:\n  ${problems.join('\n  ')}`);
+    if (options.quantize && options.offload) {
+      throw new QuantizationError(
+        'int8 quantization and weight offload cannot be combined: int8 weights are a quarter of the float32 ' +
+          'size (a 1.3B model fits the 4 GiB wasm heap); drop the offload option',
+      );
+    }
+    const int8Params = options.quantize
+      ? quantizeModelWeights(config, stateDict)
+      : new Map<string, Int8Weight>();
     const plan = options.offload ? planOffload(config, options.offload) : null;
     const params = new Map<string, tf.Variable>();
     const hostParams = new Map<string, HostTensor>();
     for (const [name, shape] of expected) {
+      if (int8Params.has(name)) continue;
       const host = stateDict.get(name)!.data;
       const transposed = linearLayout === 'inOut' && isBlockLinearWeight(name);
       const layoutShape = transposed ? [shape[1]!, shape[0]!] : shape;
@@ -136,7 +159,22 @@ export class MPTModel {
       params.set(name, tf.variable(staging, true));
       staging.dispose();
     }
-    return new MPTModel(config, params, linearLayout, hostParams, plan);
+    return new MPTModel(config, params, linearLayout, hostParams, plan, int8Params);
+  }
+
+  /** The weight quantization this model runs with, or null for float32. */
+  get quantization(): QuantizeMode | null {
+    return this.int8Params.size > 0 ? 'int8' : null;
+  }
+
+  /** Throws for a quantized model: what needs float32 parameters (training, gradients, saving) cannot use it. */
+  assertNotQuantized(what: string): void {
+    if (this.quantization) {
+      throw new QuantizationError(
+        `${what} needs float32 weights, but this model is ${this.quantization}-quantized for inference: ` +
+          'load it without quantize',
+      );
+    }
   }
 
   /** A randomly initialized model (llm-foundry's default kaiming_normal_ init; see `init.ts`). */
@@ -154,6 +192,9 @@ export class MPTModel {
           'model runs it (forward, prefill, decodeStep)',
       );
     }
+    if (this.int8Params.has(name)) {
+      throw new QuantizationError(`parameter "${name}" is int8-quantized: it has no float32 tensor`);
+    }
     throw new StateDictError(`the model has no parameter "${name}"`);
   };
 
@@ -161,6 +202,7 @@ export class MPTModel {
     let n = 0;
     for (const p of this.params.values()) n += p.size;
     for (const h of this.hostParams.values()) n += h.data.length;
+    for (const [name, q] of this.int8Params) if (isBlockLinearWeight(name)) n += q.n * q.k;
     return n;
   }
 
@@ -186,13 +228,14 @@ export class MPTModel {
       units.push({
         name: `block.${i}`,
         parameterNames: names(`transformer.blocks.${i}.`),
-        forward: (get, x, ctx) => blockForward(c, i, blockParams(c, get, i, this.linearLayout), x, ctx),
+        forward: (get, x, ctx) =>
+          blockForward(c, i, blockParams(c, get, i, this.linearLayout, this.int8), x, ctx),
       });
     }
     units.push({
       name: 'head',
       parameterNames: [...names('transformer.norm_f.'), 'transformer.wte.weight'],
-      forward: (get, x) => headForward(c, headParams(c, get), x),
+      forward: (get, x) => headForward(c, headParams(c, get, this.int8), x),
     });
     return units;
   }
@@ -206,6 +249,7 @@ export class MPTModel {
 
   /** Mean next-token cross-entropy of `forward(ids)` against `targets` (`-100` entries ignored). */
   loss(ids: TokenBatch, targets: TokenBatch): tf.Scalar {
+    this.assertNotQuantized('the loss (training)');
     return tf.tidy(() => {
       const logits = this.forward(ids);
       const t = this.toIds(targets, true);
@@ -244,6 +288,7 @@ export class MPTModel {
 
   /** The parameters as a host state dict (llm-foundry names, torch shapes whatever the layout), e.g. to save. */
   async toStateDict(): Promise<StateDict> {
+    this.assertNotQuantized('saving a state dict');
     const out: StateDict = new Map();
     for (const name of expectedParameterShapes(this.config).keys()) {
       const p = this.params.get(name);
@@ -263,6 +308,8 @@ export class MPTModel {
     for (const p of this.params.values()) p.dispose();
     this.params.clear();
     this.hostParams.clear();
+    for (const q of this.int8Params.values()) tf.dispose([q.packed, q.scales]);
+    this.int8Params.clear();
   }
 
   private run(ids: tf.Tensor, ctx: AttentionContext, headOnLastPosition = false): tf.Tensor3D {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
+import { QuantizationError, type QuantizeMode, quantizedWeightBytes } from './quantize.js';
 import { expectedParameterShapes } from './state-dict.js';
 
 /** A wasm32 module's memory ends at 65,536 pages of 64 KiB. */
@@ -102,11 +103,28 @@ export function chooseOffload(
     maxResidentBytes?: number | undefined;
     heapBytes?: number;
     batch?: number;
+    /** Quantized weights are never offloaded: `auto` checks that they fit, `on` or a budget is an error. */
+    quantize?: QuantizeMode | undefined;
   },
 ): OffloadChoice {
-  if (options.mode === 'off') return { offload: undefined, notice: undefined };
   const heap = options.heapBytes ?? WASM_HEAP_LIMIT_BYTES;
   const room = heap - activationReserveBytes(config, options.batch);
+  if (options.quantize) {
+    if (options.mode === 'on' || options.maxResidentBytes !== undefined) {
+      throw new QuantizationError(
+        `${options.quantize} weights cannot be offloaded: drop the offload options`,
+      );
+    }
+    const { int8 } = quantizedWeightBytes(config);
+    if (options.mode === 'auto' && options.backend === 'wasm' && int8 > room) {
+      throw new QuantizationError(
+        `${options.quantize} weights (${formatBytes(int8)}) do not fit the ${formatBytes(heap)} wasm heap with ` +
+          'room for activations, and quantized weights cannot be offloaded',
+      );
+    }
+    return { offload: undefined, notice: undefined };
+  }
+  if (options.mode === 'off') return { offload: undefined, notice: undefined };
   const { total } = weightBytes(config);
   if (options.mode === 'auto' && options.maxResidentBytes === undefined) {
     if (options.backend !== 'wasm' || total <= room) return { offload: undefined, notice: undefined };

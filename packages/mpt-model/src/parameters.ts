@@ -1,10 +1,17 @@
 // Maps llm-foundry parameter names to the typed parameter groups each unit of the model takes.
+import type { Int8Weight } from '@mptjs/alibi-attention';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import type { LinearLayout, LinearParams, NormParams } from './layers.js';
 
 /** Any name -> tensor lookup (the model's Variables, or a gathered FSDP shard). */
 export type ParameterLookup = (name: string) => tf.Tensor;
+
+/** Weight-only int8 copies by parameter name (a quantized model's block matrices and output head). */
+export type Int8Lookup = (name: string) => Int8Weight | undefined;
+
+/** Name under which a quantized model keeps the int8 copy of the tied output matrix. */
+export const INT8_HEAD = 'transformer.wte.weight:head';
 
 export interface EmbeddingParams {
   wte: tf.Tensor;
@@ -26,6 +33,8 @@ export interface HeadParams {
   normF: NormParams;
   /** The tied output matrix: the token embedding `[vocab, d_model]`. */
   wte: tf.Tensor;
+  /** Int8 copy of `wte` for the output projection only (lookups keep reading the float32 `wte`). */
+  wteInt8?: Int8Weight;
 }
 
 export const blockPrefix = (i: number) => `transformer.blocks.${i}`;
@@ -56,9 +65,16 @@ export function blockParams(
   get: ParameterLookup,
   layer: number,
   layout: LinearLayout = 'outIn',
+  int8?: Int8Lookup,
 ): BlockParams {
   const p = blockPrefix(layer);
-  const lin = (name: string): LinearParams => ({ ...affine(config, get, name), layout });
+  const lin = (name: string): LinearParams => {
+    const q = int8?.(`${name}.weight`);
+    if (!q) return { ...affine(config, get, name), layout };
+    // The float32 matrix is not kept: `weight` names the packed bytes, which only `int8` reads.
+    const bias = config.noBias ? {} : { bias: get(`${name}.bias`) };
+    return { weight: q.packed, int8: q, ...bias };
+  };
   const params: BlockParams = {
     norm1: affine(config, get, `${p}.norm_1`),
     wqkv: lin(`${p}.attn.Wqkv`),
@@ -74,6 +90,12 @@ export function blockParams(
   return params;
 }
 
-export function headParams(config: MPTConfig, get: ParameterLookup): HeadParams {
-  return { normF: affine(config, get, 'transformer.norm_f'), wte: get('transformer.wte.weight') };
+export function headParams(config: MPTConfig, get: ParameterLookup, int8?: Int8Lookup): HeadParams {
+  const head: HeadParams = {
+    normF: affine(config, get, 'transformer.norm_f'),
+    wte: get('transformer.wte.weight'),
+  };
+  const q = int8?.(INT8_HEAD);
+  if (q) head.wteInt8 = q;
+  return head;
 }

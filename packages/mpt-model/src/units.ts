@@ -82,7 +82,10 @@ export function blockForward(
 /** Final LayerNorm and the tied head: `[B, T, d] -> logits [B, T, vocab]` (times `logit_scale` if set). */
 export function headForward(config: MPTConfig, p: HeadParams, x: tf.Tensor): tf.Tensor3D {
   return tf.tidy(() => {
-    const logits = linear(layerNorm(x, p.normF, config.layerNormEps), { weight: p.wte });
+    const logits = linear(
+      layerNorm(x, p.normF, config.layerNormEps),
+      p.wteInt8 ? { weight: p.wte, int8: p.wteInt8 } : { weight: p.wte },
+    );
     return (config.logitScale === null ? logits : tf.mul(logits, config.logitScale)) as tf.Tensor3D;
   });
 }

@@ -99,6 +99,32 @@ describe.skipIf(!fx)('mptjs-serve generate', () => {
     expect(bad.stderr).toContain('expected auto, on or off');
   });
 
+  it('--quantize int8 runs greedy decode on wasm with int8 weights and says so; other backends are refused', async () => {
+    const { prompt } = fx!.expected.greedy;
+    const base = ['generate', fx!.dir, '--prompt-ids', prompt.join(','), '--max-new-tokens', '4'];
+    const r = await runCliProcess([
+      ...base,
+      '--temperature',
+      '0',
+      '--backend',
+      'wasm',
+      '--quantize',
+      'int8',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/\[mptjs\] int8 weights: [\d.]+ MiB -> [\d.]+ MiB/);
+    const out = JSON.parse(r.stdout) as { ids: number[]; memory: { quantization: string; offload: null } };
+    expect(out.ids).toHaveLength(4);
+    expect(out.memory).toMatchObject({ quantization: 'int8', offload: null });
+    const cpu = await runCliProcess([...base, '--backend', 'cpu', '--quantize', 'int8']);
+    expect(cpu.code).toBe(2);
+    expect(cpu.stderr).toContain('--quantize int8 runs on the wasm backend only (selected: cpu)');
+    const bad = await runCliProcess([...base, '--quantize', 'int4']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown quantization "int4" (supported: int8)');
+  });
+
   it('is a usage error to give both --prompt and --prompt-ids', async () => {
     const r = await runCliProcess(['generate', fx!.dir, '--prompt', 'x', '--prompt-ids', '1,2']);
     expect(r.code).toBe(2);

@@ -1,11 +1,11 @@
 import type { BackendRequest } from '@mptjs/alibi-attention';
-import { backendHeapBytes, type OffloadMode } from '@mptjs/mpt-model';
+import { backendHeapBytes, type OffloadMode, type QuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Engine, TextTokenizer } from '../engine/types.js';
 import { UsageError } from '../errors.js';
 import { Generation, type GenerationParams } from '../generation/generation.js';
 import { loadModel } from '../model/load-model.js';
-import { addBackendOption, intOption, numberOption } from './options.js';
+import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
 
 interface GenerateOptions {
   prompt?: string;
@@ -22,6 +22,7 @@ interface GenerateOptions {
   json?: boolean;
   offload: OffloadMode;
   residentWeightsGib?: number;
+  quantize?: QuantizeMode;
 }
 
 function offloadMode(value: string): OffloadMode {
@@ -132,7 +133,7 @@ export function addGenerateCommand(program: Command): void {
       'weight offload budget: GiB of weights kept in the backend heap (implies --offload on)',
       numberOption(0, 1024, true),
     );
-  addBackendOption(command).action(async (model: string, options: GenerateOptions) => {
+  addQuantizeOption(addBackendOption(command)).action(async (model: string, options: GenerateOptions) => {
     if ((options.prompt === undefined) === (options.promptIds === undefined)) {
       throw new UsageError('give exactly one of --prompt or --prompt-ids');
     }
@@ -145,6 +146,7 @@ export function addGenerateCommand(program: Command): void {
       backend: options.backend,
       tokenizer: options.tokenizer,
       offload: { mode: residentWeightBytes === undefined ? options.offload : 'on', residentWeightBytes },
+      quantize: options.quantize,
     });
     const { engine, tokenizer } = loaded;
     const prompt = promptIds(options, tokenizer, engine.info.vocabSize);
@@ -175,6 +177,7 @@ export function addGenerateCommand(program: Command): void {
     const offload = engine.model.weightOffload;
     const memory = {
       heap_bytes: backendHeapBytes(),
+      quantization: engine.model.quantization,
       offload: offload && {
         resident_blocks: offload.residentBlocks,
         streamed_blocks: offload.streamedBlocks,

@@ -1,15 +1,17 @@
 import { existsSync } from 'node:fs';
 import type { BackendRequest } from '@mptjs/alibi-attention';
 import { readSafetensors, writeSafetensors } from '@mptjs/hf-loader';
+import type { QuantizeMode } from '@mptjs/mpt-model';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
-import { addBackendOption } from './options.js';
+import { addBackendOption, addQuantizeOption } from './options.js';
 
 interface LogitsOptions {
   input: string;
   out: string;
   backend: BackendRequest;
+  quantize?: QuantizeMode;
 }
 
 /** Reads `input_ids` (I64 or I32, [B, T]) from a safetensors file as rows of numbers. */
@@ -35,9 +37,13 @@ export function addLogitsCommand(program: Command): void {
     .argument('<model>', 'model directory or hub id (org/name[@rev])')
     .requiredOption('--input <file>', 'safetensors file with an I64 or I32 tensor input_ids [B, T]')
     .requiredOption('--out <file>', 'safetensors file to write the F32 tensor logits [B, T, V] to');
-  addBackendOption(command).action(async (model: string, options: LogitsOptions) => {
+  addQuantizeOption(addBackendOption(command)).action(async (model: string, options: LogitsOptions) => {
     const ids = await readInputIds(options.input);
-    const loaded = await loadModel(model, { backend: options.backend, withTokenizer: false });
+    const loaded = await loadModel(model, {
+      backend: options.backend,
+      withTokenizer: false,
+      quantize: options.quantize,
+    });
     const { vocabSize, maxSeqLen } = loaded.engine.info;
     const [b, t] = [ids.length, ids[0]!.length];
     if (t > maxSeqLen)

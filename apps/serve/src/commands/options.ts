@@ -1,4 +1,5 @@
 import { parseBackendRequest } from '@mptjs/alibi-attention';
+import { parseQuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 
 /** Commander parsers: a bad value becomes a usage error (exit 2) that names the option. */
@@ -33,4 +34,21 @@ export function backendOption(value: string): string {
 
 export function addBackendOption(command: Command): Command {
   return command.option('--backend <name>', 'tfjs backend: auto, webgpu, wasm or cpu', backendOption, 'auto');
+}
+
+export function quantizeOption(value: string): string {
+  try {
+    return parseQuantizeMode(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** `--quantize int8`: weight-only int8 inference (wasm backend only). */
+export function addQuantizeOption(command: Command): Command {
+  return command.option(
+    '--quantize <mode>',
+    'weight-only quantization for inference: int8 (wasm backend only; ~4x smaller, faster decode)',
+    quantizeOption,
+  );
 }

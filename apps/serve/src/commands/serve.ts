@@ -1,8 +1,9 @@
 import type { BackendRequest } from '@mptjs/alibi-attention';
+import type { QuantizeMode } from '@mptjs/mpt-model';
 import type { Command } from 'commander';
 import { loadModel } from '../model/load-model.js';
 import { createServeApp, DEFAULT_MAX_BODY_BYTES } from '../serve-app.js';
-import { addBackendOption, intOption, numberOption } from './options.js';
+import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
 
 interface ServeOptions {
   host: string;
@@ -15,6 +16,7 @@ interface ServeOptions {
   shutdownGrace: number;
   tokenizer?: string;
   modelName?: string;
+  quantize?: QuantizeMode;
 }
 
 export function addServeCommand(program: Command): void {
@@ -49,8 +51,12 @@ export function addServeCommand(program: Command): void {
       "tokenizer.json (default: the model directory's, else the config's tokenizer_name)",
     )
     .option('--model-name <name>', 'model name clients use (default: the hub id or directory name)');
-  addBackendOption(command).action(async (model: string, options: ServeOptions) => {
-    const loaded = await loadModel(model, { backend: options.backend, tokenizer: options.tokenizer });
+  addQuantizeOption(addBackendOption(command)).action(async (model: string, options: ServeOptions) => {
+    const loaded = await loadModel(model, {
+      backend: options.backend,
+      tokenizer: options.tokenizer,
+      quantize: options.quantize,
+    });
     const app = createServeApp({
       engine: loaded.engine,
       tokenizer: loaded.tokenizer,

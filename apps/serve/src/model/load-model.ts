@@ -2,10 +2,18 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
-import { chooseOffload, MPTModel, type OffloadMode } from '@mptjs/mpt-model';
+import {
+  chooseOffload,
+  formatBytes,
+  MPTModel,
+  type OffloadMode,
+  type QuantizeMode,
+  quantizedWeightBytes,
+} from '@mptjs/mpt-model';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';
 import { MptEngine } from '../engine/mpt-engine.js';
 import type { TextTokenizer } from '../engine/types.js';
+import { UsageError } from '../errors.js';
 
 export interface LoadModelOptions {
   backend: BackendRequest;
@@ -20,6 +28,8 @@ export interface LoadModelOptions {
    * wasm heap; `residentWeightBytes` sets the budget of weights kept in the heap.
    */
   offload?: { mode: OffloadMode; residentWeightBytes?: number | undefined };
+  /** Weight-only quantization (`int8`: wasm only; never offloaded). */
+  quantize?: QuantizeMode | undefined;
 }
 
 export interface LoadedModel {
@@ -72,15 +82,29 @@ export async function loadModel(spec: string, options: LoadModelOptions): Promis
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const t0 = performance.now();
   const backend = await selectBackend(options.backend, { log });
+  if (options.quantize && backend.name !== 'wasm') {
+    throw new UsageError(
+      `--quantize ${options.quantize} runs on the wasm backend only (selected: ${backend.name}); add --backend wasm`,
+    );
+  }
   const modelDir = await resolveModelDir(spec);
   const { config, stateDict } = await loadCheckpoint(modelDir);
   const { offload, notice } = chooseOffload(config, {
     backend: backend.name,
     mode: options.offload?.mode ?? 'auto',
     maxResidentBytes: options.offload?.residentWeightBytes,
+    quantize: options.quantize,
   });
   if (notice) log(notice);
-  const model = MPTModel.fromStateDict(config, stateDict, offload ? { offload } : {});
+  const model = MPTModel.fromStateDict(
+    config,
+    stateDict,
+    offload ? { offload } : options.quantize ? { quantize: options.quantize } : {},
+  );
+  if (options.quantize) {
+    const bytes = quantizedWeightBytes(config);
+    log(`[mptjs] ${options.quantize} weights: ${formatBytes(bytes.fp32)} -> ${formatBytes(bytes.int8)}`);
+  }
   let tokenizer: TextTokenizer | undefined;
   let tokenizerPath: string | undefined;
   try {

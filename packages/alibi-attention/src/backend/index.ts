@@ -9,4 +9,15 @@ export {
   type SelectBackendOptions,
   selectBackend,
 } from './select-backend.js';
+export {
+  applyTfjsFlags,
+  formatTfjsFlags,
+  parseTfjsFlags,
+  TFJS_FLAGS_ENV,
+  type TfjsFlags,
+  TfjsFlagsError,
+  type TfjsFlagValue,
+  tfjsFlagType,
+  WEBGPU_FLAG_DEFAULTS,
+} from './tfjs-flags.js';
 export { type AdapterDescription, describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';

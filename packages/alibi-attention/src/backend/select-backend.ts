@@ -2,6 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { BackendUnavailableError } from './errors.js';
+import {
+  applyTfjsFlags,
+  formatTfjsFlags,
+  parseTfjsFlags,
+  TFJS_FLAGS_ENV,
+  type TfjsFlags,
+  WEBGPU_FLAG_DEFAULTS,
+} from './tfjs-flags.js';
 import { type AdapterDescription, describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -15,11 +23,15 @@ export interface BackendInfo {
   adapter?: AdapterDescription;
   /** Why `auto` chose this backend, or that it was requested. */
   reason: string;
+  /** The tfjs flags mptjs set: its webgpu defaults and the `MPTJS_TFJS_FLAGS` overrides. */
+  flags?: TfjsFlags;
 }
 
 export interface SelectBackendOptions {
   /** Print the chosen backend and adapter (default: true) through `log`. */
   log?: ((line: string) => void) | false;
+  /** tfjs flag overrides as `NAME=value,...` (default: the `MPTJS_TFJS_FLAGS` environment variable). */
+  tfjsFlags?: string;
 }
 
 export function parseBackendRequest(value: string | undefined): BackendRequest {
@@ -66,6 +78,10 @@ export async function selectBackend(
   options: SelectBackendOptions = {},
 ): Promise<BackendInfo> {
   const log = options.log === false ? () => {} : (options.log ?? ((line: string) => console.error(line)));
+  // Parsed and set before any backend starts: a bad flag fails first, and the webgpu flags the backend reads
+  // when it is imported see the overrides.
+  const overrides = parseTfjsFlags(options.tfjsFlags ?? envFlags());
+  applyTfjsFlags(overrides);
   let info: BackendInfo;
   if (request === 'webgpu') {
     info = { name: 'webgpu', adapter: await activateWebGpu(), reason: 'requested' };
@@ -75,8 +91,21 @@ export async function selectBackend(
   } else {
     info = await selectBest();
   }
+  let flags = overrides;
+  if (info.name === 'webgpu') {
+    const defaults = Object.fromEntries(
+      Object.entries(WEBGPU_FLAG_DEFAULTS).filter(([name]) => !(name in overrides)),
+    );
+    applyTfjsFlags(defaults);
+    flags = { ...defaults, ...overrides };
+  }
+  if (Object.keys(flags).length > 0) info.flags = flags;
   log(formatBackendInfo(info));
   return info;
+}
+
+function envFlags(): string | undefined {
+  return typeof process === 'undefined' ? undefined : process.env[TFJS_FLAGS_ENV];
 }
 
 async function selectBest(): Promise<BackendInfo> {
@@ -101,5 +130,7 @@ async function selectBest(): Promise<BackendInfo> {
 
 export function formatBackendInfo(info: BackendInfo): string {
   const adapter = info.adapter ? ` adapter=${JSON.stringify(info.adapter.summary)}` : '';
-  return `[mptjs] backend=${info.name}${adapter} (${info.reason})`;
+  const flags =
+    info.flags && Object.keys(info.flags).length > 0 ? ` flags=${formatTfjsFlags(info.flags)}` : '';
+  return `[mptjs] backend=${info.name}${adapter}${flags} (${info.reason})`;
 }

@@ -1,6 +1,7 @@
 // The GPU measurement kit's entry point (bundled by build.mjs, started by run.sh): webgpu through Dawn, the
 // adapter's description, matmul TFLOP/s, training tokens/s and MFU and decode tokens/s for the mpt-125m and
-// mpt-1b shapes, and fused vs plain attention, all within a time budget, written as JSON after every section.
+// mpt-1b shapes, fused vs plain attention, a sweep of the tfjs webgpu flags and a memory stability run, all
+// within a time budget, written as JSON after every section.
 // Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -8,7 +9,9 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeGpu } from './adapter.mjs';
+import { runFlagSweep } from './flag-sweep.mjs';
 import { measureAttention, measureMatmul } from './kernels.mjs';
+import { runMemoryStability } from './memory-stability.mjs';
 import { planLayers, runModelStage } from './model-stage.mjs';
 import { printSummary } from './report.mjs';
 import { kitShapes } from './shapes.mjs';
@@ -96,6 +99,8 @@ try {
   const info = await selectBackend('webgpu', { log: false });
   doc.adapter = await describeGpu(info);
   doc.environment.tfjs = tf.version_core;
+  // The flags selectBackend set (mptjs's webgpu defaults and any MPTJS_TFJS_FLAGS overrides).
+  doc.environment.tfjs_flags = info.flags ?? {};
 } catch (err) {
   doc.error = `webgpu backend unavailable: ${err instanceof Error ? err.message : String(err)}`;
   save();
@@ -119,8 +124,10 @@ const matmul = await section('matmul', 'matmul', shapes.minSeconds.matmul, () =>
 );
 run.peakTflops = matmul.result?.peak_tflops ?? null;
 
-// The attention comparison runs last; the model stages leave it its minimum time.
-run.reserveS = shapes.minSeconds.attention;
+// The attention comparison, the flag sweep and the memory run come after the model stages, which leave the
+// first its minimum time and the other two their most.
+const laterS = shapes.maxSeconds.sweep + shapes.maxSeconds.memory;
+run.reserveS = shapes.minSeconds.attention + laterS;
 let rates = null;
 for (const shape of shapes.models) {
   const plan = planLayers(shape, rates, {
@@ -162,9 +169,23 @@ for (const shape of shapes.models) {
   });
 }
 
-run.reserveS = 0;
+run.reserveS = laterS;
 await section('attention', 'attention', shapes.minSeconds.attention, () =>
   measureAttention(shapes.attention, run),
+);
+
+// Each takes at most its share, and whatever an earlier section left unused.
+run.reserveS = 0;
+await section('webgpu flags', 'flags', shapes.minSeconds.sweep, () =>
+  runFlagSweep(
+    shapes.models[0],
+    shapes.sweep,
+    run,
+    Math.min(shapes.maxSeconds.sweep, budget.remaining() - shapes.minSeconds.memory),
+  ),
+);
+await section('memory stability', 'memory', shapes.minSeconds.memory, () =>
+  runMemoryStability(shapes.memory, run, Math.min(shapes.maxSeconds.memory, budget.remaining())),
 );
 
 doc.complete = doc.sections.every((s) => s.status === 'ok');

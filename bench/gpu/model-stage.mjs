@@ -58,7 +58,7 @@ export function planLayers(shape, rates, { secondsLeft, repeats }) {
   return last;
 }
 
-function randomTokens(n, vocab, seed) {
+export function randomTokens(n, vocab, seed) {
   let s = seed;
   return Int32Array.from({ length: n }, () => {
     s = (s * 1103515245 + 12345) % 2 ** 31;
@@ -66,21 +66,64 @@ function randomTokens(n, vocab, seed) {
   });
 }
 
-async function trainStep(model, units, host, optimizer, ids, ctx) {
-  const loss = await forwardBackwardChain(units, ids, ctx, host);
-  const grads = host.takeGradients();
-  const list = [...grads.values()];
-  const norm = Math.sqrt(await gradSumOfSquares(list));
-  const clipped = clipByGlobalNorm(list, norm, 1.0);
-  optimizer.step(
-    [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: clipped[i] })),
-    2e-4,
+/**
+ * A training loop over one fixed batch of the shape's random tokens: `step()` runs one step (unit-chain
+ * forward/backward, global-norm clipping, decoupled AdamW) and resolves to its loss; `dispose()` frees the
+ * optimizer state and the batch.
+ */
+export function createTrainer(model, shape) {
+  const { config } = model;
+  const optimizer = new DecoupledAdamW({ lr: 2e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
+  const host = new LocalParameters(model.params);
+  const units = mptChainUnits(model);
+  const ids = tf.tensor2d(
+    randomTokens(shape.batch * shape.seq, config.vocabSize, 12345),
+    [shape.batch, shape.seq],
+    'int32',
   );
-  tf.dispose([...new Set([...list, ...clipped])]);
-  if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-    throw new Error(`the training step produced a non-finite loss (${loss}) or gradient norm (${norm})`);
+  const ctx = lmContext(model, ids);
+  return {
+    async step() {
+      const loss = await forwardBackwardChain(units, ids, ctx, host);
+      const grads = host.takeGradients();
+      const list = [...grads.values()];
+      const norm = Math.sqrt(await gradSumOfSquares(list));
+      const clipped = clipByGlobalNorm(list, norm, 1.0);
+      optimizer.step(
+        [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: clipped[i] })),
+        2e-4,
+      );
+      tf.dispose([...new Set([...list, ...clipped])]);
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        throw new Error(`the training step produced a non-finite loss (${loss}) or gradient norm (${norm})`);
+      }
+      return loss;
+    },
+    dispose() {
+      optimizer.dispose();
+      tf.dispose([ids, ctx.targets]);
+    },
+  };
+}
+
+/**
+ * One greedy `generate` run with the KV cache: seconds to the first token (prefill) and for the rest (decode).
+ */
+export async function decodeOnce(model, prompt, newTokens) {
+  const t0 = performance.now();
+  let first = 0;
+  const out = await generate(model, prompt, {
+    maxNewTokens: newTokens,
+    greedy: true,
+    onToken: (t) => {
+      if (t.index === 0) first = performance.now();
+    },
+  });
+  const end = performance.now();
+  if (out.tokens.length !== newTokens) {
+    throw new Error(`generate returned ${out.tokens.length} tokens, expected ${newTokens}`);
   }
-  return loss;
+  return { prefill_s: (first - t0) / 1000, decode_s: (end - first) / 1000 };
 }
 
 function shapeJson(shape, config, params, fullParams) {
@@ -102,21 +145,13 @@ async function measureTrain(model, shape, run) {
   const params = model.numParameters;
   const fullConfig = modelConfig(shape, shape.nLayers);
   const fullParams = countParams(fullConfig);
-  const optimizer = new DecoupledAdamW({ lr: 2e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
-  const host = new LocalParameters(model.params);
-  const units = mptChainUnits(model);
-  const ids = tf.tensor2d(
-    randomTokens(shape.batch * shape.seq, config.vocabSize, 12345),
-    [shape.batch, shape.seq],
-    'int32',
-  );
-  const ctx = lmContext(model, ids);
+  const trainer = createTrainer(model, shape);
   let loss = Number.NaN;
   try {
     const timing = await withGpuErrors(() =>
       timeRuns(
         async () => {
-          loss = await trainStep(model, units, host, optimizer, ids, ctx);
+          loss = await trainer.step();
         },
         { repeats: run.repeats, budget: run.budget, reserveS: run.reserveS },
       ),
@@ -145,29 +180,13 @@ async function measureTrain(model, shape, run) {
     }
     return { result, modelFlopsPerS };
   } finally {
-    optimizer.dispose();
-    tf.dispose([ids, ctx.targets]);
+    trainer.dispose();
   }
 }
 
 async function measureDecode(model, shape, decode) {
   const prompt = Array.from(randomTokens(decode.prompt, model.config.vocabSize, 777));
-  const runOnce = async () => {
-    const t0 = performance.now();
-    let first = 0;
-    const out = await generate(model, prompt, {
-      maxNewTokens: decode.newTokens,
-      greedy: true,
-      onToken: (t) => {
-        if (t.index === 0) first = performance.now();
-      },
-    });
-    const end = performance.now();
-    if (out.tokens.length !== decode.newTokens) {
-      throw new Error(`generate returned ${out.tokens.length} tokens, expected ${decode.newTokens}`);
-    }
-    return { prefill_s: (first - t0) / 1000, decode_s: (end - first) / 1000 };
-  };
+  const runOnce = () => decodeOnce(model, prompt, decode.newTokens);
   // The first run compiles every shader the prompt and decode shapes need.
   const warm = await withGpuErrors(runOnce);
   const run = await withGpuErrors(runOnce);

@@ -50,6 +50,49 @@ function rowsOf(section) {
         [`${section.name} plain ops`, fmt(r.plain.ms), 'ms'],
         [`${section.name} fused speedup`, fmt(r.speedup_fused_over_plain), 'x'],
       ];
+    case 'flags': {
+      const rows = r.configs.map((c) => {
+        const name = `flags: ${c.name}`;
+        if (c.skipped || c.error) return [name, c.skipped ? 'skipped' : 'failed', c.skipped ?? c.error];
+        return [
+          name,
+          fmt(c.train_tokens_per_s),
+          `train tokens/s; decode ${fmt(c.decode_tokens_per_s)} tokens/s`,
+        ];
+      });
+      if (r.best) {
+        rows.push([
+          'flags: best overall',
+          r.best.overall,
+          `${fmt(r.best.overall_speedup)}x; MPTJS_TFJS_FLAGS=${r.best.mptjs_tfjs_flags}`,
+        ]);
+        rows.push(['flags: best for train / decode', r.best.train, `/ ${r.best.decode}`]);
+      }
+      return rows;
+    }
+    case 'memory': {
+      const first = r.samples.find((s) => s.step === r.check_from_step) ?? r.samples[0];
+      const last = r.samples[r.samples.length - 1];
+      const mib = (b) => (b === null ? '-' : `${(b / 2 ** 20).toFixed(1)} MiB`);
+      return [
+        [
+          `memory stable from step ${r.check_from_step}`,
+          String(r.stable),
+          `${r.steps_run}/${r.steps_planned} steps; numTensors/numBytes flat`,
+        ],
+        [
+          `memory step ${first.step} -> ${last.step} tensors`,
+          `${first.numTensors} -> ${last.numTensors}`,
+          `bytes ${mib(first.numBytes)} -> ${mib(last.numBytes)}`,
+        ],
+        [
+          'memory GPU in use / allocated',
+          mib(last.numBytesInGPU),
+          `/ ${mib(last.numBytesAllocatedInGPU)} (in use flat: ${r.gpu_bytes_in_use_flat})`,
+        ],
+        ['memory training step', fmt(r.step_median_s), 's'],
+      ];
+    }
     default:
       return [];
   }

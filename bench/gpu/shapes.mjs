@@ -12,9 +12,21 @@ export function kitShapes(tiny) {
       ],
       decode: { prompt: 8, newTokens: 4 },
       attention: { batch: 1, heads: 4, seq: 32, headDim: 16 },
+      // The flag sweep times the first model; the memory run trains this one.
+      // No warm-up runs: the model stages before it compiled the same shapes' shaders, and tiny timings only
+      // show that the code paths work.
+      sweep: { decode: { prompt: 8, newTokens: 4 }, repeats: 1, warmup: 0 },
+      memory: {
+        // One layer: an emulated step costs seconds, all of them per-dispatch overhead.
+        model: { name: 'mpt-mem', dModel: 64, nLayers: 1, nHeads: 4, vocab: 512, seq: 32, batch: 2 },
+        steps: 20,
+        checkFrom: 10,
+      },
       repeats: 1,
       // Seconds a section needs left to be worth starting.
-      minSeconds: { matmul: 5, model: 20, attention: 5 },
+      minSeconds: { matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10 },
+      // The most the flag sweep and the memory run may take; the model stages leave them this much.
+      maxSeconds: { sweep: 150, memory: 200 },
     };
   }
   return {
@@ -25,7 +37,14 @@ export function kitShapes(tiny) {
     ],
     decode: { prompt: 128, newTokens: 32 },
     attention: { batch: 1, heads: 16, seq: 2048, headDim: 128 },
+    sweep: { decode: { prompt: 128, newTokens: 16 }, repeats: 2, warmup: 1 },
+    memory: {
+      model: { name: 'mpt-mem', dModel: 256, nLayers: 4, nHeads: 4, vocab: 50432, seq: 256, batch: 4 },
+      steps: 1000,
+      checkFrom: 10,
+    },
     repeats: 3,
-    minSeconds: { matmul: 15, model: 45, attention: 15 },
+    minSeconds: { matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20 },
+    maxSeconds: { sweep: 90, memory: 90 },
   };
 }

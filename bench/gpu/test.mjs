@@ -8,6 +8,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nominalPeak } from './adapter.mjs';
+import { pickBest, SWEEP_CONFIGS } from './flag-sweep.mjs';
+import { isFlat, summarizeSamples } from './memory-stability.mjs';
 import { planLayers } from './model-stage.mjs';
 import { kitShapes } from './shapes.mjs';
 
@@ -34,6 +36,8 @@ const env = { ...process.env };
 if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) env.VK_ICD_FILENAMES = SWIFTSHADER;
 // Exercise the path a GPU box without a Vulkan loader takes.
 env.MPTJS_KIT_BUNDLED_VULKAN = '1';
+// An override reaches the bundled selectBackend through run.sh, beside mptjs's webgpu defaults.
+env.MPTJS_TFJS_FLAGS = 'WEBGPU_CPU_FORWARD=true';
 
 // The parts a SwiftShader run cannot reach: datasheet peaks by adapter name, and measuring fewer mpt-1b layers
 // when the full depth does not fit the time left.
@@ -57,6 +61,48 @@ check('nominal peak: unknown adapter', nominalPeak('google swiftshader') === nul
     '1b plan: all layers without rates',
     planLayers(mpt1b, null, { secondsLeft: 1, repeats: 3 }).layers === 24,
   );
+}
+{
+  // The sweep's ranking: per workload, and overall by the geometric mean of both speedups.
+  const f = (name, train, decode) => ({
+    name,
+    flags: { WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE: train },
+    train_tokens_per_s: train,
+    decode_tokens_per_s: decode,
+  });
+  const best = pickBest([
+    f('base', 100, 10),
+    f('fast train', 150, 9),
+    f('fast decode', 95, 20),
+    { name: 'x', error: 'e' },
+  ]);
+  check(
+    'sweep: best per workload and overall',
+    best?.train === 'fast train' &&
+      best.decode === 'fast decode' &&
+      best.overall === 'fast decode' &&
+      Math.abs(best.overall_speedup - Math.sqrt(0.95 * 2)) < 1e-9 &&
+      best.mptjs_tfjs_flags === 'WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=95',
+    JSON.stringify(best),
+  );
+  check('sweep: nothing to rank', pickBest([{ name: 'x', skipped: 'out of time' }]) === null);
+  // Memory: flat from the check step on, or not; one tensor more at step 15 makes it unstable.
+  const sample = (step, numTensors) => ({ step, numTensors, numBytes: 4 * numTensors, numBytesInGPU: null });
+  const flat = Array.from({ length: 20 }, (_, i) => sample(i + 1, i < 2 ? 10 + i : 50));
+  const leak = flat.map((x) => (x.step >= 15 ? sample(x.step, 51) : x));
+  const ok = summarizeSamples(flat, 10);
+  const bad = summarizeSamples(leak, 10);
+  check(
+    'memory: flat after the first steps is stable',
+    ok.stable === true && ok.growth_since_check.numTensors === 0 && ok.gpu_bytes_in_use_flat === null,
+    JSON.stringify(ok),
+  );
+  check(
+    'memory: one more tensor is not',
+    bad.stable === false && bad.first_change_step.numTensors === 15 && bad.growth_since_check.numBytes === 4,
+    JSON.stringify(bad),
+  );
+  check('memory: too few samples to judge', isFlat(flat.slice(0, 10), 'numTensors', 10) === null);
 }
 
 try {
@@ -130,6 +176,69 @@ try {
   }
   const attn = byName.get('attention')?.result;
   if (attn) check('fused attention matches plain ops', attn.max_abs_diff < 1e-3, String(attn.max_abs_diff));
+
+  const flags = doc.environment?.tfjs_flags ?? {};
+  check(
+    'mptjs webgpu defaults and MPTJS_TFJS_FLAGS applied',
+    flags.WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE === 30 && flags.WEBGPU_CPU_FORWARD === true,
+    JSON.stringify(flags),
+  );
+  const sweep = byName.get('webgpu flags');
+  if (
+    check('section webgpu flags ran', sweep?.status === 'ok', sweep ? (sweep.error ?? sweep.note) : 'missing')
+  ) {
+    const r = sweep.result;
+    const measured = r.configs.filter(
+      (c) => positive(c.train_tokens_per_s) && positive(c.decode_tokens_per_s),
+    );
+    check(
+      'sweep: every configuration measured',
+      r.configs.length === SWEEP_CONFIGS.length && measured.length === SWEEP_CONFIGS.length,
+      JSON.stringify(
+        r.configs.map((c) => [c.name, c.train_tokens_per_s, c.decode_tokens_per_s, c.error ?? c.skipped]),
+      ),
+    );
+    // Each configuration ran with its own flags, and the sweep put the defaults back.
+    const byConfig = new Map(r.configs.map((c) => [c.name, c.flags]));
+    check(
+      'sweep: flags set per configuration',
+      byConfig.get('mptjs defaults')?.WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE === 30 &&
+        byConfig.get('submit every 60')?.WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE === 60 &&
+        byConfig.get('no cpu forward')?.WEBGPU_CPU_FORWARD === false &&
+        byConfig.get('packed matmul only')?.WEBGPU_MATMUL_PROGRAM_TYPE === 3 &&
+        byConfig.get('more matmul workgroups')?.WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL === 64,
+      JSON.stringify([...byConfig]),
+    );
+    check(
+      'sweep: best configuration named with its flags',
+      typeof r.best?.overall === 'string' &&
+        /WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=\d+/.test(r.best.mptjs_tfjs_flags),
+      JSON.stringify(r.best),
+    );
+    check('sweep: printed', /flags: best overall/.test(log));
+  }
+  const memory = byName.get('memory stability');
+  if (
+    check(
+      'section memory stability ran',
+      memory?.status === 'ok',
+      memory ? (memory.error ?? memory.note) : 'missing',
+    )
+  ) {
+    const r = memory.result;
+    check(
+      `memory: stable over ${kitShapes(true).memory.steps} steps`,
+      r.stable === true && r.steps_run === kitShapes(true).memory.steps,
+      JSON.stringify({ ...r, samples: undefined }),
+    );
+    check(
+      'memory: webgpu buffer counters sampled',
+      r.samples.every(
+        (x) => positive(x.numBytesInGPU) && positive(x.numBytesAllocatedInGPU) && positive(x.usedBuffers),
+      ),
+      JSON.stringify(r.samples),
+    );
+  }
 } catch (err) {
   check('GPU kit test', false, err instanceof Error ? err.message : String(err));
 } finally {

@@ -1,11 +1,12 @@
 // Opt-in timing of where a rank's FSDP step goes (MPTJS_FSDP_PROFILE=1): time blocked on all-gathers before a
 // unit can run, on reduce-scatters at the end of backward, and in the host-side gradient accumulation, against
-// the wall time between two takeGradients() calls. One line per step on stderr.
+// the wall time and the process's CPU time between two takeGradients() calls. One line per step on stderr.
 export class StepProfile {
   private gatherWait = 0;
   private reduceWait = 0;
   private gradHost = 0;
   private last = performance.now();
+  private lastCpu = process.cpuUsage();
   private step = 0;
 
   constructor(
@@ -31,13 +32,16 @@ export class StepProfile {
   endStep(): void {
     if (!this.enabled) return;
     const now = performance.now();
+    const cpu = process.cpuUsage(this.lastCpu);
     const ms = (x: number) => `${x.toFixed(0)}ms`;
     process.stderr.write(
       `[fsdp profile] rank ${this.rank} step ${++this.step}: ${ms(now - this.last)} wall, ` +
         `blocked on all-gather ${ms(this.gatherWait)}, on reduce-scatter ${ms(this.reduceWait)}, ` +
-        `gradient read+accumulate ${ms(this.gradHost)}\n`,
+        `gradient read+accumulate ${ms(this.gradHost)}; process CPU ${ms((cpu.user + cpu.system) / 1000)} ` +
+        '(all threads: both ranks when they are threads)\n',
     );
     this.gatherWait = this.reduceWait = this.gradHost = 0;
     this.last = now;
+    this.lastCpu = process.cpuUsage();
   }
 }

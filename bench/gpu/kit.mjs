@@ -109,6 +109,11 @@ try {
 }
 log(`adapter: ${doc.adapter.summary}`);
 log(`features: ${doc.adapter.features.join(', ') || 'none'}`);
+log(
+  `tfjs flags: ${Object.entries(doc.environment.tfjs_flags)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`,
+);
 if (doc.adapter.is_software && !values.tiny) {
   doc.warning =
     'the adapter is a CPU emulation (no GPU driver found?): expect skipped sections and tiny figures';

@@ -180,7 +180,9 @@ try {
   const flags = doc.environment?.tfjs_flags ?? {};
   check(
     'mptjs webgpu defaults and MPTJS_TFJS_FLAGS applied',
-    flags.WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE === 30 && flags.WEBGPU_CPU_FORWARD === true,
+    flags.WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE === 30 &&
+      flags.WEBGPU_CPU_FORWARD === true &&
+      log.includes('tfjs flags: WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=30,WEBGPU_CPU_FORWARD=true'),
     JSON.stringify(flags),
   );
   const sweep = byName.get('webgpu flags');

@@ -6,9 +6,10 @@
 import { alibiAttention, alibiSlopes, type KVCache, mergeHeads, splitHeads } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
-import { embeddingLookup, geluErf, layerNorm, linear, scaleGradient } from './layers.js';
+import { embeddingLookup, layerNorm, linear, scaleGradient } from './layers.js';
 import type { BlockParams, EmbeddingParams, HeadParams } from './parameters.js';
 import { fusedCrossEntropy } from './webgpu-kernels/cross-entropy.js';
+import { linearGelu } from './webgpu-kernels/matmul-gelu.js';
 
 /** Per-call attention context shared by every block. */
 export interface AttentionContext {
@@ -74,7 +75,8 @@ export function blockForward(
       impl: config.attnImpl,
     });
     const h = tf.add(x, linear(mergeHeads(attended), p.outProj));
-    const ffn = linear(geluErf(linear(layerNorm(h, p.norm2, eps), p.upProj)), p.downProj);
+    // up_proj and GELU in one fused matmul on webgpu (its epilogue applies the activation).
+    const ffn = linear(linearGelu(layerNorm(h, p.norm2, eps), p.upProj), p.downProj);
     return tf.add(h, ffn) as tf.Tensor3D;
   });
 }

@@ -1,0 +1,180 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { geluErf, type LinearParams, linear } from '../layers.js';
+import {
+  GeluGradProgram,
+  GeluProgram,
+  type MatMulGeluOutput,
+  MatMulGeluProgram,
+  type WeightLayout,
+} from './matmul-gelu-programs.js';
+import type { WebGpuBackendLike, WebGpuProgram } from './program.js';
+import { fusedKernelsAvailable } from './register.js';
+
+/** `gelu(x W^T + b)` from plain tfjs ops: the reference for the fused kernels and their path off webgpu. */
+export function linearGeluPlain(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  layout: WeightLayout,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  return geluErf(linear(x, { weight, bias, layout }));
+}
+
+interface Kernel {
+  /** Input names in the order the program binds them; a trailing optional one may be absent. */
+  inputs: string[];
+  build(inputs: tf.TensorInfo[], attrs: Record<string, unknown>): WebGpuProgram;
+}
+
+const KERNELS: Record<string, Kernel> = {
+  MptMatMulGelu: {
+    inputs: ['x', 'weight', 'bias'],
+    build: (inputs, attrs) => {
+      const [x, w, bias] = inputs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo?];
+      const layout = attrs['layout'] as WeightLayout;
+      const outFeatures = w.shape[layout === 'inOut' ? 1 : 0]!;
+      return new MatMulGeluProgram(
+        x.shape[0]!,
+        outFeatures,
+        layout,
+        bias !== undefined,
+        attrs['output'] as MatMulGeluOutput,
+      );
+    },
+  },
+  MptGelu: { inputs: ['z'], build: (inputs) => new GeluProgram(inputs[0]!.shape) },
+  MptGeluGrad: { inputs: ['z', 'dy'], build: (inputs) => new GeluGradProgram(inputs[0]!.shape) },
+};
+
+let registered = false;
+
+/** Registers the three kernels for the webgpu backend (idempotent). No gradients: the op uses customGrad. */
+function registerKernels(): void {
+  if (registered) return;
+  for (const [name, kernel] of Object.entries(KERNELS)) {
+    if (tf.getKernel(name, 'webgpu')) continue;
+    tf.registerKernel({
+      kernelName: name,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const given = kernel.inputs
+          .map((n) => (inputs as Record<string, tf.TensorInfo | undefined>)[n])
+          .filter((t): t is tf.TensorInfo => t !== undefined);
+        const program = kernel.build(given, (attrs ?? {}) as Record<string, unknown>);
+        return (backend as WebGpuBackendLike).runWebGPUProgram(program, given, 'float32');
+      },
+    });
+  }
+  registered = true;
+}
+
+function run(
+  name: string,
+  inputs: Record<string, tf.Tensor | undefined>,
+  attrs: tf.NamedAttrMap = {},
+): tf.Tensor {
+  registerKernels();
+  const present = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t !== undefined));
+  return tf.engine().runKernel(name, present as tf.NamedTensorMap, attrs) as tf.Tensor;
+}
+
+function checkShapes(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  layout: WeightLayout,
+  bias: tf.Tensor | undefined,
+): void {
+  const inFeatures = x.shape[x.rank - 1];
+  const [wIn, wOut] =
+    layout === 'inOut' ? [weight.shape[0], weight.shape[1]] : [weight.shape[1], weight.shape[0]];
+  const expected = layout === 'inOut' ? `[${inFeatures}, out]` : `[out, ${inFeatures}]`;
+  if (x.rank < 1 || weight.rank !== 2 || wIn !== inFeatures) {
+    throw new RangeError(
+      `linearGelu weight [${weight.shape}] (${layout}) must be ${expected} for x [${x.shape}]`,
+    );
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== wOut)) {
+    throw new RangeError(
+      `linearGelu bias [${bias.shape}] must be [${wOut}] for weight [${weight.shape}] (${layout})`,
+    );
+  }
+}
+
+/** Whether the engine records gradients for an op called now (the rule of its private `isTapeOn`). */
+function recordingGradients(): boolean {
+  const { gradientDepth, kernelDepth } = tf.engine().state;
+  return gradientDepth > 0 && kernelDepth === 0;
+}
+
+/**
+ * `gelu(x W^T + b)` with the exact GELU, for `x [..., K]` and `weight` `[N, K]` (`outIn`, torch) or `[K, N]`
+ * (`inOut`), `bias [N]` optional. On webgpu with float32 inputs:
+ * - without a gradient tape, one dispatch: the tiled matmul whose epilogue adds the bias and applies GELU, so
+ *   the `[rows, N]` activation is written once and never re-read;
+ * - under a tape, the matmul writes the pre-activation z (which the backward pass needs: GELU is not
+ *   invertible), then one elementwise pass writes gelu(z). Writing y and z from one dispatch would need two
+ *   outputs, which a tfjs kernel cannot have; packing both into one tensor costs a copy to split them, and
+ *   recomputing z in the backward pass costs a second matmul, both dearer than this extra elementwise pass.
+ *   Backward: one elementwise pass `dz = dy * gelu'(z)`, then tfjs matMul and sum for dx, dW, db.
+ * Elsewhere it is `linearGeluPlain`.
+ */
+export function fusedLinearGelu(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  layout: WeightLayout,
+  bias?: tf.Tensor,
+): tf.Tensor {
+  checkShapes(x, weight, layout, bias);
+  const float = [x, weight, bias].every((t) => !t || t.dtype === 'float32');
+  if (!fusedKernelsAvailable() || !float || x.size === 0 || weight.size === 0) {
+    return linearGeluPlain(x, weight, layout, bias);
+  }
+  const inFeatures = x.shape[x.rank - 1]!;
+  const outFeatures = weight.shape[layout === 'inOut' ? 1 : 0]!;
+  const outShape = [...x.shape.slice(0, -1), outFeatures];
+  if (!recordingGradients()) {
+    return tf.tidy(() => {
+      const y = run(
+        'MptMatMulGelu',
+        { x: tf.reshape(x, [-1, inFeatures]), weight, bias },
+        { layout, output: 'gelu' },
+      );
+      return tf.reshape(y, outShape);
+    });
+  }
+  const hasBias = bias !== undefined;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = args[0] as tf.Tensor;
+    const w = args[1] as tf.Tensor;
+    const b = hasBias ? (args[2] as tf.Tensor) : undefined;
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const x2 = tf.reshape(input, [-1, inFeatures]);
+    const z = run('MptMatMulGelu', { x: x2, weight: w, bias: b }, { layout, output: 'pre' });
+    save([x2, w, z]);
+    return {
+      value: tf.reshape(run('MptGelu', { z }), outShape),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, ws, zs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const dz = run('MptGeluGrad', { z: zs, dy: tf.reshape(dy as tf.Tensor, zs.shape) });
+        const dx = tf.reshape(
+          layout === 'inOut' ? tf.matMul(dz, ws, false, true) : tf.matMul(dz, ws),
+          input.shape,
+        );
+        const dw = layout === 'inOut' ? tf.matMul(xs, dz, true, false) : tf.matMul(dz, xs, true, false);
+        return hasBias ? [dx, dw, tf.sum(dz, 0)] : [dx, dw];
+      },
+    };
+  });
+  return hasBias ? op(x, weight, bias) : op(x, weight);
+}
+
+/**
+ * `geluErf(linear(x, p))` through `fusedLinearGelu` when `p` is a plain float weight (and bias); any other
+ * parameter form (another dtype, any further field such as an int8 copy of the weight) goes through `linear`.
+ */
+export function linearGelu(x: tf.Tensor, p: LinearParams): tf.Tensor {
+  const known = new Set(['weight', 'bias', 'layout']);
+  const plain = Object.entries(p).every(([k, v]) => known.has(k) || v === undefined);
+  if (!plain || p.weight.dtype !== 'float32') return geluErf(linear(x, p));
+  return fusedLinearGelu(x, p.weight, p.layout ?? 'outIn', p.bias);
+}

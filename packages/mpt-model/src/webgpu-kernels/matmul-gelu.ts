@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { geluErf, type LinearParams, linear } from '../layers.js';
-import {
-  GeluGradProgram,
-  GeluProgram,
-  type MatMulGeluOutput,
-  MatMulGeluProgram,
-  type WeightLayout,
-} from './matmul-gelu-programs.js';
-import type { WebGpuBackendLike, WebGpuProgram } from './program.js';
-import { fusedKernelsAvailable } from './register.js';
+import type { WeightLayout } from './matmul-gelu-programs.js';
+import { fusedKernelsAvailable, runFusedKernel } from './register.js';
 
 /** `gelu(x W^T + b)` from plain tfjs ops: the reference for the fused kernels and their path off webgpu. */
 export function linearGeluPlain(
@@ -18,64 +11,6 @@ export function linearGeluPlain(
   bias?: tf.Tensor,
 ): tf.Tensor {
   return geluErf(linear(x, { weight, bias, layout }));
-}
-
-interface Kernel {
-  /** Input names in the order the program binds them; a trailing optional one may be absent. */
-  inputs: string[];
-  build(inputs: tf.TensorInfo[], attrs: Record<string, unknown>): WebGpuProgram;
-}
-
-const KERNELS: Record<string, Kernel> = {
-  MptMatMulGelu: {
-    inputs: ['x', 'weight', 'bias'],
-    build: (inputs, attrs) => {
-      const [x, w, bias] = inputs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo?];
-      const layout = attrs['layout'] as WeightLayout;
-      const outFeatures = w.shape[layout === 'inOut' ? 1 : 0]!;
-      return new MatMulGeluProgram(
-        x.shape[0]!,
-        outFeatures,
-        layout,
-        bias !== undefined,
-        attrs['output'] as MatMulGeluOutput,
-      );
-    },
-  },
-  MptGelu: { inputs: ['z'], build: (inputs) => new GeluProgram(inputs[0]!.shape) },
-  MptGeluGrad: { inputs: ['z', 'dy'], build: (inputs) => new GeluGradProgram(inputs[0]!.shape) },
-};
-
-let registered = false;
-
-/** Registers the three kernels for the webgpu backend (idempotent). No gradients: the op uses customGrad. */
-function registerKernels(): void {
-  if (registered) return;
-  for (const [name, kernel] of Object.entries(KERNELS)) {
-    if (tf.getKernel(name, 'webgpu')) continue;
-    tf.registerKernel({
-      kernelName: name,
-      backendName: 'webgpu',
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const given = kernel.inputs
-          .map((n) => (inputs as Record<string, tf.TensorInfo | undefined>)[n])
-          .filter((t): t is tf.TensorInfo => t !== undefined);
-        const program = kernel.build(given, (attrs ?? {}) as Record<string, unknown>);
-        return (backend as WebGpuBackendLike).runWebGPUProgram(program, given, 'float32');
-      },
-    });
-  }
-  registered = true;
-}
-
-function run(
-  name: string,
-  inputs: Record<string, tf.Tensor | undefined>,
-  attrs: tf.NamedAttrMap = {},
-): tf.Tensor {
-  registerKernels();
-  const present = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t !== undefined));
-  return tf.engine().runKernel(name, present as tf.NamedTensorMap, attrs) as tf.Tensor;
 }
 
 function checkShapes(
@@ -134,7 +69,7 @@ export function fusedLinearGelu(
   const outShape = [...x.shape.slice(0, -1), outFeatures];
   if (!recordingGradients()) {
     return tf.tidy(() => {
-      const y = run(
+      const y = runFusedKernel(
         'MptMatMulGelu',
         { x: tf.reshape(x, [-1, inFeatures]), weight, bias },
         { layout, output: 'gelu' },
@@ -149,13 +84,13 @@ export function fusedLinearGelu(
     const b = hasBias ? (args[2] as tf.Tensor) : undefined;
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const x2 = tf.reshape(input, [-1, inFeatures]);
-    const z = run('MptMatMulGelu', { x: x2, weight: w, bias: b }, { layout, output: 'pre' });
+    const z = runFusedKernel('MptMatMulGelu', { x: x2, weight: w, bias: b }, { layout, output: 'pre' });
     save([x2, w, z]);
     return {
-      value: tf.reshape(run('MptGelu', { z }), outShape),
+      value: tf.reshape(runFusedKernel('MptGelu', { z }), outShape),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ws, zs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-        const dz = run('MptGeluGrad', { z: zs, dy: tf.reshape(dy as tf.Tensor, zs.shape) });
+        const dz = runFusedKernel('MptGeluGrad', { z: zs, dy: tf.reshape(dy as tf.Tensor, zs.shape) });
         const dx = tf.reshape(
           layout === 'inOut' ? tf.matMul(dz, ws, false, true) : tf.matMul(dz, ws),
           input.shape,

@@ -10,10 +10,17 @@ import {
   LayerNormGradParamsProgram,
   LayerNormStatsProgram,
 } from './layer-norm-programs.js';
+import {
+  GeluGradProgram,
+  GeluProgram,
+  type MatMulGeluOutput,
+  MatMulGeluProgram,
+  type WeightLayout,
+} from './matmul-gelu-programs.js';
 import type { Uniform, WebGpuBackendLike, WebGpuProgram } from './program.js';
 
 type Inputs = Record<string, tf.TensorInfo | undefined>;
-type Attrs = Record<string, number | boolean>;
+type Attrs = Record<string, number | boolean | string>;
 
 interface FusedKernel {
   /** Input names in the order the program binds them; a trailing optional one may be absent. */
@@ -63,6 +70,18 @@ export const FUSED_KERNELS = {
       uniforms: [{ type: 'int32', data: [attrs['ignoreIndex'] as number] }],
     }),
   },
+  MptMatMulGelu: {
+    inputs: ['x', 'weight', 'bias'],
+    build: (inputs, attrs) => {
+      const [x, w, bias] = inputs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo?];
+      const layout = attrs['layout'] as WeightLayout;
+      const outFeatures = w.shape[layout === 'inOut' ? 1 : 0]!;
+      const output = attrs['output'] as MatMulGeluOutput;
+      return { program: new MatMulGeluProgram(x.shape[0]!, outFeatures, layout, bias !== undefined, output) };
+    },
+  },
+  MptGelu: { inputs: ['z'], build: ([z]) => ({ program: new GeluProgram(z!.shape) }) },
+  MptGeluGrad: { inputs: ['z', 'dy'], build: ([z]) => ({ program: new GeluGradProgram(z!.shape) }) },
 } satisfies Record<string, FusedKernel>;
 
 export type FusedKernelName = keyof typeof FUSED_KERNELS;

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
 import { runCli } from './program.js';
 
-process.exitCode = await runCli(process.argv.slice(2));
+const code = await runCli(process.argv.slice(2));
+// After a failure, workers or sockets of the run may still be open (prefetch, FSDP peers): exit, never hang.
+if (code !== 0) process.exit(code);
+process.exitCode = code;

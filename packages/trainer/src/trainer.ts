@@ -139,6 +139,27 @@ function microbatchPlan(cfg: TrainConfig, worldSize: number): { deviceBatch: num
 }
 
 /**
+ * tfjs-wasm aborts its whole module (`RuntimeError: Aborted()` or an out-of-bounds access) when its 4 GiB heap
+ * runs out; nothing after that can run. Say so in terms of the config rather than the engine's words.
+ */
+export function explainHeapExhaustion(
+  err: unknown,
+  backend: string,
+  microbatch: number,
+  seqLen: number,
+  vocabSize: number,
+): unknown {
+  if (backend !== 'wasm' || !(err instanceof WebAssembly.RuntimeError)) return err;
+  const logitsMb = Math.round((microbatch * seqLen * vocabSize * 4) / 1e6);
+  return new Error(
+    `the wasm backend ran out of its 4 GiB heap in a microbatch of ${microbatch} x ${seqLen} tokens ` +
+      `(the logits alone are ${logitsMb} MB, their gradient as much again); ` +
+      `lower device_train_microbatch_size (${err.message})`,
+    { cause: err },
+  );
+}
+
+/**
  * Where checkpoints go: `save_folder` as llm-foundry writes it (`{run_name}` expanded, relative to the working
  * directory), else `RUN_DIR/checkpoints`. `--autoresume` looks in the same place.
  */
@@ -300,77 +321,87 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let steps = 0;
   let finalLoss = Number.NaN;
   let lastSaved = timestamp.batches;
-  while (!reached(timestamp, cfg.maxDuration)) {
-    const t0 = performance.now();
-    const batch = await trainStream.next();
-    const lr = cfg.optimizer.lr * scheduleMultiplier(cfg.scheduler, timestamp, cfg.maxDuration, geometry);
-    let loss = 0;
-    for (let m = 0; m < deviceBatch / micro; m++) {
-      const rows = batch.tokens.subarray(m * micro * seqLen, (m + 1) * micro * seqLen);
-      const ids = tf.tensor2d(rows, [micro, seqLen], 'int32');
-      const ctx = lmContext(model, ids);
-      loss +=
-        (await forwardBackwardChain(units, ids, ctx, host, micro / deviceBatch)) * (micro / deviceBatch);
-      tf.dispose([ids, ctx.targets]);
-    }
-    loss = await meanOverRanks(loss);
-    const grads = host.takeGradients();
-    const names = [...grads.keys()];
-    const localSq = await gradSumOfSquares([...grads.values()]);
-    const gradNorm = Math.sqrt((await host.globalSumOfSquares?.(localSq)) ?? localSq);
-    let final = [...grads.values()];
-    if (cfg.gradientClipping)
-      final = clipByGlobalNorm(final, gradNorm, cfg.gradientClipping.clippingThreshold);
-    const params = host.optimizerParameters();
-    optimizer.step(
-      names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
-      lr,
-    );
-    tf.dispose([...new Set([...grads.values(), ...final])]);
-
-    const before = timestamp;
-    timestamp = {
-      batches: before.batches + 1,
-      samples: before.samples + cfg.globalTrainBatchSize,
-      tokens: before.tokens + cfg.globalTrainBatchSize * seqLen,
-    };
-    steps++;
-    finalLoss = loss;
-    const stepS = (performance.now() - t0) / 1000;
-    const record: StepMetrics = {
-      step: timestamp.batches,
-      loss,
-      lr,
-      grad_norm: gradNorm,
-      tokens: timestamp.tokens,
-      tokens_per_s: (cfg.globalTrainBatchSize * seqLen) / stepS,
-      // Per device: each rank runs deviceBatch samples a step against its own peak.
-      mfu: mfu(flops, deviceBatch / stepS, peakFlops),
-      elapsed_s: elapsed(),
-    };
-    if (lead) metrics.write(record);
-    bar?.update({
-      step: timestamp.batches,
-      loss,
-      tokensPerS: record.tokens_per_s,
-      secondsPerStep: (performance.now() - runStart) / 1000 / steps,
-    });
-    if (
-      !bar &&
-      cfg.logToConsole &&
-      crossed(cfg.consoleLogInterval, before, timestamp, cfg.maxDuration, geometry)
-    ) {
-      log(
-        `[batch=${timestamp.batches}] loss=${loss.toFixed(4)} lr=${lr.toExponential(3)} grad_norm=${gradNorm.toFixed(4)} ` +
-          `tok/s=${record.tokens_per_s.toFixed(0)} mfu=${record.mfu === null ? '-' : `${(record.mfu * 100).toFixed(2)}%`}`,
+  // A failed step must not leave the mixer's prefetch workers holding the process open.
+  try {
+    while (!reached(timestamp, cfg.maxDuration)) {
+      const t0 = performance.now();
+      const batch = await trainStream.next();
+      const lr = cfg.optimizer.lr * scheduleMultiplier(cfg.scheduler, timestamp, cfg.maxDuration, geometry);
+      let loss = 0;
+      for (let m = 0; m < deviceBatch / micro; m++) {
+        const rows = batch.tokens.subarray(m * micro * seqLen, (m + 1) * micro * seqLen);
+        const ids = tf.tensor2d(rows, [micro, seqLen], 'int32');
+        const ctx = lmContext(model, ids);
+        try {
+          loss +=
+            (await forwardBackwardChain(units, ids, ctx, host, micro / deviceBatch)) * (micro / deviceBatch);
+        } catch (err) {
+          throw explainHeapExhaustion(err, backend.name, micro, seqLen, model.config.vocabSize);
+        }
+        tf.dispose([ids, ctx.targets]);
+      }
+      loss = await meanOverRanks(loss);
+      const grads = host.takeGradients();
+      const names = [...grads.keys()];
+      const localSq = await gradSumOfSquares([...grads.values()]);
+      const gradNorm = Math.sqrt((await host.globalSumOfSquares?.(localSq)) ?? localSq);
+      let final = [...grads.values()];
+      if (cfg.gradientClipping)
+        final = clipByGlobalNorm(final, gradNorm, cfg.gradientClipping.clippingThreshold);
+      const params = host.optimizerParameters();
+      optimizer.step(
+        names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
+        lr,
       );
+      tf.dispose([...new Set([...grads.values(), ...final])]);
+
+      const before = timestamp;
+      timestamp = {
+        batches: before.batches + 1,
+        samples: before.samples + cfg.globalTrainBatchSize,
+        tokens: before.tokens + cfg.globalTrainBatchSize * seqLen,
+      };
+      steps++;
+      finalLoss = loss;
+      const stepS = (performance.now() - t0) / 1000;
+      const record: StepMetrics = {
+        step: timestamp.batches,
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        tokens: timestamp.tokens,
+        tokens_per_s: (cfg.globalTrainBatchSize * seqLen) / stepS,
+        // Per device: each rank runs deviceBatch samples a step against its own peak.
+        mfu: mfu(flops, deviceBatch / stepS, peakFlops),
+        elapsed_s: elapsed(),
+      };
+      if (lead) metrics.write(record);
+      bar?.update({
+        step: timestamp.batches,
+        loss,
+        tokensPerS: record.tokens_per_s,
+        secondsPerStep: (performance.now() - runStart) / 1000 / steps,
+      });
+      if (
+        !bar &&
+        cfg.logToConsole &&
+        crossed(cfg.consoleLogInterval, before, timestamp, cfg.maxDuration, geometry)
+      ) {
+        log(
+          `[batch=${timestamp.batches}] loss=${loss.toFixed(4)} lr=${lr.toExponential(3)} grad_norm=${gradNorm.toFixed(4)} ` +
+            `tok/s=${record.tokens_per_s.toFixed(0)} mfu=${record.mfu === null ? '-' : `${(record.mfu * 100).toFixed(2)}%`}`,
+        );
+      }
+      if (cfg.evalLoader && crossed(cfg.evalInterval, before, timestamp, cfg.maxDuration, geometry))
+        await evaluate();
+      if (crossed(cfg.saveInterval, before, timestamp, cfg.maxDuration, geometry)) {
+        await save();
+        lastSaved = timestamp.batches;
+      }
     }
-    if (cfg.evalLoader && crossed(cfg.evalInterval, before, timestamp, cfg.maxDuration, geometry))
-      await evaluate();
-    if (crossed(cfg.saveInterval, before, timestamp, cfg.maxDuration, geometry)) {
-      await save();
-      lastSaved = timestamp.batches;
-    }
+  } catch (err) {
+    await trainStream.close().catch(() => {});
+    throw err;
   }
   if (lastSaved !== timestamp.batches) await save();
   await trainStream.close();

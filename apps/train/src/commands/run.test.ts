@@ -92,4 +92,28 @@ describe.skipIf(!cliBuilt)('mptjs-train run (built CLI, child process)', () => {
     const usage = await runCliToEnd(['run']);
     expect(usage.code).toBe(2);
   });
+
+  it('names the microbatch when the wasm heap runs out, instead of the engine abort', async () => {
+    // 4 x 32 tokens over a 4M-entry vocabulary: the logits alone are 2.1 GB, with their gradient past 4 GiB.
+    const r = await runCliToEnd([
+      'run',
+      config,
+      '--run-dir',
+      join(dir, 'oom'),
+      '--backend',
+      'wasm',
+      '--set',
+      'model.vocab_size=4194304',
+      '--set',
+      'model.d_model=8',
+      '--set',
+      'model.n_heads=2',
+      '--set',
+      'device_train_microbatch_size=4',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /mptjs-train: the wasm backend ran out of its 4 GiB heap in a microbatch of 4 x 32 tokens \(the logits alone are 2147 MB.*lower device_train_microbatch_size/,
+    );
+  }, 300_000);
 });

@@ -90,4 +90,27 @@ describe.skipIf(!cliBuilt)('mptjs-train run --nproc 2 (FSDP over threads, then p
       'was written by 2 rank(s); resume it with the same world size (this run has 1)',
     );
   });
+
+  it('checks --local-ranks before launching anything', async () => {
+    const bogus = await runCliToEnd(['run', config, '--nproc', '2', '--local-ranks', 'fiber']);
+    expect(bogus.code).not.toBe(0);
+    expect(bogus.stderr).toContain("expected 'thread' or 'process'");
+    const alone = await runCliToEnd(['run', config, '--local-ranks', 'thread']);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toContain('--local-ranks needs --nproc');
+    const multi = await runCliToEnd([
+      'run',
+      config,
+      '--nproc',
+      '2',
+      '--local-ranks',
+      'thread',
+      '--nnodes',
+      '2',
+      '--node-rank',
+      '0',
+    ]);
+    expect(multi.code).toBe(1);
+    expect(multi.stderr).toContain('--local-ranks thread runs one node only');
+  });
 });

@@ -48,7 +48,7 @@ if (parts.has('kernel')) {
   const w = tf.randomUniform([n, k], -0.03, 0.03);
   const int8 = uploadInt8(quantizeInt8(w.dataSync(), [n, k]));
   const rows = [];
-  for (const m of [1, 16]) {
+  for (const m of [1, 16, 128]) {
     const x = tf.randomNormal([m, k]);
     const time = (p) =>
       timeit(

@@ -60,7 +60,7 @@ describe('int8 weight-only linear on wasm', () => {
     expect(() => quantizeInt8(new Float32Array(5), [2, 3])).toThrow(/do not fill a \[2, 3\]/);
   });
 
-  it('equals x . dequant(W)^T (float64) within 1e-5 relative, odd K and N, M = 1 and M = 7', async () => {
+  it('equals x . dequant(W)^T (float64) within 1e-5 relative, odd K and N, M = 1 to 33 (both paths)', async () => {
     await selectBackend('wasm', { log: false });
     const cases: [number, number, number][] = [
       [1, 1, 1],
@@ -70,6 +70,10 @@ describe('int8 weight-only linear on wasm', () => {
       [7, 3, 16],
       [4, 129, 100],
       [9, 250, 515],
+      // From INT8_FLOAT_MATMUL_ROWS rows up: the weight widened to float32 by the kernel, then XNNPACK.
+      [16, 45, 131],
+      [33, 250, 515],
+      [20, 3, 16],
     ];
     const tensors = tf.memory().numTensors;
     for (const [idx, [m, n, k]] of cases.entries()) {

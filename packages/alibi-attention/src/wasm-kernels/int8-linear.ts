@@ -34,7 +34,17 @@ export interface Int8Weight {
 
 interface Int8MatmulExports {
   int8_matmul(x: number, w: number, s: number, y: number, m: number, n: number, k: number, kp: number): void;
+  int8_dequantize(w: number, s: number, out: number, n: number, k: number, kp: number): void;
 }
+
+/** The dequantize kernel's name: float32 `[n, k]` rows from an int8 weight, for the many-rows path. */
+export const INT8_DEQUANTIZE_KERNEL = 'Int8Dequantize';
+
+/**
+ * From this many rows of x up, `int8Linear` widens the weight to float32 once and multiplies on XNNPACK, which
+ * beats the int8 kernel there (prefill); below it the int8 kernel reads a quarter of the bytes (decode).
+ */
+export const INT8_FLOAT_MATMUL_ROWS = 16;
 
 /**
  * Quantizes a row-major `[n, k]` float32 weight (torch's `[out, in]`) per row: `scale = max|w| / 127`,
@@ -112,14 +122,38 @@ export function disposeInt8Weight(w: Int8Weight): void {
   w.scales.dispose();
 }
 
-function int8LinearWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) {
-  const { x, packed, scales } = args.inputs as Record<'x' | 'packed' | 'scales', tf.TensorInfo>;
-  const { n, k, rowBytes } = args.attrs as { n: number; k: number; rowBytes: number };
-  const backend = args.backend as WasmBackendLike;
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+function int8Kernels(backend: WasmBackendLike): Int8MatmulExports {
   const kernels = kernelsFor<Int8MatmulExports>(backend, 'int8-matmul');
   if (!kernels) {
     throw new Error('int8Linear needs WebAssembly SIMD and a tfjs-wasm build that exposes its memory');
   }
+  return kernels;
+}
+
+function int8DequantizeWasm(args: KernelArgs) {
+  const { packed, scales } = args.inputs as Record<'packed' | 'scales', tf.TensorInfo>;
+  const { n, k, rowBytes } = args.attrs as { n: number; k: number; rowBytes: number };
+  const backend = args.backend as WasmBackendLike;
+  const kernels = int8Kernels(backend);
+  const out = backend.makeOutput([n, k], 'float32');
+  kernels.int8_dequantize(
+    addressOf(backend, packed.dataId),
+    addressOf(backend, scales.dataId),
+    addressOf(backend, out.dataId),
+    n,
+    k,
+    rowBytes,
+  );
+  return out as tf.TensorInfo;
+}
+
+function int8LinearWasm(args: KernelArgs) {
+  const { x, packed, scales } = args.inputs as Record<'x' | 'packed' | 'scales', tf.TensorInfo>;
+  const { n, k, rowBytes } = args.attrs as { n: number; k: number; rowBytes: number };
+  const backend = args.backend as WasmBackendLike;
+  const kernels = int8Kernels(backend);
   const m = x.shape[0]!;
   const out = backend.makeOutput([m, n], 'float32');
   // Addresses after the allocation: allocating may grow the memory.
@@ -144,6 +178,11 @@ export function registerInt8LinearKernel(): void {
     backendName: 'wasm',
     kernelFunc: int8LinearWasm as unknown as tf.KernelFunc,
   });
+  tf.registerKernel({
+    kernelName: INT8_DEQUANTIZE_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: int8DequantizeWasm as unknown as tf.KernelFunc,
+  });
 }
 
 /**
@@ -164,9 +203,15 @@ export function int8Linear(x: tf.Tensor, w: Int8Weight): tf.Tensor {
   return tf.tidy(() => {
     const flat = tf.reshape(x.dtype === 'float32' ? x : tf.cast(x, 'float32'), [-1, w.k]);
     const attrs = { n: w.n, k: w.k, rowBytes: w.rowBytes } as unknown as tf.NamedAttrMap;
-    const y = tf
-      .engine()
-      .runKernel(INT8_LINEAR_KERNEL, { x: flat, packed: w.packed, scales: w.scales }, attrs);
-    return tf.reshape(y as tf.Tensor, [...x.shape.slice(0, -1), w.n]);
+    const weights = { packed: w.packed, scales: w.scales };
+    let y: tf.Tensor;
+    if (flat.shape[0]! >= INT8_FLOAT_MATMUL_ROWS) {
+      const wide = tf.engine().runKernel(INT8_DEQUANTIZE_KERNEL, weights, attrs) as tf.Tensor;
+      // (W x^T)^T keeps the large operand untransposed, as the float `linear` does on wasm.
+      y = tf.transpose(tf.matMul(wide, tf.transpose(flat)));
+    } else {
+      y = tf.engine().runKernel(INT8_LINEAR_KERNEL, { x: flat, ...weights }, attrs) as tf.Tensor;
+    }
+    return tf.reshape(y, [...x.shape.slice(0, -1), w.n]);
   });
 }

@@ -37,4 +37,8 @@ for (const bench of benches) {
   const r = spawnSync(process.execPath, [join(here, bench), ...passthrough], { stdio: 'inherit' });
   if (r.status !== 0) failed++;
 }
+// The generated targets table in docs/benchmarks.md, from the results on disk (those just written included).
+const { rewriteDocs, targetsTable } = await import('./summarize.mjs');
+rewriteDocs();
+console.log(`\n=== targets (docs/benchmarks.md redrawn)\n${targetsTable()}`);
 process.exit(failed ? 1 : 0);

@@ -4,14 +4,14 @@
 // runs the CLI on it in a child process, sampling its peak RSS, and reports the CLI's own timings next to
 // baselines measured in this run: host memory bandwidth and a 1024^3 tfjs-wasm matmul.
 // Usage: node bench/model/mpt-1b-full.bench.mjs [--dir /tmp/mptjs-mpt1b-random] [--prompt 128] [--decode 16]
-//          [--offload auto|on|off] [--resident-weights-gib N] [--layers 24 (fewer: a quick check of the bench)]
+//          [--offload auto|on|off] [--resident-weights-gib N] [--quantize int8] [--layers 24 (fewer: a quick check of the bench)]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { saveCheckpoint } from '@mptjs/hf-loader';
-import { expectedParameterShapes } from '@mptjs/mpt-model';
+import { expectedParameterShapes, quantizedWeightBytes } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { measureBandwidth } from '../baselines/bandwidth.mjs';
 import { report, timeit } from '../lib.mjs';
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: '128' },
     decode: { type: 'string', default: '16' },
     offload: { type: 'string', default: 'auto' },
+    quantize: { type: 'string' },
     'resident-weights-gib': { type: 'string' },
     'write-only': { type: 'boolean', default: false },
   },
@@ -160,6 +161,7 @@ const cliArgs = [
   '--json',
 ];
 if (values['resident-weights-gib']) cliArgs.push('--resident-weights-gib', values['resident-weights-gib']);
+if (values.quantize) cliArgs.push('--quantize', values.quantize);
 const t0 = performance.now();
 const run = await runChild(cliArgs);
 const wallSeconds = (performance.now() - t0) / 1000;
@@ -176,7 +178,10 @@ if (out.ids.length !== decodeSteps)
   throw new Error(`expected ${decodeSteps} new tokens, got ${out.ids.length}`);
 const offload = out.memory.offload;
 
-const bytesPerToken = decodeBytesPerToken(config);
+// int8: one byte per block and head weight plus a float32 scale per row; the fp32 embedding is only looked up.
+const bytesPerToken = values.quantize
+  ? quantizedWeightBytes(config).int8 - 4 * config.vocabSize * config.dModel
+  : decodeBytesPerToken(config);
 const bound = (gbs) => (gbs * 1e9) / bytesPerToken;
 const prefillGflops = (prefillFlops(config, promptLength) * prefillTokS) / promptLength / 1e9;
 
@@ -212,12 +217,17 @@ if (offload) {
   );
 }
 const gib = values['resident-weights-gib'];
-report(gib ? `model-mpt-1b-full-resident-${gib}gib` : `model-mpt-1b-full-offload-${values.offload}`, {
+const reportName = values.quantize
+  ? `model-mpt-1b-full-${values.quantize}`
+  : gib
+    ? `model-mpt-1b-full-resident-${gib}gib`
+    : `model-mpt-1b-full-offload-${values.offload}`;
+report(reportName, {
   rows,
   baseline: 'matmul 1024^3 (baseline)',
   notes: {
-    shape: `d_model ${d}, 16 heads, ${layers} layers, vocab ${vocab}, ${nParams} parameters (random weights, fp32, ${values.dir})`,
-    run: `mptjs-serve generate --backend wasm ${gib ? `--resident-weights-gib ${gib}` : `--offload ${values.offload}`}: prompt ${promptLength} ids, ${decodeSteps} greedy tokens, batch 1`,
+    shape: `d_model ${d}, 16 heads, ${layers} layers, vocab ${vocab}, ${nParams} parameters (random weights, ${values.quantize ?? 'fp32'}, ${values.dir})`,
+    run: `mptjs-serve generate --backend wasm ${gib ? `--resident-weights-gib ${gib}` : `--offload ${values.offload}`}${values.quantize ? ` --quantize ${values.quantize}` : ''}: prompt ${promptLength} ids, ${decodeSteps} greedy tokens, batch 1`,
     offload: offload
       ? `${offload.resident_blocks} of ${layers} blocks resident, ${offload.streamed_blocks} streamed`
       : 'off (all weights resident)',

@@ -12,8 +12,8 @@ import {
   ELEMENTWISE_WORKGROUP,
   elementsPerThread,
   elementwiseDispatch,
+  RowProgram,
   rowReductionSnippet,
-  rowWorkgroupSize,
   type WebGpuProgram,
 } from './program.js';
 
@@ -32,21 +32,12 @@ const TARGET_CLASS_SNIPPET = `
       }
 `;
 
-export class CrossEntropyForwardProgram implements WebGpuProgram {
+export class CrossEntropyForwardProgram extends RowProgram {
   readonly variableNames = ['Logits', 'Targets'];
   readonly uniforms = 'ignoreIndex : i32,';
-  readonly outputShape: number[];
-  readonly shaderKey: string;
-  readonly dispatchLayout = { x: [0] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number];
 
   constructor(rows: number, vocab: number) {
-    const wg = rowWorkgroupSize(vocab);
-    this.outputShape = [rows, 2];
-    this.workgroupSize = [wg, 1, 1];
-    this.dispatch = [rows, 1, 1];
-    this.shaderKey = `mptCrossEntropyForward_${wg}`;
+    super('mptCrossEntropyForward', rows, vocab, [rows, 2]);
   }
 
   getUserCode(): string {

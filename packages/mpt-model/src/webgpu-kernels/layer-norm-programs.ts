@@ -12,29 +12,20 @@ import {
   ELEMENTWISE_WORKGROUP,
   elementsPerThread,
   elementwiseDispatch,
+  RowProgram,
   rowReductionSnippet,
-  rowWorkgroupSize,
   type WebGpuProgram,
 } from './program.js';
 
 /** Rows per block of the parameter-gradient column sums. */
 export const PARAM_GRAD_BLOCK_ROWS = 64;
 
-export class LayerNormStatsProgram implements WebGpuProgram {
+export class LayerNormStatsProgram extends RowProgram {
   readonly variableNames = ['X'];
   readonly uniforms = 'eps : f32,';
-  readonly outputShape: number[];
-  readonly shaderKey: string;
-  readonly dispatchLayout = { x: [0] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number];
 
   constructor(rows: number, width: number) {
-    const wg = rowWorkgroupSize(width);
-    this.outputShape = [rows, 2];
-    this.workgroupSize = [wg, 1, 1];
-    this.dispatch = [rows, 1, 1];
-    this.shaderKey = `mptLayerNormStats_${wg}`;
+    super('mptLayerNormStats', rows, width, [rows, 2]);
   }
 
   getUserCode(): string {
@@ -109,20 +100,11 @@ export class LayerNormApplyProgram implements WebGpuProgram {
   }
 }
 
-export class LayerNormGradInputProgram implements WebGpuProgram {
+export class LayerNormGradInputProgram extends RowProgram {
   readonly variableNames = ['X', 'Dy', 'Stats', 'Weight'];
-  readonly outputShape: number[];
-  readonly shaderKey: string;
-  readonly dispatchLayout = { x: [0] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number];
 
   constructor(rows: number, width: number) {
-    const wg = rowWorkgroupSize(width);
-    this.outputShape = [rows, width];
-    this.workgroupSize = [wg, 1, 1];
-    this.dispatch = [rows, 1, 1];
-    this.shaderKey = `mptLayerNormGradInput_${wg}`;
+    super('mptLayerNormGradInput', rows, width, [rows, width]);
   }
 
   getUserCode(): string {

@@ -56,6 +56,29 @@ export function elementsPerThread(rowLength: number): number {
 }
 
 /**
+ * A program with one workgroup per row of a `[rows, rowLength]` input (`rowWorkgroupSize` threads); subclasses
+ * name their inputs and write `getUserCode` around `rowReductionSnippet`.
+ */
+export abstract class RowProgram implements WebGpuProgram {
+  abstract readonly variableNames: string[];
+  readonly outputShape: number[];
+  readonly shaderKey: string;
+  readonly dispatchLayout = { x: [0] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number];
+
+  constructor(name: string, rows: number, rowLength: number, outputShape: number[]) {
+    const wg = rowWorkgroupSize(rowLength);
+    this.outputShape = outputShape;
+    this.workgroupSize = [wg, 1, 1];
+    this.dispatch = [rows, 1, 1];
+    this.shaderKey = `${name}_${wg}`;
+  }
+
+  abstract getUserCode(): string;
+}
+
+/**
  * WGSL for row-per-workgroup programs: `rowIndex()` (the flat workgroup index, also right when tfjs folded a
  * long dispatch into 2D or 3D) and `reduceSum(value)` over `T` (`f32` or `vec2<f32>`), a tree reduction in
  * workgroup memory that every thread of the workgroup must call (it contains barriers) and that returns the

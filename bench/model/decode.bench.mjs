@@ -9,7 +9,8 @@ import { selectBackend } from '@mptjs/alibi-attention';
 import { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { measureBandwidth } from '../baselines/bandwidth.mjs';
-import { report, timeit } from '../lib.mjs';
+import { matmulGflops } from '../baselines/matmul-rate.mjs';
+import { report } from '../lib.mjs';
 import { decodeBytesPerToken, prefillFlops as flopsOf, mpt1bConfig } from './mpt-1b-shape.mjs';
 
 const { values } = parseArgs({
@@ -43,20 +44,6 @@ const d = config.dModel;
 const vocab = config.vocabSize;
 
 // Matmul baselines in this run (plain A @ B, tfjs-wasm's fastest form): a square 1024^3 and the prefill's FFN shape.
-async function matmulGflops(m, k, n) {
-  const a = tf.randomNormal([m, k]);
-  const b = tf.randomNormal([k, n]);
-  const t = await timeit(
-    async () => {
-      const c = tf.matMul(a, b);
-      await c.data();
-      c.dispose();
-    },
-    { repeats: 3, warmup: 1 },
-  );
-  tf.dispose([a, b]);
-  return (2 * m * k * n) / t.median_s / 1e9;
-}
 const mm1024 = await matmulGflops(1024, 1024, 1024);
 const mmFfn = await matmulGflops(promptLength, d, 4 * d);
 

@@ -12,9 +12,9 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { saveCheckpoint } from '@mptjs/hf-loader';
 import { expectedParameterShapes, quantizedWeightBytes } from '@mptjs/mpt-model';
-import * as tf from '@tensorflow/tfjs-core';
 import { measureBandwidth } from '../baselines/bandwidth.mjs';
-import { report, timeit } from '../lib.mjs';
+import { matmulGflops } from '../baselines/matmul-rate.mjs';
+import { report } from '../lib.mjs';
 import { decodeBytesPerToken, mpt1bConfig, prefillFlops } from './mpt-1b-shape.mjs';
 
 const { values } = parseArgs({
@@ -127,20 +127,6 @@ if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run pnpm --filter @mpt
 // Baselines in this run, before the model run: host bandwidth and a plain 1024^3 tfjs-wasm matmul.
 const bw = measureBandwidth();
 await selectBackend('wasm', { log: false });
-async function matmulGflops(m, k, n) {
-  const a = tf.randomNormal([m, k]);
-  const b = tf.randomNormal([k, n]);
-  const t = await timeit(
-    async () => {
-      const c = tf.matMul(a, b);
-      await c.data();
-      c.dispose();
-    },
-    { repeats: 3, warmup: 1 },
-  );
-  tf.dispose([a, b]);
-  return (2 * m * k * n) / t.median_s / 1e9;
-}
 // The machine is shared: the matmul baselines run before and after the model run, and the faster of the two is
 // the baseline (the conservative choice for the fractions).
 const before = [await matmulGflops(1024, 1024, 1024), await matmulGflops(promptLength, 2048, 8192)];

@@ -62,8 +62,10 @@ export async function forwardChain<C>(
  * One forward and backward pass, a unit at a time. Forward keeps only each unit's input; backward re-runs each
  * unit from that input and takes its vector-Jacobian product, handing the parameter gradients to
  * `afterUnitBackward` and passing the input gradient to the unit before. Peak activation memory is one unit's
- * intermediates plus the unit boundaries (activation checkpointing). The loss gradient is seeded with
- * `lossScale` (gradient accumulation scales each microbatch by its share of the batch). Returns the loss.
+ * intermediates plus the unit boundaries (activation checkpointing). The last unit (the loss) runs once, under
+ * the gradient tape, in phase `recompute`: its forward would only be thrown away and recomputed (for an LM head
+ * that is a vocab-sized matmul). The loss gradient is seeded with `lossScale` (gradient accumulation scales each
+ * microbatch by its share of the batch). Returns the loss.
  */
 export async function forwardBackwardChain<C>(
   units: readonly ChainUnit<C>[],
@@ -75,33 +77,38 @@ export async function forwardBackwardChain<C>(
   checkUnits(units);
   const inputs: tf.Tensor[] = [];
   let x = input;
-  for (const unit of units) {
+  for (const unit of units.slice(0, -1)) {
     inputs.push(x);
     const params = await hooks.beforeUnitForward(unit, 'forward');
     const y = tf.tidy(() => unit.forward(params, x, ctx));
     await hooks.afterUnitForward?.(unit, 'forward', params);
     x = y;
   }
-  const loss = x;
-  if (loss.size !== 1) throw new Error(`the last unit must return a scalar loss, got shape [${loss.shape}]`);
-  const lossValue = (await loss.data())[0]!;
-  loss.dispose();
+  inputs.push(x);
 
+  let lossValue = Number.NaN;
   let dy: tf.Tensor = tf.scalar(lossScale);
   for (let i = units.length - 1; i >= 0; i--) {
     const unit = units[i]!;
     const unitInput = inputs[i]!;
+    const last = i === units.length - 1;
     const params = await hooks.beforeUnitForward(unit, 'recompute');
     const names = unit.paramNames;
     const withInput = unit.inputIsDifferentiable;
-    const grads = tf.tidy(() => {
+    const { value, grads } = tf.tidy(() => {
       const f = (...xs: tf.Tensor[]) => {
         const p = new Map(names.map((n, k) => [n, xs[k + (withInput ? 1 : 0)]!] as const));
-        return unit.forward(p, withInput ? xs[0]! : unitInput, ctx);
+        const out = unit.forward(p, withInput ? xs[0]! : unitInput, ctx);
+        if (last && out.size !== 1) {
+          throw new Error(`the last unit must return a scalar loss, got shape [${out.shape}]`);
+        }
+        return out;
       };
       const xs = [...(withInput ? [unitInput] : []), ...names.map((n) => params.get(n)!)];
-      return tf.grads(f)(xs, dy);
+      return tf.valueAndGrads(f)(xs, dy);
     });
+    if (last) lossValue = (await value.data())[0]!;
+    value.dispose();
     await hooks.afterUnitForward?.(unit, 'recompute', params);
     dy.dispose();
     if (unitInput !== input) unitInput.dispose();

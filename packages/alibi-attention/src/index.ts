@@ -21,6 +21,13 @@ export {
   resolveAttentionOptions,
 } from './attention-reference.js';
 export * from './backend/index.js';
+export {
+  hoistEnableDirectives,
+  SUBGROUP_MATRIX_FEATURE,
+  type SubgroupMatrixConfig,
+  type WebGpuCapabilities,
+  webGpuCapabilities,
+} from './backend/webgpu-device.js';
 export { alibiBias, MASK_VALUE, relativePositions, visibleKeys } from './bias.js';
 export { FlashAttentionProgram } from './flash/flash-attention-program.js';
 export {
@@ -36,5 +43,27 @@ export {
 export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
+export * from './wasm-kernels/cross-entropy.js';
 export * from './wasm-kernels/int8-linear.js';
-export { patchWasmTransposedMatMul, setWasmSimdMatMul, type WasmSimdMatMulMode } from './wasm-matmul.js';
+export {
+  patchWasmTransposedMatMul,
+  setWasmSimdMatMul,
+  type WasmSimdMatMulMode,
+  wasmSimdKernelsOn,
+} from './wasm-matmul.js';
+export {
+  activationRowBytes,
+  INT8_ROWS_MAX,
+  Int8DequantizeProgram,
+  Int8RowsProgram,
+  Int8SubgroupMatmulProgram,
+  QuantizeRowsProgram,
+} from './webgpu-int8/int8-programs.js';
+export {
+  INT8_MATMUL_W8A8_KERNEL,
+  type Int8MatrixPlan,
+  int8MatrixPlan,
+  pickInt8Config,
+  registerInt8WebGpuKernels,
+  settleInt8MatrixPlan,
+} from './webgpu-int8/int8-webgpu.js';

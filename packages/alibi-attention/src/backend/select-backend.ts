@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { settleInt8MatrixPlan } from '../webgpu-int8/int8-webgpu.js';
 import { BackendUnavailableError } from './errors.js';
 import {
   applyTfjsFlags,
@@ -11,6 +12,7 @@ import {
   WEBGPU_FLAG_DEFAULTS,
 } from './tfjs-flags.js';
 import { type AdapterDescription, describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';
+import { openWebGpuDevice, SUBGROUP_MATRIX_FEATURE } from './webgpu-device.js';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendRequest = BackendName | 'auto';
@@ -48,14 +50,31 @@ async function activateWebGpu(): Promise<AdapterDescription> {
   const adapter = await requestWebGpuAdapter();
   if (!webgpuRegistered) {
     // Registering the backend only once a real adapter exists keeps tfjs from probing a missing navigator.gpu.
-    await import('@tensorflow/tfjs-backend-webgpu');
+    const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+    // tfjs registers its own factory on import; ours opens the device with the features our kernels use.
+    if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+    tf.registerBackend(
+      'webgpu',
+      async () => {
+        const device = await openWebGpuDevice(adapter);
+        const info = (adapter as { info?: unknown }).info;
+        type Args = ConstructorParameters<typeof WebGPUBackend>;
+        return new WebGPUBackend(device as unknown as Args[0], info as Args[1]);
+      },
+      3,
+    );
     webgpuRegistered = true;
   }
   if (!(await tf.setBackend('webgpu'))) {
     throw new BackendUnavailableError('the webgpu backend failed to initialize on the adapter it was given');
   }
   await tf.ready();
-  return describeAdapter(adapter);
+  const description = describeAdapter(adapter);
+  if (description.features.includes(SUBGROUP_MATRIX_FEATURE)) {
+    const { plan, reason } = await settleInt8MatrixPlan();
+    description.int8MatrixUnits = plan ? `yes: ${reason}` : `no: ${reason}`;
+  }
+  return description;
 }
 
 async function activate(name: Exclude<BackendName, 'webgpu'>): Promise<void> {
@@ -130,7 +149,10 @@ async function selectBest(): Promise<BackendInfo> {
 
 export function formatBackendInfo(info: BackendInfo): string {
   const adapter = info.adapter ? ` adapter=${JSON.stringify(info.adapter.summary)}` : '';
+  const units = info.adapter?.int8MatrixUnits
+    ? ` int8-matrix-units=${JSON.stringify(info.adapter.int8MatrixUnits)}`
+    : '';
   const flags =
     info.flags && Object.keys(info.flags).length > 0 ? ` flags=${formatTfjsFlags(info.flags)}` : '';
-  return `[mptjs] backend=${info.name}${adapter}${flags} (${info.reason})`;
+  return `[mptjs] backend=${info.name}${adapter}${units}${flags} (${info.reason})`;
 }

@@ -9,6 +9,8 @@ export interface AdapterDescription {
   isSoftware: boolean;
   features: string[];
   summary: string;
+  /** Where the device has int8 subgroup matrices: whether mptjs's int8 matmul uses them, and why. */
+  int8MatrixUnits?: string;
 }
 
 interface GpuLike {
@@ -32,7 +34,8 @@ async function nodeGpu(): Promise<GpuLike> {
   for (const [key, value] of Object.entries(mod.globals)) {
     if (!(key in globalThis)) (globalThis as Record<string, unknown>)[key] = value;
   }
-  const gpu = mod.create([]);
+  // Unsafe APIs let Dawn list its experimental features (subgroup matrices); only those asked for are enabled.
+  const gpu = mod.create(['enable-dawn-features=allow_unsafe_apis']);
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator) {
     Object.defineProperty(globalThis, 'navigator', { value: {}, writable: true, configurable: true });

@@ -4,6 +4,12 @@
  * from the wasm heap. A decode step reads every weight once, so one byte per weight instead of four is its win.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { INT8_ROWS_MAX } from '../webgpu-int8/int8-programs.js';
+import {
+  INT8_MATMUL_W8A8_KERNEL,
+  int8MatrixPlan,
+  registerInt8WebGpuKernels,
+} from '../webgpu-int8/int8-webgpu.js';
 import { addressOf, kernelsFor, type WasmBackendLike } from './load.js';
 
 /** The tfjs kernel name of `int8Linear` (registered for the wasm backend only). */
@@ -30,6 +36,12 @@ export interface Int8Weight {
   packed: tf.Tensor1D;
   /** `[n]` float32. */
   scales: tf.Tensor1D;
+  /**
+   * `int8`: on webgpu, rows of x beyond the few of a decode step are quantized to int8 too (per row) and
+   * multiplied on the GPU's int8 matrix units where the device has them (W8A8); elsewhere, and by default,
+   * activations stay float32.
+   */
+  activations?: 'float32' | 'int8';
 }
 
 interface Int8MatmulExports {
@@ -186,19 +198,20 @@ export function registerInt8LinearKernel(): void {
 }
 
 /**
- * `x @ (Wq * scale)^T` for `x` `[..., k]` -> `[..., n]` on the wasm backend. Inference only: there is no
- * gradient. Other backends throw (the int8 weight is laid out for the wasm kernel).
+ * `x @ (Wq * scale)^T` for `x` `[..., k]` -> `[..., n]` on the wasm or webgpu backend. Inference only: there
+ * is no gradient. Other backends throw.
  */
 export function int8Linear(x: tf.Tensor, w: Int8Weight): tf.Tensor {
   const backend = tf.getBackend();
-  if (backend !== 'wasm') {
+  if (backend !== 'wasm' && backend !== 'webgpu') {
     throw new Error(
-      `int8Linear runs on the wasm backend only (active backend: ${backend}); use float32 weights`,
+      `int8Linear runs on the wasm and webgpu backends (active backend: ${backend}); use float32 weights`,
     );
   }
   const k = x.shape[x.rank - 1];
   if (k !== w.k)
     throw new RangeError(`int8Linear: x [${x.shape}] has ${k} features, the weight expects ${w.k}`);
+  if (backend === 'webgpu') return int8LinearWebGpu(x, w);
   registerInt8LinearKernel();
   return tf.tidy(() => {
     const flat = tf.reshape(x.dtype === 'float32' ? x : tf.cast(x, 'float32'), [-1, w.k]);
@@ -211,6 +224,32 @@ export function int8Linear(x: tf.Tensor, w: Int8Weight): tf.Tensor {
       y = tf.transpose(tf.matMul(wide, tf.transpose(flat)));
     } else {
       y = tf.engine().runKernel(INT8_LINEAR_KERNEL, { x: flat, ...weights }, attrs) as tf.Tensor;
+    }
+    return tf.reshape(y, [...x.shape.slice(0, -1), w.n]);
+  });
+}
+
+/**
+ * webgpu: a few rows (decode) read the int8 rows directly; more rows multiply on the int8 matrix units when the
+ * weight asks for int8 activations and the device has a settled plan, else on the float matmul after widening.
+ */
+function int8LinearWebGpu(x: tf.Tensor, w: Int8Weight): tf.Tensor {
+  registerInt8WebGpuKernels();
+  return tf.tidy(() => {
+    const flat = tf.reshape(x.dtype === 'float32' ? x : tf.cast(x, 'float32'), [-1, w.k]);
+    const attrs = { n: w.n, k: w.k, rowBytes: w.rowBytes };
+    const weights = { packed: w.packed, scales: w.scales };
+    const rows = flat.shape[0]!;
+    const plan = w.activations === 'int8' ? int8MatrixPlan() : null;
+    let y: tf.Tensor;
+    if (rows <= INT8_ROWS_MAX) {
+      y = tf.engine().runKernel(INT8_LINEAR_KERNEL, { x: flat, ...weights }, attrs as never) as tf.Tensor;
+    } else if (plan) {
+      const w8a8 = { ...attrs, plan } as unknown as tf.NamedAttrMap;
+      y = tf.engine().runKernel(INT8_MATMUL_W8A8_KERNEL, { x: flat, ...weights }, w8a8) as tf.Tensor;
+    } else {
+      const wide = tf.engine().runKernel(INT8_DEQUANTIZE_KERNEL, weights, attrs as never) as tf.Tensor;
+      y = tf.matMul(flat, wide, false, true);
     }
     return tf.reshape(y, [...x.shape.slice(0, -1), w.n]);
   });

@@ -3,6 +3,7 @@
 // mpt-1b shapes, fused vs plain attention, a sweep of the tfjs webgpu flags and a memory stability run, all
 // within a time budget, written as JSON after every section.
 // Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
+//   [--sections matmul,models,int8,attention,flags,memory]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -10,12 +11,16 @@ import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeGpu } from './adapter.mjs';
 import { runFlagSweep } from './flag-sweep.mjs';
+import { measureInt8 } from './int8.mjs';
 import { measureAttention, measureMatmul } from './kernels.mjs';
 import { runMemoryStability } from './memory-stability.mjs';
 import { planLayers, runModelStage } from './model-stage.mjs';
 import { printSummary } from './report.mjs';
 import { kitShapes } from './shapes.mjs';
 import { Budget } from './timing.mjs';
+
+/** The groups `--sections` can pick, in the order they run. */
+const SECTION_GROUPS = ['matmul', 'models', 'int8', 'attention', 'flags', 'memory'];
 
 const { values } = parseArgs({
   options: {
@@ -24,8 +29,19 @@ const { values } = parseArgs({
     'budget-s': { type: 'string', default: '480' },
     // Set by run.sh: the wall-clock end of the budget, counted from when the script itself started.
     'deadline-ms': { type: 'string' },
+    sections: { type: 'string', default: SECTION_GROUPS.join(',') },
   },
 });
+const chosen = new Set(
+  values.sections
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+for (const name of chosen) {
+  if (!SECTION_GROUPS.includes(name))
+    throw new RangeError(`--sections: unknown section "${name}" (known: ${SECTION_GROUPS.join(', ')})`);
+}
 const budgetS = Number(values['budget-s']);
 if (!(budgetS > 0))
   throw new RangeError(`--budget-s must be a positive number of seconds, got ${values['budget-s']}`);
@@ -65,10 +81,13 @@ function save() {
 }
 
 /** Runs one section unless too little time is left; records ok / skipped / failed and saves the JSON. */
-async function section(name, kind, minSeconds, fn) {
+async function section(name, kind, minSeconds, fn, group = kind) {
   const entry = { name, kind, status: 'ok' };
   const left = budget.remaining();
-  if (left < minSeconds) {
+  if (!chosen.has(group)) {
+    entry.status = 'skipped';
+    entry.note = `not among --sections`;
+  } else if (left < minSeconds) {
     entry.status = 'skipped';
     entry.note = `out of time budget (${left.toFixed(0)} s left, needs ${minSeconds} s)`;
   } else {
@@ -140,39 +159,54 @@ for (const shape of shapes.models) {
     repeats: run.repeats,
   });
   let stage = null;
-  const train = await section(`train ${shape.name}`, 'train', shapes.minSeconds.model, async () => {
-    const notes = [];
-    if (plan.layers < shape.nLayers) {
-      notes.push(
-        `the full depth was estimated at ${plan.estimate_s.toFixed(0)} s (init, ${run.repeats + 1} steps, decode), more than the budget left`,
-      );
-    }
-    let layers = plan.layers;
-    for (;;) {
-      try {
-        stage = await runModelStage(shape, layers, run);
-        break;
-      } catch (err) {
-        // Out of GPU memory: half the layers, while that is possible and there is time to try.
-        const oom = /out of memory/i.test(err instanceof Error ? err.message : String(err));
-        if (!oom || layers === 1 || budget.remaining() - run.reserveS < shapes.minSeconds.model) throw err;
-        notes.push(`${layers} layers ran out of GPU memory`);
-        layers = Math.max(1, Math.floor(layers / 2));
-        log(`${shape.name}: out of GPU memory, retrying with ${layers} layers`);
+  if (!chosen.has('models')) break;
+  const train = await section(
+    `train ${shape.name}`,
+    'train',
+    shapes.minSeconds.model,
+    async () => {
+      const notes = [];
+      if (plan.layers < shape.nLayers) {
+        notes.push(
+          `the full depth was estimated at ${plan.estimate_s.toFixed(0)} s (init, ${run.repeats + 1} steps, decode), more than the budget left`,
+        );
       }
-    }
-    if (layers < shape.nLayers)
-      stage.train.note = `${layers} of ${shape.nLayers} layers measured: ${notes.join('; ')}`;
-    return stage.train;
-  });
+      let layers = plan.layers;
+      for (;;) {
+        try {
+          stage = await runModelStage(shape, layers, run);
+          break;
+        } catch (err) {
+          // Out of GPU memory: half the layers, while that is possible and there is time to try.
+          const oom = /out of memory/i.test(err instanceof Error ? err.message : String(err));
+          if (!oom || layers === 1 || budget.remaining() - run.reserveS < shapes.minSeconds.model) throw err;
+          notes.push(`${layers} layers ran out of GPU memory`);
+          layers = Math.max(1, Math.floor(layers / 2));
+          log(`${shape.name}: out of GPU memory, retrying with ${layers} layers`);
+        }
+      }
+      if (layers < shape.nLayers)
+        stage.train.note = `${layers} of ${shape.nLayers} layers measured: ${notes.join('; ')}`;
+      return stage.train;
+    },
+    'models',
+  );
   if (stage) rates = stage.rates;
-  await section(`decode ${shape.name}`, 'decode', 0, async () => {
-    if (train.status !== 'ok')
-      throw new Skip(`the training stage ${train.status}, so no model to decode with`);
-    if (!stage.decode) throw new Skip('out of time budget after the training step');
-    return stage.decode;
-  });
+  await section(
+    `decode ${shape.name}`,
+    'decode',
+    0,
+    async () => {
+      if (train.status !== 'ok')
+        throw new Skip(`the training stage ${train.status}, so no model to decode with`);
+      if (!stage.decode) throw new Skip('out of time budget after the training step');
+      return stage.decode;
+    },
+    'models',
+  );
 }
+
+await section('int8', 'int8', shapes.minSeconds.int8, () => measureInt8(shapes.int8, run));
 
 run.reserveS = laterS;
 await section('attention', 'attention', shapes.minSeconds.attention, () =>
@@ -193,7 +227,7 @@ await section('memory stability', 'memory', shapes.minSeconds.memory, () =>
   runMemoryStability(shapes.memory, run, Math.min(shapes.maxSeconds.memory, budget.remaining())),
 );
 
-doc.complete = doc.sections.every((s) => s.status === 'ok');
+doc.complete = doc.sections.every((s) => s.status === 'ok' || s.note === 'not among --sections');
 doc.finished_at = new Date().toISOString();
 save();
 printSummary(doc, log);

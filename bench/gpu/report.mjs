@@ -93,6 +93,28 @@ function rowsOf(section) {
         ['memory training step', fmt(r.step_median_s), 's'],
       ];
     }
+    case 'int8': {
+      const rows = [
+        ['int8 subgroup matrices', r.int8_matrix_plan ? 'used' : 'not used', r.int8_matrix_reason],
+      ];
+      for (const l of r.linear) {
+        for (const v of l.results) {
+          rows.push([
+            `int8 ${l.rows}x${l.k} @ ${l.k}x${l.n}: ${v.name}`,
+            fmt(v.ms),
+            `ms; ${fmt(v.tflops)} TFLOP/s, ${fmt(v.weight_gb_per_s)} GB/s of weights, ${fmt(v.speedup_vs_float32)}x, error ${fmt(v.max_rel_error, 2)}`,
+          ]);
+        }
+      }
+      for (const d of r.decode.runs) {
+        rows.push([
+          `int8 ${r.decode.shape.name} decode, ${d.weights} weights`,
+          fmt(d.decode_tokens_per_s),
+          `tokens/s (${fmt(d.decode_speedup)}x); prefill ${r.decode.prompt_tokens} tokens ${fmt(d.prefill_tokens_per_s)} tokens/s (${fmt(d.prefill_speedup)}x)`,
+        ]);
+      }
+      return rows;
+    }
     default:
       return [];
   }

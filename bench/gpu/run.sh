@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the GPU measurement kit (built by `node bench/gpu/build.mjs`): finds node, the Vulkan loader and the
 # NVIDIA Vulkan ICD, then runs the bundled measurements on WebGPU through Dawn within a wall-clock budget.
-# Usage: run.sh [--node PATH] [--out result.json] [--tiny] [--budget-s 480]
+# Usage: run.sh [--node PATH] [--out result.json] [--tiny] [--budget-s 480] [--sections a,b,...]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
     --out) [ $# -ge 2 ] || die "--out needs a path"; out="$2"; shift 2 ;;
     --budget-s) [ $# -ge 2 ] || die "--budget-s needs seconds"; budget="$2"; shift 2 ;;
     --tiny) kit_args+=(--tiny); shift ;;
+    --sections) [ $# -ge 2 ] || die "--sections needs a list"; kit_args+=(--sections "$2"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -105,6 +106,12 @@ else
     echo "  (containers need NVIDIA_DRIVER_CAPABILITIES to include 'graphics' for the Vulkan driver)" >&2
   fi
   if [ -n "$icd" ]; then export VK_ICD_FILENAMES="$icd"; fi
+fi
+
+# NVIDIA's Vulkan driver needs glvnd's libGLdispatch.so.0; CUDA-only images may not have it.
+if ! find_lib libGLdispatch.so.0 >/dev/null && [ -f "$kit/glvnd/libGLdispatch.so.0" ]; then
+  extra_libs="$kit/glvnd${extra_libs:+:$extra_libs}"
+  echo "libGLdispatch: bundled copy (none installed here; NVIDIA's Vulkan driver needs it)"
 fi
 
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then

@@ -22,9 +22,15 @@ export function kitShapes(tiny) {
         steps: 20,
         checkFrom: 10,
       },
+      int8: {
+        linear: { k: 64, n: 96 },
+        rows: [1, 40],
+        model: { name: 'mpt-125m', dModel: 64, nLayers: 2, nHeads: 4, vocab: 512, seq: 32, batch: 2 },
+        decode: { prompt: 20, newTokens: 4 },
+      },
       repeats: 1,
       // Seconds a section needs left to be worth starting.
-      minSeconds: { matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10 },
+      minSeconds: { matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10, int8: 5 },
       // The most the flag sweep and the memory run may take; the model stages leave them this much.
       maxSeconds: { sweep: 150, memory: 200 },
     };
@@ -43,8 +49,15 @@ export function kitShapes(tiny) {
       steps: 1000,
       checkFrom: 10,
     },
+    int8: {
+      // mpt-1b's up_proj: decode's one row, and a 2048-token prefill.
+      linear: { k: 2048, n: 8192 },
+      rows: [1, 2048],
+      model: { name: 'mpt-125m', dModel: 768, nLayers: 12, nHeads: 12, vocab: 50432, seq: 2048, batch: 4 },
+      decode: { prompt: 512, newTokens: 16 },
+    },
     repeats: 3,
-    minSeconds: { matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20 },
+    minSeconds: { matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20, int8: 30 },
     maxSeconds: { sweep: 90, memory: 90 },
   };
 }

@@ -167,12 +167,34 @@ try {
     'train mpt-1b': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
     'decode mpt-1b': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
     attention: (r) => [r.fused.ms, r.plain.ms, r.speedup_fused_over_plain],
+    int8: (r) => [
+      ...r.linear.flatMap((l) => l.results.map((v) => v.ms)),
+      ...r.decode.runs.map((d) => d.decode_tokens_per_s),
+    ],
   };
   for (const [name, figures] of Object.entries(expected)) {
     const s = byName.get(name);
     if (!check(`section ${name} ran`, s?.status === 'ok', s ? (s.error ?? s.note) : 'missing')) continue;
     const values = figures(s.result);
     check(`section ${name} figures > 0`, values.every(positive), JSON.stringify(values));
+  }
+  const int8 = byName.get('int8')?.result;
+  if (int8) {
+    const errors = int8.linear.flatMap((l) => l.results.map((v) => v.max_rel_error));
+    // int8 weights are off by half a step (1/254 of each row's max); W8A8 adds the activations' rounding.
+    check(
+      'int8 products match the float32 product',
+      errors.every((e) => e < 0.05),
+      JSON.stringify(errors),
+    );
+    check(
+      'int8 decode ran float32 and int8 weights',
+      int8.decode.runs
+        .map((d) => d.weights)
+        .join(',')
+        .startsWith('float32,int8'),
+      JSON.stringify(int8.decode.runs),
+    );
   }
   const attn = byName.get('attention')?.result;
   if (attn) check('fused attention matches plain ops', attn.max_abs_diff < 1e-3, String(attn.max_abs_diff));

@@ -74,7 +74,7 @@ describe('int8 weight-only quantized model', () => {
     q.dispose();
     await selectBackend('cpu', { log: false });
     expect(() => MPTModel.fromStateDict(config, sd, { quantize: 'int8' })).toThrow(
-      /wasm backend only \(active backend: cpu\)/,
+      /wasm and webgpu backends \(active backend: cpu\)/,
     );
     await selectBackend('wasm', { log: false });
   });

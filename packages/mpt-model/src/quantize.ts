@@ -1,7 +1,8 @@
 /**
- * Weight-only int8 quantization of a model for inference on wasm: each block matrix (Wqkv, out_proj, up_proj,
+ * int8 quantization of a model for inference on wasm or webgpu: each block matrix (Wqkv, out_proj, up_proj,
  * down_proj) becomes per-row int8 + a float32 scale, and the tied output projection gets an int8 copy of its
- * own. The token embedding stays float32 (a lookup reads one row per token, so int8 would save memory but no
+ * own. `int8` keeps activations float32 (weight-only); `w8a8` also quantizes activation rows to int8 for the
+ * many-row matmuls (prefill) on webgpu devices with int8 subgroup matrices, and is `int8` elsewhere. The token embedding stays float32 (a lookup reads one row per token, so int8 would save memory but no
  * time, and the embedding feeds every layer), as do norms and biases (tiny, and sensitive to rounding).
  */
 import { type Int8Weight, int8WeightBytes, quantizeInt8, uploadInt8 } from '@mptjs/alibi-attention';
@@ -11,7 +12,9 @@ import { INT8_HEAD, isBlockLinearWeight } from './parameters.js';
 import { expectedParameterShapes, type StateDict } from './state-dict.js';
 
 /** Weight quantization for inference (`ModelOptions.quantize`). */
-export type QuantizeMode = 'int8';
+export type QuantizeMode = 'int8' | 'w8a8';
+
+export const QUANTIZE_MODES: readonly QuantizeMode[] = ['int8', 'w8a8'];
 
 export class QuantizationError extends Error {
   override name = 'QuantizationError';
@@ -19,8 +22,10 @@ export class QuantizationError extends Error {
 
 /** Throws unless `mode` is a supported quantization (for CLI flags and JSON options). */
 export function parseQuantizeMode(mode: string): QuantizeMode {
-  if (mode !== 'int8') throw new QuantizationError(`unknown quantization "${mode}" (supported: int8)`);
-  return mode;
+  if (!(QUANTIZE_MODES as readonly string[]).includes(mode)) {
+    throw new QuantizationError(`unknown quantization "${mode}" (supported: ${QUANTIZE_MODES.join(', ')})`);
+  }
+  return mode as QuantizeMode;
 }
 
 /** Bytes of the weights held as tensors: float32 as loaded, and with int8 block matrices plus the int8 head. */
@@ -36,12 +41,15 @@ export function quantizedWeightBytes(config: MPTConfig): { fp32: number; int8: n
   return { fp32, int8 };
 }
 
-/** Throws unless quantized weights can run here: the int8 kernel exists only for the wasm backend. */
+/** Backends with int8 kernels. */
+export const INT8_BACKENDS: readonly string[] = ['wasm', 'webgpu'];
+
+/** Throws unless quantized weights can run here: the int8 kernels exist for the wasm and webgpu backends. */
 export function assertInt8Backend(): void {
   const backend = tf.getBackend();
-  if (backend !== 'wasm') {
+  if (!INT8_BACKENDS.includes(backend)) {
     throw new QuantizationError(
-      `int8 quantization runs on the wasm backend only (active backend: ${backend}); select wasm or load float32 weights`,
+      `int8 quantization runs on the wasm and webgpu backends (active backend: ${backend}); select one of them or load float32 weights`,
     );
   }
 }
@@ -50,17 +58,26 @@ export function assertInt8Backend(): void {
  * Quantizes and uploads the block matrices and the output head of `stateDict` (torch `[out, in]` layout).
  * Returns the int8 weights by parameter name (the head under `INT8_HEAD`).
  */
-export function quantizeModelWeights(config: MPTConfig, stateDict: StateDict): Map<string, Int8Weight> {
+export function quantizeModelWeights(
+  config: MPTConfig,
+  stateDict: StateDict,
+  mode: QuantizeMode = 'int8',
+): Map<string, Int8Weight> {
   assertInt8Backend();
   const out = new Map<string, Int8Weight>();
+  const upload = (data: Float32Array, shape: [number, number]) => {
+    const w = uploadInt8(quantizeInt8(data, shape));
+    if (mode === 'w8a8') w.activations = 'int8';
+    return w;
+  };
   try {
     for (const name of expectedParameterShapes(config).keys()) {
       if (!isBlockLinearWeight(name)) continue;
       const t = stateDict.get(name)!;
-      out.set(name, uploadInt8(quantizeInt8(t.data, [t.shape[0]!, t.shape[1]!])));
+      out.set(name, upload(t.data, [t.shape[0]!, t.shape[1]!]));
     }
     const wte = stateDict.get('transformer.wte.weight')!;
-    out.set(INT8_HEAD, uploadInt8(quantizeInt8(wte.data, [config.vocabSize, config.dModel])));
+    out.set(INT8_HEAD, upload(wte.data, [config.vocabSize, config.dModel]));
   } catch (err) {
     for (const w of out.values()) tf.dispose([w.packed, w.scales]);
     throw err;

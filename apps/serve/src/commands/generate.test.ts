@@ -119,7 +119,7 @@ describe.skipIf(!fx)('mptjs-serve generate', () => {
     expect(out.memory).toMatchObject({ quantization: 'int8', offload: null });
     const cpu = await runCliProcess([...base, '--backend', 'cpu', '--quantize', 'int8']);
     expect(cpu.code).toBe(2);
-    expect(cpu.stderr).toContain('--quantize int8 runs on the wasm backend only (selected: cpu)');
+    expect(cpu.stderr).toContain('--quantize int8 runs on the wasm and webgpu backends (selected: cpu)');
     const bad = await runCliProcess([...base, '--quantize', 'int4']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown quantization "int4" (supported: int8)');

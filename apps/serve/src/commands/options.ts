@@ -44,11 +44,12 @@ export function quantizeOption(value: string): string {
   }
 }
 
-/** `--quantize int8`: weight-only int8 inference (wasm backend only). */
+/** `--quantize int8|w8a8`: int8 inference (wasm and webgpu backends). */
 export function addQuantizeOption(command: Command): Command {
   return command.option(
     '--quantize <mode>',
-    'weight-only quantization for inference: int8 (wasm backend only; ~4x smaller, faster decode)',
+    'int8 quantization for inference (wasm, webgpu; ~4x smaller, faster decode): int8 (weights only) or w8a8 ' +
+      "(prefill's activations too, on webgpu devices with int8 subgroup matrices)",
     quantizeOption,
   );
 }

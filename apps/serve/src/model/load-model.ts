@@ -8,6 +8,7 @@ import {
   MPTModel,
   type OffloadMode,
   type QuantizeMode,
+  INT8_BACKENDS,
   quantizedWeightBytes,
 } from '@mptjs/mpt-model';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';
@@ -82,9 +83,9 @@ export async function loadModel(spec: string, options: LoadModelOptions): Promis
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const t0 = performance.now();
   const backend = await selectBackend(options.backend, { log });
-  if (options.quantize && backend.name !== 'wasm') {
+  if (options.quantize && !INT8_BACKENDS.includes(backend.name)) {
     throw new UsageError(
-      `--quantize ${options.quantize} runs on the wasm backend only (selected: ${backend.name}); add --backend wasm`,
+      `--quantize ${options.quantize} runs on the ${INT8_BACKENDS.join(' and ')} backends (selected: ${backend.name}); add --backend wasm`,
     );
   }
   const modelDir = await resolveModelDir(spec);

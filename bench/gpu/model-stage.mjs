@@ -162,7 +162,7 @@ async function measureTrain(model, shape, run) {
     const tokensPerS = tokens / timing.median_s;
     const result = {
       shape: shapeJson(shape, config, params, fullParams),
-      attn_impl: 'flash (fused WebGPU kernel forward, plain-ops backward)',
+      attn_impl: 'flash (fused WebGPU kernels, forward and backward)',
       step: timing,
       tokens_per_step: tokens,
       tokens_per_s: tokensPerS,

@@ -90,7 +90,8 @@ elif [ -n "${VK_DRIVER_FILES:-}" ]; then
   icd="$VK_DRIVER_FILES"
   echo "vulkan ICD: $icd (from VK_DRIVER_FILES)"
 else
-  for d in /etc/vulkan/icd.d /usr/share/vulkan/icd.d /usr/local/share/vulkan/icd.d /usr/local/etc/vulkan/icd.d; do
+  for d in /etc/vulkan/icd.d /usr/share/vulkan/icd.d /usr/local/share/vulkan/icd.d /usr/local/etc/vulkan/icd.d \
+    /usr/local/nvidia/share/vulkan/icd.d; do
     for f in "$d"/nvidia*.json; do
       if [ -f "$f" ]; then icd="$f"; break 2; fi
     done

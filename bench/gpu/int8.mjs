@@ -3,6 +3,7 @@
 // the device has them and they passed their startup check), then greedy decoding of a model quantized both ways.
 import {
   dequantizeInt8,
+  INT8_MATMUL_W8A8_KERNEL,
   int8Linear,
   int8MatrixPlan,
   quantizeInt8,
@@ -31,8 +32,19 @@ async function measureLinear({ rows, k, n }, weights, run) {
     ['float32', () => tf.matMul(x, wide, false, true), 4],
     ['int8 weights', () => int8Linear(x, int8), 1],
   ];
-  if (rows > 16 && int8MatrixPlan())
+  const plan = int8MatrixPlan();
+  if (rows > 16 && plan) {
     variants.push(['int8 weights + activations (W8A8)', () => int8Linear(x, w8a8), 1]);
+    // The other layouts that passed the startup check, through the kernel directly.
+    for (const t of weights.tried) {
+      const same = t.layout.staged === plan.layout.staged && t.layout.offsetUnit === plan.layout.offsetUnit;
+      if (!t.ok || same) continue;
+      const attrs = { n, k, rowBytes: int8.rowBytes, plan: { ...plan, layout: t.layout } };
+      const inputs = { x, packed: int8.packed, scales: int8.scales };
+      const name = `W8A8, ${t.layout.staged ? 'staged' : 'direct'} loads, unit ${t.layout.offsetUnit}`;
+      variants.push([name, () => tf.engine().runKernel(INT8_MATMUL_W8A8_KERNEL, inputs, attrs), 1]);
+    }
+  }
   const results = [];
   try {
     for (const [name, fn, bytesPerWeight] of variants) {
@@ -110,7 +122,7 @@ export async function measureInt8(shape, run) {
   const int8 = uploadInt8(q);
   const w8a8 = { ...int8, activations: 'int8' };
   const wide = tf.tensor2d(dequantizeInt8(q), [n, k]);
-  const weights = { wide, int8, w8a8 };
+  const weights = { wide, int8, w8a8, tried: settled.tried };
   try {
     const linear = [];
     for (const rows of shape.rows) linear.push(await measureLinear({ rows, k, n }, weights, run));
@@ -118,6 +130,7 @@ export async function measureInt8(shape, run) {
     return {
       int8_matrix_plan: settled.plan,
       int8_matrix_reason: settled.reason,
+      int8_matrix_layouts_tried: settled.tried,
       linear,
       decode,
       note: 'errors are max |y - y_ref| / max |y_ref| against the float32 product with the dequantized weight',

@@ -55,13 +55,16 @@ export {
   activationRowBytes,
   INT8_ROWS_MAX,
   Int8DequantizeProgram,
+  type Int8MatmulLayout,
   Int8RowsProgram,
   Int8SubgroupMatmulProgram,
   QuantizeRowsProgram,
 } from './webgpu-int8/int8-programs.js';
 export {
+  INT8_MATMUL_LAYOUTS,
   INT8_MATMUL_W8A8_KERNEL,
   type Int8MatrixPlan,
+  type Int8MatrixSettlement,
   int8MatrixPlan,
   pickInt8Config,
   registerInt8WebGpuKernels,

@@ -215,12 +215,20 @@ export class QuantizeRowsProgram implements WebGpuProgramLike {
 const SG_GRID = 2;
 const TILES = 2;
 
+/** How the int8 subgroup matmul reads its operands (settled per device by `settleInt8MatrixPlan`). */
+export interface Int8MatmulLayout {
+  /** `true`: each K step is staged in workgroup memory first; `false`: loads come straight from storage. */
+  staged: boolean;
+  /** The bytes one unit of a subgroup-matrix load's offset and stride stands for (1: bytes, 4: words). */
+  offsetUnit: 1 | 4;
+}
+
 /**
  * `[m, n]` float32 = (int8 x rows) @ (int8 weight rows)^T, scaled by both row scales. `xq` is
  * `QuantizeRowsProgram`'s output. One workgroup of 4 subgroups computes a `(4 M) x (4 N)` block; every K step
- * loads int8 matrices straight from the storage buffers (x row-major, the weight as a column-major right
- * matrix), and the int32 sums go through workgroup memory to be scaled and bounds-checked.
- * `offsetUnit` is the bytes one unit of a load's offset and stride stands for.
+ * loads int8 matrices (x row-major, the weight as a column-major right matrix) either straight from the storage
+ * buffers or from a copy of the step's rows staged in workgroup memory, and the int32 sums go through workgroup
+ * memory to be scaled and bounds-checked.
  */
 export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
   readonly variableNames = ['xq', 'packed', 'scales'];
@@ -232,61 +240,95 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
   readonly workgroupSize: [number, number, number];
   private readonly cfg: { M: number; N: number; K: number };
   private readonly subgroupSize: number;
-  private readonly offsetUnit: number;
+  private readonly layout: Int8MatmulLayout;
 
   constructor(
     m: number,
     n: number,
     cfg: { M: number; N: number; K: number },
     subgroupSize: number,
-    offsetUnit: 1 | 4,
+    layout: Int8MatmulLayout,
   ) {
     this.cfg = cfg;
     this.subgroupSize = subgroupSize;
-    this.offsetUnit = offsetUnit;
+    this.layout = layout;
     this.outputShape = [m, n];
     const blockM = SG_GRID * TILES * cfg.M;
     const blockN = SG_GRID * TILES * cfg.N;
     this.workgroupSize = [SG_GRID * SG_GRID * subgroupSize, 1, 1];
     this.dispatch = [Math.ceil(n / blockN), Math.ceil(m / blockM), 1];
-    this.shaderKey = `mptInt8SubgroupMatmul_${cfg.M}_${cfg.N}_${cfg.K}_${subgroupSize}_${offsetUnit}`;
+    this.shaderKey =
+      `mptInt8SubgroupMatmul_${cfg.M}_${cfg.N}_${cfg.K}_${subgroupSize}_` +
+      `${layout.staged ? 'staged' : 'direct'}_${layout.offsetUnit}`;
   }
 
   getUserCode(): string {
     const { M, N, K } = this.cfg;
     const blockM = SG_GRID * TILES * M;
     const blockN = SG_GRID * TILES * N;
-    const u = this.offsetUnit;
-    const lines: string[] = [];
+    const { staged, offsetUnit: u } = this.layout;
+    const threads = this.workgroupSize[0];
+    const kWords = K / 4;
+    const loads: string[] = [];
     for (let i = 0; i < TILES; i++) {
-      lines.push(
-        `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, ${K}, ${M}>>(&xq, ` +
-          `u32(((row0 + sgRow + ${i * M}) * uniforms.xRowBytes + k0) / ${u}), false, u32(uniforms.xRowBytes / ${u}));`,
+      const offset = staged
+        ? `(sgRow + ${i * M}) * ${K / u}`
+        : `((row0 + sgRow + ${i * M}) * uniforms.xRowBytes + k0) / ${u}`;
+      const stride = staged ? `${K / u}` : `uniforms.xRowBytes / ${u}`;
+      loads.push(
+        `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, ${K}, ${M}>>(` +
+          `&${staged ? 'xTile' : 'xq'}, u32(${offset}), false, u32(${stride}));`,
       );
     }
     for (let j = 0; j < TILES; j++) {
-      lines.push(
-        `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, ${N}, ${K}>>(&packed, ` +
-          `u32(((col0 + sgCol + ${j * N}) * uniforms.wRowBytes + k0) / ${u}), true, u32(uniforms.wRowBytes / ${u}));`,
+      const offset = staged
+        ? `(sgCol + ${j * N}) * ${K / u}`
+        : `((col0 + sgCol + ${j * N}) * uniforms.wRowBytes + k0) / ${u}`;
+      const stride = staged ? `${K / u}` : `uniforms.wRowBytes / ${u}`;
+      loads.push(
+        `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, ${N}, ${K}>>(` +
+          `&${staged ? 'wTile' : 'packed'}, u32(${offset}), true, u32(${stride}));`,
       );
     }
-    for (let i = 0; i < TILES; i++) {
-      for (let j = 0; j < TILES; j++)
-        lines.push(`acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`);
-    }
     const decls: string[] = [];
+    const mma: string[] = [];
     const stores: string[] = [];
     for (let i = 0; i < TILES; i++) {
       for (let j = 0; j < TILES; j++) {
         decls.push(`var acc${i}${j} : subgroup_matrix_result<i32, ${N}, ${M}>;`);
+        mma.push(`acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`);
         stores.push(
           `subgroupMatrixStore(&block, u32((sgRow + ${i * M}) * ${blockN} + sgCol + ${j * N}), acc${i}${j}, false, ${blockN}u);`,
         );
       }
     }
+    // Staged: the K step's bytes of the block's x rows and weight rows, zero outside the matrices and past
+    // each weight row's padded length (x rows are padded to whole K steps by QuantizeRowsProgram).
+    const stage = staged
+      ? `
+          for (var e = i32(localIndex); e < ${blockM * kWords}; e += ${threads}) {
+            let r = row0 + e / ${kWords};
+            var word = 0;
+            if (r < m) {
+              word = xq[r * (uniforms.xRowBytes / 4) + k0 / 4 + e % ${kWords}];
+            }
+            xTile[e] = word;
+          }
+          for (var e = i32(localIndex); e < ${blockN * kWords}; e += ${threads}) {
+            let c = col0 + e / ${kWords};
+            let w = k0 / 4 + e % ${kWords};
+            var word = 0;
+            if (c < n && w < uniforms.wRowBytes / 4) {
+              word = packed[c * (uniforms.wRowBytes / 4) + w];
+            }
+            wTile[e] = word;
+          }
+          workgroupBarrier();`
+      : '';
     return `
       enable chromium_experimental_subgroup_matrix;
       var<workgroup> block : array<i32, ${blockM * blockN}>;
+      ${staged ? `var<workgroup> xTile : array<i32, ${blockM * kWords}>;\n      var<workgroup> wTile : array<i32, ${blockN * kWords}>;` : ''}
       fn main(index : i32) {
         let m = uniforms.outShape[0];
         let n = uniforms.outShape[1];
@@ -296,13 +338,14 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
         let sgRow = (sg / ${SG_GRID}) * ${TILES * M};
         let sgCol = (sg % ${SG_GRID}) * ${TILES * N};
         ${decls.join('\n        ')}
-        for (var k0 = 0; k0 < uniforms.xRowBytes; k0 += ${K}) {
-          ${lines.join('\n          ')}
+        for (var k0 = 0; k0 < uniforms.xRowBytes; k0 += ${K}) {${stage}
+          ${loads.join('\n          ')}
+          ${mma.join('\n          ')}${staged ? '\n          workgroupBarrier();' : ''}
         }
         ${stores.join('\n        ')}
         workgroupBarrier();
         let scaleBase = m * (uniforms.xRowBytes / 4);
-        for (var e = i32(localIndex); e < ${blockM * blockN}; e += ${this.workgroupSize[0]}) {
+        for (var e = i32(localIndex); e < ${blockM * blockN}; e += ${threads}) {
           let r = row0 + e / ${blockN};
           let c = col0 + e % ${blockN};
           if (r < m && c < n) {

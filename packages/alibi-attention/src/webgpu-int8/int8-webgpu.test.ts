@@ -151,7 +151,7 @@ describe.runIf(webgpuExpected)('int8 weights on the real webgpu backend', () => 
   it('settles the int8 subgroup-matrix plan: used only where the device has i8 matrices and they check out', async () => {
     const caps = webGpuCapabilities();
     expect(caps).not.toBeNull();
-    const { plan, reason } = await settleInt8MatrixPlan();
+    const { plan, reason, tried } = await settleInt8MatrixPlan();
     if (!pickInt8Config(caps!.subgroupMatrixConfigs)) {
       console.log(
         `[int8] no int8 subgroup matrices on this adapter (${reason}); the W8A8 kernel is not exercised here`,
@@ -162,6 +162,7 @@ describe.runIf(webgpuExpected)('int8 weights on the real webgpu backend', () => 
     }
     expect(plan, reason).not.toBeNull();
     expect(int8MatrixPlan()).toEqual(plan);
+    expect(tried.length).toBeGreaterThan(0);
   });
 
   it('int8 activations (W8A8) match the product of the per-row quantized x, or fall back to float x', async () => {

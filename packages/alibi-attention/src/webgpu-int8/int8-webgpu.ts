@@ -10,6 +10,7 @@ import type { WebGpuProgramLike } from '../flash/blocked-program.js';
 import {
   activationRowBytes,
   Int8DequantizeProgram,
+  type Int8MatmulLayout,
   Int8RowsProgram,
   Int8SubgroupMatmulProgram,
   QuantizeRowsProgram,
@@ -31,12 +32,28 @@ interface WebGpuBackendLike {
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 type Int8Attrs = { n: number; k: number; rowBytes: number };
 
-/** How the int8 subgroup matmul runs on a device: the matrix shape, subgroup size and load offset unit. */
+/** How the int8 subgroup matmul runs on a device: the matrix shape, subgroup size and operand layout. */
 export interface Int8MatrixPlan {
   config: SubgroupMatrixConfig;
   subgroupSize: number;
-  offsetUnit: 1 | 4;
+  layout: Int8MatmulLayout;
 }
+
+/** The outcome of settling a device's plan: the plan (or null), why, and how each layout fared. */
+export interface Int8MatrixSettlement {
+  plan: Int8MatrixPlan | null;
+  reason: string;
+  /** Every layout tried, in order of preference, with its error when it failed. */
+  tried: { layout: Int8MatmulLayout; ok: boolean; error?: string }[];
+}
+
+/** Layouts in order of preference: staged loads are coalesced and reused by the workgroup's 4 subgroups. */
+export const INT8_MATMUL_LAYOUTS: readonly Int8MatmulLayout[] = [
+  { staged: true, offsetUnit: 1 },
+  { staged: true, offsetUnit: 4 },
+  { staged: false, offsetUnit: 1 },
+  { staged: false, offsetUnit: 4 },
+];
 
 function rowsKernel(args: KernelArgs): tf.TensorInfo {
   const { x, packed, scales } = args.inputs as Record<'x' | 'packed' | 'scales', tf.TensorInfo>;
@@ -77,7 +94,7 @@ function runW8A8(
   const xq = backend.runWebGPUProgram(new QuantizeRowsProgram(m, xRowBytes), [x], 'int32', [
     { type: 'int32', data: [xRowBytes / 4] },
   ]);
-  const program = new Int8SubgroupMatmulProgram(m, attrs.n, plan.config, plan.subgroupSize, plan.offsetUnit);
+  const program = new Int8SubgroupMatmulProgram(m, attrs.n, plan.config, plan.subgroupSize, plan.layout);
   const out = backend.runWebGPUProgram(program, [xq, packed, scales], 'float32', [
     { type: 'int32', data: [xRowBytes] },
     { type: 'int32', data: [attrs.rowBytes] },
@@ -114,7 +131,7 @@ export function pickInt8Config(configs: readonly SubgroupMatrixConfig[]): Subgro
   return usable[0] ?? null;
 }
 
-const plans = new WeakMap<object, { plan: Int8MatrixPlan | null; reason: string }>();
+const plans = new WeakMap<object, Int8MatrixSettlement>();
 
 /** The active device's settled plan, or null (not settled, not webgpu, or the matrices can't be used). */
 export function int8MatrixPlan(): Int8MatrixPlan | null {
@@ -136,38 +153,74 @@ function exactProducts(xq: Int8Array, wq: Int8Array, m: number, n: number, k: nu
 }
 
 /**
- * Settles the int8 subgroup-matrix plan of the active webgpu device: returns it, or null with the reason.
- * Sizes are uneven on purpose (rows and columns past a block, `k` past a K step) so that padding and bounds
- * are checked too.
+ * Settles the int8 subgroup-matrix plan of the active webgpu device: the first layout of `INT8_MATMUL_LAYOUTS`
+ * whose products are exact, or null with the reason. Sizes are uneven on purpose (rows and columns past a
+ * block, `k` past a K step) so that padding and bounds are checked too.
  */
-export async function settleInt8MatrixPlan(): Promise<{ plan: Int8MatrixPlan | null; reason: string }> {
+export async function settleInt8MatrixPlan(): Promise<Int8MatrixSettlement> {
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const device = backend.device;
-  if (tf.getBackend() !== 'webgpu' || !device) return { plan: null, reason: 'not the webgpu backend' };
+  if (tf.getBackend() !== 'webgpu' || !device)
+    return { plan: null, reason: 'not the webgpu backend', tried: [] };
   const known = plans.get(device);
   if (known) return known;
   const caps = webGpuCapabilities();
   const config = caps ? pickInt8Config(caps.subgroupMatrixConfigs) : null;
-  let result: { plan: Int8MatrixPlan | null; reason: string };
+  let result: Int8MatrixSettlement;
   if (!caps || !config) {
-    result = { plan: null, reason: 'the device offers no i8 subgroup matrices' };
+    result = { plan: null, reason: 'the device offers no i8 subgroup matrices', tried: [] };
   } else if (caps.subgroupMinSize !== caps.subgroupMaxSize || caps.subgroupMaxSize <= 0) {
     result = {
       plan: null,
       reason: `subgroup size varies (${caps.subgroupMinSize}..${caps.subgroupMaxSize}): subgroups can't be mapped to threads`,
+      tried: [],
     };
   } else {
-    result = await checkPlans(device, config, caps.subgroupMaxSize);
+    result = await checkLayouts(device, config, caps.subgroupMaxSize);
   }
   plans.set(device, result);
   return result;
 }
 
-async function checkPlans(
-  device: object,
-  config: SubgroupMatrixConfig,
-  subgroupSize: number,
-): Promise<{ plan: Int8MatrixPlan | null; reason: string }> {
+interface ErrorScopes {
+  pushErrorScope(filter: string): void;
+  popErrorScope(): Promise<{ message: string } | null>;
+}
+
+/** Runs the self-check problem with one layout: null when exact, else what went wrong. */
+async function checkLayout(
+  gpu: ErrorScopes,
+  problem: ReturnType<typeof checkProblem>,
+  plan: Int8MatrixPlan,
+): Promise<string | null> {
+  const { m, n, k, rowBytes, xq, packedBytes, expected } = problem;
+  gpu.pushErrorScope('validation');
+  let values: Float32Array | Int32Array | Uint8Array;
+  try {
+    const got = tf.tidy(() => {
+      const x = tf.tensor2d(Float32Array.from(xq), [m, k]);
+      const packed = tf.tensor1d(new Int32Array(packedBytes.buffer), 'int32');
+      const scales = tf.ones([n], 'float32');
+      const attrs = { n, k, rowBytes, plan } as unknown as tf.NamedAttrMap;
+      return tf.engine().runKernel(INT8_MATMUL_W8A8_KERNEL, { x, packed, scales }, attrs) as tf.Tensor;
+    });
+    values = await got.data();
+    got.dispose();
+  } catch (err) {
+    await gpu.popErrorScope();
+    return (err as Error).message;
+  }
+  const error = await gpu.popErrorScope();
+  if (error) return error.message.split('\n')[0]!;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    // Scales are 1 / 127 * 127 in float32: allow that rounding, nothing more.
+    worst = Math.max(worst, Math.abs(values[i]! - expected[i]!) / (1 + Math.abs(expected[i]!)));
+  }
+  return worst <= 1e-5 ? null : `relative error ${worst.toExponential(2)}`;
+}
+
+function checkProblem(config: SubgroupMatrixConfig) {
   const m = 70;
   const n = 75;
   const k = 2 * config.K + 8;
@@ -185,45 +238,36 @@ async function checkPlans(
   for (let r = 0; r < m; r++) xq[r * k] = 127;
   const packedBytes = new Int8Array(n * rowBytes);
   for (let j = 0; j < n; j++) packedBytes.set(wq.subarray(j * k, (j + 1) * k), j * rowBytes);
-  const expected = exactProducts(xq, wq, m, n, k);
-  const failures: string[] = [];
-  for (const offsetUnit of [1, 4] as const) {
-    const plan: Int8MatrixPlan = { config, subgroupSize, offsetUnit };
-    const gpu = device as {
-      pushErrorScope(filter: string): void;
-      popErrorScope(): Promise<{ message: string } | null>;
-    };
-    gpu.pushErrorScope('validation');
-    try {
-      const got = tf.tidy(() => {
-        const x = tf.tensor2d(Float32Array.from(xq), [m, k]);
-        const packed = tf.tensor1d(new Int32Array(packedBytes.buffer), 'int32');
-        const scales = tf.ones([n], 'float32');
-        const attrs = { n, k, rowBytes, plan } as unknown as tf.NamedAttrMap;
-        return tf.engine().runKernel(INT8_MATMUL_W8A8_KERNEL, { x, packed, scales }, attrs) as tf.Tensor;
-      });
-      const values = await got.data();
-      got.dispose();
-      const error = await gpu.popErrorScope();
-      if (error) {
-        failures.push(`offset unit ${offsetUnit}: ${error.message.split('\n')[0]}`);
-        continue;
-      }
-      let worst = 0;
-      for (let i = 0; i < expected.length; i++) {
-        // Scales are 1 / 127 * 127 in float32: allow that rounding, nothing more.
-        worst = Math.max(worst, Math.abs(values[i]! - expected[i]!) / (1 + Math.abs(expected[i]!)));
-      }
-      if (worst <= 1e-5)
-        return {
-          plan,
-          reason: `i8 ${config.M}x${config.N}x${config.K}, offsets in ${offsetUnit}-byte units`,
-        };
-      failures.push(`offset unit ${offsetUnit}: relative error ${worst.toExponential(2)}`);
-    } catch (err) {
-      await gpu.popErrorScope();
-      failures.push(`offset unit ${offsetUnit}: ${(err as Error).message}`);
-    }
+  return { m, n, k, rowBytes, xq, packedBytes, expected: exactProducts(xq, wq, m, n, k) };
+}
+
+async function checkLayouts(
+  device: object,
+  config: SubgroupMatrixConfig,
+  subgroupSize: number,
+): Promise<Int8MatrixSettlement> {
+  const problem = checkProblem(config);
+  const tried: Int8MatrixSettlement['tried'] = [];
+  let plan: Int8MatrixPlan | null = null;
+  for (const layout of INT8_MATMUL_LAYOUTS) {
+    const candidate: Int8MatrixPlan = { config, subgroupSize, layout };
+    const error = await checkLayout(device as ErrorScopes, problem, candidate);
+    tried.push(error === null ? { layout, ok: true } : { layout, ok: false, error });
+    if (error === null) plan ??= candidate;
   }
-  return { plan: null, reason: `the int8 subgroup matmul failed its check (${failures.join('; ')})` };
+  const shape = `i8 ${config.M}x${config.N}x${config.K}`;
+  if (plan) {
+    const { staged, offsetUnit } = plan.layout;
+    return {
+      plan,
+      reason: `${shape}, ${staged ? 'staged' : 'direct'} loads, offsets in ${offsetUnit}-byte units`,
+      tried,
+    };
+  }
+  const why = tried.map((t) => `${t.layout.staged ? 'staged' : 'direct'}/${t.layout.offsetUnit}: ${t.error}`);
+  return {
+    plan: null,
+    reason: `the ${shape} int8 subgroup matmul failed its check (${why.join('; ')})`,
+    tried,
+  };
 }

@@ -6,7 +6,9 @@
  * matmul gradient uses) than on plain row-major operands. This wraps the wasm kernel so a transposed operand is
  * first materialized (our SIMD transpose, or tfjs's Transpose when our kernels are off or unavailable) and the
  * multiply runs untransposed on XNNPACK. The wasm Transpose kernel itself is also wrapped: the permutations our
- * kernels cover run on them. Results are identical; only wasm is affected. Measured here (512x512x2048): plain 5.1 GFLOP/s, transposeA 0.2,
+ * kernels cover run on them. `A^T B` with an inner size from `SPLIT_K_MIN` up (the LM head's input gradient) is
+ * summed over K-chunks of XNNPACK products (`wasm-kernels/split-k-matmul.ts`), which reorders its sums (float
+ * rounding differs); every other result is identical. Only wasm is affected. Measured here (512x512x2048): plain 5.1 GFLOP/s, transposeA 0.2,
  * transposeB 0.9, explicit transpose + plain 14.7 (busy machine).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,6 +20,7 @@ import {
   simdSwapLastTwo,
 } from './wasm-kernels/batch-matmul.js';
 import type { MatmulExports, WasmBackendLike } from './wasm-kernels/load.js';
+import { SPLIT_K_MIN, splitKTransposedA } from './wasm-kernels/split-k-matmul.js';
 import { planTranspose, simdTranspose } from './wasm-kernels/transpose.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -36,6 +39,11 @@ export function setWasmSimdMatMul(mode: WasmSimdMatMulMode): WasmSimdMatMulMode 
   const previous = simdMode;
   simdMode = mode;
   return previous;
+}
+
+/** Whether our wasm SIMD kernels are in use at all (any mode but 'off'); the fused kernels follow this switch. */
+export function wasmSimdKernelsOn(): boolean {
+  return simdMode !== 'off';
 }
 
 /** Installs the wrapper (idempotent). Returns false when the wasm kernels are not registered. */
@@ -66,6 +74,19 @@ export function patchWasmTransposedMatMul(): boolean {
       const batched = Math.max(shape.batchA, shape.batchB) > 1;
       if ((batched || simdMode === 'all') && simdHandles(shape)) {
         return simdBatchMatMul(backend, kernels, a, b, !!transposeA, !!transposeB, shape);
+      }
+    }
+    if (kernels && transposeA && !transposeB) {
+      const shape = matMulShape(a.shape, b.shape, true, false);
+      // A^T B with a long inner dimension (the LM head's input gradient): XNNPACK on K-chunks.
+      if (shape.k >= SPLIT_K_MIN && shape.batchA === 1 && shape.batchB === 1) {
+        const plain = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+          multiply({
+            inputs: { a: x, b: y },
+            backend,
+            attrs: { transposeA: false, transposeB: false },
+          }) as tf.TensorInfo;
+        return splitKTransposedA(backend, kernels, plain, a, b, shape, shape.outShape);
       }
     }
     if (!transposeA && !transposeB) return multiply(args) as tf.TensorInfo;

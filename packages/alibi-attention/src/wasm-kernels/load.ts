@@ -30,6 +30,8 @@ export interface MatmulExports {
   ): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
   swap_blocks(src: number, dst: number, batch: number, rows: number, cols: number, block: number): void;
+  add_into(dst: number, src: number, n: number): void;
+  copy(dst: number, src: number, bytes: number): void;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, Map<string, WebAssembly.Exports | null>>();

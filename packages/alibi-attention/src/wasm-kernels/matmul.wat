@@ -344,4 +344,29 @@
           (br_if $row (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $rows))))
         (local.set $src (i32.add (local.get $src) (local.get $size)))
         (local.set $dst (i32.add (local.get $dst) (local.get $size)))
-        (br_if $matrix (local.tee $batch (i32.sub (local.get $batch) (i32.const 1))))))))
+        (br_if $matrix (local.tee $batch (i32.sub (local.get $batch) (i32.const 1)))))))
+
+  ;; dst[i] += src[i] for n floats (summing the partial products of a split-K matmul).
+  (func (export "add_into") (param $dst i32) (param $src i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $v_done
+      (loop $v
+        (br_if $v_done (i32.ge_u (local.get $dst) (local.get $end)))
+        (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $src))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (br $v)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $s_done
+      (loop $s
+        (br_if $s_done (i32.ge_u (local.get $dst) (local.get $end)))
+        (f32.store (local.get $dst) (f32.add (f32.load (local.get $dst)) (f32.load (local.get $src))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (br $s))))
+
+  ;; Copies n bytes (a contiguous block of rows into a fresh tensor).
+  (func (export "copy") (param $dst i32) (param $src i32) (param $n i32)
+    (memory.copy (local.get $dst) (local.get $src) (local.get $n)))
+)

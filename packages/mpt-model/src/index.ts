@@ -25,6 +25,7 @@ export {
   type NormParams,
   scaleGradient,
 } from './layers.js';
+export { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 export {
   type ModelOptions,
   type ModelUnit,
@@ -84,6 +85,7 @@ export {
   crossEntropyLoss,
   embedForward,
   headForward,
+  headLoss,
   IGNORE_INDEX,
 } from './units.js';
 export * from './webgpu-kernels/index.js';

@@ -23,9 +23,9 @@ import {
   type AttentionContext,
   attentionSlopes,
   blockForward,
-  crossEntropyLoss,
   embedForward,
   headForward,
+  headLoss,
 } from './units.js';
 
 export class StateDictError extends Error {
@@ -37,6 +37,8 @@ export interface ModelUnit {
   name: string;
   parameterNames: string[];
   forward(get: ParameterLookup, input: tf.Tensor, ctx: AttentionContext): tf.Tensor;
+  /** The head only: the mean cross-entropy of its logits against `targets`, fused where a backend allows. */
+  loss?(get: ParameterLookup, input: tf.Tensor, ctx: AttentionContext, targets: tf.Tensor): tf.Scalar;
 }
 
 /** Token ids as nested arrays (`[B][T]`) or an int32 tensor `[B, T]`. */
@@ -236,6 +238,7 @@ export class MPTModel {
       name: 'head',
       parameterNames: [...names('transformer.norm_f.'), 'transformer.wte.weight'],
       forward: (get, x) => headForward(c, headParams(c, get, this.int8), x),
+      loss: (get, x, _ctx, targets) => headLoss(c, headParams(c, get, this.int8), x, targets),
     });
     return units;
   }
@@ -251,9 +254,13 @@ export class MPTModel {
   loss(ids: TokenBatch, targets: TokenBatch): tf.Scalar {
     this.assertNotQuantized('the loss (training)');
     return tf.tidy(() => {
-      const logits = this.forward(ids);
-      const t = this.toIds(targets, true);
-      return crossEntropyLoss(logits, t);
+      const ctx: AttentionContext = { slopes: this.slopes, pastLength: 0, keyMask: null };
+      const units = this.units();
+      let x = this.toIds(ids);
+      for (const unit of units.slice(0, -1)) x = this.runUnit(unit, x, ctx);
+      // The head's loss: on wasm the vocab projection and the cross-entropy run as one fused op.
+      const head = units[units.length - 1] as Required<ModelUnit>;
+      return head.loss(this.get, x, ctx, this.toIds(targets, true));
     });
   }
 

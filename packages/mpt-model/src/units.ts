@@ -7,6 +7,7 @@ import { alibiAttention, alibiSlopes, type KVCache, mergeHeads, splitHeads } fro
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { embeddingLookup, layerNorm, linear, scaleGradient } from './layers.js';
+import { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 import type { BlockParams, EmbeddingParams, HeadParams } from './parameters.js';
 import { fusedCrossEntropy } from './webgpu-kernels/cross-entropy.js';
 import { linearGelu } from './webgpu-kernels/matmul-gelu.js';
@@ -102,4 +103,19 @@ export const IGNORE_INDEX = -100;
  */
 export function crossEntropyLoss(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
   return fusedCrossEntropy(logits, targets, IGNORE_INDEX);
+}
+
+/**
+ * `crossEntropyLoss(headForward(config, p, x), targets)`, on wasm as one fused op (`lmHeadCrossEntropy`) that
+ * never writes the logits in `[B, T, vocab]` order; elsewhere, or with an int8 head or a `logit_scale`, the two
+ * calls as they are.
+ */
+export function headLoss(config: MPTConfig, p: HeadParams, x: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    if (p.wteInt8 || config.logitScale !== null || !lmHeadCrossEntropyFused(x, p.wte)) {
+      return crossEntropyLoss(headForward(config, p, x), targets);
+    }
+    const h = layerNorm(x, p.normF, config.layerNormEps);
+    return lmHeadCrossEntropy(h, p.wte, targets, IGNORE_INDEX);
+  });
 }

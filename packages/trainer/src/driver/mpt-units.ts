@@ -30,8 +30,11 @@ export function mptChainUnits(model: MPTModel, options: { withLoss?: boolean } =
       paramNames: [...u.parameterNames],
       inputIsDifferentiable: i > 0,
       forward: (params, input, ctx) => {
-        const out = u.forward(lookup(params, u.name), input, ctx.attention);
-        return last ? crossEntropyLoss(out, ctx.targets) : out;
+        const get = lookup(params, u.name);
+        if (!last) return u.forward(get, input, ctx.attention);
+        // The head's own loss fuses the vocab projection with the cross-entropy where it can.
+        if (u.loss) return u.loss(get, input, ctx.attention, ctx.targets);
+        return crossEntropyLoss(u.forward(get, input, ctx.attention), ctx.targets);
       },
     } satisfies ChainUnit<LmContext>;
   });

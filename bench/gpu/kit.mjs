@@ -3,7 +3,7 @@
 // mpt-1b shapes, fused vs plain attention, a sweep of the tfjs webgpu flags and a memory stability run, all
 // within a time budget, written as JSON after every section.
 // Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
-//   [--sections matmul,models,int8,attention,flags,memory]
+//   [--sections matmul,models,profile,int8,attention,flags,memory]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,12 +15,13 @@ import { measureInt8 } from './int8.mjs';
 import { measureAttention, measureMatmul } from './kernels.mjs';
 import { runMemoryStability } from './memory-stability.mjs';
 import { planLayers, runModelStage } from './model-stage.mjs';
+import { profileTrainStep } from './profile.mjs';
 import { printSummary } from './report.mjs';
 import { kitShapes } from './shapes.mjs';
 import { Budget } from './timing.mjs';
 
 /** The groups `--sections` can pick, in the order they run. */
-const SECTION_GROUPS = ['matmul', 'models', 'int8', 'attention', 'flags', 'memory'];
+const SECTION_GROUPS = ['matmul', 'models', 'profile', 'int8', 'attention', 'flags', 'memory'];
 
 const { values } = parseArgs({
   options: {
@@ -206,6 +207,7 @@ for (const shape of shapes.models) {
   );
 }
 
+await section('profile', 'profile', shapes.minSeconds.profile, () => profileTrainStep(shapes.models[0]));
 await section('int8', 'int8', shapes.minSeconds.int8, () => measureInt8(shapes.int8, run));
 
 run.reserveS = laterS;

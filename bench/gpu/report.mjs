@@ -93,6 +93,23 @@ function rowsOf(section) {
         ['memory training step', fmt(r.step_median_s), 's'],
       ];
     }
+    case 'profile': {
+      const rows = [
+        [
+          `profile ${r.shape.name} step: GPU kernel time`,
+          fmt(r.gpu_kernel_ms_total),
+          `ms over ${r.timed_calls} of ${r.kernel_calls} kernels`,
+        ],
+      ];
+      for (const k of r.by_kernel.slice(0, 10)) {
+        rows.push([
+          `profile: ${k.kernel}`,
+          fmt(k.ms),
+          `ms (${(100 * k.share).toFixed(1)}%, ${k.calls} calls)`,
+        ]);
+      }
+      return rows;
+    }
     case 'int8': {
       const rows = [
         ['int8 subgroup matrices', r.int8_matrix_plan ? 'used' : 'not used', r.int8_matrix_reason],

@@ -30,7 +30,7 @@ export function kitShapes(tiny) {
       },
       repeats: 1,
       // Seconds a section needs left to be worth starting.
-      minSeconds: { matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10, int8: 5 },
+      minSeconds: { matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10, int8: 5, profile: 5 },
       // The most the flag sweep and the memory run may take; the model stages leave them this much.
       maxSeconds: { sweep: 150, memory: 200 },
     };
@@ -57,7 +57,7 @@ export function kitShapes(tiny) {
       decode: { prompt: 512, newTokens: 16 },
     },
     repeats: 3,
-    minSeconds: { matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20, int8: 30 },
+    minSeconds: { matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20, int8: 30, profile: 30 },
     maxSeconds: { sweep: 90, memory: 90 },
   };
 }

@@ -167,6 +167,7 @@ try {
     'train mpt-1b': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
     'decode mpt-1b': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
     attention: (r) => [r.fused.ms, r.plain.ms, r.speedup_fused_over_plain],
+    profile: (r) => [r.gpu_kernel_ms_total, r.timed_calls, r.by_kernel[0].ms],
     int8: (r) => [
       ...r.linear.flatMap((l) => l.results.map((v) => v.ms)),
       ...r.decode.runs.map((d) => d.decode_tokens_per_s),

@@ -4,20 +4,31 @@
  * in-kernel ALiBi bias and masks, and the per-row log-sum-exp saved by the forward.
  *
  * 1. `FlashAttentionRowStatsProgram`: per query row, `(lse, D)` with `D = rowsum(dO * O)`.
- * 2. `FlashAttentionDqProgram`: one thread per query row, iterating over key tiles:
+ * 2. `FlashAttentionDqProgram`: `LANES` threads per query row, iterating over key tiles:
  *    `dQ_i = scale * sum_j P_ij (dO_i . V_j - D_i) K_j`.
- * 3. `FlashAttentionDkDvProgram`: one thread per key row, iterating over query tiles:
+ * 3. `FlashAttentionDkDvProgram`: `LANES` threads per key row, iterating over query tiles:
  *    `dV_j = sum_i P_ij dO_i`, `dK_j = scale * sum_i P_ij (dO_i . V_j - D_i) Q_i`.
+ * The dQ and dK/dV programs use the forward's layout (blocked-program.ts): each thread holds its columns of
+ * the row's vectors (q, dO, dQ: 32 floats each; k, v, dK, dV: 16 floats each, so at most about 96 and 64
+ * live floats per thread), both dot products of a (row, key) pair are summed across the row's lanes through
+ * workgroup memory, four keys per vec4, and every load is a vec4.
  * Splitting dQ from dK/dV lets every thread own its output rows, so no atomics are needed.
  *
  * Inputs are float32 and contiguous: Q and dO (`Dy`) `[B, H, Tq, Dh]`, K and V `[B, H, Tk, Dh]`, Slopes `[H]`,
  * KeyMask `[B, Tk]`. That is seven storage buffers plus the output: WebGPU's default per-stage limit is eight.
  */
 import {
+  accumulate,
   BlockedAttentionProgram,
+  column,
   HEAD_INDICES,
   keyTileLoop,
+  MIN_WORKGROUP_STORAGE_BYTES,
+  partialDots,
   queryBlockMain,
+  rowSum,
+  stageTiles,
+  unroll,
   type WebGpuProgramLike,
 } from './blocked-program.js';
 
@@ -69,44 +80,65 @@ export class FlashAttentionRowStatsProgram implements WebGpuProgramLike {
 /** `dQ [B, H, Tq, Dh]`: one workgroup per (batch*head, block of query rows); K and V tiles in workgroup memory. */
 export class FlashAttentionDqProgram extends BlockedAttentionProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dy', 'RowStats', 'Slopes', 'KeyMask'];
+  readonly variableComponents = [4, 4, 4, 4, 1, 1, 1];
 
-  constructor(queryShape: readonly number[]) {
-    super('mptFlashAttentionDq', queryShape, [...queryShape]);
+  /** `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
+  constructor(queryShape: readonly number[], storageBytes = MIN_WORKGROUP_STORAGE_BYTES) {
+    super('mptFlashAttentionDq', queryShape, [...queryShape], {
+      floatsPerLane: 32,
+      partials: 2,
+      floatsPerKey: 1,
+      storageBytes,
+    });
   }
 
   getUserCode(): string {
-    const dh = this.headDim;
-    return `${queryBlockMain(this.prelude(), this.tile, dh)}
+    const n = this.part4;
+    return `${queryBlockMain(this.prelude(), ['sPart', 'dpPart'])}
 
-        let r = bh * tq + min(row, tq - 1);
-        var qRow : array<f32, ${dh}>;
-        var dyRow : array<f32, ${dh}>;
-        var dq : array<f32, ${dh}>;
-        for (var d = 0; d < DH; d++) {
-          qRow[d] = Q[r * DH + d] * uniforms.scale;
-          dyRow[d] = Dy[r * DH + d];
-          dq[d] = 0.0;
-        }
+        var qRow : array<vec4<f32>, ${n}>;
+        var dyRow : array<vec4<f32>, ${n}>;
+        var dq : array<vec4<f32>, ${n}>;
+${unroll(
+  n,
+  (m) => `        qRow[${m}] = Q[r * DH4 + ${column(m)}] * uniforms.scale;
+        dyRow[${m}] = Dy[r * DH4 + ${column(m)}];
+        dq[${m}] = vec4<f32>(0.0);`,
+)}
         let lse = RowStats[2 * r];
         let delta = RowStats[2 * r + 1];
-${keyTileLoop(`
-              var dp = 0.0;
-              for (var d = 0; d < DH; d++) {
-                dp += dyRow[d] * vTile[jj * DH + d];
-              }
-              let ds = exp(s - lse) * (dp - delta);
-              for (var d = 0; d < DH; d++) {
-                dq[d] += ds * kTile[jj * DH + d];
-              }`)}
+${keyTileLoop(
+  partialDots(n, ['qRow', 'dyRow'], ['kTile', 'vTile'], ['sPart', 'dpPart']),
+  'sPart',
+  this.lanes,
+  `
+              let dp = ${rowSum('dpPart', this.lanes)};
+              let p = select(vec4<f32>(0.0), exp(s - vec4<f32>(lse)), visible);
+              let ds = p * (dp - vec4<f32>(delta));
+${accumulate(n, 'dq', 'ds', 'kTile')}`,
+)}
 
         if (rowInRange) {
-          for (var d = 0; d < DH; d++) {
-            result[(bh * tq + row) * DH + d] = dq[d] * uniforms.scale;
-          }
+          let outBase = (bh * tq + row) * DH;
+${writeRow(n, 'outBase', 'dq', ' * uniforms.scale')}
         }
       }
     `;
   }
+}
+
+/** WGSL: the thread's columns of `acc` (times `suffix`) to `result` from float offset `base`. */
+function writeRow(n: number, base: string, acc: string, suffix = ''): string {
+  return unroll(n, (m) => {
+    const c = `${base} + 4 * ${column(m)}`;
+    return `          {
+            let o = ${acc}[${m}]${suffix};
+            result[${c}] = o.x;
+            result[${c} + 1] = o.y;
+            result[${c} + 2] = o.z;
+            result[${c} + 3] = o.w;
+          }`;
+  });
 }
 
 /**
@@ -115,38 +147,48 @@ ${keyTileLoop(`
  */
 export class FlashAttentionDkDvProgram extends BlockedAttentionProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dy', 'RowStats', 'Slopes', 'KeyMask'];
+  readonly variableComponents = [4, 4, 4, 4, 1, 1, 1];
 
-  constructor(keyShape: readonly number[]) {
+  /** `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
+  constructor(keyShape: readonly number[], storageBytes = MIN_WORKGROUP_STORAGE_BYTES) {
     const [b, h, tk, dh] = keyShape as [number, number, number, number];
-    super('mptFlashAttentionDkDv', keyShape, [2 * b * h * tk * dh]);
+    super('mptFlashAttentionDkDv', keyShape, [2 * b * h * tk * dh], {
+      floatsPerLane: 16,
+      partials: 2,
+      floatsPerKey: 2,
+      storageBytes,
+    });
   }
 
   getUserCode(): string {
-    const dh = this.headDim;
-    const tile = this.tile;
+    const n = this.part4;
     return `${this.prelude()}
-      var<workgroup> qTile : array<f32, ${tile * dh}>;
-      var<workgroup> dyTile : array<f32, ${tile * dh}>;
-      var<workgroup> statTile : array<f32, ${2 * tile}>;
+      var<workgroup> qTile : array<vec4<f32>, TILE * DH4>;
+      var<workgroup> dyTile : array<vec4<f32>, TILE * DH4>;
+      var<workgroup> lseTile : array<f32, TILE>;
+      var<workgroup> deltaTile : array<f32, TILE>;
+      var<workgroup> sPart : array<vec4<f32>, TILE4 * THREADS>;
+      var<workgroup> dpPart : array<vec4<f32>, TILE4 * THREADS>;
       var<workgroup> queryStartShared : i32;
 
       fn main(index : i32) {${HEAD_INDICES}
         let firstKey = i32(workgroupId.x) * ROWS;
-        let j = firstKey + lane;
+        let j = firstKey + rowLocal;
         let keyInRange = j < tk;
         let slope = Slopes[h];
 
-        let kvRow = (bh * tk + min(j, tk - 1)) * DH;
-        var kRow : array<f32, ${dh}>;
-        var vRow : array<f32, ${dh}>;
-        var dk : array<f32, ${dh}>;
-        var dv : array<f32, ${dh}>;
-        for (var d = 0; d < DH; d++) {
-          kRow[d] = K[kvRow + d] * uniforms.scale;
-          vRow[d] = V[kvRow + d];
-          dk[d] = 0.0;
-          dv[d] = 0.0;
-        }
+        let kvRow = bh * tk + min(j, tk - 1);
+        var kRow : array<vec4<f32>, ${n}>;
+        var vRow : array<vec4<f32>, ${n}>;
+        var dk : array<vec4<f32>, ${n}>;
+        var dv : array<vec4<f32>, ${n}>;
+${unroll(
+  n,
+  (m) => `        kRow[${m}] = K[kvRow * DH4 + ${column(m)}] * uniforms.scale;
+        vRow[${m}] = V[kvRow * DH4 + ${column(m)}];
+        dk[${m}] = vec4<f32>(0.0);
+        dv[${m}] = vec4<f32>(0.0);`,
+)}
         // A padding key gets no probability from any query, hence zero gradients.
         let keyVisible = keyInRange && KeyMask[b * tk + min(j, tk - 1)] != 0.0;
 
@@ -160,48 +202,39 @@ export class FlashAttentionDkDvProgram extends BlockedAttentionProgram {
         }
         let queryStart = workgroupUniformLoad(&queryStartShared);
 
-        let qBase = bh * tq;
+        let qRows = bh * tq;
         for (var t0 = queryStart; t0 < tq; t0 += TILE) {
-          for (var e = lane; e < TILE * DH; e += ROWS) {
-            let i = t0 + e / DH;
-            var qValue = 0.0;
-            var dyValue = 0.0;
+${stageTiles('Q', 'Dy', 'qTile', 'dyTile', 'qRows', 'tq')}
+          for (var e = lane; e < TILE; e += THREADS) {
+            let i = t0 + e;
+            var lseValue = 0.0;
+            var deltaValue = 0.0;
             if (i < tq) {
-              qValue = Q[(qBase + i) * DH + e % DH];
-              dyValue = Dy[(qBase + i) * DH + e % DH];
+              lseValue = RowStats[2 * (qRows + i)];
+              deltaValue = RowStats[2 * (qRows + i) + 1];
             }
-            qTile[e] = qValue;
-            dyTile[e] = dyValue;
+            lseTile[e] = lseValue;
+            deltaTile[e] = deltaValue;
           }
-          for (var e = lane; e < 2 * TILE; e += ROWS) {
-            let i = t0 + e / 2;
-            var stat = 0.0;
-            if (i < tq) {
-              stat = RowStats[2 * (qBase + i) + e % 2];
-            }
-            statTile[e] = stat;
-          }
+          workgroupBarrier();
+          let groups = (min(TILE, tq - t0) + 3) / 4;
+${partialDots(n, ['kRow', 'vRow'], ['qTile', 'dyTile'], ['sPart', 'dpPart'])}
           workgroupBarrier();
 
           if (keyVisible) {
-            let tileEnd = min(TILE, tq - t0);
-            for (var ii = 0; ii < tileEnd; ii++) {
-              let qPos = uniforms.queryOffset + t0 + ii;
-              if (uniforms.causal != 0 && j > qPos) {
-                continue;
-              }
-              var s = slope * f32(j - qPos);
-              var dp = 0.0;
-              for (var d = 0; d < DH; d++) {
-                s += kRow[d] * qTile[ii * DH + d];
-                dp += vRow[d] * dyTile[ii * DH + d];
-              }
-              let p = exp(s - statTile[2 * ii]);
-              let ds = p * (dp - statTile[2 * ii + 1]);
-              for (var d = 0; d < DH; d++) {
-                dv[d] += p * dyTile[ii * DH + d];
-                dk[d] += ds * qTile[ii * DH + d];
-              }
+            for (var g = 0; g < groups; g++) {
+              let k0 = 4 * g * DH4;
+              let qi = vec4<i32>(t0 + 4 * g) + vec4<i32>(0, 1, 2, 3);
+              let qPos = vec4<i32>(uniforms.queryOffset) + qi;
+              let visible = (qi < vec4<i32>(tq)) & ((vec4<i32>(j) <= qPos) | vec4<bool>(uniforms.causal == 0));
+              let s = ${rowSum('sPart', this.lanes)} + slope * vec4<f32>(vec4<i32>(j) - qPos);
+              let dp = ${rowSum('dpPart', this.lanes)};
+              let lse = vec4<f32>(lseTile[4 * g], lseTile[4 * g + 1], lseTile[4 * g + 2], lseTile[4 * g + 3]);
+              let delta = vec4<f32>(deltaTile[4 * g], deltaTile[4 * g + 1], deltaTile[4 * g + 2], deltaTile[4 * g + 3]);
+              let p = select(vec4<f32>(0.0), exp(s - lse), visible);
+              let ds = p * (dp - delta);
+${accumulate(n, 'dv', 'p', 'dyTile')}
+${accumulate(n, 'dk', 'ds', 'qTile')}
             }
           }
           workgroupBarrier();
@@ -210,10 +243,8 @@ export class FlashAttentionDkDvProgram extends BlockedAttentionProgram {
         if (keyInRange) {
           let out = (bh * tk + j) * DH;
           let dvOffset = uniforms.kShape[0] * heads * tk * DH;
-          for (var d = 0; d < DH; d++) {
-            result[out + d] = dk[d] * uniforms.scale;
-            result[dvOffset + out + d] = dv[d];
-          }
+${writeRow(n, 'out', 'dk', ' * uniforms.scale')}
+${writeRow(n, 'dvOffset + out', 'dv')}
         }
       }
     `;

@@ -144,6 +144,13 @@ describe.runIf(webgpuExpected)('fused flash attention backward on the real webgp
     keyMask.dispose();
   });
 
+  it('equals the plain-ops gradient at head dim 128 with a key padding mask (T=21)', async () => {
+    const keyMask = paddingMask(1, 21, 35);
+    const options = { slopes: alibiSlopes(2), keyMask };
+    expect(await relativeGradError({ b: 1, h: 2, tq: 21, tk: 21, dh: 128 }, options, 36)).toBeLessThan(1e-4);
+    keyMask.dispose();
+  });
+
   it('equals the plain-ops gradient for query chunks at an offset (Tq=5, Tk=19)', async () => {
     const shapes = { b: 1, h: 3, tq: 5, tk: 19, dh: 16 };
     const slopes = alibiSlopes(3, 8, 'mosaic_gpt');

@@ -74,6 +74,12 @@ describe.runIf(webgpuExpected)('fused flash attention on the real webgpu backend
     );
   });
 
+  it('matches the reference at head dim 128 (several lanes per row), for a block and a decode step', async () => {
+    const slopes = alibiSlopes(1, 8, 'mpt');
+    expect(await compare({ tq: 40, tk: 40, dh: 128, heads: 1 }, { slopes }, 17)).toBeLessThan(1e-5);
+    expect(await compare({ tq: 1, tk: 40, dh: 128, heads: 1 }, { slopes }, 18)).toBeLessThan(1e-5);
+  });
+
   it('honours a key padding mask', async () => {
     const keyMask = tf.tensor2d(
       Array.from({ length: B * T }, (_, i) => (i < 3 ? 0 : 1)),

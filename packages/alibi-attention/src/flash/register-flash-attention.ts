@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGpuProgramLike } from './blocked-program.js';
+import { MIN_WORKGROUP_STORAGE_BYTES, type WebGpuProgramLike } from './blocked-program.js';
 import {
   FlashAttentionDkDvProgram,
   FlashAttentionDqProgram,
@@ -29,6 +29,12 @@ interface WebGpuBackendLike {
     uniforms?: { type: string; data: number[] }[],
   ): tf.TensorInfo;
   disposeData(dataId: tf.DataId): boolean;
+  device?: { limits?: { maxComputeWorkgroupStorageSize?: number } };
+}
+
+/** The workgroup memory the device was opened with (tfjs asks for the adapter's maximum). */
+function storageBytes(backend: WebGpuBackendLike): number {
+  return backend.device?.limits?.maxComputeWorkgroupStorageSize ?? MIN_WORKGROUP_STORAGE_BYTES;
 }
 
 interface KernelArgs {
@@ -47,8 +53,9 @@ function scoreUniforms(attrs: FlashAttentionAttrs): { type: string; data: number
 
 function forwardWebGpu(args: KernelArgs, withLse: boolean): tf.TensorInfo {
   const { q, k, v, slopes, keyMask } = args.inputs as Record<string, tf.TensorInfo>;
-  const program = new FlashAttentionProgram(q!.shape, withLse);
-  return (args.backend as WebGpuBackendLike).runWebGPUProgram(
+  const backend = args.backend as WebGpuBackendLike;
+  const program = new FlashAttentionProgram(q!.shape, withLse, storageBytes(backend));
+  return backend.runWebGPUProgram(
     program,
     [q!, k!, v!, slopes!, keyMask!],
     'float32',
@@ -66,8 +73,19 @@ function gradWebGpu(args: KernelArgs): tf.TensorInfo[] {
     'float32',
   );
   const inputs = [q!, k!, v!, dy!, stats, slopes!, keyMask!];
-  const dq = backend.runWebGPUProgram(new FlashAttentionDqProgram(q!.shape), inputs, 'float32', uniforms);
-  const dkdv = backend.runWebGPUProgram(new FlashAttentionDkDvProgram(k!.shape), inputs, 'float32', uniforms);
+  const bytes = storageBytes(backend);
+  const dq = backend.runWebGPUProgram(
+    new FlashAttentionDqProgram(q!.shape, bytes),
+    inputs,
+    'float32',
+    uniforms,
+  );
+  const dkdv = backend.runWebGPUProgram(
+    new FlashAttentionDkDvProgram(k!.shape, bytes),
+    inputs,
+    'float32',
+    uniforms,
+  );
   backend.disposeData(stats.dataId);
   return [dq, dkdv];
 }

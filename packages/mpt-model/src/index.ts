@@ -62,7 +62,9 @@ export {
 } from './parameters.js';
 export {
   assertInt8Backend,
+  INT8_BACKENDS,
   parseQuantizeMode,
+  QUANTIZE_MODES,
   QuantizationError,
   type QuantizeMode,
   quantizedWeightBytes,

@@ -78,12 +78,25 @@ const notes = [];
 const loader = '/usr/lib/x86_64-linux-gnu/libvulkan.so.1';
 if (existsSync(loader)) copyFileSync(realpathSync(loader), join(out, 'lib/libvulkan.so.1'));
 else notes.push(`no Vulkan loader at ${loader} (apt-get install libvulkan1): the kit will need the target's`);
-// NVIDIA's Vulkan driver (libGLX_nvidia.so.0) links glvnd's libGLdispatch.so.0, which a CUDA-only image may
-// lack; without it the loader finds "no drivers". run.sh puts this copy on the path only when the target has none.
-const glDispatch = '/usr/lib/x86_64-linux-gnu/libGLdispatch.so.0';
+// NVIDIA's Vulkan driver (libGLX_nvidia.so.0) needs glvnd (libGLdispatch and the GLX/EGL dispatchers), which a
+// CUDA-only image may lack; without it the loader finds "no drivers". run.sh puts these copies on the path only
+// when the target has no libGLdispatch.so.0.
 mkdirSync(join(out, 'glvnd'), { recursive: true });
-if (existsSync(glDispatch)) copyFileSync(realpathSync(glDispatch), join(out, 'glvnd/libGLdispatch.so.0'));
-else notes.push(`no ${glDispatch} (apt-get install libglvnd0): targets without glvnd will find no NVIDIA driver`);
+for (const lib of [
+  'libGLdispatch.so.0',
+  'libGLX.so.0',
+  'libEGL.so.1',
+  'libOpenGL.so.0',
+  'libGL.so.1',
+  'libGLESv2.so.2',
+]) {
+  const path = `/usr/lib/x86_64-linux-gnu/${lib}`;
+  if (existsSync(path)) copyFileSync(realpathSync(path), join(out, 'glvnd', lib));
+  else
+    notes.push(
+      `no ${path} (apt-get install libglvnd0 libglx0 libegl1 libopengl0 libgl1): no NVIDIA driver without glvnd`,
+    );
+}
 // dawn.node needs GLIBCXX_3.4.30 (GCC 12); run.sh uses this copy only when the target's libstdc++ is older.
 const libstdcxx = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
 if (existsSync(libstdcxx)) copyFileSync(realpathSync(libstdcxx), join(out, 'compat/libstdc++.so.6'));

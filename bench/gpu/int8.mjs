@@ -13,6 +13,7 @@ import {
 import { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeOnce, modelConfig, randomTokens } from './model-stage.mjs';
+import { summarize } from './profile.mjs';
 import { timeQueued, withGpuErrors } from './timing.mjs';
 
 async function relativeError(y, ref) {
@@ -86,7 +87,21 @@ async function measureDecodeQuantized(shape, decode) {
         await withGpuErrors(() => decodeOnce(m, prompt, decode.newTokens));
         const t = await withGpuErrors(() => decodeOnce(m, prompt, decode.newTokens));
         const steps = decode.newTokens - 1;
+        // Where a few tokens' time goes: GPU time per kernel against the wall time (the rest is dispatch).
+        const t0 = performance.now();
+        const info = await withGpuErrors(() => tf.profile(() => decodeOnce(m, prompt.slice(0, 8), 4)));
+        const wallMs = performance.now() - t0;
+        const gpuMs = info.kernels.reduce(
+          (a, k) => a + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0),
+          0,
+        );
         out.push({
+          profile_8_prompt_4_new: {
+            wall_ms: wallMs,
+            gpu_kernel_ms: gpuMs,
+            kernels: info.kernels.length,
+            top: summarize(info.kernels, (k) => k.name, 6),
+          },
           weights: quantize ?? 'float32',
           prefill_tokens_per_s: decode.prompt / t.prefill_s,
           decode_tokens_per_s: steps / t.decode_s,

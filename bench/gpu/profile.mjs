@@ -11,7 +11,7 @@ function msOf(kernel) {
   return typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : 0;
 }
 
-function summarize(kernels, keyOf, limit) {
+export function summarize(kernels, keyOf, limit) {
   const groups = new Map();
   for (const k of kernels) {
     const key = keyOf(k);

@@ -246,6 +246,7 @@ async function checkLayouts(
   config: SubgroupMatrixConfig,
   subgroupSize: number,
 ): Promise<Int8MatrixSettlement> {
+  registerInt8WebGpuKernels();
   const problem = checkProblem(config);
   const tried: Int8MatrixSettlement['tried'] = [];
   let plan: Int8MatrixPlan | null = null;

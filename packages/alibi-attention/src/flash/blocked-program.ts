@@ -77,6 +77,11 @@ export function tileRows(
 ): number {
   const budget = Math.floor(storageBytes / 4) - RESERVED_FLOATS;
   const perKey = 2 * headDim + partials * threads + floatsPerKey;
+  if (4 * perKey > budget) {
+    throw new RangeError(
+      `head dim ${headDim} needs ${16 * perKey} bytes of workgroup memory per 4-key tile; the device has ${storageBytes}`,
+    );
+  }
   return Math.max(4, Math.min(MAX_TILE, 4 * Math.floor(budget / perKey / 4)));
 }
 

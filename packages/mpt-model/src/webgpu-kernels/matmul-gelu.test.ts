@@ -1,6 +1,7 @@
 // The fused linear + GELU kernels on the real webgpu backend (Dawn) against the plain-ops composition on cpu:
 // forward with and without a gradient tape, every gradient, both weight layouts, GELU and its derivative against
 // float64 on the host, and no leaked tensors.
+import { dequantizeInt8, quantizeInt8, uploadInt8 } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import type { LinearParams } from '../layers.js';
@@ -191,10 +192,31 @@ describe.runIf(webgpuExpected)('fusedLinearGelu on the real webgpu backend', () 
         return kernelNames;
       };
       expect(await kernels({ weight, int8: undefined })).toContain('MptMatMulGelu');
+      // Any other form goes through linear; outside a gradient tape its GELU is still one fused program.
       const other = await kernels({ weight, scale: x } as LinearParams);
       expect(other).not.toContain('MptMatMulGelu');
-      expect(other).toContain('Erf');
+      expect(other).toContain('MptGelu');
+      expect(other).not.toContain('Erf');
       tf.dispose([x, weight]);
+    });
+  });
+
+  it('an int8 weight gets the fused GELU on its int8 product, equal to the plain composition', async () => {
+    await on('webgpu', async () => {
+      const [m, k, n] = [5, 24, 40];
+      const q = quantizeInt8(normal(n * k, 3, 0.3), [n, k]);
+      const int8 = uploadInt8(q);
+      const weight = tf.tensor2d(dequantizeInt8(q), [n, k]);
+      const x = tf.tensor2d(normal(m * k, 4), [m, k]);
+      const got = await withShaderChecks(async () => {
+        const y = linearGelu(x, { weight, int8 });
+        const data = await y.data();
+        y.dispose();
+        return data;
+      });
+      const want = await linearGeluPlain(x, weight, 'outIn').data();
+      expect(relativeL2(got, want)).toBeLessThan(1e-5);
+      tf.dispose([x, weight, int8.packed, int8.scales]);
     });
   });
 

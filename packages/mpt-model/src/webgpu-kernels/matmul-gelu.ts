@@ -110,6 +110,11 @@ export function fusedLinearGelu(
 export function linearGelu(x: tf.Tensor, p: LinearParams): tf.Tensor {
   const known = new Set(['weight', 'bias', 'layout']);
   const plain = Object.entries(p).every(([k, v]) => known.has(k) || v === undefined);
-  if (!plain || p.weight.dtype !== 'float32') return geluErf(linear(x, p));
-  return fusedLinearGelu(x, p.weight, p.layout ?? 'outIn', p.bias);
+  if (plain && p.weight.dtype === 'float32') return fusedLinearGelu(x, p.weight, p.layout ?? 'outIn', p.bias);
+  // An int8 weight (inference: no gradient): on webgpu the GELU is one program instead of erf's five ops.
+  if (!fusedKernelsAvailable() || recordingGradients()) return geluErf(linear(x, p));
+  return tf.tidy(() => {
+    const z = linear(x, p);
+    return tf.reshape(runFusedKernel('MptGelu', { z }), z.shape);
+  });
 }

@@ -17,6 +17,11 @@ export type AttentionImpl = 'torch' | 'flash' | 'triton' | 'auto';
 
 export interface AlibiAttentionOptions extends AttentionOptions {
   impl?: AttentionImpl;
+  /**
+   * `slopes` already on the device (`[H]`, float32; zeros for no ALiBi), for the fused kernel: a caller running
+   * many layers uploads them once instead of once per call. The plain path ignores it.
+   */
+  slopesTensor?: tf.Tensor;
 }
 
 /** Which implementation `alibiAttention` runs for this impl on the active backend. */
@@ -64,18 +69,30 @@ export function alibiAttention(
   const o = resolveAttentionOptions(q, k, v, options);
   // Outside tf.grads/variableGrads nothing is taped, so inference skips the log-sum-exps and the O copy.
   if (tf.engine().state.gradientDepth === 0) {
-    return tf.tidy(() => runFlashAttentionKernel(q, k, v, ...kernelInputs(q, k, o)));
+    return tf.tidy(() => runFlashAttentionKernel(q, k, v, ...kernelInputs(q, k, o, options.slopesTensor)));
   }
   const fused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const { o: out, forward } = runFlashAttentionWithLse(qIn, kIn, vIn, ...kernelInputs(qIn, kIn, o));
+    const { o: out, forward } = runFlashAttentionWithLse(
+      qIn,
+      kIn,
+      vIn,
+      ...kernelInputs(qIn, kIn, o, options.slopesTensor),
+    );
     save([qIn, kIn, vIn, forward]);
     return {
       value: out,
       gradFunc: (dy, saved) =>
         tf.tidy(() => {
           const [qs, ks, vs, fs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-          return runFlashAttentionGradKernel(qs, ks, vs, fs, dy as tf.Tensor, ...kernelInputs(qs, ks, o));
+          return runFlashAttentionGradKernel(
+            qs,
+            ks,
+            vs,
+            fs,
+            dy as tf.Tensor,
+            ...kernelInputs(qs, ks, o, options.slopesTensor),
+          );
         }),
     };
   }) as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor4D;
@@ -87,9 +104,15 @@ function kernelInputs(
   q: tf.Tensor,
   k: tf.Tensor,
   o: ResolvedAttentionOptions,
+  slopesTensor?: tf.Tensor,
 ): [tf.Tensor, tf.Tensor, FlashAttentionAttrs] {
   const [b, h] = q.shape as [number, number];
-  const slopes = o.slopes ? tf.tensor1d(o.slopes) : tf.zeros([h]);
+  if (slopesTensor && (slopesTensor.size !== h || slopesTensor.dtype !== 'float32')) {
+    throw new RangeError(
+      `slopesTensor must hold ${h} float32 slopes, got [${slopesTensor.shape}] ${slopesTensor.dtype}`,
+    );
+  }
+  const slopes = slopesTensor ?? (o.slopes ? tf.tensor1d(o.slopes) : tf.zeros([h]));
   const keyMask = o.keyMask ? tf.cast(o.keyMask, 'float32') : tf.ones([b, k.shape[2]!]);
   return [slopes, keyMask, { scale: o.scale, queryOffset: o.queryOffset, causal: o.causal }];
 }

@@ -1,0 +1,84 @@
+// The preallocated KV cache (webgpu: keys and values written in place into fixed-capacity buffers) against the
+// concatenating one: same filled positions, doubling capacity, batch joins; elsewhere the option changes nothing.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { selectBackend } from './backend/select-backend.js';
+import { splitHeads } from './heads.js';
+import { KVCache } from './kv-cache.js';
+
+const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
+
+function rows(b: number, t: number, width: number, seed: number): tf.Tensor3D {
+  const data = Float32Array.from({ length: b * t * width }, (_, i) => Math.sin(seed * 7.1 + i * 0.37));
+  return tf.tensor3d(data, [b, t, width]);
+}
+
+afterEach(async () => {
+  await selectBackend('cpu', { log: false });
+});
+
+describe('KVCache with preallocate', () => {
+  it('is the concatenating cache on cpu', async () => {
+    await selectBackend('cpu', { log: false });
+    const cache = new KVCache(1, { preallocate: { maxLength: 16 } });
+    expect(cache.inPlace).toBe(false);
+    const e = cache.appendRows(0, rows(1, 3, 8, 1), rows(1, 3, 8, 2), 2);
+    expect(e.k.shape).toEqual([1, 2, 3, 4]);
+    expect(cache.length).toBe(3);
+    cache.dispose();
+  });
+
+  if (!webgpuExpected) {
+    it.skip('skipped on webgpu: no WebGPU adapter expected (set VK_ICD_FILENAMES for SwiftShader)', () => {});
+  }
+
+  it.runIf(webgpuExpected)(
+    'writes in place on webgpu, grows by doubling and matches concatenation',
+    async () => {
+      await selectBackend('webgpu', { log: false });
+      const heads = 2;
+      const width = 8;
+      const cache = new KVCache(2, { preallocate: { maxLength: 100 } });
+      expect(cache.inPlace).toBe(true);
+      const ks: tf.Tensor3D[] = [];
+      const vs: tf.Tensor3D[] = [];
+      const steps = [5, 1, 1, 60, 1];
+      let first: tf.Tensor | null = null;
+      for (const [i, t] of steps.entries()) {
+        const k = rows(2, t, width, 2 * i);
+        const v = rows(2, t, width, 2 * i + 1);
+        ks.push(k);
+        vs.push(v);
+        cache.reserve(t);
+        for (let layer = 0; layer < 2; layer++) {
+          const e = cache.appendRows(layer, k, v, heads);
+          expect(e.k.shape).toEqual([2, heads, cache.capacity, width / heads]);
+          if (i === 0 && layer === 0) first = e.k;
+          // Steps within the capacity keep the same buffer.
+          if (i > 0 && i < 3 && layer === 0) expect(e.k).toBe(first);
+        }
+        expect(cache.length).toBe(steps.slice(0, i + 1).reduce((a, b) => a + b, 0));
+      }
+      expect(cache.capacity).toBe(100);
+      const mask = cache.attentionKeyMask(2)!;
+      expect(mask.shape).toEqual([2, 100]);
+      expect(cache.keyMask).toBeNull();
+      const want = tf.tidy(() => splitHeads(tf.concat(ks, 1), heads));
+      const wantV = tf.tidy(() => splitHeads(tf.concat(vs, 1), heads));
+      const filled = tf.tidy(() => tf.slice(cache.layer(1)!.k, [0, 0, 0, 0], [2, heads, 68, width / heads]));
+      const filledV = tf.tidy(() => tf.slice(cache.layer(1)!.v, [0, 0, 0, 0], [2, heads, 68, width / heads]));
+      expect(Array.from(await filled.data())).toEqual(Array.from(await want.data()));
+      expect(Array.from(await filledV.data())).toEqual(Array.from(await wantV.data()));
+      // Joining caches slices off the unfilled positions.
+      const joined = KVCache.concatBatch([cache]);
+      expect(joined.layer(0)!.k.shape).toEqual([2, heads, 68, width / heads]);
+      expect(Array.from(await joined.layer(1)!.k.data())).toEqual(Array.from(await want.data()));
+      expect(() => cache.reserve(33)).toThrow('the cache holds at most 100 positions');
+      tf.dispose([want, wantV, filled, filledV, ...ks, ...vs]);
+      joined.dispose();
+      const before = tf.memory().numTensors;
+      cache.dispose();
+      expect(tf.memory().numTensors).toBeLessThan(before);
+    },
+  );
+});

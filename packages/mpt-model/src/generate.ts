@@ -1,11 +1,12 @@
 /**
  * Autoregressive generation for one sequence: prefill the prompt into a KV cache, then one decode step per
- * token, choosing each token on the host (`sampling.ts`). Tokens stream out as they are chosen.
+ * token, choosing each token on the host (`sampling.ts`), or for plain greedy decoding on the device. Tokens
+ * stream out as they are chosen.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from './model.js';
 import { SeededRandom } from './random.js';
-import { type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
+import { isGreedy, type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -60,13 +61,38 @@ export async function* generateStream(
   const cache = model.newCache();
   let finishReason: FinishReason = 'length';
   let text: string | undefined;
+  // Greedy without a repetition penalty takes the arg-max on the backend and reads back one int per token (ties
+  // go to the lowest id, as on the host). On webgpu, whose reads are asynchronous, the next step is queued from
+  // the token still on the device before its read completes: the host records that step while the device
+  // computes and the read makes its round trip. A stop then discards the queued step.
+  const onDevice = isGreedy(options) && (options.repetitionPenalty ?? 1) === 1;
+  const pipelined = onDevice && tf.getBackend() === 'webgpu';
+  let next: tf.Tensor2D | null = null;
   try {
     let logits: tf.Tensor2D | null = options.maxNewTokens > 0 ? model.prefill([[...prompt]], cache) : null;
     while (logits && tokens.length < options.maxNewTokens) {
-      const row = ((await logits.data()) as Float32Array).slice();
-      logits.dispose();
-      logits = null;
-      const token = sampleToken(row, options, rng, seen);
+      let token: number;
+      // Whether the cache has room for another step, as it was before any queued step.
+      const full = cache.length >= model.config.maxSeqLen;
+      if (onDevice) {
+        const chosen = tf.argMax(logits, -1) as tf.Tensor1D;
+        logits.dispose();
+        logits = null;
+        try {
+          const read = chosen.data();
+          if (pipelined && tokens.length + 1 < options.maxNewTokens && !full) {
+            next = model.decodeStep(chosen, cache);
+          }
+          token = (await read)[0]!;
+        } finally {
+          chosen.dispose();
+        }
+      } else {
+        const row = ((await logits.data()) as Float32Array).slice();
+        logits.dispose();
+        logits = null;
+        token = sampleToken(row, options, rng, seen);
+      }
       tokens.push(token);
       seen.push(token);
       yield { token, index: tokens.length - 1 };
@@ -84,14 +110,16 @@ export async function* generateStream(
         }
       }
       if (tokens.length >= options.maxNewTokens) break;
-      if (cache.length >= model.config.maxSeqLen) {
+      if (full) {
         finishReason = 'max_seq_len';
         break;
       }
-      logits = model.decodeStep([token], cache);
+      logits = next ?? model.decodeStep([token], cache);
+      next = null;
     }
     (logits as tf.Tensor | null)?.dispose();
   } finally {
+    (next as tf.Tensor | null)?.dispose();
     cache.dispose();
   }
   if (text === undefined && options.decode) text = options.decode(tokens);

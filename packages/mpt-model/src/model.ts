@@ -270,7 +270,8 @@ export class MPTModel {
 
   /** An empty KV cache for this model (one per sequence or per batch of sequences decoded together). */
   newCache(): KVCache {
-    return new KVCache(this.config.nLayers);
+    // On webgpu the cache is preallocated and written in place (see `KVCacheOptions.preallocate`).
+    return new KVCache(this.config.nLayers, { preallocate: { maxLength: this.config.maxSeqLen } });
   }
 
   /**
@@ -373,9 +374,19 @@ export class MPTModel {
       if (cache.batchSize !== undefined && cache.batchSize !== b) {
         throw new RangeError(`the cache holds a batch of ${cache.batchSize} sequences, got ${b}`);
       }
+      // A preallocated cache settles its capacity (the width of its keys and key mask) for the whole step.
+      cache.reserve(t);
       // The key mask is kept only once some position is padding; until then attention needs none.
       if (attentionMask || cache.keyMask) cache.appendMask(attentionMask ?? tf.ones([b, t]), pastLength);
-      return this.run(x, { slopes: this.slopes, pastLength, keyMask: cache.keyMask, cache }, lastOnly);
+      const ctx: AttentionContext = {
+        slopes: this.slopes,
+        pastLength,
+        keyMask: cache.attentionKeyMask(b),
+        cache,
+      };
+      // On webgpu (preallocated cache), upload the slopes once per step rather than once per block.
+      if (cache.inPlace && this.slopes) ctx.slopesTensor = tf.tensor1d(this.slopes);
+      return this.run(x, ctx, lastOnly);
     });
   }
 

@@ -16,6 +16,8 @@ import { linearGelu } from './webgpu-kernels/matmul-gelu.js';
 export interface AttentionContext {
   /** ALiBi slopes for the config (null when ALiBi is off). */
   slopes: Float32Array | null;
+  /** The same slopes on the device, uploaded once for all blocks of a call (fused attention only). */
+  slopesTensor?: tf.Tensor1D;
   /** Tokens already in the cache before this call (0 without a cache). */
   pastLength: number;
   /** `[B, past + T]`: 1 for real tokens, 0 for padding; null when nothing is padded. */
@@ -64,11 +66,14 @@ export function blockForward(
     // QK-LayerNorm runs over the whole d_model vector, before the heads are split.
     if (p.qLn) q = layerNorm(q, p.qLn, eps);
     if (p.kLn) k = layerNorm(k, p.kLn, eps);
-    let kh = splitHeads(k, config.nHeads);
-    let vh = splitHeads(v, config.nHeads);
-    if (ctx.cache) ({ k: kh, v: vh } = ctx.cache.append(layer, kh, vh));
+    // With a cache, the keys and values attention sees are the cache's (on webgpu its preallocated buffers,
+    // written in place; causal attention at `pastLength` never reaches their unfilled positions).
+    const { k: kh, v: vh } = ctx.cache
+      ? ctx.cache.appendRows(layer, k, v, config.nHeads)
+      : { k: splitHeads(k, config.nHeads), v: splitHeads(v, config.nHeads) };
     const attended = alibiAttention(splitHeads(q, config.nHeads), kh, vh, {
       slopes: ctx.slopes,
+      slopesTensor: ctx.slopesTensor,
       scale: config.softmaxScale ?? 1 / Math.sqrt(d / config.nHeads),
       causal: true,
       queryOffset: ctx.pastLength,

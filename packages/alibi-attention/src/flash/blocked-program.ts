@@ -58,10 +58,14 @@ export function lanesPerRow(headDim: number, floatsPerLane: number): number {
   return lanes;
 }
 
-/** Rows per workgroup: one for a decode step, a few for short blocks, else `MAX_THREADS / lanes`. */
+/**
+ * Rows per workgroup: `MAX_THREADS / lanes`, or for a short block (a decode step has one row) enough rows for
+ * 32 threads, at least 8: the idle rows cost no time on a GPU whose SIMD width is 32, and their threads help
+ * stage the tiles, which is what a block of few rows waits on.
+ */
 export function blockRows(length: number, lanes: number): number {
   const most = MAX_THREADS / lanes;
-  return length <= 1 ? 1 : Math.min(most, length <= 8 ? 8 : most);
+  return length <= 8 ? Math.min(most, Math.max(8, 32 / lanes)) : most;
 }
 
 /**

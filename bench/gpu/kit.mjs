@@ -151,8 +151,14 @@ run.peakTflops = matmul.result?.peak_tflops ?? null;
 
 // The attention comparison, the flag sweep and the memory run come after the model stages, which leave the
 // first its minimum time and the other two their most.
-const laterS = shapes.maxSeconds.sweep + shapes.maxSeconds.memory;
-run.reserveS = shapes.minSeconds.attention + laterS;
+// Only the sections chosen to run are reserved for.
+const wanted = (group, seconds) => (chosen.has(group) ? seconds : 0);
+const laterS = wanted('flags', shapes.maxSeconds.sweep) + wanted('memory', shapes.maxSeconds.memory);
+run.reserveS =
+  wanted('profile', shapes.minSeconds.profile) +
+  wanted('int8', shapes.minSeconds.int8) +
+  wanted('attention', shapes.minSeconds.attention) +
+  laterS;
 let rates = null;
 for (const shape of shapes.models) {
   const plan = planLayers(shape, rates, {
@@ -210,7 +216,7 @@ for (const shape of shapes.models) {
 await section('profile', 'profile', shapes.minSeconds.profile, () => profileTrainStep(shapes.models[0]));
 await section('int8', 'int8', shapes.minSeconds.int8, () => measureInt8(shapes.int8, run));
 
-run.reserveS = laterS;
+run.reserveS = wanted('attention', shapes.minSeconds.attention) + laterS;
 await section('attention', 'attention', shapes.minSeconds.attention, () =>
   measureAttention(shapes.attention, run),
 );

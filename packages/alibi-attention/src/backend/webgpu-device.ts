@@ -44,13 +44,18 @@ interface DeviceLike {
 const capabilitiesByDevice = new WeakMap<object, WebGpuCapabilities>();
 
 const ENABLE_DIRECTIVE = /^[ \t]*enable [a-z0-9_, ]+;[ \t]*$/gm;
+const DIAGNOSTIC_DIRECTIVE = /^[ \t]*diagnostic\([a-z_]+, [a-z0-9_.]+\);[ \t]*$/gm;
 
-/** WGSL with every `enable` directive moved before the first declaration, duplicates dropped. */
+/**
+ * WGSL with every `enable` directive, then every global `diagnostic` directive, moved before the first
+ * declaration (where WGSL requires them), duplicates dropped.
+ */
 export function hoistEnableDirectives(code: string): string {
-  const found = code.match(ENABLE_DIRECTIVE);
-  if (!found) return code;
-  const unique = [...new Set(found.map((d) => d.trim()))];
-  return `${unique.join('\n')}\n${code.replace(ENABLE_DIRECTIVE, '')}`;
+  const enables = code.match(ENABLE_DIRECTIVE) ?? [];
+  const diagnostics = code.match(DIAGNOSTIC_DIRECTIVE) ?? [];
+  if (enables.length + diagnostics.length === 0) return code;
+  const unique = [...new Set([...enables, ...diagnostics].map((d) => d.trim()))];
+  return `${unique.join('\n')}\n${code.replace(ENABLE_DIRECTIVE, '').replace(DIAGNOSTIC_DIRECTIVE, '')}`;
 }
 
 function readConfigs(info: Record<string, unknown> | undefined): SubgroupMatrixConfig[] {

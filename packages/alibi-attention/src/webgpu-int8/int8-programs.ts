@@ -325,8 +325,11 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
           }
           workgroupBarrier();`
       : '';
+    // Offsets and strides derive from the subgroup's index, uniform per subgroup but not per workgroup, which
+    // is all the uniformity analysis can prove: the subgroup-matrix uniformity diagnostic is off.
     return `
       enable chromium_experimental_subgroup_matrix;
+      diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
       var<workgroup> block : array<i32, ${blockM * blockN}>;
       ${staged ? `var<workgroup> xTile : array<i32, ${blockM * kWords}>;\n      var<workgroup> wTile : array<i32, ${blockN * kWords}>;` : ''}
       fn main(index : i32) {

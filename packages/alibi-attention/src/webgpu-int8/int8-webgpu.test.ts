@@ -65,6 +65,14 @@ describe('webgpu device setup', () => {
     expect(out.startsWith('enable f16;\nenable chromium_experimental_subgroup_matrix;\nstruct U')).toBe(true);
     expect(out.match(/enable /g)).toHaveLength(2);
     expect(hoistEnableDirectives('fn f() {}')).toBe('fn f() {}');
+    const diag = hoistEnableDirectives(
+      'var<private> a : i32;\n  diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);\n  enable f16;\n',
+    );
+    expect(diag.split('\n').slice(0, 3)).toEqual([
+      'enable f16;',
+      'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);',
+      'var<private> a : i32;',
+    ]);
   });
 
   it('picks the largest signed int8 subgroup-matrix shape and nothing else', () => {

@@ -211,7 +211,8 @@ async function checkLayout(
     return (err as Error).message;
   }
   const error = await gpu.popErrorScope();
-  if (error) return error.message.split('\n')[0]!;
+  // Compilation errors span lines (the first is often only a warning): keep them all, one line.
+  if (error) return error.message.replace(/\s+/g, ' ').trim().slice(0, 1200);
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
     // Scales are 1 / 127 * 127 in float32: allow that rounding, nothing more.

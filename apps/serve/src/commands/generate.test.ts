@@ -122,7 +122,7 @@ describe.skipIf(!fx)('mptjs-serve generate', () => {
     expect(cpu.stderr).toContain('--quantize int8 runs on the wasm and webgpu backends (selected: cpu)');
     const bad = await runCliProcess([...base, '--quantize', 'int4']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('unknown quantization "int4" (supported: int8)');
+    expect(bad.stderr).toContain('unknown quantization "int4" (supported: int8, w8a8)');
   });
 
   it('is a usage error to give both --prompt and --prompt-ids', async () => {

@@ -44,6 +44,7 @@ export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
 export * from './wasm-kernels/cross-entropy.js';
+export * from './wasm-kernels/gelu.js';
 export * from './wasm-kernels/int8-linear.js';
 export {
   patchWasmTransposedMatMul,

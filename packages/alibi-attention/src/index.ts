@@ -43,6 +43,7 @@ export {
 export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
+export * from './wasm-kernels/adamw.js';
 export * from './wasm-kernels/cross-entropy.js';
 export * from './wasm-kernels/gelu.js';
 export * from './wasm-kernels/int8-linear.js';

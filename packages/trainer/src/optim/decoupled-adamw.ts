@@ -1,3 +1,4 @@
+import { adamwKernelAvailable, adamwUpdateSimd } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { DecoupledOptimizer } from './decoupled-optimizer.js';
 import type { ParamWithGrad } from './optimizer.js';
@@ -33,10 +34,23 @@ export class DecoupledAdamW extends DecoupledOptimizer {
     const bc1 = 1 - b1 ** this.t;
     const bc2 = 1 - b2 ** this.t;
     const decay = this.decayFactor(lr);
+    // On wasm one SIMD pass per tensor does the whole update (same floats as the ops below).
+    const fused = adamwKernelAvailable();
     for (const { name, param, grad } of entries) {
       const s = this.slots.get(name, param);
       const m = s.get('exp_avg')!;
       const v = s.get('exp_avg_sq')!;
+      const float = [param, grad, m, v].every((t) => t.dtype === 'float32');
+      if (fused && float && param.size > 0) {
+        tf.tidy(() => {
+          const step = { beta1: b1, beta2: b2, sqrtBc2: Math.sqrt(bc2), eps, stepSize: lr / bc1, decay };
+          const [p1, m1, v1] = adamwUpdateSimd(param, tf.reshape(grad, param.shape), m, v, step);
+          param.assign(p1);
+          m.assign(m1);
+          v.assign(v1);
+        });
+        continue;
+      }
       tf.tidy(() => {
         const g = tf.reshape(grad, param.shape);
         const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));

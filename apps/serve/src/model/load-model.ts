@@ -5,10 +5,10 @@ import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
 import {
   chooseOffload,
   formatBytes,
+  INT8_BACKENDS,
   MPTModel,
   type OffloadMode,
   type QuantizeMode,
-  INT8_BACKENDS,
   quantizedWeightBytes,
 } from '@mptjs/mpt-model';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';

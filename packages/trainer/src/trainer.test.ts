@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from './config/load.js';
 import { readMetrics } from './metrics/metrics-log.js';
 import { writeTinyRun } from './test-support/tiny-run.js';
-import { train } from './trainer.js';
+import { explainHeapExhaustion, train } from './trainer.js';
 
 async function run(
   configPath: string,
@@ -145,5 +145,22 @@ describe('train() on a tiny MPT (wasm)', () => {
     ).rejects.toThrow(
       'model.pretrained_model_name_or_path "mosaicml/mpt-1b-redpajama-200b" is not a local directory',
     );
+  });
+});
+
+describe('explainHeapExhaustion', () => {
+  it('names the microbatch for a wasm abort or a too-large heap view, and passes anything else through', () => {
+    const abort = new WebAssembly.RuntimeError('Aborted()');
+    const view = new RangeError('Invalid typed array length: 536870912');
+    for (const err of [abort, view]) {
+      const out = explainHeapExhaustion(err, 'wasm', 4, 32, 50432) as Error;
+      expect(out.message).toMatch(
+        /ran out of its 4 GiB heap in a microbatch of 4 x 32 tokens \(the logits alone are 26 MB/,
+      );
+      expect(out.cause).toBe(err);
+    }
+    const other = new RangeError('bad shape');
+    expect(explainHeapExhaustion(other, 'wasm', 4, 32, 50432)).toBe(other);
+    expect(explainHeapExhaustion(view, 'cpu', 4, 32, 50432)).toBe(view);
   });
 });

@@ -140,7 +140,8 @@ function microbatchPlan(cfg: TrainConfig, worldSize: number): { deviceBatch: num
 
 /**
  * tfjs-wasm aborts its whole module (`RuntimeError: Aborted()` or an out-of-bounds access) when its 4 GiB heap
- * runs out; nothing after that can run. Say so in terms of the config rather than the engine's words.
+ * runs out, and a kernel that views a too-large output in that heap fails with a `RangeError` ("Invalid typed
+ * array length"); nothing after either can run. Say so in terms of the config rather than the engine's words.
  */
 export function explainHeapExhaustion(
   err: unknown,
@@ -149,7 +150,11 @@ export function explainHeapExhaustion(
   seqLen: number,
   vocabSize: number,
 ): unknown {
-  if (backend !== 'wasm' || !(err instanceof WebAssembly.RuntimeError)) return err;
+  const heapFull =
+    err instanceof WebAssembly.RuntimeError ||
+    (err instanceof RangeError &&
+      /Invalid typed array length|Array buffer allocation failed/.test(err.message));
+  if (backend !== 'wasm' || !heapFull) return err;
   const logitsMb = Math.round((microbatch * seqLen * vocabSize * 4) / 1e6);
   return new Error(
     `the wasm backend ran out of its 4 GiB heap in a microbatch of ${microbatch} x ${seqLen} tokens ` +

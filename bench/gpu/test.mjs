@@ -15,7 +15,9 @@ import { kitShapes } from './shapes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-const BUDGET_S = 480;
+// Sections stop early when done; the budget only has to leave the model stages room beside the reserves of the
+// later sections on a slow, shared machine.
+const BUDGET_S = 720;
 let failures = 0;
 
 function check(name, pass, detail = '') {

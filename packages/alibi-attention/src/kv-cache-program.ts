@@ -6,29 +6,9 @@
  * so tfjs reuses the same compiled program and allocates nothing.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu-program.js';
 
 const WORKGROUP = 64;
-
-interface WebGpuProgramLike {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  uniforms: string;
-  getUserCode(): string;
-}
-
-interface WebGpuBackendLike {
-  runWebGPUProgram(
-    program: WebGpuProgramLike,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms: { type: string; data: number[] }[],
-    output: tf.TensorInfo,
-  ): tf.TensorInfo;
-}
 
 export class KVCacheWriteProgram implements WebGpuProgramLike {
   readonly variableNames = ['X'];

@@ -14,19 +14,9 @@
  * keys, so the three barriers per tile are amortized over up to 32 keys. All loads from storage and workgroup
  * memory are vec4s: the head dim must be a multiple of 4 (it is in every MPT config).
  */
+import type { WebGpuProgramLike } from '../webgpu-program.js';
 
-/** The subset of tfjs-backend-webgpu's `WebGPUProgram` these programs fill in. */
-export interface WebGpuProgramLike {
-  variableNames: string[];
-  variableComponents?: number[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  uniforms: string;
-  getUserCode(): string;
-}
+export type { WebGpuProgramLike };
 
 /** WebGPU's guaranteed `maxComputeWorkgroupStorageSize`, for a device whose limits are not known. */
 export const MIN_WORKGROUP_STORAGE_BYTES = 16384;

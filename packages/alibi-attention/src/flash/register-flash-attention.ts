@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { WebGpuBackendLike } from '../webgpu-program.js';
 import { MIN_WORKGROUP_STORAGE_BYTES, type WebGpuProgramLike } from './blocked-program.js';
 import {
   FlashAttentionDkDvProgram,
@@ -19,17 +20,6 @@ export interface FlashAttentionAttrs {
   scale: number;
   queryOffset: number;
   causal: boolean;
-}
-
-interface WebGpuBackendLike {
-  runWebGPUProgram(
-    program: WebGpuProgramLike,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-  device?: { limits?: { maxComputeWorkgroupStorageSize?: number } };
 }
 
 /** The workgroup memory the device was opened with (tfjs asks for the adapter's maximum). */

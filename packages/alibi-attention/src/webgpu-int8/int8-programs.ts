@@ -8,7 +8,7 @@
  *   and multiplied by the int8 weight on the GPU's int8 matrix units through Dawn's subgroup matrices
  *   (`chromium-experimental-subgroup-matrix`), int32 sums scaled back to float32.
  */
-import type { WebGpuProgramLike } from '../flash/blocked-program.js';
+import type { WebGpuProgramLike } from '../webgpu-program.js';
 
 /** WGSL: int8 lane `j` (0..3) of a packed word, sign-extended. */
 const UNPACK_SNIPPET = `

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type SubgroupMatrixConfig, webGpuCapabilities } from '../backend/webgpu-device.js';
-import type { WebGpuProgramLike } from '../flash/blocked-program.js';
+import type { WebGpuBackendLike, WebGpuProgramLike } from '../webgpu-program.js';
 import {
   activationRowBytes,
   Int8DequantizeProgram,
@@ -17,17 +17,6 @@ import {
 } from './int8-programs.js';
 
 export const INT8_MATMUL_W8A8_KERNEL = 'Int8MatmulW8A8';
-
-interface WebGpuBackendLike {
-  runWebGPUProgram(
-    program: WebGpuProgramLike,
-    inputs: tf.TensorInfo[],
-    dtype: tf.DataType,
-    uniforms?: { type: string; data: number[] }[],
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-  device?: object;
-}
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 type Int8Attrs = { n: number; k: number; rowBytes: number };

@@ -329,7 +329,7 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
     // is all the uniformity analysis can prove: the subgroup-matrix uniformity diagnostic is off.
     return `
       enable chromium_experimental_subgroup_matrix;
-      diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+      diagnostic(off, chromium.subgroup_matrix_uniformity);
       var<workgroup> block : array<i32, ${blockM * blockN}>;
       ${staged ? `var<workgroup> xTile : array<i32, ${blockM * kWords}>;\n      var<workgroup> wTile : array<i32, ${blockN * kWords}>;` : ''}
       fn main(index : i32) {

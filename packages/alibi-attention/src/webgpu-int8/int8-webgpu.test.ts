@@ -66,11 +66,11 @@ describe('webgpu device setup', () => {
     expect(out.match(/enable /g)).toHaveLength(2);
     expect(hoistEnableDirectives('fn f() {}')).toBe('fn f() {}');
     const diag = hoistEnableDirectives(
-      'var<private> a : i32;\n  diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);\n  enable f16;\n',
+      'var<private> a : i32;\n  diagnostic(off, chromium.subgroup_matrix_uniformity);\n  enable f16;\n',
     );
     expect(diag.split('\n').slice(0, 3)).toEqual([
       'enable f16;',
-      'diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);',
+      'diagnostic(off, chromium.subgroup_matrix_uniformity);',
       'var<private> a : i32;',
     ]);
   });

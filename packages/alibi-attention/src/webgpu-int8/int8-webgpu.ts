@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type SubgroupMatrixConfig, webGpuCapabilities } from '../backend/webgpu-device.js';
 import type { WebGpuBackendLike, WebGpuProgramLike } from '../webgpu-program.js';
+import { compilerErrors } from './compile-errors.js';
 import {
   activationRowBytes,
   Int8DequantizeProgram,
@@ -200,8 +201,7 @@ async function checkLayout(
     return (err as Error).message;
   }
   const error = await gpu.popErrorScope();
-  // Compilation errors span lines (the first is often only a warning): keep them all, one line.
-  if (error) return error.message.replace(/\s+/g, ' ').trim().slice(0, 1200);
+  if (error) return compilerErrors(error.message);
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
     // Scales are 1 / 127 * 127 in float32: allow that rounding, nothing more.

@@ -2,9 +2,11 @@
 import './backend/gradients.js';
 import { registerFlashAttentionKernel } from './flash/register-flash-attention.js';
 import { patchWasmTransposedMatMul } from './wasm-matmul.js';
+import { patchWasmSlice } from './wasm-slice.js';
 
 registerFlashAttentionKernel();
 patchWasmTransposedMatMul();
+patchWasmSlice();
 
 export {
   type AlibiAttentionOptions,
@@ -53,6 +55,7 @@ export {
   type WasmSimdMatMulMode,
   wasmSimdKernelsOn,
 } from './wasm-matmul.js';
+export { copySlice, patchWasmSlice } from './wasm-slice.js';
 export {
   activationRowBytes,
   INT8_ROWS_MAX,

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type SubgroupMatrixConfig, webGpuCapabilities } from '../backend/webgpu-device.js';
-import type { WebGpuBackendLike, WebGpuProgramLike } from '../webgpu-program.js';
+import type { WebGpuBackendLike } from '../webgpu-program.js';
 import { compilerErrors } from './compile-errors.js';
 import {
   activationRowBytes,

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchLocal } from '../launch.js';
 import type { ProcessGroup } from '../process-group.js';
 import {
@@ -51,12 +51,21 @@ describe('flat layout', () => {
   });
 });
 
-describe('FSDP on the tiny chain: N ranks train like 1 rank with the same global batch', () => {
+// On wasm FSDP reads tensors in the backend's heap and reuses its host buffers from step to step (host-io.ts);
+// cpu keeps the arrays it is given, so there every buffer is fresh.
+describe.each([
+  'cpu',
+  'wasm',
+] as const)('FSDP on the tiny chain (%s): N ranks train like 1 rank with the same global batch', (backend) => {
   const base: TinyTrainOptions = { steps: 6, globalBatch: 12 };
   let reference: Awaited<ReturnType<typeof trainTiny>>;
 
   beforeAll(async () => {
+    await selectBackend(backend, { log: false });
     reference = (await inProcess(1, (pg) => trainTiny(pg, base)))[0]!;
+  });
+  afterAll(async () => {
+    await selectBackend('cpu', { log: false });
   });
 
   it('the reference run learns and clips', () => {

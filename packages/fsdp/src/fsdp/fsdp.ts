@@ -8,6 +8,7 @@ import type { HostTensor, StateDict } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProcessGroup } from '../process-group.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
+import { backendCopiesHostArrays, readInto, withHostValues } from './host-io.js';
 import { StepProfile } from './profile.js';
 
 export type ShardingStrategy = 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'NO_SHARD';
@@ -50,10 +51,17 @@ export class FsdpParameters {
   /** Group name -> how many units read it (backward contributions per pass). */
   private readonly readers = new Map<string, number>();
   private readonly shards = new Map<string, tf.Variable>();
+  /** This rank's reduced gradient shard per group, kept from step to step; `shardsFilled`: those set this step. */
   private readonly gradShards = new Map<string, Float32Array>();
+  private readonly shardsFilled = new Set<string>();
+  /** Where a later microbatch's reduce-scatter lands before it is added to `gradShards`. */
+  private readonly shardScratch = new Map<string, Float32Array>();
+  /** Full-size gradient per group, kept from pass to pass (it is free again once its reduce-scatter is done). */
   private readonly gradFull = new Map<string, Float32Array>();
   /** Parameters of each group in `gradFull` that have a gradient this pass. */
   private readonly gradWritten = new Map<string, Set<string>>();
+  /** Full-size buffers the all-gathers write into, per group (on backends that copy host arrays: see host-io). */
+  private readonly gatherBuffers = new Map<string, Float32Array>();
   private readonly remaining = new Map<string, number>();
   private readonly gathered = new Map<string, Gathered>();
   /** SHARD_GRAD_OP: groups a unit gathered in forward and keeps until its backward. */
@@ -183,24 +191,35 @@ export class FsdpParameters {
       }
       const layout = this.layouts.get(group)!;
       const entry = layout.entries.find((e) => e.name === name)!;
-      const values = await this.profile.time('gradHost', () => g.data() as Promise<Float32Array>);
-      g.dispose();
-      if (values.length !== entry.numel) {
-        throw new Error(`FSDP: gradient of "${name}" has ${values.length} values, expected ${entry.numel}`);
-      }
       let acc = this.gradFull.get(group);
       if (!acc) {
-        acc = new Float32Array(this.layouts.get(group)!.paddedNumel);
+        acc = new Float32Array(layout.paddedNumel);
         this.gradFull.set(group, acc);
-        this.gradWritten.set(group, new Set());
+      }
+      let written = this.gradWritten.get(group);
+      if (!written) {
+        written = new Set();
+        this.gradWritten.set(group, written);
       }
       const dst = acc.subarray(entry.offset, entry.offset + entry.numel);
-      const written = this.gradWritten.get(group)!;
-      // The first contribution is a copy (memcpy); only a parameter read by two units (tied wte) adds.
-      if (!written.has(name)) {
-        dst.set(values);
-        written.add(name);
-      } else for (let i = 0; i < values.length; i++) dst[i]! += values[i]!;
+      const first = !written.has(name);
+      written.add(name);
+      try {
+        await this.profile.time('gradHost', async () =>
+          withHostValues(g, (values) => {
+            if (values.length !== entry.numel) {
+              throw new Error(
+                `FSDP: gradient of "${name}" has ${values.length} values, expected ${entry.numel}`,
+              );
+            }
+            // The first contribution is a copy (memcpy); only a parameter read by two units (tied wte) adds.
+            if (first) dst.set(values);
+            else for (let i = 0; i < values.length; i++) dst[i]! += values[i]!;
+          }),
+        );
+      } finally {
+        g.dispose();
+      }
     }
     for (const group of groups) {
       const left = this.remaining.get(group)! - 1;
@@ -222,11 +241,14 @@ export class FsdpParameters {
       throw new Error('FSDP: takeGradients() called before every unit finished its backward pass');
     }
     const out = new Map<string, tf.Tensor>();
+    const reuse = backendCopiesHostArrays();
     for (const [name, layout] of this.layouts) {
-      const g = this.gradShards.get(name) ?? new Float32Array(layout.shardNumel);
-      out.set(name, tf.tensor1d(g));
+      const g = this.shardsFilled.has(name)
+        ? this.gradShards.get(name)!
+        : new Float32Array(layout.shardNumel);
+      out.set(name, tf.tensor1d(reuse ? g : g.slice()));
     }
-    this.gradShards.clear();
+    this.shardsFilled.clear();
     this.profile.endStep();
     return out;
   }
@@ -378,15 +400,36 @@ export class FsdpParameters {
       this.strategy === 'NO_SHARD'
         ? (shard.data() as Promise<Float32Array>)
         : this.issue(async () => {
-            const local = (await shard.data()) as Float32Array;
-            return () => this.pg.allGather(local);
+            // This rank's shard goes straight to its place in the gathered buffer.
+            const buf = this.gatherBuffer(layout);
+            const local = buf.subarray(
+              this.pg.rank * layout.shardNumel,
+              (this.pg.rank + 1) * layout.shardNumel,
+            );
+            await readInto(shard, local);
+            return () => this.pg.allGather(local, buf);
           });
+    // The tensors are made as soon as the buffer is complete: on wasm they copy it, so it is free again.
     return full.then((buf) => {
       const out = new Map<string, tf.Tensor>();
       for (const e of layout.entries)
         out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
       return out;
     });
+  }
+
+  /**
+   * The buffer a group's all-gather writes: one per group kept for the run where tensors copy host arrays, else a
+   * new one per gather (the tensors keep it). A group has at most one gather in flight (see `gathered`).
+   */
+  private gatherBuffer(layout: FlatLayout): Float32Array {
+    if (!backendCopiesHostArrays()) return new Float32Array(layout.paddedNumel);
+    let buf = this.gatherBuffers.get(layout.name);
+    if (!buf) {
+      buf = new Float32Array(layout.paddedNumel);
+      this.gatherBuffers.set(layout.name, buf);
+    }
+    return buf;
   }
 
   private acquire(group: string): void {
@@ -416,21 +459,43 @@ export class FsdpParameters {
     const layout = this.layouts.get(group)!;
     this.remaining.set(group, this.readers.get(group)!);
     this.launchedThisPass++;
-    const full = this.gradFull.get(group) ?? new Float32Array(layout.paddedNumel);
-    this.gradFull.delete(group);
+    let full = this.gradFull.get(group);
+    if (!full) {
+      full = new Float32Array(layout.paddedNumel);
+      this.gradFull.set(group, full);
+    }
+    // Parameters without a gradient this pass contribute zeros (the buffer holds the last pass's values there).
+    const written = this.gradWritten.get(group);
+    for (const e of layout.entries) if (!written?.has(e.name)) full.fill(0, e.offset, e.offset + e.numel);
     this.gradWritten.delete(group);
-    const reduced = this.issue(async () =>
+    // The first microbatch of a step reduces into the shard itself, later ones into scratch, then add.
+    const first = !this.shardsFilled.has(group);
+    const target = this.shardBuffer(first ? this.gradShards : this.shardScratch, layout);
+    const input = full;
+    const reduced = this.issue<unknown>(async () =>
       this.strategy === 'NO_SHARD'
-        ? () => this.pg.allReduce(full, 'avg')
-        : () => this.pg.reduceScatter(full, 'avg'),
+        ? async () => target.set(await this.pg.allReduce(input, 'avg'))
+        : () => this.pg.reduceScatter(input, 'avg', target),
     );
-    const done = reduced.then((shard) => {
-      const acc = this.gradShards.get(group);
-      if (!acc) this.gradShards.set(group, shard);
-      else for (let i = 0; i < acc.length; i++) acc[i]! += shard[i]!;
+    const done = reduced.then(() => {
+      if (first) {
+        this.shardsFilled.add(group);
+        return;
+      }
+      const acc = this.gradShards.get(group)!;
+      for (let i = 0; i < acc.length; i++) acc[i]! += target[i]!;
     });
     done.catch(() => undefined); // awaited at the end of the backward pass
     this.pendingReductions.push(done);
+  }
+
+  private shardBuffer(buffers: Map<string, Float32Array>, layout: FlatLayout): Float32Array {
+    let buf = buffers.get(layout.name);
+    if (!buf) {
+      buf = new Float32Array(this.strategy === 'NO_SHARD' ? layout.paddedNumel : layout.shardNumel);
+      buffers.set(layout.name, buf);
+    }
+    return buf;
   }
 }
 

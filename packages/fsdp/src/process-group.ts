@@ -1,3 +1,5 @@
+import type { SharedArena } from './shared-arena.js';
+
 /** Reductions a collective can apply element-wise across ranks. */
 export type ReduceOp = 'sum' | 'avg' | 'max';
 
@@ -18,6 +20,10 @@ export interface ProcessGroup {
   readonly backend: 'threads' | 'tcp';
   /** Default per-collective timeout in milliseconds. */
   readonly timeoutMs: number;
+  /** Memory all ranks share (worker-thread ranks over shared memory only), for exchanges without messages. */
+  readonly arena?: SharedArena;
+  /** The error every later collective will reject with, once the group has failed (a dead or hung peer). */
+  failureError?(): Error | null;
   /** In place: every rank's `buf` becomes the element-wise reduction of all ranks' buffers. Returns `buf`. */
   allReduce(buf: Float32Array, op?: ReduceOp, options?: CollectiveOptions): Promise<Float32Array>;
   /** Concatenates every rank's `input` (all the same length) in rank order into `output` (worldSize x length). */

@@ -19,6 +19,7 @@ import {
   ringReduceScatter,
 } from './ring-algorithms.js';
 import { copySegment, giveSegment } from './segment-pool.js';
+import type { SharedArena } from './shared-arena.js';
 import { verifySameValue } from './verify-same.js';
 
 export interface RingGroupOptions {
@@ -34,6 +35,8 @@ export interface RingGroupOptions {
   segmentElements?: number;
   /** Called when the group links close (destroy). */
   onDestroy?: () => void | Promise<void>;
+  /** Shared memory of worker-thread ranks (see shared-arena.ts). */
+  arena?: SharedArena;
 }
 
 /** What every rank announces for a collective; ranks compare their neighbour's with their own. */
@@ -69,6 +72,7 @@ export class RingProcessGroup implements ProcessGroup {
   readonly worldSize: number;
   readonly backend: 'threads' | 'tcp';
   readonly timeoutMs: number;
+  readonly arena?: SharedArena;
   private readonly next: Link | null;
   private readonly prev: Link | null;
   private readonly segment: number;
@@ -95,6 +99,7 @@ export class RingProcessGroup implements ProcessGroup {
     this.prev = opts.prev;
     this.segment = opts.segmentElements ?? DEFAULT_SEGMENT;
     this.onDestroy = opts.onDestroy;
+    if (opts.arena) this.arena = opts.arena;
     this.prev?.attach({
       onFrame: (f) => this.onPrevFrame(f),
       onClose: (why) => this.onLinkClosed(this.prev!.peer, why),
@@ -396,6 +401,13 @@ export class RingProcessGroup implements ProcessGroup {
         // That neighbour is gone too; the other direction still carries the news.
       }
     }
+  }
+
+  failureError(): Error | null {
+    if (this.failure) return this.errorFor(this.failure, 'process group', 'group', 0, true);
+    if (this.destroyed)
+      return new PeerFailureError(`rank ${this.rank}'s process group was destroyed`, 'group', this.rank);
+    return null;
   }
 
   private errorFor(

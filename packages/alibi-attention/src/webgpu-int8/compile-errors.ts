@@ -21,5 +21,9 @@ export function compilerErrors(message: string, maxChars = 4000): string {
 
 function oneLine(text: string, maxChars: number): string {
   // Caret lines under the source excerpt carry nothing once the text is on one line.
-  return text.replace(/\^{2,}/g, '^').replace(/\s+/g, ' ').trim().slice(0, maxChars);
+  return text
+    .replace(/\^{2,}/g, '^')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, maxChars);
 }

@@ -10,6 +10,7 @@ import type { ProcessGroup } from '../process-group.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
 import { backendCopiesHostArrays, readInto, withHostValues } from './host-io.js';
 import { StepProfile } from './profile.js';
+import { SharedShardExchange } from './shared-exchange.js';
 
 export type ShardingStrategy = 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'NO_SHARD';
 export const SHARDING_STRATEGIES: readonly ShardingStrategy[] = ['FULL_SHARD', 'SHARD_GRAD_OP', 'NO_SHARD'];
@@ -71,6 +72,11 @@ export class FsdpParameters {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly prefetch: boolean;
   private readonly profile: StepProfile;
+  /** Worker-thread ranks: gathers and reductions through shared memory instead of the ring (shared-exchange.ts). */
+  private readonly exchange: SharedShardExchange | null;
+  /** The shards changed (load, or the optimizer step after takeGradients) and must be published before a gather. */
+  private dirty = true;
+  private publishing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly pg: ProcessGroup,
@@ -114,6 +120,8 @@ export class FsdpParameters {
       if (!this.readers.has(name)) throw new Error(`FSDP: no unit reads group "${name}"`);
       this.remaining.set(name, this.readers.get(name)!);
     }
+    // Every rank builds FSDP at the same point, so every rank reserves the same arena region.
+    this.exchange = this.strategy === 'NO_SHARD' ? null : SharedShardExchange.create(pg, layouts);
   }
 
   /**
@@ -130,6 +138,7 @@ export class FsdpParameters {
     await pg.verifySame(
       {
         strategy: fsdp.strategy,
+        transport: fsdp.exchange ? `shared memory at ${fsdp.exchange.offset}` : 'ring',
         groups: [...fsdp.layouts.values()].map((l) => [l.name, l.entries.map((e) => [e.name, e.shape])]),
       },
       'FSDP layout',
@@ -191,11 +200,7 @@ export class FsdpParameters {
       }
       const layout = this.layouts.get(group)!;
       const entry = layout.entries.find((e) => e.name === name)!;
-      let acc = this.gradFull.get(group);
-      if (!acc) {
-        acc = new Float32Array(layout.paddedNumel);
-        this.gradFull.set(group, acc);
-      }
+      const acc = await this.gradientBuffer(layout);
       let written = this.gradWritten.get(group);
       if (!written) {
         written = new Set();
@@ -224,15 +229,55 @@ export class FsdpParameters {
     for (const group of groups) {
       const left = this.remaining.get(group)! - 1;
       this.remaining.set(group, left);
-      if (left === 0) this.launchReduction(group);
+      if (left === 0) await this.groupDone(group);
     }
     // Backward has reached the start of the chain: the optimizer will want the shards now.
     if (this.launchedThisPass === this.layouts.size) {
       this.launchedThisPass = 0;
-      const pending = this.pendingReductions;
-      this.pendingReductions = [];
-      await this.profile.time('reduceWait', () => Promise.all(pending));
+      if (this.exchange) {
+        const exchange = this.exchange;
+        await this.profile.time('reduceWait', () =>
+          exchange.finishPass(this.layouts, (group, mean) => this.addToShard(group, mean)),
+        );
+      } else {
+        const pending = this.pendingReductions;
+        this.pendingReductions = [];
+        await this.profile.time('reduceWait', () => Promise.all(pending));
+      }
     }
+  }
+
+  /** Where a group's full gradient accumulates this pass: its shared slot, or this rank's own buffer. */
+  private async gradientBuffer(layout: FlatLayout): Promise<Float32Array> {
+    if (this.exchange) return this.exchange.gradientSlot(layout.name);
+    let buf = this.gradFull.get(layout.name);
+    if (!buf) {
+      buf = new Float32Array(layout.paddedNumel);
+      this.gradFull.set(layout.name, buf);
+    }
+    return buf;
+  }
+
+  /** Every unit reading `group` has run backward: zero what got no gradient, and start its reduction (ring). */
+  private async groupDone(group: string): Promise<void> {
+    const layout = this.layouts.get(group)!;
+    this.remaining.set(group, this.readers.get(group)!);
+    this.launchedThisPass++;
+    const full = await this.gradientBuffer(layout);
+    // Parameters without a gradient this pass contribute zeros (the buffer holds the last pass's values there).
+    const written = this.gradWritten.get(group);
+    for (const e of layout.entries) if (!written?.has(e.name)) full.fill(0, e.offset, e.offset + e.numel);
+    this.gradWritten.delete(group);
+    if (!this.exchange) this.launchReduction(layout, full);
+  }
+
+  /** Adds a reduced (averaged) shard gradient to this step's: the first pass sets it. */
+  private addToShard(group: string, shard: Float32Array): void {
+    const acc = this.shardBuffer(this.gradShards, this.layouts.get(group)!);
+    if (!this.shardsFilled.has(group)) {
+      acc.set(shard);
+      this.shardsFilled.add(group);
+    } else for (let i = 0; i < acc.length; i++) acc[i]! += shard[i]!;
   }
 
   /** This rank's accumulated flat gradient shards, by group name (ownership passes to the caller). */
@@ -249,6 +294,8 @@ export class FsdpParameters {
       out.set(name, tf.tensor1d(reuse ? g : g.slice()));
     }
     this.shardsFilled.clear();
+    // The optimizer updates the shards next: the next gather publishes them.
+    this.dirty = true;
     this.profile.endStep();
     return out;
   }
@@ -302,6 +349,7 @@ export class FsdpParameters {
       if (!everyRank) full = await this.pg.broadcast(full, 0);
       assignFlat(this.shards.get(layout.name)!, sliceShard(layout, full, this.shardRank));
     }
+    this.dirty = true;
   }
 
   /**
@@ -343,6 +391,7 @@ export class FsdpParameters {
       }
       assignFlat(this.shards.get(name)!, s);
     }
+    this.dirty = true;
   }
 
   /** Frees the Variables and any gathered parameters. */
@@ -394,6 +443,7 @@ export class FsdpParameters {
   }
 
   private gather(group: string): Promise<Map<string, tf.Tensor>> {
+    if (this.exchange) return this.gatherShared(this.exchange, group);
     const layout = this.layouts.get(group)!;
     const shard = this.shards.get(group)!;
     const full =
@@ -416,6 +466,24 @@ export class FsdpParameters {
         out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
       return out;
     });
+  }
+
+  /** A gather from the shared arena: publish this rank's shards first if they changed, then read in place. */
+  private async gatherShared(exchange: SharedShardExchange, group: string): Promise<Map<string, tf.Tensor>> {
+    if (this.dirty) {
+      this.dirty = false;
+      this.publishing = exchange.publish(this.shards, this.layouts);
+    }
+    await this.publishing;
+    const full = await exchange.parameters(group);
+    // Tensors copy the values now on wasm; other backends keep the array they are given, so they get their own.
+    const copy = !backendCopiesHostArrays();
+    const out = new Map<string, tf.Tensor>();
+    for (const e of this.layouts.get(group)!.entries) {
+      const values = full.subarray(e.offset, e.offset + e.numel);
+      out.set(e.name, tf.tensor(copy ? values.slice() : values, e.shape));
+    }
+    return out;
   }
 
   /**
@@ -455,19 +523,8 @@ export class FsdpParameters {
     void g.tensors.then(disposeAll, () => undefined);
   }
 
-  private launchReduction(group: string): void {
-    const layout = this.layouts.get(group)!;
-    this.remaining.set(group, this.readers.get(group)!);
-    this.launchedThisPass++;
-    let full = this.gradFull.get(group);
-    if (!full) {
-      full = new Float32Array(layout.paddedNumel);
-      this.gradFull.set(group, full);
-    }
-    // Parameters without a gradient this pass contribute zeros (the buffer holds the last pass's values there).
-    const written = this.gradWritten.get(group);
-    for (const e of layout.entries) if (!written?.has(e.name)) full.fill(0, e.offset, e.offset + e.numel);
-    this.gradWritten.delete(group);
+  private launchReduction(layout: FlatLayout, full: Float32Array): void {
+    const group = layout.name;
     // The first microbatch of a step reduces into the shard itself, later ones into scratch, then add.
     const first = !this.shardsFilled.has(group);
     const target = this.shardBuffer(first ? this.gradShards : this.shardScratch, layout);

@@ -5,6 +5,7 @@ import { RendezvousError } from '../errors.js';
 import type { Link } from '../frame.js';
 import type { ProcessGroup } from '../process-group.js';
 import { DEFAULT_SEGMENT, RingProcessGroup } from '../ring-group.js';
+import { createArenaBuffer, SharedArena } from '../shared-arena.js';
 import { checkRank } from './check-rank.js';
 import { PortLink } from './port-link.js';
 import { createSharedRing, SharedMemoryLink, type SharedRing } from './shared-memory-link.js';
@@ -34,6 +35,8 @@ export interface ThreadRingPorts {
    * oversized frames and tell when a neighbour's thread is gone. */
   toNext?: SharedRing;
   fromPrev?: SharedRing;
+  /** One growable buffer every rank of the ring shares (transport 'shared-memory'): see shared-arena.ts. */
+  arena?: SharedArrayBuffer;
 }
 
 export interface ThreadGroupOptions {
@@ -51,6 +54,8 @@ export function createThreadRing(worldSize: number, opts: ThreadRingOptions = {}
   const rings: ThreadRingPorts[] = [];
   for (let r = 0; r < worldSize; r++) rings.push({ rank: r, worldSize, next: null, prev: null });
   if (worldSize === 1) return rings;
+  const arena = transport === 'shared-memory' ? createArenaBuffer() : null;
+  if (arena) for (const ring of rings) ring.arena = arena;
   for (let r = 0; r < worldSize; r++) {
     const { port1, port2 } = new MessageChannel();
     rings[r]!.next = port1;
@@ -79,6 +84,7 @@ export function threadGroupFromPorts(ports: ThreadRingPorts, opts: ThreadGroupOp
     prev: ports.prev ? link((rank - 1 + w) % w, ports.prev, undefined, ports.fromPrev) : null,
     timeoutMs: opts.timeoutMs,
     segmentElements: opts.segmentElements,
+    arena: ports.arena ? new SharedArena(ports.arena) : undefined,
   });
 }
 

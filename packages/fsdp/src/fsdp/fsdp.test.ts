@@ -13,7 +13,7 @@ import {
   tinyUnits,
   trainTiny,
 } from '../testing/tiny-model.js';
-import { createLocalGroups } from '../transports/threads.js';
+import { createLocalGroups, type ThreadTransport } from '../transports/threads.js';
 import { defaultGroups, flatLayout } from './flat-layout.js';
 import { FsdpParameters } from './fsdp.js';
 
@@ -21,8 +21,13 @@ beforeAll(async () => {
   await selectBackend('cpu', { log: false });
 });
 
-async function inProcess<T>(w: number, fn: (pg: ProcessGroup) => Promise<T>): Promise<T[]> {
-  const groups = createLocalGroups(w, { timeoutMs: 20_000 });
+/** Ranks in this thread; 'shared-memory' groups share an arena (the shared exchange), 'message-port' ones do not (the ring). */
+async function inProcess<T>(
+  w: number,
+  fn: (pg: ProcessGroup) => Promise<T>,
+  transport: ThreadTransport = 'shared-memory',
+): Promise<T[]> {
+  const groups = createLocalGroups(w, { timeoutMs: 20_000, transport });
   try {
     return await Promise.all(groups.map(fn));
   } finally {
@@ -104,6 +109,27 @@ describe.each([
       expectClose(r.gradNorms, reference.gradNorms);
     }
   });
+
+  // Without an arena FULL_SHARD gathers and reduce-scatters over the ring, from pooled buffers.
+  for (const [w, microbatches] of [
+    [2, 1],
+    [3, 2],
+  ] as const) {
+    it(`${w} ranks x ${microbatches} microbatch(es) over the ring (no shared arena) match 1 rank`, async () => {
+      const results = await inProcess(
+        w,
+        (pg) => {
+          expect(pg.arena).toBeUndefined();
+          return trainTiny(pg, { ...base, microbatches });
+        },
+        'message-port',
+      );
+      for (const r of results) {
+        expectClose(r.losses, reference.losses);
+        expectClose(r.gradNorms, reference.gradNorms);
+      }
+    });
+  }
 
   it('evaluation (forward only, prefetching) gives the 1-rank loss on every rank and frees what it gathered', async () => {
     const rand = seededRandom(5);

@@ -7,6 +7,7 @@
 import type { HostTensor, StateDict } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProcessGroup } from '../process-group.js';
+import { BufferPool } from './buffer-pool.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
 import { backendCopiesHostArrays, readInto, withHostValues } from './host-io.js';
 import { StepProfile } from './profile.js';
@@ -57,12 +58,12 @@ export class FsdpParameters {
   private readonly shardsFilled = new Set<string>();
   /** Where a later microbatch's reduce-scatter lands before it is added to `gradShards`. */
   private readonly shardScratch = new Map<string, Float32Array>();
-  /** Full-size gradient per group, kept from pass to pass (it is free again once its reduce-scatter is done). */
+  /** Ring path: full-size gradient per group this pass, from `pool` and back to it once reduce-scattered. */
   private readonly gradFull = new Map<string, Float32Array>();
   /** Parameters of each group in `gradFull` that have a gradient this pass. */
   private readonly gradWritten = new Map<string, Set<string>>();
-  /** Full-size buffers the all-gathers write into, per group (on backends that copy host arrays: see host-io). */
-  private readonly gatherBuffers = new Map<string, Float32Array>();
+  /** Ring path: the full-size buffers gathers and gradients use, reused by length (see buffer-pool.ts). */
+  private readonly pool = new BufferPool();
   private readonly remaining = new Map<string, number>();
   private readonly gathered = new Map<string, Gathered>();
   /** SHARD_GRAD_OP: groups a unit gathered in forward and keeps until its backward. */
@@ -252,7 +253,7 @@ export class FsdpParameters {
     if (this.exchange) return this.exchange.gradientSlot(layout.name);
     let buf = this.gradFull.get(layout.name);
     if (!buf) {
-      buf = new Float32Array(layout.paddedNumel);
+      buf = this.pool.take(layout.paddedNumel);
       this.gradFull.set(layout.name, buf);
     }
     return buf;
@@ -267,6 +268,7 @@ export class FsdpParameters {
     // Parameters without a gradient this pass contribute zeros (the buffer holds the last pass's values there).
     const written = this.gradWritten.get(group);
     for (const e of layout.entries) if (!written?.has(e.name)) full.fill(0, e.offset, e.offset + e.numel);
+    full.fill(0, layout.numel); // padding: a reused buffer may hold another group's values there
     this.gradWritten.delete(group);
     if (!this.exchange) this.launchReduction(layout, full);
   }
@@ -464,6 +466,7 @@ export class FsdpParameters {
       const out = new Map<string, tf.Tensor>();
       for (const e of layout.entries)
         out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
+      if (this.strategy !== 'NO_SHARD' && backendCopiesHostArrays()) this.pool.give(buf);
       return out;
     });
   }
@@ -487,17 +490,13 @@ export class FsdpParameters {
   }
 
   /**
-   * The buffer a group's all-gather writes: one per group kept for the run where tensors copy host arrays, else a
-   * new one per gather (the tensors keep it). A group has at most one gather in flight (see `gathered`).
+   * The buffer a group's all-gather writes: from the pool where tensors copy host arrays (it goes back once they
+   * are made), else a new one the tensors keep.
    */
   private gatherBuffer(layout: FlatLayout): Float32Array {
-    if (!backendCopiesHostArrays()) return new Float32Array(layout.paddedNumel);
-    let buf = this.gatherBuffers.get(layout.name);
-    if (!buf) {
-      buf = new Float32Array(layout.paddedNumel);
-      this.gatherBuffers.set(layout.name, buf);
-    }
-    return buf;
+    return backendCopiesHostArrays()
+      ? this.pool.take(layout.paddedNumel)
+      : new Float32Array(layout.paddedNumel);
   }
 
   private acquire(group: string): void {
@@ -534,7 +533,9 @@ export class FsdpParameters {
         ? async () => target.set(await this.pg.allReduce(input, 'avg'))
         : () => this.pg.reduceScatter(input, 'avg', target),
     );
+    this.gradFull.delete(group);
     const done = reduced.then(() => {
+      this.pool.give(full);
       if (first) {
         this.shardsFilled.add(group);
         return;

@@ -100,7 +100,7 @@ export class SharedShardExchange {
   /** A group's full parameters at the current version, once every rank has published it. Read, don't keep. */
   async parameters(group: string): Promise<Float32Array> {
     await this.waitForPeers(PUBLISHED, this.version, 'publish its parameters');
-    return this.params[this.version % 2].get(group)!;
+    return this.copy(this.version).get(group)!;
   }
 
   /** This rank's gradient slot for a group, for the pass under way. */
@@ -109,7 +109,7 @@ export class SharedShardExchange {
       await this.waitForPeers(REDUCED, this.passes, 'sum the previous gradients');
       this.slotFree = true;
     }
-    return this.grads[this.pg.rank].get(group)!;
+    return this.slots(this.pg.rank).get(group)!;
   }
 
   /**
@@ -128,9 +128,9 @@ export class SharedShardExchange {
       const start = this.pg.rank * layout.shardNumel;
       const end = start + layout.shardNumel;
       const mean = this.scratch(layout.shardNumel);
-      mean.set(this.grads[0].get(name)!.subarray(start, end));
+      mean.set(this.slots(0).get(name)!.subarray(start, end));
       for (let r = 1; r < w; r++) {
-        const g = this.grads[r].get(name)!;
+        const g = this.slots(r).get(name)!;
         for (let i = 0; i < mean.length; i++) mean[i]! += g[start + i]!;
       }
       for (let i = 0; i < mean.length; i++) mean[i]! /= w;
@@ -139,6 +139,16 @@ export class SharedShardExchange {
     this.passes = pass;
     this.slotFree = false;
     this.signal(REDUCED, pass);
+  }
+
+  /** The parameter copy that holds version `v`. */
+  private copy(v: number): Map<string, Float32Array> {
+    return this.params[v % 2] as Map<string, Float32Array>;
+  }
+
+  /** Rank `r`'s gradient slots. */
+  private slots(r: number): Map<string, Float32Array> {
+    return this.grads[r] as Map<string, Float32Array>;
   }
 
   private scratchBuffer = new Float32Array(0);

@@ -38,11 +38,14 @@ async function measureLinear({ rows, k, n }, weights, run) {
     variants.push(['int8 weights + activations (W8A8)', () => int8Linear(x, w8a8), 1]);
     // The other layouts that passed the startup check, through the kernel directly.
     for (const t of weights.tried) {
-      const same = t.layout.staged === plan.layout.staged && t.layout.offsetUnit === plan.layout.offsetUnit;
+      const same =
+        t.layout.staged === plan.layout.staged &&
+        t.layout.offsetUnit === plan.layout.offsetUnit &&
+        !!t.layout.templated === !!plan.layout.templated;
       if (!t.ok || same) continue;
       const attrs = { n, k, rowBytes: int8.rowBytes, plan: { ...plan, layout: t.layout } };
       const inputs = { x, packed: int8.packed, scales: int8.scales };
-      const name = `W8A8, ${t.layout.staged ? 'staged' : 'direct'} loads, unit ${t.layout.offsetUnit}`;
+      const name = `W8A8, ${t.layout.templated ? 'templated' : 'legacy'}, ${t.layout.staged ? 'staged' : 'direct'} loads, unit ${t.layout.offsetUnit}`;
       variants.push([name, () => tf.engine().runKernel(INT8_MATMUL_W8A8_KERNEL, inputs, attrs), 1]);
     }
   }

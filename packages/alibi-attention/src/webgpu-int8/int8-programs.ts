@@ -221,6 +221,26 @@ export interface Int8MatmulLayout {
   staged: boolean;
   /** The bytes one unit of a subgroup-matrix load's offset and stride stands for (1: bytes, 4: words). */
   offsetUnit: 1 | 4;
+  /**
+   * `true`: the loads and stores name their majorness as a template argument (`subgroupMatrixLoad<T, row_major>`),
+   * the form current Dawn expects; `false`: the older `col_major: bool` argument, which it still compiles but
+   * warns about as deprecated, and which older Dawn versions know only.
+   */
+  templated?: boolean;
+}
+
+/** A subgroup-matrix load in either spelling (see `Int8MatmulLayout.templated`). */
+function matrixLoad(
+  type: string,
+  ptr: string,
+  offset: string,
+  colMajor: boolean,
+  stride: string,
+  templated: boolean,
+) {
+  return templated
+    ? `subgroupMatrixLoad<${type}, ${colMajor ? 'col_major' : 'row_major'}>(&${ptr}, ${offset}, ${stride})`
+    : `subgroupMatrixLoad<${type}>(&${ptr}, ${offset}, ${colMajor}, ${stride})`;
 }
 
 /**
@@ -259,7 +279,7 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
     this.dispatch = [Math.ceil(n / blockN), Math.ceil(m / blockM), 1];
     this.shaderKey =
       `mptInt8SubgroupMatmul_${cfg.M}_${cfg.N}_${cfg.K}_${subgroupSize}_` +
-      `${layout.staged ? 'staged' : 'direct'}_${layout.offsetUnit}`;
+      `${layout.staged ? 'staged' : 'direct'}_${layout.offsetUnit}${layout.templated ? '_templated' : ''}`;
   }
 
   getUserCode(): string {
@@ -267,6 +287,7 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
     const blockM = SG_GRID * TILES * M;
     const blockN = SG_GRID * TILES * N;
     const { staged, offsetUnit: u } = this.layout;
+    const templated = this.layout.templated === true;
     const threads = this.workgroupSize[0];
     const kWords = K / 4;
     const loads: string[] = [];
@@ -275,20 +296,30 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
         ? `(sgRow + ${i * M}) * ${K / u}`
         : `((row0 + sgRow + ${i * M}) * uniforms.xRowBytes + k0) / ${u}`;
       const stride = staged ? `${K / u}` : `uniforms.xRowBytes / ${u}`;
-      loads.push(
-        `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<i8, ${K}, ${M}>>(` +
-          `&${staged ? 'xTile' : 'xq'}, u32(${offset}), false, u32(${stride}));`,
+      const load = matrixLoad(
+        `subgroup_matrix_left<i8, ${K}, ${M}>`,
+        staged ? 'xTile' : 'xq',
+        `u32(${offset})`,
+        false,
+        `u32(${stride})`,
+        templated,
       );
+      loads.push(`let a${i} = ${load};`);
     }
     for (let j = 0; j < TILES; j++) {
       const offset = staged
         ? `(sgCol + ${j * N}) * ${K / u}`
         : `((col0 + sgCol + ${j * N}) * uniforms.wRowBytes + k0) / ${u}`;
       const stride = staged ? `${K / u}` : `uniforms.wRowBytes / ${u}`;
-      loads.push(
-        `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<i8, ${N}, ${K}>>(` +
-          `&${staged ? 'wTile' : 'packed'}, u32(${offset}), true, u32(${stride}));`,
+      const load = matrixLoad(
+        `subgroup_matrix_right<i8, ${N}, ${K}>`,
+        staged ? 'wTile' : 'packed',
+        `u32(${offset})`,
+        true,
+        `u32(${stride})`,
+        templated,
       );
+      loads.push(`let b${j} = ${load};`);
     }
     const decls: string[] = [];
     const mma: string[] = [];
@@ -297,8 +328,11 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
       for (let j = 0; j < TILES; j++) {
         decls.push(`var acc${i}${j} : subgroup_matrix_result<i32, ${N}, ${M}>;`);
         mma.push(`acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`);
+        const at = `u32((sgRow + ${i * M}) * ${blockN} + sgCol + ${j * N})`;
         stores.push(
-          `subgroupMatrixStore(&block, u32((sgRow + ${i * M}) * ${blockN} + sgCol + ${j * N}), acc${i}${j}, false, ${blockN}u);`,
+          templated
+            ? `subgroupMatrixStore<row_major>(&block, ${at}, acc${i}${j}, ${blockN}u);`
+            : `subgroupMatrixStore(&block, ${at}, acc${i}${j}, false, ${blockN}u);`,
         );
       }
     }

@@ -37,13 +37,16 @@ export interface Int8MatrixSettlement {
   tried: { layout: Int8MatmulLayout; ok: boolean; error?: string }[];
 }
 
-/** Layouts in order of preference: staged loads are coalesced and reused by the workgroup's 4 subgroups. */
-export const INT8_MATMUL_LAYOUTS: readonly Int8MatmulLayout[] = [
-  { staged: true, offsetUnit: 1 },
-  { staged: true, offsetUnit: 4 },
-  { staged: false, offsetUnit: 1 },
-  { staged: false, offsetUnit: 4 },
-];
+/**
+ * Layouts in order of preference: the templated spelling first (the legacy one compiles with deprecation warnings
+ * where both exist), staged loads before direct ones (coalesced, and reused by the workgroup's 4 subgroups).
+ */
+export const INT8_MATMUL_LAYOUTS: readonly Int8MatmulLayout[] = [true, false].flatMap((templated) => [
+  { staged: true, offsetUnit: 1 as const, templated },
+  { staged: true, offsetUnit: 4 as const, templated },
+  { staged: false, offsetUnit: 1 as const, templated },
+  { staged: false, offsetUnit: 4 as const, templated },
+]);
 
 function rowsKernel(args: KernelArgs): tf.TensorInfo {
   const { x, packed, scales } = args.inputs as Record<'x' | 'packed' | 'scales', tf.TensorInfo>;
@@ -244,18 +247,27 @@ async function checkLayouts(
     const candidate: Int8MatrixPlan = { config, subgroupSize, layout };
     const error = await checkLayout(device as ErrorScopes, problem, candidate);
     tried.push(error === null ? { layout, ok: true } : { layout, ok: false, error });
-    if (error === null) plan ??= candidate;
+    if (error === null) {
+      plan = candidate;
+      break;
+    }
   }
   const shape = `i8 ${config.M}x${config.N}x${config.K}`;
   if (plan) {
     const { staged, offsetUnit } = plan.layout;
     return {
       plan,
-      reason: `${shape}, ${staged ? 'staged' : 'direct'} loads, offsets in ${offsetUnit}-byte units`,
+      reason:
+        `${shape}, ${staged ? 'staged' : 'direct'} loads, offsets in ${offsetUnit}-byte units, ` +
+        `${plan.layout.templated ? 'templated' : 'legacy'} majorness`,
       tried,
     };
   }
-  const why = tried.map((t) => `${t.layout.staged ? 'staged' : 'direct'}/${t.layout.offsetUnit}: ${t.error}`);
+  const why = tried.map(
+    (t) =>
+      `${t.layout.templated ? 'templated' : 'legacy'}/${t.layout.staged ? 'staged' : 'direct'}/` +
+      `${t.layout.offsetUnit}: ${t.error}`,
+  );
   return {
     plan: null,
     reason: `the ${shape} int8 subgroup matmul failed its check (${why.join('; ')})`,

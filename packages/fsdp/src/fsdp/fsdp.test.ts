@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CollectiveTimeoutError } from '../errors.js';
 import { launchLocal } from '../launch.js';
 import type { ProcessGroup } from '../process-group.js';
 import {
@@ -186,6 +187,58 @@ describe.each([
       const got = JSON.parse(line) as { losses: number[]; gradNorms: number[] };
       expectClose(got.losses, reference.losses);
       expectClose(got.gradNorms, reference.gradNorms);
+    }
+  });
+});
+
+describe('FSDP over worker threads when a rank dies', () => {
+  it('the other rank, waiting in the shared arena, fails within seconds naming the dead rank', async () => {
+    await selectBackend('cpu', { log: false });
+    const started = performance.now();
+    const job = await launchLocal({
+      script: fileURLToPath(new URL('../../dist/testing/fsdp-rank.js', import.meta.url)),
+      args: ['FULL_SHARD', '6'],
+      nproc: 2,
+      mode: 'threads',
+      stdio: 'pipe',
+      distTimeoutS: 60,
+      env: { MPTJS_TEST_DIE_RANK: '1', MPTJS_TEST_DIE_AFTER: '2' },
+    });
+    // The launcher reports whichever rank exited first: the dead one, or the survivor failing because of it.
+    await expect(job.done).rejects.toThrow(/rank [01]/);
+    const line = job.ranks[0]!.output()
+      .split('\n')
+      .find((l) => l.startsWith('{'));
+    const { error } = JSON.parse(line ?? '{}') as { error?: string };
+    // Rank 0 was waiting for rank 1's parameters in the shared arena when rank 1's thread ended.
+    expect(error).toMatch(/rank 1 closed its connection/);
+    // Far inside the 60 s collective timeout: the dead thread's closed port fails the group at once.
+    expect(performance.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('FSDP through the shared arena when a rank hangs', () => {
+  it("the other rank's wait for its parameters times out naming it", async () => {
+    await selectBackend('cpu', { log: false });
+    const groups = createLocalGroups(2, { timeoutMs: 1500 });
+    try {
+      const never = new Promise<void>(() => undefined);
+      // Rank 1 trains one step, then stops calling anything (alive, but hung).
+      void trainTiny(groups[1]!, { steps: 2, beforeStep: (s) => (s === 1 ? never : undefined) }).catch(
+        () => undefined,
+      );
+      const started = performance.now();
+      const err = await trainTiny(groups[0]!, { steps: 2 }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(CollectiveTimeoutError);
+      expect(err?.message).toMatch(
+        /^FSDP on rank 0: rank 1 did not publish its parameters \(2\) within 1\.50s/,
+      );
+      expect(performance.now() - started).toBeLessThan(10_000);
+    } finally {
+      await Promise.all(groups.map((g) => g.destroy()));
     }
   });
 });

@@ -185,7 +185,15 @@ export class SharedShardExchange {
           );
         }
         const res = waitAsync(this.ctl, index, seen, Math.min(POLL_MS, this.pg.timeoutMs - elapsed));
-        if (res.async) await res.value;
+        if (!res.async) continue;
+        // A pending waitAsync does not keep the event loop alive: once a dead peer's port has closed, nothing
+        // else might, and the thread would end quietly mid-step instead of reporting the failure.
+        const keepAlive = setTimeout(() => undefined, POLL_MS + 100);
+        try {
+          await res.value;
+        } finally {
+          clearTimeout(keepAlive);
+        }
       }
     }
   }

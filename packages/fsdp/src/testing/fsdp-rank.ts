@@ -1,4 +1,6 @@
 // A rank script for tests: trains the tiny chain under FSDP (strategy from argv) and prints its losses as JSON.
+// With MPTJS_TEST_DIE_RANK=r and MPTJS_TEST_DIE_AFTER=k, rank r stops before step k (its peers go on and wait for
+// its parameters) and a moment later its thread or process exits abruptly, with no goodbye, as a crashed rank would.
 import { selectBackend } from '@mptjs/alibi-attention';
 import type { ShardingStrategy } from '../fsdp/fsdp.js';
 import { initFromEnv } from '../init.js';
@@ -9,7 +11,15 @@ async function main(): Promise<void> {
   const pg = await initFromEnv();
   try {
     const strategy = (process.argv[2] ?? 'FULL_SHARD') as ShardingStrategy;
-    const result = await trainTiny(pg, { strategy, steps: Number(process.argv[3] ?? 5), rank0Init: true });
+    const dies = process.env['MPTJS_TEST_DIE_RANK'] === String(pg.rank);
+    const dieAt = Number(process.env['MPTJS_TEST_DIE_AFTER']);
+    const beforeStep = async (step: number) => {
+      if (!dies || step !== dieAt) return;
+      setTimeout(() => process.exit(3), 300);
+      await new Promise(() => undefined);
+    };
+    const steps = Number(process.argv[3] ?? 5);
+    const result = await trainTiny(pg, { strategy, steps, rank0Init: true, beforeStep });
     process.stdout.write(
       `${JSON.stringify({ rank: pg.rank, losses: result.losses, gradNorms: result.gradNorms })}\n`,
     );

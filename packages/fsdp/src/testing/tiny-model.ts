@@ -176,6 +176,8 @@ export interface TinyTrainOptions {
   rank0Init?: boolean;
   /** Microbatches per rank and step; gradients accumulate across them (scaled by 1 / microbatches). */
   microbatches?: number;
+  /** Awaited before each step's first microbatch (fault tests stop a rank there). */
+  beforeStep?: (step: number) => void | Promise<void>;
 }
 
 export interface TinyTrainResult {
@@ -201,6 +203,7 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
   const losses: number[] = [];
   const gradNorms: number[] = [];
   for (let step = 0; step < steps; step++) {
+    await opts.beforeStep?.(step);
     const xs = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
     const ys = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
     const rows = (a: Float32Array) => a.slice(pg.rank * local * TINY_IN, (pg.rank + 1) * local * TINY_IN);

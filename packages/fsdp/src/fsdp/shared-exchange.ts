@@ -14,6 +14,7 @@
 // with once it has published v itself (it reads v-1 only before its own optimizer step). A rank writes a pass's
 // gradients into its slot only after every peer has summed the previous pass from it.
 import type * as tf from '@tensorflow/tfjs-core';
+import { waitAsync } from '../atomics-wait.js';
 import { CollectiveTimeoutError, seconds } from '../errors.js';
 import type { ProcessGroup } from '../process-group.js';
 import type { FlatLayout } from './flat-layout.js';
@@ -25,14 +26,6 @@ const REDUCED = 2;
 const COUNTERS = 3;
 /** How often a wait looks at the group's own failure state (a peer's thread that died). */
 const POLL_MS = 250;
-
-type WaitAsync = (
-  a: Int32Array,
-  index: number,
-  value: number,
-  timeoutMs?: number,
-) => { async: false; value: string } | { async: true; value: Promise<string> };
-const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 export class SharedShardExchange {
   private readonly ctl: Int32Array;

@@ -7,6 +7,7 @@
 // cannot), and carries the control frames (abort, bye), which must not queue behind data a stalled peer is not
 // reading, and the rare frame too big for a slot.
 import type { MessagePort } from 'node:worker_threads';
+import { waitAsync } from '../atomics-wait.js';
 import { BufferedLink, type Frame, FrameKind } from '../frame.js';
 import { copySegment, giveSegment } from '../segment-pool.js';
 import { PortLink } from './port-link.js';
@@ -48,15 +49,6 @@ interface Queued {
   /** Frames queued while the ring was full own a private copy of their payload. */
   payload: Float32Array | undefined;
 }
-
-// Node 16+ has Atomics.waitAsync; the ES2022 typings this package builds against do not declare it yet.
-type WaitAsync = (
-  a: Int32Array,
-  index: number,
-  value: number,
-  timeoutMs?: number,
-) => { async: false; value: string } | { async: true; value: Promise<string> };
-const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -290,37 +290,30 @@ export class Int8SubgroupMatmulProgram implements WebGpuProgramLike {
     const templated = this.layout.templated === true;
     const threads = this.workgroupSize[0];
     const kWords = K / 4;
+    // A operands are x rows (left matrices), B operands weight rows (right, read column-major).
+    const operand = (side: 'a' | 'b', t: number) => {
+      const [rows, rowBytes, tile, buffer, base, size] =
+        side === 'a'
+          ? ['sgRow', 'uniforms.xRowBytes', 'xTile', 'xq', 'row0', M]
+          : ['sgCol', 'uniforms.wRowBytes', 'wTile', 'packed', 'col0', N];
+      const offset = staged
+        ? `(${rows} + ${t * size}) * ${K / u}`
+        : `((${base} + ${rows} + ${t * size}) * ${rowBytes} + k0) / ${u}`;
+      const stride = staged ? `${K / u}` : `${rowBytes} / ${u}`;
+      const type =
+        side === 'a' ? `subgroup_matrix_left<i8, ${K}, ${M}>` : `subgroup_matrix_right<i8, ${N}, ${K}>`;
+      const load = matrixLoad(
+        type,
+        staged ? tile : buffer,
+        `u32(${offset})`,
+        side === 'b',
+        `u32(${stride})`,
+        templated,
+      );
+      return `let ${side}${t} = ${load};`;
+    };
     const loads: string[] = [];
-    for (let i = 0; i < TILES; i++) {
-      const offset = staged
-        ? `(sgRow + ${i * M}) * ${K / u}`
-        : `((row0 + sgRow + ${i * M}) * uniforms.xRowBytes + k0) / ${u}`;
-      const stride = staged ? `${K / u}` : `uniforms.xRowBytes / ${u}`;
-      const load = matrixLoad(
-        `subgroup_matrix_left<i8, ${K}, ${M}>`,
-        staged ? 'xTile' : 'xq',
-        `u32(${offset})`,
-        false,
-        `u32(${stride})`,
-        templated,
-      );
-      loads.push(`let a${i} = ${load};`);
-    }
-    for (let j = 0; j < TILES; j++) {
-      const offset = staged
-        ? `(sgCol + ${j * N}) * ${K / u}`
-        : `((col0 + sgCol + ${j * N}) * uniforms.wRowBytes + k0) / ${u}`;
-      const stride = staged ? `${K / u}` : `uniforms.wRowBytes / ${u}`;
-      const load = matrixLoad(
-        `subgroup_matrix_right<i8, ${N}, ${K}>`,
-        staged ? 'wTile' : 'packed',
-        `u32(${offset})`,
-        true,
-        `u32(${stride})`,
-        templated,
-      );
-      loads.push(`let b${j} = ${load};`);
-    }
+    for (const side of ['a', 'b'] as const) for (let t = 0; t < TILES; t++) loads.push(operand(side, t));
     const decls: string[] = [];
     const mma: string[] = [];
     const stores: string[] = [];

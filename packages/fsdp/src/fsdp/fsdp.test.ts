@@ -36,6 +36,23 @@ async function inProcess<T>(
   }
 }
 
+/** Two worker-thread ranks running `testing/fsdp-rank.ts` (tiny chain, FULL_SHARD, 6 steps). */
+function launchTinyRanks(extra: { distTimeoutS?: number; env?: Record<string, string> } = {}) {
+  return launchLocal({
+    script: fileURLToPath(new URL('../../dist/testing/fsdp-rank.js', import.meta.url)),
+    args: ['FULL_SHARD', '6'],
+    nproc: 2,
+    mode: 'threads',
+    stdio: 'pipe',
+    ...extra,
+  });
+}
+
+/** The JSON line a rank script printed (its losses, or its error). */
+function rankResult(output: string): { losses?: number[]; gradNorms?: number[]; error?: string } {
+  return JSON.parse(output.split('\n').find((l) => l.startsWith('{')) ?? '{}');
+}
+
 function expectClose(actual: number[], expected: number[], rel = 1e-5): void {
   expect(actual.length).toBe(expected.length);
   actual.forEach((a, i) => {
@@ -171,22 +188,12 @@ describe.each([
   });
 
   it('worker threads: 2 ranks (FULL_SHARD) match the 1-rank losses', async () => {
-    const job = await launchLocal({
-      script: fileURLToPath(new URL('../../dist/testing/fsdp-rank.js', import.meta.url)),
-      args: ['FULL_SHARD', '6'],
-      nproc: 2,
-      mode: 'threads',
-      stdio: 'pipe',
-    });
+    const job = await launchTinyRanks();
     await job.done;
     for (const h of job.ranks) {
-      const line = h
-        .output()
-        .split('\n')
-        .find((l) => l.startsWith('{'))!;
-      const got = JSON.parse(line) as { losses: number[]; gradNorms: number[] };
-      expectClose(got.losses, reference.losses);
-      expectClose(got.gradNorms, reference.gradNorms);
+      const got = rankResult(h.output());
+      expectClose(got.losses ?? [], reference.losses);
+      expectClose(got.gradNorms ?? [], reference.gradNorms);
     }
   });
 });
@@ -195,21 +202,13 @@ describe('FSDP over worker threads when a rank dies', () => {
   it('the other rank, waiting in the shared arena, fails within seconds naming the dead rank', async () => {
     await selectBackend('cpu', { log: false });
     const started = performance.now();
-    const job = await launchLocal({
-      script: fileURLToPath(new URL('../../dist/testing/fsdp-rank.js', import.meta.url)),
-      args: ['FULL_SHARD', '6'],
-      nproc: 2,
-      mode: 'threads',
-      stdio: 'pipe',
+    const job = await launchTinyRanks({
       distTimeoutS: 60,
       env: { MPTJS_TEST_DIE_RANK: '1', MPTJS_TEST_DIE_AFTER: '2' },
     });
     // The launcher reports whichever rank exited first: the dead one, or the survivor failing because of it.
     await expect(job.done).rejects.toThrow(/rank [01]/);
-    const line = job.ranks[0]!.output()
-      .split('\n')
-      .find((l) => l.startsWith('{'));
-    const { error } = JSON.parse(line ?? '{}') as { error?: string };
+    const { error } = rankResult(job.ranks[0]!.output());
     // Rank 0 was waiting for rank 1's parameters in the shared arena when rank 1's thread ended.
     expect(error).toMatch(/rank 1 closed its connection/);
     // Far inside the 60 s collective timeout: the dead thread's closed port fails the group at once.

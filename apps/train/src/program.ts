@@ -1,3 +1,4 @@
+import { recordRankFailure } from '@mptjs/trainer';
 import { Command, CommanderError } from 'commander';
 import { addDataCommands } from './commands/data.js';
 import { addExportCommand } from './commands/export.js';
@@ -28,6 +29,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     process.stderr.write(`mptjs-train: ${err instanceof Error ? err.message : String(err)}\n`);
+    recordRankFailure(err);
     if (process.env['MPTJS_DEBUG']) console.error(err);
     return 1;
   }

@@ -98,7 +98,7 @@ for (const mode of ['processes', 'threads', 'threads/message-port'] as const) {
       }
     });
 
-    it('a hung rank is named in the timeout errors of the others', async () => {
+    it('a hung rank is named in the timeout errors of the others, and by the launcher', async () => {
       const job = await launch(mode, 3, 'hang', { TARGET_RANK: '2', MPTJS_DIST_TIMEOUT: '1' });
       await until(() => events(job).filter((e) => e.error).length === 2, 15_000);
       for (const e of events(job).filter((x) => x.error)) {
@@ -106,6 +106,27 @@ for (const mode of ['processes', 'threads', 'threads/message-port'] as const) {
         expect(e.peer).toBe(2);
         expect(e.error).toMatch(/rank 2 did not join allReduce #\d+ within 1\.00s/);
       }
+      // Ranks 0 and 1 exit with errors; rank 2 never does (the launcher stops it), yet it is the one named.
+      const err = await job.done.catch((e: unknown) => e);
+      expect((err as LaunchError).rank).toBe(2);
+      expect((err as Error).message).toMatch(
+        /^rank 2 stopped taking part: rank\(s\) 0, 1 failed because of it \(rank 0: allReduce #\d+ .*rank 2 did not join allReduce #\d+ within 1\.00s.*\); stopping the other ranks$/,
+      );
+    });
+
+    it('names the rank that failed first even when its peers exit before it', async () => {
+      const job = await launch(mode, 3, 'fail-late', { TARGET_RANK: '1', MPTJS_DIST_TIMEOUT: '20' });
+      const err = await job.done.catch((e: unknown) => e);
+      const errs = events(job).filter((e) => e.error);
+      // The peers' own errors were reported (and their ranks ended) before rank 1's.
+      const peers = errs.filter((e) => e.rank !== 1);
+      const own = errs.find((e) => e.rank === 1)!;
+      expect(peers.map((e) => e.peer)).toEqual([1, 1]);
+      expect(Math.max(...peers.map((e) => e.ms as number))).toBeLessThan(own.ms as number);
+      expect((err as LaunchError).rank).toBe(1);
+      expect((err as Error).message).toMatch(
+        /^rank 1 .*exited with code 3: Error: rank 1 ran out of memory \(test\); stopping the other ranks$/,
+      );
     });
 
     it('a rank that exits between collectives makes the next collective fail at once, naming it', async () => {

@@ -47,6 +47,12 @@ export {
   type RankHandle,
 } from './launch.js';
 export type { CollectiveOptions, ProcessGroup, ReduceOp } from './process-group.js';
+export {
+  ERROR_FILE_ENV,
+  type RankFailure,
+  readRankFailure,
+  recordRankFailure,
+} from './rank-failure.js';
 export { chunkRange } from './ring-algorithms.js';
 export { createSharedRing, SharedMemoryLink, type SharedRing } from './transports/shared-memory-link.js';
 export { initTcpProcessGroup, type TcpGroupOptions } from './transports/tcp.js';

@@ -89,7 +89,7 @@ describe('launchLocal arguments', () => {
       stdio: 'pipe',
     });
     await expect(job.done).rejects.toThrow(
-      /^rank [01] \(pid \d+\) exited with code 3; stopping the other ranks$/,
+      /^rank [01] \(pid \d+\) exited with code 3: Error: unknown scenario no-such-scenario; stopping the other ranks$/,
     );
   });
 });

@@ -1,9 +1,13 @@
 // Starts the local ranks of a job (like torchrun): child processes or worker threads, each with RANK,
 // WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT set. The first rank to fail stops the
-// others, and the job fails with an error naming that rank.
+// others, and the job fails with an error naming the rank that caused it (see rank-failure.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { ERROR_FILE_ENV, type RankFailure, readRankFailure } from './rank-failure.js';
 import { createThreadRing, ringTransferList, type ThreadTransport } from './transports/threads.js';
 
 export interface LaunchOptions {
@@ -116,6 +120,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
   const exitGrace = opts.exitGraceMs ?? 2000;
   const rings = mode === 'threads' ? createThreadRing(worldSize, { transport: opts.threadTransport }) : null;
 
+  // Where each rank records why it failed, if it does.
+  const errorDir = mkdtempSync(join(tmpdir(), 'mptjs-ranks-'));
+  const errorFile = (rank: number) => join(errorDir, `rank-${rank}.json`);
   const handles: RankHandle[] = [];
   const exits: Promise<RankExit>[] = [];
   for (let local = 0; local < opts.nproc; local++) {
@@ -123,6 +130,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...opts.env,
+      [ERROR_FILE_ENV]: errorFile(rank),
       RANK: String(rank),
       WORLD_SIZE: String(worldSize),
       LOCAL_RANK: String(local),
@@ -223,26 +231,66 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
           }, exitGrace);
           void Promise.all(exits).then(() => {
             clearTimeout(timer);
-            // The peers of a killed rank exit with errors of their own, sometimes before its death is seen:
-            // the rank that was killed is the cause to report.
-            const cause = failures.find((f) => f.signal) ?? failures[0]!;
-            const how = cause.signal ? `was killed by ${cause.signal}` : `exited with code ${cause.code}`;
+            const records = failures.map((f) => readRankFailure(errorFile(f.rank)));
+            rmSync(errorDir, { recursive: true, force: true });
+            const { cause, record, blamedBy } = rootCause(failures, records);
             reject(
-              new LaunchError(
-                `rank ${cause.rank}${cause.detail} ${how}; stopping the other ranks`,
-                cause.rank,
-                cause.code,
-                cause.signal,
-              ),
+              new LaunchError(describeFailure(cause, record, blamedBy), cause.rank, cause.code, cause.signal),
             );
           });
           return;
         }
-        if (remaining === 0 && failures.length === 0) resolve();
+        if (remaining === 0 && failures.length === 0) {
+          rmSync(errorDir, { recursive: true, force: true });
+          resolve();
+        }
       });
     }
   });
   // Callers that only stop() a job need not await `done`; its rejection is not an unhandled one.
   done.catch(() => undefined);
   return { ranks: handles, worldSize, masterPort, done, stop };
+}
+
+interface RootCause {
+  cause: RankExit;
+  /** The cause's own record, when it left one. */
+  record: RankFailure | null;
+  /** Ranks that failed because of `cause` when it left no exit of its own (a hung rank, stopped later). */
+  blamedBy: RankExit[];
+}
+
+/**
+ * Which failure caused the others. The peers of a dead rank fail too, sometimes before its exit is seen, and say
+ * so in their records: the cause is a rank killed by a signal, else the first whose failure was its own (no
+ * record: it crashed; or a record that blames no peer), else the rank the others blame (hung: it never exited).
+ */
+function rootCause(failures: RankExit[], records: (RankFailure | null)[]): RootCause {
+  const own = (i: number) => records[i]?.blames === undefined;
+  let i = failures.findIndex((f) => f.signal);
+  if (i < 0) i = failures.findIndex((_, k) => own(k));
+  if (i >= 0) return { cause: failures[i]!, record: records[i] ?? null, blamedBy: [] };
+  // Every failed rank blames a peer: report the one most blamed, which exited cleanly or not at all.
+  const votes = new Map<number, number>();
+  for (const r of records) if (r?.blames !== undefined) votes.set(r.blames, (votes.get(r.blames) ?? 0) + 1);
+  const peer = [...votes].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0];
+  const blamedBy = failures.filter((_, k) => records[k]?.blames === peer).sort((a, b) => a.rank - b.rank);
+  return {
+    cause: { rank: peer, code: null, signal: null, detail: '' },
+    record: records[failures.indexOf(blamedBy[0]!)] ?? null,
+    blamedBy,
+  };
+}
+
+function describeFailure(cause: RankExit, record: RankFailure | null, blamedBy: RankExit[]): string {
+  if (blamedBy.length > 0) {
+    const who = blamedBy.map((f) => f.rank).join(', ');
+    return (
+      `rank ${cause.rank} stopped taking part: rank(s) ${who} failed because of it ` +
+      `(rank ${blamedBy[0]!.rank}: ${record?.message}); stopping the other ranks`
+    );
+  }
+  const how = cause.signal ? `was killed by ${cause.signal}` : `exited with code ${cause.code}`;
+  const why = record ? `: ${record.name}: ${record.message}` : '';
+  return `rank ${cause.rank}${cause.detail} ${how}${why}; stopping the other ranks`;
 }

@@ -1,5 +1,8 @@
 import { initFromEnv, launchLocal, type ProcessGroup, readDistEnv } from '@mptjs/fsdp';
 
+// A rank's CLI records why it failed, so the launcher names the rank that caused a job's failure.
+export { recordRankFailure } from '@mptjs/fsdp';
+
 /**
  * Joins the job described by the torchrun environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK),
  * or returns undefined when WORLD_SIZE is unset: a plain single-process run. `distTimeoutS` is the config's

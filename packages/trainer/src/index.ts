@@ -1,7 +1,7 @@
 export * from './checkpoint/index.js';
 export * from './config/index.js';
 export { BatchStream, openMixer } from './data.js';
-export { envRank, joinDistributedFromEnv, launchLocalRanks } from './distributed.js';
+export { envRank, joinDistributedFromEnv, launchLocalRanks, recordRankFailure } from './distributed.js';
 export * from './driver/index.js';
 export * from './export/index.js';
 export * from './metrics/index.js';

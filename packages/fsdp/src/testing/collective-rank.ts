@@ -3,6 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { initFromEnv } from '../init.js';
 import type { ProcessGroup } from '../process-group.js';
+import { recordRankFailure } from '../rank-failure.js';
 
 function report(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -56,6 +57,21 @@ async function exitEarly(pg: ProcessGroup): Promise<void> {
   await pg.allReduce(new Float32Array(4));
 }
 
+/**
+ * TARGET_RANK leaves the group, then fails with an error of its own only later: its peers fail first (their next
+ * collective finds it gone), so the launcher sees their exits before the cause's.
+ */
+async function failLate(pg: ProcessGroup): Promise<void> {
+  await pg.barrier();
+  if (pg.rank === target) {
+    await pg.destroy();
+    await new Promise((r) => setTimeout(r, 800));
+    throw new Error(`rank ${pg.rank} ran out of memory (test)`);
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  await pg.allReduce(new Float32Array(4));
+}
+
 async function mismatch(pg: ProcessGroup): Promise<void> {
   await pg.allReduce(new Float32Array(pg.rank === target ? 10 : 12));
 }
@@ -70,6 +86,7 @@ async function main(): Promise<void> {
     else if (scenario === 'hang') await hang(pg);
     else if (scenario === 'mismatch') await mismatch(pg);
     else if (scenario === 'exit-early') await exitEarly(pg);
+    else if (scenario === 'fail-late') await failLate(pg);
     else throw new Error(`unknown scenario ${scenario}`);
     await pg.destroy();
   } catch (err) {
@@ -81,6 +98,7 @@ async function main(): Promise<void> {
       peer: e.peer,
       ms: performance.now() - t0,
     });
+    recordRankFailure(err);
     await pg?.destroy();
     process.exitCode = 3;
     if (parentPort) process.exit(3);

@@ -4,6 +4,7 @@
 import { selectBackend } from '@mptjs/alibi-attention';
 import type { ShardingStrategy } from '../fsdp/fsdp.js';
 import { initFromEnv } from '../init.js';
+import { recordRankFailure } from '../rank-failure.js';
 import { trainTiny } from './tiny-model.js';
 
 async function main(): Promise<void> {
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
+  recordRankFailure(err);
   process.stdout.write(`${JSON.stringify({ error: err.message })}\n`);
   process.exitCode = 1;
 });

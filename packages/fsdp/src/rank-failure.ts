@@ -1,0 +1,68 @@
+// Why a rank failed, written where its launcher can read it (torchelastic's error files, in our format). When a
+// rank dies, its peers fail too, and their exits can reach the launcher before the dead rank's: exit order alone
+// cannot tell the cause from the consequences. Each rank's record says whether it failed on its own or because of
+// a peer (and which), so the launcher names the rank that caused the failure.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { CollectiveTimeoutError, PeerFailureError } from './errors.js';
+
+/** The environment variable that tells a rank where to write its failure record. */
+export const ERROR_FILE_ENV = 'MPTJS_ERROR_FILE';
+
+export interface RankFailure {
+  rank: number;
+  /** The error's class name and message, as the rank reported it. */
+  name: string;
+  message: string;
+  /** The rank this one failed because of (a peer that died, closed its connection or hung), if any. */
+  blames?: number;
+  /** When it failed (ms since the epoch). */
+  time: number;
+}
+
+/** The peer an error holds responsible: a dead or hung rank (never a mismatch, which both sides see alike). */
+function blamedPeer(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof PeerFailureError || e instanceof CollectiveTimeoutError) return e.peer;
+  }
+  return undefined;
+}
+
+/**
+ * Records why this rank is failing, when a launcher asked for it (`MPTJS_ERROR_FILE` is set); otherwise does
+ * nothing. Never throws: the rank is failing already.
+ */
+export function recordRankFailure(err: unknown, rank = Number(process.env['RANK'] ?? '-1')): void {
+  const path = process.env[ERROR_FILE_ENV];
+  if (!path) return;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const blames = blamedPeer(err);
+  const record: RankFailure = {
+    rank,
+    name: e.name,
+    message: e.message,
+    ...(blames !== undefined && blames !== rank ? { blames } : {}),
+    time: Date.now(),
+  };
+  try {
+    writeFileSync(path, `${JSON.stringify(record)}\n`);
+  } catch {
+    // Nowhere to write it: the launcher falls back to the order of exits.
+  }
+}
+
+/** The record a rank left at `path`, or null when it left none (it crashed, or was killed). */
+export function readRankFailure(path: string): RankFailure | null {
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as Partial<RankFailure>;
+    if (typeof r.rank !== 'number' || typeof r.message !== 'string') return null;
+    return {
+      rank: r.rank,
+      name: String(r.name ?? 'Error'),
+      message: r.message,
+      ...(typeof r.blames === 'number' ? { blames: r.blames } : {}),
+      time: Number(r.time ?? 0),
+    };
+  } catch {
+    return null;
+  }
+}

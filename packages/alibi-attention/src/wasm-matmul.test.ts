@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { patchWasmTransposedMatMul, selectBackend } from './index.js';
+import { patchWasmTransposedMatMul, selectBackend, setWasmSimdMatMul } from './index.js';
 import { maxAbsDiff, randomTensor } from './test-utils.js';
 
 describe('wasm matmul with transposed operands', () => {
@@ -9,6 +9,7 @@ describe('wasm matmul with transposed operands', () => {
     const cases: [number[], number[], boolean, boolean][] = [
       [[5, 7], [7, 3], false, false],
       [[7, 5], [7, 3], true, false],
+      [[7, 3], [7, 5], true, false], // wider b: computed as (b^T a)^T
       [[5, 7], [3, 7], false, true],
       [[7, 5], [3, 7], true, true],
       [[2, 3, 6, 4], [2, 3, 5, 4], false, true],
@@ -29,6 +30,24 @@ describe('wasm matmul with transposed operands', () => {
     (results['cpu'] ?? []).forEach((want, i) => {
       expect(maxAbsDiff(wasm[i] ?? [], want)).toBeLessThan(1e-5);
     });
+  });
+
+  it('computes a weight gradient x^T dy with a wider dy as (dy^T x)^T, to the bit', async () => {
+    await selectBackend('wasm', { log: false });
+    const x = randomTensor([96, 16], 3);
+    const dy = randomTensor([96, 40], 4);
+    const swapped = tf.tidy(() => tf.matMul(x, dy, true, false));
+    // Our kernels off: x is transposed first and XNNPACK packs dy, as before.
+    const previous = setWasmSimdMatMul('off');
+    try {
+      const direct = tf.tidy(() => tf.matMul(x, dy, true, false));
+      expect(swapped.shape).toEqual([16, 40]);
+      expect(Array.from(swapped.dataSync())).toEqual(Array.from(direct.dataSync()));
+      tf.dispose([direct]);
+    } finally {
+      setWasmSimdMatMul(previous);
+      tf.dispose([x, dy, swapped]);
+    }
   });
 
   it('keeps gradients right on wasm (matmul gradients use transposed operands)', async () => {

@@ -88,8 +88,49 @@ export function patchWasmTransposedMatMul(): boolean {
           }) as tf.TensorInfo;
         return splitKTransposedA(backend, kernels, plain, a, b, shape, shape.outShape);
       }
+      // XNNPACK repacks its right operand on every call (~13 ns a value here), which costs more than the
+      // product itself for a weight gradient x^T dy whose dy is wider than x: run (dy^T x)^T instead, packing
+      // the narrower x. Each output is the same dot product in the same order: the result is identical.
+      if (a.shape.length === 2 && b.shape.length === 2 && shape.n > shape.m) {
+        return transposedProduct(a, b, backend, kernels);
+      }
     }
     if (!transposeA && !transposeB) return multiply(args) as tf.TensorInfo;
+    return materializedProduct(a, b, !!transposeA, !!transposeB, backend, kernels, args.attrs);
+  };
+
+  /** `a^T b` (both 2D) as `(b^T a)^T`: XNNPACK packs `a`, not `b`. */
+  const transposedProduct = (
+    a: tf.TensorInfo,
+    b: tf.TensorInfo,
+    backend: WasmBackendLike,
+    kernels: MatmulExports,
+  ): tf.TensorInfo => {
+    const bT = swapLastTwo(b, backend, kernels);
+    let outT: tf.TensorInfo | null = null;
+    try {
+      outT = multiply({
+        inputs: { a: bT, b: a },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      }) as tf.TensorInfo;
+      return swapLastTwo(outT, backend, kernels);
+    } finally {
+      backend.disposeData(bT.dataId);
+      if (outT) backend.disposeData(outT.dataId);
+    }
+  };
+
+  /** A product with a transposed operand: the operand is transposed first and XNNPACK multiplies plainly. */
+  const materializedProduct = (
+    a: tf.TensorInfo,
+    b: tf.TensorInfo,
+    transposeA: boolean,
+    transposeB: boolean,
+    backend: WasmBackendLike,
+    kernels: MatmulExports | null,
+    attrs: tf.NamedAttrMap | undefined,
+  ): tf.TensorInfo => {
     const temporaries: tf.TensorInfo[] = [];
     const plainA = transposeA ? swapLastTwo(a, backend, kernels) : a;
     const plainB = transposeB ? swapLastTwo(b, backend, kernels) : b;
@@ -99,7 +140,7 @@ export function patchWasmTransposedMatMul(): boolean {
       return multiply({
         inputs: { a: plainA, b: plainB },
         backend,
-        attrs: { ...args.attrs, transposeA: false, transposeB: false },
+        attrs: { ...attrs, transposeA: false, transposeB: false },
       }) as tf.TensorInfo;
     } finally {
       for (const t of temporaries) backend.disposeData(t.dataId);

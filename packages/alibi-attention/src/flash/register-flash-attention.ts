@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGpuBackendLike } from '../webgpu-program.js';
-import { MIN_WORKGROUP_STORAGE_BYTES, type WebGpuProgramLike } from './blocked-program.js';
+import { MIN_WORKGROUP_STORAGE_BYTES } from './blocked-program.js';
 import {
   FlashAttentionDkDvProgram,
   FlashAttentionDqProgram,

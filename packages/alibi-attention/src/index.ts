@@ -1,12 +1,14 @@
 // Importing this package registers tfjs's gradient functions, so every model built on it can be differentiated.
 import './backend/gradients.js';
 import { registerFlashAttentionKernel } from './flash/register-flash-attention.js';
+import { patchWasmIdentity } from './wasm-identity.js';
 import { patchWasmTransposedMatMul } from './wasm-matmul.js';
 import { patchWasmSlice } from './wasm-slice.js';
 
 registerFlashAttentionKernel();
 patchWasmTransposedMatMul();
 patchWasmSlice();
+patchWasmIdentity();
 
 export {
   type AlibiAttentionOptions,
@@ -45,6 +47,7 @@ export {
 export { mergeHeads, splitHeads } from './heads.js';
 export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
+export { patchWasmIdentity } from './wasm-identity.js';
 export * from './wasm-kernels/adamw.js';
 export * from './wasm-kernels/cross-entropy.js';
 export * from './wasm-kernels/gelu.js';

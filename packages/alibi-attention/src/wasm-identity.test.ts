@@ -24,7 +24,8 @@ describe('wasm Identity shares the data it clones', () => {
     const x = tf.tensor1d([0.5, -1, 2]);
     const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.exp(t), t)))(x);
     const want = [0.5, -1, 2].map((v) => Math.exp(v) * (1 + v));
-    Array.from(g.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+    const got = Array.from(g.dataSync());
+    for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i]!, 5);
     const ints = tf.clone(tf.tensor1d([1, 2, 3], 'int32'));
     const bools = tf.clone(tf.tensor1d([true, false], 'bool'));
     expect(Array.from(ints.dataSync())).toEqual([1, 2, 3]);

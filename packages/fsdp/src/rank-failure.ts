@@ -15,8 +15,6 @@ export interface RankFailure {
   message: string;
   /** The rank this one failed because of (a peer that died, closed its connection or hung), if any. */
   blames?: number;
-  /** When it failed (ms since the epoch). */
-  time: number;
 }
 
 /** The peer an error holds responsible: a dead or hung rank (never a mismatch, which both sides see alike). */
@@ -41,7 +39,6 @@ export function recordRankFailure(err: unknown, rank = Number(process.env['RANK'
     name: e.name,
     message: e.message,
     ...(blames !== undefined && blames !== rank ? { blames } : {}),
-    time: Date.now(),
   };
   try {
     writeFileSync(path, `${JSON.stringify(record)}\n`);
@@ -60,7 +57,6 @@ export function readRankFailure(path: string): RankFailure | null {
       name: String(r.name ?? 'Error'),
       message: r.message,
       ...(typeof r.blames === 'number' ? { blames: r.blames } : {}),
-      time: Number(r.time ?? 0),
     };
   } catch {
     return null;

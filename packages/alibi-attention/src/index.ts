@@ -78,3 +78,31 @@ export {
   registerInt8WebGpuKernels,
   settleInt8MatrixPlan,
 } from './webgpu-int8/int8-webgpu.js';
+export {
+  DEFAULT_MATRIX_TILE,
+  DEFAULT_SCALAR_TILE,
+  F16_GEMM_ENGINE_ENV,
+  F16_GEMM_ENV,
+  F16_GEMM_MIN_WORK,
+  F16_GEMM_TILE_ENV,
+  type F16GemmPlan,
+  type F16GemmSettlement,
+  f16GemmActive,
+  f16GemmPlan,
+  referenceGemm,
+  roundToF16,
+  runF16Gemm,
+  setF16Gemm,
+  settleF16Gemm,
+} from './webgpu-f16/f16-gemm.js';
+export {
+  F16GemmProgram,
+  type GemmEngine,
+  type GemmProblem,
+  type GemmTile,
+  type MatrixShape,
+  parseTile,
+  tileName,
+  tileProblem,
+  workgroupBytes,
+} from './webgpu-f16/gemm-program.js';

@@ -20,4 +20,9 @@ export {
   tfjsFlagType,
   WEBGPU_FLAG_DEFAULTS,
 } from './tfjs-flags.js';
-export { type AdapterDescription, describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';
+export {
+  type AdapterDescription,
+  dawnFeatureToggles,
+  describeAdapter,
+  requestWebGpuAdapter,
+} from './webgpu-adapter.js';

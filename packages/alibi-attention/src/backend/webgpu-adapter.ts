@@ -19,6 +19,17 @@ interface GpuLike {
 
 const SOFTWARE_HINTS = /swiftshader|llvmpipe|lavapipe|software|microsoft basic render|warp/i;
 
+/**
+ * Dawn's instance toggles. Dawn hides `shader-f16` on NVIDIA's Vulkan driver (a blocklist kept for conformance
+ * failures) unless `vulkan_enable_f16_on_nvidia` is on; it changes nothing on other adapters, and every f16 kernel
+ * checks itself against f32 before use (`settleF16Gemm`). `MPTJS_WEBGPU_F16=0` leaves the block in place.
+ */
+export function dawnFeatureToggles(env: NodeJS.ProcessEnv = process.env): string[] {
+  const toggles = ['allow_unsafe_apis'];
+  if (env['MPTJS_WEBGPU_F16'] !== '0') toggles.push('vulkan_enable_f16_on_nvidia');
+  return toggles;
+}
+
 async function nodeGpu(): Promise<GpuLike> {
   let mod: { create: (flags: string[]) => GpuLike; globals: Record<string, unknown> };
   try {
@@ -35,7 +46,7 @@ async function nodeGpu(): Promise<GpuLike> {
     if (!(key in globalThis)) (globalThis as Record<string, unknown>)[key] = value;
   }
   // Unsafe APIs let Dawn list its experimental features (subgroup matrices); only those asked for are enabled.
-  const gpu = mod.create(['enable-dawn-features=allow_unsafe_apis']);
+  const gpu = mod.create([`enable-dawn-features=${dawnFeatureToggles().join(',')}`]);
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator) {
     Object.defineProperty(globalThis, 'navigator', { value: {}, writable: true, configurable: true });

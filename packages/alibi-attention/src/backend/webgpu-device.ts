@@ -1,7 +1,7 @@
 /**
  * The device behind mptjs's webgpu backend. tfjs-backend-webgpu opens its device with `timestamp-query` only;
  * mptjs opens it itself, with the same limits, and also asks for `subgroups` and Dawn's experimental
- * `chromium-experimental-subgroup-matrix` (cooperative-matrix) feature where the adapter offers them, so its
+ * `chromium-experimental-subgroup-matrix` (cooperative-matrix) feature and `shader-f16` where the adapter offers them, so its
  * kernels can use the GPU's matrix units. tfjs generates each shader's header itself, which would put a
  * program's `enable` directives after declarations (a WGSL error): the device's `createShaderModule` moves
  * them to the top.
@@ -27,7 +27,7 @@ export interface WebGpuCapabilities {
 }
 
 export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
-const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', SUBGROUP_MATRIX_FEATURE];
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', SUBGROUP_MATRIX_FEATURE];
 
 interface AdapterLike {
   features: ReadonlySet<string>;

@@ -3,13 +3,14 @@
 // mpt-1b shapes, fused vs plain attention, a sweep of the tfjs webgpu flags and a memory stability run, all
 // within a time budget, written as JSON after every section.
 // Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
-//   [--sections matmul,models,profile,int8,attention,flags,memory]
+//   [--sections matmul,f16,models,profile,int8,attention,flags,memory]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeGpu } from './adapter.mjs';
+import { measureF16 } from './f16.mjs';
 import { runFlagSweep } from './flag-sweep.mjs';
 import { measureInt8 } from './int8.mjs';
 import { measureAttention, measureMatmul } from './kernels.mjs';
@@ -21,7 +22,7 @@ import { kitShapes } from './shapes.mjs';
 import { Budget } from './timing.mjs';
 
 /** The groups `--sections` can pick, in the order they run. */
-const SECTION_GROUPS = ['matmul', 'models', 'profile', 'int8', 'attention', 'flags', 'memory'];
+const SECTION_GROUPS = ['matmul', 'f16', 'models', 'profile', 'int8', 'attention', 'flags', 'memory'];
 
 const { values } = parseArgs({
   options: {
@@ -148,6 +149,9 @@ const matmul = await section('matmul', 'matmul', shapes.minSeconds.matmul, () =>
   measureMatmul(shapes.matmul, run),
 );
 run.peakTflops = matmul.result?.peak_tflops ?? null;
+
+// The f16 GEMM's plan and tile sweep; where it passes, the model stages time amp_fp16 steps too.
+await section('f16 gemm', 'f16', shapes.minSeconds.f16, () => measureF16(shapes.f16, run, values.tiny));
 
 // The attention comparison, the flag sweep and the memory run come after the model stages, which leave the
 // first its minimum time and the other two their most.

@@ -1,5 +1,6 @@
 // One model shape, randomly initialized once: a timed training step (unit chain + decoupled AdamW, as
 // bench/trainer/step.bench.mjs runs it) and then KV-cached greedy decoding through `generate`.
+import { setF16Gemm } from '@mptjs/alibi-attention';
 import { expectedParameterShapes, generate, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
 import {
   clipByGlobalNorm,
@@ -173,6 +174,7 @@ async function measureTrain(model, shape, run) {
       loss,
       flops_formula: '6*N*seq + 12*L*d*seq^2 per sample (llm-foundry); recompute not counted',
     };
+    if (run.f16) result.amp_fp16 = await measureAmpStep(trainer, tokens, timing.median_s, run);
     if (config.nLayers < shape.nLayers) {
       // At the same model FLOP/s, the full depth would take its FLOPs over this rate.
       const fullFlopsPerToken = flopsPerSample(fullConfig, fullParams, shape.seq) / shape.seq;
@@ -181,6 +183,31 @@ async function measureTrain(model, shape, run) {
     return { result, modelFlopsPerS };
   } finally {
     trainer.dispose();
+  }
+}
+
+/** The same training step with its GEMMs on the f16 GEMM (f32 master weights, LayerNorm, softmax, loss, AdamW). */
+async function measureAmpStep(trainer, tokens, fp32MedianS, run) {
+  let loss = Number.NaN;
+  setF16Gemm(true);
+  try {
+    const timing = await withGpuErrors(() =>
+      timeRuns(
+        async () => {
+          loss = await trainer.step();
+        },
+        { repeats: run.repeats, budget: run.budget, reserveS: run.reserveS },
+      ),
+    );
+    return {
+      step: timing,
+      tokens_per_s: tokens / timing.median_s,
+      speedup_vs_fp32: fp32MedianS / timing.median_s,
+      loss,
+      note: 'GEMMs with f16 operands and f32 sums; the steps continue from the fp32 ones on the same batch',
+    };
+  } finally {
+    setF16Gemm(false);
   }
 }
 

@@ -32,6 +32,23 @@ function rowsOf(section) {
       if (r.tokens_per_s_full_estimate) {
         rows.push([`${section.name} full depth (estimate)`, fmt(r.tokens_per_s_full_estimate), 'tokens/s']);
       }
+      if (r.amp_fp16) {
+        rows.push([
+          `${section.name} amp_fp16 tokens/s`,
+          fmt(r.amp_fp16.tokens_per_s),
+          `tokens/s (${fmt(r.amp_fp16.speedup_vs_fp32)}x fp32)`,
+        ]);
+      }
+      return rows;
+    }
+    case 'f16': {
+      const rows = [['f16 GEMM plan', r.plan ? r.best_tile : '-', r.plan ? r.plan.engine : r.default_reason]];
+      if (r.square_f16) {
+        rows.push([`f16 GEMM ${r.square_f16.n ?? ''}^3`, fmt(r.square_f16.tflops), `TFLOP/s (f32 ${fmt(r.square_f32.tflops)})`]);
+      }
+      for (const p of r.products) {
+        rows.push([`f16 ${p.name}`, fmt(p.f16_tflops), `TFLOP/s (${fmt(p.speedup)}x f32, error ${fmt(p.rel_error_vs_f32)})`]);
+      }
       return rows;
     }
     case 'decode': {

@@ -28,9 +28,10 @@ export function kitShapes(tiny) {
         model: { name: 'mpt-125m', dModel: 64, nLayers: 2, nHeads: 4, vocab: 512, seq: 32, batch: 2 },
         decode: { prompt: 20, newTokens: 4 },
       },
+      f16: { size: 96, products: { dModel: 64, batch: 2, seq: 32, vocab: 512 } },
       repeats: 1,
       // Seconds a section needs left to be worth starting.
-      minSeconds: { matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10, int8: 5, profile: 5 },
+      minSeconds: { f16: 10, matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10, int8: 5, profile: 5 },
       // The most the flag sweep and the memory run may take; the model stages leave them this much.
       maxSeconds: { sweep: 150, memory: 200 },
     };
@@ -56,8 +57,10 @@ export function kitShapes(tiny) {
       model: { name: 'mpt-125m', dModel: 768, nLayers: 12, nHeads: 12, vocab: 50432, seq: 2048, batch: 4 },
       decode: { prompt: 512, newTokens: 16 },
     },
+    // mpt-1b's training products (batch 2 x 2048 tokens) for the f16 GEMM.
+    f16: { size: 4096, products: { dModel: 2048, batch: 2, seq: 2048, vocab: 50432 } },
     repeats: 3,
-    minSeconds: { matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20, int8: 30, profile: 30 },
+    minSeconds: { f16: 30, matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20, int8: 30, profile: 30 },
     maxSeconds: { sweep: 90, memory: 90 },
   };
 }

@@ -1,3 +1,4 @@
+import { f16GemmActive } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { geluErf, type LinearParams, linear } from '../layers.js';
 import type { WeightLayout } from './matmul-gelu-programs.js';
@@ -35,6 +36,12 @@ function checkShapes(
   }
 }
 
+/** `x W^T + b` through tfjs's matMul, which runs on the f16 GEMM under mixed precision. */
+function preActivation(x2: tf.Tensor, w: tf.Tensor, layout: WeightLayout, b: tf.Tensor | undefined): tf.Tensor {
+  const z = tf.matMul(x2, w, false, layout === 'outIn');
+  return b ? tf.add(z, b) : z;
+}
+
 /** Whether the engine records gradients for an op called now (the rule of its private `isTapeOn`). */
 function recordingGradients(): boolean {
   const { gradientDepth, kernelDepth } = tf.engine().state;
@@ -50,6 +57,7 @@ function recordingGradients(): boolean {
  *   invertible), then one elementwise pass writes gelu(z). Writing y and z from one dispatch would need two
  *   outputs, which a tfjs kernel cannot have; packing both into one tensor costs a copy to split them, and
  *   recomputing z in the backward pass costs a second matmul, both dearer than this extra elementwise pass.
+ *   Under mixed precision (`setF16Gemm(true)`) z comes from tfjs's matMul instead, which runs on the f16 GEMM.
  *   Backward: one elementwise pass `dz = dy * gelu'(z)`, then tfjs matMul and sum for dx, dW, db.
  * Elsewhere it is `linearGeluPlain`.
  */
@@ -84,7 +92,9 @@ export function fusedLinearGelu(
     const b = hasBias ? (args[2] as tf.Tensor) : undefined;
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const x2 = tf.reshape(input, [-1, inFeatures]);
-    const z = runFusedKernel('MptMatMulGelu', { x: x2, weight: w, bias: b }, { layout, output: 'pre' });
+    const z = f16GemmActive()
+      ? preActivation(x2, w, layout, b)
+      : runFusedKernel('MptMatMulGelu', { x: x2, weight: w, bias: b }, { layout, output: 'pre' });
     save([x2, w, z]);
     return {
       value: tf.reshape(runFusedKernel('MptGelu', { z }), outShape),

@@ -1,0 +1,121 @@
+// The f16 GEMM (mixed precision): the device's plan and self-check, a sweep of workgroup tiles at 4096^3, and
+// the best tile on the products of an mpt-1b training step against tfjs's float32 matmul. The best tile stays
+// settled for the model stages, which then time their training step in amp_fp16 as well.
+import { parseTile, setF16Gemm, settleF16Gemm, tileName } from '@mptjs/alibi-attention';
+import * as tf from '@tensorflow/tfjs-core';
+import { timeQueued } from './timing.mjs';
+
+/** Tiles tried on the matrix engine (16 x 16 x 16 f16 matrices, 32-lane subgroups, 48 KiB of workgroup memory). */
+export const MATRIX_TILES = [
+  '2x2x4x4x32s2p8',
+  '2x2x4x4x32s1p8',
+  '2x2x4x4x32s2p0',
+  '2x2x4x4x16s2p8',
+  '2x2x4x2x32s2p8',
+  '2x4x4x2x32s2p8',
+  '4x2x2x4x32s2p8',
+  '4x4x2x2x16s2p8',
+  '2x2x2x2x32s2p8',
+  '1x1x4x4x32s2p8',
+];
+const SCALAR_TILES = ['2x2x1x1x16s2p0', '1x2x1x2x16s1p8'];
+
+/** `[m, k] x [k, n]` as stored for each transpose, and its float32 / f16 TFLOP/s. */
+async function timeProduct({ m, n, k, transposeA, transposeB }, run, f16) {
+  const a = tf.randomNormal(transposeA ? [k, m] : [m, k], 0, 1, 'float32', 3);
+  const b = tf.randomNormal(transposeB ? [n, k] : [k, n], 0, 1, 'float32', 4);
+  setF16Gemm(f16);
+  try {
+    const t = await timeQueued(() => tf.matMul(a, b, transposeA, transposeB), {
+      budget: run.budget,
+      reserveS: run.reserveS,
+      repeats: run.repeats,
+    });
+    return { tflops: (2 * m * n * k) / t.seconds_per_call / 1e12, ms: t.seconds_per_call * 1000 };
+  } finally {
+    setF16Gemm(false);
+    tf.dispose([a, b]);
+  }
+}
+
+/** Largest |f16 GEMM - float32 matmul| over max |float32| at one product: the precision a step sees. */
+async function relativeError(p) {
+  const a = tf.randomNormal(p.transposeA ? [p.k, p.m] : [p.m, p.k], 0, 1, 'float32', 5);
+  const b = tf.randomNormal(p.transposeB ? [p.n, p.k] : [p.k, p.n], 0, 1, 'float32', 6);
+  try {
+    setF16Gemm(true);
+    const half = tf.matMul(a, b, p.transposeA, p.transposeB);
+    setF16Gemm(false);
+    const full = tf.matMul(a, b, p.transposeA, p.transposeB);
+    const stats = tf.tidy(() => tf.stack([tf.max(tf.abs(tf.sub(half, full))), tf.max(tf.abs(full))]));
+    const [diff, scale] = await stats.data();
+    tf.dispose([half, full, stats]);
+    return diff / scale;
+  } finally {
+    setF16Gemm(false);
+    tf.dispose([a, b]);
+  }
+}
+
+export function f16Products(shape) {
+  const rows = shape.batch * shape.seq;
+  const d = shape.dModel;
+  return [
+    { name: 'up_proj x W^T', m: rows, n: 4 * d, k: d, transposeA: false, transposeB: true },
+    { name: 'down_proj dY W', m: rows, n: d, k: 4 * d, transposeA: false, transposeB: false },
+    { name: 'up_proj dW = dY^T X', m: 4 * d, n: d, k: rows, transposeA: true, transposeB: false },
+    { name: 'LM head x E^T', m: rows, n: shape.vocab, k: d, transposeA: false, transposeB: true },
+  ];
+}
+
+export async function measureF16(shapes, run, tiny) {
+  const base = await settleF16Gemm();
+  const result = { default_plan: base.plan, default_reason: base.reason, sweep: [], products: [] };
+  let engine = base.plan?.engine ?? null;
+  if (!base.plan) {
+    if (!tiny) {
+      result.note = 'no f16 GEMM on this device: the model stages train in float32 only';
+      return result;
+    }
+    // An emulated adapter has no f16 matrices: the scalar engine runs the same tiles, so the section's code runs.
+    engine = 'scalar';
+  }
+  const tiles = engine === 'matrix' ? MATRIX_TILES : SCALAR_TILES;
+  const n = shapes.size;
+  const square = { m: n, n, k: n, transposeA: false, transposeB: false };
+  let best = null;
+  for (const name of tiles) {
+    if (run.budget.remaining() - run.reserveS < 10) {
+      result.sweep.push({ tile: name, skipped: 'out of time budget' });
+      continue;
+    }
+    const settled = await settleF16Gemm({ tile: parseTile(name), engine });
+    if (!settled.plan) {
+      result.sweep.push({ tile: name, error: settled.reason });
+      continue;
+    }
+    const t = await timeProduct(square, run, true);
+    result.sweep.push({ tile: name, n, ...t });
+    if (!best || t.tflops > best.tflops) best = { tile: name, n, ...t };
+  }
+  if (!best) throw new Error(`no tile passed its self-check: ${JSON.stringify(result.sweep)}`);
+  const settled = await settleF16Gemm({ tile: parseTile(best.tile), engine });
+  result.plan = settled.plan;
+  result.best_tile = tileName(settled.plan.tile);
+  result.square_f32 = { n, ...(await timeProduct(square, run, false)) };
+  result.square_f16 = best;
+  for (const p of f16Products(shapes.products)) {
+    if (run.budget.remaining() - run.reserveS < 10) break;
+    const f32 = await timeProduct(p, run, false);
+    const f16 = await timeProduct(p, run, true);
+    result.products.push({
+      ...p,
+      f32_tflops: f32.tflops,
+      f16_tflops: f16.tflops,
+      speedup: f16.tflops / f32.tflops,
+      rel_error_vs_f32: await relativeError(p),
+    });
+  }
+  run.f16 = true;
+  return result;
+}

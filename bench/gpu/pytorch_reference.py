@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 
@@ -83,14 +84,20 @@ def alibi_causal_bias(n_heads, length, device):
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
 
 
+def autocast_dtype(device_type):
+    """The autocast type in effect on this device type, or None."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    if device_type == "cuda":
+        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+    return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+
+
 def attention(q, k, v, bias):
-    """Softmax attention of q [B, H, Tq, hd] over k, v [B, H, Tk, hd] with the additive bias [1, H, Tq, Tk]."""
-    if torch.is_autocast_enabled() or (q.device.type == "cpu" and torch.is_autocast_cpu_enabled()):
-        # QK-LayerNorm runs in fp32 under autocast; the attention runs in the autocast type.
-        dtype = torch.get_autocast_gpu_dtype() if q.device.type == "cuda" else torch.get_autocast_cpu_dtype()
-    else:
-        dtype = v.dtype
-    q, k, v, bias = q.to(dtype), k.to(dtype), v.to(dtype), bias.to(dtype)
+    """Softmax attention of q [B, H, Tq, hd] over k, v [B, H, Tk, hd] with the additive bias [1, H, Tq, Tk], in
+    the bias's type (the model's, or autocast's)."""
+    dtype = bias.dtype
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     if HAS_SDPA:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     # torch < 2.0 has no SDPA: the same product written out.
@@ -156,18 +163,22 @@ class MPT(nn.Module):
                     p.normal_(0.0, 0.02)
         self._bias = {}
 
-    def bias(self, length, device):
-        """The ALiBi + causal bias for `length` positions, built once (last axis padded to a multiple of 16)."""
-        cached = self._bias.get(device)
+    def bias(self, length, device, dtype):
+        """The ALiBi + causal bias for `length` positions in `dtype`, built once per type rather than cast in every
+        layer of every step (the last axis padded to a multiple of 16, the alignment fused attention kernels want
+        of a mask's rows)."""
+        key = (device, dtype)
+        cached = self._bias.get(key)
         if cached is None or cached.shape[-1] < length:
             padded = (length + 15) // 16 * 16
-            cached = alibi_causal_bias(self.shape["n_heads"], padded, device)
-            self._bias[device] = cached
+            cached = alibi_causal_bias(self.shape["n_heads"], padded, device).to(dtype)
+            self._bias[key] = cached
         return cached
 
     def forward(self, ids, caches=None, pos=0):
         t = ids.shape[1]
-        bias = self.bias(pos + t, ids.device)[:, :, pos : pos + t, : pos + t]
+        dtype = autocast_dtype(ids.device.type) or self.wte.weight.dtype
+        bias = self.bias(pos + t, ids.device, dtype)[:, :, pos : pos + t, : pos + t]
         x = self.wte(ids)
         for i, block in enumerate(self.blocks):
             x = block(x, bias, None if caches is None else caches[i], pos)
@@ -265,6 +276,8 @@ def measure_train(model, shape, precision, steps, budget, device):
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             raise RuntimeError(f"non-finite loss ({loss_value}) or gradient norm ({norm_value})")
     finally:
+        # A failed step (out of memory) may leave gradients behind; the next measurement starts without them.
+        model.zero_grad(set_to_none=True)
         del optimizer
     step_s = statistics.median(times)
     params = num_params(model)
@@ -355,6 +368,10 @@ def main():
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and not args.tiny and args.device == "auto":
+        # A step of the full shapes takes minutes on a CPU: better no figures than a budget spent on one.
+        log("torch sees no CUDA device: the full shapes need a GPU (--tiny or --device cpu to run on the CPU)")
+        return 2
     # fp32 means fp32: no TF32 tensor cores for matmuls or convolutions (bf16 runs are unaffected).
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -385,9 +402,11 @@ def main():
     def save():
         doc["elapsed_s"] = time.monotonic() - T0
         if args.out:
-            with open(args.out, "w") as f:
+            # Written whole, then renamed: a run stopped mid-write still leaves the last complete file.
+            with open(f"{args.out}.partial", "w") as f:
                 json.dump(doc, f, indent=2)
                 f.write("\n")
+            os.replace(f"{args.out}.partial", args.out)
 
     # Each measurement: what it needs left to be worth starting, estimated from what ran before.
     rate = {"s_per_flop": None}

@@ -86,8 +86,10 @@ HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
 
 def autocast_dtype(device_type):
     """The autocast type in effect on this device type, or None."""
-    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+    try:  # torch >= 2.4 asks per device type
         return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    except (AttributeError, TypeError):
+        pass
     if device_type == "cuda":
         return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
     return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None

@@ -1,6 +1,6 @@
 // Builds the self-contained GPU measurement kit: the measurement script bundled with tfjs and the packages'
 // built dist (run `pnpm build` first), Dawn's native addon laid out as a `webgpu` package beside the bundle, the
-// Vulkan loader and a libstdc++ from this machine for targets that lack them, and run.sh.
+// Vulkan loader and a libstdc++ from this machine for targets that lack them, run.sh, and the PyTorch reference.
 // Usage: node bench/gpu/build.mjs [--out DIR]   (default bench/gpu/dist)
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,6 +68,20 @@ await esbuild.build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+// The PyTorch reference (run.sh runs it with the target's python3 and torch) and the step that merges its
+// result into the kit's JSON.
+await esbuild.build({
+  entryPoints: [join(here, 'pytorch-merge.mjs')],
+  outfile: join(out, 'pytorch-merge.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+copyFileSync(join(here, 'pytorch_reference.py'), join(out, 'pytorch_reference.py'));
 
 copyFileSync(join(webgpuDir, 'index.js'), join(out, 'node_modules/webgpu/index.js'));
 copyFileSync(join(webgpuDir, 'package.json'), join(out, 'node_modules/webgpu/package.json'));

@@ -1,4 +1,6 @@
 // The kit's readable summary: one line per figure, from the JSON result.
+import { pytorchRows, ratioRows } from './pytorch-section.mjs';
+
 const fmt = (v, digits = 3) => {
   if (v === null || v === undefined) return '-';
   if (!Number.isFinite(v)) return String(v);
@@ -149,6 +151,8 @@ function rowsOf(section) {
       }
       return rows;
     }
+    case 'pytorch':
+      return pytorchRows(section);
     default:
       return [];
   }
@@ -164,7 +168,7 @@ export function printSummary(doc, log = console.log) {
   }
   const rows = [];
   for (const s of doc.sections) {
-    if (s.status === 'ok') rows.push(...rowsOf(s));
+    if (s.status === 'ok') rows.push(...rowsOf(s), ...ratioRows(s));
     else rows.push([s.name, s.status, s.note ?? s.error ?? '']);
   }
   const width = Math.max(...rows.map((r) => r[0].length));

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the GPU measurement kit (built by `node bench/gpu/build.mjs`): finds node, the Vulkan loader and the
-# NVIDIA Vulkan ICD, then runs the bundled measurements on WebGPU through Dawn within a wall-clock budget.
+# NVIDIA Vulkan ICD, then runs the bundled measurements on WebGPU through Dawn within a wall-clock budget, after
+# the PyTorch reference of the same shapes when python3 has torch.
 # Usage: run.sh [--node PATH] [--out result.json] [--tiny] [--budget-s 480] [--sections a,b,...]
+#   [--python PATH] [--pytorch-budget-s 100]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -9,9 +11,16 @@ node_bin="${NODE:-}"
 out="gpu-kit-result.json"
 budget=480
 kit_args=()
+python_bin="${PYTHON:-python3}"
+pytorch_budget=100
+tiny=0
+sections=""
+sections_set=0
+# The PyTorch reference runs with the caller's library path, not the one set up for Dawn below.
+orig_ld_path="${LD_LIBRARY_PATH-}"
 
 usage() {
-  sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 die() {
   echo "run.sh: $*" >&2
@@ -23,13 +32,34 @@ while [ $# -gt 0 ]; do
     --node) [ $# -ge 2 ] || die "--node needs a path"; node_bin="$2"; shift 2 ;;
     --out) [ $# -ge 2 ] || die "--out needs a path"; out="$2"; shift 2 ;;
     --budget-s) [ $# -ge 2 ] || die "--budget-s needs seconds"; budget="$2"; shift 2 ;;
-    --tiny) kit_args+=(--tiny); shift ;;
-    --sections) [ $# -ge 2 ] || die "--sections needs a list"; kit_args+=(--sections "$2"); shift 2 ;;
+    --tiny) kit_args+=(--tiny); tiny=1; shift ;;
+    --sections) [ $# -ge 2 ] || die "--sections needs a list"; sections="$2"; sections_set=1; shift 2 ;;
+    --python) [ $# -ge 2 ] || die "--python needs a path"; python_bin="$2"; shift 2 ;;
+    --pytorch-budget-s) [ $# -ge 2 ] || die "--pytorch-budget-s needs seconds"; pytorch_budget="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
 case "$budget" in '' | *[!0-9]*) die "--budget-s must be a whole number of seconds, got '$budget'" ;; esac
+case "$pytorch_budget" in
+  '' | *[!0-9]*) die "--pytorch-budget-s must be a whole number of seconds, got '$pytorch_budget'" ;;
+esac
+# `pytorch` is run.sh's own section; the rest go to the WebGPU kit.
+want_pytorch=1
+if [ "$sections_set" = 1 ]; then
+  want_pytorch=0
+  kit_sections=""
+  IFS=',' read -ra parts <<<"$sections"
+  for part in ${parts[@]+"${parts[@]}"}; do
+    part="${part// /}"
+    if [ "$part" = pytorch ]; then
+      want_pytorch=1
+    elif [ -n "$part" ]; then
+      kit_sections="${kit_sections:+$kit_sections,}$part"
+    fi
+  done
+  kit_args+=(--sections "$kit_sections")
+fi
 start_ms=$(( $(date +%s) * 1000 ))
 
 # The kit: beside this script when run from a built kit, or in dist/ when run from the source tree.
@@ -136,6 +166,38 @@ if ! err="$(probe "$extra_libs")"; then
 fi
 if [ -n "$extra_libs" ]; then export LD_LIBRARY_PATH="$extra_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
 
+# The PyTorch reference goes first: it leaves the GPU's memory free when it exits, and the WebGPU sections then
+# plan with whatever time it left. It gets at most half of the time left.
+pt_dir="$(mktemp -d)"
+trap 'rm -rf "$pt_dir"' EXIT
+pt_skip=""
+pt_rc=0
+pt_seconds=0
+if [ "$want_pytorch" != 1 ]; then
+  pt_skip="not among --sections"
+elif ! command -v "$python_bin" >/dev/null 2>&1; then
+  pt_skip="no python at '$python_bin' (pass --python PATH or set PYTHON)"
+elif ! pt_err="$(LD_LIBRARY_PATH="$orig_ld_path" "$python_bin" -c 'import torch' 2>&1)"; then
+  pt_skip="torch does not import with $python_bin: $(printf '%s\n' "$pt_err" | tail -n 1)"
+else
+  pt_budget=$(( (budget - ($(date +%s) - start_ms / 1000)) / 2 ))
+  if [ "$pytorch_budget" -lt "$pt_budget" ]; then pt_budget="$pytorch_budget"; fi
+  if [ "$pt_budget" -lt 10 ]; then pt_skip="out of time budget (${pt_budget} s for it, needs 10 s)"; fi
+fi
+if [ -z "$pt_skip" ]; then
+  pt_args=(--budget-s "$pt_budget" --out "$pt_dir/pytorch.json")
+  if [ "$tiny" = 1 ]; then pt_args+=(--tiny); fi
+  echo "pytorch: $python_bin, ${pt_budget} s"
+  pt_start=$(date +%s)
+  # Its progress lines (stderr) are shown and kept; its stdout repeats the JSON it writes to the file.
+  LD_LIBRARY_PATH="$orig_ld_path" timeout --kill-after=5 "$(( pt_budget + 10 ))" \
+    "$python_bin" "$kit/pytorch_reference.py" "${pt_args[@]}" 2>&1 >/dev/null | tee "$pt_dir/pytorch.log" ||
+    pt_rc=$?
+  pt_seconds=$(( $(date +%s) - pt_start ))
+else
+  echo "pytorch: skipped ($pt_skip)"
+fi
+
 # The kit stops starting sections in time; `timeout` is the backstop if one of them hangs.
 deadline_ms=$(( start_ms + budget * 1000 ))
 elapsed=$(( $(date +%s) - start_ms / 1000 ))
@@ -148,4 +210,14 @@ timeout --kill-after=5 "$remaining" "$node_bin" "$kit/mptjs-gpu-kit.mjs" --out "
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
   echo "run.sh: stopped at the ${budget} s budget; $out holds the sections finished before" >&2
 fi
+
+# The `pytorch` section and the ratios of mptjs's figures to PyTorch's.
+if [ -z "$pt_skip" ]; then
+  merge_args=(--reference "$pt_dir/pytorch.json" --rc "$pt_rc" --log "$pt_dir/pytorch.log" --seconds "$pt_seconds")
+else
+  merge_args=(--skip "$pt_skip")
+fi
+merge_rc=0
+"$node_bin" "$kit/pytorch-merge.mjs" --kit "$out" "${merge_args[@]}" || merge_rc=$?
+if [ "$rc" = 0 ] && [ "$merge_rc" != 0 ]; then rc=1; fi
 exit "$rc"

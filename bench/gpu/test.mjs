@@ -11,6 +11,7 @@ import { nominalPeak } from './adapter.mjs';
 import { pickBest, SWEEP_CONFIGS } from './flag-sweep.mjs';
 import { isFlat, summarizeSamples } from './memory-stability.mjs';
 import { planLayers } from './model-stage.mjs';
+import { addPytorchRatios, mergePytorch, pytorchSection } from './pytorch-section.mjs';
 import { kitShapes } from './shapes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,6 +31,15 @@ function check(name, pass, detail = '') {
 }
 
 const positive = (v) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+// The python run.sh would find with torch: $PYTHON, python3 on PATH, the system's; null when none imports it.
+function pythonWithTorch() {
+  for (const py of [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean)) {
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return py;
+  }
+  return null;
+}
+const torchPython = pythonWithTorch();
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'mptjs-gpu-kit-'));
 const kit = join(tmp, 'kit');
@@ -107,6 +117,133 @@ check('nominal peak: unknown adapter', nominalPeak('google swiftshader') === nul
   check('memory: too few samples to judge', isFlat(flat.slice(0, 10), 'numTensors', 10) === null);
 }
 
+{
+  // The PyTorch section: ratios per shape, precision and decode batch; the full-depth estimate when the kit
+  // measured fewer layers; a stopped run keeps what it measured; no JSON is a failure; a skip says why.
+  const e = (shape, precision, batch, tokens_per_s, status = 'ok') => ({
+    shape,
+    precision,
+    batch,
+    tokens_per_s,
+    status,
+  });
+  const reference = {
+    torch: '2.x',
+    result: {
+      train: [e('mpt-125m', 'fp32', 4, 400), e('mpt-125m', 'bf16', 4, 2000), e('mpt-1b', 'fp32', 2, 50)],
+      decode: [e('mpt-125m', 'fp32', 1, 200), e('mpt-125m', 'bf16', 1, 250), e('mpt-125m', 'fp32', 16, 3000)],
+    },
+  };
+  reference.result.train.push({ shape: 'mpt-1b', precision: 'bf16', batch: 2, status: 'skipped', note: 'x' });
+  const trainSection = (name, tokens, layers, estimate) => ({
+    name,
+    kind: 'train',
+    status: 'ok',
+    result: {
+      shape: { n_layers: layers, n_layers_full: 24, batch: name.endsWith('1b') ? 2 : 4 },
+      tokens_per_s: tokens,
+      tokens_per_s_full_estimate: estimate,
+    },
+  });
+  const doc = {
+    complete: true,
+    sections: [
+      trainSection('train mpt-125m', 100, 24),
+      { name: 'decode mpt-125m', kind: 'decode', status: 'ok', result: { decode_tokens_per_s: 50 } },
+      trainSection('train mpt-1b', 40, 12, 25),
+      { name: 'decode mpt-1b', kind: 'decode', status: 'skipped', note: 'out of time budget' },
+    ],
+  };
+  const section = pytorchSection({ reference, rc: 0, seconds: 12 });
+  mergePytorch(doc, section);
+  const [t125, d125, t1b] = doc.sections.map((s) => s.result);
+  check(
+    'pytorch: ratios per shape and precision',
+    section.status === 'ok' &&
+      t125.vs_pytorch_fp32 === 0.25 &&
+      t125.vs_pytorch_bf16 === 0.05 &&
+      d125.vs_pytorch_fp32 === 0.25 &&
+      d125.vs_pytorch_bf16 === 0.2,
+    JSON.stringify([t125, d125]),
+  );
+  check(
+    'pytorch: fewer layers compare through the full-depth estimate; a skipped figure gives null',
+    t1b.vs_pytorch_fp32 === 0.5 && t1b.vs_pytorch_bf16 === null && /estimate/.test(t1b.vs_pytorch_basis),
+    JSON.stringify(t1b),
+  );
+  check(
+    'pytorch: section added, skipped figures noted, complete follows the sections',
+    doc.sections.at(-1).name === 'pytorch' &&
+      /1 of 7 measurements skipped/.test(section.note) &&
+      doc.complete === false,
+    JSON.stringify({ note: section.note, complete: doc.complete }),
+  );
+  const decode16 = {
+    name: 'decode mpt-125m',
+    kind: 'decode',
+    status: 'ok',
+    result: { decode_tokens_per_s: 600, batch: 16 },
+  };
+  addPytorchRatios([decode16], reference.result);
+  check(
+    'pytorch: decode compares the same batch',
+    decode16.result.vs_pytorch_fp32 === 0.2 && decode16.result.vs_pytorch_bf16 === null,
+    JSON.stringify(decode16.result),
+  );
+  const stopped = pytorchSection({ reference, rc: 124 });
+  const crashed = pytorchSection({ reference: null, rc: 1, logTail: 'a\nRuntimeError: CUDA error' });
+  const skipped = pytorchSection({ skip: 'torch does not import' });
+  check(
+    'pytorch: stopped at its budget keeps its figures; no result is a failure; a skip says why',
+    stopped.status === 'ok' &&
+      /stopped at its budget/.test(stopped.note) &&
+      crashed.status === 'failed' &&
+      /status 1 without a result: a\nRuntimeError: CUDA error/.test(crashed.error) &&
+      skipped.status === 'skipped' &&
+      skipped.note === 'torch does not import',
+    JSON.stringify([stopped.note, crashed.error, skipped]),
+  );
+  // The reference's shapes are the kit's.
+  if (torchPython) {
+    const printed = spawnSync(torchPython, [join(here, 'pytorch_reference.py'), '--print-shapes'], {
+      encoding: 'utf8',
+    });
+    let shapes = null;
+    try {
+      shapes = JSON.parse(printed.stdout);
+    } catch {
+      // Reported by the check below.
+    }
+    const same = (mode, tiny) => {
+      const kit = kitShapes(tiny);
+      const py = shapes?.[mode];
+      return (
+        py?.decode.prompt === kit.decode.prompt &&
+        py.decode.new_tokens === kit.decode.newTokens &&
+        JSON.stringify(py.models) ===
+          JSON.stringify(
+            kit.models.map((m) => ({
+              name: m.name,
+              d_model: m.dModel,
+              n_layers: m.nLayers,
+              n_heads: m.nHeads,
+              vocab: m.vocab,
+              seq: m.seq,
+              batch: m.batch,
+            })),
+          )
+      );
+    };
+    check(
+      'pytorch reference uses the kit shapes',
+      same('full', false) && same('tiny', true),
+      `${printed.stdout}${printed.stderr}`.slice(0, 2000),
+    );
+  } else {
+    console.log('# no python3 with torch here: the PyTorch section is only checked as skipped');
+  }
+}
+
 try {
   const build = spawnSync(process.execPath, [join(here, 'build.mjs'), '--out', kit], { encoding: 'utf8' });
   const built = check('kit builds', build.status === 0, `${build.stderr}${build.stdout}`.trim().slice(-2000));
@@ -115,6 +252,8 @@ try {
     'run.sh',
     'node_modules/webgpu/dist/linux-x64/dawn.node',
     'lib/libvulkan.so.1',
+    'pytorch_reference.py',
+    'pytorch-merge.mjs',
   ]) {
     check(`kit holds ${f}`, existsSync(join(kit, f)));
   }
@@ -127,10 +266,60 @@ try {
     bad.stderr,
   );
 
+  const badPt = spawnSync('bash', [join(kit, 'run.sh'), '--pytorch-budget-s', '1m'], {
+    encoding: 'utf8',
+    env,
+  });
+  check(
+    'run.sh rejects a bad PyTorch budget',
+    badPt.status === 2 && /--pytorch-budget-s must be a whole number/.test(badPt.stderr),
+    badPt.stderr,
+  );
+  // Without a python the section is skipped with the reason, and the WebGPU sections still run.
+  const noPy = spawnSync(
+    'bash',
+    [
+      join(kit, 'run.sh'),
+      '--tiny',
+      '--node',
+      process.execPath,
+      '--out',
+      join(tmp, 'no-python.json'),
+      '--sections',
+      'pytorch,matmul',
+      '--python',
+      join(tmp, 'no-such-python3'),
+    ],
+    { encoding: 'utf8', env, cwd: tmp, timeout: 300_000 },
+  );
+  const noPyDoc = existsSync(join(tmp, 'no-python.json'))
+    ? JSON.parse(readFileSync(join(tmp, 'no-python.json'), 'utf8'))
+    : null;
+  const noPySection = noPyDoc?.sections.find((s) => s.name === 'pytorch');
+  check(
+    'pytorch: skipped with the reason when there is no python',
+    noPy.status === 0 &&
+      noPySection?.status === 'skipped' &&
+      /no python at/.test(noPySection.note) &&
+      noPyDoc.sections.find((s) => s.name === 'matmul')?.status === 'ok' &&
+      noPyDoc.complete === false,
+    `${noPy.stdout}${noPy.stderr}`.slice(-2000),
+  );
+
   const t0 = performance.now();
   const run = spawnSync(
     'bash',
-    [join(kit, 'run.sh'), '--tiny', '--node', process.execPath, '--out', out, '--budget-s', String(BUDGET_S)],
+    [
+      join(kit, 'run.sh'),
+      '--tiny',
+      '--node',
+      process.execPath,
+      '--out',
+      out,
+      '--budget-s',
+      String(BUDGET_S),
+      ...(torchPython ? ['--python', torchPython] : []),
+    ],
     { encoding: 'utf8', env, cwd: tmp, timeout: (BUDGET_S + 60) * 1000 },
   );
   const wallS = (performance.now() - t0) / 1000;
@@ -152,7 +341,12 @@ try {
 
   const doc = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : null;
   if (!check('run.sh writes the JSON result', doc !== null)) throw new Error('no result');
-  check('result is complete and within budget', doc.complete === true && doc.within_budget === true);
+  // Without torch the PyTorch section is skipped, so the run is not complete.
+  check(
+    'result is complete and within budget',
+    doc.complete === (torchPython !== null) && doc.within_budget === true,
+    JSON.stringify({ complete: doc.complete, within_budget: doc.within_budget }),
+  );
   const a = doc.adapter ?? {};
   check(
     'adapter described',
@@ -197,6 +391,44 @@ try {
         .join(',')
         .startsWith('float32,int8'),
       JSON.stringify(int8.decode.runs),
+    );
+  }
+  const pytorch = byName.get('pytorch');
+  if (torchPython) {
+    if (check('section pytorch ran', pytorch?.status === 'ok', JSON.stringify(pytorch)?.slice(0, 2000))) {
+      const r = pytorch.result;
+      const keys = (list) => list.map((x) => `${x.shape} ${x.precision} ${x.batch}`).join(',');
+      check(
+        'pytorch: training of both shapes in fp32 and bf16',
+        keys(r.train) === 'mpt-125m fp32 2,mpt-125m bf16 2,mpt-1b fp32 2,mpt-1b bf16 2' &&
+          r.train.every((x) => positive(x.tokens_per_s) && positive(x.step_ms) && x.seq === 32),
+        JSON.stringify(r.train),
+      );
+      check(
+        'pytorch: decoding at batch 1 and 16 in fp32 and bf16',
+        r.decode.length === 8 &&
+          [1, 16].every((b) => r.decode.filter((x) => x.batch === b).length === 4) &&
+          r.decode.every(
+            (x) => positive(x.tokens_per_s) && x.new_tokens === kitShapes(true).decode.newTokens,
+          ),
+        JSON.stringify(r.decode),
+      );
+      check('pytorch: the tiny run takes under 30 s', pytorch.seconds < 30, String(pytorch.seconds));
+      for (const name of ['train mpt-125m', 'decode mpt-125m', 'train mpt-1b', 'decode mpt-1b']) {
+        const s = byName.get(name)?.result;
+        check(
+          `${name}: ratios to PyTorch fp32 and bf16`,
+          positive(s?.vs_pytorch_fp32) && positive(s?.vs_pytorch_bf16),
+          JSON.stringify([s?.vs_pytorch_fp32, s?.vs_pytorch_bf16]),
+        );
+      }
+      check('pytorch: ratios printed', /train mpt-1b vs PyTorch fp32 +\d/.test(log));
+    }
+  } else {
+    check(
+      'section pytorch skipped without torch',
+      pytorch?.status === 'skipped' && /torch does not import|no python/.test(pytorch.note),
+      JSON.stringify(pytorch),
     );
   }
   const attn = byName.get('attention')?.result;

@@ -185,7 +185,8 @@ export class F16GemmProgram implements WebGpuProgramLike {
       ? `enable f16;
       enable chromium_experimental_subgroup_matrix;
       diagnostic(off, chromium.subgroup_matrix_uniformity);
-      var<workgroup> scratch : array<f32, ${tile.sgRows * tile.sgCols * M * N}>;`
+      var<workgroup> scratch : array<f32, ${tile.sgRows * tile.sgCols * M * N}>;
+      var<workgroup> edgeBlock : i32;`
       : `fn roundToF16(v : f32) -> f32 {
         return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
       }`;
@@ -288,7 +289,12 @@ export class F16GemmProgram implements WebGpuProgramLike {
             ${loads.join('\n            ')}
             ${mma.join('\n            ')}
           }`,
-      store: `if (row0 + ${blockM} <= m && col0 + ${blockN} <= n) {
+      // Uniformity analysis takes workgroupId (a private copy in tfjs's shaders) as non-uniform, and the edge
+      // path has barriers: the block's edge test reaches every thread through a workgroup-uniform load.
+      store: `if (localIndex == 0u) {
+          edgeBlock = select(1, 0, row0 + ${blockM} <= m && col0 + ${blockN} <= n);
+        }
+        if (workgroupUniformLoad(&edgeBlock) == 0) {
           ${direct.join('\n          ')}
         } else {
           ${staged.join('\n          ')}

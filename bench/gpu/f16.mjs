@@ -1,7 +1,7 @@
 // The f16 GEMM (mixed precision): the device's plan and self-check, a sweep of workgroup tiles at 4096^3, and
 // the best tile on the products of an mpt-1b training step against tfjs's float32 matmul. The best tile stays
 // settled for the model stages, which then time their training step in amp_fp16 as well.
-import { parseTile, setF16Gemm, settleF16Gemm, tileName } from '@mptjs/alibi-attention';
+import { layoutName, parseTile, setF16Gemm, settleF16Gemm, tileName } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { timeQueued } from './timing.mjs';
 
@@ -73,35 +73,41 @@ export async function measureF16(shapes, run, tiny) {
   const result = { default_plan: base.plan, default_reason: base.reason, sweep: [], products: [] };
   let engine = base.plan?.engine ?? null;
   if (!base.plan) {
-    if (!tiny) {
+    // A device with f16 matrices whose default tile failed still tries the others.
+    if (/^matrix engine/.test(base.reason)) engine = 'matrix';
+    // An emulated adapter has no f16 matrices: the scalar engine runs the same tiles, so the section's code runs.
+    else if (tiny) engine = 'scalar';
+    else {
       result.note = 'no f16 GEMM on this device: the model stages train in float32 only';
       return result;
     }
-    // An emulated adapter has no f16 matrices: the scalar engine runs the same tiles, so the section's code runs.
-    engine = 'scalar';
   }
   const tiles = engine === 'matrix' ? MATRIX_TILES : SCALAR_TILES;
   const n = shapes.size;
   const square = { m: n, n, k: n, transposeA: false, transposeB: false };
   let best = null;
+  let layout;
   for (const name of tiles) {
     if (run.budget.remaining() - run.reserveS < 10) {
       result.sweep.push({ tile: name, skipped: 'out of time budget' });
       continue;
     }
-    const settled = await settleF16Gemm({ tile: parseTile(name), engine });
+    // Once a layout passed, the other tiles use it.
+    const settled = await settleF16Gemm({ tile: parseTile(name), engine, layout });
     if (!settled.plan) {
       result.sweep.push({ tile: name, error: settled.reason });
       continue;
     }
+    layout = settled.plan.layout;
     const t = await timeProduct(square, run, true);
-    result.sweep.push({ tile: name, n, ...t });
+    result.sweep.push({ tile: name, layout: layoutName(layout), n, ...t });
     if (!best || t.tflops > best.tflops) best = { tile: name, n, ...t };
   }
   if (!best) throw new Error(`no tile passed its self-check: ${JSON.stringify(result.sweep)}`);
-  const settled = await settleF16Gemm({ tile: parseTile(best.tile), engine });
+  const settled = await settleF16Gemm({ tile: parseTile(best.tile), engine, layout });
   result.plan = settled.plan;
   result.best_tile = tileName(settled.plan.tile);
+  result.layout = layoutName(settled.plan.layout);
   result.square_f32 = { n, ...(await timeProduct(square, run, false)) };
   result.square_f16 = best;
   for (const p of f16Products(shapes.products)) {

@@ -97,9 +97,12 @@ export {
 } from './webgpu-f16/f16-gemm.js';
 export {
   F16GemmProgram,
+  GEMM_LAYOUTS,
   type GemmEngine,
+  type GemmLayout,
   type GemmProblem,
   type GemmTile,
+  layoutName,
   type MatrixShape,
   parseTile,
   tileName,

@@ -62,7 +62,7 @@ describe.runIf(webgpuExpected)('f16 GEMM on webgpu (scalar engine: same tiles, f
 
   it('passes its self-check and then serves tf.matMul in every transpose', async () => {
     const settled = await settleF16Gemm({ engine: 'scalar' });
-    expect(settled.reason).toMatch(/^scalar engine, 16x16x16 f16, tile \S+$/);
+    expect(settled.reason).toMatch(/^scalar engine, 16x16x16 f16, tile \S+, direct\/b-row$/);
     expect(settled.plan).not.toBeNull();
     expect(setF16Gemm(true)).toBe(true);
     for (const [ta, tb] of [
@@ -126,6 +126,17 @@ describe.runIf(webgpuExpected)('f16 GEMM on webgpu (scalar engine: same tiles, f
     expect(await rel(dw!, pw!)).toBeLessThan(3e-3);
     expect(await rel(dw!, pw!)).toBeGreaterThan(0);
     tf.dispose([xb, wb, got, x, w, dx!, dw!, px!, pw!]);
+  }, 120_000);
+
+  it('checks the column-major B layout and other tiles on the same problems', async () => {
+    for (const [tile, layout] of [
+      ['2x1x2x1x32s1p8', { store: 'staged', bMajor: 'col' }],
+      ['1x2x1x2x16s2p0', { store: 'direct', bMajor: 'col' }],
+    ] as const) {
+      const settled = await settleF16Gemm({ engine: 'scalar', tile: parseTile(tile), layout });
+      expect(settled.reason).toContain(`tile ${tile}, ${layout.store}/b-${layout.bMajor}`);
+      expect(settled.plan?.layout).toEqual(layout);
+    }
   }, 120_000);
 
   it('is off by default and leaves small products to float32', async () => {

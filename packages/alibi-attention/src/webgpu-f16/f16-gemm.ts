@@ -12,12 +12,15 @@ import { compilerErrors } from '../webgpu-int8/compile-errors.js';
 import type { WebGpuBackendLike } from '../webgpu-program.js';
 import {
   F16GemmProgram,
+  GEMM_LAYOUTS,
   type GemmEngine,
+  type GemmLayout,
   type GemmProblem,
   type GemmTile,
   type MatrixShape,
   parseTile,
   SCALAR_LANES,
+  layoutName,
   tileName,
   tileProblem,
 } from './gemm-program.js';
@@ -29,6 +32,7 @@ export interface F16GemmPlan {
   /** Threads per subgroup (the scalar engine's logical groups have `SCALAR_LANES`). */
   lanes: number;
   tile: GemmTile;
+  layout: GemmLayout;
 }
 
 export interface F16GemmSettlement {
@@ -41,6 +45,8 @@ export interface SettleOptions {
   /** `scalar` forces the scalar engine (f16 rounding emulated; for devices without f16 matrices). */
   engine?: GemmEngine;
   tile?: GemmTile;
+  /** Only this layout (else each of `GEMM_LAYOUTS` in turn until one passes). */
+  layout?: GemmLayout;
 }
 
 /** 2 x 2 subgroups of 4 x 4 matrices each (128 x 128 blocks at 16 x 16), K steps of 32, double-buffered. */
@@ -129,7 +135,7 @@ export function runF16Gemm(
   const batch = outBatch.reduce((x, y) => x * y, 1);
   if (b.shape[transposeB ? rb - 1 : rb - 2] !== k || batch * m * n * k < minWork) return null;
   const problem: GemmProblem = { batch, m, n, k, transposeA, transposeB };
-  const program = new F16GemmProgram(problem, plan.tile, plan.shape, plan.engine, plan.lanes);
+  const program = new F16GemmProgram(problem, plan.tile, plan.shape, plan.engine, plan.lanes, plan.layout);
   const out = backend.runWebGPUProgram(program, [asRank3(a), asRank3(b)], 'float32');
   return { dataId: out.dataId, shape: [...outBatch, m, n], dtype: 'float32' };
 }
@@ -294,10 +300,11 @@ export async function settleF16Gemm(options: SettleOptions = {}): Promise<F16Gem
   const device = activeDevice();
   if (!device) return { plan: null, reason: 'not the webgpu backend' };
   const known = settlements.get(device);
-  if (known && !options.tile && !options.engine) return known;
+  const defaults = !options.tile && !options.engine && !options.layout;
+  if (known && defaults) return known;
   const result = await settle(device, options);
-  if (!options.tile && !options.engine) settlements.set(device, result);
-  else if (result.plan) settlements.set(device, result);
+  // A settlement for chosen options replaces the device's only where it found a plan.
+  if (defaults || result.plan) settlements.set(device, result);
   return result;
 }
 
@@ -308,9 +315,9 @@ async function settle(device: object, options: SettleOptions): Promise<F16GemmSe
   const requested = options.engine ?? (env(F16_GEMM_ENGINE_ENV) as GemmEngine | undefined);
   if (requested !== undefined && requested !== 'matrix' && requested !== 'scalar')
     return { plan: null, reason: `${F16_GEMM_ENGINE_ENV} must be matrix or scalar, got "${requested}"` };
-  let plan: F16GemmPlan;
+  let base: Omit<F16GemmPlan, 'layout'>;
   if (requested === 'scalar') {
-    plan = { engine: 'scalar', shape: SCALAR_SHAPE, lanes: SCALAR_LANES, tile: chooseTile('scalar', options.tile) };
+    base = { engine: 'scalar', shape: SCALAR_SHAPE, lanes: SCALAR_LANES, tile: chooseTile('scalar', options.tile) };
   } else {
     const config = caps.subgroupMatrixConfigs
       .filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32')
@@ -321,20 +328,25 @@ async function settle(device: object, options: SettleOptions): Promise<F16GemmSe
     if (caps.subgroupMinSize !== caps.subgroupMaxSize || caps.subgroupMaxSize <= 0)
       return { plan: null, reason: `subgroup size varies (${caps.subgroupMinSize}..${caps.subgroupMaxSize})` };
     const shape = { M: config.M, N: config.N, K: config.K };
-    plan = { engine: 'matrix', shape, lanes: caps.subgroupMaxSize, tile: chooseTile('matrix', options.tile) };
+    base = { engine: 'matrix', shape, lanes: caps.subgroupMaxSize, tile: chooseTile('matrix', options.tile) };
   }
   const limits = (device as { limits?: Record<string, number> }).limits ?? {};
-  const unfit = tileProblem(
-    plan.tile,
-    plan.shape,
-    plan.engine,
-    plan.lanes,
-    limits['maxComputeWorkgroupStorageSize'] ?? 16384,
-    limits['maxComputeInvocationsPerWorkgroup'] ?? 256,
-  );
-  const what = `${plan.engine} engine, ${plan.shape.M}x${plan.shape.N}x${plan.shape.K} f16, tile ${tileName(plan.tile)}`;
-  if (unfit) return { plan: null, reason: `${what}: ${unfit}` };
-  const error = await selfCheck(device, plan);
-  if (error) return { plan: null, reason: `${what} failed its self-check: ${error}` };
-  return { plan, reason: what };
+  const what = `${base.engine} engine, ${base.shape.M}x${base.shape.N}x${base.shape.K} f16, tile ${tileName(base.tile)}`;
+  const failures: string[] = [];
+  for (const layout of options.layout ? [options.layout] : GEMM_LAYOUTS) {
+    const plan: F16GemmPlan = { ...base, layout };
+    const unfit = tileProblem(
+      plan.tile,
+      plan.shape,
+      plan.engine,
+      plan.lanes,
+      limits['maxComputeWorkgroupStorageSize'] ?? 16384,
+      limits['maxComputeInvocationsPerWorkgroup'] ?? 256,
+      layout,
+    );
+    const error = unfit ?? (await selfCheck(device, plan));
+    if (error === null) return { plan, reason: `${what}, ${layoutName(layout)}` };
+    failures.push(`${layoutName(layout)}: ${error}`);
+  }
+  return { plan: null, reason: `${what} failed its self-check (${failures.join('; ')})` };
 }

@@ -27,6 +27,36 @@ export interface GemmTile {
 
 export type GemmEngine = 'matrix' | 'scalar';
 
+/** How tiles sit in workgroup memory and how results leave (settled per device by the self-check). */
+export interface GemmLayout {
+  /**
+   * `direct`: a block inside the output with 16-byte aligned rows stores its matrices straight to the output
+   * buffer; `staged`: every result matrix goes through workgroup memory and is written element by element.
+   */
+  store: 'direct' | 'staged';
+  /** B's tile as `[bk][blockN]` loaded row-major (`row`), or as `[blockN][bk]` loaded column-major (`col`). */
+  bMajor: 'row' | 'col';
+}
+
+/** Layouts in order of preference: fewer passes through workgroup memory first. */
+export const GEMM_LAYOUTS: readonly GemmLayout[] = [
+  { store: 'direct', bMajor: 'row' },
+  { store: 'staged', bMajor: 'row' },
+  { store: 'direct', bMajor: 'col' },
+  { store: 'staged', bMajor: 'col' },
+];
+
+export function layoutName(l: GemmLayout): string {
+  return `${l.store}/b-${l.bMajor}`;
+}
+
+/** Row length and size of one stage of B's tile in workgroup memory. */
+function bTileDims(tile: GemmTile, blockN: number, layout: GemmLayout): { stride: number; size: number } {
+  return layout.bMajor === 'row'
+    ? { stride: blockN + tile.pad, size: tile.bk * (blockN + tile.pad) }
+    : { stride: tile.bk + tile.pad, size: blockN * (tile.bk + tile.pad) };
+}
+
 /** The matrix shape one subgroup multiplies (Dawn's `M x N x K`). */
 export interface MatrixShape {
   M: number;
@@ -76,10 +106,15 @@ export function blockShape(tile: GemmTile, shape: MatrixShape): { blockM: number
 }
 
 /** Bytes of workgroup memory a program with this tile uses. */
-export function workgroupBytes(tile: GemmTile, shape: MatrixShape, engine: GemmEngine): number {
+export function workgroupBytes(
+  tile: GemmTile,
+  shape: MatrixShape,
+  engine: GemmEngine,
+  layout: GemmLayout = GEMM_LAYOUTS[0]!,
+): number {
   const { blockM, blockN } = blockShape(tile, shape);
   const element = engine === 'matrix' ? 2 : 4;
-  const staged = tile.stages * (blockM * (tile.bk + tile.pad) + tile.bk * (blockN + tile.pad)) * element;
+  const staged = tile.stages * (blockM * (tile.bk + tile.pad) + bTileDims(tile, blockN, layout).size) * element;
   const scratch = engine === 'matrix' ? tile.sgRows * tile.sgCols * shape.M * shape.N * 4 : 0;
   return staged + scratch;
 }
@@ -92,6 +127,7 @@ export function tileProblem(
   lanes: number,
   maxWorkgroupBytes: number,
   maxInvocations: number,
+  layout: GemmLayout = GEMM_LAYOUTS[0]!,
 ): string | null {
   const counts = [tile.sgRows, tile.sgCols, tile.tm, tile.tn, tile.bk];
   if (!counts.every((v) => Number.isInteger(v) && v > 0)) return 'every tile count must be a positive integer';
@@ -101,7 +137,7 @@ export function tileProblem(
   if (threads > maxInvocations) return `${threads} threads, more than the device's ${maxInvocations}`;
   if (engine === 'scalar' && (shape.M * shape.N * tile.tm * tile.tn) % lanes !== 0)
     return `a subgroup's ${tile.tm * shape.M}x${tile.tn * shape.N} part does not split over ${lanes} lanes`;
-  const bytes = workgroupBytes(tile, shape, engine);
+  const bytes = workgroupBytes(tile, shape, engine, layout);
   if (bytes > maxWorkgroupBytes)
     return `${bytes} bytes of workgroup memory, more than the device's ${maxWorkgroupBytes}`;
   return null;
@@ -124,9 +160,18 @@ export class F16GemmProgram implements WebGpuProgramLike {
   private readonly shape: MatrixShape;
   private readonly engine: GemmEngine;
   private readonly lanes: number;
+  private readonly layout: GemmLayout;
 
-  constructor(problem: GemmProblem, tile: GemmTile, shape: MatrixShape, engine: GemmEngine, lanes: number) {
+  constructor(
+    problem: GemmProblem,
+    tile: GemmTile,
+    shape: MatrixShape,
+    engine: GemmEngine,
+    lanes: number,
+    layout: GemmLayout = GEMM_LAYOUTS[0]!,
+  ) {
     this.problem = problem;
+    this.layout = layout;
     this.tile = tile;
     this.shape = shape;
     this.engine = engine;
@@ -137,7 +182,7 @@ export class F16GemmProgram implements WebGpuProgramLike {
     this.dispatch = [Math.ceil(problem.n / blockN), Math.ceil(problem.m / blockM), problem.batch];
     this.shaderKey =
       `mptF16Gemm_${engine}_${tileName(tile)}_${shape.M}x${shape.N}x${shape.K}_${this.lanes}_` +
-      `${problem.transposeA ? 'T' : 'N'}${problem.transposeB ? 'T' : 'N'}`;
+      `${problem.transposeA ? 'T' : 'N'}${problem.transposeB ? 'T' : 'N'}_${layout.store}_${layout.bMajor}`;
   }
 
   getUserCode(): string {
@@ -147,9 +192,9 @@ export class F16GemmProgram implements WebGpuProgramLike {
     const { transposeA, transposeB } = this.problem;
     const threads = this.workgroupSize[0];
     const aStride = tile.bk + tile.pad;
-    const bStride = blockN + tile.pad;
+    const { stride: bStride, size: bStage } = bTileDims(tile, blockN, this.layout);
     const aStage = blockM * aStride;
-    const bStage = tile.bk * bStride;
+    const bAt = this.layout.bMajor === 'row' ? `r * ${bStride} + c` : `c * ${bStride} + r`;
     const matrix = engine === 'matrix';
     const elem = matrix ? 'f16' : 'f32';
     // Consecutive threads read consecutive addresses of the operand as stored.
@@ -177,7 +222,7 @@ export class F16GemmProgram implements WebGpuProgramLike {
           if (col0 + c < n && k0 + r < k) {
             v = B[src];
           }
-          bTile[stage * ${bStage} + r * ${bStride} + c] = ${toTile};
+          bTile[stage * ${bStage} + ${bAt}] = ${toTile};
         }
       }`;
     const body = matrix ? this.matrixBody(aStride, bStride, aStage, bStage) : this.scalarBody(aStride, bStride, aStage, bStage);
@@ -255,9 +300,13 @@ export class F16GemmProgram implements WebGpuProgramLike {
       );
     }
     for (let j = 0; j < tile.tn; j++) {
+      const at =
+        this.layout.bMajor === 'row'
+          ? `kk * ${bStride} + sgCol + ${j * N}`
+          : `(sgCol + ${j * N}) * ${bStride} + kk`;
       loads.push(
-        `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>, row_major>(&bTile, ` +
-          `u32(cur * ${bStage} + kk * ${bStride} + sgCol + ${j * N}), ${bStride}u);`,
+        `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>, ${this.layout.bMajor}_major>(` +
+          `&bTile, u32(cur * ${bStage} + ${at}), ${bStride}u);`,
       );
     }
     for (let i = 0; i < tile.tm; i++) {
@@ -292,7 +341,8 @@ export class F16GemmProgram implements WebGpuProgramLike {
       // Uniformity analysis takes workgroupId (a private copy in tfjs's shaders) as non-uniform, and the edge
       // path has barriers: the block's edge test reaches every thread through a workgroup-uniform load.
       store: `if (localIndex == 0u) {
-          edgeBlock = select(1, 0, row0 + ${blockM} <= m && col0 + ${blockN} <= n);
+          edgeBlock = select(1, 0, ${this.layout.store === 'direct'} && n % 4 == 0 && row0 + ${blockM} <= m &&
+            col0 + ${blockN} <= n);
         }
         if (workgroupUniformLoad(&edgeBlock) == 0) {
           ${direct.join('\n          ')}
@@ -306,6 +356,8 @@ export class F16GemmProgram implements WebGpuProgramLike {
     const { tile } = this;
     const { M, N } = this.shape;
     const partCols = tile.tn * N;
+    const bCol = `sgCol + e % ${partCols}`;
+    const bAt = this.layout.bMajor === 'row' ? `kk * ${bStride} + ${bCol}` : `(${bCol}) * ${bStride} + kk`;
     const perLane = (tile.tm * M * partCols) / this.lanes;
     return {
       declare: `var acc : array<f32, ${perLane}>;`,
@@ -313,7 +365,7 @@ export class F16GemmProgram implements WebGpuProgramLike {
             for (var s = 0; s < ${perLane}; s++) {
               let e = lane + s * ${this.lanes};
               let a = aTile[cur * ${aStage} + (sgRow + e / ${partCols}) * ${aStride} + kk];
-              let b = bTile[cur * ${bStage} + kk * ${bStride} + sgCol + e % ${partCols}];
+              let b = bTile[cur * ${bStage} + ${bAt}];
               acc[s] = fma(a, b, acc[s]);
             }
           }`,

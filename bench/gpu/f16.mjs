@@ -96,6 +96,8 @@ export async function measureF16(shapes, run, tiny) {
     const settled = await settleF16Gemm({ tile: parseTile(name), engine, layout });
     if (!settled.plan) {
       result.sweep.push({ tile: name, error: settled.reason });
+      // No layout passed with the first tile: the others share its loads and stores.
+      if (!layout) break;
       continue;
     }
     layout = settled.plan.layout;

@@ -36,18 +36,51 @@ export interface GemmLayout {
   store: 'direct' | 'staged';
   /** B's tile as `[bk][blockN]` loaded row-major (`row`), or as `[blockN][bk]` loaded column-major (`col`). */
   bMajor: 'row' | 'col';
+  /**
+   * How loads and stores name their majorness: `legacy` passes `col_major` as a bool argument (every Dawn
+   * version knows it), `templated` as a template argument (current Dawn's spelling).
+   */
+  spelling?: 'legacy' | 'templated';
+  /** f16 elements one unit of an operand load's offset and stride stands for (2: counted in 4-byte words). */
+  f16Unit?: 1 | 2;
 }
 
-/** Layouts in order of preference: fewer passes through workgroup memory first. */
-export const GEMM_LAYOUTS: readonly GemmLayout[] = [
-  { store: 'direct', bMajor: 'row' },
-  { store: 'staged', bMajor: 'row' },
-  { store: 'direct', bMajor: 'col' },
-  { store: 'staged', bMajor: 'col' },
-];
+/**
+ * Layouts in order of preference: fewer passes through workgroup memory first, each in the spelling every Dawn
+ * knows, then in current Dawn's (whose offsets for 16-bit matrices are tried in elements and in words, as the
+ * int8 matrices needed words there).
+ */
+export const GEMM_LAYOUTS: readonly GemmLayout[] = (
+  [
+    ['legacy', 1],
+    ['templated', 1],
+    ['templated', 2],
+  ] as const
+).flatMap(([spelling, f16Unit]) =>
+  (['row', 'col'] as const).flatMap((bMajor) =>
+    (['direct', 'staged'] as const).map((store) => ({ store, bMajor, spelling, f16Unit })),
+  ),
+);
 
 export function layoutName(l: GemmLayout): string {
-  return `${l.store}/b-${l.bMajor}`;
+  return `${l.store}/b-${l.bMajor}${l.spelling === 'templated' ? `/templated-${l.f16Unit ?? 1}` : ''}`;
+}
+
+/** A subgroup-matrix load in the layout's spelling. */
+function matrixLoad(layout: GemmLayout, type: string, ptr: string, offset: string, major: 'row' | 'col', stride: number) {
+  const unit = layout.f16Unit ?? 1;
+  const at = unit === 1 ? `u32(${offset})` : `u32(${offset}) / ${unit}u`;
+  const step = `${stride / unit}u`;
+  return layout.spelling === 'templated'
+    ? `subgroupMatrixLoad<${type}, ${major}_major>(&${ptr}, ${at}, ${step})`
+    : `subgroupMatrixLoad<${type}>(&${ptr}, ${at}, ${major === 'col'}, ${step})`;
+}
+
+/** A row-major subgroup-matrix store in the layout's spelling. */
+function matrixStore(layout: GemmLayout, ptr: string, offset: string, value: string, stride: string) {
+  return layout.spelling === 'templated'
+    ? `subgroupMatrixStore<row_major>(&${ptr}, ${offset}, ${value}, ${stride});`
+    : `subgroupMatrixStore(&${ptr}, ${offset}, ${value}, false, ${stride});`;
 }
 
 /** Row length and size of one stage of B's tile in workgroup memory. */
@@ -115,7 +148,8 @@ export function workgroupBytes(
   const { blockM, blockN } = blockShape(tile, shape);
   const element = engine === 'matrix' ? 2 : 4;
   const staged = tile.stages * (blockM * (tile.bk + tile.pad) + bTileDims(tile, blockN, layout).size) * element;
-  const scratch = engine === 'matrix' ? tile.sgRows * tile.sgCols * shape.M * shape.N * 4 : 0;
+  // The matrix engine's scratch result matrices, and its edge flag with the compiler's alignment.
+  const scratch = engine === 'matrix' ? tile.sgRows * tile.sgCols * shape.M * shape.N * 4 + 16 : 0;
   return staged + scratch;
 }
 
@@ -182,7 +216,7 @@ export class F16GemmProgram implements WebGpuProgramLike {
     this.dispatch = [Math.ceil(problem.n / blockN), Math.ceil(problem.m / blockM), problem.batch];
     this.shaderKey =
       `mptF16Gemm_${engine}_${tileName(tile)}_${shape.M}x${shape.N}x${shape.K}_${this.lanes}_` +
-      `${problem.transposeA ? 'T' : 'N'}${problem.transposeB ? 'T' : 'N'}_${layout.store}_${layout.bMajor}`;
+      `${problem.transposeA ? 'T' : 'N'}${problem.transposeB ? 'T' : 'N'}_${layoutName(layout).replace(/\//g, '_')}`;
   }
 
   getUserCode(): string {
@@ -293,34 +327,30 @@ export class F16GemmProgram implements WebGpuProgramLike {
     const mma: string[] = [];
     const direct: string[] = [];
     const staged: string[] = [];
+    const layout = this.layout;
     for (let i = 0; i < tile.tm; i++) {
-      loads.push(
-        `let a${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, ${K}, ${M}>, row_major>(&aTile, ` +
-          `u32(cur * ${aStage} + (sgRow + ${i * M}) * ${aStride} + kk), ${aStride}u);`,
-      );
+      const type = `subgroup_matrix_left<f16, ${K}, ${M}>`;
+      const at = `cur * ${aStage} + (sgRow + ${i * M}) * ${aStride} + kk`;
+      loads.push(`let a${i} = ${matrixLoad(layout, type, 'aTile', at, 'row', aStride)};`);
     }
     for (let j = 0; j < tile.tn; j++) {
       const at =
         this.layout.bMajor === 'row'
           ? `kk * ${bStride} + sgCol + ${j * N}`
           : `(sgCol + ${j * N}) * ${bStride} + kk`;
-      loads.push(
-        `let b${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>, ${this.layout.bMajor}_major>(` +
-          `&bTile, u32(cur * ${bStage} + ${at}), ${bStride}u);`,
-      );
+      const type = `subgroup_matrix_right<f16, ${N}, ${K}>`;
+      loads.push(`let b${j} = ${matrixLoad(layout, type, 'bTile', `cur * ${bStage} + ${at}`, layout.bMajor, bStride)};`);
     }
     for (let i = 0; i < tile.tm; i++) {
       for (let j = 0; j < tile.tn; j++) {
         const acc = `acc${i}_${j}`;
         declare.push(`var ${acc} : subgroup_matrix_result<f32, ${N}, ${M}>;`);
         mma.push(`${acc} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, ${acc});`);
-        direct.push(
-          `subgroupMatrixStore<row_major>(&result, u32(outBase + (row0 + sgRow + ${i * M}) * n + col0 + sgCol + ` +
-            `${j * N}), ${acc}, u32(n));`,
-        );
+        const at = `u32(outBase + (row0 + sgRow + ${i * M}) * n + col0 + sgCol + ${j * N})`;
+        direct.push(matrixStore(layout, 'result', at, acc, 'u32(n)'));
         // A block past the matrix's edge goes through workgroup memory, a result matrix at a time, and only
         // the elements inside are written.
-        staged.push(`subgroupMatrixStore<row_major>(&scratch, u32(sg * ${M * N}), ${acc}, ${N}u);
+        staged.push(`${matrixStore(layout, 'scratch', `u32(sg * ${M * N})`, acc, `${N}u`)}
           workgroupBarrier();
           for (var e = lane; e < ${M * N}; e += ${this.lanes}) {
             let r = row0 + sgRow + ${i * M} + e / ${N};

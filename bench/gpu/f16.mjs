@@ -82,7 +82,9 @@ export async function measureF16(shapes, run, tiny) {
       return result;
     }
   }
-  const tiles = engine === 'matrix' ? MATRIX_TILES : SCALAR_TILES;
+  // A tile named in MPTJS_F16_GEMM_TILE is the only one tried (no sweep).
+  const pinned = process.env.MPTJS_F16_GEMM_TILE;
+  const tiles = pinned ? [pinned] : engine === 'matrix' ? MATRIX_TILES : SCALAR_TILES;
   const n = shapes.size;
   const square = { m: n, n, k: n, transposeA: false, transposeB: false };
   let best = null;

@@ -177,6 +177,43 @@ export function tileProblem(
   return null;
 }
 
+/** WGSL: a loop staging a `rows x cols` tile, each thread 4 elements along `vecAxis` (coordinates `r`, `c`). */
+function stageLoop(o: {
+  rows: number;
+  cols: number;
+  vecAxis: 'r' | 'c';
+  fastAxis: 'r' | 'c';
+  threads: number;
+  inBounds: string;
+  source: string;
+  target: string;
+  convert: string;
+}): string {
+  const vecDim = o.vecAxis === 'r' ? o.rows : o.cols;
+  const otherDim = o.vecAxis === 'r' ? o.cols : o.rows;
+  const other = o.vecAxis === 'r' ? 'c' : 'r';
+  // Threads step along the vector axis (4 at a time) when that is the operand's contiguous one, else across.
+  const coords =
+    o.fastAxis === o.vecAxis
+      ? `let v0 = (q % ${vecDim / 4}) * 4; let o = q / ${vecDim / 4};`
+      : `let o = q % ${otherDim}; let v0 = (q / ${otherDim}) * 4;`;
+  const elements = [0, 1, 2, 3].map(
+    (j) => `{
+            let ${o.vecAxis} = v0 + ${j};
+            let ${other} = o;
+            var v = 0.0;
+            if (${o.inBounds}) {
+              v = ${o.source};
+            }
+            ${o.target} = ${o.convert};
+          }`,
+  );
+  return `for (var q = i32(localIndex); q < ${(o.rows * o.cols) / 4}; q += ${o.threads}) {
+          ${coords}
+          ${elements.join('\n          ')}
+        }`;
+}
+
 /**
  * One launch: workgroups over (column blocks, row blocks, batches). A and B come in as rank-3 tensors
  * (`[batchA, rows, cols]` as stored, i.e. `[.., k, m]` when `transposeA`).
@@ -228,36 +265,40 @@ export class F16GemmProgram implements WebGpuProgramLike {
     const aStride = tile.bk + tile.pad;
     const { stride: bStride, size: bStage } = bTileDims(tile, blockN, this.layout);
     const aStage = blockM * aStride;
-    const bAt = this.layout.bMajor === 'row' ? `r * ${bStride} + c` : `c * ${bStride} + r`;
     const matrix = engine === 'matrix';
     const elem = matrix ? 'f16' : 'f32';
-    // Consecutive threads read consecutive addresses of the operand as stored.
-    const aIndex = transposeA
-      ? `let c = e / ${blockM}; let r = e % ${blockM}; let src = aBase + (k0 + c) * m + row0 + r;`
-      : `let r = e / ${tile.bk}; let c = e % ${tile.bk}; let src = aBase + (row0 + r) * k + k0 + c;`;
-    const bIndex = transposeB
-      ? `let c = e / ${tile.bk}; let r = e % ${tile.bk}; let src = bBase + (col0 + c) * k + k0 + r;`
-      : `let r = e / ${blockN}; let c = e % ${blockN}; let src = bBase + (k0 + r) * n + col0 + c;`;
     const toTile = matrix ? 'f16(v)' : 'roundToF16(v)';
+    const bCol = this.layout.bMajor === 'col';
+    // Each thread writes 4 neighbouring tile elements (whole 32-bit words of f16: writes of 16-bit neighbours
+    // from different threads are not reliable on every driver), and consecutive threads read consecutive
+    // addresses of the operand as stored.
+    const aLoop = stageLoop({
+      rows: blockM,
+      cols: tile.bk,
+      vecAxis: 'c',
+      fastAxis: transposeA ? 'r' : 'c',
+      threads,
+      inBounds: 'row0 + r < m && k0 + c < k',
+      source: transposeA ? 'A[aBase + (k0 + c) * m + row0 + r]' : 'A[aBase + (row0 + r) * k + k0 + c]',
+      target: `aTile[stage * ${aStage} + r * ${aStride} + c]`,
+      convert: toTile,
+    });
+    const bLoop = stageLoop({
+      rows: tile.bk,
+      cols: blockN,
+      vecAxis: bCol ? 'r' : 'c',
+      fastAxis: transposeB ? 'r' : 'c',
+      threads,
+      inBounds: 'col0 + c < n && k0 + r < k',
+      source: transposeB ? 'B[bBase + (col0 + c) * k + k0 + r]' : 'B[bBase + (k0 + r) * n + col0 + c]',
+      target: `bTile[stage * ${bStage} + ${bCol ? `c * ${bStride} + r` : `r * ${bStride} + c`}]`,
+      convert: toTile,
+    });
     const loadTiles = `
       fn loadTiles(stage : i32, k0 : i32, aBase : i32, bBase : i32, m : i32, n : i32, k : i32, row0 : i32,
           col0 : i32) {
-        for (var e = i32(localIndex); e < ${blockM * tile.bk}; e += ${threads}) {
-          ${aIndex}
-          var v = 0.0;
-          if (row0 + r < m && k0 + c < k) {
-            v = A[src];
-          }
-          aTile[stage * ${aStage} + r * ${aStride} + c] = ${toTile};
-        }
-        for (var e = i32(localIndex); e < ${tile.bk * blockN}; e += ${threads}) {
-          ${bIndex}
-          var v = 0.0;
-          if (col0 + c < n && k0 + r < k) {
-            v = B[src];
-          }
-          bTile[stage * ${bStage} + ${bAt}] = ${toTile};
-        }
+        ${aLoop}
+        ${bLoop}
       }`;
     const body = matrix ? this.matrixBody(aStride, bStride, aStage, bStage) : this.scalarBody(aStride, bStride, aStage, bStage);
     const header = matrix

@@ -89,13 +89,14 @@ export async function measureF16(shapes, run, tiny) {
   const square = { m: n, n, k: n, transposeA: false, transposeB: false };
   let best = null;
   let layout;
+  let shape;
   for (const name of tiles) {
     if (run.budget.remaining() - run.reserveS < 10) {
       result.sweep.push({ tile: name, skipped: 'out of time budget' });
       continue;
     }
     // Once a layout passed, the other tiles use it.
-    const settled = await settleF16Gemm({ tile: parseTile(name), engine, layout });
+    const settled = await settleF16Gemm({ tile: parseTile(name), engine, layout, shape });
     if (!settled.plan) {
       result.sweep.push({ tile: name, error: settled.reason });
       // No layout passed with the first tile: the others share its loads and stores.
@@ -103,12 +104,13 @@ export async function measureF16(shapes, run, tiny) {
       continue;
     }
     layout = settled.plan.layout;
+    shape = settled.plan.shape;
     const t = await timeProduct(square, run, true);
     result.sweep.push({ tile: name, layout: layoutName(layout), n, ...t });
     if (!best || t.tflops > best.tflops) best = { tile: name, n, ...t };
   }
   if (!best) throw new Error(`no tile passed its self-check: ${JSON.stringify(result.sweep)}`);
-  const settled = await settleF16Gemm({ tile: parseTile(best.tile), engine, layout });
+  const settled = await settleF16Gemm({ tile: parseTile(best.tile), engine, layout, shape });
   result.plan = settled.plan;
   result.best_tile = tileName(settled.plan.tile);
   result.layout = layoutName(settled.plan.layout);

@@ -65,7 +65,7 @@ describe.runIf(webgpuExpected)('f16 GEMM on webgpu (scalar engine: same tiles, f
   it('passes its self-check and then serves tf.matMul in every transpose', async () => {
     const settled = await settleF16Gemm({ engine: 'scalar' });
     expect(settled.reason).toMatch(/^scalar engine, 16x16x16 f16, tile \S+, direct\/b-row$/);
-    expect(GEMM_LAYOUTS).toHaveLength(12);
+    expect(GEMM_LAYOUTS).toHaveLength(16);
     expect(settled.plan).not.toBeNull();
     expect(setF16Gemm(true)).toBe(true);
     for (const [ta, tb] of [

@@ -47,6 +47,8 @@ export interface SettleOptions {
   tile?: GemmTile;
   /** Only this layout (else each of `GEMM_LAYOUTS` in turn until one passes). */
   layout?: GemmLayout;
+  /** Only this f16 matrix shape (else each the device offers, largest first, until one passes). */
+  shape?: MatrixShape;
 }
 
 /** 2 x 2 subgroups of 4 x 4 matrices each (128 x 128 blocks at 16 x 16), K steps of 32, double-buffered. */
@@ -300,7 +302,7 @@ export async function settleF16Gemm(options: SettleOptions = {}): Promise<F16Gem
   const device = activeDevice();
   if (!device) return { plan: null, reason: 'not the webgpu backend' };
   const known = settlements.get(device);
-  const defaults = !options.tile && !options.engine && !options.layout;
+  const defaults = !options.tile && !options.engine && !options.layout && !options.shape;
   if (known && defaults) return known;
   const result = await settle(device, options);
   // A settlement for chosen options replaces the device's only where it found a plan.
@@ -315,38 +317,48 @@ async function settle(device: object, options: SettleOptions): Promise<F16GemmSe
   const requested = options.engine ?? (env(F16_GEMM_ENGINE_ENV) as GemmEngine | undefined);
   if (requested !== undefined && requested !== 'matrix' && requested !== 'scalar')
     return { plan: null, reason: `${F16_GEMM_ENGINE_ENV} must be matrix or scalar, got "${requested}"` };
-  let base: Omit<F16GemmPlan, 'layout'>;
+  let bases: Omit<F16GemmPlan, 'layout'>[];
   if (requested === 'scalar') {
-    base = { engine: 'scalar', shape: SCALAR_SHAPE, lanes: SCALAR_LANES, tile: chooseTile('scalar', options.tile) };
+    bases = [{ engine: 'scalar', shape: SCALAR_SHAPE, lanes: SCALAR_LANES, tile: chooseTile('scalar', options.tile) }];
   } else {
-    const config = caps.subgroupMatrixConfigs
+    const configs = caps.subgroupMatrixConfigs
       .filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32')
-      .sort((x, y) => y.M * y.N * y.K - x.M * x.N * x.K)[0];
+      .filter((c) => !options.shape || (c.M === options.shape.M && c.N === options.shape.N && c.K === options.shape.K))
+      .sort((x, y) => y.M * y.N * y.K - x.M * x.N * x.K);
     if (!caps.features.includes('shader-f16'))
       return { plan: null, reason: 'the device offers no shader-f16 (on NVIDIA Vulkan, Dawn needs vulkan_enable_f16_on_nvidia)' };
-    if (!config) return { plan: null, reason: 'the device offers no f16 x f16 -> f32 subgroup matrices' };
+    if (configs.length === 0) return { plan: null, reason: 'the device offers no f16 x f16 -> f32 subgroup matrices' };
     if (caps.subgroupMinSize !== caps.subgroupMaxSize || caps.subgroupMaxSize <= 0)
       return { plan: null, reason: `subgroup size varies (${caps.subgroupMinSize}..${caps.subgroupMaxSize})` };
-    const shape = { M: config.M, N: config.N, K: config.K };
-    base = { engine: 'matrix', shape, lanes: caps.subgroupMaxSize, tile: chooseTile('matrix', options.tile) };
+    const tile = chooseTile('matrix', options.tile);
+    bases = configs.map((c) => ({
+      engine: 'matrix' as const,
+      shape: { M: c.M, N: c.N, K: c.K },
+      lanes: caps.subgroupMaxSize,
+      tile,
+    }));
   }
   const limits = (device as { limits?: Record<string, number> }).limits ?? {};
-  const what = `${base.engine} engine, ${base.shape.M}x${base.shape.N}x${base.shape.K} f16, tile ${tileName(base.tile)}`;
+  const describe = (b: Omit<F16GemmPlan, 'layout'>) =>
+    `${b.engine} engine, ${b.shape.M}x${b.shape.N}x${b.shape.K} f16, tile ${tileName(b.tile)}`;
   const failures: string[] = [];
-  for (const layout of options.layout ? [options.layout] : GEMM_LAYOUTS) {
-    const plan: F16GemmPlan = { ...base, layout };
-    const unfit = tileProblem(
-      plan.tile,
-      plan.shape,
-      plan.engine,
-      plan.lanes,
-      limits['maxComputeWorkgroupStorageSize'] ?? 16384,
-      limits['maxComputeInvocationsPerWorkgroup'] ?? 256,
-      layout,
-    );
-    const error = unfit ?? (await selfCheck(device, plan));
-    if (error === null) return { plan, reason: `${what}, ${layoutName(layout)}` };
-    failures.push(`${layoutName(layout)}: ${error}`);
+  for (const base of bases) {
+    for (const layout of options.layout ? [options.layout] : GEMM_LAYOUTS) {
+      const plan: F16GemmPlan = { ...base, layout };
+      const unfit = tileProblem(
+        plan.tile,
+        plan.shape,
+        plan.engine,
+        plan.lanes,
+        limits['maxComputeWorkgroupStorageSize'] ?? 16384,
+        limits['maxComputeInvocationsPerWorkgroup'] ?? 256,
+        layout,
+      );
+      const error = unfit ?? (await selfCheck(device, plan));
+      if (error === null) return { plan, reason: `${describe(base)}, ${layoutName(layout)}` };
+      failures.push(`${base.shape.M}x${base.shape.N}x${base.shape.K} ${layoutName(layout)}: ${error}`);
+    }
   }
+  const what = `${bases[0]!.engine} engine, tile ${tileName(bases[0]!.tile)}`;
   return { plan: null, reason: `${what} failed its self-check (${failures.join('; ')})` };
 }

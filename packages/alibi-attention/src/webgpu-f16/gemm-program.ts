@@ -43,6 +43,8 @@ export interface GemmLayout {
   spelling?: 'legacy' | 'templated';
   /** f16 elements one unit of an operand load's offset and stride stands for (2: counted in 4-byte words). */
   f16Unit?: 1 | 2;
+  /** Each K step's matrix loads and multiplies written out at each offset instead of looped over. */
+  unrolled?: boolean;
 }
 
 /**
@@ -50,20 +52,24 @@ export interface GemmLayout {
  * knows, then in current Dawn's (whose offsets for 16-bit matrices are tried in elements and in words, as the
  * int8 matrices needed words there).
  */
-export const GEMM_LAYOUTS: readonly GemmLayout[] = (
-  [
-    ['legacy', 1],
-    ['templated', 1],
-    ['templated', 2],
-  ] as const
-).flatMap(([spelling, f16Unit]) =>
-  (['row', 'col'] as const).flatMap((bMajor) =>
-    (['direct', 'staged'] as const).map((store) => ({ store, bMajor, spelling, f16Unit })),
+export const GEMM_LAYOUTS: readonly GemmLayout[] = [
+  ...(['row', 'col'] as const).flatMap((bMajor) =>
+    [false, true].flatMap((unrolled) =>
+      (['direct', 'staged'] as const).map((store) => ({ store, bMajor, spelling: 'legacy' as const, unrolled })),
+    ),
   ),
-);
+  ...([1, 2] as const).flatMap((f16Unit) =>
+    (['row', 'col'] as const).flatMap((bMajor) =>
+      (['direct', 'staged'] as const).map((store) => ({ store, bMajor, spelling: 'templated' as const, f16Unit })),
+    ),
+  ),
+];
 
 export function layoutName(l: GemmLayout): string {
-  return `${l.store}/b-${l.bMajor}${l.spelling === 'templated' ? `/templated-${l.f16Unit ?? 1}` : ''}`;
+  return (
+    `${l.store}/b-${l.bMajor}${l.spelling === 'templated' ? `/templated-${l.f16Unit ?? 1}` : ''}` +
+    `${l.unrolled ? '/unrolled' : ''}`
+  );
 }
 
 /** A subgroup-matrix load in the layout's spelling. */
@@ -405,7 +411,15 @@ export class F16GemmProgram implements WebGpuProgramLike {
     }
     return {
       declare: declare.join('\n        '),
-      multiply: `for (var kk = 0; kk < ${tile.bk}; kk += ${K}) {
+      multiply: layout.unrolled
+        ? Array.from({ length: tile.bk / K }, (_, step) =>
+            `{
+            let kk = ${step * K};
+            ${loads.join('\n            ')}
+            ${mma.join('\n            ')}
+          }`,
+          ).join('\n          ')
+        : `for (var kk = 0; kk < ${tile.bk}; kk += ${K}) {
             ${loads.join('\n            ')}
             ${mma.join('\n            ')}
           }`,

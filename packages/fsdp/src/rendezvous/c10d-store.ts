@@ -327,7 +327,8 @@ export class C10dStore {
 
   /**
    * Sets `key` to `desired` if it holds `expected` (an empty `expected` means "absent"), and returns what the key
-   * holds afterwards, as torch does: equal to `desired` when the swap happened.
+   * holds afterwards, as torch does: equal to `desired` when the swap happened. On torch < 2.3 servers a key that
+   * compare_set creates does not wake clients waiting for it (`wait`, `get`); poll it with `check` there.
    */
   async compareSet(
     key: string,

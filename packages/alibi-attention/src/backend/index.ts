@@ -21,3 +21,4 @@ export {
   WEBGPU_FLAG_DEFAULTS,
 } from './tfjs-flags.js';
 export { type AdapterDescription, describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';
+export { adapterIndexFromEnv, WEBGPU_ADAPTER_INDEX_ENV } from './webgpu-adapter-index.js';

@@ -53,6 +53,18 @@ describe.runIf(torchStoreTestsRun())('c10d store client against torch.distribute
     expect((await store.get('mptjs/empty')).length).toBe(0);
   });
 
+  it('a set reaches the server even when the client closes right after it', async () => {
+    const c = await C10dStore.connect({
+      host: '127.0.0.1',
+      port: server.port,
+      timeoutMs: 5000,
+      protocol: store.protocol,
+    });
+    await c.set('mptjs/last-words', 'bye');
+    c.close();
+    expect((await server.get('mptjs/last-words')).toString()).toBe('bye');
+  });
+
   it('get blocks until another client sets the key', async () => {
     const other = await C10dStore.connect({
       host: '127.0.0.1',

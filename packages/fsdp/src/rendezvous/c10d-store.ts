@@ -55,10 +55,6 @@ export const DEFAULT_PROBE_MS = 1000;
 
 const RETRY_MS = 100;
 
-function describeProtocol(p: C10dProtocol): string {
-  return p === 'validated' ? 'torch >= 2.3 (validated)' : 'torch <= 2.2 (legacy)';
-}
-
 /** One TCP connection and the reply being read on it. */
 class Connection {
   private buf: Buffer = Buffer.alloc(0);
@@ -88,6 +84,14 @@ class Connection {
   send(query: Buffer): void {
     if (this.closedError) throw this.closedError;
     this.socket.write(query);
+  }
+
+  /** Sends a query that has no reply, resolving once the kernel has it (a `close()` right after cannot drop it). */
+  sendAll(query: Buffer): Promise<void> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise((resolve, reject) =>
+      this.socket.write(query, (err) => (err ? reject(this.closedError ?? err) : resolve())),
+    );
   }
 
   /** Waits for one reply; on timeout the connection is dropped (a late reply would be misread as the next one). */
@@ -295,7 +299,7 @@ export class C10dStore {
   async set(key: string, value: string | Uint8Array): Promise<void> {
     const query = new QueryWriter(this.cmd.set).key(key).bytes(toBytes(value)).build();
     // SET has no reply; queuing it keeps it ordered before later queries on the same connection.
-    await this.run(async (conn) => conn.send(query));
+    await this.run((conn) => conn.sendAll(query));
   }
 
   /** Waits until `key` exists (up to `timeoutMs`), then returns its value. */
@@ -428,11 +432,6 @@ export class C10dStore {
     } finally {
       conn.destroy();
     }
-  }
-
-  /** 'torch <= 2.2 (legacy)' or 'torch >= 2.3 (validated)': for logs. */
-  describe(): string {
-    return `c10d store ${this.where}, ${describeProtocol(this.protocol)}`;
   }
 }
 

@@ -22,6 +22,25 @@ for line in sys.stdin:
         print("ok", flush=True)
 `;
 
+/**
+ * torchrun itself (`python3 -c TORCHRUN ARGS...`, the same as `python3 -m torch.distributed.run ARGS...`). Debian's
+ * torch 1.13 on Python 3.11 cannot parse its own default `--redirects 0` (its Std.from_str compares an Enum with an
+ * int and gets None); where that is so, the launcher's parser is replaced by one that works before torchrun starts.
+ */
+export const TORCHRUN = `
+import sys
+import torch.distributed.elastic.multiprocessing.api as api
+if api.Std.from_str("0") is None:
+    def from_str(cls, vm):
+        if ":" not in vm:
+            return cls(int(vm))
+        return {int(i): cls(int(v)) for i, v in (m.split(":") for m in vm.split(","))}
+    api.Std.from_str = classmethod(from_str)
+from torch.distributed.run import main
+sys.argv[0] = "torchrun"
+sys.exit(main())
+`;
+
 let cached: boolean | undefined;
 
 /** Whether `python3 -c 'import torch'` works here. */

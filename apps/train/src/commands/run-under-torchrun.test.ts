@@ -47,7 +47,7 @@ function torchrun(torchrunArgs: string[], cliArgs: string[]): Launched {
 }
 
 /** The pid of the rank `rank` among the processes torchrun's agent (`parent`) started. */
-function rankPid(parent: number, rank: number): number | undefined {
+function rankPid(parent: number | undefined, rank: number): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {

@@ -4,6 +4,7 @@
 // entries.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 export const PYTHON = process.env['MPTJS_PYTHON'] ?? '/usr/bin/python3';
 
@@ -23,23 +24,10 @@ for line in sys.stdin:
 `;
 
 /**
- * torchrun itself (`python3 -c TORCHRUN ARGS...`, the same as `python3 -m torch.distributed.run ARGS...`). Debian's
- * torch 1.13 on Python 3.11 cannot parse its own default `--redirects 0` (its Std.from_str compares an Enum with an
- * int and gets None); where that is so, the launcher's parser is replaced by one that works before torchrun starts.
+ * torchrun itself: `python3 TORCHRUN_SCRIPT ARGS...` is `torchrun ARGS...`, with a fix for Debian's torch 1.13 on
+ * Python 3.11 applied where it is needed (see the script).
  */
-export const TORCHRUN = `
-import sys
-import torch.distributed.elastic.multiprocessing.api as api
-if api.Std.from_str("0") is None:
-    def from_str(cls, vm):
-        if ":" not in vm:
-            return cls(int(vm))
-        return {int(i): cls(int(v)) for i, v in (m.split(":") for m in vm.split(","))}
-    api.Std.from_str = classmethod(from_str)
-from torch.distributed.run import main
-sys.argv[0] = "torchrun"
-sys.exit(main())
-`;
+export const TORCHRUN_SCRIPT = fileURLToPath(new URL('./torchrun.py', import.meta.url));
 
 let cached: boolean | undefined;
 

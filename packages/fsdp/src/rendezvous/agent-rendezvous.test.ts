@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDistEnv, readElasticEnv } from '../init.js';
+import { launchLocal } from '../launch.js';
 import { startTorchStore, type TorchStore, torchStoreTestsRun } from '../testing/torch-store.js';
 import { C10dStore } from './c10d-store.js';
 
@@ -133,6 +134,24 @@ describe('torchelastic variables', () => {
     expect(() => readDistEnv({ RANK: '0', WORLD_SIZE: '2', LOCAL_RANK: '2', LOCAL_WORLD_SIZE: '2' })).toThrow(
       'LOCAL_RANK=2 is out of range for LOCAL_WORLD_SIZE=2 (expected 0..1)',
     );
+  });
+});
+
+describe.runIf(existsSync(RANK_SCRIPT))('launchLocal inside a torchrun rank', () => {
+  it("starts its ranks without the outer job's torchelastic variables (they host their own store)", async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      TORCHELASTIC_USE_AGENT_STORE: 'True',
+      TORCHELASTIC_RUN_ID: 'outer',
+      TORCHELASTIC_RESTART_COUNT: '1',
+    });
+    try {
+      const job = await launchLocal({ script: RANK_SCRIPT, args: ['check'], nproc: 2, stdio: 'pipe' });
+      await job.done;
+      expect(job.ranks.map((h) => JSON.parse(h.output().trim()).first)).toEqual([3, 3]);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    }
   });
 });
 

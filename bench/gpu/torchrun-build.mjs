@@ -1,7 +1,7 @@
 // Builds the self-contained torchrun check: the mptjs-train CLI bundled into one ESM file (tfjs, @mptjs/*) and the
 // data mixer's worker beside it, the tfjs wasm binaries, Dawn's addon laid out as a `webgpu` package, the tiny run's generator, torchrun
 // itself as a Python entry point that works around a Debian torch 1.13 bug, and torchrun-check.sh.
-// Usage: node bench/gpu/torchrun-build.mjs [--out DIR]   (default bench/gpu/torchrun-dist; run `pnpm build` first)
+// Usage: node bench/gpu/torchrun-build.mjs [--out DIR]   (default bench/gpu/torchrun/dist; run `pnpm build` first)
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
-const { values } = parseArgs({ options: { out: { type: 'string', default: join(here, 'torchrun-dist') } } });
+const { values } = parseArgs({ options: { out: { type: 'string', default: join(here, 'torchrun', 'dist') } } });
 const out = resolve(values.out);
 
 function fail(message) {

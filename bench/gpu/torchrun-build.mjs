@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
-const { values } = parseArgs({ options: { out: { type: 'string', default: join(here, 'torchrun', 'dist') } } });
+const { values } = parseArgs({
+  options: { out: { type: 'string', default: join(here, 'torchrun', 'dist') } },
+});
 const out = resolve(values.out);
 
 function fail(message) {

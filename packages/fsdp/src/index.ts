@@ -32,11 +32,13 @@ export {
 export {
   DEFAULT_TIMEOUT_MS,
   type DistEnv,
+  type ElasticEnv,
   type InitOptions,
   initFromEnv,
   initProcessGroup,
   isDistributedRank,
   readDistEnv,
+  readElasticEnv,
 } from './init.js';
 export {
   freePort,
@@ -52,7 +54,25 @@ export {
   type RankFailure,
   readRankFailure,
   recordRankFailure,
+  TORCHELASTIC_ERROR_FILE_ENV,
+  type TorchelasticErrorFile,
+  torchelasticErrorFile,
 } from './rank-failure.js';
+export {
+  type C10dProtocol,
+  C10dStore,
+  C10dStoreError,
+  type C10dStoreErrorKind,
+  type C10dStoreOptions,
+  DEFAULT_PROBE_MS,
+  detectC10dProtocol,
+} from './rendezvous/c10d-store.js';
+export {
+  type AgentStoreOptions,
+  agentNamespace,
+  agentStore,
+  type RendezvousStore,
+} from './rendezvous/rendezvous-store.js';
 export { chunkRange } from './ring-algorithms.js';
 export { createSharedRing, SharedMemoryLink, type SharedRing } from './transports/shared-memory-link.js';
 export { initTcpProcessGroup, type TcpGroupOptions } from './transports/tcp.js';

@@ -97,6 +97,18 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * This process's environment for its ranks, without torchelastic's variables: when this launcher is itself a rank
+ * of a torchrun job, its agent's store, restart count and error file are not those of the job it starts.
+ */
+function inheritedEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('TORCHELASTIC_'),
+    ),
+  );
+}
+
 export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
   const nnodes = opts.nnodes ?? 1;
   const nodeRank = opts.nodeRank ?? 0;
@@ -128,7 +140,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<LaunchedJob> {
   for (let local = 0; local < opts.nproc; local++) {
     const rank = nodeRank * opts.nproc + local;
     const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
+      ...inheritedEnv(),
       ...opts.env,
       [ERROR_FILE_ENV]: errorFile(rank),
       RANK: String(rank),

@@ -7,6 +7,20 @@ import { CollectiveTimeoutError, PeerFailureError } from './errors.js';
 
 /** The environment variable that tells a rank where to write its failure record. */
 export const ERROR_FILE_ENV = 'MPTJS_ERROR_FILE';
+/** Where torchrun's agent looks for a failed rank's error (one file per rank, set by the agent). */
+export const TORCHELASTIC_ERROR_FILE_ENV = 'TORCHELASTIC_ERROR_FILE';
+
+/**
+ * torchelastic's error file, as `torch.distributed.elastic.multiprocessing.errors.ErrorHandler.record_exception`
+ * writes it. The agent shows `py_callstack` in its failure summary (next to the rank it launched) and takes the
+ * failure with the smallest `timestamp` (seconds, as a string) as the root cause.
+ */
+export interface TorchelasticErrorFile {
+  message: {
+    message: string;
+    extraInfo: { py_callstack: string; timestamp: string };
+  };
+}
 
 export interface RankFailure {
   rank: number;
@@ -25,13 +39,37 @@ function blamedPeer(err: unknown): number | undefined {
   return undefined;
 }
 
+/** The torchelastic error file for a failure: our message, naming this rank and the rank it blames. */
+export function torchelasticErrorFile(
+  failure: RankFailure,
+  stack: string | undefined,
+  nowMs = Date.now(),
+): TorchelasticErrorFile {
+  const cause =
+    failure.blames !== undefined ? ` (rank ${failure.rank} failed because of rank ${failure.blames})` : '';
+  const message = `rank ${failure.rank}: ${failure.name}: ${failure.message}${cause}`;
+  // The stack's first line repeats name and message; the summary shows this text as the traceback.
+  const frames = (stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+  return {
+    message: {
+      message,
+      extraInfo: {
+        py_callstack: [message, ...frames].join('\n'),
+        timestamp: String(Math.floor(nowMs / 1000)),
+      },
+    },
+  };
+}
+
 /**
- * Records why this rank is failing, when a launcher asked for it (`MPTJS_ERROR_FILE` is set); otherwise does
- * nothing. Never throws: the rank is failing already.
+ * Records why this rank is failing where a launcher asked for it: our record at `MPTJS_ERROR_FILE` (launchLocal),
+ * torchelastic's at `TORCHELASTIC_ERROR_FILE` (torchrun); otherwise does nothing. Never throws: the rank is
+ * failing already.
  */
 export function recordRankFailure(err: unknown, rank = Number(process.env['RANK'] ?? '-1')): void {
   const path = process.env[ERROR_FILE_ENV];
-  if (!path) return;
+  const elasticPath = process.env[TORCHELASTIC_ERROR_FILE_ENV];
+  if (!path && !elasticPath) return;
   const e = err instanceof Error ? err : new Error(String(err));
   const blames = blamedPeer(err);
   const record: RankFailure = {
@@ -40,10 +78,16 @@ export function recordRankFailure(err: unknown, rank = Number(process.env['RANK'
     message: e.message,
     ...(blames !== undefined && blames !== rank ? { blames } : {}),
   };
-  try {
-    writeFileSync(path, `${JSON.stringify(record)}\n`);
-  } catch {
-    // Nowhere to write it: the launcher falls back to the order of exits.
+  for (const [file, body] of [
+    [path, record],
+    [elasticPath, torchelasticErrorFile(record, e.stack)],
+  ] as const) {
+    if (!file) continue;
+    try {
+      writeFileSync(file, `${JSON.stringify(body)}\n`);
+    } catch {
+      // Nowhere to write it: the launcher falls back to the order of exits.
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { initFromEnv, launchLocal, type ProcessGroup, readDistEnv } from '@mptjs/fsdp';
+import { initFromEnv, launchLocal, type ProcessGroup, readDistEnv, readElasticEnv } from '@mptjs/fsdp';
 
 // A rank's CLI records why it failed, so the launcher names the rank that caused a job's failure.
 export { recordRankFailure } from '@mptjs/fsdp';
@@ -12,6 +12,19 @@ export async function joinDistributedFromEnv(distTimeoutS: number): Promise<Proc
   if (process.env['WORLD_SIZE'] === undefined) return undefined;
   readDistEnv(); // validates the variables, naming the bad one
   return initFromEnv({ timeoutMs: distTimeoutS * 1000 });
+}
+
+/**
+ * When torchrun restarted this rank's group after a failure (`--max-restarts` > 0, TORCHELASTIC_RESTART_COUNT > 0),
+ * the attempt it is (1 = first restart) and the limit: the run must continue from its latest checkpoint, as
+ * `--autoresume` would, rather than start over. Undefined otherwise, including torchrun's first attempt.
+ */
+export function elasticRestart(
+  env: NodeJS.ProcessEnv = process.env,
+): { restartCount: number; maxRestarts: number } | undefined {
+  const elastic = readElasticEnv(env);
+  if (!elastic || elastic.maxRestarts === 0 || elastic.restartCount === 0) return undefined;
+  return { restartCount: elastic.restartCount, maxRestarts: elastic.maxRestarts };
 }
 
 /** This process's rank from the environment (0 when not launched as part of a job). */

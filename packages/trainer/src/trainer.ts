@@ -173,6 +173,13 @@ export function checkpointFolder(cfg: TrainConfig, runDir: string): string {
   return resolve(cfg.saveFolder.replaceAll('{run_name}', cfg.runName));
 }
 
+/** `[mptjs] rank R (local_rank L): ...` for a line a rank prints about itself. */
+function rankLine(line: string, rank: number): string {
+  const local = process.env['LOCAL_RANK'];
+  const where = local !== undefined && local !== '' ? ` (local_rank ${local})` : '';
+  return line.replace(/^\[mptjs\] /, `[mptjs] rank ${rank}${where}: `);
+}
+
 /** Trains as the config says, writing metrics, checkpoints and the final export under `runDir`. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { config: cfg, runDir } = opts;
@@ -189,7 +196,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (bar) bar.print(line, print);
     else print(line);
   };
-  const backend = await selectBackend(opts.backend ?? 'auto', { log });
+  // Every rank says which backend and adapter it got (rank 0 through the progress bar's log).
+  const backend = await selectBackend(opts.backend ?? 'auto', {
+    log: distributed ? (line) => (lead ? log : print)(rankLine(line, rank)) : log,
+  });
   if (distributed) log(`[mptjs] ${worldSize} ranks, FSDP ${shardingStrategy(cfg)}`);
   mkdirSync(runDir, { recursive: true });
   const ckptDir = checkpointFolder(cfg, runDir);

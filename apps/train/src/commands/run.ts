@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { parseBackendRequest } from '@mptjs/alibi-attention';
+import { parseBackendRequest, WEBGPU_ADAPTER_INDEX_ENV } from '@mptjs/alibi-attention';
 import {
+  checkpointFolder,
+  elasticRestart,
   envRank,
   formatResolvedConfig,
   joinDistributedFromEnv,
@@ -22,6 +24,7 @@ interface RunFlags {
   nodeRank?: number;
   masterAddr?: string;
   masterPort?: number;
+  gpuIndex?: number;
 }
 
 function nonNegativeInt(value: string): number {
@@ -43,6 +46,7 @@ function rankArgs(configPath: string, flags: RunFlags): string[] {
   const args = ['run', configPath, '--run-dir', flags.runDir, '--backend', flags.backend];
   if (flags.autoresume) args.push('--autoresume');
   if (!flags.progress) args.push('--no-progress');
+  if (flags.gpuIndex !== undefined) args.push('--gpu-index', String(flags.gpuIndex));
   for (const s of flags.set) args.push('--set', s);
   return args;
 }
@@ -77,6 +81,11 @@ export function addRunCommand(program: Command): void {
     .option('--node-rank <n>', "this machine's index in 0..nnodes-1", nonNegativeInt)
     .option('--master-addr <host>', 'address of node 0, which hosts the rendezvous store')
     .option('--master-port <port>', 'rendezvous port on node 0', nonNegativeInt)
+    .option(
+      '--gpu-index <n>',
+      "which of the machine's WebGPU adapters this rank uses (default: LOCAL_RANK in a multi-rank job)",
+      nonNegativeInt,
+    )
     .action(async (configPath: string, flags: RunFlags) => {
       const backend = parseBackendRequest(flags.backend);
       const multiNode = [flags.nnodes, flags.nodeRank, flags.masterAddr, flags.masterPort].some(
@@ -102,17 +111,31 @@ export function addRunCommand(program: Command): void {
         });
         return;
       }
+      // One GPU per rank: the adapter index the backend asks Dawn for.
+      const localRank = process.env['LOCAL_RANK'];
+      const gpuIndex =
+        flags.gpuIndex ??
+        (process.env['WORLD_SIZE'] !== undefined && localRank ? Number(localRank) : undefined);
+      if (gpuIndex !== undefined) process.env[WEBGPU_ADAPTER_INDEX_ENV] = String(gpuIndex);
       const lead = envRank() === 0;
       if (lead)
         process.stdout.write(`# resolved config (${configPath})\n${formatResolvedConfig(resolved)}\n`);
       const processGroup = await joinDistributedFromEnv(config.distTimeout);
+      // torchrun restarted the group after a failure: continue from the latest checkpoint, as --autoresume does.
+      const restart = elasticRestart();
+      if (restart && lead && !(flags.autoresume ?? config.autoresume)) {
+        process.stdout.write(
+          `[mptjs] torchrun restart ${restart.restartCount} of ${restart.maxRestarts}: resuming from the latest ` +
+            `checkpoint in ${checkpointFolder(config, flags.runDir)} (as --autoresume)\n`,
+        );
+      }
       try {
         const result = await train({
           config,
           resolved,
           runDir: flags.runDir,
           backend,
-          autoresume: flags.autoresume ?? config.autoresume,
+          autoresume: (flags.autoresume ?? config.autoresume) || restart !== undefined,
           log: (line) => process.stdout.write(`${line}\n`),
           ...(flags.progress && process.stdout.isTTY
             ? { progress: (text: string) => process.stdout.write(text) }

@@ -26,3 +26,4 @@ export {
   describeAdapter,
   requestWebGpuAdapter,
 } from './webgpu-adapter.js';
+export { adapterIndexFromEnv, WEBGPU_ADAPTER_INDEX_ENV } from './webgpu-adapter-index.js';

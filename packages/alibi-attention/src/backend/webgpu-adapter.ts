@@ -1,4 +1,10 @@
 import { BackendUnavailableError } from './errors.js';
+import {
+  adapterIndexFromEnv,
+  DAWN_LIST_ADAPTERS_FLAG,
+  dawnAdapterFlag,
+  parseDawnAdapterList,
+} from './webgpu-adapter-index.js';
 
 export interface AdapterDescription {
   vendor: string;
@@ -30,7 +36,7 @@ export function dawnFeatureToggles(env: NodeJS.ProcessEnv = process.env): string
   return toggles;
 }
 
-async function nodeGpu(): Promise<GpuLike> {
+async function nodeGpu(index?: number): Promise<GpuLike> {
   let mod: { create: (flags: string[]) => GpuLike; globals: Record<string, unknown> };
   try {
     // A non-literal specifier keeps bundlers from pulling Dawn's native addon into browser builds.
@@ -46,7 +52,8 @@ async function nodeGpu(): Promise<GpuLike> {
     if (!(key in globalThis)) (globalThis as Record<string, unknown>)[key] = value;
   }
   // Unsafe APIs let Dawn list its experimental features (subgroup matrices); only those asked for are enabled.
-  const gpu = mod.create([`enable-dawn-features=${dawnFeatureToggles().join(',')}`]);
+  const flags = [`enable-dawn-features=${dawnFeatureToggles().join(',')}`];
+  const gpu = mod.create([...flags, ...(index ? await adapterFlags(mod.create, flags, index) : [])]);
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator) {
     Object.defineProperty(globalThis, 'navigator', { value: {}, writable: true, configurable: true });
@@ -57,13 +64,33 @@ async function nodeGpu(): Promise<GpuLike> {
   return g.navigator!.gpu as GpuLike;
 }
 
+/** Dawn's `adapter=` flag for adapter `index`, from the adapters Dawn lists when asked for one it lacks. */
+async function adapterFlags(
+  create: (flags: string[]) => GpuLike,
+  flags: string[],
+  index: number,
+): Promise<string[]> {
+  const listed = await create([...flags, DAWN_LIST_ADAPTERS_FLAG])
+    .requestAdapter({ powerPreference: 'high-performance' })
+    .then(
+      () => '',
+      (err: unknown) => String((err as Error)?.message ?? err),
+    );
+  const flag = dawnAdapterFlag(parseDawnAdapterList(listed), index);
+  return flag ? [flag] : [];
+}
+
 let cachedAdapter: Promise<unknown> | undefined;
 
-/** Finds a WebGPU adapter: `navigator.gpu` in browsers (and Node >= 21 if present), Dawn via `webgpu` in Node. */
-export function requestWebGpuAdapter(): Promise<unknown> {
+/**
+ * Finds a WebGPU adapter: `navigator.gpu` in browsers (and Node >= 21 if present), Dawn via `webgpu` in Node. `index`
+ * (default: `MPTJS_WEBGPU_ADAPTER_INDEX`) picks one of several GPUs under Dawn (see webgpu-adapter-index.ts); a
+ * machine with one adapter gives it to every index.
+ */
+export function requestWebGpuAdapter(index = adapterIndexFromEnv()): Promise<unknown> {
   cachedAdapter ??= (async () => {
     const existing = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
-    const gpu = existing ?? (await nodeGpu());
+    const gpu = existing ?? (await nodeGpu(index));
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
       throw new BackendUnavailableError(

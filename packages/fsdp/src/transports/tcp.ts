@@ -1,10 +1,13 @@
-// Rendezvous over TCP in the torchrun convention: rank 0 hosts the store, each rank listens on an ephemeral port
-// and publishes `host:port` under `addr/<rank>`, connects to rank + 1 and accepts rank - 1. After that the store
-// is idle; collectives run on the ring sockets.
+// Rendezvous over TCP in the torchrun convention: rank 0 hosts the store (or, under torchrun, every rank uses the
+// c10d store its agent serves), each rank listens on an ephemeral port and publishes `host:port` under
+// `addr/<rank>`, connects to rank + 1 and accepts rank - 1. After that the store is idle; collectives run on the
+// ring sockets.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { RendezvousError, seconds } from '../errors.js';
 import { type Frame, FrameKind } from '../frame.js';
 import type { ProcessGroup } from '../process-group.js';
+import type { C10dProtocol } from '../rendezvous/c10d-store.js';
+import { agentStore, ownStore, type RendezvousStore } from '../rendezvous/rendezvous-store.js';
 import { RingProcessGroup } from '../ring-group.js';
 import { checkRank } from './check-rank.js';
 import { SocketLink } from './socket-link.js';
@@ -23,6 +26,11 @@ export interface TcpGroupOptions {
   /** Address to listen on for ring peers; default 127.0.0.1 when MASTER_ADDR is loopback, else 0.0.0.0. */
   listenHost?: string;
   segmentElements?: number;
+  /**
+   * Rendezvous through the c10d TCPStore that already serves MASTER_ADDR:MASTER_PORT (torchrun's agent) instead of
+   * hosting our own there; keys go under `namespace`.
+   */
+  agentStore?: { namespace: string; protocol?: 'auto' | C10dProtocol };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -34,13 +42,16 @@ export async function initTcpProcessGroup(opts: TcpGroupOptions): Promise<Proces
     throw new RendezvousError(`MASTER_PORT ${masterPort} is not a TCP port (0..65535)`);
   }
   const rdvTimeout = opts.rendezvousTimeoutMs ?? opts.timeoutMs;
-  const store = rank === 0 ? await TcpStoreServer.listen(masterAddr, masterPort, w) : null;
-  let client: TcpStoreClient | null = null;
+  const store =
+    rank === 0 && !opts.agentStore ? await TcpStoreServer.listen(masterAddr, masterPort, w) : null;
+  let client: RendezvousStore | null = null;
   let listener: Server | null = null;
   const sockets: Socket[] = [];
   try {
-    client = await TcpStoreClient.connect(masterAddr, store?.port ?? masterPort, rdvTimeout);
-    await client.hello(rank, w);
+    client = opts.agentStore
+      ? await agentStore({ host: masterAddr, port: masterPort, timeoutMs: rdvTimeout, ...opts.agentStore })
+      : ownStore(await TcpStoreClient.connect(masterAddr, store?.port ?? masterPort, rdvTimeout));
+    await client.register(rank, w);
     const storeClient = client;
     const cleanup = async () => {
       storeClient.close();
@@ -65,8 +76,8 @@ export async function initTcpProcessGroup(opts: TcpGroupOptions): Promise<Proces
     const prev = (rank - 1 + w) % w;
     const accepted = acceptPeer(listener, prev, rank, w, rdvTimeout);
     accepted.catch(() => undefined); // awaited below; may fail first if an earlier step throws
-    await client.set(`addr/${rank}`, `${host}:${port}`);
-    const nextAddr = await client.get(`addr/${next}`, rdvTimeout);
+    await client.publish(rank, `${host}:${port}`);
+    const nextAddr = await client.lookup(next, rdvTimeout);
     const nextLink = await connectPeer(nextAddr, next, rank, w, rdvTimeout, sockets);
     const prevLink = await accepted;
     listener.close();

@@ -4,7 +4,7 @@ import type { GeneratedToken } from './generation.js';
 import { logprobsOf } from './logprobs.js';
 
 /** Rows of logits scored between two turns of the event loop (each row is a pass over the vocabulary). */
-const ROWS_PER_TURN = 16;
+const ROWS_PER_TURN = 4;
 
 /**
  * A prompt's own logprobs (for `echo` with `logprobs`): asked for by every choice of a prompt, computed once by

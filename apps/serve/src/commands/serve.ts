@@ -3,7 +3,7 @@ import type { QuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_LIMITS } from '../http/limits.js';
 import { parseCorsOrigin } from '../http/origin.js';
-import { DEFAULT_TIMEOUTS } from '../http/server.js';
+import { DEFAULT_TIMEOUTS, type ServeHttpServer } from '../http/server.js';
 import { loadModel } from '../model/load-model.js';
 import { createServeApp, DEFAULT_MAX_BODY_BYTES } from '../serve-app.js';
 import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
@@ -161,23 +161,7 @@ export function addServeCommand(program: Command): void {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
     process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
-    const failure = await new Promise<Error | undefined>((resolve) => {
-      const stop = (signal: string) => {
-        process.stderr.write(`[mptjs] ${signal}: finishing in-flight requests, refusing new ones\n`);
-        app
-          .shutdown(options.shutdownGrace * 1000)
-          .catch((err) => process.stderr.write(`[mptjs] shutdown: ${(err as Error).message}\n`))
-          .finally(() => resolve(undefined));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      // A broken engine is not rebuilt in place (a wasm abort can leave its heap and tfjs's state corrupt): the
-      // server answers what it can, closes, and exits 1 so a supervisor starts a fresh process.
-      void app.engineFailed().then(async (error) => {
-        await app.shutdown(1000).catch(() => {});
-        resolve(error);
-      });
-    });
+    const failure = await runUntilStopped(app, options.shutdownGrace * 1000);
     if (failure) {
       throw new Error(
         `the model engine failed (${failure.message}); exiting so a supervisor can restart the server`,
@@ -185,6 +169,34 @@ export function addServeCommand(program: Command): void {
     }
     loaded.engine.dispose();
     process.stderr.write('[mptjs] stopped\n');
+  });
+}
+
+/**
+ * Serves until SIGTERM / SIGINT (then a graceful shutdown; resolves undefined) or until the engine is found broken
+ * (then the server closes at once and this resolves with the error, for the caller to exit non-zero). A broken
+ * engine is not rebuilt in place: a wasm abort can leave its heap and tfjs's state corrupt, and a fresh process
+ * started by the supervisor is the one state known to be good.
+ */
+export function runUntilStopped(app: ServeHttpServer, graceMs: number): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`[mptjs] ${signal}: finishing in-flight requests, refusing new ones\n`);
+      app
+        .shutdown(graceMs)
+        .catch((err) => process.stderr.write(`[mptjs] shutdown: ${(err as Error).message}\n`))
+        .finally(() => resolve(undefined));
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    void app.engineFailed().then(async (error) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      await app.shutdown(1000).catch(() => {});
+      resolve(error);
+    });
   });
 }
 

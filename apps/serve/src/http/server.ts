@@ -54,6 +54,9 @@ export class ServeHttpServer {
   private readonly origins: OriginPolicy;
   private readonly failed: Promise<Error>;
   private reportFailure: (error: Error) => void = () => {};
+  /** Requests whose handler is still running, and who waits for them to reach zero. */
+  private inFlight = 0;
+  private onIdle: (() => void) | undefined;
 
   constructor(
     readonly ctx: ServeContext,
@@ -131,6 +134,13 @@ export class ServeHttpServer {
     const timer = setTimeout(() => this.ctx.scheduler.abortAll(), graceMs);
     try {
       await this.ctx.scheduler.drain();
+      // Handlers still writing their answers (errors, last chunks) finish before the sockets close.
+      if (this.inFlight > 0) {
+        await new Promise<void>((r) => {
+          this.onIdle = r;
+          setTimeout(r, graceMs).unref();
+        });
+      }
     } finally {
       clearTimeout(timer);
     }
@@ -142,6 +152,15 @@ export class ServeHttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.handleCounted(req, res);
+    } finally {
+      if (--this.inFlight === 0) this.onIdle?.();
+    }
+  }
+
+  private async handleCounted(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = this.routes.get(path);
     const endpoint = route ? path : PLAYGROUND_FILES[path] ? 'playground' : 'other';

@@ -16,7 +16,13 @@ async function post(base: string, body: unknown) {
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
+  return {
+    status: res.status,
+    json: (await res.json()) as {
+      choices: { text: string }[];
+      error: { message: string; code: string | null; type: string };
+    },
+  };
 }
 
 const GREEDY = { prompt: 'The capital of France is', max_tokens: 6, temperature: 0 };
@@ -41,7 +47,7 @@ describe.skipIf(!fx)('engine failure', () => {
   it('an engine error that leaves the engine working fails only its request', async () => {
     const { app, base } = await start();
     try {
-      const reference = (await post(base, GREEDY)).json['choices'][0].text;
+      const reference = (await post(base, GREEDY)).json.choices[0]!.text;
       // One injected failure around the real engine; the probe that follows runs the real engine.
       const prefill = model.engine.prefill;
       model.engine.prefill = async () => {
@@ -50,10 +56,10 @@ describe.skipIf(!fx)('engine failure', () => {
       };
       const failed = await post(base, GREEDY);
       expect(failed.status).toBe(500);
-      expect(failed.json['error'].message).toContain('injected failure');
+      expect(failed.json.error.message).toContain('injected failure');
       const health = await fetch(`${base}/health`);
       expect(health.status).toBe(200);
-      expect((await post(base, GREEDY)).json['choices'][0].text).toBe(reference);
+      expect((await post(base, GREEDY)).json.choices[0]!.text).toBe(reference);
     } finally {
       await app.shutdown(500);
     }
@@ -78,7 +84,7 @@ describe.skipIf(!fx)('engine failure', () => {
     });
     const refused = await post(base, GREEDY);
     expect(refused.status).toBe(503);
-    expect(refused.json['error']).toMatchObject({ code: 'engine_failed', type: 'server_error' });
+    expect(refused.json.error).toMatchObject({ code: 'engine_failed', type: 'server_error' });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('mptjs_engine_failed 1');
 

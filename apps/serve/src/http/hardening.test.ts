@@ -212,7 +212,8 @@ describe.skipIf(!fx)('hardening: bounded requests on the fixture model', () => {
     expect(r.status).toBe(413);
     expect(r.json.error!.code).toBe('too_many_prompts');
     expect(health.status).toBe(200);
-    expect(stallMs).toBeLessThan(200);
+    // The old code held the loop for seconds here; leave room for a busy machine.
+    expect(stallMs).toBeLessThan(500);
     expect(probe.stats).toMatchObject({ logits: 0, prefill: 0 });
 
     // With the prompt limit raised, the capacity check refuses it, still before any work.
@@ -504,18 +505,19 @@ describe.skipIf(!fx)('hardening: bounded requests on the fixture model', () => {
     });
 
     it('a stream that outlives the request timeouts still completes', async () => {
-      const t0 = performance.now();
-      const stream = await send(
-        port,
-        'POST',
-        '/v1/completions',
-        JSON_TYPE,
-        JSON.stringify({ prompt: [1], max_tokens: 120, stream: true }),
-      );
+      const body = JSON.stringify({ prompt: [1], max_tokens: 120, stream: true });
+      let t0 = performance.now();
+      await send(port, 'POST', '/v1/completions', JSON_TYPE, body);
+      const streamMs = performance.now() - t0;
+      // Timeouts sized to this machine: Node's whole-request limit (headers + 2 x body) is well under the stream.
+      const timeout = Math.max(50, Math.floor(streamMs / 8));
+      const quick = await start({ headersTimeoutMs: timeout, bodyTimeoutMs: timeout });
+      t0 = performance.now();
+      const stream = await send(quick.port, 'POST', '/v1/completions', JSON_TYPE, body);
       expect(stream.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
       expect(stream.text).toContain('"finish_reason":"length"');
-      // Longer than Node's whole-request limit here (headers + body timeouts + 1 s = 2.3 s).
-      expect(performance.now() - t0).toBeGreaterThan(2800);
+      // Longer than the limit (3 x timeout) and Node's checking interval (1 x timeout) together.
+      expect(performance.now() - t0).toBeGreaterThan(4 * timeout);
     });
 
     it('counts clients that leave mid-body or mid-stream as 499, apart from server errors', async () => {

@@ -83,7 +83,7 @@ export class ServeHttpServer {
       {
         headersTimeout,
         // Node's own limit on a whole request is a backstop: the body timeout is enforced while reading it.
-        requestTimeout: headersTimeout + bodyTimeoutMs + 1000,
+        requestTimeout: headersTimeout + 2 * bodyTimeoutMs,
         keepAliveTimeout: options.keepAliveTimeoutMs ?? DEFAULT_TIMEOUTS.keepAliveTimeoutMs,
         // How often Node looks for connections over those limits (its default, 30 s, would let them run over).
         connectionsCheckingInterval: Math.min(1000, headersTimeout),

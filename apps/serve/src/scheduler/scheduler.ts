@@ -272,8 +272,12 @@ export class Scheduler {
       slot.generation.end('error', error);
       slot.settle();
     }
-    // Their caches belong to a broken engine: drop them without calling it again.
-    this.running.splice(0);
+    // Their caches belong to a broken engine: freeing them may fail too, and is not worth more than a try.
+    for (const slot of this.running.splice(0)) {
+      try {
+        if (slot.sequence) this.engine.release(slot.sequence);
+      } catch {}
+    }
     this.report();
     this.hooks.onEngineFailed?.(this.failure);
   }

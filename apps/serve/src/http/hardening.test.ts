@@ -3,6 +3,7 @@
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JsonTokenizer } from '../engine/json-tokenizer.js';
 import type { Engine } from '../engine/types.js';
 import { type LoadedModel, loadModel } from '../model/load-model.js';
 import { createServeApp, type ServeAppOptions } from '../serve-app.js';
@@ -260,6 +261,42 @@ describe.skipIf(!fx)('hardening: bounded requests on the fixture model', () => {
     } finally {
       tokenizer.encode = encode;
       tokenizer.encodeAsync = encodeAsync;
+    }
+  });
+
+  it('case 2: a 1 MB prompt let through the byte limit is tokenized in pieces, the event loop turning between them', async () => {
+    const { port } = await start({ maxBodyBytes: 2 << 20, limits: { maxPromptBytes: 2 << 20 } });
+    const inner = (model.tokenizer as JsonTokenizer).tokenizer;
+    const encode = inner.encode;
+    let pieces = 0;
+    inner.encode = ((text: string, options?: object) => {
+      pieces++;
+      return encode.call(inner, text, options as never);
+    }) as typeof inner.encode;
+    try {
+      const big = 'hello world, this is a test. '.repeat(36_000);
+      let piecesAtHealth = 0;
+      const [r, health] = await Promise.all([
+        send(port, 'POST', '/v1/completions', JSON_TYPE, JSON.stringify({ prompt: big })),
+        // Sent once the big request is being tokenized: it is answered in between the pieces.
+        new Promise<Answer>((resolve, reject) => {
+          const poll = () => {
+            if (pieces === 0) return void setImmediate(poll);
+            send(port, 'GET', '/health', {}).then((a) => {
+              piecesAtHealth = pieces;
+              resolve(a);
+            }, reject);
+          };
+          poll();
+        }),
+      ]);
+      expect(health.status).toBe(200);
+      expect(r.status).toBe(413);
+      expect(r.json.error!.message).toContain('(--max-prompt-tokens)');
+      expect(pieces).toBeGreaterThan(100);
+      expect(piecesAtHealth).toBeLessThan(pieces);
+    } finally {
+      inner.encode = encode;
     }
   });
 

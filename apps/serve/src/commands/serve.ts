@@ -163,6 +163,9 @@ export function addServeCommand(program: Command): void {
     process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
     const failure = await runUntilStopped(app, options.shutdownGrace * 1000);
     if (failure) {
+      // Should anything still hold the event loop (a stuck backend call), exit anyway: this timer does not keep
+      // the process alive, it only fires if something else does.
+      setTimeout(() => process.exit(1), 5000).unref();
       throw new Error(
         `the model engine failed (${failure.message}); exiting so a supervisor can restart the server`,
       );

@@ -6,14 +6,22 @@ export {
   PLAIN_CHAT_TEMPLATE,
 } from './chat/template.js';
 export { runGeneration } from './commands/generate.js';
+export { EngineProbe } from './engine/engine-probe.js';
 export { JsonTokenizer } from './engine/json-tokenizer.js';
 export { MptEngine } from './engine/mpt-engine.js';
 export type { Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
 export { ApiError } from './errors.js';
 export { type FinishReason, Generation, type GenerationParams } from './generation/generation.js';
-export { ServeHttpServer } from './http/server.js';
+export { DEFAULT_LIMITS, type RequestLimits } from './http/limits.js';
+export { DEFAULT_TIMEOUTS, type HttpOptions, ServeHttpServer } from './http/server.js';
 export { ServeMetrics } from './metrics.js';
 export { type LoadedModel, loadModel, resolveModelDir } from './model/load-model.js';
 export { buildProgram, runCli } from './program.js';
-export { QueueFullError, Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
+export {
+  EngineFailedError,
+  QueueFullError,
+  Scheduler,
+  type SchedulerOptions,
+  TooManySequencesError,
+} from './scheduler/scheduler.js';
 export { createServeApp, type ServeAppOptions } from './serve-app.js';

@@ -13,6 +13,17 @@ export class ServeMetrics {
     labelNames: ['endpoint', 'status'] as const,
     registers: [this.registry],
   });
+  readonly clientDisconnects = new Counter({
+    name: 'mptjs_client_disconnects_total',
+    help: 'Requests whose client closed the connection before the response was complete (also status="499").',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  readonly engineFailures = new Gauge({
+    name: 'mptjs_engine_failed',
+    help: '1 once the model engine is found broken (the server then exits), else 0.',
+    registers: [this.registry],
+  });
   readonly promptTokens = new Counter({
     name: 'mptjs_prompt_tokens_total',
     help: 'Prompt tokens processed.',

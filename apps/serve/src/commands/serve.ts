@@ -1,6 +1,9 @@
 import type { BackendRequest } from '@mptjs/alibi-attention';
 import type { QuantizeMode } from '@mptjs/mpt-model';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_LIMITS } from '../http/limits.js';
+import { parseCorsOrigin } from '../http/origin.js';
+import { DEFAULT_TIMEOUTS, type ServeHttpServer } from '../http/server.js';
 import { loadModel } from '../model/load-model.js';
 import { createServeApp, DEFAULT_MAX_BODY_BYTES } from '../serve-app.js';
 import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
@@ -13,6 +16,16 @@ interface ServeOptions {
   maxBatch: number;
   maxQueue: number;
   maxBodyBytes: number;
+  maxPrompts: number;
+  maxPromptBytes: number;
+  maxPromptTokens: number;
+  maxTokens?: number;
+  maxN: number;
+  corsOrigin: string[];
+  headersTimeout: number;
+  bodyTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
   shutdownGrace: number;
   tokenizer?: string;
   modelName?: string;
@@ -41,6 +54,65 @@ export function addServeCommand(program: Command): void {
       DEFAULT_MAX_BODY_BYTES,
     )
     .option(
+      '--max-prompts <n>',
+      'most prompts in one completions request (then 413)',
+      intOption(1, 1_000_000),
+      DEFAULT_LIMITS.maxPrompts,
+    )
+    .option(
+      '--max-prompt-bytes <n>',
+      'most UTF-8 bytes of prompt text in one request, checked before tokenizing (then 413)',
+      intOption(1),
+      DEFAULT_LIMITS.maxPromptBytes,
+    )
+    .option(
+      '--max-prompt-tokens <n>',
+      'most prompt tokens in one request, all prompts together (then 413)',
+      intOption(1),
+      DEFAULT_LIMITS.maxPromptTokens,
+    )
+    .option(
+      '--max-tokens <n>',
+      "largest max_tokens a request may ask for (then 400; default: the model's max_seq_len)",
+      intOption(1),
+    )
+    .option(
+      '--max-n <n>',
+      'largest n (choices per prompt; then 400)',
+      intOption(1, 1024),
+      DEFAULT_LIMITS.maxN,
+    )
+    .option(
+      '--cors-origin <origin>',
+      'a browser origin allowed to call the API besides the server itself (repeatable; * for any); others get 403',
+      (value: string, previous: string[]) => [...previous, parseOriginOption(value)],
+      [] as string[],
+    )
+    .option(
+      '--headers-timeout <s>',
+      'seconds a client has to send the request headers',
+      numberOption(0, 3600, true),
+      DEFAULT_TIMEOUTS.headersTimeoutMs / 1000,
+    )
+    .option(
+      '--body-timeout <s>',
+      'seconds a client has to send the request body (then 408)',
+      numberOption(0, 3600, true),
+      DEFAULT_TIMEOUTS.bodyTimeoutMs / 1000,
+    )
+    .option(
+      '--keep-alive-timeout <s>',
+      'seconds an idle keep-alive connection stays open',
+      numberOption(0, 3600, true),
+      DEFAULT_TIMEOUTS.keepAliveTimeoutMs / 1000,
+    )
+    .option(
+      '--max-connections <n>',
+      'most open connections; more are closed at once',
+      intOption(1, 1_000_000),
+      DEFAULT_TIMEOUTS.maxConnections,
+    )
+    .option(
       '--shutdown-grace <s>',
       'seconds in-flight requests get to finish on SIGTERM',
       numberOption(0, 3600),
@@ -66,6 +138,18 @@ export function addServeCommand(program: Command): void {
       maxBatch: options.maxBatch,
       maxQueue: options.maxQueue,
       maxBodyBytes: options.maxBodyBytes,
+      limits: {
+        maxPrompts: options.maxPrompts,
+        maxPromptBytes: options.maxPromptBytes,
+        maxPromptTokens: options.maxPromptTokens,
+        maxTokens: options.maxTokens,
+        maxN: options.maxN,
+      },
+      corsOrigins: options.corsOrigin,
+      headersTimeoutMs: options.headersTimeout * 1000,
+      bodyTimeoutMs: options.bodyTimeout * 1000,
+      keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
+      maxConnections: options.maxConnections,
     });
     const address = await app.listen(options.port, options.host);
     const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host);
@@ -77,18 +161,52 @@ export function addServeCommand(program: Command): void {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
     process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        process.stderr.write(`[mptjs] ${signal}: finishing in-flight requests, refusing new ones\n`);
-        app
-          .shutdown(options.shutdownGrace * 1000)
-          .catch((err) => process.stderr.write(`[mptjs] shutdown: ${(err as Error).message}\n`))
-          .finally(resolve);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    const failure = await runUntilStopped(app, options.shutdownGrace * 1000);
+    if (failure) {
+      // Should anything still hold the event loop (a stuck backend call), exit anyway: this timer does not keep
+      // the process alive, it only fires if something else does.
+      setTimeout(() => process.exit(1), 5000).unref();
+      throw new Error(
+        `the model engine failed (${failure.message}); exiting so a supervisor can restart the server`,
+      );
+    }
     loaded.engine.dispose();
     process.stderr.write('[mptjs] stopped\n');
   });
+}
+
+/**
+ * Serves until SIGTERM / SIGINT (then a graceful shutdown; resolves undefined) or until the engine is found broken
+ * (then the server closes at once and this resolves with the error, for the caller to exit non-zero). A broken
+ * engine is not rebuilt in place: a wasm abort can leave its heap and tfjs's state corrupt, and a fresh process
+ * started by the supervisor is the one state known to be good.
+ */
+export function runUntilStopped(app: ServeHttpServer, graceMs: number): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`[mptjs] ${signal}: finishing in-flight requests, refusing new ones\n`);
+      app
+        .shutdown(graceMs)
+        .catch((err) => process.stderr.write(`[mptjs] shutdown: ${(err as Error).message}\n`))
+        .finally(() => resolve(undefined));
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    void app.engineFailed().then(async (error) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      await app.shutdown(1000).catch(() => {});
+      resolve(error);
+    });
+  });
+}
+
+function parseOriginOption(value: string): string {
+  try {
+    return parseCorsOrigin(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message.replace(/^--cors-origin \S+: /, ''));
+  }
 }

@@ -30,6 +30,8 @@ export interface Engine {
 /** Text <-> token ids, as far as the server needs it. */
 export interface TextTokenizer {
   encode(text: string): number[];
+  /** Same ids as `encode`, giving the event loop turns while a long text is encoded (when supported). */
+  encodeAsync?(text: string): Promise<number[]>;
   decode(ids: readonly number[]): string;
   /** Id of the end-of-text token, which ends generation; undefined when the vocabulary has none. */
   readonly eosTokenId: number | undefined;

@@ -2,6 +2,7 @@ import { type SamplingOptions, SeededRandom, validateSampling } from '@mptjs/mpt
 import type { TextTokenizer } from '../engine/types.js';
 import { chooseToken } from './choose-token.js';
 import { logprobsOf, type TokenLogprob } from './logprobs.js';
+import type { PromptScore } from './prompt-logprobs.js';
 import { StopStringMatcher } from './stop-strings.js';
 
 export interface SamplingParams {
@@ -69,6 +70,8 @@ export class Generation {
   readonly createdAt = performance.now();
   firstTokenAt: number | undefined;
   lastTokenAt: number | undefined;
+  /** The prompt's own logprobs, when asked for (`echo` with `logprobs`); the scheduler fills it in. */
+  promptScore: PromptScore | undefined;
 
   private readonly sampling: SamplingOptions;
   private readonly random: SeededRandom;

@@ -5,9 +5,11 @@ import { badRequest } from '../errors.js';
 import type { GeneratedToken, Generation } from '../generation/generation.js';
 import { SAMPLING_FIELDS } from './completions.js';
 import type { ServeContext } from './context.js';
+import { checkMaxTokens, checkN, checkPromptBytes, checkPromptTokens } from './limits.js';
 import { checkModel, requestAbortSignal, sendJson } from './respond.js';
 import {
   type ChoiceParams,
+  checkCapacity,
   checkPromptIds,
   encodePrompt,
   FinishCounter,
@@ -100,12 +102,27 @@ export async function handleChatCompletions(
   if (f.top_logprobs !== undefined && !f.logprobs) {
     throw badRequest("'top_logprobs' needs 'logprobs' set to true", 'top_logprobs');
   }
+  // Everything that bounds the request's cost is checked before any tokenizing or forward pass.
+  checkN(ctx.limits, f.n);
+  const maxSeqLen = ctx.engine.info.maxSeqLen;
+  if (f.max_tokens !== undefined) checkMaxTokens(ctx.limits, maxSeqLen, f.max_tokens, 'max_tokens');
+  if (f.max_completion_tokens !== undefined) {
+    checkMaxTokens(ctx.limits, maxSeqLen, f.max_completion_tokens, 'max_completion_tokens');
+  }
+  checkCapacity(ctx, f.n);
+  checkPromptBytes(
+    ctx.limits,
+    f.messages.map((m) => m.content),
+    'messages',
+  );
   const promptText = ctx.chatTemplate.render(f.messages);
-  const prompt = encodePrompt(ctx, promptText, 'messages');
+  checkPromptBytes(ctx.limits, [promptText], 'messages');
+  const prompt = await encodePrompt(ctx, promptText, 'messages');
+  checkPromptTokens(ctx.limits, prompt.length, 'messages');
   checkPromptIds(ctx, prompt, 'messages');
   const prompts = [prompt];
   const params: ChoiceParams = {
-    maxTokens: f.max_completion_tokens ?? f.max_tokens ?? ctx.engine.info.maxSeqLen,
+    maxTokens: f.max_completion_tokens ?? f.max_tokens ?? ctx.limits.maxTokens ?? maxSeqLen,
     temperature: f.temperature,
     topP: f.top_p,
     topK: Math.max(0, f.top_k),

@@ -3,9 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest } from '../errors.js';
 import type { GeneratedToken, Generation } from '../generation/generation.js';
 import type { ServeContext } from './context.js';
+import { checkMaxTokens, checkN, checkPromptBytes, checkPromptCount, checkPromptTokens } from './limits.js';
 import { checkModel, requestAbortSignal, sendJson } from './respond.js';
 import {
   type ChoiceParams,
+  checkCapacity,
   checkPromptIds,
   encodePrompt,
   FinishCounter,
@@ -15,7 +17,7 @@ import {
   usageOf,
 } from './run-choices.js';
 import { SseStream, streamToEnd } from './sse.js';
-import { promptLogprobs, tokenString } from './token-text.js';
+import { tokenString } from './token-text.js';
 import {
   optionalBoolean,
   optionalNumber,
@@ -50,7 +52,7 @@ export const SAMPLING_FIELDS = {
   repetition_penalty: optionalNumber(1, { min: 0, max: 100, minExclusive: true }),
   stop: stopStrings(),
   seed: optionalNumber(undefined, { min: -(2 ** 53), max: 2 ** 53, integer: true }),
-  n: optionalNumber(1, { min: 1, max: 16, integer: true }),
+  n: optionalNumber(1, { min: 1, max: 1_000_000, integer: true }),
   stream: optionalBoolean(false),
   stream_options: streamOptions(),
   user: optionalString(),
@@ -94,12 +96,27 @@ export async function handleCompletions(
 ): Promise<number> {
   const f = readFields(body, COMPLETION_FIELDS);
   checkModel(ctx, f.model);
-  const prompts = f.prompt.map((p, i) => {
+  // Everything that bounds the request's cost is checked before any tokenizing or forward pass.
+  checkPromptCount(ctx.limits, f.prompt.length);
+  checkN(ctx.limits, f.n);
+  checkMaxTokens(ctx.limits, ctx.engine.info.maxSeqLen, f.max_tokens, 'max_tokens');
+  checkCapacity(ctx, f.prompt.length * f.n);
+  checkPromptBytes(
+    ctx.limits,
+    f.prompt.filter((p): p is string => typeof p === 'string'),
+    'prompt',
+  );
+  if (f.stop.length > 0 && !ctx.tokenizer) throw badRequest("'stop' needs a tokenizer", 'stop');
+  const prompts: number[][] = [];
+  let promptTokens = 0;
+  for (const [i, p] of f.prompt.entries()) {
     const param = f.prompt.length > 1 ? `prompt[${i}]` : 'prompt';
-    const ids = typeof p === 'string' ? encodePrompt(ctx, p, param) : p;
+    const ids = typeof p === 'string' ? await encodePrompt(ctx, p, param) : p;
+    promptTokens += ids.length;
+    checkPromptTokens(ctx.limits, promptTokens, 'prompt');
     checkPromptIds(ctx, ids, param);
-    return ids;
-  });
+    prompts.push(ids);
+  }
   const params: ChoiceParams = {
     maxTokens: f.max_tokens,
     temperature: f.temperature,
@@ -110,13 +127,10 @@ export async function handleCompletions(
     stop: f.stop,
     n: f.n,
     logprobs: f.logprobs,
+    // The prompt's own logprobs are computed by the scheduler, one prompt at a time like any prefill.
+    promptLogprobs: f.echo ? f.logprobs : undefined,
   };
-  if (params.stop.length > 0 && !ctx.tokenizer) throw badRequest("'stop' needs a tokenizer", 'stop');
   const echoTexts = f.echo ? prompts.map((p) => (ctx.tokenizer ? ctx.tokenizer.decode(p) : '')) : [];
-  const echoLogprobs =
-    f.echo && f.logprobs !== undefined
-      ? await Promise.all(prompts.map((p) => promptLogprobs(ctx, p, f.logprobs!)))
-      : [];
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`;
   const created = Math.floor(Date.now() / 1000);
   const promptOf = (choice: number) => Math.floor(choice / f.n);
@@ -129,7 +143,7 @@ export async function handleCompletions(
       const echo = f.echo ? echoTexts[promptOf(index)]! : '';
       let logprobs: LogprobsBlock | null = null;
       if (f.logprobs !== undefined) {
-        const tokens = [...(f.echo ? echoLogprobs[promptOf(index)]! : []), ...g.tokens];
+        const tokens = [...(g.promptScore?.tokens ?? []), ...g.tokens];
         logprobs = logprobsBlock(ctx, tokens, 0);
       }
       return { text: echo + g.text, index, logprobs, finish_reason: openAiFinishReason(g.finishReason) };
@@ -159,14 +173,14 @@ export async function handleCompletions(
   const all: Generation[] = [];
   const counter = new FinishCounter(prompts.length * f.n, prompts);
   /** Sends a choice's new text (after its echoed prompt, the first time). */
-  const sendText = (index: number, newText: string, newTokens: readonly GeneratedToken[]) => {
+  const sendText = (index: number, g: Generation, newText: string, newTokens: readonly GeneratedToken[]) => {
     let text = newText;
     let tokens = newTokens;
     if (!started.has(index)) {
       started.add(index);
       if (f.echo) {
         text = echoTexts[promptOf(index)]! + text;
-        tokens = [...(echoLogprobs[promptOf(index)] ?? []), ...tokens];
+        tokens = [...(g.promptScore?.tokens ?? []), ...tokens];
       }
     }
     if (text.length === 0 && (f.logprobs === undefined || tokens.length === 0)) return;
@@ -176,9 +190,9 @@ export async function handleCompletions(
     sse?.send(chunk([{ text, index, logprobs, finish_reason: null }]));
   };
   const generations = runChoices(ctx, prompts, params, signal, (index) => ({
-    onDelta: (delta) => sendText(index, delta.text, delta.tokens),
+    onDelta: (delta, g) => sendText(index, g, delta.text, delta.tokens),
     onFinish(g) {
-      if (!started.has(index)) sendText(index, '', []);
+      if (!started.has(index)) sendText(index, g, '', []);
       all[index] = g;
       const usage = counter.finish(() => all);
       if (g.finishReason === 'abort' || g.finishReason === 'error') return;

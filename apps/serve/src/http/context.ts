@@ -2,6 +2,7 @@ import type { ChatTemplate } from '../chat/template.js';
 import type { Engine, TextTokenizer } from '../engine/types.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { RequestLimits } from './limits.js';
 
 /** Everything a request handler needs. */
 export interface ServeContext {
@@ -14,4 +15,6 @@ export interface ServeContext {
   chatTemplate: ChatTemplate;
   /** Unix seconds the model was loaded. */
   createdAt: number;
+  /** What one request may ask for. */
+  limits: RequestLimits;
 }

@@ -5,7 +5,13 @@ import {
   type GenerationObserver,
   type SamplingParams,
 } from '../generation/generation.js';
-import { QueueFullError, ShuttingDownError } from '../scheduler/scheduler.js';
+import type { PromptScore } from '../generation/prompt-logprobs.js';
+import {
+  EngineFailedError,
+  QueueFullError,
+  ShuttingDownError,
+  TooManySequencesError,
+} from '../scheduler/scheduler.js';
 import type { ServeContext } from './context.js';
 
 export interface ChoiceParams extends SamplingParams {
@@ -14,14 +20,38 @@ export interface ChoiceParams extends SamplingParams {
   n: number;
   /** Alternatives per token, or undefined for no logprobs. */
   logprobs: number | undefined;
+  /** Alternatives per token of the prompt's own logprobs (`echo` with `logprobs`), or undefined for none. */
+  promptLogprobs?: number | undefined;
+}
+
+/** The HTTP error for a scheduler refusal; other errors pass through. */
+function schedulerError(err: unknown): unknown {
+  if (err instanceof QueueFullError)
+    return new ApiError(429, err.message, 'rate_limit_error', null, 'queue_full');
+  if (err instanceof TooManySequencesError)
+    return new ApiError(413, err.message, 'invalid_request_error', 'n', 'too_many_sequences');
+  if (err instanceof ShuttingDownError)
+    return new ApiError(503, err.message, 'server_error', null, 'shutting_down');
+  if (err instanceof EngineFailedError)
+    return new ApiError(503, err.message, 'server_error', null, 'engine_failed');
+  return err;
+}
+
+/** Refuses a request of `count` sequences that cannot be queued now (429, 413, 503), before any work on it. */
+export function checkCapacity(ctx: ServeContext, count: number): void {
+  try {
+    ctx.scheduler.checkCapacity(count);
+  } catch (err) {
+    throw schedulerError(err);
+  }
 }
 
 /** Encodes a text prompt (an empty one becomes the end-of-text token, as for GPT models). */
-export function encodePrompt(ctx: ServeContext, text: string, param: string): number[] {
+export async function encodePrompt(ctx: ServeContext, text: string, param: string): Promise<number[]> {
   if (!ctx.tokenizer) {
     throw badRequest('this model has no tokenizer: send prompts as token id arrays', param, 'no_tokenizer');
   }
-  const ids = ctx.tokenizer.encode(text);
+  const ids = ctx.tokenizer.encodeAsync ? await ctx.tokenizer.encodeAsync(text) : ctx.tokenizer.encode(text);
   if (ids.length > 0) return ids;
   if (ctx.tokenizer.eosTokenId === undefined) throw badRequest(`'${param}' must not be empty`, param);
   return [ctx.tokenizer.eosTokenId];
@@ -63,6 +93,8 @@ export function runChoices(
   const stopIds = ctx.tokenizer?.eosTokenId === undefined ? [] : [ctx.tokenizer.eosTokenId];
   const generations: Generation[] = [];
   prompts.forEach((prompt, p) => {
+    const top = params.promptLogprobs;
+    const score: PromptScore | undefined = top === undefined ? undefined : { top };
     for (let j = 0; j < params.n; j++) {
       const choice = p * params.n + j;
       const seed = params.seed === undefined ? undefined : params.seed + choice;
@@ -75,17 +107,14 @@ export function runChoices(
           withMetrics(ctx, observe(choice)),
         ),
       );
+      generations[generations.length - 1]!.promptScore = score;
     }
   });
   let finished: Promise<void>;
   try {
     finished = ctx.scheduler.submit(generations, signal);
   } catch (err) {
-    if (err instanceof QueueFullError)
-      throw new ApiError(429, err.message, 'rate_limit_error', null, 'queue_full');
-    if (err instanceof ShuttingDownError)
-      throw new ApiError(503, err.message, 'server_error', null, 'shutting_down');
-    throw err;
+    throw schedulerError(err);
   }
   ctx.metrics.promptTokens.inc(prompts.reduce((sum, p) => sum + p.length, 0));
   return finished.then(() => generations);
@@ -128,6 +157,7 @@ export function openAiFinishReason(reason: FinishReason | undefined): 'stop' | '
 /** Throws the error a finished set of generations implies (engine failure, shutdown), if any. */
 export function throwIfFailed(generations: readonly Generation[]): void {
   const failed = generations.find((g) => g.finishReason === 'error');
+  if (failed?.error instanceof EngineFailedError) throw schedulerError(failed.error);
   if (failed)
     throw new ApiError(500, `generation failed: ${failed.error?.message ?? 'unknown error'}`, 'server_error');
   if (generations.some((g) => g.finishReason === 'abort')) {

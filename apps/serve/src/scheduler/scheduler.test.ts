@@ -1,10 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGeneration } from '../commands/generate.js';
+import { EngineProbe } from '../engine/engine-probe.js';
 import { Generation, type GenerationParams } from '../generation/generation.js';
 import { type LoadedModel, loadModel } from '../model/load-model.js';
 import { fixture } from '../testing/fixture.js';
-import { QueueFullError, Scheduler, type SchedulerStats, ShuttingDownError } from './scheduler.js';
+import {
+  EngineFailedError,
+  QueueFullError,
+  Scheduler,
+  type SchedulerStats,
+  ShuttingDownError,
+  TooManySequencesError,
+} from './scheduler.js';
 
 const fx = fixture();
 
@@ -112,5 +120,46 @@ describe.skipIf(!fx)('Scheduler (continuous batching on the fixture model)', () 
     await scheduler.drain();
     await Promise.all([first, second]);
     expect(() => scheduler.submit([make()])).toThrow(ShuttingDownError);
+  });
+
+  it('refuses a request that could never fit the batch and the queue', () => {
+    const scheduler = new Scheduler(model.engine, { maxBatch: 2, maxQueue: 3 });
+    expect(() => scheduler.checkCapacity(6)).toThrow(TooManySequencesError);
+    expect(() => scheduler.checkCapacity(5)).not.toThrow();
+  });
+
+  it('after an engine error, a passing probe keeps it serving and a failing one stops it', async () => {
+    // A token id past the embedding makes the real engine throw inside prefill.
+    const bad = () => new Generation([60_000], greedy(2), maxLen(), undefined);
+    const good = () => new Generation(prompts()[1]!, greedy(3), maxLen(), undefined);
+    const probe = new EngineProbe(model.engine);
+    const healthy = new Scheduler(model.engine, { maxBatch: 2, maxQueue: 4 }, { probe: () => probe.check() });
+    const failed = bad();
+    await healthy.submit([failed]);
+    expect(failed.finishReason).toBe('error');
+    expect(failed.error?.message).toContain('60000');
+    expect(healthy.engineFailure).toBeUndefined();
+    const after = good();
+    await healthy.submit([after]);
+    expect(after.ids).toHaveLength(3);
+
+    const failures: Error[] = [];
+    const broken = new Scheduler(
+      model.engine,
+      { maxBatch: 1, maxQueue: 4 },
+      {
+        probe: async () => {
+          throw new Error('probe failed');
+        },
+        onEngineFailed: (e) => failures.push(e),
+      },
+    );
+    const waiting = good();
+    await Promise.all([broken.submit([bad()]), broken.submit([waiting])]);
+    expect(waiting.finishReason).toBe('error');
+    expect(waiting.error).toBeInstanceOf(EngineFailedError);
+    expect(failures.map((e) => e.message)).toEqual(['probe failed']);
+    expect(() => broken.submit([good()])).toThrow(EngineFailedError);
+    expect(broken.stats).toEqual({ waiting: 0, running: 0 });
   });
 });

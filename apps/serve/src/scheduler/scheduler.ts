@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Engine, EngineSequence } from '../engine/types.js';
 import type { Generation } from '../generation/generation.js';
+import { scorePrompt } from '../generation/prompt-logprobs.js';
 
 export interface SchedulerOptions {
   /** Most sequences decoded together in one step. */
@@ -19,6 +20,13 @@ export interface SchedulerHooks {
   onStats?(stats: SchedulerStats): void;
   /** Called once per decode step with the batch size (for throughput accounting). */
   onStep?(batchSize: number): void;
+  /**
+   * Checks the engine after one of its calls threw (run in the loop, so no other engine call overlaps it); throwing
+   * means the engine is broken: everything queued or running ends with an error and `submit` refuses new work.
+   */
+  probe?(): Promise<void>;
+  /** Called once when the probe finds the engine broken. */
+  onEngineFailed?(error: Error): void;
 }
 
 export class QueueFullError extends Error {
@@ -27,6 +35,15 @@ export class QueueFullError extends Error {
 
 export class ShuttingDownError extends Error {
   override name = 'ShuttingDownError';
+}
+
+/** A request with more sequences than the batch and the queue hold together: it could never be taken. */
+export class TooManySequencesError extends Error {
+  override name = 'TooManySequencesError';
+}
+
+export class EngineFailedError extends Error {
+  override name = 'EngineFailedError';
 }
 
 interface Slot {
@@ -46,6 +63,10 @@ export class Scheduler {
   private readonly running: Slot[] = [];
   private loop: Promise<void> | undefined;
   private closed = false;
+  /** Set once the engine is found broken; nothing runs after. */
+  private failure: Error | undefined;
+  /** An engine call threw since the last probe. */
+  private engineErrored = false;
 
   constructor(
     private readonly engine: Engine,
@@ -62,19 +83,38 @@ export class Scheduler {
     return { waiting: this.waiting.length, running: this.running.length };
   }
 
+  /** The engine failure that stopped this scheduler, if any. */
+  get engineFailure(): Error | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Throws what `submit` would throw for `count` new sequences (shutting down, engine failed, queue full), so a
+   * request can be refused before any work is spent on it.
+   */
+  checkCapacity(count: number): void {
+    if (this.failure) throw new EngineFailedError(`the model engine failed: ${this.failure.message}`);
+    if (this.closed) throw new ShuttingDownError('the server is shutting down');
+    // A request is only refused when it would wait: free batch slots take it at the next token boundary.
+    const free = Math.max(0, this.options.maxBatch - this.running.length);
+    if (count > this.options.maxQueue + this.options.maxBatch) {
+      throw new TooManySequencesError(
+        `the request needs ${count} sequences (prompts x n); this server holds at most ${this.options.maxBatch + this.options.maxQueue} (--max-batch + --max-queue)`,
+      );
+    }
+    if (this.waiting.length + count > this.options.maxQueue + free) {
+      throw new QueueFullError(
+        `the queue is full (${this.waiting.length} waiting, limit ${this.options.maxQueue}); retry later`,
+      );
+    }
+  }
+
   /**
    * Queues generations (the choices of one request, all or none) and resolves when every one has finished.
    * Aborting `signal` ends them with finish reason `abort` and frees their slots at once.
    */
   submit(generations: readonly Generation[], signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new ShuttingDownError('the server is shutting down');
-    // A request is only refused when it would wait: free batch slots take it at the next token boundary.
-    const free = Math.max(0, this.options.maxBatch - this.running.length);
-    if (this.waiting.length + generations.length > this.options.maxQueue + free) {
-      throw new QueueFullError(
-        `the queue is full (${this.waiting.length} waiting, limit ${this.options.maxQueue}); retry later`,
-      );
-    }
+    this.checkCapacity(generations.length);
     const done = generations.map(
       (generation) =>
         new Promise<void>((settle) => {
@@ -136,7 +176,12 @@ export class Scheduler {
   private retire(index: number): void {
     const [slot] = this.running.splice(index, 1);
     if (!slot) return;
-    if (slot.sequence) this.engine.release(slot.sequence);
+    try {
+      if (slot.sequence) this.engine.release(slot.sequence);
+    } catch {
+      // Freeing failed: the engine is suspect, and the loop's next probe says whether it still works.
+      this.engineErrored = true;
+    }
     slot.sequence = undefined;
     slot.settle();
   }
@@ -147,6 +192,7 @@ export class Scheduler {
     while (this.waiting.length > 0 || this.running.length > 0) {
       await this.admit();
       if (this.running.length > 0) await this.step();
+      if (this.engineErrored) await this.probeEngine();
       // Give the event loop a turn between steps: new requests, disconnects and writes happen here.
       await nextTurn();
     }
@@ -160,10 +206,18 @@ export class Scheduler {
       this.report();
       this.busy = true;
       try {
-        const { sequence, logits } = await this.engine.prefill(slot.generation.promptIds);
-        slot.sequence = sequence;
-        if (!slot.cancelled) slot.generation.advance(logits);
+        // Echoed prompt logprobs need the whole prompt's logits: one forward pass per prompt, here in the loop.
+        const score = slot.generation.promptScore;
+        if (score && !score.tokens && !slot.cancelled) {
+          score.tokens = await scorePrompt(this.engine, slot.generation.promptIds, score.top);
+        }
+        if (!slot.cancelled) {
+          const { sequence, logits } = await this.engine.prefill(slot.generation.promptIds);
+          slot.sequence = sequence;
+          if (!slot.cancelled) slot.generation.advance(logits);
+        }
       } catch (err) {
+        this.engineErrored = true;
         slot.generation.end('error', err instanceof Error ? err : new Error(String(err)));
       } finally {
         this.busy = false;
@@ -189,6 +243,7 @@ export class Scheduler {
         if (!slot.cancelled) slot.generation.advance(logits[i]!);
       });
     } catch (err) {
+      this.engineErrored = true;
       const error = err instanceof Error ? err : new Error(String(err));
       for (const slot of batch) slot.generation.end('error', error);
     } finally {
@@ -196,6 +251,35 @@ export class Scheduler {
     }
     this.reapCancelled();
     this.report();
+  }
+
+  /** After an engine error: a probe that fails too means the engine is broken for good. */
+  private async probeEngine(): Promise<void> {
+    this.engineErrored = false;
+    if (!this.hooks.probe || this.failure) return;
+    this.busy = true;
+    try {
+      await this.hooks.probe();
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      this.busy = false;
+    }
+    if (!this.failure) return;
+    this.closed = true;
+    const error = new EngineFailedError(`the model engine failed: ${this.failure.message}`);
+    for (const slot of [...this.waiting.splice(0), ...this.running]) {
+      slot.generation.end('error', error);
+      slot.settle();
+    }
+    // Their caches belong to a broken engine: freeing them may fail too, and is not worth more than a try.
+    for (const slot of this.running.splice(0)) {
+      try {
+        if (slot.sequence) this.engine.release(slot.sequence);
+      } catch {}
+    }
+    this.report();
+    this.hooks.onEngineFailed?.(this.failure);
   }
 
   private report(): void {

@@ -46,10 +46,18 @@ function rowsOf(section) {
     case 'f16': {
       const rows = [['f16 GEMM plan', r.plan ? r.best_tile : '-', r.plan ? r.plan.engine : r.default_reason]];
       if (r.square_f16) {
-        rows.push([`f16 GEMM ${r.square_f16.n ?? ''}^3`, fmt(r.square_f16.tflops), `TFLOP/s (f32 ${fmt(r.square_f32.tflops)})`]);
+        rows.push([
+          `f16 GEMM ${r.square_f16.n ?? ''}^3`,
+          fmt(r.square_f16.tflops),
+          `TFLOP/s (f32 ${fmt(r.square_f32.tflops)})`,
+        ]);
       }
       for (const p of r.products) {
-        rows.push([`f16 ${p.name}`, fmt(p.f16_tflops), `TFLOP/s (${fmt(p.speedup)}x f32, error ${fmt(p.rel_error_vs_f32)})`]);
+        rows.push([
+          `f16 ${p.name}`,
+          fmt(p.f16_tflops),
+          `TFLOP/s (${fmt(p.speedup)}x f32, error ${fmt(p.rel_error_vs_f32)})`,
+        ]);
       }
       return rows;
     }

@@ -60,7 +60,16 @@ export function kitShapes(tiny) {
     // mpt-1b's training products (batch 2 x 2048 tokens) for the f16 GEMM.
     f16: { size: 4096, products: { dModel: 2048, batch: 2, seq: 2048, vocab: 50432 } },
     repeats: 3,
-    minSeconds: { f16: 30, matmul: 15, model: 45, attention: 15, sweep: 30, memory: 20, int8: 30, profile: 30 },
+    minSeconds: {
+      f16: 30,
+      matmul: 15,
+      model: 45,
+      attention: 15,
+      sweep: 30,
+      memory: 20,
+      int8: 30,
+      profile: 30,
+    },
     maxSeconds: { sweep: 90, memory: 90 },
   };
 }

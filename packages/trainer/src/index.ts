@@ -12,6 +12,7 @@ export * from './driver/index.js';
 export * from './export/index.js';
 export * from './metrics/index.js';
 export * from './optim/index.js';
+export * from './precision/index.js';
 export * from './schedule/index.js';
 export {
   checkpointFolder,

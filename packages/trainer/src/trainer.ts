@@ -41,7 +41,8 @@ import { type EvalMetrics, MetricsLog, type StepMetrics } from './metrics/metric
 import { flopsPerSample, mfu, PEAK_FLOPS } from './metrics/mfu.js';
 import { ProgressBar } from './metrics/progress-bar.js';
 import { buildOptimizer } from './optim/build.js';
-import { clipByGlobalNorm, gradSumOfSquares } from './optim/clip.js';
+import { gradSumOfSquares, unscaleAndClip } from './optim/clip.js';
+import { endPrecision, type LossScalerOptions, setupPrecision } from './precision/index.js';
 import { scheduleMultiplier } from './schedule/schedulers.js';
 
 export interface TrainOptions {
@@ -68,6 +69,8 @@ export interface TrainOptions {
   processGroup?: ProcessGroup;
   /** Replaces the parameter host (single-device `LocalParameters`, or FSDP with a process group). */
   createParameterHost?: (model: MPTModel, units: ChainUnit<LmContext>[]) => Promise<ParameterHost<LmContext>>;
+  /** The dynamic loss scaler's settings under `amp_fp16` / `amp_bf16` (torch GradScaler's defaults otherwise). */
+  lossScaler?: LossScalerOptions;
 }
 
 export interface TrainResult {
@@ -201,6 +204,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     log: distributed ? (line) => (lead ? log : print)(rankLine(line, rank)) : log,
   });
   if (distributed) log(`[mptjs] ${worldSize} ranks, FSDP ${shardingStrategy(cfg)}`);
+  const precision = await setupPrecision(cfg.precision, backend.name, opts.lossScaler);
+  log(precision.notice);
+  const scaler = precision.scaler;
   mkdirSync(runDir, { recursive: true });
   const ckptDir = checkpointFolder(cfg, runDir);
   const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
@@ -243,6 +249,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       timestamp = ckpt.state.timestamp;
       dataState = ckpt.state.data;
       elapsedBefore = ckpt.state.elapsedS;
+      if (scaler && ckpt.state.lossScaler) scaler.load(ckpt.state.lossScaler);
       resumedFrom = ckpt.name;
       if (lead) metrics.truncateAfter(timestamp.batches);
       log(`[mptjs] resumed from ${resolve(ckptDir, ckpt.name)} at batch ${timestamp.batches}`);
@@ -323,6 +330,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           rng: { seed: cfg.seed },
           elapsedS: elapsed(),
           worldSize,
+          ...(scaler ? { lossScaler: scaler.state() } : {}),
         },
         tokenizerFile: resolveTokenizerFile(cfg.tokenizer.name),
       },
@@ -343,13 +351,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const batch = await trainStream.next();
       const lr = cfg.optimizer.lr * scheduleMultiplier(cfg.scheduler, timestamp, cfg.maxDuration, geometry);
       let loss = 0;
+      // Under f16 GEMMs the loss gradient is scaled up so that small gradients keep their f16 digits.
+      const lossScale = scaler?.scale ?? 1;
       for (let m = 0; m < deviceBatch / micro; m++) {
         const rows = batch.tokens.subarray(m * micro * seqLen, (m + 1) * micro * seqLen);
         const ids = tf.tensor2d(rows, [micro, seqLen], 'int32');
         const ctx = lmContext(model, ids);
         try {
           loss +=
-            (await forwardBackwardChain(units, ids, ctx, host, micro / deviceBatch)) * (micro / deviceBatch);
+            (await forwardBackwardChain(units, ids, ctx, host, (micro / deviceBatch) * lossScale)) *
+            (micro / deviceBatch);
         } catch (err) {
           throw explainHeapExhaustion(err, backend.name, micro, seqLen, model.config.vocabSize);
         }
@@ -359,15 +370,23 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const grads = host.takeGradients();
       const names = [...grads.keys()];
       const localSq = await gradSumOfSquares([...grads.values()]);
-      const gradNorm = Math.sqrt((await host.globalSumOfSquares?.(localSq)) ?? localSq);
+      const gradNorm = Math.sqrt((await host.globalSumOfSquares?.(localSq)) ?? localSq) / lossScale;
+      // Every rank sees the same global norm, so all skip an overflowed step together.
+      const applied = scaler ? scaler.update(Number.isFinite(gradNorm)) : true;
       let final = [...grads.values()];
-      if (cfg.gradientClipping)
-        final = clipByGlobalNorm(final, gradNorm, cfg.gradientClipping.clippingThreshold);
-      const params = host.optimizerParameters();
-      optimizer.step(
-        names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
-        lr,
-      );
+      if (applied) {
+        final = unscaleAndClip(final, lossScale, gradNorm, cfg.gradientClipping?.clippingThreshold);
+        const params = host.optimizerParameters();
+        optimizer.step(
+          names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
+          lr,
+        );
+      } else {
+        log(
+          `[mptjs] batch ${timestamp.batches + 1}: gradients overflowed f16 at loss scale ${lossScale}; ` +
+            `step skipped, scale now ${scaler!.scale}`,
+        );
+      }
       tf.dispose([...new Set([...grads.values(), ...final])]);
 
       const before = timestamp;
@@ -389,6 +408,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         // Per device: each rank runs deviceBatch samples a step against its own peak.
         mfu: mfu(flops, deviceBatch / stepS, peakFlops),
         elapsed_s: elapsed(),
+        ...(scaler ? { loss_scale: lossScale, ...(applied ? {} : { skipped: true }) } : {}),
       };
       if (lead) metrics.write(record);
       bar?.update({
@@ -415,6 +435,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
     }
   } catch (err) {
+    endPrecision(precision);
     await trainStream.close().catch(() => {});
     throw err;
   }
@@ -435,6 +456,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   optimizer.dispose();
   fsdp?.dispose();
   model.dispose();
+  endPrecision(precision);
   const result: TrainResult = { backend, steps, timestamp, finalLoss, exportDir };
   if (resumedFrom) result.resumedFrom = resumedFrom;
   return result;

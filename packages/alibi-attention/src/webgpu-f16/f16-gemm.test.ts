@@ -41,8 +41,12 @@ describe('f16 rounding and tiles (no GPU)', () => {
     const shape = { M: 16, N: 16, K: 16 };
     expect(tileProblem(tile, shape, 'matrix', 32, 49152, 1024)).toBeNull();
     expect(tileProblem({ ...tile, bk: 24 }, shape, 'matrix', 32, 49152, 1024)).toMatch(/not a multiple/);
-    expect(tileProblem({ ...tile, tm: 8, tn: 8 }, shape, 'matrix', 32, 16384, 1024)).toMatch(/workgroup memory/);
-    expect(tileProblem({ ...tile, sgRows: 8, sgCols: 8 }, shape, 'matrix', 32, 49152, 1024)).toMatch(/threads/);
+    expect(tileProblem({ ...tile, tm: 8, tn: 8 }, shape, 'matrix', 32, 16384, 1024)).toMatch(
+      /workgroup memory/,
+    );
+    expect(tileProblem({ ...tile, sgRows: 8, sgCols: 8 }, shape, 'matrix', 32, 49152, 1024)).toMatch(
+      /threads/,
+    );
   });
 
   it('asks Dawn for f16 on NVIDIA unless MPTJS_WEBGPU_F16=0', () => {
@@ -51,100 +55,117 @@ describe('f16 rounding and tiles (no GPU)', () => {
   });
 });
 
-describe.runIf(webgpuExpected)('f16 GEMM on webgpu (scalar engine: same tiles, f16 rounding emulated)', () => {
-  let previous = '';
-  beforeAll(async () => {
-    previous = tf.getBackend();
-    await selectBackend('webgpu', { log: false });
-  }, 60_000);
-  afterAll(async () => {
-    setF16Gemm(false);
-    if (previous) await tf.setBackend(previous);
-  });
-
-  it('passes its self-check and then serves tf.matMul in every transpose', async () => {
-    const settled = await settleF16Gemm({ engine: 'scalar' });
-    expect(settled.reason).toMatch(/^scalar engine, 16x16x16 f16, tile \S+, direct\/b-row$/);
-    expect(GEMM_LAYOUTS).toHaveLength(16);
-    expect(settled.plan).not.toBeNull();
-    expect(setF16Gemm(true)).toBe(true);
-    for (const [ta, tb] of [
-      [false, false],
-      [false, true],
-      [true, false],
-      [true, true],
-    ] as const) {
-      const [m, n, k] = [70, 45, 93];
-      const a = randomTensor(ta ? [k, m] : [m, k], 3);
-      const b = randomTensor(tb ? [n, k] : [k, n], 4);
-      const got = await tf.matMul(a, b, ta, tb).data();
-      const want = referenceGemm(await a.data() as Float32Array, await b.data() as Float32Array, {
-        batch: 1, batchA: 1, batchB: 1, m, n, k, transposeA: ta, transposeB: tb,
-      });
-      const plain = tf.tidy(() => {
-        setF16Gemm(false);
-        const p = tf.matMul(a, b, ta, tb);
-        setF16Gemm(true);
-        return p;
-      });
-      const plainValues = await plain.data();
-      let worst = 0;
-      let f32Diff = 0;
-      for (let i = 0; i < want.length; i++) {
-        worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-        f32Diff = Math.max(f32Diff, Math.abs(plainValues[i]! - want[i]!));
-      }
-      expect(worst).toBeLessThan(1e-4);
-      // The f16 rounding is real: float32 products differ from it by far more than summation order does.
-      expect(f32Diff).toBeGreaterThan(1e-3);
-      tf.dispose([a, b, plain]);
-    }
-  }, 120_000);
-
-  it('broadcasts a batch of one, and keeps gradients flowing through BatchMatMul', async () => {
-    setF16Gemm(true);
-    const xb = randomTensor([3, 40, 72], 7);
-    const wb = randomTensor([72, 66], 8);
-    const got = tf.matMul(xb, wb);
-    expect(got.shape).toEqual([3, 40, 66]);
-    const want = referenceGemm(await xb.data() as Float32Array, await wb.data() as Float32Array, {
-      batch: 3, batchA: 3, batchB: 1, m: 40, n: 66, k: 72, transposeA: false, transposeB: false,
+describe.runIf(webgpuExpected)(
+  'f16 GEMM on webgpu (scalar engine: same tiles, f16 rounding emulated)',
+  () => {
+    let previous = '';
+    beforeAll(async () => {
+      previous = tf.getBackend();
+      await selectBackend('webgpu', { log: false });
+    }, 60_000);
+    afterAll(async () => {
+      setF16Gemm(false);
+      if (previous) await tf.setBackend(previous);
     });
-    const values = await got.data();
-    expect(Math.max(...want.map((w, i) => Math.abs(w - values[i]!)))).toBeLessThan(1e-4);
 
-    const x = randomTensor([120, 72], 5);
-    const w = randomTensor([72, 66], 6);
-    const f = (xs: tf.Tensor, ws: tf.Tensor) => tf.sum(tf.square(tf.matMul(xs, ws)));
-    const [dx, dw] = tf.grads(f)([x, w]);
-    setF16Gemm(false);
-    const [px, pw] = tf.grads(f)([x, w]);
-    const rel = async (p: tf.Tensor, q: tf.Tensor) => {
-      const [d, base] = [tf.norm(tf.sub(p, q)), tf.norm(q)];
-      const r = (await d.data())[0]! / (await base.data())[0]!;
-      tf.dispose([d, base]);
-      return r;
-    };
-    expect(await rel(dx!, px!)).toBeLessThan(3e-3);
-    expect(await rel(dw!, pw!)).toBeLessThan(3e-3);
-    expect(await rel(dw!, pw!)).toBeGreaterThan(0);
-    tf.dispose([xb, wb, got, x, w, dx!, dw!, px!, pw!]);
-  }, 120_000);
+    it('passes its self-check and then serves tf.matMul in every transpose', async () => {
+      const settled = await settleF16Gemm({ engine: 'scalar' });
+      expect(settled.reason).toMatch(/^scalar engine, 16x16x16 f16, tile \S+, direct\/b-row$/);
+      expect(GEMM_LAYOUTS).toHaveLength(16);
+      expect(settled.plan).not.toBeNull();
+      expect(setF16Gemm(true)).toBe(true);
+      for (const [ta, tb] of [
+        [false, false],
+        [false, true],
+        [true, false],
+        [true, true],
+      ] as const) {
+        const [m, n, k] = [70, 45, 93];
+        const a = randomTensor(ta ? [k, m] : [m, k], 3);
+        const b = randomTensor(tb ? [n, k] : [k, n], 4);
+        const got = await tf.matMul(a, b, ta, tb).data();
+        const want = referenceGemm((await a.data()) as Float32Array, (await b.data()) as Float32Array, {
+          batch: 1,
+          batchA: 1,
+          batchB: 1,
+          m,
+          n,
+          k,
+          transposeA: ta,
+          transposeB: tb,
+        });
+        const plain = tf.tidy(() => {
+          setF16Gemm(false);
+          const p = tf.matMul(a, b, ta, tb);
+          setF16Gemm(true);
+          return p;
+        });
+        const plainValues = await plain.data();
+        let worst = 0;
+        let f32Diff = 0;
+        for (let i = 0; i < want.length; i++) {
+          worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+          f32Diff = Math.max(f32Diff, Math.abs(plainValues[i]! - want[i]!));
+        }
+        expect(worst).toBeLessThan(1e-4);
+        // The f16 rounding is real: float32 products differ from it by far more than summation order does.
+        expect(f32Diff).toBeGreaterThan(1e-3);
+        tf.dispose([a, b, plain]);
+      }
+    }, 120_000);
 
-  it('checks the column-major B layout and other tiles on the same problems', async () => {
-    for (const [tile, layout] of [
-      ['2x1x2x1x32s1p8', { store: 'staged', bMajor: 'col' }],
-      ['1x2x1x2x16s2p0', { store: 'direct', bMajor: 'col', spelling: 'templated', f16Unit: 2 }],
-    ] as const) {
-      const settled = await settleF16Gemm({ engine: 'scalar', tile: parseTile(tile), layout });
-      expect(settled.reason).toContain(`tile ${tile}, ${layoutName(layout)}`);
-      expect(settled.plan?.layout).toEqual(layout);
-    }
-  }, 120_000);
+    it('broadcasts a batch of one, and keeps gradients flowing through BatchMatMul', async () => {
+      setF16Gemm(true);
+      const xb = randomTensor([3, 40, 72], 7);
+      const wb = randomTensor([72, 66], 8);
+      const got = tf.matMul(xb, wb);
+      expect(got.shape).toEqual([3, 40, 66]);
+      const want = referenceGemm((await xb.data()) as Float32Array, (await wb.data()) as Float32Array, {
+        batch: 3,
+        batchA: 3,
+        batchB: 1,
+        m: 40,
+        n: 66,
+        k: 72,
+        transposeA: false,
+        transposeB: false,
+      });
+      const values = await got.data();
+      expect(Math.max(...want.map((w, i) => Math.abs(w - values[i]!)))).toBeLessThan(1e-4);
 
-  it('is off by default and leaves small products to float32', async () => {
-    setF16Gemm(false);
-    expect(f16GemmActive()).toBe(false);
-    expect(DEFAULT_SCALAR_TILE.bk % 16).toBe(0);
-  });
-});
+      const x = randomTensor([120, 72], 5);
+      const w = randomTensor([72, 66], 6);
+      const f = (xs: tf.Tensor, ws: tf.Tensor) => tf.sum(tf.square(tf.matMul(xs, ws)));
+      const [dx, dw] = tf.grads(f)([x, w]);
+      setF16Gemm(false);
+      const [px, pw] = tf.grads(f)([x, w]);
+      const rel = async (p: tf.Tensor, q: tf.Tensor) => {
+        const [d, base] = [tf.norm(tf.sub(p, q)), tf.norm(q)];
+        const r = (await d.data())[0]! / (await base.data())[0]!;
+        tf.dispose([d, base]);
+        return r;
+      };
+      expect(await rel(dx!, px!)).toBeLessThan(3e-3);
+      expect(await rel(dw!, pw!)).toBeLessThan(3e-3);
+      expect(await rel(dw!, pw!)).toBeGreaterThan(0);
+      tf.dispose([xb, wb, got, x, w, dx!, dw!, px!, pw!]);
+    }, 120_000);
+
+    it('checks the column-major B layout and other tiles on the same problems', async () => {
+      for (const [tile, layout] of [
+        ['2x1x2x1x32s1p8', { store: 'staged', bMajor: 'col' }],
+        ['1x2x1x2x16s2p0', { store: 'direct', bMajor: 'col', spelling: 'templated', f16Unit: 2 }],
+      ] as const) {
+        const settled = await settleF16Gemm({ engine: 'scalar', tile: parseTile(tile), layout });
+        expect(settled.reason).toContain(`tile ${tile}, ${layoutName(layout)}`);
+        expect(settled.plan?.layout).toEqual(layout);
+      }
+    }, 120_000);
+
+    it('is off by default and leaves small products to float32', async () => {
+      setF16Gemm(false);
+      expect(f16GemmActive()).toBe(false);
+      expect(DEFAULT_SCALAR_TILE.bk % 16).toBe(0);
+    });
+  },
+);

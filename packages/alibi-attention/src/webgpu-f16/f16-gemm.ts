@@ -17,10 +17,10 @@ import {
   type GemmLayout,
   type GemmProblem,
   type GemmTile,
+  layoutName,
   type MatrixShape,
   parseTile,
   SCALAR_LANES,
-  layoutName,
   tileName,
   tileProblem,
 } from './gemm-program.js';
@@ -52,9 +52,25 @@ export interface SettleOptions {
 }
 
 /** 2 x 2 subgroups of 4 x 4 matrices each (128 x 128 blocks at 16 x 16), K steps of 32, double-buffered. */
-export const DEFAULT_MATRIX_TILE: GemmTile = { sgRows: 2, sgCols: 2, tm: 4, tn: 4, bk: 32, stages: 2, pad: 8 };
+export const DEFAULT_MATRIX_TILE: GemmTile = {
+  sgRows: 2,
+  sgCols: 2,
+  tm: 4,
+  tn: 4,
+  bk: 32,
+  stages: 2,
+  pad: 8,
+};
 /** The scalar engine's tile: small, since each lane keeps its part of the block in registers. */
-export const DEFAULT_SCALAR_TILE: GemmTile = { sgRows: 2, sgCols: 2, tm: 1, tn: 1, bk: 16, stages: 2, pad: 0 };
+export const DEFAULT_SCALAR_TILE: GemmTile = {
+  sgRows: 2,
+  sgCols: 2,
+  tm: 1,
+  tn: 1,
+  bk: 16,
+  stages: 2,
+  pad: 0,
+};
 const SCALAR_SHAPE: MatrixShape = { M: 16, N: 16, K: 16 };
 /** Products with fewer multiply-adds stay on tfjs's float32 kernel (decode-sized work gains nothing). */
 export const F16_GEMM_MIN_WORK = 64 * 64 * 64;
@@ -194,8 +210,26 @@ function checkCases(tile: GemmTile, shape: MatrixShape): CheckCase[] {
       cases.push({ batch: 1, batchA: 1, batchB: 1, m, n, k, transposeA, transposeB });
     }
   }
-  cases.push({ batch: 2, batchA: 2, batchB: 1, m: blockM, n: blockN, k: tile.bk, transposeA: false, transposeB: true });
-  cases.push({ batch: 3, batchA: 3, batchB: 3, m: 5, n: blockN * 2, k: 3 * tile.bk, transposeA: true, transposeB: false });
+  cases.push({
+    batch: 2,
+    batchA: 2,
+    batchB: 1,
+    m: blockM,
+    n: blockN,
+    k: tile.bk,
+    transposeA: false,
+    transposeB: true,
+  });
+  cases.push({
+    batch: 3,
+    batchA: 3,
+    batchB: 3,
+    m: 5,
+    n: blockN * 2,
+    k: 3 * tile.bk,
+    transposeA: true,
+    transposeB: false,
+  });
   return cases;
 }
 
@@ -249,8 +283,14 @@ async function selfCheck(device: object, plan: F16GemmPlan): Promise<string | nu
   for (const [index, c] of checkCases(plan.tile, plan.shape).entries()) {
     const aShape = [c.batchA, ...(c.transposeA ? [c.k, c.m] : [c.m, c.k])];
     const bShape = [c.batchB, ...(c.transposeB ? [c.n, c.k] : [c.k, c.n])];
-    const aData = randomValues(aShape.reduce((x, y) => x * y), 17 + index);
-    const bData = randomValues(bShape.reduce((x, y) => x * y), 91 + index);
+    const aData = randomValues(
+      aShape.reduce((x, y) => x * y),
+      17 + index,
+    );
+    const bData = randomValues(
+      bShape.reduce((x, y) => x * y),
+      91 + index,
+    );
     gpu.pushErrorScope('validation');
     let values: Float32Array;
     try {
@@ -319,17 +359,34 @@ async function settle(device: object, options: SettleOptions): Promise<F16GemmSe
     return { plan: null, reason: `${F16_GEMM_ENGINE_ENV} must be matrix or scalar, got "${requested}"` };
   let bases: Omit<F16GemmPlan, 'layout'>[];
   if (requested === 'scalar') {
-    bases = [{ engine: 'scalar', shape: SCALAR_SHAPE, lanes: SCALAR_LANES, tile: chooseTile('scalar', options.tile) }];
+    bases = [
+      {
+        engine: 'scalar',
+        shape: SCALAR_SHAPE,
+        lanes: SCALAR_LANES,
+        tile: chooseTile('scalar', options.tile),
+      },
+    ];
   } else {
     const configs = caps.subgroupMatrixConfigs
       .filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32')
-      .filter((c) => !options.shape || (c.M === options.shape.M && c.N === options.shape.N && c.K === options.shape.K))
+      .filter(
+        (c) =>
+          !options.shape || (c.M === options.shape.M && c.N === options.shape.N && c.K === options.shape.K),
+      )
       .sort((x, y) => y.M * y.N * y.K - x.M * x.N * x.K);
     if (!caps.features.includes('shader-f16'))
-      return { plan: null, reason: 'the device offers no shader-f16 (on NVIDIA Vulkan, Dawn needs vulkan_enable_f16_on_nvidia)' };
-    if (configs.length === 0) return { plan: null, reason: 'the device offers no f16 x f16 -> f32 subgroup matrices' };
+      return {
+        plan: null,
+        reason: 'the device offers no shader-f16 (on NVIDIA Vulkan, Dawn needs vulkan_enable_f16_on_nvidia)',
+      };
+    if (configs.length === 0)
+      return { plan: null, reason: 'the device offers no f16 x f16 -> f32 subgroup matrices' };
     if (caps.subgroupMinSize !== caps.subgroupMaxSize || caps.subgroupMaxSize <= 0)
-      return { plan: null, reason: `subgroup size varies (${caps.subgroupMinSize}..${caps.subgroupMaxSize})` };
+      return {
+        plan: null,
+        reason: `subgroup size varies (${caps.subgroupMinSize}..${caps.subgroupMaxSize})`,
+      };
     const tile = chooseTile('matrix', options.tile);
     bases = configs.map((c) => ({
       engine: 'matrix' as const,

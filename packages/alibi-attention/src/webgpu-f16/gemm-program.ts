@@ -55,12 +55,22 @@ export interface GemmLayout {
 export const GEMM_LAYOUTS: readonly GemmLayout[] = [
   ...(['row', 'col'] as const).flatMap((bMajor) =>
     [false, true].flatMap((unrolled) =>
-      (['direct', 'staged'] as const).map((store) => ({ store, bMajor, spelling: 'legacy' as const, unrolled })),
+      (['direct', 'staged'] as const).map((store) => ({
+        store,
+        bMajor,
+        spelling: 'legacy' as const,
+        unrolled,
+      })),
     ),
   ),
   ...([1, 2] as const).flatMap((f16Unit) =>
     (['row', 'col'] as const).flatMap((bMajor) =>
-      (['direct', 'staged'] as const).map((store) => ({ store, bMajor, spelling: 'templated' as const, f16Unit })),
+      (['direct', 'staged'] as const).map((store) => ({
+        store,
+        bMajor,
+        spelling: 'templated' as const,
+        f16Unit,
+      })),
     ),
   ),
 ];
@@ -73,7 +83,14 @@ export function layoutName(l: GemmLayout): string {
 }
 
 /** A subgroup-matrix load in the layout's spelling. */
-function matrixLoad(layout: GemmLayout, type: string, ptr: string, offset: string, major: 'row' | 'col', stride: number) {
+function matrixLoad(
+  layout: GemmLayout,
+  type: string,
+  ptr: string,
+  offset: string,
+  major: 'row' | 'col',
+  stride: number,
+) {
   const unit = layout.f16Unit ?? 1;
   const at = unit === 1 ? `u32(${offset})` : `u32(${offset}) / ${unit}u`;
   const step = `${stride / unit}u`;
@@ -128,7 +145,9 @@ export function parseTile(text: string): GemmTile {
       `GEMM tile "${text}" is not sgRows x sgCols x tm x tn x bk [s<stages>] [p<pad>], e.g. 2x2x4x2x32s2p8`,
     );
   }
-  const [sgRows, sgCols, tm, tn, bk, stages, pad] = match.slice(1).map((v) => (v === undefined ? NaN : Number(v)));
+  const [sgRows, sgCols, tm, tn, bk, stages, pad] = match
+    .slice(1)
+    .map((v) => (v === undefined ? NaN : Number(v)));
   return {
     sgRows: sgRows!,
     sgCols: sgCols!,
@@ -153,7 +172,8 @@ export function workgroupBytes(
 ): number {
   const { blockM, blockN } = blockShape(tile, shape);
   const element = engine === 'matrix' ? 2 : 4;
-  const staged = tile.stages * (blockM * (tile.bk + tile.pad) + bTileDims(tile, blockN, layout).size) * element;
+  const staged =
+    tile.stages * (blockM * (tile.bk + tile.pad) + bTileDims(tile, blockN, layout).size) * element;
   // The matrix engine's scratch result matrices, and its edge flag with the compiler's alignment.
   const scratch = engine === 'matrix' ? tile.sgRows * tile.sgCols * shape.M * shape.N * 4 + 16 : 0;
   return staged + scratch;
@@ -170,7 +190,8 @@ export function tileProblem(
   layout: GemmLayout = GEMM_LAYOUTS[0]!,
 ): string | null {
   const counts = [tile.sgRows, tile.sgCols, tile.tm, tile.tn, tile.bk];
-  if (!counts.every((v) => Number.isInteger(v) && v > 0)) return 'every tile count must be a positive integer';
+  if (!counts.every((v) => Number.isInteger(v) && v > 0))
+    return 'every tile count must be a positive integer';
   if (tile.bk % shape.K !== 0) return `bk ${tile.bk} is not a multiple of the matrices' K ${shape.K}`;
   if (!Number.isInteger(tile.pad) || tile.pad < 0 || tile.pad % 8 !== 0) return 'pad must be a multiple of 8';
   const threads = tile.sgRows * tile.sgCols * lanes;
@@ -263,8 +284,10 @@ export class F16GemmProgram implements WebGpuProgramLike {
   }
 
   getUserCode(): string {
-    const { tile, shape, engine } = this;
-    const { M, N, K } = shape;
+    const tile = this.tile;
+    const shape = this.shape;
+    const engine = this.engine;
+    const { M, N } = shape;
     const { blockM, blockN } = blockShape(tile, shape);
     const { transposeA, transposeB } = this.problem;
     const threads = this.workgroupSize[0];
@@ -306,7 +329,9 @@ export class F16GemmProgram implements WebGpuProgramLike {
         ${aLoop}
         ${bLoop}
       }`;
-    const body = matrix ? this.matrixBody(aStride, bStride, aStage, bStage) : this.scalarBody(aStride, bStride, aStage, bStage);
+    const body = matrix
+      ? this.matrixBody(aStride, bStride, aStage, bStage)
+      : this.scalarBody(aStride, bStride, aStage, bStage);
     const header = matrix
       ? `enable f16;
       enable chromium_experimental_subgroup_matrix;
@@ -314,6 +339,10 @@ export class F16GemmProgram implements WebGpuProgramLike {
       var<workgroup> scratch : array<f32, ${tile.sgRows * tile.sgCols * M * N}>;
       var<workgroup> edgeBlock : i32;`
       : `fn roundToF16(v : f32) -> f32 {
+        // Past f16's range the conversion overflows to infinity (pack2x16float leaves it undefined).
+        if (abs(v) >= 65520.0) {
+          return v * 3.0e38;
+        }
         return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
       }`;
     const step = tile.stages === 2 ? 'let cur = t % 2;' : 'let cur = 0;';
@@ -386,7 +415,9 @@ export class F16GemmProgram implements WebGpuProgramLike {
           ? `kk * ${bStride} + sgCol + ${j * N}`
           : `(sgCol + ${j * N}) * ${bStride} + kk`;
       const type = `subgroup_matrix_right<f16, ${N}, ${K}>`;
-      loads.push(`let b${j} = ${matrixLoad(layout, type, 'bTile', `cur * ${bStage} + ${at}`, layout.bMajor, bStride)};`);
+      loads.push(
+        `let b${j} = ${matrixLoad(layout, type, 'bTile', `cur * ${bStage} + ${at}`, layout.bMajor, bStride)};`,
+      );
     }
     for (let i = 0; i < tile.tm; i++) {
       for (let j = 0; j < tile.tn; j++) {
@@ -412,8 +443,10 @@ export class F16GemmProgram implements WebGpuProgramLike {
     return {
       declare: declare.join('\n        '),
       multiply: layout.unrolled
-        ? Array.from({ length: tile.bk / K }, (_, step) =>
-            `{
+        ? Array.from(
+            { length: tile.bk / K },
+            (_, step) =>
+              `{
             let kk = ${step * K};
             ${loads.join('\n            ')}
             ${mma.join('\n            ')}

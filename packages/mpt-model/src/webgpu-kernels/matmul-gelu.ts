@@ -37,7 +37,12 @@ function checkShapes(
 }
 
 /** `x W^T + b` through tfjs's matMul, which runs on the f16 GEMM under mixed precision. */
-function preActivation(x2: tf.Tensor, w: tf.Tensor, layout: WeightLayout, b: tf.Tensor | undefined): tf.Tensor {
+function preActivation(
+  x2: tf.Tensor,
+  w: tf.Tensor,
+  layout: WeightLayout,
+  b: tf.Tensor | undefined,
+): tf.Tensor {
   const z = tf.matMul(x2, w, false, layout === 'outIn');
   return b ? tf.add(z, b) : z;
 }

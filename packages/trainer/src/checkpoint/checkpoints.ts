@@ -11,6 +11,7 @@ import {
 import type { MPTConfig, StateDict } from '@mptjs/mpt-model';
 import type { Timestamp } from '../config/duration.js';
 import type { HostArray, OptimizerState } from '../optim/optimizer.js';
+import type { LossScalerState } from '../precision/loss-scaler.js';
 import { removeStaleTemps, tempDirFor, writeDirAtomic, writeFileAtomic } from './atomic.js';
 
 /** Everything besides tensors that a resumed run needs to continue exactly. */
@@ -27,6 +28,8 @@ export interface TrainingState {
   elapsedS: number;
   /** Ranks that wrote it: each saved the optimizer state of its own parameter shards. */
   worldSize: number;
+  /** The dynamic loss scale of an `amp_fp16` / `amp_bf16` run on f16 GEMMs. */
+  lossScaler?: LossScalerState;
 }
 
 export type LoadedTrainingCheckpoint = TrainingCheckpoint & { stateDict: StateDict };

@@ -35,3 +35,19 @@ export function clipByGlobalNorm(
   if (coef >= 1) return [...grads];
   return grads.map((g) => tf.tidy(() => tf.mul(g, coef)));
 }
+
+/**
+ * Divides loss-scaled gradients by `scale` and clips them to `maxNorm` (torch semantics, on the unscaled
+ * `totalNorm`) in one multiply each. Returns the same tensors when neither changes them.
+ */
+export function unscaleAndClip(
+  grads: readonly tf.Tensor[],
+  scale: number,
+  totalNorm: number,
+  maxNorm: number | undefined,
+): tf.Tensor[] {
+  const clip = maxNorm === undefined ? 1 : Math.min(1, maxNorm / (totalNorm + 1e-6));
+  const coef = clip / scale;
+  if (coef === 1) return [...grads];
+  return grads.map((g) => tf.tidy(() => tf.mul(g, coef)));
+}

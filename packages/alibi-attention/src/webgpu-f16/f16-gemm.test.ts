@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_SCALAR_TILE,
   dawnFeatureToggles,
+  F16GemmProgram,
   f16GemmActive,
   GEMM_LAYOUTS,
   layoutName,
@@ -47,6 +48,29 @@ describe('f16 rounding and tiles (no GPU)', () => {
     expect(tileProblem({ ...tile, sgRows: 8, sgCols: 8 }, shape, 'matrix', 32, 49152, 1024)).toMatch(
       /threads/,
     );
+  });
+
+  it('declares the matrix engine tiles first, each a whole number of 16-byte blocks', () => {
+    for (const layout of GEMM_LAYOUTS) {
+      for (const tile of ['2x2x4x4x32s2p8', '2x2x2x2x32s1p0', '4x4x2x2x16s2p8']) {
+        const problem = { batch: 1, m: 135, n: 137, k: 69, transposeA: false, transposeB: true };
+        const code = new F16GemmProgram(
+          problem,
+          parseTile(tile),
+          { M: 16, N: 8, K: 16 },
+          'matrix',
+          32,
+          layout,
+        ).getUserCode();
+        const vars = [...code.matchAll(/var<workgroup> (\w+) : array<(f16|f32|i32), (\d+)>;/g)].map((m) => ({
+          name: m[1],
+          bytes: (m[2] === 'f16' ? 2 : 4) * Number(m[3]),
+        }));
+        expect(vars.map((v) => v.name)).toEqual(['aTile', 'bTile', 'scratch', 'edgeBlock']);
+        for (const v of vars) expect(v.bytes % 16).toBe(0);
+        expect(code.match(/var<workgroup>/g)).toHaveLength(4);
+      }
+    }
   });
 
   it('asks Dawn for f16 on NVIDIA unless MPTJS_WEBGPU_F16=0', () => {

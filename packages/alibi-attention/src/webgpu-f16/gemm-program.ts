@@ -335,9 +335,7 @@ export class F16GemmProgram implements WebGpuProgramLike {
     const header = matrix
       ? `enable f16;
       enable chromium_experimental_subgroup_matrix;
-      diagnostic(off, chromium.subgroup_matrix_uniformity);
-      var<workgroup> scratch : array<f32, ${tile.sgRows * tile.sgCols * M * N}>;
-      var<workgroup> edgeBlock : i32;`
+      diagnostic(off, chromium.subgroup_matrix_uniformity);`
       : `fn roundToF16(v : f32) -> f32 {
         // Past f16's range the conversion overflows to infinity (pack2x16float leaves it undefined).
         if (abs(v) >= 65520.0) {
@@ -359,10 +357,17 @@ export class F16GemmProgram implements WebGpuProgramLike {
             workgroupBarrier();
           }`
         : '';
+    // Matrix loads and stores want 16-byte aligned bases: the tiles come first (drivers place workgroup
+    // variables in order), every array's byte size is a multiple of 16, and the edge flag takes 16 bytes.
+    const trailing = matrix
+      ? `var<workgroup> scratch : array<f32, ${tile.sgRows * tile.sgCols * M * N}>;
+      var<workgroup> edgeBlock : array<i32, 4>;`
+      : '';
     return `
       ${header}
       var<workgroup> aTile : array<${elem}, ${tile.stages * aStage}>;
       var<workgroup> bTile : array<${elem}, ${tile.stages * bStage}>;
+      ${trailing}
       ${loadTiles}
       fn main(index : i32) {
         let batch = i32(workgroupId.z);
@@ -459,10 +464,10 @@ export class F16GemmProgram implements WebGpuProgramLike {
       // Uniformity analysis takes workgroupId (a private copy in tfjs's shaders) as non-uniform, and the edge
       // path has barriers: the block's edge test reaches every thread through a workgroup-uniform load.
       store: `if (localIndex == 0u) {
-          edgeBlock = select(1, 0, ${this.layout.store === 'direct'} && n % 4 == 0 && row0 + ${blockM} <= m &&
+          edgeBlock[0] = select(1, 0, ${this.layout.store === 'direct'} && n % 4 == 0 && row0 + ${blockM} <= m &&
             col0 + ${blockN} <= n);
         }
-        if (workgroupUniformLoad(&edgeBlock) == 0) {
+        if (workgroupUniformLoad(&edgeBlock)[0] == 0) {
           ${direct.join('\n          ')}
         } else {
           ${staged.join('\n          ')}

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadTrainConfig } from '../config/load.js';
 import { readMetrics } from '../metrics/metrics-log.js';
-import { unscaleAndClip } from '../optim/clip.js';
+import { gradSumOfSquares, unscaleAndClip } from '../optim/clip.js';
 import { writeTinyRun } from '../test-support/tiny-run.js';
 import { train } from '../trainer.js';
 import { DynamicLossScaler } from './loss-scaler.js';
@@ -92,6 +92,15 @@ describe.runIf(webgpuExpected)('amp_fp16 on webgpu (the scalar f16 engine: f16 r
     if (previous === undefined) delete process.env['MPTJS_F16_GEMM_ENGINE'];
     else process.env['MPTJS_F16_GEMM_ENGINE'] = previous;
   });
+
+  it('sums squares of matrices along their rows first on webgpu, to the float64 value', async () => {
+    await selectBackend('webgpu', { log: false });
+    const g = [tf.randomNormal([300, 70], 0, 1, 'float32', 1), tf.randomNormal([70], 0, 1, 'float32', 2)];
+    let want = 0;
+    for (const t of g) for (const v of await t.data()) want += v * v;
+    expect(Math.abs((await gradSumOfSquares(g)) - want) / want).toBeLessThan(1e-6);
+    tf.dispose(g);
+  }, 60_000);
 
   it('learns as fp32 does: final losses within 1%, with the loss scale recorded and checkpointed', async () => {
     const fp32 = await run('webgpu', 'fp32');

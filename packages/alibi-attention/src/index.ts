@@ -62,6 +62,7 @@ export { copySlice, patchWasmSlice } from './wasm-slice.js';
 export {
   DEFAULT_MATRIX_TILE,
   DEFAULT_SCALAR_TILE,
+  describeMismatch,
   F16_GEMM_ENGINE_ENV,
   F16_GEMM_ENV,
   F16_GEMM_MIN_WORK,

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_SCALAR_TILE,
   dawnFeatureToggles,
+  describeMismatch,
   F16GemmProgram,
   f16GemmActive,
   GEMM_LAYOUTS,
@@ -31,6 +32,20 @@ describe('f16 rounding and tiles (no GPU)', () => {
     expect(roundToF16(2 ** -24)).toBe(2 ** -24);
     expect(roundToF16(2 ** -26)).toBe(0);
     expect(roundToF16(0.1)).toBeCloseTo(0.0999755859375, 12);
+  });
+
+  it('describes where a wrong product is wrong', () => {
+    const want = Float64Array.from({ length: 12 }, (_, i) => i + 1); // 3 x 4
+    expect(describeMismatch(want, want, 3, 4, 1e-6)).toBe('no wrong element');
+    const zeroed = Float64Array.from(want);
+    zeroed[5] = 0;
+    expect(describeMismatch(zeroed, want, 3, 4, 1e-6)).toBe(
+      '1 of 12 wrong, first at row 1 col 1: got 0.0000, want 6.0000 (all wrong ones are 0)',
+    );
+    const shifted = Float64Array.from(want, (v, i) => (i % 4 < 3 ? want[i + 1]! : v));
+    expect(describeMismatch(shifted, want, 3, 4, 1e-6)).toMatch(
+      /^9 of 12 wrong, first at row 0 col 0: .*equals want\[r\]\[c\+1\]/,
+    );
   });
 
   it('parses and names tiles, and says why one does not fit', () => {

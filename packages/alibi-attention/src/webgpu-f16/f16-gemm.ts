@@ -319,10 +319,52 @@ async function selfCheck(device: object, plan: F16GemmPlan): Promise<string | nu
     // f32 sums of at most a few hundred f16 products: anything past 1e-5 of the scale is a wrong product.
     if (!(worst <= 1e-5 * scale)) {
       const t = `${c.transposeA ? 'T' : 'N'}${c.transposeB ? 'T' : 'N'}`;
-      return `${c.batch}x${c.m}x${c.n}x${c.k} ${t}: max error ${worst.toExponential(2)} of ${scale.toFixed(2)}`;
+      return (
+        `${c.batch}x${c.m}x${c.n}x${c.k} ${t}: max error ${worst.toExponential(2)} of ${scale.toFixed(2)}; ` +
+        describeMismatch(values, want, c.m, c.n, 1e-5 * scale)
+      );
     }
   }
   return null;
+}
+
+/**
+ * Where a wrong product is wrong (for the failure message, to tell a driver's fault from ours): the share of
+ * wrong elements, the first one, and whether the values are there but misplaced (transposed, or shifted along a
+ * row) or zero.
+ */
+export function describeMismatch(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  m: number,
+  n: number,
+  tol: number,
+) {
+  const close = (a: number, b: number) => Math.abs(a - b) <= tol;
+  let wrong = 0;
+  let first = -1;
+  let zeros = 0;
+  for (let i = 0; i < want.length; i++) {
+    if (close(got[i]!, want[i]!)) continue;
+    wrong++;
+    if (first < 0) first = i;
+    if (got[i] === 0) zeros++;
+  }
+  if (first < 0) return 'no wrong element';
+  const batchOff = first - (first % (m * n));
+  const r = Math.floor((first % (m * n)) / n);
+  const col = first % n;
+  const hints: string[] = [];
+  if (zeros === wrong) hints.push('all wrong ones are 0');
+  if (r < n && col < m && close(got[first]!, want[batchOff + col * n + r]!)) hints.push('looks transposed');
+  for (const shift of [1, 2, 4, 8, 16]) {
+    if (col + shift < n && close(got[first]!, want[first + shift]!)) hints.push(`equals want[r][c+${shift}]`);
+    if (col >= shift && close(got[first]!, want[first - shift]!)) hints.push(`equals want[r][c-${shift}]`);
+  }
+  return (
+    `${wrong} of ${want.length} wrong, first at row ${r} col ${col}: got ${got[first]!.toFixed(4)}, ` +
+    `want ${want[first]!.toFixed(4)}${hints.length ? ` (${hints.join(', ')})` : ''}`
+  );
 }
 
 function chooseTile(engine: GemmEngine, requested: GemmTile | undefined): GemmTile {

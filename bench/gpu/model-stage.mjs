@@ -141,22 +141,28 @@ function shapeJson(shape, config, params, fullParams) {
   };
 }
 
+/** Times the trainer's steps (warm-up, then the run's repeats); the loss is the last step's. */
+async function timeSteps(trainer, run) {
+  let loss = Number.NaN;
+  const timing = await withGpuErrors(() =>
+    timeRuns(
+      async () => {
+        loss = await trainer.step();
+      },
+      { repeats: run.repeats, budget: run.budget, reserveS: run.reserveS },
+    ),
+  );
+  return { timing, loss };
+}
+
 async function measureTrain(model, shape, run) {
   const { config } = model;
   const params = model.numParameters;
   const fullConfig = modelConfig(shape, shape.nLayers);
   const fullParams = countParams(fullConfig);
   const trainer = createTrainer(model, shape);
-  let loss = Number.NaN;
   try {
-    const timing = await withGpuErrors(() =>
-      timeRuns(
-        async () => {
-          loss = await trainer.step();
-        },
-        { repeats: run.repeats, budget: run.budget, reserveS: run.reserveS },
-      ),
-    );
+    const { timing, loss } = await timeSteps(trainer, run);
     const tokens = shape.batch * shape.seq;
     const flopsPerStep = flopsPerSample(config, params, shape.seq) * shape.batch;
     const modelFlopsPerS = flopsPerStep / timing.median_s;
@@ -188,17 +194,9 @@ async function measureTrain(model, shape, run) {
 
 /** The same training step with its GEMMs on the f16 GEMM (f32 master weights, LayerNorm, softmax, loss, AdamW). */
 async function measureAmpStep(trainer, tokens, fp32MedianS, run) {
-  let loss = Number.NaN;
   setF16Gemm(true);
   try {
-    const timing = await withGpuErrors(() =>
-      timeRuns(
-        async () => {
-          loss = await trainer.step();
-        },
-        { repeats: run.repeats, budget: run.budget, reserveS: run.reserveS },
-      ),
-    );
+    const { timing, loss } = await timeSteps(trainer, run);
     return {
       step: timing,
       tokens_per_s: tokens / timing.median_s,

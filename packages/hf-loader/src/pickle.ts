@@ -20,6 +20,11 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
 }
 
+const MAX_LONG_BYTES = 64;
+
+/** A name from the pickle, quoted and escaped for a one-line message, at most 80 characters. */
+const quote = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
+
 const OPCODE_NAMES: Record<number, string> = {
   73: 'INT',
   76: 'LONG',
@@ -110,7 +115,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     const g = options.globals.get(`${module}.${name}`);
     if (!g) {
       throw new UnsafePickleError(
-        `pickle references global "${module}.${name}", which is not allowed in a checkpoint ` +
+        `pickle references global ${quote(`${module}.${name}`)}, which is not allowed in a checkpoint ` +
           `(allowed: ${[...options.globals.keys()].join(', ')})`,
       );
     }
@@ -122,6 +127,12 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   };
   const longFrom = (b: Uint8Array): number | bigint => {
     if (b.length === 0) return 0;
+    // Decoding is quadratic in the length; no number in a state dict needs more than a few bytes.
+    if (b.length > MAX_LONG_BYTES) {
+      throw new UnsafePickleError(
+        `pickle LONG of ${b.length} bytes at offset ${pos} is too large (at most ${MAX_LONG_BYTES})`,
+      );
+    }
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
     if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
@@ -139,7 +150,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const appendItems = (list: unknown, items: unknown[]) => {
     if (!Array.isArray(list))
       throw new UnsafePickleError(`pickle APPEND(S) on a non-list at offset ${pos - 1}`);
-    list.push(...items);
+    // One at a time: spreading a long run of items into push() overflows the call stack.
+    for (const item of items) list.push(item);
   };
 
   for (;;) {

@@ -74,8 +74,11 @@ export function parseDataRunConfig(text: string, file = 'config'): DataRunConfig
   return { mixer: parseTrainLoader(loader, fallback), tokenizerPath: tokenizer['name'] };
 }
 
-/** `dataset: {preset: redpajama, root: DIR}` expands to the seven RedPajama streams under DIR. */
-function expandPreset(loader: unknown, file: string): unknown {
+/**
+ * `dataset: {preset: redpajama, root: DIR}` expands to the seven RedPajama streams under DIR; any other loader is
+ * returned as it is. `file` prefixes errors.
+ */
+export function expandPreset(loader: unknown, file: string): unknown {
   const dataset = (loader as Record<string, unknown> | null)?.['dataset'] as
     | Record<string, unknown>
     | undefined;

@@ -33,7 +33,7 @@ describe('loading errors name the JSON path', () => {
   it('truncated or invalid JSON', () => {
     const text = JSON.stringify(json);
     expect(() => Tokenizer.fromJSON(text.slice(0, text.length / 2))).toThrow(
-      /tokenizer.json is not valid JSON \(truncated or corrupt\?\)/,
+      /^tokenizer.json is not valid JSON at the end of the text \(truncated\?\): /,
     );
     expect(() => Tokenizer.fromJSON('[1, 2]')).toThrow(TokenizerJsonError);
     expect(() => Tokenizer.fromJSON('{}')).toThrow(

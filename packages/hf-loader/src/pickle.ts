@@ -125,12 +125,12 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (typeof f === 'object' && f !== null && 'call' in f) return f as PyGlobal;
     throw new UnsafePickleError(`pickle calls a non-callable value at offset ${at}`);
   };
-  const longFrom = (b: Uint8Array): number | bigint => {
+  const longFrom = (b: Uint8Array, at: number): number | bigint => {
     if (b.length === 0) return 0;
     // Decoding is quadratic in the length; no number in a state dict needs more than a few bytes.
     if (b.length > MAX_LONG_BYTES) {
       throw new UnsafePickleError(
-        `pickle LONG of ${b.length} bytes at offset ${pos} is too large (at most ${MAX_LONG_BYTES})`,
+        `pickle LONG of ${b.length} bytes at offset ${at} is too large (at most ${MAX_LONG_BYTES})`,
       );
     }
     let v = 0n;
@@ -294,10 +294,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         stack.push(u16());
         break;
       case 0x8a: // LONG1
-        stack.push(longFrom(take(u8())));
+        stack.push(longFrom(take(u8()), at));
         break;
       case 0x8b: // LONG4
-        stack.push(longFrom(take(u32())));
+        stack.push(longFrom(take(u32()), at));
         break;
       case 0x47: {
         // BINFLOAT (big-endian)

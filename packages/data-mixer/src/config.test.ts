@@ -100,4 +100,14 @@ describe('YAML configs', () => {
       'c.yaml: tokenizer.name must be a path',
     );
   });
+
+  it('refuses a YAML alias inside its own anchor and inherited members as references', () => {
+    const head = 'max_seq_len: 32\ntokenizer: {name: t.json}\n';
+    expect(() =>
+      parseDataRunConfig(`${head}train_loader: &loop\n  dataset: {local: /d, again: *loop}\n`, 'loop.yaml'),
+    ).toThrow('loop.yaml.train_loader.dataset.again: contains itself (a YAML alias inside its own anchor)');
+    expect(() =>
+      parseDataRunConfig(`${head}train_loader:\n  dataset: {local: '\${constructor}'}\n`, 'c.yaml'),
+    ).toThrow('c.yaml.train_loader.dataset.local: cannot resolve ${constructor}');
+  });
 });

@@ -5,6 +5,7 @@ import { DATASET_KEYS, STREAM_KEYS } from '@mptjs/data-mixer';
 import { parseMptConfig } from '@mptjs/mpt-model';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { TrainConfigError } from './errors.js';
 import { formatResolvedConfig, loadTrainConfig, parseTrainConfig } from './index.js';
 
 // The shape of llm-foundry's scripts/train/yamls/pretrain/mpt-1b.yaml.
@@ -233,6 +234,29 @@ describe('llm-foundry YAML', () => {
     );
     expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.shuffle_block_size=0'])).toThrow(
       'config key "train_loader.dataset.shuffle_block_size" must be an integer >= 1, got 0',
+    );
+  });
+
+  it('refuses --set through __proto__, which would otherwise change Object.prototype', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['__proto__.polluted=1'])).toThrow(
+      'override "__proto__.polluted=1": "__proto__" is not a config key',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['model.__proto__.polluted=1'])).toThrow(TrainConfigError);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    // Inherited members are not keys either.
+    expect(() => parseTrainConfig(MPT_1B, [`run_name=\${constructor}`])).toThrow(
+      `config key "run_name": interpolation "\${constructor}" refers to a key that does not exist`,
+    );
+  });
+
+  it('refuses a YAML alias inside its own anchor instead of overflowing the stack', () => {
+    expect(() =>
+      parseTrainConfig(`${MPT_1B}
+metadata: &loop {again: *loop}
+`),
+    ).toThrow('config key "metadata.again" contains itself (a YAML alias inside its own anchor)');
+    expect(() => parseTrainConfig(MPT_1B, ['max_duration=&a [*a]'])).toThrow(
+      'config key "max_duration[0]" contains itself',
     );
   });
 

@@ -16,6 +16,9 @@ export function applyOverrides(
     const path = item.slice(0, eq).trim().split('.');
     if (path.some((p) => p === ''))
       throw new TrainConfigError(`override "${item}" has an empty key in its path`);
+    // Assigning to `__proto__` would change an object's prototype (or Object.prototype itself), not set a key.
+    if (path.includes('__proto__'))
+      throw new TrainConfigError(`override "${item}": "__proto__" is not a config key`);
     let value: unknown;
     try {
       value = parseYaml(item.slice(eq + 1));
@@ -25,7 +28,7 @@ export function applyOverrides(
     let cur: Record<string, unknown> = out;
     for (let i = 0; i < path.length - 1; i++) {
       const key = path[i]!;
-      const next = cur[key];
+      const next = Object.hasOwn(cur, key) ? cur[key] : undefined;
       if (next === undefined || next === null) cur[key] = {};
       else if (typeof next !== 'object' || Array.isArray(next)) {
         throw new TrainConfigError(

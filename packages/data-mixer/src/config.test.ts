@@ -96,6 +96,9 @@ describe('YAML configs', () => {
 
   it('reports invalid YAML and missing sections with the file name', () => {
     expect(() => parseDataRunConfig('a: [1, 2', 'bad.yaml')).toThrow(/^bad.yaml: invalid YAML/);
+    expect(() => parseDataRunConfig('a: !foo bar', 'tag.yaml')).toThrow(
+      'tag.yaml: invalid YAML (Unresolved tag: !foo',
+    );
     expect(() => parseDataRunConfig('train_loader: {}', 'c.yaml')).toThrow(
       'c.yaml: tokenizer.name must be a path',
     );

@@ -1,7 +1,7 @@
 // Reads the parts of an llm-foundry YAML config the data tools need: `variables` (for `${...}` interpolation),
 // `max_seq_len`, `tokenizer` and `train_loader`. Other top-level keys belong to the trainer and are ignored here.
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { type MixerConfig, parseTrainLoader } from './config.js';
 import { type PresetName, presetStreams } from './presets.js';
 
@@ -62,7 +62,11 @@ export function interpolate(
 export function parseDataRunConfig(text: string, file = 'config'): DataRunConfig {
   let doc: unknown;
   try {
-    doc = parse(text);
+    // Warnings are errors: an unresolved tag (`!foo bar`) would otherwise silently become a string.
+    const parsed = parseDocument(text, { logLevel: 'silent' });
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem) throw problem;
+    doc = parsed.toJS();
   } catch (err) {
     throw new Error(`${file}: invalid YAML (${(err as Error).message})`);
   }

@@ -249,6 +249,15 @@ describe('llm-foundry YAML', () => {
     );
   });
 
+  it('refuses an unresolved YAML tag instead of reading it as a string', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['run_name=!foo bar'])).toThrow(
+      'override "run_name=!foo bar": value is not valid YAML (Unresolved tag: !foo',
+    );
+    expect(() => parseTrainConfig(`${MPT_1B}\nmetadata: !python/object {a: 1}\n`)).toThrow(
+      'config: invalid YAML: Unresolved tag: !python/object',
+    );
+  });
+
   it('refuses a YAML alias inside its own anchor instead of overflowing the stack', () => {
     expect(() =>
       parseTrainConfig(`${MPT_1B}

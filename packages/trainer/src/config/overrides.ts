@@ -1,5 +1,5 @@
-import { parse as parseYaml } from 'yaml';
 import { TrainConfigError } from './errors.js';
+import { parseYamlStrict } from './yaml.js';
 
 /**
  * Applies `a.b.c=value` overrides (the CLI's `--set`) to a raw config, creating sections as needed. Values are
@@ -21,7 +21,7 @@ export function applyOverrides(
       throw new TrainConfigError(`override "${item}": "__proto__" is not a config key`);
     let value: unknown;
     try {
-      value = parseYaml(item.slice(eq + 1));
+      value = parseYamlStrict(item.slice(eq + 1));
     } catch (err) {
       throw new TrainConfigError(`override "${item}": value is not valid YAML (${(err as Error).message})`);
     }

@@ -1,7 +1,9 @@
 // Malformed and hostile checkpoints: every number a pickle gives is checked, inflation is capped, and config sizes
 // are compared with the weights before anything is allocated.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { constants, deflateRawSync } from 'node:zlib';
 import { ConfigError } from '@mptjs/mpt-model';
 import { describe, expect, it } from 'vitest';
@@ -10,11 +12,13 @@ import { loadCheckpoint } from './checkpoint.js';
 import { crc32 } from './crc32.js';
 import { CheckpointError } from './errors.js';
 import { type PickleValue, stateDictPickle, type TensorSpec } from './pickle-test-writer.js';
+import { writeSafetensors } from './safetensors.js';
 import { rewritePickle, tempDir } from './test-utils.js';
 import { readTorchStateDict, TorchCheckpoint } from './torch-bin.js';
 import { buildZip, type ZipInput } from './zip-test-writer.js';
 
 const dir = tempDir('hf-loader-hostile-');
+const SERVE_CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/serve/dist/cli.js');
 let serial = 0;
 
 /** A one-tensor checkpoint: storage "0" of four floats [1, 2, 3, 4], with the tensor fields as given. */
@@ -126,22 +130,48 @@ describe('pickle numbers: integer, in-range offsets, sizes, strides and storages
 
   const bin = sharedFile(`${TINY_MOSAIC_DIR}/pytorch_model.bin`);
   const config = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
+  /** The tiny fixture with its first tensor's storage offset (BINPERSID, BININT1 0) replaced by the string "zero". */
+  async function stringOffsetModel(name: string): Promise<string> {
+    const modelDir = join(dir, name);
+    mkdirSync(modelDir);
+    copyFileSync(config!, join(modelDir, 'config.json'));
+    await rewritePickle(bin!, join(modelDir, 'pytorch_model.bin'), (pkl) => {
+      const at = Buffer.from(pkl).indexOf(Buffer.from([0x51, 0x4b, 0x00]));
+      expect(at).toBeGreaterThan(0);
+      const str = Buffer.from([0x58, 4, 0, 0, 0, ...Buffer.from('zero')]);
+      return Buffer.concat([pkl.subarray(0, at + 1), str, pkl.subarray(at + 3)]);
+    });
+    return modelDir;
+  }
+  const STRING_OFFSET_ERROR =
+    'pytorch_model.bin: pytorch_model/data.pkl: tensor "transformer.wte.weight": storage offset must be a non-negative integer, got "zero"';
+
   it.skipIf(!bin || !config)(
     'refuses a real checkpoint whose data.pkl gives a storage offset as a string (it used to load as NaN)',
     async () => {
-      const modelDir = join(dir, 'string-offset');
-      mkdirSync(modelDir);
-      copyFileSync(config!, join(modelDir, 'config.json'));
-      // The first tensor's offset follows its persistent id: BINPERSID, BININT1 0.
-      await rewritePickle(bin!, join(modelDir, 'pytorch_model.bin'), (pkl) => {
-        const at = Buffer.from(pkl).indexOf(Buffer.from([0x51, 0x4b, 0x00]));
-        expect(at).toBeGreaterThan(0);
-        const str = Buffer.from([0x58, 4, 0, 0, 0, ...Buffer.from('zero')]);
-        return Buffer.concat([pkl.subarray(0, at + 1), str, pkl.subarray(at + 3)]);
-      });
-      await expect(loadCheckpoint(modelDir)).rejects.toThrow(
-        'pytorch_model.bin: pytorch_model/data.pkl: tensor "transformer.wte.weight": storage offset must be a non-negative integer, got "zero"',
+      await expect(loadCheckpoint(await stringOffsetModel('string-offset'))).rejects.toThrow(
+        STRING_OFFSET_ERROR,
       );
+    },
+  );
+
+  if (!existsSync(SERVE_CLI))
+    console.warn(`[skip] ${SERVE_CLI} is not built (pnpm --filter @mptjs/serve build)`);
+  it.skipIf(!bin || !config || !existsSync(SERVE_CLI))(
+    'mptjs-serve logits exits non-zero on it, naming the tensor and field, instead of writing NaN logits',
+    async () => {
+      const modelDir = await stringOffsetModel('string-offset-cli');
+      const input = join(dir, 'ids.safetensors');
+      await writeSafetensors(input, { input_ids: { shape: [1, 3], data: new BigInt64Array([1n, 2n, 3n]) } });
+      const out = join(dir, 'logits.safetensors');
+      const r = spawnSync(
+        process.execPath,
+        [SERVE_CLI, 'logits', modelDir, '--input', input, '--out', out, '--backend', 'cpu'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(STRING_OFFSET_ERROR);
+      expect(existsSync(out)).toBe(false);
     },
   );
 });

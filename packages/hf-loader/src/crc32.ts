@@ -12,6 +12,10 @@ const TABLE = (() => {
 /** The CRC-32 of `bytes` as an unsigned 32-bit number. */
 export function crc32(bytes: Uint8Array): number {
   let c = 0xffffffff;
-  for (const b of bytes) c = TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  // An index loop: for-of over a typed array is about 4x slower here.
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    c = TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  }
   return (c ^ 0xffffffff) >>> 0;
 }

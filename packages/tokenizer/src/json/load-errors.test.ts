@@ -118,6 +118,19 @@ describe('tokenizer.json load errors', () => {
     expect(message).toMatch(/^model\.merges\[0\]: merge token "a\\na\\n/);
   });
 
+  it('refuses token ids that do not fit the id arrays instead of encoding to corrupted ids', async () => {
+    const vocab = structuredClone(json);
+    vocab.model.vocab['1'] = 3788548024293007;
+    expect((await loadError(() => Tokenizer.fromJSON(vocab))).message).toBe(
+      'model.vocab["1"]: expected a token id in 0..2147483647, got number 3788548024293007',
+    );
+    const added = structuredClone(json);
+    added.added_tokens[0].id = 2 ** 31;
+    expect((await loadError(() => Tokenizer.fromJSON(added))).message).toBe(
+      'added_tokens[0].id: expected a token id in 0..2147483647, got number 2147483648',
+    );
+  });
+
   it('refuses a lone surrogate escape in a vocab key with its JSON path, as HF tokenizers does', async () => {
     const j = structuredClone(json);
     j.model.vocab['\ud800x'] = 299;

@@ -2,6 +2,8 @@
 import { TokenizerJsonError, UnsupportedComponentError } from '../errors.js';
 import { describeJsonSyntaxError, loneSurrogatePath } from './text.js';
 
+export const MAX_TOKEN_ID = 2 ** 31 - 1;
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
@@ -77,6 +79,13 @@ export class JsonNode {
   nonNegativeInteger(): number {
     const n = this.integer();
     if (n < 0) this.fail('a non-negative integer');
+    return n;
+  }
+
+  /** A token id: ids live in Int32Arrays, so 0..2^31-1 (ids beyond would be corrupted, never silently). */
+  tokenId(): number {
+    const n = this.integer();
+    if (n < 0 || n > MAX_TOKEN_ID) this.fail(`a token id in 0..${MAX_TOKEN_ID}`);
     return n;
   }
 

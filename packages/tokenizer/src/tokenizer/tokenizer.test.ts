@@ -71,7 +71,7 @@ describe('loading errors name the JSON path', () => {
           j.model.vocab['a.b'] = -1;
         }),
       ),
-    ).toThrow('model.vocab["a.b"]: expected a non-negative integer id, got number -1');
+    ).toThrow('model.vocab["a.b"]: expected a token id in 0..2147483647, got number -1');
     expect(() =>
       Tokenizer.fromJSON(
         edited((j) => {

@@ -26,6 +26,8 @@ export interface MixerBatch {
   firstSample: number;
   /** The mixer's state after this batch: resuming from it yields the next batch. */
   state: MixerState;
+  /** Bad records skipped so far per stream (`on_bad_record: skip`), as `Mixer.skippedRecords()`. */
+  skipped: Record<string, number>;
 }
 
 export function checkBatchOptions(opts: BatchOptions): Required<Omit<BatchOptions, 'limit' | 'prefetch'>> {
@@ -58,6 +60,14 @@ export async function* mixerBatches(mixer: Mixer, opts: BatchOptions): AsyncGene
       const stream = await mixer.next(mine ? tokens : null, mine ? local * seqLen : 0);
       if (mine) streams[local] = stream;
     }
-    yield { tokens, batchSize, seqLen, streams, firstSample: start + rank * batchSize, state: mixer.state() };
+    yield {
+      tokens,
+      batchSize,
+      seqLen,
+      streams,
+      firstSample: start + rank * batchSize,
+      state: mixer.state(),
+      skipped: mixer.skippedRecords(),
+    };
   }
 }

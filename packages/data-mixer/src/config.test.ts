@@ -96,8 +96,21 @@ describe('YAML configs', () => {
 
   it('reports invalid YAML and missing sections with the file name', () => {
     expect(() => parseDataRunConfig('a: [1, 2', 'bad.yaml')).toThrow(/^bad.yaml: invalid YAML/);
+    expect(() => parseDataRunConfig('a: !foo bar', 'tag.yaml')).toThrow(
+      'tag.yaml: invalid YAML (Unresolved tag: !foo',
+    );
     expect(() => parseDataRunConfig('train_loader: {}', 'c.yaml')).toThrow(
       'c.yaml: tokenizer.name must be a path',
     );
+  });
+
+  it('refuses a YAML alias inside its own anchor and inherited members as references', () => {
+    const head = 'max_seq_len: 32\ntokenizer: {name: t.json}\n';
+    expect(() =>
+      parseDataRunConfig(`${head}train_loader: &loop\n  dataset: {local: /d, again: *loop}\n`, 'loop.yaml'),
+    ).toThrow('loop.yaml.train_loader.dataset.again: contains itself (a YAML alias inside its own anchor)');
+    expect(() =>
+      parseDataRunConfig(`${head}train_loader:\n  dataset: {local: '\${constructor}'}\n`, 'c.yaml'),
+    ).toThrow('c.yaml.train_loader.dataset.local: cannot resolve ${constructor}');
   });
 });

@@ -26,8 +26,9 @@ export interface MixerConfig {
   /** Documents shuffled together in memory (a window of consecutive records of one file or shard). */
   shuffleBlockSize: number;
   /**
-   * A JSON-lines line that is not valid JSON or not a JSON object: `fail` (default) stops with `file:line`;
-   * `skip` leaves it out (it is not a record) with one warning naming `file:line`.
+   * A bad record (a JSON-lines line that is not valid JSON, not a JSON object, or without a string text field;
+   * an MDS sample that does not decode): `fail` (default) stops naming `file:line` or the sample; `skip` leaves it
+   * out with one warning naming it, and counts it (`Mixer.skippedRecords()`, `MixerBatch.skipped`).
    */
   onBadRecord?: BadRecordPolicy;
 }
@@ -58,7 +59,8 @@ function checkKeys(obj: Dict, allowed: ReadonlySet<string>, where: string): void
   }
 }
 
-const STREAM_KEYS = new Set([
+/** Every key a stream mapping may have (`train_loader.dataset.streams.<name>`). */
+export const STREAM_KEYS: ReadonlySet<string> = new Set([
   'local',
   'remote',
   'split',
@@ -72,8 +74,12 @@ const STREAM_KEYS = new Set([
   'text_field',
 ]);
 
-// Keys llm-foundry / MosaicML streaming accept that do not change what this mixer produces.
-const DATASET_KEYS = new Set([
+/**
+ * Every key `train_loader.dataset` may have: the ones this mixer uses, and those llm-foundry / MosaicML streaming
+ * accept that do not change what it produces here (no remote download). `preset` and `root` are expanded into
+ * `streams` before this check (see `expandPreset`).
+ */
+export const DATASET_KEYS: ReadonlySet<string> = new Set([
   'streams',
   'local',
   'remote',
@@ -99,6 +105,8 @@ const DATASET_KEYS = new Set([
   'allow_unsafe_types',
   'text_field',
   'on_bad_record',
+  'epoch_size',
+  'allow_pad_trimming',
 ]);
 
 function parseStream(name: string, raw: unknown, where: string): StreamConfig {

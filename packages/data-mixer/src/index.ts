@@ -1,10 +1,12 @@
 export type { BatchOptions, MixerBatch } from './batches.js';
 export {
   type BadRecordPolicy,
+  DATASET_KEYS,
   DEFAULT_SHUFFLE_BLOCK_SIZE,
   DEFAULT_SHUFFLE_SEED,
   type MixerConfig,
   parseTrainLoader,
+  STREAM_KEYS,
   type StreamConfig,
 } from './config.js';
 export { DataMixer, DEFAULT_PREFETCH } from './data-mixer.js';
@@ -41,5 +43,11 @@ export {
   type TokenizerLibrary,
   type TokenizerSpec,
 } from './tokenizer.js';
-export { type DataRunConfig, interpolate, loadDataRunConfig, parseDataRunConfig } from './yaml-config.js';
+export {
+  type DataRunConfig,
+  expandPreset,
+  interpolate,
+  loadDataRunConfig,
+  parseDataRunConfig,
+} from './yaml-config.js';
 export { zstdCompress, zstdDecompress } from './zstd.js';

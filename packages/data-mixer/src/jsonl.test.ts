@@ -98,12 +98,44 @@ describe('JSON-lines sources', () => {
       expect(warnings[1]).toBe(
         `${file}:4: expected a JSON object, got an array: skipped (on_bad_record: skip; 2 skipped in ${dir} so far)`,
       );
-      // A missing text field is not skipped: it usually means a wrong text_field.
-      writeFileSync(file, '{"text": "a"}\n{"body": "b"}\n');
-      await expect(collect(source.read(0, 0))).rejects.toThrow(`${file}:2: missing field "text"`);
+      expect(source.skipped).toBe(2);
       writeFileSync(file, '{"text": "a"}\n{"text": oops}\n');
       const failing = await openSource(dir);
       await expect(collect(failing.read(0, 0))).rejects.toThrow(`${file}:2: invalid JSON`);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('on_bad_record: skip also skips a missing or non-string text field, and counts each bad line once', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = join(dir, 'fields.jsonl');
+      writeFileSync(
+        file,
+        '{"text": "a"}\n{"body": "b"}\n{"text": 5}\n{"text": null}\n{"text": "c"}\n{"text": oops\n{"text": "d"}\n',
+      );
+      const warnings: string[] = [];
+      const source = await openSource(dir, 'text', { onBadRecord: 'skip', warn: (m) => warnings.push(m) });
+      expect(await source.countRecords()).toBe(3);
+      expect(await collect(source.read(0, 0))).toEqual(['a', 'c', 'd']);
+      expect(await collect(source.read(0, 2))).toEqual(['d']);
+      expect(source.skipped).toBe(4);
+      expect(warnings).toEqual([
+        `${file}:2: missing field "text": skipped (on_bad_record: skip; 1 skipped in ${dir} so far)`,
+        `${file}:3: non-string field "text": skipped (on_bad_record: skip; 2 skipped in ${dir} so far)`,
+        `${file}:4: non-string field "text": skipped (on_bad_record: skip; 3 skipped in ${dir} so far)`,
+        expect.stringMatching(
+          /:6: invalid JSON \(.*\): skipped \(on_bad_record: skip; 4 skipped in .* so far\)$/,
+        ),
+      ]);
+      // Under fail (the default) each of them stops the read, naming file and line.
+      const failing = await openSource(dir);
+      await expect(collect(failing.read(0, 0))).rejects.toThrow(`${file}:2: missing field "text"`);
+      writeFileSync(file, '{"text": "a"}\n{"text": ["x"]}\n');
+      await expect(collect((await openSource(dir)).read(0, 0))).rejects.toThrow(
+        `${file}:2: non-string field "text"`,
+      );
     } finally {
       cleanup();
     }

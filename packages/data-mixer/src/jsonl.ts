@@ -73,31 +73,39 @@ function parseObject(line: string): Record<string, unknown> | string {
   return record as Record<string, unknown>;
 }
 
-function textOf(record: Record<string, unknown>, field: string, path: string, lineNo: number): string {
+/** Why a record has no usable text field, or undefined when it has one. */
+function textProblem(record: Record<string, unknown>, field: string): string | undefined {
   const text = record[field];
-  if (typeof text !== 'string') {
-    throw new Error(
-      `${path}:${lineNo}: ${text === undefined ? 'missing' : 'non-string'} field ${JSON.stringify(field)}`,
-    );
-  }
-  return text;
+  if (typeof text === 'string') return undefined;
+  return `${text === undefined ? 'missing' : 'non-string'} field ${JSON.stringify(field)}`;
 }
 
 /** Parses one JSON-lines record and returns its text field; errors name file and line. */
 export function parseJsonlRecord(line: string, field: string, path: string, lineNo: number): string {
   const record = parseObject(line);
   if (typeof record === 'string') throw new Error(`${path}:${lineNo}: ${record}`);
-  return textOf(record, field, path, lineNo);
+  const problem = textProblem(record, field);
+  if (problem) throw new Error(`${path}:${lineNo}: ${problem}`);
+  return record[field] as string;
 }
 
 /**
- * What to do with a malformed line (not valid JSON, or not a JSON object): `fail` (default) throws
- * `file:line: invalid JSON (...)`; `skip` leaves it out (it is then not a record: indices count valid lines
- * only) and reports it to `onSkip`. A missing or non-string text field fails either way.
+ * What to do with a bad record (a line that is not valid JSON, not a JSON object, or has no string text field):
+ * `fail` (default) throws `file:line: ...`; `skip` leaves it out (it is then not a record: indices count good
+ * lines only) and reports it to `onSkip`.
  */
 export interface BadRecordOptions {
   onBadRecord?: BadRecordPolicy;
   onSkip?: (where: string, reason: string) => void;
+}
+
+/** The text of a line under `skip`, or undefined (reported to onSkip) when the line is a bad record. */
+function textOrSkip(line: string, field: string, where: string, bad: BadRecordOptions): string | undefined {
+  const record = parseObject(line);
+  const problem = typeof record === 'string' ? record : textProblem(record, field);
+  if (problem === undefined) return (record as Record<string, unknown>)[field] as string;
+  bad.onSkip?.(where, problem);
+  return undefined;
 }
 
 /** Documents of a JSON-lines file from record `from` on (blank lines are not records). */
@@ -116,28 +124,24 @@ export async function* readJsonlDocuments(
       yield parseJsonlRecord(line, field, path, lineNo);
       continue;
     }
-    const record = parseObject(line);
-    if (typeof record === 'string') {
-      bad.onSkip?.(`${path}:${lineNo}`, record);
-      continue;
-    }
+    const text = textOrSkip(line, field, `${path}:${lineNo}`, bad);
+    if (text === undefined) continue;
     if (index++ < from) continue;
-    yield textOf(record, field, path, lineNo);
+    yield text;
   }
 }
 
-/** Number of records in a JSON-lines file: non-blank lines, less malformed ones under `onBadRecord: skip`. */
-export async function countJsonlRecords(path: string, bad: BadRecordOptions = {}): Promise<number> {
+/** Number of records in a JSON-lines file: non-blank lines, less bad records under `onBadRecord: skip`. */
+export async function countJsonlRecords(
+  path: string,
+  field: string,
+  bad: BadRecordOptions = {},
+): Promise<number> {
   let n = 0;
   for await (const { line, lineNo } of readLines(path)) {
     if (line.trim() === '') continue;
-    if (bad.onBadRecord === 'skip') {
-      const record = parseObject(line);
-      if (typeof record === 'string') {
-        bad.onSkip?.(`${path}:${lineNo}`, record);
-        continue;
-      }
-    }
+    if (bad.onBadRecord === 'skip' && textOrSkip(line, field, `${path}:${lineNo}`, bad) === undefined)
+      continue;
     n++;
   }
   return n;

@@ -201,6 +201,18 @@ export class Mixer {
     this.sample = state.sample;
   }
 
+  /**
+   * Bad records skipped so far per stream name under `on_bad_record: skip` (records read by this mixer, each
+   * counted once; a resumed mixer counts from zero).
+   */
+  skippedRecords(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.config.streams.forEach((s, i) => {
+      out[s.name] = this.sources[i]!.skipped;
+    });
+    return out;
+  }
+
   /** Stream of global sample `g`. */
   streamOf(g: number): number {
     return chooseStream(this.config.shuffleSeed, g, this.cumulative);

@@ -45,9 +45,13 @@ export class ShuffledDocuments {
     this.position = { ...position };
   }
 
-  /** The document at the cursor, loading windows and moving past exhausted units and epochs as needed. */
+  /**
+   * The document at the cursor, loading windows and moving past exhausted units and epochs as needed. Records the
+   * source skips (bad MDS samples under `on_bad_record: skip`) are stepped over like records that are not there.
+   */
   async current(): Promise<Document> {
-    let emptyUnits = 0;
+    // Units entered since a document was last found: more than a whole epoch of them means there are none.
+    let unitsWithoutDocument = 0;
     while (true) {
       const { epoch, unit, doc } = this.position;
       const windowIndex = Math.floor(doc / this.blockSize);
@@ -59,12 +63,16 @@ export class ShuffledDocuments {
       const inWindow = doc - windowIndex * this.blockSize;
       if (inWindow < window.records.length) {
         const record = window.records[window.order[inWindow] as number] as LazyDocument;
-        return typeof record === 'function' ? record() : record;
+        const document = typeof record === 'function' ? record() : record;
+        if (document !== null) return document;
+        this.position.doc++;
+        continue;
       }
       // Unit exhausted: the next unit, or the next epoch.
-      if (window.records.length === 0 && inWindow === 0) emptyUnits++;
-      if (emptyUnits > this.source.units.length) {
-        throw new Error(`stream ${this.name}: no documents in ${this.source.dir}`);
+      if (++unitsWithoutDocument > this.source.units.length) {
+        throw new Error(
+          `stream ${this.name}: no documents in ${this.source.dir}${this.source.skipped > 0 ? ` (${this.source.skipped} bad records skipped)` : ''}`,
+        );
       }
       this.position =
         unit + 1 < this.source.units.length

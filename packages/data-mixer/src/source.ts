@@ -17,8 +17,11 @@ import { hashSeed } from './random.js';
 /** A document: text (tokenised by the mixer, EOS appended) or token ids (used as they are). */
 export type Document = MdsRecord;
 
-/** A record as the shuffler holds it: a document, or a function that decodes it on first use (MDS). */
-export type LazyDocument = Document | (() => Document);
+/**
+ * A record as the shuffler holds it: a document, or a function that decodes it on first use (MDS); that function
+ * returns null for a sample that does not decode under `on_bad_record: skip` (reported and counted already).
+ */
+export type LazyDocument = Document | (() => Document | null);
 
 export interface StreamSource {
   readonly dir: string;
@@ -33,6 +36,8 @@ export interface StreamSource {
   countRecords(): Promise<number>;
   /** Changes when the stream's files do (names and sizes, or shard sample counts): guards resumption. */
   readonly fingerprint: string;
+  /** Bad records skipped so far under `on_bad_record: skip` (each counted once, however often it is read). */
+  readonly skipped: number;
 }
 
 async function listJsonl(dir: string): Promise<string[]> {
@@ -56,6 +61,21 @@ export interface SourceOptions {
   warn?: (message: string) => void;
 }
 
+/** The skip policy of one stream: reports each bad record once, with a running count. */
+function badRecords(dir: string, options: SourceOptions): BadRecordOptions & { seen: Set<string> } {
+  const seen = new Set<string>();
+  const warn = options.warn ?? console.warn;
+  return {
+    seen,
+    onBadRecord: options.onBadRecord ?? 'fail',
+    onSkip: (where, reason) => {
+      if (seen.has(where)) return;
+      seen.add(where);
+      warn(`${where}: ${reason}: skipped (on_bad_record: skip; ${seen.size} skipped in ${dir} so far)`);
+    },
+  };
+}
+
 /** Opens a stream directory: an MDS dataset if it has index.json, else the JSON-lines files under it. */
 export async function openSource(
   dir: string,
@@ -63,53 +83,72 @@ export async function openSource(
   options: SourceOptions = {},
 ): Promise<StreamSource> {
   if (!existsSync(dir)) throw new Error(`stream directory not found: ${dir}`);
-  if (existsSync(join(dir, 'index.json'))) return mdsSource(dir, await readMdsIndex(dir));
+  const bad = badRecords(dir, options);
+  if (existsSync(join(dir, 'index.json'))) return mdsSource(dir, await readMdsIndex(dir), bad);
   const files = await listJsonl(dir);
   if (files.length === 0) throw new Error(`${dir}: no index.json and no .jsonl/.jsonl.gz/.jsonl.zst files`);
   const sizes = files.map((f) => statSync(join(dir, f)).size);
-  // Each skipped line is reported once, however often it is read (counting, later epochs).
-  const skipped = new Set<string>();
-  const warn = options.warn ?? console.warn;
-  const bad: BadRecordOptions = {
-    onBadRecord: options.onBadRecord ?? 'fail',
-    onSkip: (where, reason) => {
-      if (skipped.has(where)) return;
-      skipped.add(where);
-      warn(`${where}: ${reason}: skipped (on_bad_record: skip; ${skipped.size} skipped in ${dir} so far)`);
-    },
-  };
   return {
     dir,
     kind: 'jsonl',
     units: files,
     fingerprint: `${files.length}:${hashSeed(...files, ...sizes).toString(16)}`,
+    get skipped() {
+      return bad.seen.size;
+    },
     read: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from, bad),
     records: (unit, from) => readJsonlDocuments(join(dir, files[unit]!), textField, from, bad),
     countRecords: async () => {
       let n = 0;
-      for (const f of files) n += await countJsonlRecords(join(dir, f), bad);
+      for (const f of files) n += await countJsonlRecords(join(dir, f), textField, bad);
       return n;
     },
   };
 }
 
-function mdsSource(dir: string, index: MdsIndex): StreamSource {
+function mdsSource(
+  dir: string,
+  index: MdsIndex,
+  bad: BadRecordOptions & { seen: Set<string> },
+): StreamSource {
   const units = index.shards.map((s) => s.raw_data.basename);
+  const skip = bad.onBadRecord === 'skip';
   return {
     dir,
     kind: 'mds',
     units,
     fingerprint: `${units.length}:${hashSeed(...units, ...index.shards.map((s) => s.samples)).toString(16)}`,
+    get skipped() {
+      return bad.seen.size;
+    },
     async *records(unit, from) {
       const shard = index.shards[unit]!;
       const path = join(dir, shard.zip_data?.basename ?? shard.raw_data.basename);
       const column = documentColumn(shard, path);
       const data = await readMdsShard(dir, shard);
-      for (let i = from; i < shard.samples; i++) yield () => decodeMdsRecord(data, shard, column, i, path);
+      for (let i = from; i < shard.samples; i++) {
+        // A sample's position is its index in the shard whether or not it decodes, so skipping needs no recount.
+        yield () => {
+          if (!skip) return decodeMdsRecord(data, shard, column, i, path);
+          try {
+            return decodeMdsRecord(data, shard, column, i, path);
+          } catch (err) {
+            const message = (err as Error).message;
+            const where = `${path}: sample ${i}`;
+            bad.onSkip?.(
+              where,
+              message.startsWith(`${where}`) ? message.slice(where.length).replace(/^:? */, '') : message,
+            );
+            return null;
+          }
+        };
+      }
     },
     async *read(unit, from) {
-      for await (const record of this.records(unit, from))
-        yield typeof record === 'function' ? record() : record;
+      for await (const record of this.records(unit, from)) {
+        const doc = typeof record === 'function' ? record() : record;
+        if (doc !== null) yield doc;
+      }
     },
     countRecords: async () => index.shards.reduce((a, s) => a + s.samples, 0),
   };

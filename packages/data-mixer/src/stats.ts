@@ -10,6 +10,8 @@ export interface StreamStats {
   fraction: number;
   /** Target fraction. */
   target: number;
+  /** Bad records left out under `on_bad_record: skip` while drawing these samples. */
+  skipped: number;
 }
 
 export interface MixStats {
@@ -28,6 +30,7 @@ export async function mixStats(
   const counts = new Array<number>(config.streams.length).fill(0);
   const row = new Int32Array(config.maxSeqLen);
   for (let i = 0; i < samples; i++) counts[await mixer.next(row)]!++;
+  const skipped = mixer.skippedRecords();
   const streams: Record<string, StreamStats> = {};
   config.streams.forEach((s, i) => {
     streams[s.name] = {
@@ -35,22 +38,24 @@ export async function mixStats(
       tokens: counts[i]! * config.maxSeqLen,
       fraction: counts[i]! / samples,
       target: mixer.weights[i]!,
+      skipped: skipped[s.name] ?? 0,
     };
   });
   return { samples, streams };
 }
 
-/** A plain-text table of `mixStats` output. */
+/** A plain-text table of `mixStats` output (with a `skipped` column when any bad record was skipped). */
 export function formatMixStats(stats: MixStats): string {
   const names = Object.keys(stats.streams);
   const width = Math.max(6, ...names.map((n) => n.length));
+  const anySkipped = names.some((n) => stats.streams[n]!.skipped > 0);
   const lines = [
-    `${'stream'.padEnd(width)}  ${'samples'.padStart(8)}  ${'tokens'.padStart(10)}  fraction  target`,
+    `${'stream'.padEnd(width)}  ${'samples'.padStart(8)}  ${'tokens'.padStart(10)}  fraction  target${anySkipped ? '  skipped' : ''}`,
   ];
   for (const name of names) {
     const s = stats.streams[name]!;
     lines.push(
-      `${name.padEnd(width)}  ${String(s.samples).padStart(8)}  ${String(s.tokens).padStart(10)}  ${s.fraction.toFixed(4).padStart(8)}  ${s.target.toFixed(4)}`,
+      `${name.padEnd(width)}  ${String(s.samples).padStart(8)}  ${String(s.tokens).padStart(10)}  ${s.fraction.toFixed(4).padStart(8)}  ${s.target.toFixed(4)}${anySkipped ? `  ${String(s.skipped).padStart(7)}` : ''}`,
     );
   }
   return lines.join('\n');

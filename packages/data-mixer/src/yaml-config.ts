@@ -1,7 +1,7 @@
 // Reads the parts of an llm-foundry YAML config the data tools need: `variables` (for `${...}` interpolation),
 // `max_seq_len`, `tokenizer` and `train_loader`. Other top-level keys belong to the trainer and are ignored here.
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { type MixerConfig, parseTrainLoader } from './config.js';
 import { type PresetName, presetStreams } from './presets.js';
 
@@ -16,7 +16,8 @@ const REF = /\$\{([^}]+)\}/g;
 function lookup(root: Record<string, unknown>, path: string, where: string): unknown {
   let value: unknown = root;
   for (const part of path.trim().split('.')) {
-    if (typeof value !== 'object' || value === null || !(part in value)) {
+    // Own keys only: `${constructor}` must not find Object's inherited members.
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, part)) {
       throw new Error(`${where}: cannot resolve \${${path}}`);
     }
     value = (value as Record<string, unknown>)[part];
@@ -30,30 +31,42 @@ export function interpolate(
   root: Record<string, unknown>,
   where = 'config',
   depth = 0,
+  ancestors: Set<object> = new Set(),
 ): unknown {
   if (depth > 20) throw new Error(`${where}: interpolation too deep (a cycle?)`);
   if (typeof value === 'string') {
     const whole = /^\$\{([^}]+)\}$/.exec(value);
-    if (whole) return interpolate(lookup(root, whole[1]!, where), root, where, depth + 1);
+    if (whole) return interpolate(lookup(root, whole[1]!, where), root, where, depth + 1, ancestors);
     if (!value.includes('${')) return value;
     return value.replace(REF, (_, path: string) =>
-      String(interpolate(lookup(root, path, where), root, where, depth + 1)),
+      String(interpolate(lookup(root, path, where), root, where, depth + 1, ancestors)),
     );
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, root, `${where}[${i}]`, depth));
-  if (typeof value === 'object' && value !== null) {
+  if (typeof value !== 'object' || value === null) return value;
+  // A YAML alias inside its own anchor (`a: &x [*x]`) makes a cycle.
+  if (ancestors.has(value)) throw new Error(`${where}: contains itself (a YAML alias inside its own anchor)`);
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      return value.map((v, i) => interpolate(v, root, `${where}[${i}]`, depth, ancestors));
+    }
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, interpolate(v, root, `${where}.${k}`, depth)]),
+      Object.entries(value).map(([k, v]) => [k, interpolate(v, root, `${where}.${k}`, depth, ancestors)]),
     );
+  } finally {
+    ancestors.delete(value);
   }
-  return value;
 }
 
 /** Parses a config document (already read). `preset: redpajama` with `root: DIR` may stand in for `streams`. */
 export function parseDataRunConfig(text: string, file = 'config'): DataRunConfig {
   let doc: unknown;
   try {
-    doc = parse(text);
+    // Warnings are errors: an unresolved tag (`!foo bar`) would otherwise silently become a string.
+    const parsed = parseDocument(text, { logLevel: 'silent' });
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem) throw problem;
+    doc = parsed.toJS();
   } catch (err) {
     throw new Error(`${file}: invalid YAML (${(err as Error).message})`);
   }
@@ -74,8 +87,11 @@ export function parseDataRunConfig(text: string, file = 'config'): DataRunConfig
   return { mixer: parseTrainLoader(loader, fallback), tokenizerPath: tokenizer['name'] };
 }
 
-/** `dataset: {preset: redpajama, root: DIR}` expands to the seven RedPajama streams under DIR. */
-function expandPreset(loader: unknown, file: string): unknown {
+/**
+ * `dataset: {preset: redpajama, root: DIR}` expands to the seven RedPajama streams under DIR; any other loader is
+ * returned as it is. `file` prefixes errors.
+ */
+export function expandPreset(loader: unknown, file: string): unknown {
   const dataset = (loader as Record<string, unknown> | null)?.['dataset'] as
     | Record<string, unknown>
     | undefined;

@@ -74,6 +74,48 @@ export function stateDictProblems(
   return problems;
 }
 
+/**
+ * Compares the sizes a config asks for with what the checkpoint lists, key by key, before anything is built from
+ * the config: a wrong `n_layers` or `vocab_size` is reported by name in milliseconds, not after allocating for it.
+ */
+export function checkConfigSizes(
+  config: MPTConfig,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  what: string,
+): void {
+  const blocks = new Set<number>();
+  for (const name of shapes.keys()) {
+    const m = /^transformer\.blocks\.(\d+)\./.exec(name);
+    if (m) blocks.add(Number(m[1]));
+  }
+  const fail = (key: string, value: number, found: string): never => {
+    throw new CheckpointError(`${what}: config key "${key}" is ${value} but ${found}`);
+  };
+  if (blocks.size !== config.nLayers) {
+    fail('n_layers', config.nLayers, `the weights hold ${blocks.size} blocks`);
+  }
+  const wte = shapes.get('transformer.wte.weight');
+  if (wte?.length === 2) {
+    if (wte[0] !== config.vocabSize)
+      fail('vocab_size', config.vocabSize, `transformer.wte.weight has ${wte[0]} rows`);
+    if (wte[1] !== config.dModel)
+      fail('d_model', config.dModel, `transformer.wte.weight has ${wte[1]} columns`);
+  }
+  const wpe = shapes.get('transformer.wpe.weight');
+  if (config.learnedPosEmb && wpe?.length === 2 && wpe[0] !== config.maxSeqLen) {
+    fail('max_seq_len', config.maxSeqLen, `transformer.wpe.weight has ${wpe[0]} rows`);
+  }
+  const up = shapes.get('transformer.blocks.0.ffn.up_proj.weight');
+  const hidden = Math.round(config.expansionRatio * config.dModel);
+  if (up?.length === 2 && up[1] === config.dModel && up[0] !== hidden) {
+    fail(
+      config.modelType === 'mosaic_gpt' ? 'mlp_ratio' : 'expansion_ratio',
+      config.expansionRatio,
+      `transformer.blocks.0 has an MLP of width ${up[0]}, not ${hidden}`,
+    );
+  }
+}
+
 function throwProblems(what: string, problems: string[]): void {
   if (problems.length === 0) return;
   const shown = problems.slice(0, 12).join('; ');
@@ -109,6 +151,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       sourceOf.set(mpt, name);
     }
     const shapes = new Map([...sourceOf].map(([mpt, src]) => [mpt, weights.tensors.get(src)!.shape]));
+    checkConfigSizes(config, shapes, `checkpoint ${dir}`);
     throwProblems(`checkpoint ${dir}`, stateDictProblems(config, shapes));
 
     const stateDict: StateDict = new Map();

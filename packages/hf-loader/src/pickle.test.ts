@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CheckpointError, UnsafePickleError } from './errors.js';
 import { unpickle } from './pickle.js';
 import { TORCH_GLOBALS } from './torch-bin.js';
+import { parseTorchStateDict } from './torch-state-dict.js';
 
 const bytes = (...parts: (number[] | string)[]) =>
   new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? [...Buffer.from(p, 'latin1')] : p)));
@@ -65,5 +66,36 @@ describe('restricted unpickler', () => {
     expect(() => unpickle(bytes([0x80, 0x06]), { globals: TORCH_GLOBALS })).toThrow(
       'pickle protocol 6 is newer than 5',
     );
+  });
+
+  it('appends long runs of items without overflowing the call stack', () => {
+    // [] MARK 0 0 ... APPENDS STOP: one APPENDS with 300,000 items.
+    const n = 300_000;
+    const p = new Uint8Array(4 + 2 * n + 2);
+    p.set([0x80, 0x02, 0x5d, 0x28]);
+    for (let i = 0; i < n; i++) p.set([0x4b, i & 0xff], 4 + 2 * i);
+    p.set([0x65, 0x2e], 4 + 2 * n);
+    const out = unpickle(p, { globals: TORCH_GLOBALS }) as number[];
+    expect(out).toHaveLength(n);
+    expect(out[n - 1]).toBe((n - 1) & 0xff);
+  });
+
+  it('refuses an integer too long to be a size before decoding it (decoding is quadratic)', () => {
+    const len = 1 << 20;
+    const p = new Uint8Array(2 + 5 + len + 1);
+    p.set([0x80, 0x02, 0x8b, 0, 0, 0x10, 0]);
+    p[p.length - 1] = 0x2e;
+    const t0 = performance.now();
+    expect(() => unpickle(p, { globals: TORCH_GLOBALS })).toThrow(
+      'pickle LONG of 1048576 bytes at offset 2 is too large (at most 64)',
+    );
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('describes a self-referencing persistent id without crashing on the cycle', () => {
+    // l = []; l.append(l); persistent_load(l)
+    const p = bytes([0x80, 0x02, 0x5d, 0x71, 0x00, 0x68, 0x00, 0x61, 0x51, 0x2e]);
+    expect(() => parseTorchStateDict(p, 'data.pkl')).toThrow(CheckpointError);
+    expect(() => parseTorchStateDict(p, 'data.pkl')).toThrow('data.pkl: unexpected persistent id (((...)))');
   });
 });

@@ -20,6 +20,11 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
 }
 
+const MAX_LONG_BYTES = 64;
+
+/** A name from the pickle, quoted and escaped for a one-line message, at most 80 characters. */
+const quote = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
+
 const OPCODE_NAMES: Record<number, string> = {
   73: 'INT',
   76: 'LONG',
@@ -110,7 +115,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     const g = options.globals.get(`${module}.${name}`);
     if (!g) {
       throw new UnsafePickleError(
-        `pickle references global "${module}.${name}", which is not allowed in a checkpoint ` +
+        `pickle references global ${quote(`${module}.${name}`)}, which is not allowed in a checkpoint ` +
           `(allowed: ${[...options.globals.keys()].join(', ')})`,
       );
     }
@@ -120,8 +125,14 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (typeof f === 'object' && f !== null && 'call' in f) return f as PyGlobal;
     throw new UnsafePickleError(`pickle calls a non-callable value at offset ${at}`);
   };
-  const longFrom = (b: Uint8Array): number | bigint => {
+  const longFrom = (b: Uint8Array, at: number): number | bigint => {
     if (b.length === 0) return 0;
+    // Decoding is quadratic in the length; no number in a state dict needs more than a few bytes.
+    if (b.length > MAX_LONG_BYTES) {
+      throw new UnsafePickleError(
+        `pickle LONG of ${b.length} bytes at offset ${at} is too large (at most ${MAX_LONG_BYTES})`,
+      );
+    }
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
     if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
@@ -139,7 +150,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const appendItems = (list: unknown, items: unknown[]) => {
     if (!Array.isArray(list))
       throw new UnsafePickleError(`pickle APPEND(S) on a non-list at offset ${pos - 1}`);
-    list.push(...items);
+    // One at a time: spreading a long run of items into push() overflows the call stack.
+    for (const item of items) list.push(item);
   };
 
   for (;;) {
@@ -282,10 +294,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         stack.push(u16());
         break;
       case 0x8a: // LONG1
-        stack.push(longFrom(take(u8())));
+        stack.push(longFrom(take(u8()), at));
         break;
       case 0x8b: // LONG4
-        stack.push(longFrom(take(u32())));
+        stack.push(longFrom(take(u32()), at));
         break;
       case 0x47: {
         // BINFLOAT (big-endian)

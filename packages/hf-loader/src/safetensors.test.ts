@@ -114,6 +114,33 @@ describe('safetensors header validation', () => {
       'tensor "x" (F32 [3]) needs 12 bytes but data_offsets [0, 8] span 8',
     );
   });
+  it('accepts only non-negative integer offsets and dimensions, naming the tensor and field', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ shape: [2], data_offsets: ['0', 8] }, 'tensor "x" has invalid data_offsets ["0",8]'],
+      [{ shape: [2], data_offsets: [0.5, 8.5] }, 'tensor "x" has invalid data_offsets [0.5,8.5]'],
+      [{ shape: [2], data_offsets: [-8, 0] }, 'tensor "x" has invalid data_offsets [-8,0]'],
+      [{ shape: [2], data_offsets: [8, 0] }, 'tensor "x" has invalid data_offsets [8,0]'],
+      [
+        { shape: [2], data_offsets: [0, 2 ** 60] },
+        'tensor "x" has invalid data_offsets [0,1152921504606847000]',
+      ],
+      [{ shape: ['2'], data_offsets: [0, 8] }, 'tensor "x" has invalid shape ["2"]'],
+      [{ shape: [-2], data_offsets: [0, 8] }, 'tensor "x" has invalid shape [-2]'],
+      [
+        { shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] },
+        'tensor "x" (F32 [1099511627776, 1099511627776]) needs',
+      ],
+      [
+        { shape: [2], data_offsets: [0, 16] },
+        'tensor "x" (F32 [2]) needs 8 bytes but data_offsets [0, 16] span 16',
+      ],
+    ];
+    for (const [entry, message] of cases) {
+      const p = rawFile('fields.safetensors', { x: { dtype: 'F32', ...entry } }, f32(2));
+      await expect(readSafetensors(p), message).rejects.toThrow(message);
+    }
+  });
+
   it('says what a truncated file lacks', async () => {
     const p = rawFile(
       'trunc.safetensors',

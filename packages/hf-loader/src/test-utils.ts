@@ -1,8 +1,11 @@
 // Helpers shared by this package's tests: temporary directories and small deterministic tensors.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
+import { ZipArchive } from './zip.js';
+import { buildZip } from './zip-test-writer.js';
 
 /** A fresh temporary directory, removed after the test file. */
 export function tempDir(prefix = 'hf-loader-'): string {
@@ -55,4 +58,30 @@ export function appendRawTensor(
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   writeFileSync(path, Buffer.concat([len, json, data, bytes]));
+}
+
+/** The entries of a zip archive (a torch checkpoint), in order, with their uncompressed bytes. */
+export async function zipEntries(path: string): Promise<{ name: string; data: Uint8Array }[]> {
+  const handle = await open(path, 'r');
+  try {
+    const zip = await ZipArchive.open(handle, path);
+    const out: { name: string; data: Uint8Array }[] = [];
+    for (const name of zip.entries.keys()) out.push({ name, data: await zip.read(name) });
+    return out;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Copies a torch checkpoint to `dest` (STORED, valid CRCs) with its data.pkl replaced by `edit(data.pkl)`. */
+export async function rewritePickle(
+  src: string,
+  dest: string,
+  edit: (pickle: Uint8Array) => Uint8Array,
+): Promise<void> {
+  const entries = await zipEntries(src);
+  writeFileSync(
+    dest,
+    buildZip(entries.map((e) => (e.name.endsWith('data.pkl') ? { name: e.name, data: edit(e.data) } : e))),
+  );
 }

@@ -10,116 +10,24 @@ import type { HostTensor } from '@mptjs/mpt-model';
 import { decodeFloats, widen16InPlace } from './dtypes.js';
 import { CheckpointError } from './errors.js';
 import { readExactly } from './file-io.js';
-import { type PyGlobal, unpickle } from './pickle.js';
+import {
+  ELEMENT_BYTES,
+  parseTorchStateDict,
+  type TorchDtype,
+  type TorchStorage,
+  type TorchTensorRef,
+} from './torch-state-dict.js';
 import { ZipArchive } from './zip.js';
 
-/** Element types torch storages can have; only the float ones become parameters. */
-export type TorchDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export {
+  TORCH_GLOBALS,
+  type TorchDtype,
+  type TorchStorage,
+  type TorchTensorRef,
+} from './torch-state-dict.js';
 
-const STORAGE_TYPES: Record<string, TorchDtype> = {
-  DoubleStorage: 'F64',
-  FloatStorage: 'F32',
-  HalfStorage: 'F16',
-  BFloat16Storage: 'BF16',
-  LongStorage: 'I64',
-  IntStorage: 'I32',
-  ShortStorage: 'I16',
-  CharStorage: 'I8',
-  ByteStorage: 'U8',
-  BoolStorage: 'BOOL',
-};
-
-const TORCH_DTYPES: Record<string, TorchDtype> = {
-  float64: 'F64',
-  float32: 'F32',
-  float16: 'F16',
-  bfloat16: 'BF16',
-  int64: 'I64',
-  int32: 'I32',
-  int16: 'I16',
-  int8: 'I8',
-  uint8: 'U8',
-  bool: 'BOOL',
-};
-
-const ELEMENT_BYTES: Record<TorchDtype, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
-
-export interface TorchStorage {
-  key: string;
-  dtype: TorchDtype;
-  /** Elements in the storage. */
-  numel: number;
-}
-
-/** A tensor as the pickle describes it: a strided view into a storage. */
-export interface TorchTensorRef {
-  storage: TorchStorage;
-  /** Offset into the storage, in elements. */
-  offset: number;
-  shape: number[];
-  stride: number[];
-}
-
-function isTensorRef(v: unknown): v is TorchTensorRef {
-  return typeof v === 'object' && v !== null && 'storage' in v && 'stride' in v;
-}
-
-function ints(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x))) {
-    throw new CheckpointError(`${what} is not a tuple of integers: ${JSON.stringify(v)}`);
-  }
-  return v as number[];
-}
-
-function fn(module: string, name: string, call: (args: unknown[]) => unknown): [string, PyGlobal] {
-  return [`${module}.${name}`, { module, name, call }];
-}
-
-function rebuildTensor(args: unknown[]): TorchTensorRef {
-  const [storage, offset, size, stride] = args;
-  if (!(typeof storage === 'object' && storage !== null && 'key' in storage)) {
-    throw new CheckpointError('_rebuild_tensor_v2 got no storage');
-  }
-  return {
-    storage: storage as TorchStorage,
-    offset: Number(offset),
-    shape: ints(size, 'tensor size'),
-    stride: ints(stride, 'tensor stride'),
-  };
-}
-
-/** The only globals a torch state dict may reference. */
-export const TORCH_GLOBALS: ReadonlyMap<string, PyGlobal> = new Map<string, PyGlobal>([
-  fn('torch._utils', '_rebuild_tensor_v2', rebuildTensor),
-  fn('torch._utils', '_rebuild_parameter', (args) => args[0]),
-  fn('torch._utils', '_rebuild_parameter_with_state', (args) => args[0]),
-  fn('collections', 'OrderedDict', () => new Map()),
-  // Storage types and dtypes are only ever named (in persistent ids), never called.
-  ...[...Object.keys(STORAGE_TYPES), ...Object.keys(TORCH_DTYPES)].map((name) =>
-    fn('torch', name, () => {
-      throw new CheckpointError(`torch.${name} cannot be called in a checkpoint`);
-    }),
-  ),
-]);
-
-function storageDtype(type: unknown): TorchDtype {
-  const g = type as Partial<PyGlobal> | null;
-  const dtype = g?.module === 'torch' && g.name ? (STORAGE_TYPES[g.name] ?? TORCH_DTYPES[g.name]) : undefined;
-  if (!dtype)
-    throw new CheckpointError(`persistent id names an unknown storage type ${g?.module}.${g?.name}`);
-  return dtype;
-}
+// data.pkl only describes tensors (a few hundred bytes each); anything near this size is not a state dict.
+export const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
 function isContiguous(shape: number[], stride: number[]): boolean {
   let expected = 1;
@@ -161,27 +69,16 @@ export class TorchCheckpoint {
         throw new CheckpointError(`${path}: zip archive has no data.pkl (not a torch.save checkpoint)`);
       const prefix = pkl.slice(0, -'data.pkl'.length);
       const byteorder = zip.entries.has(`${prefix}byteorder`)
-        ? await zip.read(`${prefix}byteorder`)
+        ? await zip.read(`${prefix}byteorder`, { maxBytes: 16 })
         : undefined;
       if (byteorder && new TextDecoder().decode(byteorder).trim() !== 'little') {
         throw new CheckpointError(`${path}: big-endian torch checkpoints are not supported`);
       }
-      const storages = new Map<string, TorchStorage>();
-      const root = unpickle(await zip.read(pkl), {
-        globals: TORCH_GLOBALS,
-        persistentLoad: (pid) => {
-          if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
-            throw new CheckpointError(`${path}: unexpected persistent id ${JSON.stringify(pid)}`);
-          }
-          const key = String(pid[2]);
-          const known = storages.get(key);
-          if (known) return known;
-          const storage = { key, dtype: storageDtype(pid[1]), numel: Number(pid[4]) };
-          storages.set(key, storage);
-          return storage;
-        },
-      });
-      const tensors = collectTensors(root, path);
+      const { tensors, storages } = parseTorchStateDict(
+        await zip.read(pkl, { maxBytes: MAX_PICKLE_BYTES }),
+        `${basename(path)}: ${pkl}`,
+      );
+      for (const storage of storages.values()) checkStorageEntry(zip, prefix, storage, basename(path));
       return new TorchCheckpoint(handle, zip, prefix, path, tensors);
     } catch (e) {
       await handle.close();
@@ -196,22 +93,10 @@ export class TorchCheckpoint {
     const what = `${basename(this.path)}: tensor "${name}"`;
     const { storage, offset, shape, stride } = ref;
     const es = ELEMENT_BYTES[storage.dtype];
+    // Shapes, strides and offsets were checked against the storage, and the storage against its entry, at open.
     const n = shape.reduce((a, b) => a * b, 1);
-    if (shape.length !== stride.length) throw new CheckpointError(`${what}: shape and stride lengths differ`);
-    let last = offset;
-    for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
-    if (n > 0 && (offset < 0 || last >= storage.numel || stride.some((s) => s < 0))) {
-      throw new CheckpointError(
-        `${what}: view reaches element ${last} of a storage with ${storage.numel} elements`,
-      );
-    }
     const entryName = `${this.prefix}data/${storage.key}`;
     const entry = this.zip.entry(entryName);
-    if (entry.size !== storage.numel * es) {
-      throw new CheckpointError(
-        `${what}: storage ${storage.key} should hold ${storage.numel * es} bytes (${storage.numel} x ${storage.dtype}), the archive has ${entry.size}`,
-      );
-    }
     if (isContiguous(shape, stride) && entry.method === 0) {
       if (storage.dtype === 'F32') {
         const out = new Float32Array(n);
@@ -266,17 +151,17 @@ function gather(src: Float32Array, offset: number, shape: number[], stride: numb
   return out;
 }
 
-function collectTensors(root: unknown, path: string): Map<string, TorchTensorRef> {
-  if (!(root instanceof Map))
-    throw new CheckpointError(`${path}: the pickled object is not a dict of tensors`);
-  const out = new Map<string, TorchTensorRef>();
-  for (const [k, v] of root) {
-    if (typeof k !== 'string')
-      throw new CheckpointError(`${path}: state dict key ${String(k)} is not a string`);
-    if (!isTensorRef(v)) throw new CheckpointError(`${path}: state dict entry "${k}" is not a tensor`);
-    out.set(k, v);
+/** A storage's zip entry must exist and hold exactly its elements. */
+function checkStorageEntry(zip: ZipArchive, prefix: string, storage: TorchStorage, file: string): void {
+  const name = `${prefix}data/${storage.key}`;
+  const entry = zip.entries.get(name);
+  if (!entry) throw new CheckpointError(`${file}: storage "${storage.key}" has no zip entry "${name}"`);
+  const bytes = storage.numel * ELEMENT_BYTES[storage.dtype];
+  if (entry.size !== bytes) {
+    throw new CheckpointError(
+      `${file}: storage "${storage.key}" should hold ${bytes} bytes (${storage.numel} x ${storage.dtype}), the archive has ${entry.size}`,
+    );
   }
-  return out;
 }
 
 async function assertZipMagic(handle: FileHandle, path: string): Promise<void> {

@@ -45,11 +45,34 @@ describe('parseMptConfig', () => {
       '"d_model" (64) must be divisible by "n_heads" (5)',
     );
     expect(() => parseMptConfig({ ...mosaic, vocab_size: -3 })).toThrow(
-      'config key "vocab_size" must be an integer >= 1, got -3',
+      'config key "vocab_size" must be an integer in 1..4194304, got -3',
     );
     expect(() =>
       parseMptConfig({ ...mosaic, model_type: 'mpt', attn_config: { alibi_bias_max: 'big' } }),
     ).toThrow('config key "attn_config.alibi_bias_max" must be a positive number, got "big"');
+  });
+
+  it('bounds every size before anything is allocated, naming the key', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ n_layers: 1_000_000 }, 'config key "n_layers" must be an integer in 1..1024, got 1000000'],
+      [{ d_model: 2 ** 20, n_heads: 1 }, 'config key "d_model" must be an integer in 1..65536, got 1048576'],
+      [{ n_heads: 4096 }, 'config key "n_heads" must be an integer in 1..1024, got 4096'],
+      [{ vocab_size: 1e9 }, 'config key "vocab_size" must be an integer in 1..4194304, got 1000000000'],
+      [{ max_seq_len: 2 ** 31 }, 'config key "max_seq_len" must be an integer in 1..1048576, got 2147483648'],
+      [{ mlp_ratio: 1e6 }, 'config key "mlp_ratio" must be a positive number <= 64, got 1000000'],
+      [{ n_layers: 1.5 }, 'config key "n_layers" must be an integer in 1..1024, got 1.5'],
+      [{ n_layers: '2' }, 'config key "n_layers" must be an integer in 1..1024, got "2"'],
+    ];
+    for (const [patch, message] of cases) {
+      expect(() => parseMptConfig({ ...mosaic, ...patch }), message).toThrow(message);
+    }
+    expect(() => parseMptConfig({ ...mosaic, model_type: 'mpt', expansion_ratio: 100 })).toThrow(
+      'config key "expansion_ratio" must be a positive number <= 64, got 100',
+    );
+    // The limits leave room for every published MPT.
+    expect(
+      parseMptConfig({ ...mosaic, d_model: 7168, n_heads: 64, n_layers: 48, max_seq_len: 65536 }).nLayers,
+    ).toBe(48);
   });
 
   it('rejects features that would silently change the model', () => {

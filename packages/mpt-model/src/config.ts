@@ -86,13 +86,18 @@ class Reader {
     );
   }
 
-  int(key: string, fallback?: number, min = 1): number {
+  int(key: string, fallback?: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.obj[key];
     if (v === undefined || v === null) {
       if (fallback === undefined) throw new ConfigError(`config key "${this.prefix}${key}" is required`);
       return fallback;
     }
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, `an integer >= ${min}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.fail(
+        key,
+        max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}..${max}`,
+      );
+    }
     return v;
   }
 
@@ -149,7 +154,22 @@ class Reader {
   }
 }
 
+/**
+ * Upper bounds on the sizes a config may ask for. Each is far above any published MPT (mpt-30b: d_model 7168,
+ * 48 layers, 8192 positions) yet small enough that a typo or a hostile file fails at parse time with the key's
+ * name, instead of allocating gigabytes before some later shape check.
+ */
+export const CONFIG_LIMITS = {
+  d_model: 65_536,
+  n_heads: 1_024,
+  n_layers: 1_024,
+  max_seq_len: 1_048_576,
+  vocab_size: 4_194_304,
+  expansion_ratio: 64,
+} as const;
+
 const positive = (n: number) => Number.isFinite(n) && n > 0;
+const ratio = (n: number) => positive(n) && n <= CONFIG_LIMITS.expansion_ratio;
 const fraction = (n: number) => Number.isFinite(n) && n > 0 && n <= 1;
 const probability = (n: number) => Number.isFinite(n) && n >= 0 && n < 1;
 
@@ -162,15 +182,15 @@ export function parseMptConfig(json: unknown): MPTConfig {
     ['mpt', 'mosaic_gpt'] as const,
     'attn_config' in json ? 'mpt' : 'mosaic_gpt',
   );
-  const dModel = top.int('d_model');
-  const nHeads = top.int('n_heads');
+  const dModel = top.int('d_model', undefined, 1, CONFIG_LIMITS.d_model);
+  const nHeads = top.int('n_heads', undefined, 1, CONFIG_LIMITS.n_heads);
   const base = {
     modelType,
     dModel,
     nHeads,
-    nLayers: top.int('n_layers'),
-    maxSeqLen: top.int('max_seq_len'),
-    vocabSize: top.int('vocab_size'),
+    nLayers: top.int('n_layers', undefined, 1, CONFIG_LIMITS.n_layers),
+    maxSeqLen: top.int('max_seq_len', undefined, 1, CONFIG_LIMITS.max_seq_len),
+    vocabSize: top.int('vocab_size', undefined, 1, CONFIG_LIMITS.vocab_size),
     noBias: top.bool('no_bias', DEFAULTS.noBias),
     embeddingFraction: top.num('embedding_fraction', DEFAULTS.embeddingFraction, fraction, 'in (0, 1]'),
     logitScale: top.logitScale('logit_scale', dModel),
@@ -186,7 +206,12 @@ export function parseMptConfig(json: unknown): MPTConfig {
   let rest: Omit<MPTConfig, keyof typeof base>;
   if (modelType === 'mosaic_gpt') {
     rest = {
-      expansionRatio: top.num('mlp_ratio', DEFAULTS.expansionRatio, positive, 'a positive number'),
+      expansionRatio: top.num(
+        'mlp_ratio',
+        DEFAULTS.expansionRatio,
+        ratio,
+        `a positive number <= ${CONFIG_LIMITS.expansion_ratio}`,
+      ),
       alibi: top.bool('alibi', DEFAULTS.alibi),
       alibiBiasMax: top.num('alibi_bias_max', DEFAULTS.alibiBiasMax, positive, 'a positive number'),
       learnedPosEmb: !top.bool('alibi', DEFAULTS.alibi),
@@ -207,7 +232,12 @@ export function parseMptConfig(json: unknown): MPTConfig {
     const init = isObject(json['init_config']) ? new Reader(json['init_config'], 'init_config.') : undefined;
     const alibi = a.bool('alibi', DEFAULTS.alibi);
     rest = {
-      expansionRatio: top.num('expansion_ratio', DEFAULTS.expansionRatio, positive, 'a positive number'),
+      expansionRatio: top.num(
+        'expansion_ratio',
+        DEFAULTS.expansionRatio,
+        ratio,
+        `a positive number <= ${CONFIG_LIMITS.expansion_ratio}`,
+      ),
       alibi,
       alibiBiasMax: a.num('alibi_bias_max', DEFAULTS.alibiBiasMax, positive, 'a positive number'),
       learnedPosEmb: top.bool('learned_pos_emb', !alibi),

@@ -1,5 +1,6 @@
 export {
   type AttnImpl,
+  CONFIG_LIMITS,
   ConfigError,
   type ModelType,
   type MPTConfig,

@@ -1,5 +1,6 @@
 import {
   DataMixer,
+  expandPreset,
   type MixerBatch,
   type MixerState,
   parseTrainLoader,
@@ -14,7 +15,7 @@ export async function openMixer(
   seqLen: number,
   state?: unknown,
 ): Promise<DataMixer> {
-  const config = parseTrainLoader(loaderSection as Json, seqLen);
+  const config = parseTrainLoader(expandPreset(loaderSection as Json, 'config'), seqLen);
   if (config.maxSeqLen !== seqLen) {
     throw new Error(
       `the loader's max_seq_len (${config.maxSeqLen}) differs from the model's sequence length (${seqLen})`,

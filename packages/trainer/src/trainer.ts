@@ -410,6 +410,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         elapsed_s: elapsed(),
         ...(scaler ? { loss_scale: lossScale, ...(applied ? {} : { skipped: true }) } : {}),
       };
+      // Bad records the mixer left out so far (`on_bad_record: skip`), per stream, once there are any.
+      const skipped = Object.entries(batch.skipped).filter(([, n]) => n > 0);
+      if (skipped.length > 0) {
+        record.skipped_records = skipped.reduce((a, [, n]) => a + n, 0);
+        for (const [name, n] of skipped) record[`skipped_records/${name}`] = n;
+      }
       if (lead) metrics.write(record);
       bar?.update({
         step: timestamp.batches,
@@ -424,7 +430,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       ) {
         log(
           `[batch=${timestamp.batches}] loss=${loss.toFixed(4)} lr=${lr.toExponential(3)} grad_norm=${gradNorm.toFixed(4)} ` +
-            `tok/s=${record.tokens_per_s.toFixed(0)} mfu=${record.mfu === null ? '-' : `${(record.mfu * 100).toFixed(2)}%`}`,
+            `tok/s=${record.tokens_per_s.toFixed(0)} mfu=${record.mfu === null ? '-' : `${(record.mfu * 100).toFixed(2)}%`}` +
+            (record.skipped_records === undefined ? '' : ` skipped_records=${record.skipped_records}`),
         );
       }
       if (cfg.evalLoader && crossed(cfg.evalInterval, before, timestamp, cfg.maxDuration, geometry))

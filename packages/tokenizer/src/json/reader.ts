@@ -1,5 +1,8 @@
 // Typed access to parsed JSON that reports the JSON path of every bad value.
 import { TokenizerJsonError, UnsupportedComponentError } from '../errors.js';
+import { describeJsonSyntaxError, loneSurrogatePath } from './text.js';
+
+export const MAX_TOKEN_ID = 2 ** 31 - 1;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -79,6 +82,13 @@ export class JsonNode {
     return n;
   }
 
+  /** A token id: ids live in Int32Arrays, so 0..2^31-1 (ids beyond would be corrupted, never silently). */
+  tokenId(): number {
+    const n = this.integer();
+    if (n < 0 || n > MAX_TOKEN_ID) this.fail(`a token id in 0..${MAX_TOKEN_ID}`);
+    return n;
+  }
+
   number(): number {
     if (typeof this.value !== 'number') this.fail('a number');
     return this.value as number;
@@ -98,19 +108,30 @@ export class JsonNode {
   }
 }
 
-/** Parses tokenizer.json text or takes an already parsed object. */
+// A `\uD800`-`\uDFFF` escape: the only way valid JSON text can carry a lone surrogate.
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Parses tokenizer.json text or takes an already parsed object. Syntax errors are one line (line, column, an escaped
+ * excerpt); strings holding lone surrogates are refused, as the reference implementation refuses them.
+ */
 export function parseTokenizerJson(input: unknown): JsonNode {
+  let parsed: unknown = input;
   if (typeof input === 'string') {
-    let parsed: unknown;
     try {
       parsed = JSON.parse(input);
     } catch (err) {
+      throw new TokenizerJsonError('', describeJsonSyntaxError(input, err as Error));
+    }
+  }
+  if (typeof input !== 'string' || SURROGATE_ESCAPE.test(input)) {
+    const path = loneSurrogatePath(parsed);
+    if (path !== undefined) {
       throw new TokenizerJsonError(
-        '',
-        `tokenizer.json is not valid JSON (truncated or corrupt?): ${(err as Error).message}`,
+        path,
+        'string holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not Unicode text',
       );
     }
-    return new JsonNode(parsed, '');
   }
-  return new JsonNode(input, '');
+  return new JsonNode(parsed, '');
 }

@@ -56,7 +56,8 @@ function splitFromJson(node: JsonNode): PreTokenizer {
   const obj = pattern.object();
   let re: RegExp | null;
   if (typeof obj.String === 'string') {
-    re = obj.String === '' ? null : new RegExp(obj.String.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'), 'gu');
+    // Only syntax characters may be escaped in `u` mode (an escaped `-` outside a class is a SyntaxError).
+    re = obj.String === '' ? null : new RegExp(obj.String.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'gu');
   } else if (typeof obj.Regex === 'string') {
     try {
       re = new RegExp(onigToJs(obj.Regex), 'gu');

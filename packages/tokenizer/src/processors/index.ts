@@ -125,7 +125,7 @@ function templateFromJson(node: JsonNode): TemplateProcessor {
       const ids = sp
         .get('ids')
         .array()
-        .map((n) => n.nonNegativeInteger());
+        .map((n) => n.tokenId());
       const tokens = sp
         .get('tokens')
         .array()

@@ -106,7 +106,7 @@ function escapeRegex(s: string): string {
 export function addedTokensFromJson(node: JsonNode): AddedToken[] {
   if (node.isMissing()) return [];
   return node.array().map((t) => ({
-    id: t.get('id').nonNegativeInteger(),
+    id: t.get('id').tokenId(),
     content: t.get('content').string(),
     singleWord: t.get('single_word').optionalBoolean(false),
     lstrip: t.get('lstrip').optionalBoolean(false),

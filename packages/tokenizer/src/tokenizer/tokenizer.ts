@@ -2,6 +2,7 @@
 import { type Decoder, decoderFromJson } from '../decoders/index.js';
 import { TokenizerJsonError } from '../errors.js';
 import { type JsonNode, parseTokenizerJson } from '../json/reader.js';
+import { decodeTokenizerJson } from '../json/text.js';
 import { BPE } from '../models/bpe/model.js';
 import { type Normalizer, normalizerFromJson } from '../normalizers/index.js';
 import { ByteLevelPreTokenizer, type PreTokenizer, preTokenizerFromJson } from '../pre-tokenizers/index.js';
@@ -103,14 +104,18 @@ export class Tokenizer {
     if (/^(https?|blob|data):/.test(href)) {
       const res = await fetch(href);
       if (!res.ok) throw new Error(`cannot fetch ${href}: HTTP ${res.status}`);
-      return Tokenizer.fromJSON(await res.text());
+      return Tokenizer.fromJSON(new Uint8Array(await res.arrayBuffer()));
     }
     const { readFile } = await import('node:fs/promises');
-    return Tokenizer.fromJSON(await readFile(path, 'utf8'));
+    return Tokenizer.fromJSON(new Uint8Array(await readFile(path)));
   }
 
-  /** Builds a tokenizer from tokenizer.json text or its parsed object. Bad input throws with the JSON path. */
-  static fromJSON(input: string | object): Tokenizer {
+  /**
+   * Builds a tokenizer from tokenizer.json text, its bytes (strict UTF-8: UTF-16 and invalid bytes are refused), or
+   * its parsed object. Bad input throws a one-line TokenizerJsonError with the JSON path.
+   */
+  static fromJSON(input: string | Uint8Array | object): Tokenizer {
+    if (input instanceof Uint8Array) input = decodeTokenizerJson(input);
     if (typeof input !== 'string' && (typeof input !== 'object' || input === null))
       throw new TokenizerJsonError('', 'expected tokenizer.json text or its parsed object');
     return new Tokenizer(parseTokenizerJson(input), input);

@@ -1,9 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DATASET_KEYS, STREAM_KEYS } from '@mptjs/data-mixer';
 import { parseMptConfig } from '@mptjs/mpt-model';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { TrainConfigError } from './errors.js';
 import { formatResolvedConfig, loadTrainConfig, parseTrainConfig } from './index.js';
 
 // The shape of llm-foundry's scripts/train/yamls/pretrain/mpt-1b.yaml.
@@ -192,6 +194,79 @@ describe('llm-foundry YAML', () => {
     ]);
     expect(config.trainLoader.dataset.shuffleSeed).toBe(9176);
     expect(config.trainLoader.dataset.shuffle).toBe(false);
+  });
+
+  it('accepts every dataset and stream key the data mixer documents, checking the ones it reads', () => {
+    const { config } = parseTrainConfig(MPT_1B, [
+      'train_loader.dataset.on_bad_record=skip',
+      'train_loader.dataset.text_field=body',
+      'train_loader.dataset.shuffle_block_size=64',
+      'train_loader.dataset.streams.c4.text_field=content',
+      'train_loader.dataset.allow_unsafe_types=false',
+      'train_loader.dataset.epoch_size=1000',
+      'eval_loader.dataset.on_bad_record=fail',
+    ]);
+    expect(config.trainLoader.dataset.onBadRecord).toBe('skip');
+    expect(config.trainLoader.dataset.textField).toBe('body');
+    expect(config.trainLoader.dataset.streams.find((s) => s.name === 'c4')!.textField).toBe('content');
+    expect(config.evalLoader!.dataset.onBadRecord).toBe('fail');
+    for (const key of DATASET_KEYS) {
+      expect(() => parseTrainConfig(MPT_1B, [`train_loader.dataset.${key}=null`]), key).not.toThrow();
+    }
+    for (const key of STREAM_KEYS) {
+      if (key === 'local') continue;
+      expect(
+        () => parseTrainConfig(MPT_1B, [`train_loader.dataset.streams.c4.${key}=null`]),
+        key,
+      ).not.toThrow();
+    }
+    const preset = parseTrainConfig(MPT_1B, [
+      'train_loader.dataset.streams=null',
+      'train_loader.dataset.preset=redpajama',
+      'train_loader.dataset.root=/data/rp',
+    ]).config;
+    expect(preset.trainLoader.dataset.preset).toEqual({ name: 'redpajama', root: '/data/rp' });
+    expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.on_bad_record=ignore'])).toThrow(
+      'config key "train_loader.dataset.on_bad_record" must be one of "fail", "skip", got "ignore"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.preset=redpajama'])).toThrow(
+      'config key "train_loader.dataset.preset" needs "train_loader.dataset.root"',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.shuffle_block_size=0'])).toThrow(
+      'config key "train_loader.dataset.shuffle_block_size" must be an integer >= 1, got 0',
+    );
+  });
+
+  it('refuses --set through __proto__, which would otherwise change Object.prototype', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['__proto__.polluted=1'])).toThrow(
+      'override "__proto__.polluted=1": "__proto__" is not a config key',
+    );
+    expect(() => parseTrainConfig(MPT_1B, ['model.__proto__.polluted=1'])).toThrow(TrainConfigError);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    // Inherited members are not keys either.
+    expect(() => parseTrainConfig(MPT_1B, [`run_name=\${constructor}`])).toThrow(
+      `config key "run_name": interpolation "\${constructor}" refers to a key that does not exist`,
+    );
+  });
+
+  it('refuses an unresolved YAML tag instead of reading it as a string', () => {
+    expect(() => parseTrainConfig(MPT_1B, ['run_name=!foo bar'])).toThrow(
+      'override "run_name=!foo bar": value is not valid YAML (Unresolved tag: !foo',
+    );
+    expect(() => parseTrainConfig(`${MPT_1B}\nmetadata: !python/object {a: 1}\n`)).toThrow(
+      'config: invalid YAML: Unresolved tag: !python/object',
+    );
+  });
+
+  it('refuses a YAML alias inside its own anchor instead of overflowing the stack', () => {
+    expect(() =>
+      parseTrainConfig(`${MPT_1B}
+metadata: &loop {again: *loop}
+`),
+    ).toThrow('config key "metadata.again" contains itself (a YAML alias inside its own anchor)');
+    expect(() => parseTrainConfig(MPT_1B, ['max_duration=&a [*a]'])).toThrow(
+      'config key "max_duration[0]" contains itself',
+    );
   });
 
   it('names the full path of an unknown key', () => {

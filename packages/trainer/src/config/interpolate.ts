@@ -11,7 +11,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function lookup(root: Record<string, unknown>, path: string): unknown {
   let cur: unknown = root;
   for (const part of path.split('.')) {
-    if (!isObject(cur) || !(part in cur)) return undefined;
+    // Own keys only: `${constructor}` must not find Object's inherited members.
+    if (!isObject(cur) || !Object.hasOwn(cur, part)) return undefined;
     cur = cur[part];
   }
   return cur;
@@ -24,6 +25,8 @@ function lookup(root: Record<string, unknown>, path: string): unknown {
  */
 export function interpolate(root: Record<string, unknown>): Record<string, unknown> {
   const resolving = new Set<string>();
+  // Containers being walked: a YAML alias inside its own anchor (`a: &x [*x]`) makes a cycle.
+  const ancestors = new Set<object>();
 
   const resolveRef = (ref: string, at: string): unknown => {
     const path = ref.trim();
@@ -63,13 +66,19 @@ export function interpolate(root: Record<string, unknown>): Record<string, unkno
         return String(v);
       });
     }
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, `${at}[${i}]`));
-    if (isObject(value)) {
+    if (typeof value !== 'object' || value === null) return value;
+    if (ancestors.has(value)) {
+      throw new TrainConfigError(`config key "${at}" contains itself (a YAML alias inside its own anchor)`);
+    }
+    ancestors.add(value);
+    try {
+      if (Array.isArray(value)) return value.map((v, i) => walk(v, `${at}[${i}]`));
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) out[k] = walk(v, at ? `${at}.${k}` : k);
       return out;
+    } finally {
+      ancestors.delete(value);
     }
-    return value;
   };
 
   return walk(root, '') as Record<string, unknown>;

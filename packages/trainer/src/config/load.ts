@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { TrainConfigError } from './errors.js';
 import { interpolate } from './interpolate.js';
 import { applyOverrides } from './overrides.js';
 import { type TrainConfig, validateTrainConfig } from './schema.js';
 import { isObject, type Json } from './section.js';
+import { parseYamlStrict } from './yaml.js';
 
 export interface LoadedConfig {
   /** The config as resolved: overrides applied, `${...}` interpolated. */
@@ -20,7 +21,7 @@ export function parseTrainConfig(
 ): LoadedConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlStrict(text);
   } catch (err) {
     throw new TrainConfigError(`${source}: invalid YAML: ${(err as Error).message}`);
   }

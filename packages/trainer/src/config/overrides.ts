@@ -1,5 +1,5 @@
-import { parse as parseYaml } from 'yaml';
 import { TrainConfigError } from './errors.js';
+import { parseYamlStrict } from './yaml.js';
 
 /**
  * Applies `a.b.c=value` overrides (the CLI's `--set`) to a raw config, creating sections as needed. Values are
@@ -16,16 +16,19 @@ export function applyOverrides(
     const path = item.slice(0, eq).trim().split('.');
     if (path.some((p) => p === ''))
       throw new TrainConfigError(`override "${item}" has an empty key in its path`);
+    // Assigning to `__proto__` would change an object's prototype (or Object.prototype itself), not set a key.
+    if (path.includes('__proto__'))
+      throw new TrainConfigError(`override "${item}": "__proto__" is not a config key`);
     let value: unknown;
     try {
-      value = parseYaml(item.slice(eq + 1));
+      value = parseYamlStrict(item.slice(eq + 1));
     } catch (err) {
       throw new TrainConfigError(`override "${item}": value is not valid YAML (${(err as Error).message})`);
     }
     let cur: Record<string, unknown> = out;
     for (let i = 0; i < path.length - 1; i++) {
       const key = path[i]!;
-      const next = cur[key];
+      const next = Object.hasOwn(cur, key) ? cur[key] : undefined;
       if (next === undefined || next === null) cur[key] = {};
       else if (typeof next !== 'object' || Array.isArray(next)) {
         throw new TrainConfigError(

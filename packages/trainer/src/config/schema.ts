@@ -1,4 +1,10 @@
-import { DEFAULT_SHUFFLE_SEED } from '@mptjs/data-mixer';
+import {
+  type BadRecordPolicy,
+  DEFAULT_SHUFFLE_SEED,
+  DATASET_KEYS as MIXER_DATASET_KEYS,
+  STREAM_KEYS as MIXER_STREAM_KEYS,
+  PRESETS,
+} from '@mptjs/data-mixer';
 import type { Duration } from './duration.js';
 import { TrainConfigError } from './errors.js';
 import { type Json, Section } from './section.js';
@@ -33,6 +39,8 @@ export interface StreamConfig {
   proportion?: number;
   repeat?: number;
   choose?: number;
+  /** JSON-lines field holding the text (default: the dataset's, else `text`). */
+  textField?: string;
 }
 
 export interface LoaderConfig {
@@ -47,6 +55,11 @@ export interface LoaderConfig {
     maxSeqLen: number;
     eosTokenId?: number;
     bosTokenId?: number;
+    /** What the mixer does with a bad record: stop (`fail`, default) or leave it out and count it (`skip`). */
+    onBadRecord: BadRecordPolicy;
+    textField?: string;
+    /** `preset: redpajama` with `root`: the mixer expands it into the seven RedPajama streams. */
+    preset?: { name: string; root: string };
     streams: StreamConfig[];
   };
   dropLast: boolean;
@@ -195,24 +208,9 @@ function readModel(s: Section): ModelSectionConfig {
   };
 }
 
-const STREAM_KEYS = ['download_retry', 'download_timeout', 'validate_hash', 'keep_zip'];
-const DATASET_PASSIVE_KEYS = [
-  'predownload',
-  'download_retry',
-  'download_timeout',
-  'validate_hash',
-  'keep_zip',
-  'num_canonical_nodes',
-  'shuffle_algo',
-  'shuffle_block_size',
-  'sampling_method',
-  'sampling_granularity',
-  'batching_method',
-  'cache_limit',
-  'partition_algo',
-  'epoch_size',
-  'allow_pad_trimming',
-];
+// The data mixer validates these itself when it opens (see its README); here they are only known keys.
+const STREAM_PASSIVE_KEYS = [...MIXER_STREAM_KEYS];
+const DATASET_PASSIVE_KEYS = [...MIXER_DATASET_KEYS];
 
 function readStream(s: Section, name: string): StreamConfig {
   const stream: StreamConfig = { name };
@@ -222,8 +220,10 @@ function readStream(s: Section, name: string): StreamConfig {
   const proportion = s.num('proportion', nonNegative, 'a number >= 0');
   const repeat = s.num('repeat', nonNegative, 'a number >= 0');
   const choose = s.int('choose', 0);
-  s.accept(...STREAM_KEYS);
+  const textField = s.str('text_field');
+  s.accept(...STREAM_PASSIVE_KEYS);
   s.finish();
+  if (textField !== undefined) stream.textField = textField;
   if (local !== undefined) stream.local = local;
   if (remote !== undefined) stream.remote = remote;
   if (split !== undefined) stream.split = split;
@@ -249,8 +249,21 @@ function readLoader(s: Section, defaultSeqLen: number): LoaderConfig {
     // The mixer's default (llm-foundry's 9176), not `seed`: this view must describe what the mixer does.
     shuffleSeed: d.int('shuffle_seed') ?? DEFAULT_SHUFFLE_SEED,
     maxSeqLen: d.int('max_seq_len', 1) ?? defaultSeqLen,
+    onBadRecord: d.oneOf('on_bad_record', ['fail', 'skip'] as const) ?? 'fail',
     streams,
   };
+  d.int('shuffle_block_size', 1);
+  const textField = d.str('text_field');
+  if (textField !== undefined) dataset.textField = textField;
+  const preset = d.oneOf('preset', Object.keys(PRESETS));
+  const root = d.str('root');
+  if (preset !== undefined) {
+    if (root === undefined)
+      throw new TrainConfigError(`config key "${d.key('preset')}" needs "${d.key('root')}"`);
+    dataset.preset = { name: preset, root };
+  } else if (root !== undefined) {
+    throw new TrainConfigError(`config key "${d.key('root')}" is only used with "${d.key('preset')}"`);
+  }
   const local = d.str('local');
   const remote = d.str('remote');
   const split = d.str('split');
@@ -263,8 +276,8 @@ function readLoader(s: Section, defaultSeqLen: number): LoaderConfig {
   if (bos !== undefined) dataset.bosTokenId = bos;
   d.accept(...DATASET_PASSIVE_KEYS);
   d.finish();
-  if (streams.length === 0 && local === undefined && remote === undefined) {
-    throw new TrainConfigError(`config key "${d.path}" needs "local", "remote" or "streams"`);
+  if (streams.length === 0 && local === undefined && remote === undefined && preset === undefined) {
+    throw new TrainConfigError(`config key "${d.path}" needs "local", "remote", "streams" or "preset"`);
   }
   const loader: LoaderConfig = {
     name,

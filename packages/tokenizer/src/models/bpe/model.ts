@@ -1,6 +1,6 @@
 // The BPE model: vocab, merges, and the encode loop for one pre-token (a "word").
 import { TokenizerJsonError } from '../../errors.js';
-import type { JsonNode } from '../../json/reader.js';
+import { type JsonNode, MAX_TOKEN_ID } from '../../json/reader.js';
 import { BYTE_TO_CHAR } from '../../utils/byte-level.js';
 import { encodeUtf8Into as encodeUtf8, utf8Length } from '../../utils/utf8.js';
 import { MAX_CACHED_LENGTH, RangeWordCache, WordCache } from './cache.js';
@@ -85,8 +85,8 @@ export class BPE {
     const vocabNode = node.get('vocab');
     const vocab = new Map<string, number>();
     for (const [token, id] of Object.entries(vocabNode.object())) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
-        vocabNode.get(token).fail('a non-negative integer id');
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_TOKEN_ID)
+        vocabNode.get(token).fail(`a token id in 0..${MAX_TOKEN_ID}`);
       vocab.set(token, id as number);
     }
     const mergesNode = node.get('merges');

@@ -26,6 +26,8 @@ run_extra() {
   extra_failed=$((extra_failed + fail))
   [ "$rc" = 0 ] || status=$rc
 }
+# The package graph in docs/architecture.md matches the manifests, and every edge is declared and used.
+run_extra node tools/architecture/graph.mjs --check
 # Every package packed with pnpm, installed from the tarballs in an empty project, its README examples run.
 run_extra node tools/pack-test/run.mjs
 # The command-line examples shipped under packages/*/examples, run against the built packages.

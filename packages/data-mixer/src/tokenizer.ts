@@ -2,6 +2,7 @@
 // so that a worker thread can build its own copy: functions cannot cross thread boundaries.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Tokenizer } from '@mptjs/tokenizer';
 
 /** What the mixer needs from a tokenizer. `encode` may be synchronous or asynchronous. */
 export interface TextTokenizer {
@@ -51,23 +52,10 @@ function eosOf(id: number | null | undefined, file: string): number {
 }
 
 async function loadMptjs(file: string): Promise<LoadedTokenizer> {
-  // Imported by name so this package's types do not depend on the tokenizer's build output.
-  const specifier = '@mptjs/tokenizer';
-  const mod = (await import(specifier)) as Record<string, unknown>;
-  const Tokenizer = mod['Tokenizer'] as
-    | { fromFile(path: string): Promise<MptjsTokenizer> | MptjsTokenizer }
-    | undefined;
-  if (typeof Tokenizer?.fromFile !== 'function')
-    throw new Error('@mptjs/tokenizer exports no Tokenizer.fromFile');
   const tok = await Tokenizer.fromFile(file);
   // Only `encode`: its `encodeBatch` runs a worker pool of its own that would outlive the mixer's worker.
   const tokenizer: TextTokenizer = { encode: (text) => tok.encode(text) };
   return { tokenizer, eosId: eosOf(tok.tokenToId(EOS_TOKEN), file), library: 'mptjs' };
-}
-
-interface MptjsTokenizer {
-  encode(text: string): ArrayLike<number>;
-  tokenToId(token: string): number | null | undefined;
 }
 
 async function loadHfTokenizers(file: string): Promise<LoadedTokenizer> {

@@ -357,8 +357,9 @@ export class F16GemmProgram implements WebGpuProgramLike {
             workgroupBarrier();
           }`
         : '';
-    // Matrix loads and stores want 16-byte aligned bases: the tiles come first (drivers place workgroup
-    // variables in order), every array's byte size is a multiple of 16, and the edge flag takes 16 bytes.
+    // Vulkan's cooperative-matrix loads and stores need 16-byte aligned pointers and strides (misalignment is
+    // undefined, not an error): the tiles come first (drivers place workgroup variables in order), every array's
+    // byte size is a multiple of 16, the edge flag takes 16 bytes, and pads and K offsets are multiples of 8 halves.
     const trailing = matrix
       ? `var<workgroup> scratch : array<f32, ${tile.sgRows * tile.sgCols * M * N}>;
       var<workgroup> edgeBlock : array<i32, 4>;`

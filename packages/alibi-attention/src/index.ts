@@ -51,6 +51,7 @@ export { patchWasmIdentity } from './wasm-identity.js';
 export * from './wasm-kernels/adamw.js';
 export * from './wasm-kernels/cross-entropy.js';
 export * from './wasm-kernels/gelu.js';
+export * from './wasm-kernels/gemv.js';
 export * from './wasm-kernels/int8-linear.js';
 export {
   patchWasmTransposedMatMul,

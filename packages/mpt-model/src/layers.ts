@@ -1,5 +1,13 @@
 // The small building blocks of an MPT block, as pure tfjs functions.
-import { geluErfSimd, geluKernelsAvailable, type Int8Weight, int8Linear } from '@mptjs/alibi-attention';
+import {
+  GEMV_ROWS_MAX,
+  gemvKernelsAvailable,
+  gemvSimd,
+  geluErfSimd,
+  geluKernelsAvailable,
+  type Int8Weight,
+  int8Linear,
+} from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLayerNorm } from './webgpu-kernels/layer-norm.js';
 
@@ -45,6 +53,11 @@ export function linear(x: tf.Tensor, p: LinearParams): tf.Tensor {
     const flat = tf.reshape(x, [-1, inFeatures]);
     let y: tf.Tensor;
     if (inOut) y = tf.matMul(flat, p.weight);
+    // A decode step's few rows: our matrix-vector kernel streams each weight row once (XNNPACK's GEMM reaches a
+    // fraction of the memory bandwidth there).
+    else if (flat.shape[0]! <= GEMV_ROWS_MAX && gemvKernelsAvailable()) {
+      y = gemvSimd(flat as tf.Tensor2D, p.weight as tf.Tensor2D);
+    }
     // tfjs-wasm multiplies 4-10x slower when the right operand is transposed: there, compute (W x^T)^T with the
     // weight untransposed and move the (smaller) activations instead.
     else if (tf.getBackend() === 'wasm') y = tf.transpose(tf.matMul(p.weight, tf.transpose(flat)));

@@ -63,6 +63,7 @@ export function gemvSimd(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[1]) {
     throw new RangeError(`gemvSimd: x [${x.shape}] and w [${w.shape}] are not [m, k] and [n, k]`);
   }
+  registerGemvKernel();
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, wIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     save([xIn, wIn]);

@@ -45,7 +45,17 @@ export interface Int8Weight {
 }
 
 interface Int8MatmulExports {
-  int8_matmul(x: number, w: number, s: number, y: number, m: number, n: number, k: number, kp: number): void;
+  int8_matvec(
+    x: number,
+    w: number,
+    s: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    kp: number,
+    scratch: number,
+  ): void;
   int8_dequantize(w: number, s: number, out: number, n: number, k: number, kp: number): void;
 }
 
@@ -168,17 +178,24 @@ function int8LinearWasm(args: KernelArgs) {
   const kernels = int8Kernels(backend);
   const m = x.shape[0]!;
   const out = backend.makeOutput([m, n], 'float32');
-  // Addresses after the allocation: allocating may grow the memory.
-  kernels.int8_matmul(
-    addressOf(backend, x.dataId),
-    addressOf(backend, packed.dataId),
-    addressOf(backend, scales.dataId),
-    addressOf(backend, out.dataId),
-    m,
-    n,
-    k,
-    rowBytes,
-  );
+  // The kernel's scratch: four rows of x rounded to int16 (kp each) and 32 bytes of sums and scales.
+  const scratch = backend.makeOutput([2 * rowBytes + 8], 'float32');
+  try {
+    // Addresses after the allocations: allocating may grow the memory.
+    kernels.int8_matvec(
+      addressOf(backend, x.dataId),
+      addressOf(backend, packed.dataId),
+      addressOf(backend, scales.dataId),
+      addressOf(backend, out.dataId),
+      m,
+      n,
+      k,
+      rowBytes,
+      addressOf(backend, scratch.dataId),
+    );
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
   return out as tf.TensorInfo;
 }
 

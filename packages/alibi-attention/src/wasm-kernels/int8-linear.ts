@@ -1,7 +1,11 @@
 /**
  * Weight-only int8 linear layers for inference on tfjs-wasm: weights quantized per output row (symmetric, scale
- * = max|w| / 127), activations and sums in float32, multiplied by our SIMD kernel (`int8-matmul.wat`) straight
- * from the wasm heap. A decode step reads every weight once, so one byte per weight instead of four is its win.
+ * = max|w| / 127), multiplied by our SIMD kernel (`int8-matmul.wat`) straight from the wasm heap. A decode step
+ * reads every weight once, so one byte per weight instead of four is its win. Activations are not quantized to
+ * int8: below `INT8_FLOAT_MATMUL_ROWS` rows each row of x is rounded to int16 with its own scale (`max|x| /
+ * 32767`: at most 2^-16 of the row's largest value, far below the weights' rounding) so that the products sum in
+ * integer SIMD, three times the weights per second of widening each weight to float32; from there the weight is
+ * widened once and the activations stay float32.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { INT8_ROWS_MAX } from '../webgpu-int8/int8-programs.js';
@@ -39,7 +43,7 @@ export interface Int8Weight {
   /**
    * `int8`: on webgpu, rows of x beyond the few of a decode step are quantized to int8 too (per row) and
    * multiplied on the GPU's int8 matrix units where the device has them (W8A8); elsewhere, and by default,
-   * activations stay float32.
+   * activations are not quantized to int8 (see the module comment for wasm's int16 rounding of decode rows).
    */
   activations?: 'float32' | 'int8';
 }

@@ -53,6 +53,7 @@ export * from './wasm-kernels/cross-entropy.js';
 export * from './wasm-kernels/gelu.js';
 export * from './wasm-kernels/gemv.js';
 export * from './wasm-kernels/int8-linear.js';
+export * from './wasm-kernels/layer-norm.js';
 export {
   patchWasmTransposedMatMul,
   setWasmSimdMatMul,

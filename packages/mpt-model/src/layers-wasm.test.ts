@@ -65,7 +65,9 @@ describe('decode-step layers on wasm', () => {
       }
     }
     const bad = tf.zeros([1, 4]);
-    expect(() => layerNormWasmRows(bad, { weight: tf.ones([5]) }, 1e-5)).toThrow(/weight must be float32 \[4\]/);
+    expect(() => layerNormWasmRows(bad, { weight: tf.ones([5]) }, 1e-5)).toThrow(
+      /weight must be float32 \[4\]/,
+    );
   });
 
   it('layerNorm and linear take the kernels for few rows and tfjs ops for many, with the same results', async () => {

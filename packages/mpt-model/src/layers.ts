@@ -1,10 +1,10 @@
 // The small building blocks of an MPT block, as pure tfjs functions.
 import {
   GEMV_ROWS_MAX,
-  gemvKernelsAvailable,
-  gemvSimd,
   geluErfSimd,
   geluKernelsAvailable,
+  gemvKernelsAvailable,
+  gemvSimd,
   type Int8Weight,
   int8Linear,
   layerNormRows,

@@ -27,7 +27,9 @@ function gemvWasm(args: KernelArgs): tf.TensorInfo {
   const { x, w } = args.inputs as Record<'x' | 'w', tf.TensorInfo>;
   const backend = args.backend as WasmBackendLike;
   if (x.dtype !== 'float32' || w.dtype !== 'float32' || x.shape.length !== 2 || w.shape.length !== 2) {
-    throw new RangeError(`gemv: x and w must be float32 matrices, got x ${x.dtype} [${x.shape}], w ${w.dtype} [${w.shape}]`);
+    throw new RangeError(
+      `gemv: x and w must be float32 matrices, got x ${x.dtype} [${x.shape}], w ${w.dtype} [${w.shape}]`,
+    );
   }
   const [m, k] = x.shape as [number, number];
   const [n, kw] = w.shape as [number, number];
@@ -37,14 +39,25 @@ function gemvWasm(args: KernelArgs): tf.TensorInfo {
   const out = backend.makeOutput([m, n], 'float32');
   if (m === 0 || n === 0) return out as tf.TensorInfo;
   // Addresses after the allocation: allocating may grow the memory.
-  kernels.gemv(addressOf(backend, x.dataId), addressOf(backend, w.dataId), addressOf(backend, out.dataId), m, n, k);
+  kernels.gemv(
+    addressOf(backend, x.dataId),
+    addressOf(backend, w.dataId),
+    addressOf(backend, out.dataId),
+    m,
+    n,
+    k,
+  );
   return out as tf.TensorInfo;
 }
 
 /** Registers the wasm kernel (idempotent). */
 export function registerGemvKernel(): void {
   if (tf.getKernel(GEMV_KERNEL, 'wasm')) return;
-  tf.registerKernel({ kernelName: GEMV_KERNEL, backendName: 'wasm', kernelFunc: gemvWasm as unknown as tf.KernelFunc });
+  tf.registerKernel({
+    kernelName: GEMV_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: gemvWasm as unknown as tf.KernelFunc,
+  });
 }
 
 /** Whether `gemvSimd` runs here: wasm with SIMD and a reachable memory, our wasm kernels not switched off. */

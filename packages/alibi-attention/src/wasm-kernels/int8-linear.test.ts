@@ -139,7 +139,9 @@ describe('int8 weight-only linear on wasm', () => {
   it('sums long rows without int32 overflow and gives zeros for a zero row', async () => {
     await selectBackend('wasm', { log: false });
     const k = 8192;
-    const weight = Float32Array.from({ length: 3 * k }, (_, i) => (i < k ? 1 : i < 2 * k ? -1 : i % 2 ? 1 : -1));
+    const weight = Float32Array.from({ length: 3 * k }, (_, i) =>
+      i < k ? 1 : i < 2 * k ? -1 : i % 2 ? 1 : -1,
+    );
     const w = uploadInt8(quantizeInt8(weight, [3, k]));
     for (const m of [1, 3, 6]) {
       const x = new Float32Array(m * k);
@@ -151,7 +153,9 @@ describe('int8 weight-only linear on wasm', () => {
       for (let r = 1; r < m; r++) expected.push(...(r % 2 ? [k, -k, 0] : [-k, k, 0]));
       // Exact up to the float rounding of the two scales; an int32 that wrapped would be off by thousands.
       expect(got.length).toBe(3 * m);
-      got.forEach((v, i) => expect(Math.abs(v - expected[i]!), `m ${m} output ${i}`).toBeLessThan(1e-2));
+      for (const [i, v] of got.entries()) {
+        expect(Math.abs(v - expected[i]!), `m ${m} output ${i}`).toBeLessThan(1e-2);
+      }
     }
     disposeInt8Weight(w);
   });

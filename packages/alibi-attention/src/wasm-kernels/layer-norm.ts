@@ -33,12 +33,13 @@ function layerNormWasm(args: KernelArgs): tf.TensorInfo {
     throw new RangeError(`layerNormRows: x must be a float32 matrix, got ${x.dtype} [${x.shape}]`);
   }
   const kernels = kernelsFor<LayerNormExports>(backend, 'layer-norm');
-  if (!kernels) throw new Error('layerNormRows needs WebAssembly SIMD and a tfjs-wasm build that exposes its memory');
+  if (!kernels)
+    throw new Error('layerNormRows needs WebAssembly SIMD and a tfjs-wasm build that exposes its memory');
   const out = backend.makeOutput([...x.shape], 'float32');
   const rows = x.shape[0]!;
   if (rows === 0 || d === 0) return out as tf.TensorInfo;
   // Addresses after the allocation: allocating may grow the memory.
-  const at = (t: tf.TensorInfo) => addressOf(backend, t.dataId);
+  const at = (t: { dataId: object }) => addressOf(backend, t.dataId);
   kernels.layer_norm(at(x), at(weight), bias ? at(bias) : 0, at(out), rows, d, eps);
   return out as tf.TensorInfo;
 }
@@ -56,7 +57,8 @@ export function registerLayerNormRowsKernel(): void {
 /** Whether `layerNormRows` runs here: wasm with SIMD and a reachable memory, our wasm kernels not switched off. */
 export function layerNormRowsAvailable(): boolean {
   if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
-  if (kernelsFor<LayerNormExports>(tf.backend() as unknown as WasmBackendLike, 'layer-norm') === null) return false;
+  if (kernelsFor<LayerNormExports>(tf.backend() as unknown as WasmBackendLike, 'layer-norm') === null)
+    return false;
   registerLayerNormRowsKernel();
   return true;
 }
@@ -66,8 +68,15 @@ export function layerNormRowsAvailable(): boolean {
  * only (no gradient is recorded: wrap it in a custom gradient to train through it). Needs
  * `layerNormRowsAvailable()`.
  */
-export function layerNormRows(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor | undefined, eps: number): tf.Tensor2D {
+export function layerNormRows(
+  x: tf.Tensor2D,
+  weight: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  eps: number,
+): tf.Tensor2D {
   registerLayerNormRowsKernel();
   const inputs: tf.NamedTensorMap = bias ? { x, weight, bias } : { x, weight };
-  return tf.engine().runKernel(LAYER_NORM_ROWS_KERNEL, inputs, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf
+    .engine()
+    .runKernel(LAYER_NORM_ROWS_KERNEL, inputs, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }

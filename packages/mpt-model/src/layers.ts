@@ -55,6 +55,12 @@ export function layerNorm(x: tf.Tensor, p: NormParams, eps: number): tf.Tensor {
 export function layerNormWasmRows(x: tf.Tensor, p: NormParams, eps: number): tf.Tensor {
   const width = x.shape[x.rank - 1]!;
   const hasBias = p.bias !== undefined;
+  // Outside tf.grads/variableGrads nothing is taped: skip the custom-gradient scope (a decode step has dozens).
+  if (tf.engine().state.gradientDepth === 0) {
+    return tf.tidy(() =>
+      tf.reshape(layerNormRows(tf.reshape(x, [-1, width]) as tf.Tensor2D, p.weight, p.bias, eps), x.shape),
+    );
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const input = args[0] as tf.Tensor;
     const w = args[1] as tf.Tensor;

@@ -77,6 +77,10 @@ export function gemvSimd(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
     throw new RangeError(`gemvSimd: x [${x.shape}] and w [${w.shape}] are not [m, k] and [n, k]`);
   }
   registerGemvKernel();
+  // Outside tf.grads/variableGrads nothing is taped: skip the custom-gradient scope (a decode step has dozens).
+  if (tf.engine().state.gradientDepth === 0) {
+    return tf.engine().runKernel(GEMV_KERNEL, { x, w }) as tf.Tensor2D;
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, wIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     save([xIn, wIn]);

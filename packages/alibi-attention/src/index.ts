@@ -63,6 +63,25 @@ export {
 } from './wasm-matmul.js';
 export { copySlice, patchWasmSlice } from './wasm-slice.js';
 export {
+  activationRowBytes,
+  INT8_ROWS_MAX,
+  Int8DequantizeProgram,
+  type Int8MatmulLayout,
+  Int8RowsProgram,
+  Int8SubgroupMatmulProgram,
+  QuantizeRowsProgram,
+} from './webgpu-int8/int8-programs.js';
+export {
+  INT8_MATMUL_LAYOUTS,
+  INT8_MATMUL_W8A8_KERNEL,
+  type Int8MatrixPlan,
+  type Int8MatrixSettlement,
+  int8MatrixPlan,
+  pickInt8Config,
+  registerInt8WebGpuKernels,
+  settleInt8MatrixPlan,
+} from './webgpu-int8/int8-webgpu.js';
+export {
   DEFAULT_MATRIX_TILE,
   DEFAULT_SCALAR_TILE,
   F16_GEMM_ENGINE_ENV,
@@ -93,22 +112,3 @@ export {
   tileProblem,
   workgroupBytes,
 } from './webgpu-f16/gemm-program.js';
-export {
-  activationRowBytes,
-  INT8_ROWS_MAX,
-  Int8DequantizeProgram,
-  type Int8MatmulLayout,
-  Int8RowsProgram,
-  Int8SubgroupMatmulProgram,
-  QuantizeRowsProgram,
-} from './webgpu-int8/int8-programs.js';
-export {
-  INT8_MATMUL_LAYOUTS,
-  INT8_MATMUL_W8A8_KERNEL,
-  type Int8MatrixPlan,
-  type Int8MatrixSettlement,
-  int8MatrixPlan,
-  pickInt8Config,
-  registerInt8WebGpuKernels,
-  settleInt8MatrixPlan,
-} from './webgpu-int8/int8-webgpu.js';

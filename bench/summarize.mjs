@@ -63,6 +63,22 @@ export const TARGETS = [
     unit: 'fraction',
     target: 0.6,
   },
+  ...['203m', '51m'].flatMap((shape) =>
+    ['fp32', 'int8'].map((mode) => ({
+      what: `${shape.toUpperCase()} ${mode} wasm decode, weight bytes/s / tfjs-wasm matrix-vector bandwidth`,
+      bench: 'model-wasm-decode',
+      figure: (r) => row(r, `${shape} ${mode} / reference`),
+      unit: 'fraction',
+      target: 0.7,
+    })),
+  ),
+  {
+    what: '203M int8 wasm decode (bar: 0.8x native f16 at 61 tokens/s)',
+    bench: 'model-wasm-decode',
+    figure: (r) => row(r, '203m int8 decode'),
+    unit: 'tokens/s',
+    target: 0.8 * 61,
+  },
   {
     what: 'data mixer, MDS read',
     bench: 'data-mixer-mds-read',

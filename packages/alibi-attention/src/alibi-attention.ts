@@ -11,6 +11,7 @@ import {
   runFlashAttentionKernel,
   runFlashAttentionWithLse,
 } from './flash/register-flash-attention.js';
+import { decodeAttention, decodeAttentionApplies } from './wasm-kernels/decode-attention.js';
 
 /** `torch` is the plain-ops path; `flash`/`triton` (llm-foundry's names) and `auto` use the fused kernel on WebGPU. */
 export type AttentionImpl = 'torch' | 'flash' | 'triton' | 'auto';
@@ -65,7 +66,16 @@ export function alibiAttention(
     noticed.add(notice);
     console.warn(notice);
   }
-  if (resolveAttentionImpl(options.impl) === 'plain') return attentionReference(q, k, v, options);
+  if (resolveAttentionImpl(options.impl) === 'plain') {
+    // A decode step on wasm: one kernel over the cache instead of the plain ops.
+    if (decodeAttentionApplies(q)) {
+      const o = resolveAttentionOptions(q, k, v, options);
+      if (o.causal && !o.keyMask) {
+        return decodeAttention(q, k, v, { scale: o.scale, last: o.queryOffset, slopes: o.slopes });
+      }
+    }
+    return attentionReference(q, k, v, options);
+  }
   const o = resolveAttentionOptions(q, k, v, options);
   // Outside tf.grads/variableGrads nothing is taped, so inference skips the log-sum-exps and the O copy.
   if (tf.engine().state.gradientDepth === 0) {

@@ -50,8 +50,11 @@ export { type AlibiDialect, alibiSlopes } from './slopes.js';
 export { patchWasmIdentity } from './wasm-identity.js';
 export * from './wasm-kernels/adamw.js';
 export * from './wasm-kernels/cross-entropy.js';
+export * from './wasm-kernels/decode-attention.js';
 export * from './wasm-kernels/gelu.js';
+export * from './wasm-kernels/gemv.js';
 export * from './wasm-kernels/int8-linear.js';
+export * from './wasm-kernels/layer-norm.js';
 export {
   patchWasmTransposedMatMul,
   setWasmSimdMatMul,

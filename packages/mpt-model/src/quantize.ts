@@ -1,9 +1,11 @@
 /**
  * int8 quantization of a model for inference on wasm or webgpu: each block matrix (Wqkv, out_proj, up_proj,
  * down_proj) becomes per-row int8 + a float32 scale, and the tied output projection gets an int8 copy of its
- * own. `int8` keeps activations float32 (weight-only); `w8a8` also quantizes activation rows to int8 for the
- * many-row matmuls (prefill) on webgpu devices with int8 subgroup matrices, and is `int8` elsewhere. The token embedding stays float32 (a lookup reads one row per token, so int8 would save memory but no
- * time, and the embedding feeds every layer), as do norms and biases (tiny, and sensitive to rounding).
+ * own. `int8` keeps activations out of int8 (weight-only; wasm rounds a decode step's rows of x to int16, see
+ * `int8Linear`); `w8a8` also quantizes activation rows to int8 for the many-row matmuls (prefill) on webgpu
+ * devices with int8 subgroup matrices, and is `int8` elsewhere. The token embedding stays float32 (a lookup reads
+ * one row per token, so int8 would save memory but no time, and the embedding feeds every layer), as do norms and
+ * biases (tiny, and sensitive to rounding).
  */
 import { type Int8Weight, int8WeightBytes, quantizeInt8, uploadInt8 } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,7 +1,11 @@
 /**
  * Weight-only int8 linear layers for inference on tfjs-wasm: weights quantized per output row (symmetric, scale
- * = max|w| / 127), activations and sums in float32, multiplied by our SIMD kernel (`int8-matmul.wat`) straight
- * from the wasm heap. A decode step reads every weight once, so one byte per weight instead of four is its win.
+ * = max|w| / 127), multiplied by our SIMD kernel (`int8-matmul.wat`) straight from the wasm heap. A decode step
+ * reads every weight once, so one byte per weight instead of four is its win. Activations are not quantized to
+ * int8: below `INT8_FLOAT_MATMUL_ROWS` rows each row of x is rounded to int16 with its own scale (`max|x| /
+ * 32767`: at most 2^-16 of the row's largest value, far below the weights' rounding) so that the products sum in
+ * integer SIMD, three times the weights per second of widening each weight to float32; from there the weight is
+ * widened once and the activations stay float32.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { INT8_ROWS_MAX } from '../webgpu-int8/int8-programs.js';
@@ -39,13 +43,23 @@ export interface Int8Weight {
   /**
    * `int8`: on webgpu, rows of x beyond the few of a decode step are quantized to int8 too (per row) and
    * multiplied on the GPU's int8 matrix units where the device has them (W8A8); elsewhere, and by default,
-   * activations stay float32.
+   * activations are not quantized to int8 (see the module comment for wasm's int16 rounding of decode rows).
    */
   activations?: 'float32' | 'int8';
 }
 
 interface Int8MatmulExports {
-  int8_matmul(x: number, w: number, s: number, y: number, m: number, n: number, k: number, kp: number): void;
+  int8_matvec(
+    x: number,
+    w: number,
+    s: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    kp: number,
+    scratch: number,
+  ): void;
   int8_dequantize(w: number, s: number, out: number, n: number, k: number, kp: number): void;
 }
 
@@ -168,17 +182,24 @@ function int8LinearWasm(args: KernelArgs) {
   const kernels = int8Kernels(backend);
   const m = x.shape[0]!;
   const out = backend.makeOutput([m, n], 'float32');
-  // Addresses after the allocation: allocating may grow the memory.
-  kernels.int8_matmul(
-    addressOf(backend, x.dataId),
-    addressOf(backend, packed.dataId),
-    addressOf(backend, scales.dataId),
-    addressOf(backend, out.dataId),
-    m,
-    n,
-    k,
-    rowBytes,
-  );
+  // The kernel's scratch: four rows of x rounded to int16 (kp each) and 32 bytes of sums and scales.
+  const scratch = backend.makeOutput([2 * rowBytes + 8], 'float32');
+  try {
+    // Addresses after the allocations: allocating may grow the memory.
+    kernels.int8_matvec(
+      addressOf(backend, x.dataId),
+      addressOf(backend, packed.dataId),
+      addressOf(backend, scales.dataId),
+      addressOf(backend, out.dataId),
+      m,
+      n,
+      k,
+      rowBytes,
+      addressOf(backend, scratch.dataId),
+    );
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
   return out as tf.TensorInfo;
 }
 

@@ -164,6 +164,202 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $row))))
 
+;; ---- Rows of x rounded to 16 bits: decode's few rows ----
+  ;; Widening every weight to float32 bounds the float path at about one weight per cycle. Instead each row of x
+  ;; is rounded to int16 with its own scale (sx = max|x| / 32767, a relative error of at most 2^-16 of the row's
+  ;; largest value, far below the weights' int8 rounding) and the products are summed by i32x4.dot_i16x8_s: per 16
+  ;; weights one load, two widenings and two dot products. A dot product's lane is at most 2 * 127 * 32768, so an
+  ;; int32 sum that gains one per step is moved to float32 every 256 steps (4096 weights) and one that gains two
+  ;; every 128, before it could overflow.
+
+  ;; x[0, k) -> int16 q[0, kp) (zeros from k on); returns the scale sx (0 for an all-zero row).
+  (func $round_row (param $x i32) (param $k i32) (param $kp i32) (param $q i32) (result f32)
+    (local $i i32) (local $max f32) (local $inv f32)
+    (block $max_done
+      (loop $max_loop
+        (br_if $max_done (i32.ge_u (local.get $i) (local.get $k)))
+        (local.set $max (f32.max (local.get $max)
+          (f32.abs (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $max_loop)))
+    (local.set $inv (select (f32.div (f32.const 32767) (local.get $max)) (f32.const 0)
+      (f32.gt (local.get $max) (f32.const 0))))
+    (local.set $i (i32.const 0))
+    (block $q_done
+      (loop $q_loop
+        (br_if $q_done (i32.ge_u (local.get $i) (local.get $kp)))
+        (i32.store16 (i32.add (local.get $q) (i32.shl (local.get $i) (i32.const 1)))
+          (select
+            (i32.trunc_sat_f32_s (f32.nearest (f32.mul (local.get $inv)
+              (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))))
+            (i32.const 0)
+            (i32.lt_u (local.get $i) (local.get $k))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $q_loop)))
+    (f32.div (local.get $max) (f32.const 32767)))
+
+  ;; One int16 row q against one int8 weight row of $kp bytes (a multiple of 16): the integer dot product as f32.
+  (func $dot1_a16 (param $q i32) (param $w i32) (param $kp i32) (result f32)
+    (local $steps i32) (local $end i32) (local $v v128)
+    (local $i0 v128) (local $i1 v128) (local $acc v128)
+    (local.set $steps (i32.shr_u (local.get $kp) (i32.const 4)))
+    ;; Sums gain one dot product per step each.
+    (block $blocks_done
+      (loop $block
+        (br_if $blocks_done (i32.eqz (local.get $steps)))
+        (local.set $end (i32.add (local.get $w) (i32.shl
+          (select (i32.const 256) (local.get $steps) (i32.gt_u (local.get $steps) (i32.const 256))) (i32.const 4))))
+        (local.set $steps (i32.sub (local.get $steps) (i32.shr_u (i32.sub (local.get $end) (local.get $w)) (i32.const 4))))
+        (local.set $i0 (v128.const i32x4 0 0 0 0))
+        (local.set $i1 (v128.const i32x4 0 0 0 0))
+        (block $steps_done
+          (loop $step
+            (br_if $steps_done (i32.ge_u (local.get $w) (local.get $end)))
+            (local.set $v (v128.load (local.get $w)))
+            (local.set $i0 (i32x4.add (local.get $i0)
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v)) (v128.load (local.get $q)))))
+            (local.set $i1 (i32x4.add (local.get $i1)
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v)) (v128.load offset=16 (local.get $q)))))
+            (local.set $w (i32.add (local.get $w) (i32.const 16)))
+            (local.set $q (i32.add (local.get $q) (i32.const 32)))
+            (br $step)))
+        (local.set $acc (f32x4.add (local.get $acc)
+          (f32x4.add (f32x4.convert_i32x4_s (local.get $i0)) (f32x4.convert_i32x4_s (local.get $i1)))))
+        (br $block)))
+    (call $hsum (local.get $acc)))
+
+  ;; Four int16 rows (q, q + $qs, ...) against one int8 weight row: each 16 weights are loaded and widened once
+  ;; for the four (each row's sum gains two dot products per step: moved to float every 128 steps). Stores the four
+  ;; float sums at $out .. $out + 12.
+  (func $dot4_a16 (param $q i32) (param $qs i32) (param $w i32) (param $kp i32) (param $out i32)
+    (local $steps i32) (local $end i32) (local $v v128) (local $lo v128) (local $hi v128)
+    (local $q1 i32) (local $q2 i32) (local $q3 i32)
+    (local $i0 v128) (local $i1 v128) (local $i2 v128) (local $i3 v128)
+    (local $f0 v128) (local $f1 v128) (local $f2 v128) (local $f3 v128)
+    (local.set $q1 (i32.add (local.get $q) (local.get $qs)))
+    (local.set $q2 (i32.add (local.get $q1) (local.get $qs)))
+    (local.set $q3 (i32.add (local.get $q2) (local.get $qs)))
+    (local.set $steps (i32.shr_u (local.get $kp) (i32.const 4)))
+    (block $blocks_done
+      (loop $block
+        (br_if $blocks_done (i32.eqz (local.get $steps)))
+        (local.set $end (i32.add (local.get $w) (i32.shl
+          (select (i32.const 128) (local.get $steps) (i32.gt_u (local.get $steps) (i32.const 128))) (i32.const 4))))
+        (local.set $steps (i32.sub (local.get $steps) (i32.shr_u (i32.sub (local.get $end) (local.get $w)) (i32.const 4))))
+        (local.set $i0 (v128.const i32x4 0 0 0 0))
+        (local.set $i1 (v128.const i32x4 0 0 0 0))
+        (local.set $i2 (v128.const i32x4 0 0 0 0))
+        (local.set $i3 (v128.const i32x4 0 0 0 0))
+        (block $steps_done
+          (loop $step
+            (br_if $steps_done (i32.ge_u (local.get $w) (local.get $end)))
+            (local.set $v (v128.load (local.get $w)))
+            (local.set $lo (i16x8.extend_low_i8x16_s (local.get $v)))
+            (local.set $hi (i16x8.extend_high_i8x16_s (local.get $v)))
+            (local.set $i0 (i32x4.add (local.get $i0) (i32x4.add
+              (i32x4.dot_i16x8_s (local.get $lo) (v128.load (local.get $q)))
+              (i32x4.dot_i16x8_s (local.get $hi) (v128.load offset=16 (local.get $q))))))
+            (local.set $i1 (i32x4.add (local.get $i1) (i32x4.add
+              (i32x4.dot_i16x8_s (local.get $lo) (v128.load (local.get $q1)))
+              (i32x4.dot_i16x8_s (local.get $hi) (v128.load offset=16 (local.get $q1))))))
+            (local.set $i2 (i32x4.add (local.get $i2) (i32x4.add
+              (i32x4.dot_i16x8_s (local.get $lo) (v128.load (local.get $q2)))
+              (i32x4.dot_i16x8_s (local.get $hi) (v128.load offset=16 (local.get $q2))))))
+            (local.set $i3 (i32x4.add (local.get $i3) (i32x4.add
+              (i32x4.dot_i16x8_s (local.get $lo) (v128.load (local.get $q3)))
+              (i32x4.dot_i16x8_s (local.get $hi) (v128.load offset=16 (local.get $q3))))))
+            (local.set $w (i32.add (local.get $w) (i32.const 16)))
+            (local.set $q (i32.add (local.get $q) (i32.const 32)))
+            (local.set $q1 (i32.add (local.get $q1) (i32.const 32)))
+            (local.set $q2 (i32.add (local.get $q2) (i32.const 32)))
+            (local.set $q3 (i32.add (local.get $q3) (i32.const 32)))
+            (br $step)))
+        (local.set $f0 (f32x4.add (local.get $f0) (f32x4.convert_i32x4_s (local.get $i0))))
+        (local.set $f1 (f32x4.add (local.get $f1) (f32x4.convert_i32x4_s (local.get $i1))))
+        (local.set $f2 (f32x4.add (local.get $f2) (f32x4.convert_i32x4_s (local.get $i2))))
+        (local.set $f3 (f32x4.add (local.get $f3) (f32x4.convert_i32x4_s (local.get $i3))))
+        (br $block)))
+    (f32.store (local.get $out) (call $hsum (local.get $f0)))
+    (f32.store offset=4 (local.get $out) (call $hsum (local.get $f1)))
+    (f32.store offset=8 (local.get $out) (call $hsum (local.get $f2)))
+    (f32.store offset=12 (local.get $out) (call $hsum (local.get $f3))))
+
+  ;; y = x . (Wq * scale)^T with the rows of x rounded to int16. Addresses are bytes: $x [m, k] f32, $w [n, kp]
+  ;; i8, $s [n] f32, $y [m, n] f32, and $t scratch of 4 * kp int16 plus 16 floats. One row of x: each weight
+  ;; row in turn, one sequential stream. More: blocks of four rows of x (a short block repeats its last row)
+  ;; share each loaded weight, so the weight is streamed ceil(m / 4) times.
+  (func (export "int8_matvec")
+    (param $x i32) (param $w i32) (param $s i32) (param $y i32)
+    (param $m i32) (param $n i32) (param $k i32) (param $kp i32) (param $t i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $qs i32) (local $sums i32)
+    (local $wj i32) (local $sx f32) (local $scale f32)
+    (local $sx0 f32) (local $sx1 f32) (local $sx2 f32) (local $sx3 f32)
+    (local.set $qs (i32.shl (local.get $kp) (i32.const 1)))
+    (local.set $sums (i32.add (local.get $t) (i32.shl (local.get $qs) (i32.const 2))))
+    (if (i32.eq (local.get $m) (i32.const 1))
+      (then
+        (local.set $sx (call $round_row (local.get $x) (local.get $k) (local.get $kp) (local.get $t)))
+        (block $rows_done
+          (loop $row
+            (br_if $rows_done (i32.ge_u (local.get $j) (local.get $n)))
+            (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
+              (f32.mul (f32.mul (call $dot1_a16 (local.get $t) (local.get $w) (local.get $kp))
+                                (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))
+                       (local.get $sx)))
+            (local.set $w (i32.add (local.get $w) (local.get $kp)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $row)))
+        (return)))
+    (block $blocks_done
+      (loop $block
+        (br_if $blocks_done (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $rows (i32.sub (local.get $m) (local.get $i)))
+        (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
+        ;; Round the block's rows; a short block repeats its last row (those sums are not stored).
+        (local.set $r (i32.const 0))
+        (block $round_done
+          (loop $round
+            (br_if $round_done (i32.ge_u (local.get $r) (i32.const 4)))
+            (local.set $sx (call $round_row
+              (i32.add (local.get $x) (i32.shl (i32.mul
+                (i32.add (local.get $i) (select (local.get $r) (i32.sub (local.get $rows) (i32.const 1))
+                  (i32.lt_u (local.get $r) (local.get $rows))))
+                (local.get $k)) (i32.const 2)))
+              (local.get $k) (local.get $kp) (i32.add (local.get $t) (i32.mul (local.get $r) (local.get $qs)))))
+            (f32.store (i32.add (local.get $sums) (i32.add (i32.const 16) (i32.shl (local.get $r) (i32.const 2))))
+              (local.get $sx))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $round)))
+        (local.set $sx0 (f32.load offset=16 (local.get $sums)))
+        (local.set $sx1 (f32.load offset=20 (local.get $sums)))
+        (local.set $sx2 (f32.load offset=24 (local.get $sums)))
+        (local.set $sx3 (f32.load offset=28 (local.get $sums)))
+        (local.set $wj (local.get $w))
+        (local.set $j (i32.const 0))
+        (block $cols_done
+          (loop $col
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $n)))
+            (call $dot4_a16 (local.get $t) (local.get $qs) (local.get $wj) (local.get $kp) (local.get $sums))
+            (local.set $scale (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $r (i32.add (local.get $y)
+              (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2))))
+            (f32.store (local.get $r)
+              (f32.mul (f32.mul (f32.load (local.get $sums)) (local.get $scale)) (local.get $sx0)))
+            (if (i32.gt_u (local.get $rows) (i32.const 1)) (then
+              (f32.store (i32.add (local.get $r) (i32.shl (local.get $n) (i32.const 2)))
+                (f32.mul (f32.mul (f32.load offset=4 (local.get $sums)) (local.get $scale)) (local.get $sx1)))))
+            (if (i32.gt_u (local.get $rows) (i32.const 2)) (then
+              (f32.store (i32.add (local.get $r) (i32.shl (local.get $n) (i32.const 3)))
+                (f32.mul (f32.mul (f32.load offset=8 (local.get $sums)) (local.get $scale)) (local.get $sx2)))))
+            (if (i32.gt_u (local.get $rows) (i32.const 3)) (then
+              (f32.store (i32.add (local.get $r) (i32.mul (local.get $n) (i32.const 12)))
+                (f32.mul (f32.mul (f32.load offset=12 (local.get $sums)) (local.get $scale)) (local.get $sx3)))))
+            (local.set $wj (i32.add (local.get $wj) (local.get $kp)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $col)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $block))))
+
   ;; Wq * scale written out as float32 rows [n, k] at $out, for prefill: with many rows of x a float matmul
 ;; (XNNPACK) beats the int8 kernel, and the widening here is one pass over the weight for all of them.
   (func (export "int8_dequantize")

@@ -1,0 +1,123 @@
+// Greedy decode on the wasm backend against tfjs-wasm's own matrix-vector bandwidth, measured in the same run.
+// Decode reads every weight once per token, so tokens/s x weight bytes per token is the bandwidth a decode step
+// streams; this bench reports it as a fraction of what tfjs-wasm's matmul reaches on a plain matrix-vector
+// product over a large weight (the better of its two layouts, W x^T and x W, best of several calls).
+// Shapes: random MPTs with a 50k vocabulary (ALiBi, no biases, expansion 4), fp32 and weight-only int8.
+// Usage: node bench/model/wasm-decode.bench.mjs [--shapes 203m,51m] [--prompt 8] [--decode 24] [--modes fp32,int8]
+import { parseArgs } from 'node:util';
+import { selectBackend } from '@mptjs/alibi-attention';
+import { generate, MPTModel, parseMptConfig, quantizedWeightBytes } from '@mptjs/mpt-model';
+import * as tf from '@tensorflow/tfjs-core';
+import { report } from '../lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    shapes: { type: 'string', default: '203m,51m' },
+    modes: { type: 'string', default: 'fp32,int8' },
+    prompt: { type: 'string', default: '8' },
+    decode: { type: 'string', default: '24' },
+    'ref-size': { type: 'string', default: '4096' },
+  },
+});
+const SHAPES = {
+  '203m': { d_model: 1024, n_layers: 12, n_heads: 16 },
+  '51m': { d_model: 512, n_layers: 8, n_heads: 8 },
+};
+const promptLength = Number(values.prompt);
+const decodeSteps = Number(values.decode);
+
+await selectBackend('wasm', { log: false });
+
+/** GB/s of weight bytes tfjs-wasm's matmul streams for one row of x against a `size x size` weight. */
+function matVecBandwidth(size, repeats = 12) {
+  const w = tf.randomUniform([size, size], -1, 1);
+  const x = tf.randomUniform([1, size], -1, 1);
+  const xT = tf.reshape(x, [size, 1]);
+  const best = (fn) => {
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < repeats + 2; i++) {
+      const t0 = performance.now();
+      const y = fn();
+      y.dataSync();
+      const s = (performance.now() - t0) / 1000;
+      y.dispose();
+      if (i >= 2) min = Math.min(min, s);
+    }
+    return (4 * size * size) / min / 1e9;
+  };
+  const outIn = best(() => tf.matMul(w, xT));
+  const inOut = best(() => tf.matMul(x, w));
+  tf.dispose([w, x, xT]);
+  return { outIn, inOut };
+}
+
+const ref = matVecBandwidth(Number(values['ref-size']));
+const refGBs = Math.max(ref.outIn, ref.inOut);
+
+function configOf(name) {
+  const s = SHAPES[name];
+  if (!s) throw new Error(`unknown shape "${name}" (known: ${Object.keys(SHAPES).join(', ')})`);
+  return parseMptConfig({
+    model_type: 'mpt',
+    ...s,
+    expansion_ratio: 4,
+    max_seq_len: 512,
+    vocab_size: 50432,
+    no_bias: true,
+    attn_config: { alibi: true, alibi_bias_max: 8 },
+  });
+}
+
+/** Greedy decode tokens/s over the steps after the first token (which includes the prefill). */
+async function decodeRate(model) {
+  const prompt = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 11) % 50000);
+  // Warm-up: kernel instantiation, allocator growth.
+  await generate(model, prompt, { maxNewTokens: 3, temperature: 0 });
+  const stamps = [];
+  const result = await generate(model, prompt, {
+    maxNewTokens: decodeSteps + 1,
+    temperature: 0,
+    onToken: () => stamps.push(performance.now()),
+  });
+  const seconds = (stamps[stamps.length - 1] - stamps[0]) / 1000;
+  return { tokS: (stamps.length - 1) / seconds, tokens: result.tokens };
+}
+
+const rows = [
+  { name: 'tfjs-wasm matrix-vector W x^T', value: ref.outIn, unit: 'GB/s' },
+  { name: 'tfjs-wasm matrix-vector x W', value: ref.inOut, unit: 'GB/s' },
+  { name: 'tfjs-wasm matrix-vector (reference)', value: refGBs, unit: 'GB/s' },
+];
+const notes = {
+  reference: `best of ${values['ref-size']}x${values['ref-size']} float32 weight, one row of x, both layouts`,
+  run: `prompt ${promptLength} ids, ${decodeSteps} timed greedy steps after the first token, batch 1`,
+};
+const modes = values.modes.split(',');
+for (const name of values.shapes.split(',')) {
+  const config = configOf(name);
+  const bytes = quantizedWeightBytes(config);
+  // Per token: every block weight and the head; the embedding is only looked up (one row), so int8 counts the
+  // int8 head, not the float32 table.
+  const perToken = { fp32: bytes.fp32, int8: bytes.int8 - 4 * config.vocabSize * config.dModel };
+  const fp32 = MPTModel.init(config, 0);
+  const state = modes.includes('int8') ? await fp32.toStateDict() : null;
+  const greedy = {};
+  for (const mode of modes) {
+    const model = mode === 'fp32' ? fp32 : MPTModel.fromStateDict(config, state, { quantize: 'int8' });
+    const { tokS, tokens } = await decodeRate(model);
+    greedy[mode] = tokens;
+    const gbs = (tokS * perToken[mode]) / 1e9;
+    rows.push({ name: `${name} ${mode} decode`, value: tokS, unit: 'tokens/s' });
+    rows.push({ name: `${name} ${mode} weight stream`, value: gbs, unit: 'GB/s' });
+    rows.push({ name: `${name} ${mode} / reference`, value: gbs / refGBs, unit: 'fraction' });
+    if (mode !== 'fp32') model.dispose();
+  }
+  fp32.dispose();
+  notes[`${name}`] =
+    `d_model ${config.dModel}, ${config.nLayers} layers, ${config.nHeads} heads, vocab ${config.vocabSize}; ` +
+    `weight bytes per token fp32 ${(perToken.fp32 / 1e6).toFixed(1)} MB, int8 ${(perToken.int8 / 1e6).toFixed(1)} MB` +
+    (greedy.fp32 && greedy.int8
+      ? `; greedy tokens fp32 vs int8: ${greedy.fp32.filter((t, i) => t === greedy.int8[i]).length}/${greedy.fp32.length} equal`
+      : '');
+}
+report('model-wasm-decode', { rows, baseline: 'tfjs-wasm matrix-vector (reference)', notes });

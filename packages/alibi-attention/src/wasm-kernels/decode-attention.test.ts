@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { attentionReference } from '../attention-reference.js';
+import { alibiAttention, alibiSlopes, selectBackend, setWasmSimdMatMul } from '../index.js';
+import { seededRandom } from '../test-utils.js';
+import { DECODE_ATTENTION_KERNEL, decodeAttention, decodeAttentionApplies } from './decode-attention.js';
+
+function random(rand: () => number, shape: number[], scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale),
+    shape,
+  );
+}
+
+async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const x = await a.data();
+  const y = await b.data();
+  expect(x.length).toBe(y.length);
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
+}
+
+describe('decode attention kernel on wasm', () => {
+  afterEach(() => setWasmSimdMatMul('batched'));
+
+  // Batch and heads, head sizes through the vector loop and the scalar tail, with and without ALiBi, the query
+  // at the last key or earlier (later keys must stay unseen), large scores (the softmax's max shift).
+  it('equals the plain-ops attention for one query position', async () => {
+    await selectBackend('wasm', { log: false });
+    const rand = seededRandom(21);
+    for (const [b, h, tk, dh, last, alibi, size] of [
+      [1, 4, 1, 16, 0, true, 1],
+      [2, 3, 9, 7, 8, true, 1],
+      [1, 8, 33, 64, 20, false, 1],
+      [3, 2, 17, 13, 16, true, 6],
+    ] as const) {
+      const q = random(rand, [b, h, 1, dh], size);
+      const k = random(rand, [b, h, tk, dh], size);
+      const v = random(rand, [b, h, tk, dh]);
+      const slopes = alibi ? alibiSlopes(h, 8) : null;
+      const options = { slopes, scale: 1 / Math.sqrt(dh), causal: true, queryOffset: last };
+      expect(decodeAttentionApplies(q)).toBe(true);
+      const out = decodeAttention(q, k, v, { scale: options.scale, last, slopes });
+      const ref = attentionReference(q, k, v, options);
+      expect(out.shape).toEqual([b, h, 1, dh]);
+      const label = `[${b}, ${h}, ${tk}, ${dh}] last ${last}`;
+      expect(await maxAbsDiff(out, ref), label).toBeLessThan(2e-6);
+      // alibiAttention takes the kernel for this call; the result is the same.
+      const viaModel = alibiAttention(q, k, v, { ...options, impl: 'torch' });
+      expect(await maxAbsDiff(viaModel, out), label).toBe(0);
+    }
+  });
+
+  it('stays off where it does not apply, and rejects operands that do not fit', async () => {
+    await selectBackend('wasm', { log: false });
+    const q = tf.zeros([1, 2, 1, 4]);
+    expect(decodeAttentionApplies(tf.zeros([1, 2, 3, 4]))).toBe(false);
+    // Taped for a gradient: the plain ops run.
+    tf.grad((x: tf.Tensor) => {
+      expect(decodeAttentionApplies(x)).toBe(false);
+      return tf.sum(x);
+    })(q);
+    setWasmSimdMatMul('off');
+    expect(decodeAttentionApplies(q)).toBe(false);
+    setWasmSimdMatMul('batched');
+    const k = tf.zeros([1, 2, 5, 4]);
+    expect(() =>
+      tf.engine().runKernel(DECODE_ATTENTION_KERNEL, { q, k, v: tf.zeros([1, 2, 5, 3]) }, {
+        scale: 1,
+        last: 4,
+        slopes: null,
+      } as never),
+    ).toThrow(/expects float32 q \[B, H, 1, Dh\]/);
+    expect(() => decodeAttention(q, k, k, { scale: 1, last: 4, slopes: new Float32Array(3) })).toThrow(
+      /and 2 slopes/,
+    );
+  });
+});

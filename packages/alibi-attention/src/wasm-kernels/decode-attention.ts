@@ -1,0 +1,127 @@
+/**
+ * Causal ALiBi attention of one query position over the KV cache on tfjs-wasm (`decode-attention.wat`), for
+ * decode steps: one kernel per layer in place of the plain-ops path's six (two batch matmuls, the second of
+ * which copies the keys transposed, scale, a bias built on the host, add, softmax). Inference only (no gradient),
+ * no key mask; everything else takes the plain-ops path.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { wasmSimdKernelsOn } from '../wasm-matmul.js';
+import { addressOf, backendMemory, kernelsFor, type WasmBackendLike } from './load.js';
+
+/** `q [B, H, 1, Dh]`, `k`, `v [B, H, Tk, Dh]` -> `[B, H, 1, Dh]`; attrs `scale`, `last`, `slopes`. */
+export const DECODE_ATTENTION_KERNEL = 'DecodeAttentionSimd';
+
+interface DecodeAttentionExports {
+  decode_attention(
+    q: number,
+    k: number,
+    v: number,
+    slopes: number,
+    out: number,
+    scratch: number,
+    rows: number,
+    heads: number,
+    tk: number,
+    dh: number,
+    scale: number,
+    last: number,
+  ): void;
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+interface DecodeAttentionAttrs {
+  scale: number;
+  /** The query's position: keys 0..last are visible. */
+  last: number;
+  /** One ALiBi slope per head, or null for none. */
+  slopes: Float32Array | null;
+}
+
+function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
+  const { q, k, v } = args.inputs as Record<'q' | 'k' | 'v', tf.TensorInfo>;
+  const { scale, last, slopes } = args.attrs as unknown as DecodeAttentionAttrs;
+  const backend = args.backend as WasmBackendLike;
+  const [b, h, tq, dh] = q.shape as [number, number, number, number];
+  const tk = k.shape[2]!;
+  const fits =
+    q.shape.length === 4 &&
+    tq === 1 &&
+    [q, k, v].every((t) => t.dtype === 'float32' && t.shape.length === 4) &&
+    k.shape.join() === v.shape.join() &&
+    k.shape[0] === b &&
+    k.shape[1] === h &&
+    k.shape[3] === dh &&
+    (slopes === null || slopes.length === h);
+  if (!fits) {
+    throw new RangeError(
+      `decodeAttention: expects float32 q [B, H, 1, Dh], k and v [B, H, Tk, Dh] and ${h} slopes, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`,
+    );
+  }
+  const kernels = kernelsFor<DecodeAttentionExports>(backend, 'decode-attention');
+  const memory = backendMemory(backend);
+  if (!kernels || !memory)
+    throw new Error('decodeAttention needs WebAssembly SIMD and a reachable wasm memory');
+  const out = backend.makeOutput([b, h, 1, dh], 'float32');
+  // Scratch: tk scores, then the slopes.
+  const scratch = backend.makeOutput([tk + h], 'float32');
+  try {
+    // Addresses after the allocations: allocating may grow the memory.
+    const scratchAt = addressOf(backend, scratch.dataId);
+    if (slopes) new Float32Array(memory.buffer, scratchAt + 4 * tk, h).set(slopes);
+    kernels.decode_attention(
+      addressOf(backend, q.dataId),
+      addressOf(backend, k.dataId),
+      addressOf(backend, v.dataId),
+      slopes ? scratchAt + 4 * tk : 0,
+      addressOf(backend, out.dataId),
+      scratchAt,
+      b * h,
+      h,
+      tk,
+      dh,
+      scale,
+      last,
+    );
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+  return out as tf.TensorInfo;
+}
+
+/** Registers the wasm kernel (idempotent). */
+export function registerDecodeAttentionKernel(): void {
+  if (tf.getKernel(DECODE_ATTENTION_KERNEL, 'wasm')) return;
+  tf.registerKernel({
+    kernelName: DECODE_ATTENTION_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: decodeAttentionWasm as unknown as tf.KernelFunc,
+  });
+}
+
+/**
+ * Whether `decodeAttention` can run for this query: wasm with our kernels on, one float32 query position and
+ * nothing taped (no gradient). The caller checks that attention is causal without a key mask.
+ */
+export function decodeAttentionApplies(q: tf.Tensor): boolean {
+  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
+  if (q.rank !== 4 || q.shape[2] !== 1 || q.dtype !== 'float32') return false;
+  if (tf.engine().state.gradientDepth !== 0) return false;
+  return kernelsFor(tf.backend() as unknown as WasmBackendLike, 'decode-attention') !== null;
+}
+
+/**
+ * Causal attention of `q [B, H, 1, Dh]` at position `last` over `k`, `v [B, H, Tk, Dh]` (keys past `last`
+ * unseen), with ALiBi `slopes` (one per head) or none. Needs `decodeAttentionApplies`.
+ */
+export function decodeAttention(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  options: DecodeAttentionAttrs,
+): tf.Tensor4D {
+  registerDecodeAttentionKernel();
+  return tf
+    .engine()
+    .runKernel(DECODE_ATTENTION_KERNEL, { q, k, v }, options as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}

@@ -1,3 +1,4 @@
+export { disposeRecordedDecoder, recordedDecoderFor } from './generate-recorded.js';
 export { RecordedDecodeError } from './gpu.js';
 export {
   RecordedDecoder,

@@ -169,6 +169,7 @@ async function measureRecordedDecode(model, prompt, decode, tfjsTokens) {
   const two = await countDispatches(() => decodeOnce(model, prompt, 2));
   const matching = run.tokens.findIndex((t, i) => t !== tfjsTokens[i]);
   return {
+    recorded_section_s: (performance.now() - t0) / 1000,
     decode_tokens_per_s_recorded: steps / run.decode_s,
     ms_per_token_recorded: (1000 * run.decode_s) / steps,
     prefill_s_recorded: run.prefill_s,
@@ -310,7 +311,8 @@ export async function runModelStage(shape, layers, run) {
       initParamsPerS: model.numParameters / Math.max(initS, 1e-3),
       modelFlopsPerS: train.modelFlopsPerS,
       decodeSecondsPerParam: decode
-        ? (decode.warmup_s + decode.prefill_s + decode.decode_s) / model.numParameters
+        ? (decode.warmup_s + decode.prefill_s + decode.decode_s + (decode.recorded_section_s ?? 0)) /
+          model.numParameters
         : 0,
     };
     return { train: train.result, decode, rates };

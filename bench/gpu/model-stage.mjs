@@ -163,7 +163,11 @@ async function measureRecordedDecode(model, prompt, decode, tfjsTokens) {
   await withGpuErrors(() => recordedDecoderFor(model));
   const buildS = (performance.now() - t0) / 1000;
   await withGpuErrors(runOnce);
+  const decoder = await recordedDecoderFor(model);
+  const host = { ...decoder.hostStats };
   const run = await withGpuErrors(runOnce);
+  const hostMs =
+    (decoder.hostStats.encodeSubmitMs - host.encodeSubmitMs) / (decoder.hostStats.steps - host.steps);
   // Dispatches of one tfjs decode step: two greedy runs of 3 and 2 tokens differ by one step.
   const three = await countDispatches(() => decodeOnce(model, prompt, 3));
   const two = await countDispatches(() => decodeOnce(model, prompt, 2));
@@ -173,10 +177,12 @@ async function measureRecordedDecode(model, prompt, decode, tfjsTokens) {
     decode_tokens_per_s_recorded: steps / run.decode_s,
     ms_per_token_recorded: (1000 * run.decode_s) / steps,
     prefill_s_recorded: run.prefill_s,
+    // Host time per step to write the uniform, encode the pass and submit (the rest is the device and the read).
+    recorded_host_ms_per_token: hostMs,
     recorded_build_s: buildS,
     dispatches_per_token: {
       tfjs: three - two,
-      recorded: (await recordedDecoderFor(model)).dispatchesPerToken.greedy,
+      recorded: decoder.dispatchesPerToken.greedy,
     },
     recorded_tokens_matching_tfjs: matching < 0 ? run.tokens.length : matching,
   };

@@ -109,6 +109,9 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
     const queued = await Promise.all(Array.from({ length: 6 }, () => decoder.step({ greedy: true })));
     expect([serial[0], ...queued.map((o) => o.token)]).toEqual(serial);
     expect(decoder.length).toBe(prompt.length + 6);
+    // Forward steps only (prefill runs the tfjs path): 6 serial and 6 queued.
+    expect(decoder.hostStats.steps).toBe(12);
+    expect(decoder.hostStats.encodeSubmitMs).toBeGreaterThan(0);
     decoder.dispose();
     model.dispose();
   });

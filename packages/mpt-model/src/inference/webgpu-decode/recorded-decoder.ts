@@ -88,6 +88,8 @@ function validateChoice(choice: TokenChoice): void {
 export class RecordedDecoder {
   /** Dispatches of one decode step, by how the token is chosen. */
   readonly dispatchesPerToken: { greedy: number; sample: number };
+  /** Host time spent writing the uniform, encoding and submitting decode steps (not waiting for them). */
+  readonly hostStats = { steps: 0, encodeSubmitMs: 0 };
   private readonly device: GpuDevice;
   private readonly owned: GpuBuffer[] = [];
   private readonly kCache: GpuBuffer[] = [];
@@ -550,6 +552,7 @@ export class RecordedDecoder {
     counter: number,
     forward: boolean,
   ): Promise<StepOutput> {
+    const t0 = performance.now();
     // The uniform's `pos` is the position being decoded: the cache length before this step.
     this.writeUniform(this.position, choice, counter);
     const pass = encoder.beginComputePass();
@@ -566,6 +569,10 @@ export class RecordedDecoder {
       encoder.copyBufferToBuffer(this.logits, 0, logitStaging, 0, vocabBytes);
     }
     this.device.queue.submit([encoder.finish()]);
+    if (forward) {
+      this.hostStats.steps++;
+      this.hostStats.encodeSubmitMs += performance.now() - t0;
+    }
     await staging.mapAsync(MAP_MODE_READ);
     const token = new Uint32Array(staging.getMappedRange().slice(0, 4))[0]!;
     staging.unmap();

@@ -22,6 +22,8 @@ export function lanesPerRow(k: number): number {
   while (lanes > 4 && lanes > elements) lanes /= 2;
   return lanes;
 }
+/** Outputs per workgroup of an `inOut` matrix-vector product. */
+const INOUT_COLUMNS = 64;
 /** Most workgroups of an `outIn` matrix-vector product: enough to fill a large GPU several times over. */
 export const MAX_GEMV_WORKGROUPS = 1024;
 /** Logits per workgroup of the first arg-max pass. */
@@ -200,11 +202,20 @@ export function gemvShader(s: GemvShape): string {
     workgroupBarrier();
   }`
       : `
-  // One output per thread: consecutive threads read consecutive weights of each input row.
-  let row = wg.x * ${THREADS}u + lid;
+  // ${INOUT_COLUMNS} outputs per workgroup, each summed by ${THREADS / INOUT_COLUMNS} threads over interleaved inputs: consecutive
+  // threads read consecutive weights of one input row.
+  let column = lid % ${INOUT_COLUMNS}u;
+  let slice = lid / ${INOUT_COLUMNS}u;
+  let row = wg.x * ${INOUT_COLUMNS}u + column;
+  var part = 0.0;
   if (row < ${n}u) {
+    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) { part += w[i * ${n}u + row] * ${input('i')}; }
+  }
+  red[lid] = part;
+  workgroupBarrier();
+  if (slice == 0u && row < ${n}u) {
     var acc = 0.0;
-    for (var i = 0u; i < ${k}u; i++) { acc += w[i * ${n}u + row] * ${input('i')}; }
+    for (var j = 0u; j < ${THREADS / INOUT_COLUMNS}u; j++) { acc += red[j * ${INOUT_COLUMNS}u + column]; }
     ${write}
   }`;
   return `${decls.join('\n')}
@@ -221,7 +232,7 @@ ${body}
 
 /** Workgroups of a matrix-vector product with `n` outputs (the vocabulary-sized head loops over blocks). */
 export function gemvWorkgroups(n: number, layout: 'outIn' | 'inOut', k: number): number {
-  if (layout === 'inOut') return Math.ceil(n / THREADS);
+  if (layout === 'inOut') return Math.ceil(n / INOUT_COLUMNS);
   return Math.min(Math.ceil(n / (THREADS / lanesPerRow(k))), MAX_GEMV_WORKGROUPS);
 }
 

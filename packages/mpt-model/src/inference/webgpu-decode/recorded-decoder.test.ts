@@ -100,6 +100,27 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
     model.dispose();
   });
 
+  it.each([
+    [4, 64],
+    [2, 128],
+  ])('matches the tfjs logits with %i heads of %i after a prompt past the tfjs cache first capacity', async (nHeads) => {
+    const config = tinyConfig({ dModel: 256, nHeads, nLayers: 1, vocabSize: 256, maxSeqLen: 160 });
+    const model = MPTModel.fromStateDict(config, initStateDict(config, 9));
+    // 70 positions: the tfjs cache holds 128 per head, the recorded one 160, so the copy changes the stride.
+    const long = Array.from({ length: 70 }, (_, i) => (i * 37 + 11) % 256);
+    const outputs = await recorded(model, long, 3);
+    const reference = await tfjsLogits(
+      model,
+      long,
+      outputs.slice(0, -1).map((o) => o.token),
+    );
+    outputs.forEach((o, i) => {
+      expect(relativeL2(o.logits!, reference[i]!), `step ${i}`).toBeLessThan(1e-5);
+      expect(o.token).toBe(argMax(reference[i]!));
+    });
+    model.dispose();
+  });
+
   it('gives each step the same result whether or not the next one is queued before its read', async () => {
     const model = tinyModel();
     const decoder = await RecordedDecoder.create(model);

@@ -105,6 +105,21 @@ describe.runIf(webgpuExpected)('generate with the recorded engine', () => {
     expect((await first).tokens).toHaveLength(4);
   });
 
+  it('frees the decoder with the model', async () => {
+    const config = tinyConfig({ maxSeqLen: 16 });
+    const other = MPTModel.fromStateDict(config, initStateDict(config, 12));
+    await generate(other, prompt, { maxNewTokens: 2, engine: 'recorded' });
+    const decoder = await recordedDecoderFor(other);
+    other.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(() => decoder.chooseFrom(new Float32Array(40), { greedy: true })).toThrow(
+      'the recorded decoder is disposed',
+    );
+    await expect(generate(other, prompt, { maxNewTokens: 2, engine: 'recorded' })).rejects.toThrow(
+      'the model is disposed',
+    );
+  });
+
   it('explains that it needs the webgpu backend', async () => {
     await selectBackend('cpu', { log: false });
     const config = tinyConfig({ maxSeqLen: 16 });

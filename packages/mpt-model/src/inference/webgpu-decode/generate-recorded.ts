@@ -25,7 +25,10 @@ export function recordedDecoderFor(model: MPTModel): Promise<RecordedDecoder> {
   return decoder;
 }
 
-/** Frees the model's recorded decoder, if it has one (e.g. before disposing the model). */
+/**
+ * Frees the model's recorded decoder, if it has one (`MPTModel.dispose` calls it): its KV cache alone is
+ * `2 * n_layers * max_seq_len * d_model` floats. Resolves once the buffers are freed.
+ */
 export async function disposeRecordedDecoder(model: MPTModel): Promise<void> {
   const decoder = decoders.get(model);
   decoders.delete(model);

@@ -1,7 +1,14 @@
 // One model shape, randomly initialized once: a timed training step (unit chain + decoupled AdamW, as
 // bench/trainer/step.bench.mjs runs it) and then KV-cached greedy decoding through `generate`.
 import { setF16Gemm } from '@mptjs/alibi-attention';
-import { expectedParameterShapes, generate, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import {
+  disposeRecordedDecoder,
+  expectedParameterShapes,
+  generate,
+  MPTModel,
+  parseMptConfig,
+  recordedDecoderFor,
+} from '@mptjs/mpt-model';
 import {
   clipByGlobalNorm,
   DecoupledAdamW,
@@ -110,12 +117,13 @@ export function createTrainer(model, shape) {
 /**
  * One greedy `generate` run with the KV cache: seconds to the first token (prefill) and for the rest (decode).
  */
-export async function decodeOnce(model, prompt, newTokens) {
+export async function decodeOnce(model, prompt, newTokens, engine = 'tfjs') {
   const t0 = performance.now();
   let first = 0;
   const out = await generate(model, prompt, {
     maxNewTokens: newTokens,
     greedy: true,
+    engine,
     onToken: (t) => {
       if (t.index === 0) first = performance.now();
     },
@@ -124,7 +132,60 @@ export async function decodeOnce(model, prompt, newTokens) {
   if (out.tokens.length !== newTokens) {
     throw new Error(`generate returned ${out.tokens.length} tokens, expected ${newTokens}`);
   }
-  return { prefill_s: (first - t0) / 1000, decode_s: (end - first) / 1000 };
+  return { prefill_s: (first - t0) / 1000, decode_s: (end - first) / 1000, tokens: out.tokens };
+}
+
+/** Calls of the webgpu backend's `runWebGPUProgram` (one dispatch each) while `fn` runs. */
+async function countDispatches(fn) {
+  const backend = tf.backend();
+  const original = backend.runWebGPUProgram;
+  let calls = 0;
+  backend.runWebGPUProgram = function (...args) {
+    calls++;
+    return original.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    backend.runWebGPUProgram = original;
+  }
+  return calls;
+}
+
+/**
+ * The recorded decode step (`engine: 'recorded'`, webgpu only) timed like the tfjs one, its dispatches per
+ * token beside the tfjs path's, and how many of its greedy tokens equal the tfjs path's.
+ */
+async function measureRecordedDecode(model, prompt, decode, tfjsTokens) {
+  const steps = decode.newTokens - 1;
+  const runOnce = () => decodeOnce(model, prompt, decode.newTokens, 'recorded');
+  const t0 = performance.now();
+  await withGpuErrors(() => recordedDecoderFor(model));
+  const buildS = (performance.now() - t0) / 1000;
+  await withGpuErrors(runOnce);
+  const decoder = await recordedDecoderFor(model);
+  const host = { ...decoder.hostStats };
+  const run = await withGpuErrors(runOnce);
+  const hostMs =
+    (decoder.hostStats.encodeSubmitMs - host.encodeSubmitMs) / (decoder.hostStats.steps - host.steps);
+  // Dispatches of one tfjs decode step: two greedy runs of 3 and 2 tokens differ by one step.
+  const three = await countDispatches(() => decodeOnce(model, prompt, 3));
+  const two = await countDispatches(() => decodeOnce(model, prompt, 2));
+  const matching = run.tokens.findIndex((t, i) => t !== tfjsTokens[i]);
+  return {
+    recorded_section_s: (performance.now() - t0) / 1000,
+    decode_tokens_per_s_recorded: steps / run.decode_s,
+    ms_per_token_recorded: (1000 * run.decode_s) / steps,
+    prefill_s_recorded: run.prefill_s,
+    // Host time per step to write the uniform, encode the pass and submit (the rest is the device and the read).
+    recorded_host_ms_per_token: hostMs,
+    recorded_build_s: buildS,
+    dispatches_per_token: {
+      tfjs: three - two,
+      recorded: decoder.dispatchesPerToken.greedy,
+    },
+    recorded_tokens_matching_tfjs: matching < 0 ? run.tokens.length : matching,
+  };
 }
 
 function shapeJson(shape, config, params, fullParams) {
@@ -231,6 +292,7 @@ async function measureDecode(model, shape, decode) {
     decode_s: run.decode_s,
     decode_tokens_per_s: steps / run.decode_s,
     ms_per_token: (1000 * run.decode_s) / steps,
+    ...(tf.getBackend() === 'webgpu' ? await measureRecordedDecode(model, prompt, decode, run.tokens) : {}),
     note: 'batch 1, greedy; time to first token counted as prefill, the other tokens as decode',
   };
 }
@@ -255,11 +317,13 @@ export async function runModelStage(shape, layers, run) {
       initParamsPerS: model.numParameters / Math.max(initS, 1e-3),
       modelFlopsPerS: train.modelFlopsPerS,
       decodeSecondsPerParam: decode
-        ? (decode.warmup_s + decode.prefill_s + decode.decode_s) / model.numParameters
+        ? (decode.warmup_s + decode.prefill_s + decode.decode_s + (decode.recorded_section_s ?? 0)) /
+          model.numParameters
         : 0,
     };
     return { train: train.result, decode, rates };
   } finally {
+    await disposeRecordedDecoder(model);
     model.dispose();
   }
 }

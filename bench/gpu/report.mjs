@@ -66,10 +66,19 @@ function rowsOf(section) {
         r.shape.n_layers < r.shape.n_layers_full
           ? ` (${r.shape.n_layers}/${r.shape.n_layers_full} layers)`
           : '';
-      return [
+      const rows = [
         [`${section.name}${depth} decode`, fmt(r.decode_tokens_per_s), 'tokens/s'],
         [`${section.name} prefill ${r.prompt_tokens} tokens`, fmt(r.prefill_tokens_per_s), 'tokens/s'],
       ];
+      if (r.decode_tokens_per_s_recorded !== undefined) {
+        const d = r.dispatches_per_token;
+        rows.push([
+          `${section.name}${depth} decode, recorded step`,
+          fmt(r.decode_tokens_per_s_recorded),
+          `tokens/s; ${d.recorded} dispatches/token (tfjs ${d.tfjs}); ${r.recorded_tokens_matching_tfjs}/${r.new_tokens} tokens as tfjs`,
+        ]);
+      }
+      return rows;
     }
     case 'attention':
       return [

@@ -359,7 +359,13 @@ try {
   const expected = {
     matmul: (r) => [r.peak_tflops, ...r.results.map((m) => m.tflops)],
     'train mpt-125m': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
-    'decode mpt-125m': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
+    'decode mpt-125m': (r) => [
+      r.decode_tokens_per_s,
+      r.prefill_tokens_per_s,
+      r.ms_per_token,
+      r.decode_tokens_per_s_recorded,
+      r.recorded_host_ms_per_token,
+    ],
     'train mpt-1b': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
     'decode mpt-1b': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
     attention: (r) => [r.fused.ms, r.plain.ms, r.speedup_fused_over_plain],
@@ -374,6 +380,15 @@ try {
     if (!check(`section ${name} ran`, s?.status === 'ok', s ? (s.error ?? s.note) : 'missing')) continue;
     const values = figures(s.result);
     check(`section ${name} figures > 0`, values.every(positive), JSON.stringify(values));
+  }
+  const decode = byName.get('decode mpt-125m')?.result;
+  if (decode) {
+    const d = decode.dispatches_per_token;
+    check(
+      'decode: the recorded step takes fewer dispatches and gives the tfjs greedy tokens',
+      d?.recorded < d?.tfjs && decode.recorded_tokens_matching_tfjs === decode.new_tokens,
+      JSON.stringify({ d, matching: decode.recorded_tokens_matching_tfjs }),
+    );
   }
   const int8 = byName.get('int8')?.result;
   if (int8) {

@@ -4,9 +4,11 @@
  * stream out as they are chosen.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { generateRecorded } from './inference/webgpu-decode/generate-recorded.js';
 import type { MPTModel } from './model.js';
 import { SeededRandom } from './random.js';
 import { isGreedy, type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
+import { firstStop } from './stop-strings.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -18,6 +20,13 @@ export interface GenerateOptions extends SamplingOptions {
   decode?: (ids: number[]) => string;
   /** Seed of the sampling generator (default 0): the same seed gives the same tokens. */
   seed?: number;
+  /**
+   * `tfjs` (default): tfjs ops per step, the token chosen on the host (or the arg-max on the backend).
+   * `recorded` (webgpu only): a decode step recorded once per model, one submit per token, the token chosen on
+   * the device (see `RecordedDecoder`); its sampling draws differ from the host's for the same seed, and it has
+   * no repetition penalty.
+   */
+  engine?: 'tfjs' | 'recorded';
 }
 
 export type FinishReason = 'length' | 'stop_token' | 'stop_string' | 'max_seq_len';
@@ -54,6 +63,10 @@ export async function* generateStream(
   options: GenerateOptions,
 ): AsyncGenerator<GeneratedToken, GenerateResult, void> {
   validate(prompt, options);
+  if (options.engine === 'recorded') return yield* generateRecorded(model, prompt, options);
+  if (options.engine !== undefined && options.engine !== 'tfjs') {
+    throw new RangeError(`engine must be "tfjs" or "recorded", got ${JSON.stringify(options.engine)}`);
+  }
   const rng = new SeededRandom(options.seed ?? 0);
   const stopIds = new Set(options.stopTokenIds ?? []);
   const seen = [...prompt];
@@ -138,13 +151,4 @@ export async function generate(
     if (step.done) return step.value;
     options.onToken?.(step.value);
   }
-}
-
-function firstStop(text: string, stops: readonly string[]): number {
-  let first = -1;
-  for (const s of stops) {
-    const at = s.length > 0 ? text.indexOf(s) : -1;
-    if (at >= 0 && (first < 0 || at < first)) first = at;
-  }
-  return first;
 }

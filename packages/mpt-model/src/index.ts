@@ -16,6 +16,15 @@ export {
   generate,
   generateStream,
 } from './generate.js';
+export {
+  disposeRecordedDecoder,
+  RecordedDecodeError,
+  RecordedDecoder,
+  type RecordedDecoderOptions,
+  recordedDecoderFor,
+  type StepOutput,
+  type TokenChoice,
+} from './inference/webgpu-decode/index.js';
 export { initStateDict, initStd } from './init.js';
 export {
   embeddingLookup,

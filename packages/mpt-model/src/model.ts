@@ -6,6 +6,7 @@
 import { type Int8Weight, KVCache } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
+import { disposeRecordedDecoder } from './inference/webgpu-decode/generate-recorded.js';
 import { initStateDict } from './init.js';
 import type { LinearLayout } from './layers.js';
 import { type OffloadOptions, type OffloadPlan, planOffload } from './offload.js';
@@ -317,6 +318,7 @@ export class MPTModel {
   }
 
   dispose(): void {
+    void disposeRecordedDecoder(this);
     for (const p of this.params.values()) p.dispose();
     this.params.clear();
     this.hostParams.clear();

@@ -1,0 +1,616 @@
+/**
+ * WGSL of the recorded decode step, one token of one sequence in float32. Every kernel has 256 threads per
+ * workgroup; shapes are compile-time constants, and the only per-token input is the `Step` uniform.
+ * - `embedShader`: `x = wte[token] (+ wpe[pos])`, the token read from the device (the previous step's choice).
+ * - `gemvShader`: `y = W v` over a `[N, K]` (`outIn`) or `[K, N]` (`inOut`) matrix, optionally with the
+ *   LayerNorm of `v` as its prologue and a bias, clip, GELU, scale or residual add as its epilogue.
+ * - `attentionShader`: one workgroup per head: QK-LayerNorm, the new key and value written into the cache at
+ *   `pos`, then ALiBi causal attention of the query over positions `0..pos`.
+ * - `argmaxShaders`: greedy choice in two passes (chunk maxima, then the maximum of those).
+ * - `sampleShader`: one workgroup: temperature, top-k, top-p and a draw from a counter-based generator.
+ */
+import { GELU_SNIPPET } from '../../webgpu-kernels/matmul-gelu-programs.js';
+
+export const THREADS = 256;
+/**
+ * Threads that share one row of an `outIn` matrix-vector product: 32, or fewer for a short row (a power of two
+ * with at least one vec4 or float each), so a workgroup covers 256 / lanes rows at a time.
+ */
+export function lanesPerRow(k: number): number {
+  const elements = k % 4 === 0 ? k / 4 : k;
+  let lanes = 32;
+  while (lanes > 4 && lanes > elements) lanes /= 2;
+  return lanes;
+}
+/** Outputs per workgroup of an `inOut` matrix-vector product. */
+const INOUT_COLUMNS = 64;
+/** Most workgroups of an `outIn` matrix-vector product: enough to fill a large GPU several times over. */
+export const MAX_GEMV_WORKGROUPS = 1024;
+/** Logits per workgroup of the first arg-max pass. */
+export const ARGMAX_CHUNK = 1024;
+
+/** A float as a WGSL literal of abstract-float type. */
+export function f32Literal(x: number): string {
+  if (!Number.isFinite(x)) throw new RangeError(`cannot write ${x} as a WGSL constant`);
+  const s = String(x);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+/** The per-token uniform: 32 bytes, written with `writeStepUniform`. */
+export const STEP_STRUCT = `
+struct Step {
+  pos : u32,
+  counter : u32,
+  seed : u32,
+  topK : u32,
+  temperature : f32,
+  topP : f32,
+  pad0 : u32,
+  pad1 : u32,
+}`;
+
+/** Workgroup sums and maxima; the result is read back uniform so later barriers may depend on it. */
+const REDUCE_SNIPPET = `
+var<workgroup> red : array<f32, ${THREADS}>;
+
+fn reduceSum(lid : u32, v : f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = workgroupUniformLoad(&red[0]);
+  workgroupBarrier();
+  return r;
+}
+
+fn reduceMax(lid : u32, v : f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = workgroupUniformLoad(&red[0]);
+  workgroupBarrier();
+  return r;
+}`;
+
+export interface EmbedShape {
+  dModel: number;
+  learnedPosEmb: boolean;
+}
+
+/** Bindings: 0 step, 1 wte, 2 token, 3 x, (4 wpe). */
+export function embedShader(s: EmbedShape): string {
+  const d = s.dModel;
+  return `${STEP_STRUCT}
+@group(0) @binding(0) var<uniform> step : Step;
+@group(0) @binding(1) var<storage, read> wte : array<f32>;
+@group(0) @binding(2) var<storage, read> token : array<u32>;
+@group(0) @binding(3) var<storage, read_write> x : array<f32>;
+${s.learnedPosEmb ? '@group(0) @binding(4) var<storage, read> wpe : array<f32>;' : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let i = gid.x;
+  if (i >= ${d}u) { return; }
+  var v = wte[token[0] * ${d}u + i];
+  ${s.learnedPosEmb ? `v = v + wpe[step.pos * ${d}u + i];` : ''}
+  x[i] = v;
+}`;
+}
+
+export type GemvEpilogue = 'store' | 'gelu' | 'residual';
+
+export interface GemvShape {
+  /** Input length (columns of an `outIn` matrix). */
+  k: number;
+  /** Output length. */
+  n: number;
+  layout: 'outIn' | 'inOut';
+  /** LayerNorm of the input as the prologue (`ln` with `lnBias`), with this epsilon. */
+  layerNorm: { eps: number; bias: boolean } | null;
+  bias: boolean;
+  /** `store` writes, `gelu` writes the activation, `residual` adds to what `y` holds. */
+  epilogue: GemvEpilogue;
+  clip: number | null;
+  scale: number | null;
+}
+
+/**
+ * Bindings: 0 w, 1 v (input), 2 y (output), then 3 bias, 4 LayerNorm weight, 5 LayerNorm bias when present, and
+ * 6 the same w read as vec4 (`gemvReadsVec4`).
+ */
+/** Whether `gemvShader` reads the weights as vec4 (binding 6 instead of 0). */
+export function gemvReadsVec4(s: Pick<GemvShape, 'k' | 'layout'>): boolean {
+  return s.layout === 'outIn' && s.k % 4 === 0;
+}
+
+export function gemvShader(s: GemvShape): string {
+  const { k, n } = s;
+  const ln = s.layerNorm;
+  const decls = [
+    gemvReadsVec4(s)
+      ? '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;'
+      : '@group(0) @binding(0) var<storage, read> w : array<f32>;',
+    '@group(0) @binding(1) var<storage, read> v : array<f32>;',
+    '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
+  ];
+  if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<f32>;');
+  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<f32>;');
+  // The prologue normalizes the whole input into workgroup memory (two-pass mean and biased variance, as the
+  // tfjs LayerNorm kernel): every workgroup repeats it, which costs d reads against its share of the weights.
+  const prologue = ln
+    ? `
+  var s1 = 0.0;
+  for (var i = lid; i < ${k}u; i += ${THREADS}u) { let a = v[i]; xs[i] = a; s1 += a; }
+  let mean = reduceSum(lid, s1) / f32(${k});
+  var s2 = 0.0;
+  for (var i = lid; i < ${k}u; i += ${THREADS}u) { let c = xs[i] - mean; s2 += c * c; }
+  let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
+  for (var i = lid; i < ${k}u; i += ${THREADS}u) {
+    xs[i] = (xs[i] - mean) * rstd * lnWeight[i]${ln.bias ? ' + lnBias[i]' : ''};
+  }
+  workgroupBarrier();`
+    : '';
+  const input = (i: string) => (ln ? `xs[${i}]` : `v[${i}]`);
+  let value = s.bias ? 'acc + bias[row]' : 'acc';
+  if (s.clip !== null) value = `clamp(${value}, ${f32Literal(-s.clip)}, ${f32Literal(s.clip)})`;
+  if (s.scale !== null) value = `(${value}) * ${f32Literal(s.scale)}`;
+  const write =
+    s.epilogue === 'gelu'
+      ? `y[row] = gelu(${value});`
+      : s.epilogue === 'residual'
+        ? `y[row] = y[row] + ${value};`
+        : `y[row] = ${value};`;
+  const vec4 = gemvReadsVec4(s);
+  const lanes = lanesPerRow(k);
+  const rows = THREADS / lanes;
+  const blocks = Math.ceil(n / rows);
+  const stride = gemvWorkgroups(n, s.layout, k);
+  const dot = vec4
+    ? `let base = row * ${k / 4}u;
+    for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
+      let a = 4u * i;
+      part += dot(w4[base + i], vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
+    }`
+    : `let base = row * ${k}u;
+    for (var i = lane; i < ${k}u; i += ${lanes}u) { part += w[base + i] * ${input('i')}; }`;
+  const body =
+    s.layout === 'outIn'
+      ? `
+  // One row per group of ${lanes} threads (consecutive threads read consecutive weights of the row); a workgroup
+  // takes every ${stride}th block of ${rows} rows, so a long matrix repeats the prologue less. The first thread of a
+  // row sums its group's partial sums (two barriers per block rather than a tree of them).
+  let lane = lid % ${lanes}u;
+  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
+    let row = block * ${rows}u + lid / ${lanes}u;
+    var part = 0.0;
+    if (row < ${n}u) {
+      ${dot}
+    }
+    red[lid] = part;
+    workgroupBarrier();
+    if (lane == 0u && row < ${n}u) {
+      var acc = 0.0;
+      for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
+      ${write}
+    }
+    workgroupBarrier();
+  }`
+      : `
+  // ${INOUT_COLUMNS} outputs per workgroup, each summed by ${THREADS / INOUT_COLUMNS} threads over interleaved inputs: consecutive
+  // threads read consecutive weights of one input row.
+  let column = lid % ${INOUT_COLUMNS}u;
+  let slice = lid / ${INOUT_COLUMNS}u;
+  let row = wg.x * ${INOUT_COLUMNS}u + column;
+  var part = 0.0;
+  if (row < ${n}u) {
+    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) { part += w[i * ${n}u + row] * ${input('i')}; }
+  }
+  red[lid] = part;
+  workgroupBarrier();
+  if (slice == 0u && row < ${n}u) {
+    var acc = 0.0;
+    for (var j = 0u; j < ${THREADS / INOUT_COLUMNS}u; j++) { acc += red[j * ${INOUT_COLUMNS}u + column]; }
+    ${write}
+  }`;
+  return `${decls.join('\n')}
+${REDUCE_SNIPPET}
+${ln ? `var<workgroup> xs : array<f32, ${k}>;` : ''}
+${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+${prologue}
+${body}
+}`;
+}
+
+/** Workgroups of a matrix-vector product with `n` outputs (the vocabulary-sized head loops over blocks). */
+export function gemvWorkgroups(n: number, layout: 'outIn' | 'inOut', k: number): number {
+  if (layout === 'inOut') return Math.ceil(n / INOUT_COLUMNS);
+  return Math.min(Math.ceil(n / (THREADS / lanesPerRow(k))), MAX_GEMV_WORKGROUPS);
+}
+
+export interface AttentionShape {
+  dModel: number;
+  nHeads: number;
+  maxSeqLen: number;
+  scale: number;
+  alibi: boolean;
+  /** QK-LayerNorm over the whole `d_model` query and key, with or without bias. */
+  qkLn: { eps: number; bias: boolean } | null;
+}
+
+/**
+ * Bindings: 0 step, 1 qkv `[3d]`, 2 key cache, 3 value cache (`[H, maxSeqLen, Dh]` each), 4 scores scratch
+ * `[H, maxSeqLen]`, 5 output `[d]`, 6 slopes `[H]` (ALiBi), 7-10 q_ln weight, k_ln weight, q_ln bias, k_ln bias.
+ */
+export function attentionShader(s: AttentionShape): string {
+  const d = s.dModel;
+  const dh = d / s.nHeads;
+  const len = s.maxSeqLen;
+  const slices = Math.floor(THREADS / dh);
+  const qk = s.qkLn;
+  const decls = [
+    '@group(0) @binding(0) var<uniform> step : Step;',
+    '@group(0) @binding(1) var<storage, read> qkv : array<f32>;',
+    '@group(0) @binding(2) var<storage, read_write> kc : array<f32>;',
+    '@group(0) @binding(3) var<storage, read_write> vc : array<f32>;',
+    '@group(0) @binding(4) var<storage, read_write> sc : array<f32>;',
+    '@group(0) @binding(5) var<storage, read_write> out : array<f32>;',
+  ];
+  if (s.alibi) decls.push('@group(0) @binding(6) var<storage, read> slopes : array<f32>;');
+  if (qk) {
+    decls.push('@group(0) @binding(7) var<storage, read> qLnWeight : array<f32>;');
+    decls.push('@group(0) @binding(8) var<storage, read> kLnWeight : array<f32>;');
+  }
+  if (qk?.bias) {
+    decls.push('@group(0) @binding(9) var<storage, read> qLnBias : array<f32>;');
+    decls.push('@group(0) @binding(10) var<storage, read> kLnBias : array<f32>;');
+  }
+  const stats = (name: string, offset: number) => `
+  var ${name}s1 = 0.0;
+  for (var i = lid; i < ${d}u; i += ${THREADS}u) { ${name}s1 += qkv[${offset}u + i]; }
+  let ${name}Mean = reduceSum(lid, ${name}s1) / f32(${d});
+  var ${name}s2 = 0.0;
+  for (var i = lid; i < ${d}u; i += ${THREADS}u) { let c = qkv[${offset}u + i] - ${name}Mean; ${name}s2 += c * c; }
+  let ${name}Rstd = inverseSqrt(reduceSum(lid, ${name}s2) / f32(${d}) + ${f32Literal(qk?.eps ?? 0)});`;
+  return `${STEP_STRUCT}
+${decls.join('\n')}
+${REDUCE_SNIPPET}
+var<workgroup> qh : array<f32, ${dh}>;
+var<workgroup> partial : array<f32, ${THREADS}>;
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  let h = wg.x;
+  let pos = step.pos;
+  let count = pos + 1u;
+  ${qk ? stats('q', 0) + stats('k', d) : ''}
+  for (var j = lid; j < ${dh}u; j += ${THREADS}u) {
+    let i = h * ${dh}u + j;
+    var q = qkv[i];
+    var k = qkv[${d}u + i];
+    ${qk ? `q = (q - qMean) * qRstd * qLnWeight[i]${qk.bias ? ' + qLnBias[i]' : ''};` : ''}
+    ${qk ? `k = (k - kMean) * kRstd * kLnWeight[i]${qk.bias ? ' + kLnBias[i]' : ''};` : ''}
+    qh[j] = q;
+    let at = (h * ${len}u + pos) * ${dh}u + j;
+    kc[at] = k;
+    vc[at] = qkv[${2 * d}u + i];
+  }
+  storageBarrier();
+  workgroupBarrier();
+  let srow = h * ${len}u;
+  var best = -3.4028234e38;
+  for (var t = lid; t < count; t += ${THREADS}u) {
+    let base = (srow + t) * ${dh}u;
+    var dot = 0.0;
+    for (var j = 0u; j < ${dh}u; j++) { dot += qh[j] * kc[base + j]; }
+    var score = dot * ${f32Literal(s.scale)};
+    ${s.alibi ? 'score = score + slopes[h] * (f32(t) - f32(pos));' : ''}
+    sc[srow + t] = score;
+    best = max(best, score);
+  }
+  let m = reduceMax(lid, best);
+  var total = 0.0;
+  for (var t = lid; t < count; t += ${THREADS}u) {
+    let p = exp(sc[srow + t] - m);
+    sc[srow + t] = p;
+    total += p;
+  }
+  let z = reduceSum(lid, total);
+  storageBarrier();
+  workgroupBarrier();
+  // ${slices} slices of positions, each thread one output element of one slice, then the slices summed.
+  let j = lid % ${dh}u;
+  let slice = lid / ${dh}u;
+  var acc = 0.0;
+  if (slice < ${slices}u) {
+    for (var t = slice; t < count; t += ${slices}u) { acc += sc[srow + t] * vc[(srow + t) * ${dh}u + j]; }
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  if (lid < ${dh}u) {
+    var o = 0.0;
+    for (var r = 0u; r < ${slices}u; r++) { o += partial[r * ${dh}u + lid]; }
+    out[h * ${dh}u + lid] = o / z;
+  }
+}`;
+}
+
+/** Ties of the arg-max go to the lower id, as `argMax` on the host and torch. */
+const ARGMAX_REDUCE = `
+var<workgroup> bestValue : array<f32, ${THREADS}>;
+var<workgroup> bestIndex : array<u32, ${THREADS}>;
+
+fn better(v : f32, i : u32, w : f32, j : u32) -> bool {
+  return v > w || (v == w && i < j);
+}
+
+fn reduceArgmax(lid : u32, v : f32, i : u32) {
+  bestValue[lid] = v;
+  bestIndex[lid] = i;
+  workgroupBarrier();
+  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s && better(bestValue[lid + s], bestIndex[lid + s], bestValue[lid], bestIndex[lid])) {
+      bestValue[lid] = bestValue[lid + s];
+      bestIndex[lid] = bestIndex[lid + s];
+    }
+    workgroupBarrier();
+  }
+}`;
+
+/**
+ * Pass 1 bindings: 0 logits, 1 partial values, 2 partial indices. Pass 2 bindings: 0 partial values, 1 partial
+ * indices, 2 token (read by the next step's embedding), 3 result (copied to the host).
+ */
+export function argmaxShaders(vocab: number): { chunks: string; final: string; workgroups: number } {
+  const workgroups = Math.ceil(vocab / ARGMAX_CHUNK);
+  const chunks = `
+@group(0) @binding(0) var<storage, read> logits : array<f32>;
+@group(0) @binding(1) var<storage, read_write> partValue : array<f32>;
+@group(0) @binding(2) var<storage, read_write> partIndex : array<u32>;
+${ARGMAX_REDUCE}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  var v = -3.4028234e38;
+  var at = 0xffffffffu;
+  let end = min((wg.x + 1u) * ${ARGMAX_CHUNK}u, ${vocab}u);
+  for (var i = wg.x * ${ARGMAX_CHUNK}u + lid; i < end; i += ${THREADS}u) {
+    let l = logits[i];
+    if (better(l, i, v, at)) { v = l; at = i; }
+  }
+  reduceArgmax(lid, v, at);
+  if (lid == 0u) {
+    partValue[wg.x] = bestValue[0];
+    partIndex[wg.x] = bestIndex[0];
+  }
+}`;
+  const final = `
+@group(0) @binding(0) var<storage, read> partValue : array<f32>;
+@group(0) @binding(1) var<storage, read> partIndex : array<u32>;
+@group(0) @binding(2) var<storage, read_write> token : array<u32>;
+@group(0) @binding(3) var<storage, read_write> result : array<u32>;
+${ARGMAX_REDUCE}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32) {
+  var v = -3.4028234e38;
+  var at = 0xffffffffu;
+  for (var i = lid; i < ${workgroups}u; i += ${THREADS}u) {
+    if (better(partValue[i], partIndex[i], v, at)) { v = partValue[i]; at = partIndex[i]; }
+  }
+  reduceArgmax(lid, v, at);
+  if (lid == 0u) {
+    // All logits NaN: fall back to id 0 rather than an id outside the vocabulary.
+    let chosen = select(bestIndex[0], 0u, bestIndex[0] >= ${vocab}u);
+    token[0] = chosen;
+    result[0] = chosen;
+  }
+}`;
+  return { chunks, final, workgroups };
+}
+
+/**
+ * Sampling in one workgroup, in Hugging Face's order: temperature, top-k, top-p, then a draw. Each thread owns
+ * a contiguous range of ids, so "lower id first" among equal logits is a prefix over threads. Thresholds are
+ * found by bisection over the bits of an order-preserving u32 key of the logits: the k-th largest key (top-k)
+ * and the largest key whose kept mass at or above it still reaches `p` (top-p). The draw is uniform in
+ * [0, kept mass) from a counter-based hash of (seed, counter), located by a scan in id order.
+ * Bindings: 0 step, 1 logits, 2 token, 3 result.
+ */
+export function sampleShader(vocab: number): string {
+  const per = Math.ceil(vocab / THREADS);
+  return `${STEP_STRUCT}
+@group(0) @binding(0) var<uniform> step : Step;
+@group(0) @binding(1) var<storage, read> logits : array<f32>;
+@group(0) @binding(2) var<storage, read_write> token : array<u32>;
+@group(0) @binding(3) var<storage, read_write> result : array<u32>;
+${REDUCE_SNIPPET}
+var<workgroup> counts : array<u32, ${THREADS}>;
+var<workgroup> chosen : atomic<u32>;
+var<workgroup> chosenFallback : atomic<u32>;
+
+fn orderKey(v : f32) -> u32 {
+  let b = bitcast<u32>(v);
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+fn countSum(lid : u32, c : u32) -> u32 {
+  counts[lid] = c;
+  workgroupBarrier();
+  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { counts[lid] = counts[lid] + counts[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = workgroupUniformLoad(&counts[0]);
+  workgroupBarrier();
+  return r;
+}
+
+/** Sum of the values of threads before \`lid\` (each thread's range precedes the next one's). */
+fn exclusiveCount(lid : u32, c : u32) -> u32 {
+  workgroupBarrier();
+  counts[lid] = c;
+  workgroupBarrier();
+  var before = 0u;
+  for (var t = 0u; t < lid; t++) { before += counts[t]; }
+  workgroupBarrier();
+  return before;
+}
+
+fn exclusiveMass(lid : u32, m : f32) -> f32 {
+  workgroupBarrier();
+  red[lid] = m;
+  workgroupBarrier();
+  var before = 0.0;
+  for (var t = 0u; t < lid; t++) { before += red[t]; }
+  workgroupBarrier();
+  return before;
+}
+
+fn hash(v : u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32) {
+  let begin = min(lid * ${per}u, ${vocab}u);
+  let end = min(begin + ${per}u, ${vocab}u);
+  var localMax = -3.4028234e38;
+  for (var i = begin; i < end; i++) { localMax = max(localMax, logits[i]); }
+  let m = reduceMax(lid, localMax);
+  let invT = 1.0 / step.temperature;
+
+  // Top-k: the k-th largest key, and how many of the ids equal to it (lowest first) are kept.
+  let useK = step.topK > 0u && step.topK < ${vocab}u;
+  var kKey = 0u;
+  var kEqualKept = 0xffffffffu;
+  var kEqualBefore = 0u;
+  if (useK) {
+    for (var b = 0u; b < 32u; b++) {
+      let candidate = kKey | (0x80000000u >> b);
+      var c = 0u;
+      for (var i = begin; i < end; i++) { if (orderKey(logits[i]) >= candidate) { c++; } }
+      if (countSum(lid, c) >= step.topK) { kKey = candidate; }
+    }
+    var greater = 0u;
+    var equal = 0u;
+    for (var i = begin; i < end; i++) {
+      let key = orderKey(logits[i]);
+      if (key > kKey) { greater++; }
+      if (key == kKey) { equal++; }
+    }
+    kEqualKept = step.topK - countSum(lid, greater);
+    kEqualBefore = exclusiveCount(lid, equal);
+  }
+
+  // Unnormalized probabilities of the top-k set, and their total.
+  var localZ = 0.0;
+  var eqSeen = kEqualBefore;
+  for (var i = begin; i < end; i++) {
+    let key = orderKey(logits[i]);
+    let kept = !useK || key > kKey || (key == kKey && eqSeen < kEqualKept);
+    if (useK && key == kKey) { eqSeen++; }
+    if (kept) { localZ += exp((logits[i] - m) * invT); }
+  }
+  let z = reduceSum(lid, localZ);
+
+  // Top-p: the largest key whose kept mass at or above it reaches p z; ids equal to it are kept (lowest
+  // first) while the mass before them is still below p z.
+  let useP = step.topP < 1.0;
+  let nucleusMass = step.topP * z;
+  var pKey = 0u;
+  var pGreaterMass = 0.0;
+  var pEqualBefore = 0.0;
+  if (useP) {
+    for (var b = 0u; b < 32u; b++) {
+      let candidate = pKey | (0x80000000u >> b);
+      var mass = 0.0;
+      var seen = kEqualBefore;
+      for (var i = begin; i < end; i++) {
+        let key = orderKey(logits[i]);
+        let kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
+        if (useK && key == kKey) { seen++; }
+        if (kept && key >= candidate) { mass += exp((logits[i] - m) * invT); }
+      }
+      if (reduceSum(lid, mass) >= nucleusMass) { pKey = candidate; }
+    }
+    var greaterMass = 0.0;
+    var equalMass = 0.0;
+    var seen = kEqualBefore;
+    for (var i = begin; i < end; i++) {
+      let key = orderKey(logits[i]);
+      let kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
+      if (useK && key == kKey) { seen++; }
+      if (kept && key > pKey) { greaterMass += exp((logits[i] - m) * invT); }
+      if (kept && key == pKey) { equalMass += exp((logits[i] - m) * invT); }
+    }
+    pGreaterMass = reduceSum(lid, greaterMass);
+    pEqualBefore = exclusiveMass(lid, equalMass);
+  }
+
+  // The final kept set, its mass per thread, and the draw located by a scan in id order.
+  var ownMass = 0.0;
+  var lastKept = 0xffffffffu;
+  {
+    var seen = kEqualBefore;
+    var eqMass = pEqualBefore;
+    for (var i = begin; i < end; i++) {
+      let key = orderKey(logits[i]);
+      var kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
+      if (useK && key == kKey) { seen++; }
+      let p = exp((logits[i] - m) * invT);
+      if (kept && useP) {
+        if (key < pKey) { kept = false; }
+        if (key == pKey) { kept = pGreaterMass + eqMass < nucleusMass; eqMass += p; }
+      }
+      if (kept) { ownMass += p; lastKept = i; }
+    }
+  }
+  let keptTotal = reduceSum(lid, ownMass);
+  let before = exclusiveMass(lid, ownMass);
+  let u = f32(hash(step.seed ^ hash(step.counter + 0x9e3779b9u)) >> 8u) / 16777216.0;
+  let r = u * keptTotal;
+  if (lid == 0u) { atomicStore(&chosen, 0xffffffffu); }
+  workgroupBarrier();
+  if (r >= before && r < before + ownMass) {
+    var seen = kEqualBefore;
+    var eqMass = pEqualBefore;
+    var acc = before;
+    for (var i = begin; i < end; i++) {
+      let key = orderKey(logits[i]);
+      var kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
+      if (useK && key == kKey) { seen++; }
+      let p = exp((logits[i] - m) * invT);
+      if (kept && useP) {
+        if (key < pKey) { kept = false; }
+        if (key == pKey) { kept = pGreaterMass + eqMass < nucleusMass; eqMass += p; }
+      }
+      if (kept) {
+        acc += p;
+        if (r < acc) { atomicMin(&chosen, i); break; }
+      }
+    }
+    // Rounding left r at or past this scan's sum: the range's last kept id (never below an id found above).
+    atomicMin(&chosen, lastKept);
+  }
+  // r at or past the whole total (rounding): the highest kept id.
+  if (lastKept != 0xffffffffu) { atomicMax(&chosenFallback, lastKept); }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var pick = atomicLoad(&chosen);
+    if (pick == 0xffffffffu) { pick = atomicLoad(&chosenFallback); }
+    token[0] = pick;
+    result[0] = pick;
+  }
+}`;
+}

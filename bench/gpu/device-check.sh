@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU session's checks, in order of value per second: mptjs-train under the real torchrun (two ranks
 # sharing the GPU, one killed and restarted), the f16 GEMM's self-check and tile sweep, then the mpt-125m and mpt-1b
-# training steps in fp32 and amp_fp16 with the best tile. Everything lands in $OUT (default ./device-out).
+# training steps in fp32 and amp_fp16 with the best tile, decoding through tfjs and the recorded step, and the PyTorch
+# reference beside them. Everything lands in $OUT (default ./device-out).
 # Prepare here (ignored folder .device/, which travels with the working tree):
 #   pnpm build && node bench/gpu/build.mjs && node bench/gpu/torchrun-build.mjs
 #   xz -c "$(command -v node)" > .device/node.xz
@@ -32,8 +33,10 @@ best=$($node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1]))
   const s=d.sections.find((x)=>x.name==="f16 gemm");console.log(s?.result?.best_tile??"")' "$out/f16.json")
 left=$((total - ($(date +%s) - t0)))
 echo "best tile: ${best:-none}; ${left} s left"
-if [ -n "$best" ] && [ "$left" -gt 60 ]; then
-  MPTJS_F16_GEMM_TILE=$best bash bench/gpu/dist/run.sh --node $node --out "$out/models.json" \
-    --budget-s "$left" --sections f16,models 2>&1 | grep -E '^\[gpu-kit\] (train|decode|f16)' | cut -c1-300
+# The model stages run either way (fp32 training, tfjs and recorded decoding); amp_fp16 too where a tile passed.
+if [ "$left" -gt 60 ]; then
+  MPTJS_F16_GEMM_TILE=${best:-2x2x4x4x32s2p8} bash bench/gpu/dist/run.sh --node $node --out "$out/models.json" \
+    --budget-s "$left" --pytorch-budget-s 45 --sections pytorch,f16,models 2>&1 |
+    grep -E '^\[gpu-kit\] (train|decode|f16|pytorch)' | cut -c1-300
 fi
 echo "total $(($(date +%s) - t0)) s"

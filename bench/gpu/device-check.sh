@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One short GPU session's checks, in order of value per second: mptjs-train under the real torchrun (two ranks
 # sharing the GPU, one killed and restarted), the f16 GEMM's self-check and tile sweep, then the mpt-125m and mpt-1b
-# training steps in fp32 and amp_fp16 with the best tile, decoding through tfjs and the recorded step, and the PyTorch
+# training steps in fp32 (amp_fp16 too where a tile passed), decoding through tfjs and the recorded step, and the PyTorch
 # reference beside them. Everything lands in $OUT (default ./device-out).
 # Prepare here (ignored folder .device/, which travels with the working tree):
 #   pnpm build && node bench/gpu/build.mjs && node bench/gpu/torchrun-build.mjs

@@ -126,6 +126,32 @@ describe.skipIf(!fx)('batched prefill and continuous batching (fixture model)', 
     }
   });
 
+  it('admits together only as many prompts as the batched prefill budget holds', async () => {
+    const engine = model.engine;
+    const groups: number[] = [];
+    const original = engine.prefillMany;
+    engine.prefillMany = (prompts) => {
+      groups.push(prompts.length);
+      return original.call(engine, prompts);
+    };
+    try {
+      const row = fx?.expected.input_ids[0] ?? [];
+      // 12 prompts of 100 tokens: 10 fit 1024 padded positions, the other 2 go in a second pass.
+      const long = Array.from({ length: 12 }, (_, i) =>
+        Array.from({ length: 100 }, (_, j) => row[(i + j) % row.length]!),
+      );
+      const scheduler = new Scheduler(engine, { maxBatch: 12, maxQueue: 0 });
+      const gens = long.map((p) => new Generation(p, greedy(2), maxLen(), undefined));
+      await scheduler.submit(gens);
+      expect(groups).toEqual([10, 2]);
+      expect(gens.map((g) => g.finishReason)).toEqual(Array(12).fill('length'));
+      engine.prefillMany = original;
+      expect(gens[11]!.ids).toEqual((await solo(long[11]!, greedy(2))).ids);
+    } finally {
+      engine.prefillMany = original;
+    }
+  });
+
   it('a bad prompt admitted with others fails alone; the others run as they would alone', async () => {
     const ps = prompts().slice(0, 2);
     const want = [(await solo(ps[0]!, greedy(4))).ids, (await solo(ps[1]!, greedy(4))).ids];

@@ -29,8 +29,8 @@ export interface SchedulerHooks {
   onEngineFailed?(error: Error): void;
 }
 
-/** Most padded prompt positions (sequences x longest prompt) one batched prefill takes. */
-const PREFILL_BATCH_POSITIONS = 4096;
+/** Most padded prompt positions (sequences x longest prompt) one batched prefill takes: a pass stays short. */
+const PREFILL_BATCH_POSITIONS = 1024;
 
 export class QueueFullError extends Error {
   override name = 'QueueFullError';

@@ -150,16 +150,24 @@ function lastToken(logits: Float32Array, n: number): number {
   return last;
 }
 
+/** The normaliser of `softmax(logits / temperature)`: `max` of the logits and the sum of `exp((l - max) / t)`. */
+export interface SoftmaxStats {
+  max: number;
+  sumExp: number;
+}
+
 /**
  * Draws a token from `softmax(logits / temperature)` restricted to the top-p nucleus, as the reference
  * `sampleToken` does for `{ temperature, topP }` with the same draw from `next()`: the same token, except where a
- * running sum lands within floating-point rounding of a threshold (the sums are added in another order).
+ * running sum lands within floating-point rounding of a threshold (the sums are added in another order). `softmax`,
+ * when given, receives the normaliser it computed (at temperature 1 it is the log-sum-exp that logprobs need).
  */
 export function sampleTopP(
   logits: Float32Array,
   temperature: number,
   topP: number,
   next: () => number,
+  softmax?: SoftmaxStats,
 ): number {
   const n = logits.length;
   if (n === 0) throw new RangeError('cannot sample from empty logits');
@@ -184,6 +192,10 @@ export function sampleTopP(
     const b = d < BUCKETS - 1 ? d | 0 : BUCKETS - 1;
     bucketOf[i] = b;
     bucketMass[b]! += p;
+  }
+  if (softmax) {
+    softmax.max = max;
+    softmax.sumExp = total;
   }
   // The nucleus ends at its last token; without top-p it is the whole vocabulary.
   const end = topP < 1 ? crossingToken(logits, n, topP * total, true) : undefined;

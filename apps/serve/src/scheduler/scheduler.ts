@@ -260,7 +260,13 @@ export class Scheduler {
         // One bad prompt fails the whole batch: find it (and run the others) one at a time.
       }
       if (results) {
-        for (const [i, slot] of slots.entries()) this.start(slot, results[i]!);
+        for (const [i, slot] of slots.entries()) {
+          try {
+            this.start(slot, results[i]!);
+          } catch (err) {
+            this.fail(slot, err);
+          }
+        }
         return;
       }
     }

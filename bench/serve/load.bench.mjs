@@ -4,6 +4,10 @@
 // given per wall-clock second and per CPU second of this process: on a shared machine the second one is the
 // steadier measure of the work a token costs.
 // Usage: node bench/serve/load.bench.mjs [--backend wasm] [--tokens 48] [--requests 2] [--levels 1,4,8,16]
+//          [--shape tiny|51m] [--dist apps/serve/dist] [--temperature 0] [--top-p 1] [--logprobs N] [--stop TEXT]
+// --shape 51m serves a random-weight MPT of d_model 512, 8 layers, 8 heads and a 50432-token vocabulary (51M
+// parameters) instead of the tiny fixture; --temperature/--top-p/--logprobs/--stop set those fields of every request
+// (default: greedy, no logprobs, no stop strings); --dist points at another build of the app (to compare two builds).
 // Needs the built app (pnpm --filter @mptjs/serve build) and the shared fixture (MPTJS_SHARED_DIR).
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -21,6 +25,13 @@ const backend = flag('backend', 'wasm');
 const maxTokens = Number(flag('tokens', '48'));
 const requestsPerClient = Number(flag('requests', '2'));
 const LEVELS = flag('levels', '1,4,8,16').split(',').map(Number);
+const shape = flag('shape', 'tiny');
+if (shape !== 'tiny' && shape !== '51m') throw new Error(`--shape must be tiny or 51m, got ${shape}`);
+const dist = resolve(root, flag('dist', 'apps/serve/dist'));
+const temperature = Number(flag('temperature', '0'));
+const topP = Number(flag('top-p', '1'));
+const logprobs = flag('logprobs', undefined);
+const stop = flag('stop', undefined);
 const MAX_BATCH = 16;
 const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '..', 'shared'));
 const modelDir = join(shared, 'fixtures/mpt-tiny-mosaic');
@@ -30,8 +41,36 @@ if (!existsSync(modelDir)) {
   process.exit(0);
 }
 
-const serve = await import(join(root, 'apps/serve/dist/index.js'));
-const model = await serve.loadModel(modelDir, { backend, tokenizer: tokenizerPath, log: () => {} });
+const serve = await import(join(dist, 'index.js'));
+const model =
+  shape === 'tiny'
+    ? await serve.loadModel(modelDir, { backend, tokenizer: tokenizerPath, log: () => {} })
+    : await randomModel();
+
+/** The 51M shape with random weights, on the requested backend, served with the shared GPT-NeoX tokenizer. */
+async function randomModel() {
+  // The model packages of the build under test (its own node_modules), not the ones next to this script.
+  const fromBuild = (name) => import(join(dist, '..', 'node_modules', '@mptjs', name, 'dist', 'index.js'));
+  const { selectBackend } = await fromBuild('alibi-attention');
+  const { MPTModel, parseMptConfig } = await fromBuild('mpt-model');
+  await selectBackend(backend, { log: () => {} });
+  const config = parseMptConfig({
+    model_type: 'mosaic_gpt',
+    d_model: 512,
+    n_heads: 8,
+    n_layers: 8,
+    mlp_ratio: 4,
+    max_seq_len: 2048,
+    vocab_size: 50432,
+    alibi: true,
+    attn_qk_ln: true,
+    no_bias: true,
+  });
+  return {
+    engine: new serve.MptEngine(MPTModel.init(config, 1234)),
+    tokenizer: await serve.JsonTokenizer.fromFile(tokenizerPath),
+  };
+}
 const promptFor = (i) => model.tokenizer.encode(`Request ${i}: the weather today is`);
 
 // The engine alone decoding B sequences per step (no HTTP, no scheduler); B = 1 is the single-request baseline.
@@ -78,7 +117,10 @@ async function streamOne(prompt) {
     body: JSON.stringify({
       prompt,
       max_tokens: maxTokens,
-      temperature: 0,
+      temperature,
+      top_p: topP,
+      ...(logprobs === undefined ? {} : { logprobs: Number(logprobs) }),
+      ...(stop === undefined ? {} : { stop: [stop] }),
       stream: true,
       stream_options: { include_usage: true },
     }),
@@ -180,22 +222,27 @@ for (const [name, r] of runs.slice(0, 1 + engineRuns.length)) {
 console.log('');
 
 const notes = {
-  model: 'fixtures/mpt-tiny-mosaic (d_model 64, 2 layers, vocab 50432)',
+  model:
+    shape === 'tiny'
+      ? 'fixtures/mpt-tiny-mosaic (d_model 64, 2 layers, vocab 50432)'
+      : 'random MPT (d_model 512, 8 layers, 8 heads, vocab 50432; 51M parameters)',
+  build: dist,
   backend,
-  workload: `${requestsPerClient} greedy streaming requests per client, ${maxTokens} new tokens each, max_batch ${MAX_BATCH}; HTTP figures count all generated tokens (prefill included)`,
+  workload: `${requestsPerClient} ${temperature === 0 ? 'greedy' : `sampled (temperature ${temperature}, top_p ${topP})`} streaming requests per client${logprobs === undefined ? '' : ` with logprobs ${logprobs}`}${stop === undefined ? '' : ` and stop ${JSON.stringify(stop)}`}, ${maxTokens} new tokens each, max_batch ${MAX_BATCH}; HTTP figures count all generated tokens (prefill included)`,
   load_average: `${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`,
 };
-report('serve-load', {
+const suffix = shape === 'tiny' ? '' : `-${shape}`;
+report(`serve-load${suffix}`, {
   rows: runs.map(([name, r]) => ({ name, value: r.wall, unit: 'tokens/s' })),
   baseline: 'http concurrency 1',
   notes,
 });
-report('serve-load-cpu', {
+report(`serve-load-cpu${suffix}`, {
   rows: runs.map(([name, r]) => ({ name, value: r.cpu, unit: 'tokens/cpu-s' })),
   baseline: 'http concurrency 1',
   notes,
 });
-report('serve-ttft', {
+report(`serve-ttft${suffix}`, {
   rows: http.flatMap(([c, r]) => [
     { name: `http concurrency ${c} ttft p50`, value: r.p50 * 1000, unit: 'ms' },
     { name: `http concurrency ${c} ttft p99`, value: r.p99 * 1000, unit: 'ms', requests: r.n },

@@ -68,6 +68,56 @@ export class MptEngine implements Engine {
     }
   }
 
+  async prefillMany(
+    prompts: readonly (readonly number[])[],
+  ): Promise<{ sequence: EngineSequence; logits: Float32Array }[]> {
+    if (prompts.length === 0) return [];
+    if (prompts.length === 1 || !this.model.config.alibi) {
+      // Learned position embeddings would shift under left padding: prefill such models one prompt at a time.
+      const out: { sequence: EngineSequence; logits: Float32Array }[] = [];
+      try {
+        for (const ids of prompts) out.push(await this.prefill(ids));
+      } catch (err) {
+        for (const { sequence } of out) this.release(sequence);
+        throw err;
+      }
+      return out;
+    }
+    // One left-padded pass for all of them (the key mask hides the padding), then each row gets its own cache.
+    const longest = Math.max(...prompts.map((p) => p.length));
+    const padded = prompts.map((p) => [...new Array<number>(longest - p.length).fill(0), ...p]);
+    const uneven = prompts.some((p) => p.length !== longest);
+    const mask = uneven
+      ? tf.tensor2d(
+          prompts.flatMap((p) => [
+            ...new Array<number>(longest - p.length).fill(0),
+            ...new Array<number>(p.length).fill(1),
+          ]),
+          [prompts.length, longest],
+        )
+      : undefined;
+    const cache = this.model.newCache();
+    try {
+      const rows = await readRows(this.model.prefill(padded, cache, mask));
+      const out: { sequence: EngineSequence; logits: Float32Array }[] = [];
+      try {
+        prompts.forEach((p, row) => {
+          out.push({
+            sequence: new MptSequence(this.rowCache(cache, row, p.length), p.length),
+            logits: rows[row]!,
+          });
+        });
+      } catch (err) {
+        for (const { sequence } of out) this.release(sequence);
+        throw err;
+      }
+      return out;
+    } finally {
+      mask?.dispose();
+      cache.dispose();
+    }
+  }
+
   async decode(sequences: readonly EngineSequence[], tokens: readonly number[]): Promise<Float32Array[]> {
     if (sequences.length !== tokens.length) throw new RangeError('decode needs one token per sequence');
     const seqs = sequences.map((s) => s as MptSequence);
@@ -120,25 +170,29 @@ export class MptEngine implements Engine {
   private splitBatch(): void {
     const batch = this.batch;
     if (!batch) return;
-    const total = batch.cache.length;
     batch.members.forEach((seq, row) => {
       seq.batch = undefined;
       if (seq.released) return;
-      const own = this.model.newCache();
-      const pad = total - seq.length;
-      for (let layer = 0; layer < own.numLayers; layer++) {
-        const { k, v } = batch.cache.layer(layer)!;
-        const [, h, , d] = k.shape;
-        const [kRow, vRow] = tf.tidy(() => [
-          tf.slice(k, [row, 0, pad, 0], [1, h, seq.length, d]) as tf.Tensor4D,
-          tf.slice(v, [row, 0, pad, 0], [1, h, seq.length, d]) as tf.Tensor4D,
-        ]);
-        own.append(layer, kRow!, vRow!);
-        tf.dispose([kRow!, vRow!]);
-      }
-      seq.cache = own;
+      seq.cache = this.rowCache(batch.cache, row, seq.length);
     });
     this.dropBatch();
+  }
+
+  /** A cache of its own for row `row` of a left-padded batch cache: its last `length` positions. */
+  private rowCache(cache: KVCache, row: number, length: number): KVCache {
+    const own = this.model.newCache();
+    const pad = cache.length - length;
+    for (let layer = 0; layer < own.numLayers; layer++) {
+      const { k, v } = cache.layer(layer)!;
+      const [, h, , d] = k.shape;
+      const [kRow, vRow] = tf.tidy(() => [
+        tf.slice(k, [row, 0, pad, 0], [1, h, length, d]) as tf.Tensor4D,
+        tf.slice(v, [row, 0, pad, 0], [1, h, length, d]) as tf.Tensor4D,
+      ]);
+      own.append(layer, kRow!, vRow!);
+      tf.dispose([kRow!, vRow!]);
+    }
+    return own;
   }
 
   private dropBatch(): void {

@@ -20,6 +20,13 @@ export interface Engine {
   logits(ids: readonly (readonly number[])[]): Promise<Float32Array>;
   /** Runs a prompt through the model, keeping its KV cache; returns the next-token logits `[V]`. */
   prefill(promptIds: readonly number[]): Promise<{ sequence: EngineSequence; logits: Float32Array }>;
+  /**
+   * Several prompts in one batched pass (optional; the scheduler prefills one at a time without it): the same
+   * sequences and logits as `prefill` on each, in order. Throws when any prompt is bad; no sequence is kept then.
+   */
+  prefillMany?(
+    prompts: readonly (readonly number[])[],
+  ): Promise<{ sequence: EngineSequence; logits: Float32Array }[]>;
   /** One decode step: appends `tokens[i]` to `sequences[i]`, returns each one's next-token logits `[V]`. */
   decode(sequences: readonly EngineSequence[], tokens: readonly number[]): Promise<Float32Array[]>;
   /** Frees a sequence's cache. Safe to call twice. */

@@ -1,7 +1,9 @@
+import { SeededRandom } from '@mptjs/mpt-model';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';
 import { fixture } from '../testing/fixture.js';
 import { Generation, type GenerationParams } from './generation.js';
+import { logprobsOf } from './logprobs.js';
 import { StopStringMatcher } from './stop-strings.js';
 
 const fx = fixture();
@@ -95,5 +97,22 @@ describe.skipIf(!fx)('Generation', () => {
     expect(t.top!.map((a) => a.id)).toEqual([7, 9]);
     const z = Math.exp(3) + Math.exp(2) + (VOCAB - 2);
     expect(t.logprob).toBeCloseTo(3 - Math.log(z), 5);
+  });
+
+  it.each([
+    1, 0.7,
+  ])('gives sampled tokens at temperature %s the logprobs computed from the raw logits alone', (temperature) => {
+    const g = new Generation([1], greedy({ temperature, topP: 0.9, seed: 3, logprobs: 3 }), 128, tok);
+    const rows: Float32Array[] = [];
+    for (let step = 0; step < 6; step++) {
+      const row = new SeededRandom(step).fillNormal(new Float32Array(VOCAB), 3);
+      rows.push(row.slice());
+      g.advance(row);
+    }
+    g.tokens.forEach((t, i) => {
+      const want = logprobsOf(rows[i]!, t.id, 3);
+      expect(t.logprob).toBe(want.logprob);
+      expect(t.top).toEqual(want.top);
+    });
   });
 });

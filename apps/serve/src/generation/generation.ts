@@ -116,7 +116,12 @@ export class Generation {
     // The repetition penalty is applied in place; logprobs must see the model's own logits.
     const raw =
       this.params.logprobs !== undefined && this.sampling.repetitionPenalty !== 1 ? logits.slice() : logits;
-    const id = chooseToken(logits, this.sampling, this.random, this.seen);
+    // Sampling at temperature 1 from the raw logits computes the log-sum-exp that logprobs need: share it.
+    const softmax =
+      this.params.logprobs !== undefined && raw === logits && this.sampling.temperature === 1
+        ? { max: Number.NaN, sumExp: Number.NaN }
+        : undefined;
+    const id = chooseToken(logits, this.sampling, this.random, this.seen, softmax);
     this.seen.push(id);
     const now = performance.now();
     const gap = this.lastTokenAt === undefined ? undefined : (now - this.lastTokenAt) / 1000;
@@ -125,7 +130,9 @@ export class Generation {
     this.observer.onToken?.(this, gap);
     const token: GeneratedToken = { id };
     if (this.params.logprobs !== undefined) {
-      const lp = logprobsOf(raw, id, this.params.logprobs);
+      const shared =
+        softmax && Number.isFinite(softmax.sumExp) ? softmax.max + Math.log(softmax.sumExp) : undefined;
+      const lp = logprobsOf(raw, id, this.params.logprobs, shared);
       token.logprob = lp.logprob;
       token.top = lp.top;
     }

@@ -6,7 +6,7 @@ export interface TokenLogprob {
 }
 
 /** log-softmax normaliser: log(sum(exp(x))). */
-function logSumExp(values: Float32Array): number {
+export function logSumExp(values: Float32Array): number {
   let max = -Infinity;
   for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
   let sum = 0;
@@ -14,13 +14,16 @@ function logSumExp(values: Float32Array): number {
   return max + Math.log(sum);
 }
 
-/** The model's log-probability of `id` and its `top` most likely alternatives (raw logits, no temperature). */
+/**
+ * The model's log-probability of `id` and its `top` most likely alternatives (raw logits, no temperature). `lse`
+ * is the log-sum-exp of the logits when already known (it is one pass of `exp` over the vocabulary).
+ */
 export function logprobsOf(
   logits: Float32Array,
   id: number,
   top: number,
+  lse: number = logSumExp(logits),
 ): { logprob: number; top: TokenLogprob[] } {
-  const lse = logSumExp(logits);
   const best = topIndices(logits, top);
   return {
     logprob: logits[id]! - lse,

@@ -54,12 +54,19 @@ function send(
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 
-/** Counts the engine's forward passes and the most that ever ran at once (the engine itself is the real one). */
+/**
+ * Counts the engine's scoring passes, the sequences it prefilled (alone or batched) and the most calls that ever ran
+ * at once (the engine itself is the real one).
+ */
 function instrument(engine: Engine) {
   const stats = { logits: 0, prefill: 0, inFlight: 0, peak: 0 };
-  const wrap = <A extends unknown[], R>(name: 'logits' | 'prefill', fn: (...a: A) => Promise<R>) => {
+  const wrap = <A extends unknown[], R>(
+    name: 'logits' | 'prefill',
+    fn: (...a: A) => Promise<R>,
+    count: (...a: A) => number = () => 1,
+  ) => {
     return async (...args: A): Promise<R> => {
-      stats[name]++;
+      stats[name] += count(...args);
       stats.inFlight++;
       stats.peak = Math.max(stats.peak, stats.inFlight);
       try {
@@ -69,9 +76,12 @@ function instrument(engine: Engine) {
       }
     };
   };
-  const original = { logits: engine.logits, prefill: engine.prefill };
+  const original = { logits: engine.logits, prefill: engine.prefill, prefillMany: engine.prefillMany };
   engine.logits = wrap('logits', engine.logits.bind(engine));
   engine.prefill = wrap('prefill', engine.prefill.bind(engine));
+  if (engine.prefillMany) {
+    engine.prefillMany = wrap('prefill', engine.prefillMany.bind(engine), (prompts) => prompts.length);
+  }
   return {
     stats,
     reset: () => Object.assign(stats, { logits: 0, prefill: 0, inFlight: 0, peak: 0 }),

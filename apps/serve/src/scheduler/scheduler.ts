@@ -29,6 +29,9 @@ export interface SchedulerHooks {
   onEngineFailed?(error: Error): void;
 }
 
+/** Most padded prompt positions (sequences x longest prompt) one batched prefill takes: a pass stays short. */
+const PREFILL_BATCH_POSITIONS = 1024;
+
 export class QueueFullError extends Error {
   override name = 'QueueFullError';
 }
@@ -198,27 +201,31 @@ export class Scheduler {
     }
   }
 
-  /** Prefills waiting sequences into free batch slots. */
+  /**
+   * Prefills waiting sequences into free batch slots: those admitted together go through one batched prefill when
+   * the engine has one (up to `PREFILL_BATCH_POSITIONS` padded positions), else one at a time.
+   */
   private async admit(): Promise<void> {
     while (this.running.length < this.options.maxBatch && this.waiting.length > 0) {
-      const slot = this.waiting.shift()!;
-      this.running.push(slot);
+      const group = this.takeGroup();
+      this.running.push(...group);
       this.report();
       this.busy = true;
       try {
-        // Echoed prompt logprobs need the whole prompt's logits: one forward pass per prompt, here in the loop.
-        const score = slot.generation.promptScore;
-        if (score && !score.tokens && !slot.cancelled) {
-          score.tokens = await scorePrompt(this.engine, slot.generation.promptIds, score.top);
+        const ready: Slot[] = [];
+        for (const slot of group) {
+          try {
+            // Echoed prompt logprobs need the whole prompt's logits: one forward pass per prompt, here in the loop.
+            const score = slot.generation.promptScore;
+            if (score && !score.tokens && !slot.cancelled) {
+              score.tokens = await scorePrompt(this.engine, slot.generation.promptIds, score.top);
+            }
+            if (!slot.cancelled) ready.push(slot);
+          } catch (err) {
+            this.fail(slot, err);
+          }
         }
-        if (!slot.cancelled) {
-          const { sequence, logits } = await this.engine.prefill(slot.generation.promptIds);
-          slot.sequence = sequence;
-          if (!slot.cancelled) slot.generation.advance(logits);
-        }
-      } catch (err) {
-        this.engineErrored = true;
-        slot.generation.end('error', err instanceof Error ? err : new Error(String(err)));
+        await this.prefill(ready);
       } finally {
         this.busy = false;
       }
@@ -226,6 +233,61 @@ export class Scheduler {
       this.report();
       if (this.waiting.length > 0) await nextTurn();
     }
+  }
+
+  /** The waiting sequences that join next: as many as free slots allow, within the prefill's position budget. */
+  private takeGroup(): Slot[] {
+    const free = this.options.maxBatch - this.running.length;
+    const group = [this.waiting.shift()!];
+    let longest = group[0]!.generation.promptIds.length;
+    while (group.length < free && this.waiting.length > 0 && this.engine.prefillMany) {
+      const next = Math.max(longest, this.waiting[0]!.generation.promptIds.length);
+      if (next * (group.length + 1) > PREFILL_BATCH_POSITIONS) break;
+      longest = next;
+      group.push(this.waiting.shift()!);
+    }
+    return group;
+  }
+
+  /** Prefills `slots` and takes each one's first token; a failed batch is retried one prompt at a time. */
+  private async prefill(slots: readonly Slot[]): Promise<void> {
+    if (slots.length === 0) return;
+    if (slots.length > 1 && this.engine.prefillMany) {
+      let results: Awaited<ReturnType<NonNullable<Engine['prefillMany']>>> | undefined;
+      try {
+        results = await this.engine.prefillMany(slots.map((s) => s.generation.promptIds));
+      } catch {
+        // One bad prompt fails the whole batch: find it (and run the others) one at a time.
+      }
+      if (results) {
+        for (const [i, slot] of slots.entries()) {
+          try {
+            this.start(slot, results[i]!);
+          } catch (err) {
+            this.fail(slot, err);
+          }
+        }
+        return;
+      }
+    }
+    for (const slot of slots) {
+      if (slot.cancelled) continue;
+      try {
+        this.start(slot, await this.engine.prefill(slot.generation.promptIds));
+      } catch (err) {
+        this.fail(slot, err);
+      }
+    }
+  }
+
+  private start(slot: Slot, prefilled: { sequence: EngineSequence; logits: Float32Array }): void {
+    slot.sequence = prefilled.sequence;
+    if (!slot.cancelled) slot.generation.advance(prefilled.logits);
+  }
+
+  private fail(slot: Slot, err: unknown): void {
+    this.engineErrored = true;
+    slot.generation.end('error', err instanceof Error ? err : new Error(String(err)));
   }
 
   /** One batched decode step for every running sequence. */

@@ -8,7 +8,7 @@ import { generateRecorded } from './inference/webgpu-decode/generate-recorded.js
 import type { MPTModel } from './model.js';
 import { SeededRandom } from './random.js';
 import { isGreedy, type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
-import { firstStop } from './stop-strings.js';
+import { sequenceEnd } from './stop-strings.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -109,22 +109,10 @@ export async function* generateStream(
       tokens.push(token);
       seen.push(token);
       yield { token, index: tokens.length - 1 };
-      if (stopIds.has(token)) {
-        finishReason = 'stop_token';
-        break;
-      }
-      if (options.stopStrings?.length) {
-        const decoded = options.decode!(tokens);
-        const hit = firstStop(decoded, options.stopStrings);
-        if (hit >= 0) {
-          finishReason = 'stop_string';
-          text = decoded.slice(0, hit);
-          break;
-        }
-      }
-      if (tokens.length >= options.maxNewTokens) break;
-      if (full) {
-        finishReason = 'max_seq_len';
+      const end = sequenceEnd(tokens, { ...options, stopIds }, full);
+      if (end) {
+        finishReason = end.finishReason;
+        text = end.text;
         break;
       }
       logits = next ?? model.decodeStep([token], cache);

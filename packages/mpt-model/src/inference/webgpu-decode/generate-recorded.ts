@@ -6,7 +6,7 @@
 import type { FinishReason, GeneratedToken, GenerateOptions, GenerateResult } from '../../generate.js';
 import type { MPTModel } from '../../model.js';
 import { isGreedy } from '../../sampling.js';
-import { firstStop } from '../../stop-strings.js';
+import { sequenceEnd } from '../../stop-strings.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type StepOutput, type TokenChoice } from './recorded-decoder.js';
 
@@ -73,22 +73,10 @@ export async function* generateRecorded(
       pending = null;
       tokens.push(token);
       yield { token, index: tokens.length - 1 };
-      if (stopIds.has(token)) {
-        finishReason = 'stop_token';
-        break;
-      }
-      if (options.stopStrings?.length) {
-        const decoded = options.decode!(tokens);
-        const hit = firstStop(decoded, options.stopStrings);
-        if (hit >= 0) {
-          finishReason = 'stop_string';
-          text = decoded.slice(0, hit);
-          break;
-        }
-      }
-      if (tokens.length >= options.maxNewTokens) break;
-      if (full) {
-        finishReason = 'max_seq_len';
+      const end = sequenceEnd(tokens, { ...options, stopIds }, full);
+      if (end) {
+        finishReason = end.finishReason;
+        text = end.text;
         break;
       }
       pending = next;

@@ -205,9 +205,12 @@ describe.skipIf(!fx)('hardening: bounded requests on the fixture model', () => {
       expect(c.logprobs.token_logprobs).toHaveLength(41);
       expect(c.logprobs.token_logprobs[0]).toBeNull();
     }
-    // The first prompt's logprobs are those it gets alone.
+    // The first prompt's logprobs are those it gets alone: the echoed prompt's exactly (scored one prompt at a
+    // time either way); the generated token's to float32 rounding, since prompts admitted together share a prefill
+    // pass whose products sum in another order.
     const alone = (single.json['choices'] as Choice[])[0]!.logprobs;
-    expect(choices[0]!.logprobs.token_logprobs).toEqual(alone.token_logprobs);
+    expect(choices[0]!.logprobs.token_logprobs.slice(0, 40)).toEqual(alone.token_logprobs.slice(0, 40));
+    expect(choices[0]!.logprobs.token_logprobs[40]).toBeCloseTo(alone.token_logprobs[40]!, 5);
     expect(choices[1]!.logprobs.tokens).toEqual(alone.tokens);
     expect((await greedyAndHealth(port)).text).toBe(reference);
   });

@@ -49,33 +49,35 @@ struct Step {
   pad1 : u32,
 }`;
 
-/** Workgroup sums and maxima; the result is read back uniform so later barriers may depend on it. */
-const REDUCE_SNIPPET = `
-var<workgroup> red : array<f32, ${THREADS}>;
-
-fn reduceSum(lid : u32, v : f32) -> f32 {
-  red[lid] = v;
+/**
+ * WGSL: `fn name(lid, v) -> type`, a tree reduction of one value per thread through the workgroup array `scratch`
+ * with `combine(a, b)`; the result is read back uniform so later barriers may depend on it.
+ */
+function workgroupReduce(
+  name: string,
+  scratch: string,
+  type: string,
+  combine: (a: string, b: string) => string,
+) {
+  return `
+fn ${name}(lid : u32, v : ${type}) -> ${type} {
+  ${scratch}[lid] = v;
   workgroupBarrier();
   for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    if (lid < s) { ${scratch}[lid] = ${combine(`${scratch}[lid]`, `${scratch}[lid + s]`)}; }
     workgroupBarrier();
   }
-  let r = workgroupUniformLoad(&red[0]);
-  workgroupBarrier();
-  return r;
-}
-
-fn reduceMax(lid : u32, v : f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = workgroupUniformLoad(&red[0]);
+  let r = workgroupUniformLoad(&${scratch}[0]);
   workgroupBarrier();
   return r;
 }`;
+}
+
+/** Workgroup sums and maxima of f32 values. */
+const REDUCE_SNIPPET = `
+var<workgroup> red : array<f32, ${THREADS}>;
+${workgroupReduce('reduceSum', 'red', 'f32', (a, b) => `${a} + ${b}`)}
+${workgroupReduce('reduceMax', 'red', 'f32', (a, b) => `max(${a}, ${b})`)}`;
 
 export interface EmbedShape {
   dModel: number;
@@ -442,17 +444,7 @@ fn orderKey(v : f32) -> u32 {
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
-fn countSum(lid : u32, c : u32) -> u32 {
-  counts[lid] = c;
-  workgroupBarrier();
-  for (var s = ${THREADS / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { counts[lid] = counts[lid] + counts[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = workgroupUniformLoad(&counts[0]);
-  workgroupBarrier();
-  return r;
-}
+${workgroupReduce('countSum', 'counts', 'u32', (a, b) => `${a} + ${b}`)}
 
 /** Sum of the values of threads before \`lid\` (each thread's range precedes the next one's). */
 fn exclusiveCount(lid : u32, c : u32) -> u32 {

@@ -43,9 +43,7 @@ export function clipByGlobalNorm(
   totalNorm: number,
   maxNorm: number,
 ): tf.Tensor[] {
-  const coef = maxNorm / (totalNorm + 1e-6);
-  if (coef >= 1) return [...grads];
-  return grads.map((g) => tf.tidy(() => tf.mul(g, coef)));
+  return unscaleAndClip(grads, 1, totalNorm, maxNorm);
 }
 
 /**

@@ -4,7 +4,9 @@ import { setF16Gemm } from '@mptjs/alibi-attention';
 import {
   disposeRecordedDecoder,
   expectedParameterShapes,
+  forwardBackwardChain,
   generate,
+  LocalParameters,
   MPTModel,
   parseMptConfig,
   recordedDecoderFor,
@@ -13,9 +15,7 @@ import {
   clipByGlobalNorm,
   DecoupledAdamW,
   flopsPerSample,
-  forwardBackwardChain,
   gradSumOfSquares,
-  LocalParameters,
   lmContext,
   mptChainUnits,
 } from '@mptjs/trainer';

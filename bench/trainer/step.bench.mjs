@@ -8,14 +8,12 @@
 //        [--vocab 50432] [--repeats 3] [--profile] [--wasm-kernels off] (off: tfjs-wasm's kernels throughout)
 import { parseArgs } from 'node:util';
 import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
-import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import { forwardBackwardChain, LocalParameters, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
 import {
   clipByGlobalNorm,
   DecoupledAdamW,
   flopsPerSample,
-  forwardBackwardChain,
   gradSumOfSquares,
-  LocalParameters,
   lmContext,
   measureMatmulFlops,
   mptChainUnits,

@@ -22,7 +22,7 @@ if (isMainThread) {
     attn_config: { alibi: true, qk_ln: true },
   });
   const model = MPTModel.init(config, 0);
-  const units = model.units().map((u) => ({ name: u.name, paramNames: u.parameterNames }));
+  const units = model.units().map((u) => ({ name: u.name, paramNames: u.paramNames }));
   // Only rank 0 holds the weights; the others receive their shards by broadcast.
   const init = pg.rank === 0 ? await model.toStateDict() : null;
   const fsdp = await FsdpParameters.create(

@@ -16,11 +16,8 @@ export {
 export {
   type FsdpOptions,
   FsdpParameters,
-  type FsdpUnit,
-  type ParamMap,
   SHARDING_STRATEGIES,
   type ShardingStrategy,
-  type UnitPhase,
 } from './fsdp/fsdp.js';
 export {
   loadShardedCheckpoint,

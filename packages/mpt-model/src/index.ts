@@ -38,8 +38,8 @@ export {
 export { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 export {
   type ModelOptions,
-  type ModelUnit,
   MPTModel,
+  type MPTUnit,
   StateDictError,
   type TokenBatch,
   type WeightOffloadState,
@@ -89,7 +89,8 @@ export {
   sampleToken,
   validateSampling,
 } from './sampling.js';
-export { expectedParameterShapes, type HostTensor, type StateDict } from './state-dict.js';
+export { expectedParameterShapes } from './state-dict.js';
+export * from './unit-chain/index.js';
 export {
   type AttentionContext,
   attentionSlopes,

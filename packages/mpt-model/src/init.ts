@@ -8,7 +8,8 @@
  */
 import type { MPTConfig } from './config.js';
 import { deriveSeed, SeededRandom } from './random.js';
-import { expectedParameterShapes, type StateDict } from './state-dict.js';
+import { expectedParameterShapes } from './state-dict.js';
+import type { StateDict } from './unit-chain/host-tensor.js';
 
 const RESIDUAL = /\.(attn\.out_proj|ffn\.down_proj)\.weight$/;
 const NORM = /(norm_1|norm_2|norm_f|q_ln|k_ln)\.weight$/;

@@ -115,7 +115,7 @@ describe('forward, loss and the unit chain', () => {
       const ctx = { slopes: model.slopes, pastLength: 0, keyMask: null };
       const chained = tf.tidy(() => {
         let x: tf.Tensor = tf.tensor2d(ids, [2, 6], 'int32');
-        for (const unit of model.units()) x = unit.forward(model.get, x, ctx);
+        for (const unit of model.units()) x = unit.forward(model.params, x, ctx);
         return x;
       });
       expect(relativeL2(chained.dataSync(), logits.dataSync())).toBe(0);
@@ -127,7 +127,7 @@ describe('forward, loss and the unit chain', () => {
   it('lists each parameter in exactly one unit except the tied embedding (embed and head)', () => {
     const config = tinyConfig({ noBias: false });
     const model = MPTModel.init(config, 1);
-    const listed = model.units().flatMap((u) => u.parameterNames);
+    const listed = model.units().flatMap((u) => u.paramNames);
     const counts = new Map<string, number>();
     for (const n of listed) counts.set(n, (counts.get(n) ?? 0) + 1);
     expect([...counts.keys()].sort()).toEqual([...model.params.keys()].sort());

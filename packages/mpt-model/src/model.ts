@@ -19,7 +19,9 @@ import {
   type ParameterLookup,
 } from './parameters.js';
 import { QuantizationError, type QuantizeMode, quantizeModelWeights } from './quantize.js';
-import { expectedParameterShapes, type HostTensor, type StateDict } from './state-dict.js';
+import { expectedParameterShapes } from './state-dict.js';
+import type { HostTensor, StateDict } from './unit-chain/host-tensor.js';
+import { type ChainUnit, type ParamMap, paramLookup } from './unit-chain/unit.js';
 import {
   type AttentionContext,
   attentionSlopes,
@@ -33,13 +35,10 @@ export class StateDictError extends Error {
   override name = 'StateDictError';
 }
 
-/** A step of the unit chain: which parameters it reads and how it maps its input to its output. */
-export interface ModelUnit {
-  name: string;
-  parameterNames: string[];
-  forward(get: ParameterLookup, input: tf.Tensor, ctx: AttentionContext): tf.Tensor;
+/** A unit of the MPT chain; the head also computes its loss. */
+export interface MPTUnit extends ChainUnit<AttentionContext> {
   /** The head only: the mean cross-entropy of its logits against `targets`, fused where a backend allows. */
-  loss?(get: ParameterLookup, input: tf.Tensor, ctx: AttentionContext, targets: tf.Tensor): tf.Scalar;
+  loss?(params: ParamMap, input: tf.Tensor, ctx: AttentionContext, targets: tf.Tensor): tf.Scalar;
 }
 
 /** Token ids as nested arrays (`[B][T]`) or an int32 tensor `[B, T]`. */
@@ -218,32 +217,44 @@ export class MPTModel {
    * (tied weights): a driver that computes gradients unit by unit must add both contributions. Block units
    * expect their matrices in this model's `linearLayout` (torch `[out, in]` by default).
    */
-  units(): ModelUnit[] {
+  units(): MPTUnit[] {
     const c = this.config;
     const shapes = [...expectedParameterShapes(c).keys()];
     const names = (prefix: string) => shapes.filter((n) => n.startsWith(prefix));
-    const units: ModelUnit[] = [
+    const units: MPTUnit[] = [
       {
         name: 'embed',
-        parameterNames: c.learnedPosEmb
+        paramNames: c.learnedPosEmb
           ? ['transformer.wte.weight', 'transformer.wpe.weight']
           : ['transformer.wte.weight'],
-        forward: (get, ids, ctx) => embedForward(c, embeddingParams(c, get), ids, ctx.pastLength),
+        inputIsDifferentiable: false,
+        forward: (params, ids, ctx) =>
+          embedForward(c, embeddingParams(c, paramLookup(params, 'embed')), ids, ctx.pastLength),
       },
     ];
     for (let i = 0; i < c.nLayers; i++) {
+      const name = `block.${i}`;
       units.push({
-        name: `block.${i}`,
-        parameterNames: names(`transformer.blocks.${i}.`),
-        forward: (get, x, ctx) =>
-          blockForward(c, i, blockParams(c, get, i, this.linearLayout, this.int8), x, ctx),
+        name,
+        paramNames: names(`transformer.blocks.${i}.`),
+        inputIsDifferentiable: true,
+        forward: (params, x, ctx) =>
+          blockForward(
+            c,
+            i,
+            blockParams(c, paramLookup(params, name), i, this.linearLayout, this.int8),
+            x,
+            ctx,
+          ),
       });
     }
     units.push({
       name: 'head',
-      parameterNames: [...names('transformer.norm_f.'), 'transformer.wte.weight'],
-      forward: (get, x) => headForward(c, headParams(c, get, this.int8), x),
-      loss: (get, x, _ctx, targets) => headLoss(c, headParams(c, get, this.int8), x, targets),
+      paramNames: [...names('transformer.norm_f.'), 'transformer.wte.weight'],
+      inputIsDifferentiable: true,
+      forward: (params, x) => headForward(c, headParams(c, paramLookup(params, 'head'), this.int8), x),
+      loss: (params, x, _ctx, targets) =>
+        headLoss(c, headParams(c, paramLookup(params, 'head'), this.int8), x, targets),
     });
     return units;
   }
@@ -264,8 +275,8 @@ export class MPTModel {
       let x = this.toIds(ids);
       for (const unit of units.slice(0, -1)) x = this.runUnit(unit, x, ctx);
       // The head's loss: on wasm the vocab projection and the cross-entropy run as one fused op.
-      const head = units[units.length - 1] as Required<ModelUnit>;
-      return head.loss(this.get, x, ctx, this.toIds(targets, true));
+      const head = units[units.length - 1] as Required<MPTUnit>;
+      return head.loss(this.params, x, ctx, this.toIds(targets, true));
     });
   }
 
@@ -335,13 +346,13 @@ export class MPTModel {
       const [b, t, d] = x.shape as [number, number, number];
       x = tf.slice(x, [0, t - 1, 0], [b, 1, d]);
     }
-    return units[units.length - 1]!.forward(this.get, x, ctx) as tf.Tensor3D;
+    return units[units.length - 1]!.forward(this.params, x, ctx) as tf.Tensor3D;
   }
 
   /** Runs one unit; a streamed block gets its weights uploaded for the call and freed right after. */
-  private runUnit(unit: ModelUnit, x: tf.Tensor, ctx: AttentionContext): tf.Tensor {
-    const host = unit.parameterNames.filter((n) => this.hostParams.has(n));
-    if (host.length === 0) return unit.forward(this.get, x, ctx);
+  private runUnit(unit: MPTUnit, x: tf.Tensor, ctx: AttentionContext): tf.Tensor {
+    const host = unit.paramNames.filter((n) => this.hostParams.has(n));
+    if (host.length === 0) return unit.forward(this.params, x, ctx);
     const uploaded = new Map<string, tf.Tensor>();
     try {
       for (const name of host) {
@@ -352,7 +363,9 @@ export class MPTModel {
       stats.uploads++;
       for (const name of host) stats.uploadedBytes += 4 * this.hostParams.get(name)!.data.length;
       stats.peakTensorBytes = Math.max(stats.peakTensorBytes, tf.memory().numBytes);
-      return unit.forward((name) => uploaded.get(name) ?? this.get(name), x, ctx);
+      // The unit's own parameters: the uploaded ones and the resident rest (`get` names any that is missing).
+      const params = new Map(unit.paramNames.map((n) => [n, uploaded.get(n) ?? this.get(n)] as const));
+      return unit.forward(params, x, ctx);
     } finally {
       tf.dispose([...uploaded.values()]);
     }

@@ -11,7 +11,8 @@ import { type Int8Weight, int8WeightBytes, quantizeInt8, uploadInt8 } from '@mpt
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { INT8_HEAD, isBlockLinearWeight } from './parameters.js';
-import { expectedParameterShapes, type StateDict } from './state-dict.js';
+import { expectedParameterShapes } from './state-dict.js';
+import type { StateDict } from './unit-chain/host-tensor.js';
 
 /** Weight quantization for inference (`ModelOptions.quantize`). */
 export type QuantizeMode = 'int8' | 'w8a8';

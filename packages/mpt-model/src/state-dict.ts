@@ -1,14 +1,5 @@
 import type { MPTConfig } from './config.js';
 
-/** A host-side tensor as checkpoints hold it, already widened to float32. */
-export interface HostTensor {
-  shape: number[];
-  data: Float32Array;
-}
-
-/** Parameters keyed by llm-foundry MPT names (`transformer.blocks.0.norm_1.weight`, `ffn.up_proj`, `norm_f`). */
-export type StateDict = Map<string, HostTensor>;
-
 /** Every parameter an MPT model of this config has, with its shape, in llm-foundry naming. */
 export function expectedParameterShapes(config: MPTConfig): Map<string, number[]> {
   const d = config.dModel;

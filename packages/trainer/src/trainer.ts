@@ -5,9 +5,14 @@ import { resolveTokenizerFile } from '@mptjs/data-mixer';
 import { FsdpParameters, type ProcessGroup, SHARDING_STRATEGIES, type ShardingStrategy } from '@mptjs/fsdp';
 import { loadCheckpoint } from '@mptjs/hf-loader';
 import {
+  type ChainUnit,
   crossEntropyLoss,
   expectedParameterShapes,
+  forwardBackwardChain,
+  forwardChain,
+  LocalParameters,
   MPTModel,
+  type ParameterHost,
   parseMptConfig,
   type StateDict,
 } from '@mptjs/mpt-model';
@@ -30,10 +35,7 @@ import { TrainConfigError } from './config/errors.js';
 import type { TrainConfig } from './config/schema.js';
 import type { Json } from './config/section.js';
 import { BatchStream, openMixer } from './data.js';
-import { LocalParameters } from './driver/local-parameters.js';
 import { type LmContext, lmContext, mptChainUnits } from './driver/mpt-units.js';
-import type { ParameterHost } from './driver/parameter-host.js';
-import { type ChainUnit, forwardBackwardChain, forwardChain } from './driver/unit-chain.js';
 import { exportHfDirectory } from './export/export.js';
 import { writeLossCurve } from './metrics/loss-curve.js';
 import { measureMatmulFlops } from './metrics/measure-flops.js';

@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '@mptjs/alibi-attention';
+import { forwardChain } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectiveTimeoutError } from '../errors.js';
 import { launchLocal } from '../launch.js';
 import type { ProcessGroup } from '../process-group.js';
 import {
-  forwardOnly,
   seededRandom,
   type TinyTrainOptions,
   tinyShapes,
@@ -162,7 +162,9 @@ describe.each([
       const x = tf.tensor2d(xs, [4, 6]);
       const y = tf.tensor2d(ys, [4, 6]);
       const before = tf.memory().numTensors;
-      const loss = await forwardOnly(tinyUnits(), x, y, fsdp);
+      const out = await forwardChain(tinyUnits(), x, y, fsdp);
+      const loss = (await out.data())[0]!;
+      out.dispose();
       const leaked = tf.memory().numTensors - before;
       tf.dispose([x, y]);
       fsdp.dispose();

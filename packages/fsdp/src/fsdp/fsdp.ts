@@ -4,7 +4,14 @@
 // are reduce-scattered (averaged) per group as soon as the last unit reading it has run backward, while the
 // driver goes on with the next unit; the optimizer sees only this rank's flat shards.
 
-import type { HostTensor, StateDict } from '@mptjs/mpt-model';
+import type {
+  HostTensor,
+  ParameterHost,
+  ParamMap,
+  StateDict,
+  UnitDescriptor,
+  UnitPhase,
+} from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProcessGroup } from '../process-group.js';
 import { BufferPool } from './buffer-pool.js';
@@ -16,18 +23,9 @@ import { SharedShardExchange } from './shared-exchange.js';
 export type ShardingStrategy = 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'NO_SHARD';
 export const SHARDING_STRATEGIES: readonly ShardingStrategy[] = ['FULL_SHARD', 'SHARD_GRAD_OP', 'NO_SHARD'];
 
-/** The minimal view of a model unit FSDP needs (the trainer's ChainUnit satisfies it). */
-export interface FsdpUnit {
-  readonly name: string;
-  readonly paramNames: readonly string[];
-}
-
-export type UnitPhase = 'forward' | 'recompute' | 'eval';
-export type ParamMap = ReadonlyMap<string, tf.Tensor>;
-
 export interface FsdpOptions {
-  /** The chain, in forward order. */
-  units: readonly FsdpUnit[];
+  /** The chain, in forward order (any `ChainUnit` will do: FSDP reads only names). */
+  units: readonly UnitDescriptor[];
   /** Shape of every parameter the units read. */
   paramShapes: ReadonlyMap<string, readonly number[]>;
   /** Default FULL_SHARD. */
@@ -43,10 +41,11 @@ interface Gathered {
   users: number;
 }
 
-export class FsdpParameters {
+/** The unit-chain hooks and the parameter host of one rank's shards. */
+export class FsdpParameters implements ParameterHost {
   readonly strategy: ShardingStrategy;
   readonly layouts: ReadonlyMap<string, FlatLayout>;
-  private readonly units: readonly FsdpUnit[];
+  private readonly units: readonly UnitDescriptor[];
   private readonly unitIndex = new Map<string, number>();
   /** Unit name -> the groups it reads. */
   private readonly unitGroups = new Map<string, string[]>();
@@ -161,7 +160,7 @@ export class FsdpParameters {
 
   // ---- unit hooks (the trainer's UnitHooks / ParameterHost) ----
 
-  async beforeUnitForward(unit: FsdpUnit, phase: UnitPhase): Promise<ParamMap> {
+  async beforeUnitForward(unit: UnitDescriptor, phase: UnitPhase): Promise<ParamMap> {
     const groups = this.groupsOf(unit);
     const held = phase === 'recompute' ? this.heldForBackward.get(unit.name) : undefined;
     if (held) this.heldForBackward.delete(unit.name);
@@ -179,7 +178,7 @@ export class FsdpParameters {
     return params;
   }
 
-  afterUnitForward(unit: FsdpUnit, phase: UnitPhase): void {
+  afterUnitForward(unit: UnitDescriptor, phase: UnitPhase): void {
     const groups = this.groupsOf(unit);
     if (phase === 'forward' && this.strategy === 'SHARD_GRAD_OP') {
       this.heldForBackward.set(unit.name, groups);
@@ -189,7 +188,7 @@ export class FsdpParameters {
   }
 
   /** Adds the unit's gradients to its groups; a group whose last reader is done starts its reduce-scatter. */
-  async afterUnitBackward(unit: FsdpUnit, gradients: Map<string, tf.Tensor>): Promise<void> {
+  async afterUnitBackward(unit: UnitDescriptor, gradients: Map<string, tf.Tensor>): Promise<void> {
     const groups = this.groupsOf(unit);
     for (const [name, g] of gradients) {
       const group = groups.find((x) => this.layouts.get(x)!.entries.some((e) => e.name === name));
@@ -405,7 +404,7 @@ export class FsdpParameters {
 
   // ---- internals ----
 
-  private groupsOf(unit: FsdpUnit): string[] {
+  private groupsOf(unit: UnitDescriptor): string[] {
     const gs = this.unitGroups.get(unit.name);
     if (!gs) throw new Error(`FSDP: unknown unit "${unit.name}" (not in the chain FSDP was built for)`);
     return gs;

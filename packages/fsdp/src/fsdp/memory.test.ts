@@ -4,11 +4,17 @@
 // Counted two ways: from the shard tensors each rank owns, and from the tensor engine's byte count (all ranks of
 // an in-process group share one engine, so its growth divided by N is the per-rank figure).
 import { selectBackend } from '@mptjs/alibi-attention';
-import { expectedParameterShapes, MPTModel, parseMptConfig, type StateDict } from '@mptjs/mpt-model';
+import {
+  expectedParameterShapes,
+  MPTModel,
+  parseMptConfig,
+  type StateDict,
+  type UnitDescriptor,
+} from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLocalGroups } from '../transports/threads.js';
-import { FsdpParameters, type FsdpUnit } from './fsdp.js';
+import { FsdpParameters } from './fsdp.js';
 
 const config = parseMptConfig({
   model_type: 'mpt',
@@ -30,13 +36,13 @@ interface RankBytes {
   engine: number;
 }
 
-let units: FsdpUnit[];
+let units: UnitDescriptor[];
 let stateDict: StateDict;
 let numParameters: number;
 beforeAll(async () => {
   await selectBackend('cpu', { log: false });
   const model = MPTModel.init(config, 1);
-  units = model.units().map((u) => ({ name: u.name, paramNames: u.parameterNames }));
+  units = model.units().map((u) => ({ name: u.name, paramNames: u.paramNames }));
   stateDict = await model.toStateDict();
   numParameters = model.numParameters;
   model.dispose();

@@ -3,8 +3,10 @@
 import { selectBackend } from '@mptjs/alibi-attention';
 import {
   type AttentionContext,
+  type ChainUnit,
   crossEntropyLoss,
   expectedParameterShapes,
+  forwardBackwardChain,
   IGNORE_INDEX,
   MPTModel,
   parseMptConfig,
@@ -13,7 +15,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessGroup } from '../process-group.js';
-import { type DriverUnit, forwardBackward, seededRandom } from '../testing/tiny-model.js';
+import { seededRandom } from '../testing/tiny-model.js';
 import { createLocalGroups } from '../transports/threads.js';
 import { FsdpParameters, type ShardingStrategy } from './fsdp.js';
 
@@ -44,14 +46,14 @@ beforeAll(async () => {
   init = await model.toStateDict();
 });
 
-function chain(): DriverUnit<Ctx>[] {
+function chain(): ChainUnit<Ctx>[] {
   const units = model.units();
   return units.map((u, i) => ({
     name: u.name,
-    paramNames: u.parameterNames,
+    paramNames: u.paramNames,
     inputIsDifferentiable: i > 0,
     forward: (params, input, ctx) => {
-      const out = u.forward((n) => params.get(n)!, input, ctx.attention);
+      const out = u.forward(params, input, ctx.attention);
       return i === units.length - 1 ? crossEntropyLoss(out, ctx.targets) : out;
     },
   }));
@@ -84,7 +86,7 @@ async function train(pg: ProcessGroup, strategy: ShardingStrategy, steps: number
       targets: tf.tensor2d(targets, [local, SEQ], 'int32'),
       attention: { slopes: model.slopes, pastLength: 0, keyMask: null },
     };
-    const loss = await forwardBackward(units, x, ctx, fsdp);
+    const loss = await forwardBackwardChain(units, x, ctx, fsdp);
     x.dispose();
     ctx.targets.dispose();
     const grads = fsdp.takeGradients();

@@ -1,23 +1,17 @@
-// A small self-contained unit chain with a tied weight (like MPT's wte), a unit-at-a-time driver with the same
-// hooks the trainer uses, and an SGD loop with global-norm clipping: enough to show that N sharded ranks train
-// exactly like one rank with the same global batch.
+// A small self-contained unit chain with a tied weight (like MPT's wte), run by the unit-chain driver the trainer
+// uses, and an SGD loop with global-norm clipping: enough to show that N sharded ranks train exactly like one rank
+// with the same global batch.
 
-import type { StateDict } from '@mptjs/mpt-model';
+import { type ChainUnit, forwardBackwardChain, type ParamMap, type StateDict } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
-import { FsdpParameters, type FsdpUnit, type ParamMap, type ShardingStrategy } from '../fsdp/fsdp.js';
+import { FsdpParameters, type ShardingStrategy } from '../fsdp/fsdp.js';
 import type { ProcessGroup } from '../process-group.js';
 
 export const TINY_IN = 6;
 export const TINY_HIDDEN = 8;
 
-/** A driver unit, shaped like the trainer's ChainUnit: `(params, input, ctx) -> output`. */
-export interface DriverUnit<C> extends FsdpUnit {
-  readonly inputIsDifferentiable: boolean;
-  forward(params: ParamMap, input: tf.Tensor, ctx: C): tf.Tensor;
-}
-
 /** Tiny-chain units take the regression target as their context. */
-export type TinyUnit = DriverUnit<tf.Tensor>;
+export type TinyUnit = ChainUnit<tf.Tensor>;
 
 const p = (params: ParamMap, name: string) => params.get(name)!;
 
@@ -91,80 +85,6 @@ export function tinyStateDict(seed: number, blocks = 2): StateDict {
   return sd;
 }
 
-export interface DriverHooks {
-  beforeUnitForward(unit: FsdpUnit, phase: 'forward' | 'recompute' | 'eval'): Promise<ParamMap> | ParamMap;
-  afterUnitForward?(
-    unit: FsdpUnit,
-    phase: 'forward' | 'recompute' | 'eval',
-    params: ParamMap,
-  ): void | Promise<void>;
-  afterUnitBackward(unit: FsdpUnit, gradients: Map<string, tf.Tensor>): void | Promise<void>;
-}
-
-/** Forward a unit at a time keeping unit inputs; backward re-runs each unit and takes its VJP. Returns the loss. */
-export async function forwardBackward<C>(
-  units: DriverUnit<C>[],
-  x: tf.Tensor,
-  y: C,
-  hooks: DriverHooks,
-  lossScale = 1,
-): Promise<number> {
-  const inputs: tf.Tensor[] = [];
-  let h = x;
-  for (const unit of units) {
-    inputs.push(h);
-    const params = await hooks.beforeUnitForward(unit, 'forward');
-    const out = tf.tidy(() => unit.forward(params, h, y));
-    await hooks.afterUnitForward?.(unit, 'forward', params);
-    h = out;
-  }
-  const loss = (await h.data())[0]!;
-  h.dispose();
-  let dy: tf.Tensor = tf.scalar(lossScale);
-  for (let i = units.length - 1; i >= 0; i--) {
-    const unit = units[i]!;
-    const input = inputs[i]!;
-    const params = await hooks.beforeUnitForward(unit, 'recompute');
-    const withInput = unit.inputIsDifferentiable;
-    const names = unit.paramNames;
-    const grads = tf.tidy(() => {
-      const f = (...xs: tf.Tensor[]) => {
-        const m = new Map(names.map((n, k) => [n, xs[k + (withInput ? 1 : 0)]!] as const));
-        return unit.forward(m, withInput ? xs[0]! : input, y);
-      };
-      return tf.grads(f)([...(withInput ? [input] : []), ...names.map((n) => params.get(n)!)], dy);
-    });
-    await hooks.afterUnitForward?.(unit, 'recompute', params);
-    dy.dispose();
-    if (input !== x) input.dispose();
-    dy = withInput ? grads[0]! : tf.scalar(0);
-    const off = withInput ? 1 : 0;
-    await hooks.afterUnitBackward(unit, new Map(names.map((n, k) => [n, grads[k + off]!] as const)));
-  }
-  dy.dispose();
-  return loss;
-}
-
-/** Forward only (evaluation): each unit's parameters are gathered and released in turn. */
-export async function forwardOnly<C>(
-  units: DriverUnit<C>[],
-  x: tf.Tensor,
-  y: C,
-  hooks: DriverHooks,
-): Promise<number> {
-  let h = x;
-  for (const unit of units) {
-    const params = await hooks.beforeUnitForward(unit, 'eval');
-    const out = tf.tidy(() => unit.forward(params, h, y));
-    await hooks.afterUnitForward?.(unit, 'eval', params);
-    if (h !== x) h.dispose();
-    h = out;
-  }
-  const loss = (await h.data())[0]!;
-  h.dispose();
-  return loss;
-}
-
 export interface TinyTrainOptions {
   strategy?: ShardingStrategy;
   steps?: number;
@@ -215,7 +135,7 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
         rows(a).slice(m * rowsPerMicro * TINY_IN, (m + 1) * rowsPerMicro * TINY_IN);
       const x = tf.tensor2d(part(xs), [rowsPerMicro, TINY_IN]);
       const y = tf.tensor2d(part(ys), [rowsPerMicro, TINY_IN]);
-      loss += (await forwardBackward(units, x, y, fsdp, 1 / micro)) / micro;
+      loss += (await forwardBackwardChain(units, x, y, fsdp, 1 / micro)) / micro;
       x.dispose();
       y.dispose();
     }

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MPTConfig } from '../config.js';
-import type { StateDict } from '../state-dict.js';
+import type { StateDict } from '../unit-chain/host-tensor.js';
 
 interface HfLoader {
   loadCheckpoint(dir: string): Promise<{ config: MPTConfig; stateDict: StateDict }>;

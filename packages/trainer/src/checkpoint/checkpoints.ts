@@ -8,9 +8,9 @@ import {
   saveCheckpoint,
   writeSafetensors,
 } from '@mptjs/hf-loader';
-import type { MPTConfig, StateDict } from '@mptjs/mpt-model';
+import type { HostTensor, MPTConfig, StateDict } from '@mptjs/mpt-model';
 import type { Timestamp } from '../config/duration.js';
-import type { HostArray, OptimizerState } from '../optim/optimizer.js';
+import type { OptimizerState } from '../optim/optimizer.js';
 import type { LossScalerState } from '../precision/loss-scaler.js';
 import { removeStaleTemps, tempDirFor, writeDirAtomic, writeFileAtomic } from './atomic.js';
 
@@ -65,7 +65,7 @@ function optimizerFile(rank: number, worldSize: number): string {
 }
 
 async function writeOptimizer(path: string, state: OptimizerState): Promise<void> {
-  const slots = new Map<string, HostArray>();
+  const slots = new Map<string, HostTensor>();
   for (const [param, s] of Object.entries(state.slots)) {
     for (const [slot, a] of Object.entries(s)) slots.set(`${param}${SLOT_SEPARATOR}${slot}`, a);
   }

@@ -4,13 +4,11 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint } from '@mptjs/hf-loader';
-import { MPTModel } from '@mptjs/mpt-model';
+import { forwardBackwardChain, LocalParameters, MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { sharedFile, TINY_MOSAIC_DIR } from '../../../../tools/testing/shared-files.js';
-import { LocalParameters } from './local-parameters.js';
 import { lmContext, mptChainUnits } from './mpt-units.js';
-import { forwardBackwardChain } from './unit-chain.js';
 
 const expectedPath = sharedFile(`${TINY_MOSAIC_DIR}/expected.json`);
 

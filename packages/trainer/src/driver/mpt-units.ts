@@ -1,6 +1,11 @@
-import { type AttentionContext, crossEntropyLoss, IGNORE_INDEX, type MPTModel } from '@mptjs/mpt-model';
+import {
+  type AttentionContext,
+  type ChainUnit,
+  crossEntropyLoss,
+  IGNORE_INDEX,
+  type MPTModel,
+} from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ChainUnit, ParamMap } from './unit-chain.js';
 
 /** What a causal-LM microbatch gives the units: the shifted targets and the attention context. */
 export interface LmContext {
@@ -8,17 +13,9 @@ export interface LmContext {
   attention: AttentionContext;
 }
 
-function lookup(params: ParamMap, unit: string) {
-  return (name: string): tf.Tensor => {
-    const t = params.get(name);
-    if (!t) throw new Error(`unit "${unit}" needs parameter "${name}", which was not provided`);
-    return t;
-  };
-}
-
 /**
- * The model's unit chain (`embed`, `block.i`, `head`) as driver units, with the loss folded into the head so the
- * last unit returns the scalar mean cross-entropy (`withLoss: false` keeps the logits, for evaluation).
+ * The model's unit chain (`embed`, `block.i`, `head`) over a causal-LM microbatch, with the loss folded into the
+ * head so the last unit returns the scalar mean cross-entropy (`withLoss: false` keeps the logits, for evaluation).
  */
 export function mptChainUnits(model: MPTModel, options: { withLoss?: boolean } = {}): ChainUnit<LmContext>[] {
   const units = model.units();
@@ -27,14 +24,13 @@ export function mptChainUnits(model: MPTModel, options: { withLoss?: boolean } =
     const last = withLoss && i === units.length - 1;
     return {
       name: u.name,
-      paramNames: [...u.parameterNames],
-      inputIsDifferentiable: i > 0,
+      paramNames: u.paramNames,
+      inputIsDifferentiable: u.inputIsDifferentiable,
       forward: (params, input, ctx) => {
-        const get = lookup(params, u.name);
-        if (!last) return u.forward(get, input, ctx.attention);
+        if (!last) return u.forward(params, input, ctx.attention);
         // The head's own loss fuses the vocab projection with the cross-entropy where it can.
-        if (u.loss) return u.loss(get, input, ctx.attention, ctx.targets);
-        return crossEntropyLoss(u.forward(get, input, ctx.attention), ctx.targets);
+        if (u.loss) return u.loss(params, input, ctx.attention, ctx.targets);
+        return crossEntropyLoss(u.forward(params, input, ctx.attention), ctx.targets);
       },
     } satisfies ChainUnit<LmContext>;
   });

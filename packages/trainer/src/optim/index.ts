@@ -2,4 +2,4 @@ export { buildOptimizer } from './build.js';
 export { clipByGlobalNorm, gradSumOfSquares } from './clip.js';
 export { DecoupledAdamW, type DecoupledAdamWOptions } from './decoupled-adamw.js';
 export { DecoupledLionW, type DecoupledLionWOptions } from './decoupled-lionw.js';
-export type { HostArray, Optimizer, OptimizerState, ParamWithGrad } from './optimizer.js';
+export type { Optimizer, OptimizerState, ParamWithGrad } from './optimizer.js';

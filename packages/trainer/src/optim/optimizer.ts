@@ -1,3 +1,4 @@
+import type { HostTensor } from '@mptjs/mpt-model';
 import type * as tf from '@tensorflow/tfjs-core';
 
 /** One parameter the optimizer updates: a whole tensor, or a flat local shard handed over by FSDP. */
@@ -8,19 +9,13 @@ export interface ParamWithGrad {
   grad: tf.Tensor;
 }
 
-/** A tensor as checkpoints store it: shape plus float32 values. */
-export interface HostArray {
-  shape: number[];
-  data: Float32Array;
-}
-
 /** Everything needed to continue optimizing exactly where a run stopped. */
 export interface OptimizerState {
   name: string;
   /** Number of `step` calls made so far (Adam's bias correction uses it). */
   step: number;
   /** Per parameter name, its slots (`exp_avg`, `exp_avg_sq`). */
-  slots: Record<string, Record<string, HostArray>>;
+  slots: Record<string, Record<string, HostTensor>>;
 }
 
 export interface Optimizer {

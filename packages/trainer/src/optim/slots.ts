@@ -1,5 +1,5 @@
+import type { HostTensor } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
-import type { HostArray } from './optimizer.js';
 
 /** Per-parameter optimizer buffers (moments), created as zeros on first use, kept as tf.Variables. */
 export class SlotStore {
@@ -23,8 +23,8 @@ export class SlotStore {
     return s;
   }
 
-  async toHost(): Promise<Record<string, Record<string, HostArray>>> {
-    const out: Record<string, Record<string, HostArray>> = {};
+  async toHost(): Promise<Record<string, Record<string, HostTensor>>> {
+    const out: Record<string, Record<string, HostTensor>> = {};
     for (const [param, s] of this.slots) {
       out[param] = {};
       for (const [name, v] of s)
@@ -33,7 +33,7 @@ export class SlotStore {
     return out;
   }
 
-  load(host: Record<string, Record<string, HostArray>>): void {
+  load(host: Record<string, Record<string, HostTensor>>): void {
     this.dispose();
     for (const [param, s] of Object.entries(host)) {
       const m = new Map<string, tf.Variable>();

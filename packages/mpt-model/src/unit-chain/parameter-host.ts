@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { UnitHooks } from './unit-chain.js';
+import type { UnitHooks } from './unit.js';
 
 /**
  * What the training loop needs from whoever holds the parameters: the unit hooks, the gradients accumulated over

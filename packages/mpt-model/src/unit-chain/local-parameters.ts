@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParameterHost } from './parameter-host.js';
-import type { ChainUnit, ParamMap } from './unit-chain.js';
+import type { ChainUnit, ParamMap } from './unit.js';
 
 /**
  * Single-device parameter host: every unit reads the model's Variables, and gradients are summed per name across

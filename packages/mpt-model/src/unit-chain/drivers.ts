@@ -1,35 +1,6 @@
+// The drivers that run a unit chain: forward only, and forward-backward a unit at a time.
 import * as tf from '@tensorflow/tfjs-core';
-
-/** Parameter name -> tensor, as one unit sees them (local Variables, or FSDP's gathered full tensors). */
-export type ParamMap = ReadonlyMap<string, tf.Tensor>;
-
-/**
- * One link of the model chain: a pure function `(params, input) -> output`. The last unit returns the scalar
- * loss. `C` is per-microbatch context the units may read (the targets, the attention context).
- */
-export interface ChainUnit<C = unknown> {
-  readonly name: string;
-  /** The parameters `forward` reads, by name. Tied weights appear in several units. */
-  readonly paramNames: readonly string[];
-  /** False for the first unit, whose input (token ids) has no gradient. */
-  readonly inputIsDifferentiable: boolean;
-  forward(params: ParamMap, input: tf.Tensor, ctx: C): tf.Tensor;
-}
-
-export type UnitPhase = 'forward' | 'recompute' | 'eval';
-
-/**
- * Where a unit's parameters come from and where its gradients go. Single-device training reads Variables and
- * accumulates gradients locally (`LocalParameters`); FSDP all-gathers a unit's shards in `beforeUnitForward`,
- * frees them in `afterUnitForward`, and reduce-scatters in `afterUnitBackward`.
- */
-export interface UnitHooks<C = unknown> {
-  beforeUnitForward(unit: ChainUnit<C>, phase: UnitPhase): ParamMap | Promise<ParamMap>;
-  /** Called once the unit no longer needs `params` (after its forward, or after its backward for `recompute`). */
-  afterUnitForward?(unit: ChainUnit<C>, phase: UnitPhase, params: ParamMap): void | Promise<void>;
-  /** Receives the unit's parameter gradients and owns them from here on (dispose or keep). */
-  afterUnitBackward(unit: ChainUnit<C>, gradients: Map<string, tf.Tensor>): void | Promise<void>;
-}
+import type { ChainUnit, UnitHooks } from './unit.js';
 
 function checkUnits<C>(units: readonly ChainUnit<C>[]): void {
   if (units.length === 0) throw new Error('the model chain has no units');

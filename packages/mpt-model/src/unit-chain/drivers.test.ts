@@ -1,14 +1,9 @@
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { forwardBackwardChain, forwardChain } from './drivers.js';
 import { LocalParameters } from './local-parameters.js';
-import {
-  type ChainUnit,
-  forwardBackwardChain,
-  forwardChain,
-  type ParamMap,
-  type UnitHooks,
-} from './unit-chain.js';
+import type { ChainUnit, ParamMap, UnitHooks } from './unit.js';
 
 interface Ctx {
   targets: tf.Tensor;

@@ -2,7 +2,7 @@
 // `allGather` or `reduceScatter`, default allReduce) on a full buffer of BENCH_ELEMENTS floats (median over
 // BENCH_REPEATS after a warm-up), checks the result, and rank 0 prints the timing as JSON. For allGather the full
 // buffer is the output (each rank contributes BENCH_ELEMENTS / W); for reduceScatter it is the input.
-import { initFromEnv } from '../../packages/fsdp/dist/index.js';
+import { initFromEnv } from '../../packages/distributed/dist/index.js';
 
 const n = Number(process.env.BENCH_ELEMENTS ?? 1 << 22);
 const repeats = Number(process.env.BENCH_REPEATS ?? 5);

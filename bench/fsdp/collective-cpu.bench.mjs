@@ -2,9 +2,9 @@
 // against the CPU cost of one memcpy of the same 64 MiB, all in this process. Both ranks run in this thread
 // (createLocalGroups), so process.cpuUsage() counts the work of both and nothing else: the figure does not depend
 // on how many cores the machine's other jobs leave free, unlike the wall-clock benches.
-// Usage: node bench/fsdp/collective-cpu.bench.mjs   (needs `pnpm --filter @mptjs/fsdp build`)
+// Usage: node bench/fsdp/collective-cpu.bench.mjs   (needs `pnpm --filter @mptjs/distributed build`)
 import os from 'node:os';
-import { createLocalGroups } from '../../packages/fsdp/dist/index.js';
+import { createLocalGroups } from '../../packages/distributed/dist/index.js';
 import { report } from '../lib.mjs';
 
 const n = Number(process.env.BENCH_ELEMENTS ?? 1 << 24);

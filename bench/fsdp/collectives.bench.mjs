@@ -1,4 +1,4 @@
-// All-reduce bus bandwidth of @mptjs/fsdp's ring over worker threads (shared memory, or MessagePorts) and over
+// All-reduce bus bandwidth of @mptjs/distributed's ring over worker threads (shared memory, or MessagePorts) and over
 // TCP loopback (child processes), for 2 and 4 ranks, against a single-process memcpy (Float32Array.set) of the same buffer
 // measured in the same run. Bus bandwidth = bytes * 2 (W - 1) / W / time (the NCCL-tests convention).
 import os from 'node:os';

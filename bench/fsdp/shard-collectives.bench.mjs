@@ -4,7 +4,7 @@
 // against a single-process memcpy (Float32Array.set) of the same 64 MiB measured in the same run.
 // The buffer is the all-gather's output and the reduce-scatter's input (NCCL-tests' "size"); algorithm bandwidth
 // = bytes / time, bus bandwidth = algbw x (W - 1) / W (what each rank sends and receives over its links).
-// Usage: node bench/fsdp/shard-collectives.bench.mjs   (needs `pnpm --filter @mptjs/fsdp build`)
+// Usage: node bench/fsdp/shard-collectives.bench.mjs   (needs `pnpm --filter @mptjs/distributed build`)
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { report, timeit } from '../lib.mjs';

@@ -1,6 +1,6 @@
 // The transports the collective benches compare, as launchLocal options. BENCH_MODES picks some of them
 // (comma-separated; default all three).
-import { launchLocal } from '../../packages/fsdp/dist/index.js';
+import { launchLocal } from '../../packages/distributed/dist/index.js';
 
 const TRANSPORTS = {
   'shared-memory': { label: 'threads (shared memory)', mode: 'threads', threadTransport: 'shared-memory' },

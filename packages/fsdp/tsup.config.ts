@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing/collective-rank.ts', 'src/testing/fsdp-rank.ts'],
+  entry: ['src/index.ts', 'src/testing/fsdp-rank.ts'],
   format: ['esm'],
   dts: { entry: 'src/index.ts' },
   sourcemap: true,

@@ -17,7 +17,7 @@ const EXPECT = {
   'tokenizer/examples/quickstart.mjs': { args: [tokenizerJson], lines: ['[ 12092, 1533 ]', 'Hello world'] },
   'data-mixer/examples/mix.mjs': { args: [], lines: ['batch at sample 0: [4, 128]', 'resumed at sample 12'] },
   'hf-loader/examples/load-and-export.mjs': { args: [], lines: ["format: 'pytorch_bin'", 'I64 [ 1, 3 ]'] },
-  'fsdp/examples/allreduce.mjs': { args: [], lines: ['rank 0/2: avg=1.5', 'rank 1/2: avg=1.5'] },
+  'distributed/examples/allreduce.mjs': { args: [], lines: ['rank 0/2: avg=1.5', 'rank 1/2: avg=1.5'] },
   'fsdp/examples/fsdp-shards.mjs': {
     args: [],
     lines: ['rank 1 gathered norm_1.weight[16]', 'consolidated 18 tensors'],

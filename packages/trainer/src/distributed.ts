@@ -1,7 +1,7 @@
-import { initFromEnv, launchLocal, type ProcessGroup, readDistEnv, readElasticEnv } from '@mptjs/fsdp';
+import { initFromEnv, launchLocal, type ProcessGroup, readDistEnv, readElasticEnv } from '@mptjs/distributed';
 
 // A rank's CLI records why it failed, so the launcher names the rank that caused a job's failure.
-export { recordRankFailure } from '@mptjs/fsdp';
+export { recordRankFailure } from '@mptjs/distributed';
 
 /**
  * Joins the job described by the torchrun environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK),

@@ -11,7 +11,7 @@ import {
   startTorchStore,
   type TorchStore,
   torchStoreTestsRun,
-} from '../../../../packages/fsdp/src/testing/torch-store.js';
+} from '../../../../packages/distributed/src/testing/torch-store.js';
 import {
   CLI,
   cliBuilt,

@@ -7,12 +7,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../../../packages/fsdp/src/launch.js';
+import { freePort } from '../../../../packages/distributed/src/launch.js';
 import {
   PYTHON,
   TORCHRUN_SCRIPT,
   torchStoreTestsRun,
-} from '../../../../packages/fsdp/src/testing/torch-store.js';
+} from '../../../../packages/distributed/src/testing/torch-store.js';
 import {
   CLI,
   cliBuilt,

@@ -1,11 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '@mptjs/alibi-attention';
+import {
+  CollectiveTimeoutError,
+  createLocalGroups,
+  launchLocal,
+  type ProcessGroup,
+  type ThreadTransport,
+} from '@mptjs/distributed';
 import { forwardChain } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CollectiveTimeoutError } from '../errors.js';
-import { launchLocal } from '../launch.js';
-import type { ProcessGroup } from '../process-group.js';
 import {
   seededRandom,
   type TinyTrainOptions,
@@ -14,7 +18,6 @@ import {
   tinyUnits,
   trainTiny,
 } from '../testing/tiny-model.js';
-import { createLocalGroups, type ThreadTransport } from '../transports/threads.js';
 import { defaultGroups, flatLayout } from './flat-layout.js';
 import { FsdpParameters } from './fsdp.js';
 

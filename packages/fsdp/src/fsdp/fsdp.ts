@@ -4,6 +4,7 @@
 // are reduce-scattered (averaged) per group as soon as the last unit reading it has run backward, while the
 // driver goes on with the next unit; the optimizer sees only this rank's flat shards.
 
+import type { ProcessGroup } from '@mptjs/distributed';
 import type {
   HostTensor,
   ParameterHost,
@@ -13,7 +14,6 @@ import type {
   UnitPhase,
 } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ProcessGroup } from '../process-group.js';
 import { BufferPool } from './buffer-pool.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
 import { backendCopiesHostArrays, readInto, withHostValues } from './host-io.js';

@@ -4,6 +4,7 @@
 // Counted two ways: from the shard tensors each rank owns, and from the tensor engine's byte count (all ranks of
 // an in-process group share one engine, so its growth divided by N is the per-rank figure).
 import { selectBackend } from '@mptjs/alibi-attention';
+import { createLocalGroups } from '@mptjs/distributed';
 import {
   expectedParameterShapes,
   MPTModel,
@@ -13,7 +14,6 @@ import {
 } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createLocalGroups } from '../transports/threads.js';
 import { FsdpParameters } from './fsdp.js';
 
 const config = parseMptConfig({

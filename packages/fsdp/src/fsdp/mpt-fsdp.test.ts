@@ -1,6 +1,7 @@
 // The real MPT model (ALiBi, QK-LayerNorm, tied wte) trained unit by unit under FSDP: 2 and 4 ranks give the same
 // loss at every step as 1 rank with the same global batch, over 30 steps, and end with the same full weights.
 import { selectBackend } from '@mptjs/alibi-attention';
+import { createLocalGroups, type ProcessGroup } from '@mptjs/distributed';
 import {
   type AttentionContext,
   type ChainUnit,
@@ -14,9 +15,7 @@ import {
 } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ProcessGroup } from '../process-group.js';
 import { seededRandom } from '../testing/tiny-model.js';
-import { createLocalGroups } from '../transports/threads.js';
 import { FsdpParameters, type ShardingStrategy } from './fsdp.js';
 
 const config = parseMptConfig({

@@ -2,10 +2,9 @@ import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@mptjs/alibi-attention';
+import { createLocalGroups, type ProcessGroup } from '@mptjs/distributed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProcessGroup } from '../process-group.js';
 import { tinyShapes, tinyStateDict, tinyUnits } from '../testing/tiny-model.js';
-import { createLocalGroups } from '../transports/threads.js';
 import { FsdpParameters } from './fsdp.js';
 import { loadShardedCheckpoint, saveShardedCheckpoint, shardFileNames } from './sharded-checkpoint.js';
 

@@ -13,10 +13,9 @@
 // Parameters are double-buffered: a rank writes version v+1 into the copy that held v-1, which every peer is done
 // with once it has published v itself (it reads v-1 only before its own optimizer step). A rank writes a pass's
 // gradients into its slot only after every peer has summed the previous pass from it.
+
+import { CollectiveTimeoutError, type ProcessGroup, seconds, waitAsync } from '@mptjs/distributed';
 import type * as tf from '@tensorflow/tfjs-core';
-import { waitAsync } from '../atomics-wait.js';
-import { CollectiveTimeoutError, seconds } from '../errors.js';
-import type { ProcessGroup } from '../process-group.js';
 import type { FlatLayout } from './flat-layout.js';
 import { readInto } from './host-io.js';
 

@@ -2,9 +2,8 @@
 // With MPTJS_TEST_DIE_RANK=r and MPTJS_TEST_DIE_AFTER=k, rank r stops before step k (its peers go on and wait for
 // its parameters) and a moment later its thread or process exits abruptly, with no goodbye, as a crashed rank would.
 import { selectBackend } from '@mptjs/alibi-attention';
+import { initFromEnv, recordRankFailure } from '@mptjs/distributed';
 import type { ShardingStrategy } from '../fsdp/fsdp.js';
-import { initFromEnv } from '../init.js';
-import { recordRankFailure } from '../rank-failure.js';
 import { trainTiny } from './tiny-model.js';
 
 async function main(): Promise<void> {

@@ -2,10 +2,10 @@
 // uses, and an SGD loop with global-norm clipping: enough to show that N sharded ranks train exactly like one rank
 // with the same global batch.
 
+import type { ProcessGroup } from '@mptjs/distributed';
 import { type ChainUnit, forwardBackwardChain, type ParamMap, type StateDict } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { FsdpParameters, type ShardingStrategy } from '../fsdp/fsdp.js';
-import type { ProcessGroup } from '../process-group.js';
 
 export const TINY_IN = 6;
 export const TINY_HIDDEN = 8;

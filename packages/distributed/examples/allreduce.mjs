@@ -1,7 +1,7 @@
 // Run: node examples/allreduce.mjs            (launches 2 worker-thread ranks of this same file)
 //      node examples/allreduce.mjs processes  (2 child processes over TCP on 127.0.0.1)
 import { isMainThread } from 'node:worker_threads';
-import { initFromEnv, launchLocal } from '@mptjs/fsdp';
+import { initFromEnv, launchLocal } from '@mptjs/distributed';
 
 const isRank = process.env.RANK !== undefined;
 if (!isRank && isMainThread) {

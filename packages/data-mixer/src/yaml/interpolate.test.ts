@@ -77,6 +77,14 @@ describe('the YAML interpolator', () => {
     expect(resolve('v: &s {x: 1}\na: [*s, *s]\n')).toMatchObject({ a: [{ x: 1 }, { x: 1 }] });
   });
 
+  it('keeps a __proto__ key as a key of the result, never as its prototype', () => {
+    const doc = parseYamlStrict('a: {__proto__: {polluted: 1}, b: 2}\n') as Record<string, unknown>;
+    const out = interpolate(doc, doc) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(out['a']!)).toEqual(['__proto__', 'b']);
+    expect(Object.getPrototypeOf(out['a'])).toBe(Object.prototype);
+    expect(out['a']!['polluted']).toBeUndefined();
+  });
+
   it('leaves values without references as they are', () => {
     const doc = { a: 1, b: null, c: ['x', { d: false }], e: '$notaref {x}' };
     expect(interpolate(doc, doc)).toEqual(doc);

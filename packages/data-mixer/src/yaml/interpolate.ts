@@ -100,9 +100,8 @@ export function interpolate(value: unknown, root: Record<string, unknown>, sourc
     ancestors.add(v);
     try {
       if (Array.isArray(v)) return v.map((item, i) => walk(item, `${at}[${i}]`));
-      const out: Record<string, unknown> = {};
-      for (const [k, item] of Object.entries(v)) out[k] = walk(item, at ? `${at}.${k}` : k);
-      return out;
+      // fromEntries defines own keys: a `__proto__` key stays a key (and an unknown one), not a prototype.
+      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, at ? `${at}.${k}` : k)]));
     } finally {
       ancestors.delete(v);
     }

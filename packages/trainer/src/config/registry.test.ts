@@ -69,6 +69,10 @@ describe('config sections chosen by name', () => {
       parseTrainConfig(yaml, ['scheduler.name=cosine_with_warmup', 'scheduler.alpha=0.5']),
     ).toThrow('unknown config key "scheduler.alpha"');
     expect(parseTrainConfig(yaml, ['train_loader.name=null']).config.trainLoader.name).toBe('text');
+    // The text loader's streams are the data mixer's StreamConfig: each needs its local directory.
+    expect(() => parseTrainConfig(yaml, ['train_loader.dataset.streams.web.local=null'])).toThrow(
+      'config key "train_loader.dataset.streams.web.local" is required',
+    );
   });
 
   it('takes a new optimizer from one registry entry: its keys validated, built by name', async () => {

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { parseTrainLoader } from './config.js';
 import { REDPAJAMA_MIX } from './presets.js';
 import { sampleDir } from './testing/fixtures.js';
-import { interpolate, parseDataRunConfig } from './yaml-config.js';
+import { interpolate } from './yaml/interpolate.js';
+import { parseDataRunConfig } from './yaml-config.js';
 
 describe('train_loader parsing', () => {
   it('reads streams with proportions, seed and sequence length', () => {

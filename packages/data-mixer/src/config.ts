@@ -35,6 +35,35 @@ export interface MixerConfig {
 
 export type BadRecordPolicy = 'fail' | 'skip';
 
+/**
+ * `train_loader.dataset` (or `eval_loader.dataset`) as a config validator reads it, camel-cased, before the mixer
+ * resolves it into a `MixerConfig` (a `preset` expanded, a lone `local` made one stream).
+ */
+export interface DatasetConfig {
+  local?: string;
+  remote?: string;
+  split?: string;
+  shuffle: boolean;
+  shuffleSeed: number;
+  maxSeqLen: number;
+  eosTokenId?: number;
+  bosTokenId?: number;
+  /** What the mixer does with a bad record: stop (`fail`, default) or leave it out and count it (`skip`). */
+  onBadRecord: BadRecordPolicy;
+  textField?: string;
+  /** `preset: redpajama` with `root`: expanded into the seven RedPajama streams (see `expandPreset`). */
+  preset?: { name: string; root: string };
+  streams: StreamConfig[];
+}
+
+/** A `train_loader` / `eval_loader` section: llm-foundry's `name: text` loader over the mixer's dataset. */
+export interface LoaderConfig {
+  name: string;
+  dataset: DatasetConfig;
+  dropLast: boolean;
+  numWorkers: number;
+}
+
 export const DEFAULT_SHUFFLE_SEED = 9176; // llm-foundry's default `shuffle_seed`
 export const DEFAULT_SHUFFLE_BLOCK_SIZE = 4096;
 

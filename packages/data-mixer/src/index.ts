@@ -2,8 +2,10 @@ export type { BatchOptions, MixerBatch } from './batches.js';
 export {
   type BadRecordPolicy,
   DATASET_KEYS,
+  type DatasetConfig,
   DEFAULT_SHUFFLE_BLOCK_SIZE,
   DEFAULT_SHUFFLE_SEED,
+  type LoaderConfig,
   type MixerConfig,
   parseTrainLoader,
   STREAM_KEYS,
@@ -44,10 +46,10 @@ export {
   type TokenizerSpec,
 } from './tokenizer.js';
 export {
-  type DataRunConfig,
-  expandPreset,
+  InterpolationError,
+  type InterpolationProblem,
   interpolate,
-  loadDataRunConfig,
-  parseDataRunConfig,
-} from './yaml-config.js';
+} from './yaml/interpolate.js';
+export { parseYamlStrict } from './yaml/parse-strict.js';
+export { type DataRunConfig, expandPreset, loadDataRunConfig, parseDataRunConfig } from './yaml-config.js';
 export { zstdCompress, zstdDecompress } from './zstd.js';

@@ -1,6 +1,7 @@
 export * from './checkpoint/index.js';
 export * from './config/index.js';
-export { BatchStream, openMixer } from './data.js';
+export { BatchStream } from './data/batch-stream.js';
+export { type LoaderEntry, loaders, openMixer } from './data/loaders.js';
 export {
   elasticRestart,
   envRank,
@@ -13,11 +14,8 @@ export * from './export/index.js';
 export * from './metrics/index.js';
 export * from './optim/index.js';
 export * from './precision/index.js';
+export { checkpointFolder } from './run/build-run.js';
+export { DEFAULT_EVAL_BATCHES } from './run/callbacks/eval.js';
+export type { TrainOptions, TrainResult } from './run/run-options.js';
 export * from './schedule/index.js';
-export {
-  checkpointFolder,
-  DEFAULT_EVAL_BATCHES,
-  type TrainOptions,
-  type TrainResult,
-  train,
-} from './trainer.js';
+export { train } from './trainer.js';

@@ -5,8 +5,9 @@ import { loadCheckpoint } from '@mptjs/hf-loader';
 import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from './config/load.js';
 import { readMetrics } from './metrics/metrics-log.js';
+import { explainHeapExhaustion } from './run/train-step.js';
 import { writeTinyRun } from './test-support/tiny-run.js';
-import { explainHeapExhaustion, train } from './trainer.js';
+import { train } from './trainer.js';
 
 async function run(
   configPath: string,

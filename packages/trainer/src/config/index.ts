@@ -9,17 +9,8 @@ export {
   type Timestamp,
 } from './duration.js';
 export { TrainConfigError } from './errors.js';
-export { interpolate } from './interpolate.js';
 export { formatResolvedConfig, type LoadedConfig, loadTrainConfig, parseTrainConfig } from './load.js';
+export type { ModelSectionConfig } from './model-section.js';
 export { applyOverrides } from './overrides.js';
-export type {
-  LoaderConfig,
-  ModelSectionConfig,
-  OptimizerConfig,
-  OptimizerName,
-  SchedulerConfig,
-  SchedulerName,
-  StreamConfig,
-  TrainConfig,
-} from './schema.js';
-export { validateTrainConfig } from './schema.js';
+export { Registry } from './registry.js';
+export { type TrainConfig, validateTrainConfig } from './schema.js';

@@ -1,5 +1,5 @@
+import { parseYamlStrict } from '@mptjs/data-mixer';
 import { TrainConfigError } from './errors.js';
-import { parseYamlStrict } from './yaml.js';
 
 /**
  * Applies `a.b.c=value` overrides (the CLI's `--set`) to a raw config, creating sections as needed. Values are

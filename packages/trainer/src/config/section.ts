@@ -3,6 +3,10 @@ import { TrainConfigError } from './errors.js';
 
 export type Json = Record<string, unknown>;
 
+export const positive = (n: number) => Number.isFinite(n) && n > 0;
+export const nonNegative = (n: number) => Number.isFinite(n) && n >= 0;
+export const unitInterval = (n: number) => Number.isFinite(n) && n >= 0 && n < 1;
+
 export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,1 +1,2 @@
+export { type SchedulerConfig, type SchedulerEntry, schedulers } from './registry.js';
 export { scheduleMultiplier } from './schedulers.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Duration } from '../config/duration.js';
-import type { SchedulerConfig } from '../config/schema.js';
+import type { SchedulerConfig } from './registry.js';
 import { scheduleMultiplier } from './schedulers.js';
 
 const geometry = { batchSize: 4, seqLen: 8 }; // 32 tokens a batch

@@ -25,6 +25,7 @@ export {
   type StepOutput,
   type TokenChoice,
 } from './inference/webgpu-decode/index.js';
+export { KVCache, type KVCacheOptions } from './inference/kv-cache.js';
 export { initStateDict, initStd } from './init.js';
 export {
   embeddingLookup,

@@ -1,5 +1,4 @@
-import { KVCache } from '@mptjs/alibi-attention';
-import type { MPTModel } from '@mptjs/mpt-model';
+import { KVCache, type MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Engine, EngineSequence, ModelInfo } from './types.js';
 

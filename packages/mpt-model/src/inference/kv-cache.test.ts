@@ -2,8 +2,8 @@
 // concatenating one: same filled positions, doubling capacity, batch joins; elsewhere the option changes nothing.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from './backend/select-backend.js';
-import { splitHeads } from './heads.js';
+import { selectBackend } from '@mptjs/alibi-attention';
+import { splitHeads } from '@mptjs/alibi-attention';
 import { KVCache } from './kv-cache.js';
 
 const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);

@@ -6,8 +6,8 @@
 import type { Int8Weight } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
-import { disposeRecordedDecoder } from './inference/webgpu-decode/generate-recorded.js';
 import { KVCache } from './inference/kv-cache.js';
+import { disposeRecordedDecoder } from './inference/webgpu-decode/generate-recorded.js';
 import { initStateDict } from './init.js';
 import type { LinearLayout } from './layers.js';
 import { type OffloadOptions, type OffloadPlan, planOffload } from './offload.js';

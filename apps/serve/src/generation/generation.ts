@@ -72,7 +72,10 @@ export class Generation extends DecodeSequence {
     });
   }
 
-  /** Samples the next token from `logits`; returns true when the sequence is finished. */
+  /**
+   * Samples the next token from `logits`; returns true when the sequence is finished. The context is full, for the
+   * server, once prompt and continuation together reach `maxSeqLen` tokens.
+   */
   override advance(logits: Float32Array): boolean {
     return super.advance(logits, this.promptIds.length + this.ids.length + 1 >= this.maxSeqLen);
   }

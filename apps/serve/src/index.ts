@@ -11,7 +11,7 @@ export { JsonTokenizer } from './engine/json-tokenizer.js';
 export { MptEngine } from './engine/mpt-engine.js';
 export type { Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
 export { ApiError } from './errors.js';
-export { type FinishReason, Generation, type GenerationParams } from './generation/generation.js';
+export { Generation, type GenerationParams } from './generation/generation.js';
 export { DEFAULT_LIMITS, type RequestLimits } from './http/limits.js';
 export { DEFAULT_TIMEOUTS, type HttpOptions, ServeHttpServer } from './http/server.js';
 export { ServeMetrics } from './metrics.js';

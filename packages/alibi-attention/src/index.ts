@@ -45,7 +45,6 @@ export {
   runFlashAttentionWithLse,
 } from './flash/register-flash-attention.js';
 export { mergeHeads, splitHeads } from './heads.js';
-export { KVCache } from './kv-cache.js';
 export { type AlibiDialect, alibiSlopes } from './slopes.js';
 export { patchWasmIdentity } from './wasm-identity.js';
 export * from './wasm-kernels/adamw.js';

@@ -4,7 +4,7 @@
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generate } from './generate.js';
+import { generate } from './inference/generate.js';
 import { MPTModel } from './model.js';
 import { tinyConfig } from './testing/tiny-config.js';
 import { webgpuExpected } from './webgpu-kernels/test-support.js';

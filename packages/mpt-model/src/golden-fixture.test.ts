@@ -3,7 +3,7 @@ import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
-import { generate } from './generate.js';
+import { generate } from './inference/generate.js';
 import { MPTModel } from './model.js';
 import { type Fixture, hfLoader, loadFixture, relativeL2 } from './testing/fixtures.js';
 

@@ -9,13 +9,37 @@ export {
   toMptConfigJson,
 } from './config.js';
 export {
+  BatchedDecoder,
+  BatchedSequence,
+  type PrefilledSequence,
+} from './inference/batched-decoder.js';
+export { chooseToken } from './inference/choose-token.js';
+export {
+  DecodeSequence,
+  type DecodeSequenceOptions,
   type FinishReason,
   type GeneratedToken,
+  type ScoredToken,
+  type TextDelta,
+  type TokenChooser,
+} from './inference/decode-sequence.js';
+export {
   type GenerateOptions,
   type GenerateResult,
   generate,
   generateStream,
-} from './generate.js';
+} from './inference/generate.js';
+export { KVCache, type KVCacheOptions } from './inference/kv-cache.js';
+export { logprobsOf, logSumExp, type TokenLogprob, topIndices } from './inference/logprobs.js';
+export {
+  applyRepetitionPenalty,
+  argMax,
+  isGreedy,
+  type SamplingOptions,
+  sampleToken,
+  validateSampling,
+} from './inference/sampling.js';
+export { StopStringMatcher } from './inference/stop-string-matcher.js';
 export {
   disposeRecordedDecoder,
   RecordedDecodeError,
@@ -25,6 +49,7 @@ export {
   type StepOutput,
   type TokenChoice,
 } from './inference/webgpu-decode/index.js';
+export { type SoftmaxStats, sampleTopP } from './inference/weighted-select.js';
 export { initStateDict, initStd } from './init.js';
 export {
   embeddingLookup,
@@ -81,14 +106,6 @@ export {
   quantizeModelWeights,
 } from './quantize.js';
 export { deriveSeed, SeededRandom } from './random.js';
-export {
-  applyRepetitionPenalty,
-  argMax,
-  isGreedy,
-  type SamplingOptions,
-  sampleToken,
-  validateSampling,
-} from './sampling.js';
 export { expectedParameterShapes } from './state-dict.js';
 export * from './unit-chain/index.js';
 export {

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { parseMptConfig } from './config.js';
-import { generate } from './generate.js';
+import { generate } from './inference/generate.js';
 import { initStateDict } from './init.js';
 import type { LinearLayout } from './layers.js';
 import { MPTModel } from './model.js';

@@ -3,9 +3,10 @@
  * parameters and its input and returns its output, so a driver can run them one at a time, forward and backward
  * (activation checkpointing, FSDP), or all at once (`MPTModel.forward`).
  */
-import { alibiAttention, alibiSlopes, type KVCache, mergeHeads, splitHeads } from '@mptjs/alibi-attention';
+import { alibiAttention, alibiSlopes, mergeHeads, splitHeads } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
+import type { KVCache } from './inference/kv-cache.js';
 import { embeddingLookup, layerNorm, linear, scaleGradient } from './layers.js';
 import { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 import type { BlockParams, EmbeddingParams, HeadParams } from './parameters.js';

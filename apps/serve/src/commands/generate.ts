@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Engine, TextTokenizer } from '../engine/types.js';
 import { UsageError } from '../errors.js';
 import { Generation, type GenerationParams } from '../generation/generation.js';
+import { openAiFinishReason } from '../http/run-choices.js';
 import { loadModel } from '../model/load-model.js';
 import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
 
@@ -169,7 +170,7 @@ export function addGenerateCommand(program: Command): void {
       onDelta(delta) {
         if (!stream) return;
         if (tokenizer) process.stdout.write(delta.text);
-        else for (const t of delta.tokens) process.stdout.write(`${t.id} `);
+        else for (const t of delta.tokens) process.stdout.write(`${t.token} `);
       },
     });
     if (options.maxNewTokens === 0) generation.end('length');
@@ -190,7 +191,7 @@ export function addGenerateCommand(program: Command): void {
       process.stdout.write('\n');
       if (timings) {
         process.stderr.write(
-          `[mptjs] ${generation.ids.length} tokens (${generation.finishReason}); prefill ` +
+          `[mptjs] ${generation.ids.length} tokens (${openAiFinishReason(generation.finishReason)}); prefill ` +
             `${timings.prefill_tokens_per_s.toFixed(1)} tok/s, decode ${timings.decode_tokens_per_s.toFixed(1)} tok/s\n`,
         );
       }
@@ -198,7 +199,7 @@ export function addGenerateCommand(program: Command): void {
     }
     const out: Record<string, unknown> = { ids: generation.ids };
     if (tokenizer) out['text'] = generation.text;
-    out['finish_reason'] = generation.finishReason;
+    out['finish_reason'] = openAiFinishReason(generation.finishReason);
     out['timings'] = {
       load_s: loaded.loadSeconds,
       prefill_tokens_per_s: timings?.prefill_tokens_per_s ?? 0,

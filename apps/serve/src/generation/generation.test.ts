@@ -1,10 +1,8 @@
-import { SeededRandom } from '@mptjs/mpt-model';
+import { logprobsOf, SeededRandom } from '@mptjs/mpt-model';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JsonTokenizer } from '../engine/json-tokenizer.js';
 import { fixture } from '../testing/fixture.js';
 import { Generation, type GenerationParams } from './generation.js';
-import { logprobsOf } from './logprobs.js';
-import { StopStringMatcher } from './stop-strings.js';
 
 const fx = fixture();
 const VOCAB = 50432;
@@ -26,19 +24,6 @@ const greedy = (over: Partial<GenerationParams> = {}): GenerationParams => ({
   ...over,
 });
 
-describe('StopStringMatcher', () => {
-  it('holds back a tail that may begin a stop string', () => {
-    const m = new StopStringMatcher(['\nUser:']);
-    expect(m.safeLength('Hi there\nUs')).toBe('Hi there'.length);
-    expect(m.safeLength('Hi there')).toBe(8);
-    expect(m.find('Hi\nUser: x', 0)).toBe(2);
-  });
-
-  it('rejects empty stop strings', () => {
-    expect(() => new StopStringMatcher([''])).toThrow('stop strings must not be empty');
-  });
-});
-
 describe.skipIf(!fx)('Generation', () => {
   let tok: JsonTokenizer;
   beforeAll(async () => {
@@ -55,7 +40,7 @@ describe.skipIf(!fx)('Generation', () => {
 
   it('cuts the text before a stop string that spans tokens, and never shows its start', () => {
     const { g, deltas } = run('Hello world. Bye now', greedy({ stopStrings: ['ld. B'] }));
-    expect(g.finishReason).toBe('stop');
+    expect(g.finishReason).toBe('stop_string');
     expect(g.text).toBe('Hello wor');
     expect(deltas.join('')).toBe('Hello wor');
   });
@@ -71,7 +56,7 @@ describe.skipIf(!fx)('Generation', () => {
   it('stops at the end-of-text id without showing it', () => {
     const g = new Generation([1], greedy(), 128, tok);
     for (const id of [...tok.encode('Hi'), 0, ...tok.encode(' more')]) if (g.advance(oneHot(id))) break;
-    expect(g.finishReason).toBe('stop');
+    expect(g.finishReason).toBe('stop_token');
     expect(g.text).toBe('Hi');
     expect(g.ids).toEqual([...tok.encode('Hi'), 0]);
   });
@@ -83,7 +68,7 @@ describe.skipIf(!fx)('Generation', () => {
     expect(a.finishReason).toBe('length');
     const b = new Generation([1, 2, 3], greedy(), 4, tok);
     expect(b.advance(oneHot(5))).toBe(true);
-    expect(b.finishReason).toBe('length');
+    expect(b.finishReason).toBe('max_seq_len');
   });
 
   it('reports logprobs of the chosen token and its top alternatives', () => {
@@ -93,7 +78,7 @@ describe.skipIf(!fx)('Generation', () => {
     logits[9] = 2;
     g.advance(logits);
     const t = g.tokens[0]!;
-    expect(t.id).toBe(7);
+    expect(t.token).toBe(7);
     expect(t.top!.map((a) => a.id)).toEqual([7, 9]);
     const z = Math.exp(3) + Math.exp(2) + (VOCAB - 2);
     expect(t.logprob).toBeCloseTo(3 - Math.log(z), 5);
@@ -110,7 +95,7 @@ describe.skipIf(!fx)('Generation', () => {
       g.advance(row);
     }
     g.tokens.forEach((t, i) => {
-      const want = logprobsOf(rows[i]!, t.id, 3);
+      const want = logprobsOf(rows[i]!, t.token, 3);
       expect(t.logprob).toBe(want.logprob);
       expect(t.top).toEqual(want.top);
     });

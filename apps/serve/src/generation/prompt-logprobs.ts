@@ -1,7 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { logprobsOf, type ScoredToken } from '@mptjs/mpt-model';
 import type { Engine } from '../engine/types.js';
-import type { GeneratedToken } from './generation.js';
-import { logprobsOf } from './logprobs.js';
 
 /** Rows of logits scored between two turns of the event loop (each row is a pass over the vocabulary). */
 const ROWS_PER_TURN = 4;
@@ -14,7 +13,7 @@ export interface PromptScore {
   /** Alternatives per token. */
   top: number;
   /** Set once scored: every prompt token, the first without a logprob. */
-  tokens?: GeneratedToken[];
+  tokens?: ScoredToken[];
 }
 
 /** Runs the prompt through the model and scores each token after the first, yielding between rows. */
@@ -22,14 +21,14 @@ export async function scorePrompt(
   engine: Engine,
   prompt: readonly number[],
   top: number,
-): Promise<GeneratedToken[]> {
+): Promise<ScoredToken[]> {
   const vocab = engine.info.vocabSize;
   const logits = await engine.logits([prompt]);
-  const tokens: GeneratedToken[] = [{ id: prompt[0]! }];
+  const tokens: ScoredToken[] = [{ token: prompt[0]! }];
   for (let t = 1; t < prompt.length; t++) {
     if (t % ROWS_PER_TURN === 0) await nextTurn();
     const lp = logprobsOf(logits.subarray((t - 1) * vocab, t * vocab), prompt[t]!, top);
-    tokens.push({ id: prompt[t]!, logprob: lp.logprob, top: lp.top });
+    tokens.push({ token: prompt[t]!, logprob: lp.logprob, top: lp.top });
   }
   return tokens;
 }

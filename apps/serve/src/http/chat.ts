@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ScoredToken } from '@mptjs/mpt-model';
 import type { ChatMessage } from '../chat/template.js';
 import { badRequest } from '../errors.js';
-import type { GeneratedToken, Generation } from '../generation/generation.js';
+import type { Generation } from '../generation/generation.js';
 import { SAMPLING_FIELDS } from './completions.js';
 import type { ServeContext } from './context.js';
 import { checkMaxTokens, checkN, checkPromptBytes, checkPromptTokens } from './limits.js';
@@ -78,14 +79,14 @@ const CHAT_FIELDS = {
   top_logprobs: optionalNumber(undefined, { min: 0, max: 20, integer: true }),
 };
 
-function chatLogprobs(ctx: ServeContext, tokens: readonly GeneratedToken[]) {
+function chatLogprobs(ctx: ServeContext, tokens: readonly ScoredToken[]) {
   const entry = (id: number, logprob: number) => {
     const token = tokenString(ctx, id);
     return { token, logprob, bytes: [...Buffer.from(token, 'utf8')] };
   };
   return {
     content: tokens.map((t) => ({
-      ...entry(t.id, t.logprob ?? 0),
+      ...entry(t.token, t.logprob ?? 0),
       top_logprobs: (t.top ?? []).map((a) => entry(a.id, a.logprob)),
     })),
   };

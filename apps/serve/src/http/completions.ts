@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ScoredToken } from '@mptjs/mpt-model';
 import { badRequest } from '../errors.js';
-import type { GeneratedToken, Generation } from '../generation/generation.js';
+import type { Generation } from '../generation/generation.js';
 import type { ServeContext } from './context.js';
 import { checkMaxTokens, checkN, checkPromptBytes, checkPromptCount, checkPromptTokens } from './limits.js';
 import { checkModel, requestAbortSignal, sendJson } from './respond.js';
@@ -73,10 +74,10 @@ interface LogprobsBlock {
   text_offset: number[];
 }
 
-function logprobsBlock(ctx: ServeContext, tokens: readonly GeneratedToken[], offset: number): LogprobsBlock {
+function logprobsBlock(ctx: ServeContext, tokens: readonly ScoredToken[], offset: number): LogprobsBlock {
   const block: LogprobsBlock = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   for (const t of tokens) {
-    const text = tokenString(ctx, t.id);
+    const text = tokenString(ctx, t.token);
     block.tokens.push(text);
     block.token_logprobs.push(t.logprob ?? null);
     block.top_logprobs.push(
@@ -173,7 +174,7 @@ export async function handleCompletions(
   const all: Generation[] = [];
   const counter = new FinishCounter(prompts.length * f.n, prompts);
   /** Sends a choice's new text (after its echoed prompt, the first time). */
-  const sendText = (index: number, g: Generation, newText: string, newTokens: readonly GeneratedToken[]) => {
+  const sendText = (index: number, g: Generation, newText: string, newTokens: readonly ScoredToken[]) => {
     let text = newText;
     let tokens = newTokens;
     if (!started.has(index)) {

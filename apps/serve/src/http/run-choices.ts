@@ -1,10 +1,6 @@
+import type { FinishReason } from '@mptjs/mpt-model';
 import { ApiError, badRequest } from '../errors.js';
-import {
-  type FinishReason,
-  Generation,
-  type GenerationObserver,
-  type SamplingParams,
-} from '../generation/generation.js';
+import { Generation, type GenerationObserver, type SamplingParams } from '../generation/generation.js';
 import type { PromptScore } from '../generation/prompt-logprobs.js';
 import {
   EngineFailedError,
@@ -149,9 +145,12 @@ function withMetrics(ctx: ServeContext, observer: GenerationObserver): Generatio
   };
 }
 
-/** OpenAI's finish reasons; an aborted sequence (shutdown) reports `length` with an error beside it. */
+/**
+ * OpenAI's finish reasons: a stop id or stop string is `stop`; the token budget and the full context are
+ * `length`, and so is an aborted sequence (shutdown), which reports an error beside it.
+ */
 export function openAiFinishReason(reason: FinishReason | undefined): 'stop' | 'length' {
-  return reason === 'stop' ? 'stop' : 'length';
+  return reason === 'stop_token' || reason === 'stop_string' ? 'stop' : 'length';
 }
 
 /** Throws the error a finished set of generations implies (engine failure, shutdown), if any. */

@@ -116,7 +116,7 @@ describe.skipIf(!fx)('batched prefill and continuous batching (fixture model)', 
       new Generation(ps[2]!, greedy(12), maxLen(), model.tokenizer),
     ];
     await scheduler.submit(gens);
-    expect(gens[0]!.finishReason).toBe('stop');
+    expect(gens[0]!.finishReason).toBe('stop_string');
     expect(gens[0]!.text).toBe(alone.text.slice(0, alone.text.indexOf(stop)));
     expect(gens[0]!.ids.length).toBeLessThan(12);
     for (const [i, g] of gens.slice(1).entries()) {

@@ -27,6 +27,8 @@ export interface WebGpuBackendLike {
     inputs: tf.TensorInfo[],
     dtype: tf.DataType,
     uniforms?: Uniform[],
+    /** Written in place instead of a new output (the KV cache's buffers). */
+    output?: tf.TensorInfo,
   ): tf.TensorInfo;
 }
 

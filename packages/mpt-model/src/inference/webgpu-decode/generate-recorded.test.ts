@@ -2,11 +2,11 @@
 // the tfjs engine, stops, the max_seq_len limit, seeded sampling, and the errors of what it does not do.
 import { selectBackend } from '@mptjs/alibi-attention';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generate } from '../../generate.js';
 import { initStateDict } from '../../init.js';
 import { MPTModel } from '../../model.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import { webgpuExpected } from '../../webgpu-kernels/test-support.js';
+import { generate } from '../generate.js';
 import { disposeRecordedDecoder, recordedDecoderFor } from './generate-recorded.js';
 
 const prompt = [3, 1, 4, 1, 5];

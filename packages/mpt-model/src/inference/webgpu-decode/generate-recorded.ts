@@ -3,10 +3,15 @@
  * is queued before the previous token's read returns (the chosen token never leaves the device on the way to
  * the next step), and a stop discards the queued one.
  */
-import type { FinishReason, GeneratedToken, GenerateOptions, GenerateResult } from '../../generate.js';
 import type { MPTModel } from '../../model.js';
-import { isGreedy } from '../../sampling.js';
-import { sequenceEnd } from '../../stop-strings.js';
+import type { GeneratedToken } from '../decode-sequence.js';
+import {
+  type GenerateOptions,
+  type GenerateResult,
+  generationResult,
+  generationSequence,
+} from '../generate.js';
+import { isGreedy } from '../sampling.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type StepOutput, type TokenChoice } from './recorded-decoder.js';
 
@@ -52,33 +57,31 @@ export async function* generateRecorded(
   if ((options.repetitionPenalty ?? 1) !== 1) {
     throw new RangeError('the recorded engine has no repetition penalty: use engine "tfjs" for it');
   }
+  if (options.logprobs !== undefined) {
+    throw new RangeError(
+      'the recorded engine chooses tokens on the device and has no logprobs: use engine "tfjs"',
+    );
+  }
   const choice = tokenChoice(options);
   const decoder = await recordedDecoderFor(model);
   if (busy.has(decoder)) {
     throw new RecordedDecodeError('the recorded decoder of this model is decoding another sequence');
   }
   busy.add(decoder);
-  const stopIds = new Set(options.stopTokenIds ?? []);
-  const tokens: number[] = [];
-  let finishReason: FinishReason = 'length';
-  let text: string | undefined;
+  const sequence = generationSequence(prompt, options);
   let next: Promise<StepOutput> | null = null;
   try {
     let pending: Promise<StepOutput> | null =
       options.maxNewTokens > 0 ? decoder.prefill(prompt, choice, 0) : null;
     while (pending) {
       const full = decoder.length >= model.config.maxSeqLen;
-      if (tokens.length + 1 < options.maxNewTokens && !full) next = decoder.step(choice, tokens.length + 1);
+      const count = sequence.ids.length;
+      if (count + 1 < options.maxNewTokens && !full) next = decoder.step(choice, count + 1);
       const { token } = await pending;
       pending = null;
-      tokens.push(token);
-      yield { token, index: tokens.length - 1 };
-      const end = sequenceEnd(tokens, { ...options, stopIds }, full);
-      if (end) {
-        finishReason = end.finishReason;
-        text = end.text;
-        break;
-      }
+      sequence.accept(token, full);
+      yield sequence.tokens[sequence.tokens.length - 1]!;
+      if (sequence.done) break;
       pending = next;
       next = null;
     }
@@ -87,6 +90,5 @@ export async function* generateRecorded(
     await (next as Promise<StepOutput> | null)?.catch(() => null);
     busy.delete(decoder);
   }
-  if (text === undefined && options.decode) text = options.decode(tokens);
-  return text === undefined ? { tokens, finishReason } : { tokens, text, finishReason };
+  return generationResult(sequence, options);
 }

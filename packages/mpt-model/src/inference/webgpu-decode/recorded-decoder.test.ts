@@ -9,10 +9,10 @@ import { sharedFile, TINY_MOSAIC_DIR } from '../../../../../tools/testing/shared
 import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
 import { type ModelOptions, MPTModel } from '../../model.js';
-import { argMax } from '../../sampling.js';
 import { hfLoader, loadFixture, relativeL2 } from '../../testing/fixtures.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import { webgpuExpected } from '../../webgpu-kernels/test-support.js';
+import { argMax } from '../sampling.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type TokenChoice } from './recorded-decoder.js';
 

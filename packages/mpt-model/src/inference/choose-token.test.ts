@@ -1,6 +1,7 @@
-import { SeededRandom, sampleToken } from '@mptjs/mpt-model';
 import { describe, expect, it } from 'vitest';
+import { SeededRandom } from '../random.js';
 import { chooseToken } from './choose-token.js';
+import { sampleToken } from './sampling.js';
 
 function randomLogits(n: number, seed: number): Float32Array {
   const r = new SeededRandom(seed);

@@ -2,7 +2,7 @@
  * Next-token choice on the host from one row of logits, in Hugging Face's order: repetition penalty, then
  * temperature, then top-k, then top-p, then a draw from a seeded generator (or the arg-max when greedy).
  */
-import type { SeededRandom } from './random.js';
+import type { SeededRandom } from '../random.js';
 
 export interface SamplingOptions {
   /** Pick the arg-max (default when `temperature` is 0 or unset and no top-k/top-p is given). */

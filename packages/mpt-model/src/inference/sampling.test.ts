@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from './random.js';
+import { SeededRandom } from '../random.js';
 import { applyRepetitionPenalty, argMax, sampleToken, validateSampling } from './sampling.js';
 
 function histogram(

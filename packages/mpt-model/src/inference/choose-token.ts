@@ -1,11 +1,6 @@
-import {
-  applyRepetitionPenalty,
-  isGreedy,
-  type SamplingOptions,
-  type SeededRandom,
-  sampleToken,
-} from '@mptjs/mpt-model';
+import type { SeededRandom } from '../random.js';
 import { topIndices } from './logprobs.js';
+import { applyRepetitionPenalty, isGreedy, type SamplingOptions, sampleToken } from './sampling.js';
 import { type SoftmaxStats, sampleTopP } from './weighted-select.js';
 
 /**

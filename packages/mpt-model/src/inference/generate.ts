@@ -1,14 +1,18 @@
 /**
  * Autoregressive generation for one sequence: prefill the prompt into a KV cache, then one decode step per
- * token, choosing each token on the host (`sampling.ts`), or for plain greedy decoding on the device. Tokens
- * stream out as they are chosen.
+ * token, choosing each token on the host (`DecodeSequence` with the reference `sampleToken`), or for plain greedy
+ * decoding on the device. Tokens stream out as they are chosen.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { generateRecorded } from './inference/webgpu-decode/generate-recorded.js';
-import type { MPTModel } from './model.js';
-import { SeededRandom } from './random.js';
+import type { MPTModel } from '../model.js';
+import {
+  DecodeSequence,
+  type FinishReason,
+  type GeneratedToken,
+  type TokenChooser,
+} from './decode-sequence.js';
 import { isGreedy, type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
-import { sequenceEnd } from './stop-strings.js';
+import { generateRecorded } from './webgpu-decode/generate-recorded.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -21,20 +25,17 @@ export interface GenerateOptions extends SamplingOptions {
   /** Seed of the sampling generator (default 0): the same seed gives the same tokens. */
   seed?: number;
   /**
+   * Report each token's log-probability under the model's raw logits and this many most likely alternatives
+   * (`logprob` and `top` of each `GeneratedToken`). Chooses every token on the host; not with `recorded`.
+   */
+  logprobs?: number;
+  /**
    * `tfjs` (default): tfjs ops per step, the token chosen on the host (or the arg-max on the backend).
    * `recorded` (webgpu only): a decode step recorded once per model, one submit per token, the token chosen on
    * the device (see `RecordedDecoder`); its sampling draws differ from the host's for the same seed, and it has
    * no repetition penalty.
    */
   engine?: 'tfjs' | 'recorded';
-}
-
-export type FinishReason = 'length' | 'stop_token' | 'stop_string' | 'max_seq_len';
-
-export interface GeneratedToken {
-  token: number;
-  /** Position of this token in the continuation (0-based). */
-  index: number;
 }
 
 export interface GenerateResult {
@@ -50,7 +51,39 @@ function validate(prompt: readonly number[], o: GenerateOptions): void {
     throw new RangeError(`maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`);
   }
   if (o.stopStrings?.length && !o.decode) throw new RangeError('stopStrings need a decode function');
+  if (o.logprobs !== undefined && !(Number.isInteger(o.logprobs) && o.logprobs >= 0)) {
+    throw new RangeError(`logprobs must be a non-negative integer, got ${o.logprobs}`);
+  }
   validateSampling(o);
+}
+
+/** The reference sampler: `generate`'s seeded draws are the ones it has always made. */
+const referenceChoice: TokenChooser = (logits, options, random, seen) =>
+  sampleToken(logits, options, random, seen);
+
+/** The sequence state `generate`'s loops (tfjs and recorded) advance, one per call. */
+export function generationSequence(prompt: readonly number[], options: GenerateOptions): DecodeSequence {
+  // Empty stop strings never match; the text is decoded per token only when stop strings need it.
+  const stopStrings = options.stopStrings?.filter((s) => s.length > 0) ?? [];
+  return new DecodeSequence(prompt, {
+    sampling: options,
+    seed: options.seed ?? 0,
+    maxNewTokens: options.maxNewTokens,
+    stopIds: options.stopTokenIds,
+    stopStrings,
+    decode: stopStrings.length > 0 ? (ids) => options.decode!([...ids]) : undefined,
+    logprobs: options.logprobs,
+    choose: referenceChoice,
+  });
+}
+
+/** The result once `sequence` has ended: its text is cut before a stop string, else the decoded tokens. */
+export function generationResult(sequence: DecodeSequence, options: GenerateOptions): GenerateResult {
+  const tokens = [...sequence.ids];
+  const finishReason = sequence.finishReason ?? 'length';
+  if (!options.decode) return { tokens, finishReason };
+  const text = finishReason === 'stop_string' ? sequence.text : options.decode(tokens);
+  return { tokens, text, finishReason };
 }
 
 /**
@@ -67,55 +100,45 @@ export async function* generateStream(
   if (options.engine !== undefined && options.engine !== 'tfjs') {
     throw new RangeError(`engine must be "tfjs" or "recorded", got ${JSON.stringify(options.engine)}`);
   }
-  const rng = new SeededRandom(options.seed ?? 0);
-  const stopIds = new Set(options.stopTokenIds ?? []);
-  const seen = [...prompt];
-  const tokens: number[] = [];
+  const sequence = generationSequence(prompt, options);
   const cache = model.newCache();
-  let finishReason: FinishReason = 'length';
-  let text: string | undefined;
-  // Greedy without a repetition penalty takes the arg-max on the backend and reads back one int per token (ties
-  // go to the lowest id, as on the host). On webgpu, whose reads are asynchronous, the next step is queued from
-  // the token still on the device before its read completes: the host records that step while the device
-  // computes and the read makes its round trip. A stop then discards the queued step.
-  const onDevice = isGreedy(options) && (options.repetitionPenalty ?? 1) === 1;
+  // Greedy without a repetition penalty or logprobs takes the arg-max on the backend and reads back one int per
+  // token (ties go to the lowest id, as on the host). On webgpu, whose reads are asynchronous, the next step is
+  // queued from the token still on the device before its read completes: the host records that step while the
+  // device computes and the read makes its round trip. A stop then discards the queued step.
+  const onDevice =
+    isGreedy(options) && (options.repetitionPenalty ?? 1) === 1 && options.logprobs === undefined;
   const pipelined = onDevice && tf.getBackend() === 'webgpu';
   let next: tf.Tensor2D | null = null;
   try {
     let logits: tf.Tensor2D | null = options.maxNewTokens > 0 ? model.prefill([[...prompt]], cache) : null;
-    while (logits && tokens.length < options.maxNewTokens) {
-      let token: number;
+    while (logits && !sequence.done) {
       // Whether the cache has room for another step, as it was before any queued step.
       const full = cache.length >= model.config.maxSeqLen;
       if (onDevice) {
         const chosen = tf.argMax(logits, -1) as tf.Tensor1D;
         logits.dispose();
         logits = null;
+        let token: number;
         try {
           const read = chosen.data();
-          if (pipelined && tokens.length + 1 < options.maxNewTokens && !full) {
+          if (pipelined && sequence.ids.length + 1 < options.maxNewTokens && !full) {
             next = model.decodeStep(chosen, cache);
           }
           token = (await read)[0]!;
         } finally {
           chosen.dispose();
         }
+        sequence.accept(token, full);
       } else {
         const row = ((await logits.data()) as Float32Array).slice();
         logits.dispose();
         logits = null;
-        token = sampleToken(row, options, rng, seen);
+        sequence.advance(row, full);
       }
-      tokens.push(token);
-      seen.push(token);
-      yield { token, index: tokens.length - 1 };
-      const end = sequenceEnd(tokens, { ...options, stopIds }, full);
-      if (end) {
-        finishReason = end.finishReason;
-        text = end.text;
-        break;
-      }
-      logits = next ?? model.decodeStep([token], cache);
+      yield sequence.tokens[sequence.tokens.length - 1]!;
+      if (sequence.done) break;
+      logits = next ?? model.decodeStep([sequence.lastId], cache);
       next = null;
     }
     (logits as tf.Tensor | null)?.dispose();
@@ -123,8 +146,7 @@ export async function* generateStream(
     (next as tf.Tensor | null)?.dispose();
     cache.dispose();
   }
-  if (text === undefined && options.decode) text = options.decode(tokens);
-  return text === undefined ? { tokens, finishReason } : { tokens, text, finishReason };
+  return generationResult(sequence, options);
 }
 
 /** Generates the whole continuation; `onToken` sees each token as it is chosen. */

@@ -1,5 +1,5 @@
+import { splitHeads } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
-import { splitHeads } from './heads.js';
 import { writeCacheRowsInPlace } from './kv-cache-program.js';
 
 interface LayerEntry {

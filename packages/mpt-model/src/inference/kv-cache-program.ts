@@ -6,11 +6,11 @@
  * so tfjs reuses the same compiled program and allocates nothing.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu-program.js';
+import type { WebGpuBackendLike, WebGpuProgram } from '../webgpu-kernels/program.js';
 
 const WORKGROUP = 64;
 
-export class KVCacheWriteProgram implements WebGpuProgramLike {
+export class KVCacheWriteProgram implements WebGpuProgram {
   readonly variableNames = ['X'];
   readonly outputShape: number[];
   readonly shaderKey = 'mptKvCacheWrite';

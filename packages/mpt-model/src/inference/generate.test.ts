@@ -1,9 +1,11 @@
 import { selectBackend } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MPTModel } from '../model.js';
+import { tinyConfig } from '../testing/tiny-config.js';
+import type { GeneratedToken } from './decode-sequence.js';
 import { generate, generateStream } from './generate.js';
-import { MPTModel } from './model.js';
-import { tinyConfig } from './testing/tiny-config.js';
+import { logprobsOf } from './logprobs.js';
 
 let model: MPTModel;
 const decode = (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join('');
@@ -88,5 +90,34 @@ describe('generate', () => {
     expect(capped).toMatchObject({ finishReason: 'max_seq_len' });
     expect(capped.tokens).toHaveLength(3);
     short.dispose();
+  });
+
+  it('reports logprobs of each token and its alternatives on request, with the same tokens', async () => {
+    for (const opts of [{ maxNewTokens: 5 }, { maxNewTokens: 5, temperature: 0.9, seed: 2 }]) {
+      const plain = await generate(model, [3, 4], opts);
+      const streamed: GeneratedToken[] = [];
+      const scored = await generate(model, [3, 4], {
+        ...opts,
+        logprobs: 2,
+        onToken: (t) => streamed.push(t),
+      });
+      expect(scored.tokens).toEqual(plain.tokens);
+      const seq = [3, 4];
+      for (const t of streamed) {
+        const logits = model.forward([seq]);
+        const row = ((await logits.data()) as Float32Array).slice((seq.length - 1) * 40);
+        logits.dispose();
+        const want = logprobsOf(row, t.token, 2);
+        expect(t.logprob).toBeCloseTo(want.logprob, 4);
+        expect(t.top!.map((a) => a.id)).toEqual(want.top.map((a) => a.id));
+        seq.push(t.token);
+      }
+    }
+    await expect(generate(model, [1], { maxNewTokens: 1, logprobs: -1 })).rejects.toThrow(
+      'logprobs must be a non-negative integer, got -1',
+    );
+    await expect(generate(model, [1], { maxNewTokens: 1, logprobs: 1, engine: 'recorded' })).rejects.toThrow(
+      'the recorded engine chooses tokens on the device and has no logprobs',
+    );
   });
 });

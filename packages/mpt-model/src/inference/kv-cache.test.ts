@@ -1,9 +1,9 @@
 // The preallocated KV cache (webgpu: keys and values written in place into fixed-capacity buffers) against the
 // concatenating one: same filled positions, doubling capacity, batch joins; elsewhere the option changes nothing.
+
+import { selectBackend, splitHeads } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from './backend/select-backend.js';
-import { splitHeads } from './heads.js';
 import { KVCache } from './kv-cache.js';
 
 const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);

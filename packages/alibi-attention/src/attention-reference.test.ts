@@ -1,6 +1,7 @@
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { alibiAttention, attentionBackward, attentionReference, KVCache, selectBackend } from './index.js';
+import { alibiAttention, attentionBackward, attentionReference, KVCache } from './index.js';
 import { alibiSlopes } from './slopes.js';
 import { maxAbsDiff, naiveAttention, randomTensor } from './test-utils.js';
 

@@ -5,8 +5,9 @@
  * the concatenation that grows a cache by copying it, and the cache keeps its buffer and shape from step to step,
  * so tfjs reuses the same compiled program and allocates nothing.
  */
+
+import type { WebGpuBackendLike, WebGpuProgramLike } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu-program.js';
 
 const WORKGROUP = 64;
 

@@ -1,8 +1,9 @@
 // The preallocated KV cache (webgpu: keys and values written in place into fixed-capacity buffers) against the
 // concatenating one: same filled positions, doubling capacity, batch joins; elsewhere the option changes nothing.
+
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from './backend/select-backend.js';
 import { splitHeads } from './heads.js';
 import { KVCache } from './kv-cache.js';
 

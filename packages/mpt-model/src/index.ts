@@ -26,15 +26,7 @@ export {
   type TokenChoice,
 } from './inference/webgpu-decode/index.js';
 export { initStateDict, initStd } from './init.js';
-export {
-  embeddingLookup,
-  geluErf,
-  type LinearParams,
-  layerNorm,
-  linear,
-  type NormParams,
-  scaleGradient,
-} from './layers.js';
+export { embeddingLookup, scaleGradient } from './layers.js';
 export { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 export {
   type ModelOptions,
@@ -100,4 +92,3 @@ export {
   headLoss,
   IGNORE_INDEX,
 } from './units.js';
-export * from './webgpu-kernels/index.js';

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { resolveTokenizerFile } from '@mptjs/data-mixer';
 import { FsdpParameters, type ProcessGroup, SHARDING_STRATEGIES, type ShardingStrategy } from '@mptjs/fsdp';
 import { loadCheckpoint } from '@mptjs/hf-loader';
+import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/kernels';
 import {
   crossEntropyLoss,
   expectedParameterShapes,

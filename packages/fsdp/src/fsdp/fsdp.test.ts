@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectiveTimeoutError } from '../errors.js';

@@ -3,7 +3,7 @@
 // slots (exp_avg, exp_avg_sq) per shard element. At N ranks this is 1/N of what one rank holds, padding aside.
 // Counted two ways: from the shard tensors each rank owns, and from the tensor engine's byte count (all ranks of
 // an in-process group share one engine, so its growth divided by N is the per-rank figure).
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import { expectedParameterShapes, MPTModel, parseMptConfig, type StateDict } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessGroup } from '../process-group.js';
 import { tinyShapes, tinyStateDict, tinyUnits } from '../testing/tiny-model.js';

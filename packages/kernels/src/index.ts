@@ -19,11 +19,12 @@ export {
   webGpuCapabilities,
 } from './backend/webgpu-device.js';
 export * from './ops/adamw/wasm.js';
+export { crossEntropyPlain } from './ops/cross-entropy/plain.js';
 export * from './ops/cross-entropy/wasm.js';
-export { crossEntropyPlain, fusedCrossEntropy } from './ops/cross-entropy/webgpu.js';
+export { fusedCrossEntropy } from './ops/cross-entropy/webgpu.js';
 export { geluErf } from './ops/gelu/gelu.js';
-export { fusedLinearGelu, linearGelu, linearGeluPlain } from './ops/gelu/matmul-gelu.js';
 export * from './ops/gelu/wasm.js';
+export { fusedLinearGelu, linearGelu, linearGeluPlain } from './ops/gelu/webgpu.js';
 export { GELU_SNIPPET } from './ops/gelu/webgpu-programs.js';
 export { patchWasmIdentity } from './ops/identity/wasm.js';
 export * from './ops/int8-linear/wasm.js';
@@ -47,8 +48,9 @@ export {
   QuantizeRowsProgram,
 } from './ops/int8-linear/webgpu-programs.js';
 export { layerNorm, layerNormWasmRows, type NormParams } from './ops/layer-norm/layer-norm.js';
+export { layerNormPlain } from './ops/layer-norm/plain.js';
 export * from './ops/layer-norm/wasm.js';
-export { fusedLayerNorm, layerNormPlain } from './ops/layer-norm/webgpu.js';
+export { fusedLayerNorm } from './ops/layer-norm/webgpu.js';
 export {
   DEFAULT_MATRIX_TILE,
   DEFAULT_SCALAR_TILE,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectBackend } from '../index.js';
 import { layerNorm, layerNormWasmRows } from './layer-norm/layer-norm.js';
-import { layerNormPlain } from './layer-norm/webgpu.js';
+import { layerNormPlain } from './layer-norm/plain.js';
 import { linear } from './matmul/linear.js';
 import { setWasmSimdMatMul } from './matmul/wasm.js';
 

@@ -3,7 +3,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { normal, on, relativeL2, webgpuExpected, withShaderChecks } from '../../webgpu/test-support.js';
-import { crossEntropyPlain, fusedCrossEntropy } from './webgpu.js';
+import { crossEntropyPlain } from './plain.js';
+import { fusedCrossEntropy } from './webgpu.js';
 
 const VOCAB = 50432;
 

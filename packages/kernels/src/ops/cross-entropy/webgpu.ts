@@ -1,39 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedKernelsAvailable, runFusedKernel } from '../../webgpu/fused-kernels.js';
+import { crossEntropyPlain, flattenLogits } from './plain.js';
 
 /** Largest logits tensor the kernels index with i32. */
 const MAX_FUSED_ELEMENTS = 2 ** 31 - 1;
-
-function flatten(logits: tf.Tensor, targets: tf.Tensor): { vocab: number; rows: number } {
-  const vocab = logits.shape[logits.rank - 1]!;
-  if (logits.rank < 1 || targets.shape.join() !== logits.shape.slice(0, -1).join()) {
-    throw new RangeError(
-      `targets [${targets.shape}] must match logits [${logits.shape}] without the vocab axis`,
-    );
-  }
-  return { vocab, rows: vocab === 0 ? 0 : logits.size / vocab };
-}
-
-/**
- * Mean cross-entropy from plain tfjs ops: log-softmax, a one-hot pick (its gradient runs on every backend), the
- * mean over targets != `ignoreIndex` (a sum of zero when every target is ignored). A negative target other than
- * `ignoreIndex` picks class 0 and one >= V picks nothing. The reference for the fused kernels and their path
- * off webgpu.
- */
-export function crossEntropyPlain(logits: tf.Tensor, targets: tf.Tensor, ignoreIndex = -100): tf.Scalar {
-  const { vocab } = flatten(logits, targets);
-  return tf.tidy(() => {
-    const flatTargets = tf.cast(tf.reshape(targets, [-1]), 'int32');
-    const keep = tf.cast(tf.notEqual(flatTargets, ignoreIndex), 'float32');
-    const logProbs = tf.logSoftmax(tf.reshape(logits, [-1, vocab]));
-    const picked = tf.sum(
-      tf.mul(logProbs, tf.oneHot(tf.maximum(flatTargets, tf.scalar(0, 'int32')), vocab)),
-      -1,
-    );
-    const count = tf.maximum(tf.sum(keep), 1);
-    return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), count) as tf.Scalar;
-  });
-}
 
 /**
  * Mean cross-entropy of `logits [..., V]` against integer `targets [...]`, skipping `ignoreIndex`; 0 (with a
@@ -43,7 +13,7 @@ export function crossEntropyPlain(logits: tf.Tensor, targets: tf.Tensor, ignoreI
  * `crossEntropyPlain`.
  */
 export function fusedCrossEntropy(logits: tf.Tensor, targets: tf.Tensor, ignoreIndex = -100): tf.Scalar {
-  const { vocab, rows } = flatten(logits, targets);
+  const { vocab, rows } = flattenLogits(logits, targets);
   if (
     !fusedKernelsAvailable() ||
     logits.dtype !== 'float32' ||

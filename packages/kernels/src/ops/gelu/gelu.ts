@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { geluErfPlain } from './plain.js';
 import { geluErfSimd, geluKernelsAvailable } from './wasm.js';
 
 /**
@@ -7,5 +8,5 @@ import { geluErfSimd, geluKernelsAvailable } from './wasm.js';
  */
 export function geluErf(x: tf.Tensor): tf.Tensor {
   if (x.dtype === 'float32' && x.size > 0 && geluKernelsAvailable()) return geluErfSimd(x);
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+  return geluErfPlain(x);
 }

@@ -3,7 +3,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { normal, on, relativeL2, webgpuExpected, withShaderChecks } from '../../webgpu/test-support.js';
-import { fusedLayerNorm, layerNormPlain } from './webgpu.js';
+import { layerNormPlain } from './plain.js';
+import { fusedLayerNorm } from './webgpu.js';
 
 interface Case {
   shape: number[];

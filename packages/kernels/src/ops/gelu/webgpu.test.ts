@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { normal, on, relativeL2, webgpuExpected, withShaderChecks } from '../../webgpu/test-support.js';
 import { dequantizeInt8, quantizeInt8, uploadInt8 } from '../int8-linear/wasm.js';
 import type { LinearParams } from '../matmul/linear.js';
-import { fusedLinearGelu, linearGelu, linearGeluPlain } from './matmul-gelu.js';
+import { fusedLinearGelu, linearGelu, linearGeluPlain } from './webgpu.js';
 import type { WeightLayout } from './webgpu-programs.js';
 
 interface Case {

@@ -47,7 +47,7 @@ export {
   Int8SubgroupMatmulProgram,
   QuantizeRowsProgram,
 } from './ops/int8-linear/webgpu-programs.js';
-export { layerNorm, layerNormWasmRows, type NormParams } from './ops/layer-norm/layer-norm.js';
+export { layerNorm, type NormParams } from './ops/layer-norm/layer-norm.js';
 export { layerNormPlain } from './ops/layer-norm/plain.js';
 export * from './ops/layer-norm/wasm.js';
 export { fusedLayerNorm } from './ops/layer-norm/webgpu.js';
@@ -99,6 +99,5 @@ export {
   type WasmBackendLike,
   type WasmModuleTable,
 } from './wasm/load.js';
-export { compilerErrors } from './webgpu/compile-errors.js';
 export { fusedKernelsAvailable, registerFusedKernels } from './webgpu/fused-kernels.js';
 export type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu/program-like.js';

@@ -1,10 +1,10 @@
 // GFLOP/s of the batched attention matmuls on wasm: tfjs-wasm's own BatchMatMul (scalar loop for batch > 1)
-// against our SIMD kernel (packages/alibi-attention/src/wasm-kernels), and the 1024^3 XNNPACK matmul measured
+// against our SIMD kernel (packages/kernels/src/ops/matmul), and the 1024^3 XNNPACK matmul measured
 // in the same process as the baseline. Also the batch-1 products of Linear layers (which path to keep) and the
 // Transpose kernel (tfjs-wasm's vs ours).
 // Usage: node bench/baselines/batched-matmul.bench.mjs [--bh 64] [--t 128] [--dh 64] [--repeats 5]
 import { parseArgs } from 'node:util';
-import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
+import { selectBackend, setWasmSimdMatMul } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { report, timeit } from '../lib.mjs';
 

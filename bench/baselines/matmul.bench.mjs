@@ -1,7 +1,7 @@
 // Baselines every other figure is compared with: tfjs matmul FLOP/s per backend and host memory bandwidth.
 // Usage: node bench/baselines/matmul.bench.mjs [--backends wasm,cpu,webgpu] [--size 1024]
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { report, timeit } from '../lib.mjs';
 import { measureBandwidth } from './bandwidth.mjs';

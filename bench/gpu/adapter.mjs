@@ -1,6 +1,6 @@
 // What the WebGPU adapter (and the device tfjs opened on it) says of itself, plus a nominal fp32 peak for known
 // GPUs so MFU can be quoted against the datasheet as well as against this run's measured matmul rate.
-import { requestWebGpuAdapter } from '@mptjs/alibi-attention';
+import { requestWebGpuAdapter } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 
 // Limits worth reading for these workloads; Dawn exposes them as prototype getters, so they are read by name.

@@ -20,7 +20,7 @@ function fail(message) {
 }
 
 // The bundle takes each package from its built dist, as `pnpm build` left it.
-const packages = ['alibi-attention', 'mpt-model', 'trainer'];
+const packages = ['kernels', 'alibi-attention', 'mpt-model', 'trainer'];
 for (const p of packages) {
   if (!existsSync(join(root, 'packages', p, 'dist', 'index.js'))) {
     fail(`packages/${p}/dist is missing: run \`pnpm build\` first`);
@@ -32,8 +32,8 @@ const rootRequire = createRequire(join(root, 'package.json'));
 const esbuild = createRequire(rootRequire.resolve('tsup'))('esbuild');
 
 // The `webgpu` package: its index.js loads dist/<platform>-<arch>/dawn.node relative to itself.
-const alibiRequire = createRequire(join(root, 'packages/alibi-attention/package.json'));
-const webgpuDir = dirname(alibiRequire.resolve('webgpu'));
+const kernelsRequire = createRequire(join(root, 'packages/kernels/package.json'));
+const webgpuDir = dirname(kernelsRequire.resolve('webgpu'));
 const dawn = join(webgpuDir, 'dist', 'linux-x64', 'dawn.node');
 if (!existsSync(dawn)) fail(`Dawn's linux-x64 addon is missing at ${dawn}`);
 

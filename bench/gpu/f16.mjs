@@ -1,7 +1,7 @@
 // The f16 GEMM (mixed precision): the device's plan and self-check, a sweep of workgroup tiles at 4096^3, and
 // the best tile on the products of an mpt-1b training step against tfjs's float32 matmul. The best tile stays
 // settled for the model stages, which then time their training step in amp_fp16 as well.
-import { layoutName, parseTile, setF16Gemm, settleF16Gemm, tileName } from '@mptjs/alibi-attention';
+import { layoutName, parseTile, setF16Gemm, settleF16Gemm, tileName } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { timeQueued } from './timing.mjs';
 

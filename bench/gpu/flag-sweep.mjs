@@ -1,7 +1,7 @@
 // The WebGPU flag sweep: one model of the mpt-125m shape, a training step and greedy decoding timed under each
 // of a few settings of the tfjs-backend-webgpu flags that change how matmul-heavy work is recorded, submitted and
 // tiled, so one run on a GPU machine says which settings to put in MPTJS_TFJS_FLAGS.
-import { applyTfjsFlags, formatTfjsFlags } from '@mptjs/alibi-attention';
+import { applyTfjsFlags, formatTfjsFlags } from '@mptjs/kernels';
 import { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { createTrainer, decodeOnce, modelConfig, randomTokens } from './model-stage.mjs';

@@ -9,7 +9,7 @@ import {
   quantizeInt8,
   settleInt8MatrixPlan,
   uploadInt8,
-} from '@mptjs/alibi-attention';
+} from '@mptjs/kernels';
 import { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeOnce, modelConfig, randomTokens } from './model-stage.mjs';

@@ -1,6 +1,6 @@
 // One model shape, randomly initialized once: a timed training step (unit chain + decoupled AdamW, as
 // bench/trainer/step.bench.mjs runs it) and then KV-cached greedy decoding through `generate`.
-import { setF16Gemm } from '@mptjs/alibi-attention';
+import { setF16Gemm } from '@mptjs/kernels';
 import {
   disposeRecordedDecoder,
   expectedParameterShapes,

@@ -25,15 +25,13 @@ const cli = join(root, 'apps/train/dist/cli.js');
 if (!existsSync(cli)) fail(`${cli} is missing: run \`pnpm build\` first`);
 const rootRequire = createRequire(join(root, 'package.json'));
 const esbuild = createRequire(rootRequire.resolve('tsup'))('esbuild');
-const alibiRequire = createRequire(join(root, 'packages/alibi-attention/package.json'));
-const webgpuDir = dirname(alibiRequire.resolve('webgpu'));
+const kernelsRequire = createRequire(join(root, 'packages/kernels/package.json'));
+const webgpuDir = dirname(kernelsRequire.resolve('webgpu'));
 const dawn = join(webgpuDir, 'dist', 'linux-x64', 'dawn.node');
 if (!existsSync(dawn)) fail(`Dawn's linux-x64 addon is missing at ${dawn}`);
 const wasmDir = join(
   dirname(
-    createRequire(join(root, 'packages/alibi-attention/package.json')).resolve(
-      '@tensorflow/tfjs-backend-wasm',
-    ),
+    createRequire(join(root, 'packages/kernels/package.json')).resolve('@tensorflow/tfjs-backend-wasm'),
   ),
 );
 

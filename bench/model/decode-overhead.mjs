@@ -5,7 +5,7 @@
 //   [--vocab 50432] [--prompt 16] [--decode 32] [--max-seq 256]
 // On a machine without a GPU, webgpu runs on SwiftShader: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import { generate, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -5,7 +5,7 @@
 // in mpt-1b-full.bench.mjs.
 // Usage: node bench/model/decode.bench.mjs [--layers 6] [--prompt 128] [--decode 16] [--backend wasm] [--layout inOut|outIn]
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import { MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { measureBandwidth } from '../baselines/bandwidth.mjs';

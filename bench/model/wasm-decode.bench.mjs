@@ -5,7 +5,7 @@
 // Shapes: random MPTs with a 50k vocabulary (ALiBi, no biases, expansion 4), fp32 and weight-only int8.
 // Usage: node bench/model/wasm-decode.bench.mjs [--shapes 203m,51m] [--prompt 8] [--decode 24] [--modes fp32,int8]
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import { generate, MPTModel, parseMptConfig, quantizedWeightBytes } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { report } from '../lib.mjs';

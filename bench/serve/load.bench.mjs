@@ -51,7 +51,7 @@ const model =
 async function randomModel() {
   // The model packages of the build under test (its own node_modules), not the ones next to this script.
   const fromBuild = (name) => import(join(dist, '..', 'node_modules', '@mptjs', name, 'dist', 'index.js'));
-  const { selectBackend } = await fromBuild('alibi-attention');
+  const { selectBackend } = await fromBuild('kernels');
   const { MPTModel, parseMptConfig } = await fromBuild('mpt-model');
   await selectBackend(backend, { log: () => {} });
   const config = parseMptConfig({

@@ -2,7 +2,8 @@
 // of a training step, with tfjs-wasm's own batched matmul as the same-run baseline.
 // Usage: node bench/trainer/attention.bench.mjs [--batch 4] [--heads 4] [--seq 128] [--head-dim 64] [--profile]
 import { parseArgs } from 'node:util';
-import { alibiSlopes, attentionReference, selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
+import { alibiSlopes, attentionReference } from '@mptjs/alibi-attention';
+import { selectBackend, setWasmSimdMatMul } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { report, timeit } from '../lib.mjs';
 import { profileStep } from './profile.mjs';

@@ -7,7 +7,7 @@
 //        [--microbatch 4] (accumulate --batch rows per optimizer step in microbatches, as the trainer does)
 //        [--vocab 50432] [--repeats 3] [--profile] [--wasm-kernels off] (off: tfjs-wasm's kernels throughout)
 import { parseArgs } from 'node:util';
-import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
+import { selectBackend, setWasmSimdMatMul } from '@mptjs/kernels';
 import { forwardBackwardChain, LocalParameters, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
 import {
   clipByGlobalNorm,

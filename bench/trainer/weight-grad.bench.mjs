@@ -4,7 +4,7 @@
 // operands every call, as in training, so no product finds its packed operand cached.
 // Usage: node bench/trainer/weight-grad.bench.mjs [--rows 1024,2048] [--repeats 9]
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { report } from '../lib.mjs';
 

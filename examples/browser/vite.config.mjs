@@ -8,12 +8,13 @@ import { defineConfig } from 'vite';
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
 const pkg = (name) => join(repo, 'packages', name, 'dist/index.js');
-const tfjs = (name) => realpathSync(join(repo, 'packages/alibi-attention/node_modules/@tensorflow', name));
+const tfjs = (name) => realpathSync(join(repo, 'packages/kernels/node_modules/@tensorflow', name));
 
 export default defineConfig({
   resolve: {
     alias: {
       '@mptjs/tokenizer': pkg('tokenizer'),
+      '@mptjs/kernels': pkg('kernels'),
       '@mptjs/alibi-attention': pkg('alibi-attention'),
       '@mptjs/mpt-model': pkg('mpt-model'),
       '@tensorflow/tfjs-backend-wasm': tfjs('tfjs-backend-wasm'),
@@ -24,7 +25,7 @@ export default defineConfig({
   build: {
     target: 'es2022',
     chunkSizeWarningLimit: 8000,
-    // @mptjs/alibi-attention loads Dawn with `import('webgpu')` only in Node (when navigator.gpu is absent). The
+    // @mptjs/kernels loads Dawn with `import('webgpu')` only in Node (when navigator.gpu is absent). The
     // specifier is a string literal, so Rollup would bundle that Node-only package and fail on its `module` /
     // `node:url` imports; keep it external: in a browser without WebGPU the import fails at run time and the page
     // falls back to wasm.

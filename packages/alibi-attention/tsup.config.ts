@@ -7,6 +7,4 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
-  // Dawn's native addon must load from its own package directory.
-  external: ['webgpu'],
 });

@@ -14,7 +14,7 @@ const pub = join(here, '..', 'public');
 const shared = resolve(repo, process.env.MPTJS_SHARED_DIR ?? '../shared');
 
 const wasmDir = join(
-  realpathSync(join(repo, 'packages/alibi-attention/node_modules/@tensorflow/tfjs-backend-wasm')),
+  realpathSync(join(repo, 'packages/kernels/node_modules/@tensorflow/tfjs-backend-wasm')),
   'dist',
 );
 mkdirSync(join(pub, 'tfjs-wasm'), { recursive: true });

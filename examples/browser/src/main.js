@@ -2,7 +2,7 @@
 // on WebGPU (falling back to wasm), streams the text into the page, and tokenizes the prompt as you type.
 // URL parameters (used by the test): ?model=URL&tokenizer=URL&backend=webgpu|wasm|cpu&prompt_ids=1,2,3
 //   &max_new=N&autorun=1
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import { generate, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
 import { Tokenizer } from '@mptjs/tokenizer';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';

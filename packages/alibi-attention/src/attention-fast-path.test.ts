@@ -1,3 +1,4 @@
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,7 +8,6 @@ import {
   attentionReference,
   MASK_VALUE,
   resolveAttentionOptions,
-  selectBackend,
   visibleKeys,
 } from './index.js';
 import { maxAbsDiff, randomTensor } from './test-utils.js';

@@ -1,6 +1,7 @@
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { attentionBackward, attentionReference, selectBackend } from './index.js';
+import { attentionBackward, attentionReference } from './index.js';
 import { alibiSlopes } from './slopes.js';
 import { maxAbsDiff, naiveAttention, randomTensor } from './test-utils.js';
 

@@ -12,7 +12,7 @@ export function alibiBias(
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const h = slopes.length;
-    const distance = relativePositions(queryLength, keyLength, queryOffset).reshape([
+    const distance = tf.reshape(relativePositions(queryLength, keyLength, queryOffset), [
       1,
       1,
       queryLength,
@@ -63,7 +63,7 @@ export function visibleKeys(
       if (keyMask.rank !== 2 || keyMask.shape[1] !== keyLength) {
         throw new RangeError(`keyMask must be [batch, ${keyLength}], got [${keyMask.shape.join(', ')}]`);
       }
-      const keys = tf.notEqual(keyMask, 0).reshape([keyMask.shape[0]!, 1, 1, keyLength]);
+      const keys = tf.reshape(tf.notEqual(keyMask, 0), [keyMask.shape[0]!, 1, 1, keyLength]);
       visible = visible ? tf.logicalAnd(visible, keys) : keys;
     }
     return visible as tf.Tensor4D;

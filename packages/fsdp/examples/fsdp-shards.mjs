@@ -1,8 +1,8 @@
 // Run: node examples/fsdp-shards.mjs   (2 worker-thread ranks; a tiny MPT model sharded FULL_SHARD)
 import { isMainThread } from 'node:worker_threads';
-import { selectBackend } from '@mptjs/alibi-attention';
 import { initFromEnv, launchLocal } from '@mptjs/distributed';
 import { FsdpParameters } from '@mptjs/fsdp';
+import { selectBackend } from '@mptjs/kernels';
 import { expectedParameterShapes, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
 
 if (isMainThread) {

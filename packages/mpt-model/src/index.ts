@@ -51,15 +51,7 @@ export {
 } from './inference/webgpu-decode/index.js';
 export { type SoftmaxStats, sampleTopP } from './inference/weighted-select.js';
 export { initStateDict, initStd } from './init.js';
-export {
-  embeddingLookup,
-  geluErf,
-  type LinearParams,
-  layerNorm,
-  linear,
-  type NormParams,
-  scaleGradient,
-} from './layers.js';
+export { embeddingLookup, scaleGradient } from './layers.js';
 export { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 export {
   type ModelOptions,
@@ -118,4 +110,3 @@ export {
   headLoss,
   IGNORE_INDEX,
 } from './units.js';
-export * from './webgpu-kernels/index.js';

@@ -1,10 +1,8 @@
-import { selectBackend, setWasmSimdMatMul } from '@mptjs/alibi-attention';
+import { crossEntropyPlain, linear, selectBackend, setWasmSimdMatMul } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { linear } from './layers.js';
 import { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 import { IGNORE_INDEX } from './units.js';
-import { crossEntropyPlain } from './webgpu-kernels/cross-entropy.js';
 
 async function relError(actual: tf.Tensor, expected: tf.Tensor): Promise<number> {
   const a = await actual.data();

@@ -9,7 +9,7 @@ import {
   crossEntropyColumnGrad,
   crossEntropyColumnKernelsAvailable,
   crossEntropyColumnStats,
-} from '@mptjs/alibi-attention';
+} from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Whether `lmHeadCrossEntropy` can run its fused path here (wasm with our kernels on, float32 operands). */

@@ -3,13 +3,12 @@
  * incremental decoding with a KV cache. The math lives in `units.ts`; this class only holds weights and wires
  * the units together.
  */
-import type { Int8Weight } from '@mptjs/alibi-attention';
+import type { Int8Weight, LinearLayout } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { KVCache } from './inference/kv-cache.js';
 import { disposeRecordedDecoder } from './inference/webgpu-decode/generate-recorded.js';
 import { initStateDict } from './init.js';
-import type { LinearLayout } from './layers.js';
 import { type OffloadOptions, type OffloadPlan, planOffload } from './offload.js';
 import {
   blockParams,

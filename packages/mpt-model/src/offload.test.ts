@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { selectBackend } from '@mptjs/alibi-attention';
+import type { LinearLayout } from '@mptjs/kernels';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { parseMptConfig } from './config.js';
 import { generate } from './inference/generate.js';
 import { initStateDict } from './init.js';
-import type { LinearLayout } from './layers.js';
 import { MPTModel } from './model.js';
 import {
   activationReserveBytes,

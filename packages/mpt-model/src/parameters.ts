@@ -1,8 +1,7 @@
 // Maps llm-foundry parameter names to the typed parameter groups each unit of the model takes.
-import type { Int8Weight } from '@mptjs/alibi-attention';
+import type { Int8Weight, LinearLayout, LinearParams, NormParams } from '@mptjs/kernels';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
-import type { LinearLayout, LinearParams, NormParams } from './layers.js';
 
 /** Any name -> tensor lookup (the model's Variables, or a gathered FSDP shard). */
 export type ParameterLookup = (name: string) => tf.Tensor;

@@ -7,7 +7,7 @@
  * one row per token, so int8 would save memory but no time, and the embedding feeds every layer), as do norms and
  * biases (tiny, and sensitive to rounding).
  */
-import { type Int8Weight, int8WeightBytes, quantizeInt8, uploadInt8 } from '@mptjs/alibi-attention';
+import { type Int8Weight, int8WeightBytes, quantizeInt8, uploadInt8 } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { INT8_HEAD, isBlockLinearWeight } from './parameters.js';

@@ -1,7 +1,7 @@
 // Every checkpoint fixture under the repo's fixtures/ (both config dialects, F16/BF16, shards, biases, clip_qkv,
 // odd head counts, logit_scale): our logits must match the PyTorch ones, with and without the KV cache.
 import { basename } from 'node:path';
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { MPTModel } from './model.js';

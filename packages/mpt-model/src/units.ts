@@ -4,14 +4,13 @@
  * (activation checkpointing, FSDP), or all at once (`MPTModel.forward`).
  */
 import { alibiAttention, alibiSlopes, mergeHeads, splitHeads } from '@mptjs/alibi-attention';
+import { fusedCrossEntropy, layerNorm, linear, linearGelu } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import type { KVCache } from './inference/kv-cache.js';
-import { embeddingLookup, layerNorm, linear, scaleGradient } from './layers.js';
+import { embeddingLookup, scaleGradient } from './layers.js';
 import { lmHeadCrossEntropy, lmHeadCrossEntropyFused } from './lm-head-loss.js';
 import type { BlockParams, EmbeddingParams, HeadParams } from './parameters.js';
-import { fusedCrossEntropy } from './webgpu-kernels/cross-entropy.js';
-import { linearGelu } from './webgpu-kernels/matmul-gelu.js';
 
 /** Per-call attention context shared by every block. */
 export interface AttentionContext {

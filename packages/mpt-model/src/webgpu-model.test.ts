@@ -1,6 +1,6 @@
 // The model on the real webgpu backend (fused attention kernel) against cpu, on a tiny config so SwiftShader
 // stays fast: forward, KV-cache decoding and gradients.
-import { selectBackend } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initStateDict } from './init.js';

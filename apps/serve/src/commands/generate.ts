@@ -1,4 +1,4 @@
-import type { BackendRequest } from '@mptjs/alibi-attention';
+import type { BackendRequest } from '@mptjs/kernels';
 import { backendHeapBytes, type OffloadMode, type QuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Engine, TextTokenizer } from '../engine/types.js';

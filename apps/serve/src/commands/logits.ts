@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { BackendRequest } from '@mptjs/alibi-attention';
 import { readSafetensors, writeSafetensors } from '@mptjs/hf-loader';
+import type { BackendRequest } from '@mptjs/kernels';
 import type { QuantizeMode } from '@mptjs/mpt-model';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';

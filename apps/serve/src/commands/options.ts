@@ -1,4 +1,4 @@
-import { parseBackendRequest } from '@mptjs/alibi-attention';
+import { parseBackendRequest } from '@mptjs/kernels';
 import { parseQuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 

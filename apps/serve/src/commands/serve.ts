@@ -1,4 +1,4 @@
-import type { BackendRequest } from '@mptjs/alibi-attention';
+import type { BackendRequest } from '@mptjs/kernels';
 import type { QuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_LIMITS } from '../http/limits.js';

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint, resolveModel } from '@mptjs/hf-loader';
+import { type BackendInfo, type BackendRequest, selectBackend } from '@mptjs/kernels';
 import {
   chooseOffload,
   formatBytes,

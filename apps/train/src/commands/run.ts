@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { parseBackendRequest, WEBGPU_ADAPTER_INDEX_ENV } from '@mptjs/alibi-attention';
+import { parseBackendRequest, WEBGPU_ADAPTER_INDEX_ENV } from '@mptjs/kernels';
 import {
   checkpointFolder,
   elasticRestart,

@@ -14,7 +14,7 @@
  * keys, so the three barriers per tile are amortized over up to 32 keys. All loads from storage and workgroup
  * memory are vec4s: the head dim must be a multiple of 4 (it is in every MPT config).
  */
-import type { WebGpuProgramLike } from '../webgpu-program.js';
+import type { WebGpuProgramLike } from '@mptjs/kernels';
 
 export type { WebGpuProgramLike };
 

@@ -1,3 +1,4 @@
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -7,7 +8,6 @@ import {
   resolveAttentionOptions,
   runFlashAttentionGradKernel,
   runFlashAttentionWithLse,
-  selectBackend,
 } from '../index.js';
 import { alibiSlopes } from '../slopes.js';
 import { maxAbsDiff, randomTensor, seededRandom } from '../test-utils.js';

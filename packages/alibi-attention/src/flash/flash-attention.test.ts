@@ -1,6 +1,7 @@
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { alibiAttention, attentionReference, resolveAttentionImpl, selectBackend } from '../index.js';
+import { alibiAttention, attentionReference, resolveAttentionImpl } from '../index.js';
 import { alibiSlopes } from '../slopes.js';
 import { maxAbsDiff, randomTensor } from '../test-utils.js';
 

@@ -1,5 +1,5 @@
+import type { WebGpuBackendLike } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGpuBackendLike } from '../webgpu-program.js';
 import { MIN_WORKGROUP_STORAGE_BYTES } from './blocked-program.js';
 import {
   FlashAttentionDkDvProgram,

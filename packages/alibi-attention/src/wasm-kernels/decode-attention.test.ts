@@ -1,7 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { selectBackend, setWasmSimdMatMul } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attentionReference } from '../attention-reference.js';
-import { alibiAttention, alibiSlopes, selectBackend, setWasmSimdMatMul } from '../index.js';
+import { alibiAttention, alibiSlopes } from '../index.js';
 import { seededRandom } from '../test-utils.js';
 import { DECODE_ATTENTION_KERNEL, decodeAttention, decodeAttentionApplies } from './decode-attention.js';
 
@@ -76,5 +79,13 @@ describe('decode attention kernel on wasm', () => {
     expect(() => decodeAttention(q, k, k, { scale: 1, last: 4, slopes: new Float32Array(3) })).toThrow(
       /and 2 slopes/,
     );
+  });
+
+  it('ships the bytes a fresh assembly of the .wat source gives', () => {
+    // The workspace's wat build script (@mptjs/kernels), run on this package with --check.
+    const packageDir = fileURLToPath(new URL('../../', import.meta.url));
+    const script = fileURLToPath(new URL('../../../kernels/scripts/build-wasm-kernels.mjs', import.meta.url));
+    const out = execFileSync(process.execPath, [script, packageDir, '--check'], { encoding: 'utf8' });
+    expect(out).toContain('up to date');
   });
 });

@@ -4,9 +4,16 @@
  * which copies the keys transposed, scale, a bias built on the host, add, softmax). Inference only (no gradient),
  * no key mask; everything else takes the plain-ops path.
  */
+
+import {
+  addressOf,
+  backendMemory,
+  kernelsFor,
+  type WasmBackendLike,
+  wasmSimdKernelsOn,
+} from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
-import { wasmSimdKernelsOn } from '../wasm-matmul.js';
-import { addressOf, backendMemory, kernelsFor, type WasmBackendLike } from './load.js';
+import { WASM_KERNELS } from '../wasm-kernels.generated.js';
 
 /** `q [B, H, 1, Dh]`, `k`, `v [B, H, Tk, Dh]` -> `[B, H, 1, Dh]`; attrs `scale`, `last`, `slopes`. */
 export const DECODE_ATTENTION_KERNEL = 'DecodeAttentionSimd';
@@ -58,7 +65,7 @@ function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
       `decodeAttention: expects float32 q [B, H, 1, Dh], k and v [B, H, Tk, Dh] and ${h} slopes, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`,
     );
   }
-  const kernels = kernelsFor<DecodeAttentionExports>(backend, 'decode-attention');
+  const kernels = kernelsFor<DecodeAttentionExports>(backend, 'decode-attention', WASM_KERNELS);
   const memory = backendMemory(backend);
   if (!kernels || !memory)
     throw new Error('decodeAttention needs WebAssembly SIMD and a reachable wasm memory');
@@ -107,7 +114,7 @@ export function decodeAttentionApplies(q: tf.Tensor): boolean {
   if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
   if (q.rank !== 4 || q.shape[2] !== 1 || q.dtype !== 'float32') return false;
   if (tf.engine().state.gradientDepth !== 0) return false;
-  return kernelsFor(tf.backend() as unknown as WasmBackendLike, 'decode-attention') !== null;
+  return kernelsFor(tf.backend() as unknown as WasmBackendLike, 'decode-attention', WASM_KERNELS) !== null;
 }
 
 /**

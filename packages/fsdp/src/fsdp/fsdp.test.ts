@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import { selectBackend } from '@mptjs/alibi-attention';
 import {
   CollectiveTimeoutError,
   createLocalGroups,
@@ -7,6 +6,7 @@ import {
   type ProcessGroup,
   type ThreadTransport,
 } from '@mptjs/distributed';
+import { selectBackend } from '@mptjs/kernels';
 import { forwardChain } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

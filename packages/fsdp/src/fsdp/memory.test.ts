@@ -3,8 +3,8 @@
 // slots (exp_avg, exp_avg_sq) per shard element. At N ranks this is 1/N of what one rank holds, padding aside.
 // Counted two ways: from the shard tensors each rank owns, and from the tensor engine's byte count (all ranks of
 // an in-process group share one engine, so its growth divided by N is the per-rank figure).
-import { selectBackend } from '@mptjs/alibi-attention';
 import { createLocalGroups } from '@mptjs/distributed';
+import { selectBackend } from '@mptjs/kernels';
 import {
   expectedParameterShapes,
   MPTModel,

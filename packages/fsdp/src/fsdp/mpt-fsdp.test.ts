@@ -1,7 +1,7 @@
 // The real MPT model (ALiBi, QK-LayerNorm, tied wte) trained unit by unit under FSDP: 2 and 4 ranks give the same
 // loss at every step as 1 rank with the same global batch, over 30 steps, and end with the same full weights.
-import { selectBackend } from '@mptjs/alibi-attention';
 import { createLocalGroups, type ProcessGroup } from '@mptjs/distributed';
+import { selectBackend } from '@mptjs/kernels';
 import {
   type AttentionContext,
   type ChainUnit,

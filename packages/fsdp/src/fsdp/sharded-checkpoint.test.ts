@@ -1,8 +1,8 @@
 import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@mptjs/alibi-attention';
 import { createLocalGroups, type ProcessGroup } from '@mptjs/distributed';
+import { selectBackend } from '@mptjs/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyShapes, tinyStateDict, tinyUnits } from '../testing/tiny-model.js';
 import { FsdpParameters } from './fsdp.js';

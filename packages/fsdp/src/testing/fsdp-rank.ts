@@ -1,8 +1,8 @@
 // A rank script for tests: trains the tiny chain under FSDP (strategy from argv) and prints its losses as JSON.
 // With MPTJS_TEST_DIE_RANK=r and MPTJS_TEST_DIE_AFTER=k, rank r stops before step k (its peers go on and wait for
 // its parameters) and a moment later its thread or process exits abruptly, with no goodbye, as a crashed rank would.
-import { selectBackend } from '@mptjs/alibi-attention';
 import { initFromEnv, recordRankFailure } from '@mptjs/distributed';
+import { selectBackend } from '@mptjs/kernels';
 import type { ShardingStrategy } from '../fsdp/fsdp.js';
 import { trainTiny } from './tiny-model.js';
 

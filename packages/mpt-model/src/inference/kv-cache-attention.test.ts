@@ -1,6 +1,7 @@
 // The KV cache with attention: incremental decoding through it matches the full pass, and a joined batch of
 // caches attends per row as each cache alone.
-import { alibiAttention, alibiSlopes, attentionReference, selectBackend } from '@mptjs/alibi-attention';
+import { alibiAttention, alibiSlopes, attentionReference } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../random.js';

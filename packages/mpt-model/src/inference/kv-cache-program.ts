@@ -5,12 +5,13 @@
  * the concatenation that grows a cache by copying it, and the cache keeps its buffer and shape from step to step,
  * so tfjs reuses the same compiled program and allocates nothing.
  */
+
+import type { WebGpuBackendLike, WebGpuProgramLike } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGpuBackendLike, WebGpuProgram } from '../webgpu-kernels/program.js';
 
 const WORKGROUP = 64;
 
-export class KVCacheWriteProgram implements WebGpuProgram {
+export class KVCacheWriteProgram implements WebGpuProgramLike {
   readonly variableNames = ['X'];
   readonly outputShape: number[];
   readonly shaderKey = 'mptKvCacheWrite';

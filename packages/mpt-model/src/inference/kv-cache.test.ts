@@ -1,7 +1,8 @@
 // The preallocated KV cache (webgpu: keys and values written in place into fixed-capacity buffers) against the
 // concatenating one: same filled positions, doubling capacity, batch joins; elsewhere the option changes nothing.
 
-import { selectBackend, splitHeads } from '@mptjs/alibi-attention';
+import { splitHeads } from '@mptjs/alibi-attention';
+import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVCache } from './kv-cache.js';

@@ -2,8 +2,8 @@
 // against the float32 PyTorch figures in expected.json.
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { selectBackend } from '@mptjs/alibi-attention';
 import { loadCheckpoint } from '@mptjs/hf-loader';
+import { selectBackend } from '@mptjs/kernels';
 import { forwardBackwardChain, LocalParameters, MPTModel } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-import { adamwKernelAvailable, adamwUpdateSimd } from '@mptjs/alibi-attention';
+import { adamwKernelAvailable, adamwUpdateSimd } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { DecoupledOptimizer } from './decoupled-optimizer.js';
 import type { ParamWithGrad } from './optimizer.js';

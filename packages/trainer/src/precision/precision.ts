@@ -5,7 +5,7 @@
  * `amp_bf16` is the same (WGSL has no bf16). Where no f16 GEMM exists (another backend, a device without f16
  * matrices, a failed self-check, `MPTJS_WEBGPU_F16=0`) the run says so in one line and trains in fp32.
  */
-import { setF16Gemm, settleF16Gemm } from '@mptjs/alibi-attention';
+import { setF16Gemm, settleF16Gemm } from '@mptjs/kernels';
 import type { TrainConfig } from '../config/schema.js';
 import { DynamicLossScaler, type LossScalerOptions } from './loss-scaler.js';
 

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type BackendInfo, selectBackend } from '@mptjs/alibi-attention';
 import type { ProcessGroup } from '@mptjs/distributed';
 import { FsdpParameters, SHARDING_STRATEGIES, type ShardingStrategy } from '@mptjs/fsdp';
 import { loadCheckpoint } from '@mptjs/hf-loader';
+import { type BackendInfo, selectBackend } from '@mptjs/kernels';
 import {
   type ChainUnit,
   expectedParameterShapes,

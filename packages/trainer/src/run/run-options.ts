@@ -1,5 +1,5 @@
-import type { BackendInfo, BackendRequest } from '@mptjs/alibi-attention';
 import type { ProcessGroup } from '@mptjs/distributed';
+import type { BackendInfo, BackendRequest } from '@mptjs/kernels';
 import type { ChainUnit, MPTModel, ParameterHost } from '@mptjs/mpt-model';
 import type { Timestamp } from '../config/duration.js';
 import type { TrainConfig } from '../config/schema.js';

@@ -9,7 +9,7 @@
  * - `argmaxShaders`: greedy choice in two passes (chunk maxima, then the maximum of those).
  * - `sampleShader`: one workgroup: temperature, top-k, top-p and a draw from a counter-based generator.
  */
-import { GELU_SNIPPET } from '../../webgpu-kernels/matmul-gelu-programs.js';
+import { GELU_SNIPPET } from '@mptjs/kernels';
 
 export const THREADS = 256;
 /**

@@ -184,7 +184,7 @@ const tokenizerJson = join(sharedDir, 'data', 'gpt-neox-20b-tokenizer.json');
 if (existsSync(tokenizerJson)) copyFileSync(tokenizerJson, join(proj, 'tokenizer.json'));
 else warn('doc tests', `${tokenizerJson} missing: examples that read tokenizer.json fail`);
 for (const fixture of ['mpt-f32', 'mosaic-6heads'])
-  cpSync(join(root, 'fixtures', fixture), join(proj, 'fixtures', fixture), { recursive: true });
+  cpSync(join(root, 'tools/test-fixtures/fixtures', fixture), join(proj, 'fixtures', fixture), { recursive: true });
 cpSync(join(root, 'data', 'sample'), join(proj, 'data', 'sample'), { recursive: true });
 
 for (const { short, manifest } of packages) {

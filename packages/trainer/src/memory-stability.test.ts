@@ -6,10 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@mptjs/alibi-attention';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from './config/load.js';
-import { writeTinyRun } from './test-support/tiny-run.js';
 import { train } from './trainer.js';
 
 const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);

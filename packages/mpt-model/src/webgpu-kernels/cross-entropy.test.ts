@@ -1,8 +1,9 @@
 // The fused cross-entropy kernels on the real webgpu backend (Dawn) against the plain-ops loss on cpu,
 // over the real 50432-token vocabulary: loss, d(logits), ignored targets, and no leaked tensors.
+
+import { relativeL2 } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { relativeL2 } from '../testing/fixtures.js';
 import { crossEntropyPlain, fusedCrossEntropy } from './cross-entropy.js';
 import { normal, on, webgpuExpected, withShaderChecks } from './test-support.js';
 

@@ -1,8 +1,9 @@
 // The fused LayerNorm kernels on the real webgpu backend (Dawn) against the plain-ops composition on cpu:
 // forward, every gradient, with and without bias, and no leaked tensors.
+
+import { relativeL2 } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { relativeL2 } from '../testing/fixtures.js';
 import { fusedLayerNorm, layerNormPlain } from './layer-norm.js';
 import { normal, on, webgpuExpected, withShaderChecks } from './test-support.js';
 

@@ -2,10 +2,10 @@
 // forward with and without a gradient tape, every gradient, both weight layouts, GELU and its derivative against
 // float64 on the host, and no leaked tensors.
 import { dequantizeInt8, quantizeInt8, uploadInt8 } from '@mptjs/alibi-attention';
+import { relativeL2 } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import type { LinearParams } from '../layers.js';
-import { relativeL2 } from '../testing/fixtures.js';
 import { fusedLinearGelu, linearGelu, linearGeluPlain } from './matmul-gelu.js';
 import type { WeightLayout } from './matmul-gelu-programs.js';
 import { normal, on, webgpuExpected, withShaderChecks } from './test-support.js';

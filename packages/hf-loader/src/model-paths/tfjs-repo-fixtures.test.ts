@@ -1,5 +1,6 @@
-// Every checkpoint fixture under tools/test-fixtures/fixtures/ (both config dialects, F16/BF16, shards, biases, clip_qkv,
-// odd head counts, logit_scale): our logits must match the PyTorch ones, with and without the KV cache.
+// Every checkpoint fixture under tools/test-fixtures/fixtures/ (both config dialects, F16/BF16, shards, biases,
+// clip_qkv, odd head counts, logit_scale), loaded here and run through @mptjs/mpt-model: our logits must match the
+// PyTorch ones, with and without the KV cache.
 import { basename, join } from 'node:path';
 import { selectBackend } from '@mptjs/alibi-attention';
 import { MPTModel } from '@mptjs/mpt-model';

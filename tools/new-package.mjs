@@ -16,18 +16,12 @@ write(
     2,
   ) + '\n',
 );
+// The build options live in tools/build/tsup-config.mjs; a package names only its entries and externals.
 write(
   'tsup.config.ts',
-  `import { defineConfig } from 'tsup';
+  `import { tsupConfig } from '../../tools/build/tsup-config.mjs';
 
-export default defineConfig({
-  entry: [${(entries.length ? entries : ['src/index.ts']).map((e) => `'${e}'`).join(', ')}],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+export default tsupConfig(${entries.length ? `{ entry: [${entries.map((e) => `'${e}'`).join(', ')}] }` : ''});
 `,
 );
 write(

@@ -4,9 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dirs = ['packages', 'apps'].flatMap((group) =>
-  existsSync(join(root, group)) ? readdirSync(join(root, group)).map((name) => join(group, name)) : [],
-);
+const dirs = [
+  ...['packages', 'apps'].flatMap((group) =>
+    existsSync(join(root, group)) ? readdirSync(join(root, group)).map((name) => join(group, name)) : [],
+  ),
+  // The private fixtures package has tests of its own.
+  'tools/test-fixtures',
+];
 
 let passed = 0;
 let failed = 0;

@@ -92,7 +92,7 @@ for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) {
 copyFileSync(join(webgpuDir, 'index.js'), join(out, 'node_modules/webgpu/index.js'));
 copyFileSync(join(webgpuDir, 'package.json'), join(out, 'node_modules/webgpu/package.json'));
 copyFileSync(dawn, join(out, 'node_modules/webgpu/dist/linux-x64/dawn.node'));
-copyFileSync(join(root, 'packages/distributed/src/testing/torchrun.py'), join(out, 'torchrun.py'));
+copyFileSync(join(root, 'tools/test-fixtures/src/torchrun.py'), join(out, 'torchrun.py'));
 copyFileSync(join(here, 'torchrun-check.sh'), join(out, 'torchrun-check.sh'));
 chmodSync(join(out, 'torchrun-check.sh'), 0o755);
 

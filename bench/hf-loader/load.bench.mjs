@@ -69,7 +69,7 @@ try {
   rows.push({ name: 'saveCheckpoint F32 (one run)', value: mb / saveSecs, unit: 'MB/s' });
 
   const python = process.env.MPTJS_TORCH_PYTHON ?? 'python3';
-  const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+  const fixtures = fileURLToPath(new URL('../../tools/test-fixtures/fixtures/', import.meta.url));
   const script = [
     'import sys, torch',
     `sys.path.insert(0, ${JSON.stringify(fixtures)})`,

@@ -1,12 +1,8 @@
-import { defineConfig } from 'tsup';
+import { tsupConfig } from '../../tools/build/tsup-config.mjs';
 
-export default defineConfig({
-  // The worker is its own entry: worker_threads load it by file URL next to index.js.
+// The worker is its own entry: worker_threads load it by file URL next to index.js.
+export default tsupConfig({
   entry: ['src/index.ts', 'src/worker.ts'],
-  format: ['esm'],
-  dts: { entry: 'src/index.ts' },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
+  dtsEntry: 'src/index.ts',
   external: ['webgpu', 'tokenizers'],
 });

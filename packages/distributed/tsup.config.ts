@@ -1,10 +1,6 @@
-import { defineConfig } from 'tsup';
+import { tsupConfig } from '../../tools/build/tsup-config.mjs';
 
-export default defineConfig({
+export default tsupConfig({
   entry: ['src/index.ts', 'src/testing/collective-rank.ts'],
-  format: ['esm'],
-  dts: { entry: 'src/index.ts' },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
+  dtsEntry: 'src/index.ts',
 });

@@ -1,12 +1,7 @@
-import { defineConfig } from 'tsup';
+import { tsupConfig } from '../../tools/build/tsup-config.mjs';
 
-export default defineConfig({
+export default tsupConfig({
   entry: ['src/index.ts', 'src/testing/fsdp-rank.ts'],
-  format: ['esm'],
-  dts: { entry: 'src/index.ts' },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // Dawn's native addon must load from its own package directory.
+  dtsEntry: 'src/index.ts',
   external: ['webgpu'],
 });

@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { tsupConfig } from '../../tools/build/tsup-config.mjs';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // Dawn's native addon must load from its own package directory.
-  external: ['webgpu'],
-});
+export default tsupConfig({ external: ['webgpu'] });

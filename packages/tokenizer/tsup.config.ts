@@ -1,15 +1,11 @@
-import { defineConfig } from 'tsup';
+import { tsupConfig } from '../../tools/build/tsup-config.mjs';
 
-export default defineConfig({
-  // The worker is its own entry (encodeBatch loads it next to index.js); the corpus generator feeds the bench.
+// The worker is its own entry (encodeBatch loads it next to index.js); the corpus generator feeds the bench.
+export default tsupConfig({
   entry: {
     index: 'src/index.ts',
     'encode-worker': 'src/encode-worker.ts',
     'testing/corpus': 'src/testing/corpus.ts',
   },
-  format: ['esm'],
-  dts: { entry: 'src/index.ts' },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
+  dtsEntry: 'src/index.ts',
 });

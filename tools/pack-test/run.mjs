@@ -58,6 +58,7 @@ const t0 = Date.now();
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
 
 // ---- 1. manifests -------------------------------------------------------------------------------------------
+// Only the public packages/* are packed: apps and the private tools/test-fixtures (tests' fixtures) never are.
 const packages = readdirSync(join(root, 'packages'))
   .map((d) => ({ dir: join(root, 'packages', d), short: d }))
   .filter((p) => existsSync(join(p.dir, 'package.json')))
@@ -184,7 +185,9 @@ const tokenizerJson = join(sharedDir, 'data', 'gpt-neox-20b-tokenizer.json');
 if (existsSync(tokenizerJson)) copyFileSync(tokenizerJson, join(proj, 'tokenizer.json'));
 else warn('doc tests', `${tokenizerJson} missing: examples that read tokenizer.json fail`);
 for (const fixture of ['mpt-f32', 'mosaic-6heads'])
-  cpSync(join(root, 'fixtures', fixture), join(proj, 'fixtures', fixture), { recursive: true });
+  cpSync(join(root, 'tools/test-fixtures/fixtures', fixture), join(proj, 'fixtures', fixture), {
+    recursive: true,
+  });
 cpSync(join(root, 'data', 'sample'), join(proj, 'data', 'sample'), { recursive: true });
 
 for (const { short, manifest } of packages) {

@@ -1,6 +1,6 @@
 // Copies what the page loads at run time into public/ (git-ignored):
 //   public/tfjs-wasm/*.wasm           tfjs's wasm binaries (the wasm backend fetches them)
-//   public/models/mpt-f32/            fixtures/mpt-f32 (llm-foundry MPT, safetensors, vocab 512)
+//   public/models/mpt-f32/            tools/test-fixtures/fixtures/mpt-f32 (llm-foundry MPT, safetensors, vocab 512)
 //   public/models/mpt-tiny-mosaic/    the shared MosaicGPT golden model, converted to safetensors (vocab 50432)
 //   public/tokenizer.json             the shared GPT-NeoX-20B tokenizer
 // Shared files come from MPTJS_SHARED_DIR (default ../shared from the repository root); missing ones are skipped.
@@ -23,7 +23,7 @@ for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm')))
 
 mkdirSync(join(pub, 'models/mpt-f32'), { recursive: true });
 for (const f of ['config.json', 'model.safetensors'])
-  copyFileSync(join(repo, 'fixtures/mpt-f32', f), join(pub, 'models/mpt-f32', f));
+  copyFileSync(join(repo, 'tools/test-fixtures/fixtures/mpt-f32', f), join(pub, 'models/mpt-f32', f));
 
 const tokenizer = join(shared, 'data/gpt-neox-20b-tokenizer.json');
 if (existsSync(tokenizer)) copyFileSync(tokenizer, join(pub, 'tokenizer.json'));

@@ -1,4 +1,5 @@
 import { selectBackend } from '@mptjs/kernels';
+import { maxAbsDiff, randomTensor } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,7 +11,6 @@ import {
   resolveAttentionOptions,
   visibleKeys,
 } from './index.js';
-import { maxAbsDiff, randomTensor } from './test-utils.js';
 
 /** The masked softmax written the long way: ALiBi added, then the mask broadcast over the batch by `where`. */
 function broadcastMaskProbabilities(

@@ -1,9 +1,10 @@
 import { selectBackend } from '@mptjs/kernels';
+import { maxAbsDiff, randomTensor } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { attentionBackward, attentionReference } from './index.js';
 import { alibiSlopes } from './slopes.js';
-import { maxAbsDiff, naiveAttention, randomTensor } from './test-utils.js';
+import { naiveAttention } from './testing/naive-attention.js';
 
 const [B, H, T, DH] = [2, 3, 7, 4];
 

@@ -8,12 +8,12 @@ import {
   parseMptConfig,
   type StateDict,
 } from '@mptjs/mpt-model';
+import { randomFloats, sharedFile, TINY_MOSAIC_DIR } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { f16ToF32, f32ToF16 } from './dtypes.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { appendRawTensor, expectSameStateDict, randomFloats, tempDir } from './test-utils.js';
+import { appendRawTensor, expectSameStateDict, tempDir } from './testing/checkpoint-files.js';
 
 const root = tempDir();
 

@@ -1,6 +1,6 @@
+import { randomFloats } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, widen16InPlace } from './dtypes.js';
-import { randomFloats } from './test-utils.js';
 
 const allBits = () => Uint16Array.from({ length: 65536 }, (_, i) => i);
 const isNaNHalf = (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;

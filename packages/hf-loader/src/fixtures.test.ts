@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expectedParameterShapes } from '@mptjs/mpt-model';
+import { FIXTURES_DIR, modelFixtureNames, sharedFile, TINY_MOSAIC_DIR } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { FIXTURES_DIR, modelFixtureNames } from './fixtures.js';
 import { readSafetensors, readSafetensorsHeader } from './safetensors.js';
 
 const names = modelFixtureNames();

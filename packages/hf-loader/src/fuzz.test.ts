@@ -4,17 +4,16 @@
 // each property finishes in seconds.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ByteMutation, mutateBytes, sharedFile, TINY_MOSAIC_DIR } from '@mptjs/test-fixtures';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ByteMutation, mutateBytes } from '../../../tools/testing/mutate-bytes.js';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { CheckpointError } from './errors.js';
-import { stateDictPickle } from './pickle-test-writer.js';
 import { readSafetensors, validateHeader, writeSafetensors } from './safetensors.js';
-import { tempDir, zipEntries } from './test-utils.js';
+import { tempDir, zipEntries } from './testing/checkpoint-files.js';
+import { stateDictPickle } from './testing/pickle-writer.js';
+import { buildZip } from './testing/zip-writer.js';
 import { readTorchStateDict } from './torch-bin.js';
 import { parseTorchStateDict } from './torch-state-dict.js';
-import { buildZip } from './zip-test-writer.js';
 
 const dir = tempDir('hf-loader-fuzz-');
 

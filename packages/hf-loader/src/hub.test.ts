@@ -2,14 +2,18 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, w
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import {
+  FIXTURES_DIR,
+  type HubServer,
+  sharedFile,
+  startHubServer,
+  TINY_MOSAIC_DIR,
+} from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { HubError } from './errors.js';
-import { FIXTURES_DIR } from './fixtures.js';
 import { defaultModelFiles, parseModelSpec, resolveModel } from './hub.js';
-import { type HubServer, startHubServer } from './hub-test-server.js';
-import { tempDir } from './test-utils.js';
+import { tempDir } from './testing/checkpoint-files.js';
 
 const SHA = 'a'.repeat(39) + 'b';
 const PRIVATE_SHA = 'c'.repeat(40);

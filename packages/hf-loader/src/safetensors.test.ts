@@ -1,11 +1,11 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomFloats, sharedFile, TINY_MOSAIC_DIR } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { f16ToF32, f32ToBf16, f32ToF16 } from './dtypes.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
-import { randomFloats, tempDir } from './test-utils.js';
+import { tempDir } from './testing/checkpoint-files.js';
 
 const dir = tempDir();
 

@@ -1,15 +1,14 @@
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FIXTURES_DIR, sharedFile, TINY_MOSAIC_DIR } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { CheckpointError } from './errors.js';
-import { FIXTURES_DIR } from './fixtures.js';
 import { readSafetensors } from './safetensors.js';
-import { rewritePickle, tempDir } from './test-utils.js';
+import { rewritePickle, tempDir } from './testing/checkpoint-files.js';
+import { buildZip, writeSparseZip, type ZipInput } from './testing/zip-writer.js';
 import { readTorchStateDict, TorchCheckpoint } from './torch-bin.js';
 import { ZipArchive } from './zip.js';
-import { buildZip, writeSparseZip, type ZipInput } from './zip-test-writer.js';
 
 const cases = join(FIXTURES_DIR, 'torch-bin-cases');
 const dir = tempDir();

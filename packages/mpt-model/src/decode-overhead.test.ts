@@ -1,14 +1,14 @@
 // What a KV-cached greedy decode step costs the host, counted: GPU->CPU readbacks (each one waits for the
 // device), the elements they carry, shader programs compiled, GPU buffers created. On a real GPU these, not the
 // arithmetic, bound decoding speed for small batches.
+
 import { selectBackend } from '@mptjs/kernels';
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generate } from './inference/generate.js';
 import { MPTModel } from './model.js';
 import { tinyConfig } from './testing/tiny-config.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 interface Counters {
   readbacks: number;

@@ -1,10 +1,10 @@
 import { selectBackend } from '@mptjs/kernels';
+import { relativeL2 } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initStateDict, initStd } from './init.js';
 import { MPTModel } from './model.js';
 import { expectedParameterShapes } from './state-dict.js';
-import { relativeL2 } from './testing/fixtures.js';
 import { tinyConfig } from './testing/tiny-config.js';
 
 beforeAll(async () => {

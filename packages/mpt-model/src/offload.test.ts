@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { LinearLayout } from '@mptjs/kernels';
 import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { parseMptConfig } from './config.js';
 import { generate } from './inference/generate.js';
 import { initStateDict } from './init.js';
@@ -16,7 +14,6 @@ import {
   WASM_HEAP_LIMIT_BYTES,
   weightBytes,
 } from './offload.js';
-import { hfLoader, loadFixture, relativeL2 } from './testing/fixtures.js';
 import { tinyConfig } from './testing/tiny-config.js';
 
 const MPT_1B = parseMptConfig({
@@ -172,40 +169,5 @@ describe.each(['cpu', 'wasm'] as const)('weight offload on %s', (backend) => {
     expect(tf.memory().numBytes).toBe(before);
     if (backend === 'wasm') expect(backendHeapBytes()).toBeGreaterThan(0);
     else expect(backendHeapBytes()).toBeNull();
-  });
-});
-
-const configPath = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
-const dir = configPath?.replace(/\/config\.json$/, '');
-
-describe.skipIf(!dir)('golden fixture through the offloaded path (wasm)', async () => {
-  const loader = dir ? await hfLoader() : undefined;
-  it.skipIf(!loader)('matches the non-offloaded logits exactly and the reference continuation', async () => {
-    await selectBackend('wasm', { log: false });
-    const fixture = await loadFixture(loader!, dir!);
-    const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8')) as {
-      greedy: { prompt: number[]; continuation: number[] };
-    };
-    const { fixed, block } = weightBytes(fixture.config);
-    const plain = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
-    const offloaded = MPTModel.fromStateDict(fixture.config, fixture.stateDict, {
-      offload: { maxResidentBytes: fixed + block },
-    });
-    expect(offloaded.weightOffload!.residentBlocks).toBe(0);
-    const a = plain.forward(fixture.inputIds);
-    const b = offloaded.forward(fixture.inputIds);
-    const got = await values(b);
-    expect(got).toEqual(await values(a));
-    expect(relativeL2(got, fixture.logits.data)).toBeLessThan(1e-4);
-    tf.dispose([a, b]);
-    const before = tf.memory();
-    const result = await generate(offloaded, expected.greedy.prompt, {
-      maxNewTokens: expected.greedy.continuation.length,
-    });
-    expect(result.tokens).toEqual(expected.greedy.continuation);
-    expect(tf.memory().numTensors).toBe(before.numTensors);
-    expect(tf.memory().numBytes).toBe(before.numBytes);
-    plain.dispose();
-    offloaded.dispose();
   });
 });

@@ -1,44 +1,11 @@
 import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
 import { initStateDict } from './init.js';
 import { MPTModel } from './model.js';
 import { chooseOffload, WASM_HEAP_LIMIT_BYTES } from './offload.js';
 import { quantizedWeightBytes } from './quantize.js';
-import { type Fixture, hfLoader, loadFixture, relativeL2 } from './testing/fixtures.js';
 import { tinyConfig } from './testing/tiny-config.js';
-
-const configPath = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
-const dir = configPath?.replace(/\/config\.json$/, '');
-
-/** Greedy tokens through the KV cache (prefill, then one decode step per token). */
-function greedyCached(model: MPTModel, prompt: number[], steps: number): number[] {
-  const cache = model.newCache();
-  const out: number[] = [];
-  let logits = model.prefill([prompt], cache);
-  for (let i = 0; i < steps; i++) {
-    const next = tf.tidy(() => tf.argMax(logits, -1).dataSync()[0]!);
-    logits.dispose();
-    out.push(next);
-    if (i < steps - 1) logits = model.decodeStep([next], cache);
-  }
-  cache.dispose();
-  return out;
-}
-
-/** Greedy tokens by recomputing the whole sequence each step (no cache). */
-function greedyRecompute(model: MPTModel, prompt: number[], steps: number): number[] {
-  const seq = [...prompt];
-  for (let i = 0; i < steps; i++) {
-    const next = tf.tidy(() => {
-      const logits = model.forward([seq]);
-      return tf.argMax(tf.squeeze(tf.slice(logits, [0, seq.length - 1, 0], [1, 1, -1])), -1).dataSync()[0]!;
-    });
-    seq.push(next);
-  }
-  return seq.slice(prompt.length);
-}
 
 describe('int8 weight-only quantized model', () => {
   beforeAll(async () => {
@@ -93,41 +60,6 @@ describe('int8 weight-only quantized model', () => {
     const huge = { ...config, nLayers: 96 };
     expect(() => chooseOffload(huge, { backend, mode: 'auto', quantize: 'int8' })).toThrow(
       /do not fit the 4.00 GiB wasm heap/,
-    );
-  });
-
-  describe.skipIf(!dir)('on the golden fixture mpt-tiny-mosaic', async () => {
-    const loader = dir ? await hfLoader() : undefined;
-    let fixture: Fixture;
-    beforeAll(async () => {
-      if (loader) fixture = await loadFixture(loader, dir!);
-    });
-
-    it.skipIf(!loader)(
-      'gives logits close to float32, and cached greedy decode equals recompute',
-      async () => {
-        await selectBackend('wasm', { log: false });
-        const fp32 = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
-        const q = MPTModel.fromStateDict(fixture.config, fixture.stateDict, { quantize: 'int8' });
-        const ref = fp32.forward(fixture.inputIds);
-        const got = q.forward(fixture.inputIds);
-        const err = relativeL2(await got.data(), await ref.data());
-        const toReference = relativeL2(await got.data(), fixture.logits.data);
-        console.log(
-          `[wasm int8] logits relative L2 vs fp32 ${err.toExponential(2)}, vs torch ${toReference.toExponential(2)}`,
-        );
-        expect(err).toBeGreaterThan(0);
-        // Measured 1.9e-2: this fixture's weights are random init at d_model 64, where one int8 step per row
-        // (max|w| / 127 over only 64 inputs) is ~0.6% noise per matrix, summed over 8 matrices and the head.
-        expect(err).toBeLessThan(2.5e-2);
-        tf.dispose([ref, got]);
-        const prompt = fixture.inputIds[0]!.slice(0, 5);
-        const steps = Math.min(8, fixture.config.maxSeqLen - prompt.length);
-        const cached = greedyCached(q, prompt, steps);
-        expect(cached).toEqual(greedyRecompute(q, prompt, steps));
-        fp32.dispose();
-        q.dispose();
-      },
     );
   });
 });

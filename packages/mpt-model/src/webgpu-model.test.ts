@@ -1,14 +1,13 @@
 // The model on the real webgpu backend (fused attention kernel) against cpu, on a tiny config so SwiftShader
 // stays fast: forward, KV-cache decoding and gradients.
 import { selectBackend } from '@mptjs/kernels';
+import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initStateDict } from './init.js';
 import { MPTModel } from './model.js';
-import { relativeL2 } from './testing/fixtures.js';
 import { tinyConfig } from './testing/tiny-config.js';
 
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 const ids = [
   [3, 1, 4, 1, 5, 9, 2, 6, 5],
   [2, 7, 1, 8, 2, 8, 1, 8, 2],

@@ -1,9 +1,10 @@
 // Conformance with Hugging Face tokenizers (the Rust binding) on the real GPT-NeoX-20B tokenizer.json and a
 // generated multi-script corpus: identical ids, identical offsets, identical decoding.
+
+import { seededRandom, sharedFile, TOKENIZER_JSON } from '@mptjs/test-fixtures';
 import hf from 'tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sharedFile, TOKENIZER_JSON } from '../../../tools/testing/shared-files.js';
-import { generateCorpus, rng } from './testing/corpus.js';
+import { generateCorpus } from './testing/corpus.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 
 const path = sharedFile(TOKENIZER_JSON);
@@ -93,7 +94,7 @@ describe.skipIf(!path)('GPT-NeoX-20B conformance with HF tokenizers', () => {
   });
 
   it('decodes arbitrary id sequences (invalid UTF-8 included) exactly like HF', async () => {
-    const r = rng(77);
+    const r = seededRandom(77);
     const lists: number[][] = [];
     for (let k = 0; k < 3000; k++) {
       const n = 1 + Math.floor(r() * 12);

@@ -6,13 +6,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@mptjs/kernels';
+import { webgpuExpected, writeTinyRun } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from './config/load.js';
-import { writeTinyRun } from './test-support/tiny-run.js';
 import { train } from './trainer.js';
 
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 const STEPS = { wasm: 1000, webgpu: 16 } as const;
 
 async function memoryPerStep(backend: 'wasm' | 'webgpu', steps: number): Promise<tf.MemoryInfo[]> {

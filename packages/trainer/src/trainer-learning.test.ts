@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint } from '@mptjs/hf-loader';
 import { MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import { TINY_VOCAB_SIZE, writeTinyRun, writeTinyTokenizer } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from './config/load.js';
 import { readMetrics } from './metrics/metrics-log.js';
-import { TINY_VOCAB_SIZE, writeTinyRun, writeTinyTokenizer } from './test-support/tiny-run.js';
 import { train } from './trainer.js';
 
 async function trainQuietly(configPath: string, runDir: string, overrides: string[]) {

@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint } from '@mptjs/hf-loader';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from './config/load.js';
 import { readMetrics } from './metrics/metrics-log.js';
 import { explainHeapExhaustion } from './run/train-step.js';
-import { writeTinyRun } from './test-support/tiny-run.js';
 import { train } from './trainer.js';
 
 async function run(

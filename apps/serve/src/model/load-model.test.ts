@@ -1,9 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The hub client's own test server: real HTTP on 127.0.0.1 in the hub's URL layout.
-import { type HubServer, startHubServer } from '../../../../packages/hf-loader/src/hub-test-server.js';
+import { type HubServer, startHubServer } from '@mptjs/test-fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, runCliProcess } from '../testing/fixture.js';
 
 const fx = fixture();

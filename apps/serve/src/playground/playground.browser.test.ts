@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoPath } from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServeHttpServer } from '../http/server.js';
 import { type LoadedModel, loadModel } from '../model/load-model.js';
@@ -39,7 +40,7 @@ interface Chromium {
 
 /** playwright-core from this package or from examples/browser, where the repository installs it. */
 function findPlaywright(): { chromium: Chromium } | undefined {
-  for (const from of [join(APP_DIR, 'package.json'), join(APP_DIR, '../../examples/browser/package.json')]) {
+  for (const from of [join(APP_DIR, 'package.json'), repoPath('examples/browser/package.json')]) {
     try {
       return createRequire(from)('playwright-core') as { chromium: Chromium };
     } catch {

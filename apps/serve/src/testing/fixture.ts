@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sharedFile, TINY_MOSAIC_DIR, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
+import { sharedFile, TINY_MOSAIC_DIR, TOKENIZER_JSON } from '@mptjs/test-fixtures';
 
 export const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(APP_DIR, 'dist/cli.js');

@@ -3,9 +3,9 @@
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { cliBuilt, runCliToEnd } from '../../../../packages/trainer/src/test-support/child-cli.js';
-import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+import { cliBuilt, runCliToEnd } from '../testing/child-cli.js';
 
 // Four bad records of different kinds among the web stream's 60 good ones (lines 61-65; 63 is blank).
 const BAD_LINES = [

@@ -1,12 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot, sharedFile, TOKENIZER_JSON } from '@mptjs/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sharedFile, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
 
-const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../../..');
 const cli = join(repoRoot, 'apps/train/dist/cli.js');
 const tokenizer = sharedFile(TOKENIZER_JSON);
 const sampleYaml = readFileSync(join(repoRoot, 'data/sample/redpajama-sample.yaml'), 'utf8');

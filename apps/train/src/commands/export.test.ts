@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, readSafetensorsHeader } from '@mptjs/hf-loader';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliBuilt, runCliToEnd } from '../../../../packages/trainer/src/test-support/child-cli.js';
-import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+import { cliBuilt, runCliToEnd } from '../testing/child-cli.js';
 
 describe.skipIf(!cliBuilt)('mptjs-train export (built CLI, child process)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mptjs-cli-export-'));

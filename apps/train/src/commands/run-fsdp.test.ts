@@ -5,13 +5,9 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import {
-  cliBuilt,
-  runCliToEnd,
-  stepMetrics,
-} from '../../../../packages/trainer/src/test-support/child-cli.js';
-import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+import { cliBuilt, runCliToEnd, stepMetrics } from '../testing/child-cli.js';
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
 

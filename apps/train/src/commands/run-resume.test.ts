@@ -3,14 +3,9 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import {
-  cliBuilt,
-  runCliToEnd,
-  startCli,
-  stepMetrics,
-} from '../../../../packages/trainer/src/test-support/child-cli.js';
-import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+import { cliBuilt, runCliToEnd, startCli, stepMetrics } from '../testing/child-cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

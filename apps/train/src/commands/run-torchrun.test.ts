@@ -6,19 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTorchStore, type TorchStore, torchStoreTestsRun, writeTinyRun } from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  startTorchStore,
-  type TorchStore,
-  torchStoreTestsRun,
-} from '../../../../packages/distributed/src/testing/torch-store.js';
-import {
-  CLI,
-  cliBuilt,
-  runCliToEnd,
-  stepMetrics,
-} from '../../../../packages/trainer/src/test-support/child-cli.js';
-import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+import { CLI, cliBuilt, runCliToEnd, stepMetrics } from '../testing/child-cli.js';
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
 

@@ -4,13 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCheckpoint } from '@mptjs/hf-loader';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import {
-  cliBuilt,
-  runCliToEnd,
-  stepMetrics,
-} from '../../../../packages/trainer/src/test-support/child-cli.js';
-import { writeTinyRun } from '../../../../packages/trainer/src/test-support/tiny-run.js';
+import { cliBuilt, runCliToEnd, stepMetrics } from '../testing/child-cli.js';
 
 const SERVE_CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../serve/dist/cli.js');
 

@@ -1,4 +1,5 @@
 import { selectBackend } from '@mptjs/kernels';
+import { maxAbsDiff, randomTensor, seededRandom, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -10,9 +11,6 @@ import {
   runFlashAttentionWithLse,
 } from '../index.js';
 import { alibiSlopes } from '../slopes.js';
-import { maxAbsDiff, randomTensor, seededRandom } from '../test-utils.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 interface ErrorScopes {
   pushErrorScope(filter: 'validation'): void;

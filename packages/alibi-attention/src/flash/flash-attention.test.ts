@@ -1,11 +1,10 @@
 import { selectBackend } from '@mptjs/kernels';
+import { maxAbsDiff, randomTensor, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alibiAttention, attentionReference, resolveAttentionImpl } from '../index.js';
 import { alibiSlopes } from '../slopes.js';
-import { maxAbsDiff, randomTensor } from '../test-utils.js';
 
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 const [B, H, T, DH] = [2, 3, 17, 8];
 
 interface ErrorScopes {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, setWasmSimdMatMul } from '@mptjs/kernels';
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attentionReference } from '../attention-reference.js';
 import { alibiAttention, alibiSlopes } from '../index.js';
-import { seededRandom } from '../test-utils.js';
 import { DECODE_ATTENTION_KERNEL, decodeAttention, decodeAttentionApplies } from './decode-attention.js';
 
 function random(rand: () => number, shape: number[], scale = 1): tf.Tensor {

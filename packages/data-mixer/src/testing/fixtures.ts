@@ -1,15 +1,13 @@
 // Test helpers: the bundled sample corpus, the real GPT-NeoX tokenizer, temporary directories.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { sharedFile, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
+import { join } from 'node:path';
+import { repoPath, sharedFile, TOKENIZER_JSON } from '@mptjs/test-fixtures';
 import type { MixerConfig, StreamConfig } from '../config.js';
 import { REDPAJAMA_MIX } from '../presets.js';
 import type { TokenizerSpec } from '../tokenizer.js';
 
-export const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../../..');
-export const sampleDir = join(repoRoot, 'data/sample');
+export const sampleDir = repoPath('data/sample');
 
 const tokenizerPath = sharedFile(TOKENIZER_JSON);
 export const tokenizerSpec: TokenizerSpec | undefined = tokenizerPath

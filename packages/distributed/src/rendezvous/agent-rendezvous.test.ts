@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startTorchStore, type TorchStore, torchStoreTestsRun } from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDistEnv, readElasticEnv } from '../init.js';
 import { launchLocal } from '../launch.js';
-import { startTorchStore, type TorchStore, torchStoreTestsRun } from '../testing/torch-store.js';
 import { C10dStore } from './c10d-store.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('../../dist/testing/collective-rank.js', import.meta.url));

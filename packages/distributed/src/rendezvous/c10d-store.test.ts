@@ -2,9 +2,9 @@
 // every operation, interoperation with torch's own client, and the errors for a refused port, a key that never
 // comes and a peer that is not a c10d store.
 import { createServer } from 'node:net';
+import { startTorchStore, type TorchStore, torchStoreTestsRun } from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../launch.js';
-import { startTorchStore, type TorchStore, torchStoreTestsRun } from '../testing/torch-store.js';
 import { C10dStore, C10dStoreError, detectC10dProtocol } from './c10d-store.js';
 import { COMMANDS, QueryWriter, VALIDATION_MAGIC } from './c10d-wire.js';
 

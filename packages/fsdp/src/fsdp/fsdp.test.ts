@@ -11,7 +11,7 @@ import { forwardChain } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  seededRandom,
+  seededUniform,
   type TinyTrainOptions,
   tinyShapes,
   tinyStateDict,
@@ -153,7 +153,7 @@ describe.each([
   }
 
   it('evaluation (forward only, prefetching) gives the 1-rank loss on every rank and frees what it gathered', async () => {
-    const rand = seededRandom(5);
+    const rand = seededUniform(5);
     const xs = Float32Array.from({ length: 4 * 6 }, rand);
     const ys = Float32Array.from({ length: 4 * 6 }, rand);
     const evalOn = (pg: ProcessGroup) => async () => {

@@ -15,7 +15,7 @@ import {
 } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../testing/tiny-model.js';
+import { seededUniform } from '../testing/tiny-model.js';
 import { FsdpParameters, type ShardingStrategy } from './fsdp.js';
 
 const config = parseMptConfig({
@@ -71,7 +71,7 @@ async function train(pg: ProcessGroup, strategy: ShardingStrategy, steps: number
     { units, paramShapes: expectedParameterShapes(config), strategy },
     pg.rank === 0 ? init : null,
   );
-  const rand = seededRandom(3);
+  const rand = seededUniform(3);
   const local = GLOBAL_BATCH / pg.worldSize;
   const losses: number[] = [];
   for (let step = 0; step < steps; step++) {

@@ -4,6 +4,7 @@
 
 import type { ProcessGroup } from '@mptjs/distributed';
 import { type ChainUnit, forwardBackwardChain, type ParamMap, type StateDict } from '@mptjs/mpt-model';
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { FsdpParameters, type ShardingStrategy } from '../fsdp/fsdp.js';
 
@@ -59,20 +60,14 @@ export function tinyShapes(blocks = 2): Map<string, number[]> {
   return shapes;
 }
 
-/** Deterministic uniform numbers in [-1, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
+/** Deterministic uniform numbers in [-1, 1), from the tests' seeded generator. */
+export function seededUniform(seed: number): () => number {
+  const next = seededRandom(seed);
+  return () => next() * 2 - 1;
 }
 
 export function tinyStateDict(seed: number, blocks = 2): StateDict {
-  const rand = seededRandom(seed);
+  const rand = seededUniform(seed);
   const sd: StateDict = new Map();
   for (const [name, shape] of tinyShapes(blocks)) {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -118,7 +113,7 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
     { units, paramShapes: tinyShapes(), strategy: opts.strategy },
     init,
   );
-  const rand = seededRandom(seed + 1000);
+  const rand = seededUniform(seed + 1000);
   const local = globalBatch / pg.worldSize;
   const losses: number[] = [];
   const gradNorms: number[] = [];

@@ -1,9 +1,8 @@
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { formatBackendInfo, parseBackendRequest, selectBackend } from './select-backend.js';
 import { describeAdapter } from './webgpu-adapter.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 function matmulOn(): Float32Array {
   const a = tf.tensor2d([1.5, -2, 0.25, 3, 4, -1, 0.5, 2, -0.75, 1, 2.5, -3], [3, 4]);

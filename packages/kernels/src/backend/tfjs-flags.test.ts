@@ -1,3 +1,4 @@
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatBackendInfo, selectBackend } from './select-backend.js';
@@ -8,8 +9,6 @@ import {
   tfjsFlagType,
   WEBGPU_FLAG_DEFAULTS,
 } from './tfjs-flags.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 describe('parseTfjsFlags', () => {
   it('parses webgpu and core flags with their types', () => {

@@ -1,11 +1,10 @@
 // Picking the WebGPU adapter of a rank by index: Dawn's adapter list (the message its Node binding gives when asked
 // for an adapter it lacks), the name flag that selects one, and the refusals. On a machine with a Vulkan driver
 // (SwiftShader's in CI) the real Dawn lists its adapters and hands the single one to every index.
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { describeAdapter, requestWebGpuAdapter } from './webgpu-adapter.js';
 import { adapterIndexFromEnv, dawnAdapterFlag, parseDawnAdapterList } from './webgpu-adapter-index.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 describe('WebGPU adapter index', () => {
   it("reads Dawn's adapter list", () => {

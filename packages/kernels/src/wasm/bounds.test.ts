@@ -1,5 +1,5 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../test-utils.js';
 import { kernelsFor, type MatmulExports, type WasmBackendLike } from './load.js';
 
 /**

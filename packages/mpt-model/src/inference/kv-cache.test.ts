@@ -3,11 +3,10 @@
 
 import { splitHeads } from '@mptjs/alibi-attention';
 import { selectBackend } from '@mptjs/kernels';
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVCache } from './kv-cache.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 function rows(b: number, t: number, width: number, seed: number): tf.Tensor3D {
   const data = Float32Array.from({ length: b * t * width }, (_, i) => Math.sin(seed * 7.1 + i * 0.37));

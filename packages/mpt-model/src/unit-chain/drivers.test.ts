@@ -1,4 +1,5 @@
 import { selectBackend } from '@mptjs/kernels';
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { forwardBackwardChain, forwardChain } from './drivers.js';
@@ -48,7 +49,6 @@ function params(): Map<string, tf.Variable> {
 }
 
 // Real WebGPU (Dawn) runs where the environment provides an adapter (SwiftShader here: kept tiny).
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 const backends = webgpuExpected ? (['cpu', 'wasm', 'webgpu'] as const) : (['cpu', 'wasm'] as const);
 
 describe.each(backends)('unit chain driver on %s', (backend) => {

@@ -1,9 +1,10 @@
 // Property tests: mutated tokenizer.json (bytes, and JSON values swapped for random ones) either loads and
 // encodes into in-range ids, or fails with a one-line TokenizerJsonError; never a TypeError from a missing value,
 // a RangeError, or a hang. Fixed run counts keep each property to a few seconds.
+
+import { type ByteMutation, mutateBytes } from '@mptjs/test-fixtures';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type ByteMutation, mutateBytes } from '../../../../tools/testing/mutate-bytes.js';
 import { TokenizerJsonError } from '../errors.js';
 import { trainBpe } from '../models/bpe/trainer.js';
 import type { AnyJson } from '../testing/json.js';

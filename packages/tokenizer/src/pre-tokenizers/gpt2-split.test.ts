@@ -1,5 +1,5 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { rng } from '../testing/corpus.js';
 import { GPT2_PATTERN } from './byte-level.js';
 import { gpt2Split } from './gpt2-split.js';
 
@@ -65,7 +65,7 @@ describe('gpt2Split', () => {
       '\u0301',
       '\u200b',
     ];
-    const r = rng(42);
+    const r = seededRandom(42);
     for (let k = 0; k < 20000; k++) {
       let s = '';
       const len = Math.floor(r() * 24);

@@ -1,18 +1,7 @@
 // Deterministic conformance corpus: seeded random documents mixing the seed texts with the awkward cases
 // (whitespace runs, control chars, special-token strings, NFD/NFKD variants, lone surrogates, random code points).
+import { seededRandom } from '@mptjs/test-fixtures';
 import { CODE, EMOJI, PROSE, SPACES, SPECIALS } from './seed-texts.js';
-
-/** mulberry32: a tiny seeded PRNG, so the corpus is the same on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BLOCKS: Array<[number, number]> = [
   [0x20, 0x7e],
@@ -45,7 +34,7 @@ export interface CorpusOptions {
 }
 
 export function generateCorpus({ seed = 1, chars, natural = false }: CorpusOptions): string[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const docs: string[] = [];

@@ -1,5 +1,5 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { rng } from '../testing/corpus.js';
 import { trieRegex } from './added-vocabulary.js';
 
 /** Leftmost-longest non-overlapping matches, by brute force. */
@@ -17,7 +17,7 @@ function bruteForce(patterns: string[], text: string): string[] {
 
 describe('trieRegex', () => {
   it('finds the leftmost-longest added token, like HF aho-corasick', () => {
-    const r = rng(3);
+    const r = seededRandom(3);
     const alphabet = ['a', 'b', ' ', '<', '>', '|', '😀', '😁', '.', '*'];
     const word = (max: number) =>
       Array.from(

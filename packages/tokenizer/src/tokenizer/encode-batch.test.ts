@@ -1,7 +1,8 @@
 // encodeBatch on real worker threads: runs the package as built by the test setup (node_modules/.cache/test-dist/), since workers load
 // the built encode-worker.js.
+
+import { sharedFile, TOKENIZER_JSON } from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedFile, TOKENIZER_JSON } from '../../../../tools/testing/shared-files.js';
 import { trainBpe } from '../models/bpe/trainer.js';
 import { generateCorpus } from '../testing/corpus.js';
 import type { Tokenizer as TokenizerInstance } from './tokenizer.js';

@@ -2,10 +2,11 @@
 // trained here (no shared files needed).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '@mptjs/test-fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TokenizerJsonError, UnsupportedComponentError } from '../errors.js';
 import { trainBpe } from '../models/bpe/trainer.js';
-import { generateCorpus, rng } from '../testing/corpus.js';
+import { generateCorpus } from '../testing/corpus.js';
 import type { AnyJson } from '../testing/json.js';
 import { PROSE } from '../testing/seed-texts.js';
 import { BYTE_TO_CHAR } from '../utils/byte-level.js';
@@ -223,7 +224,7 @@ describe('DecodeStream', () => {
 
 describe('BPE merge strategies', () => {
   it('the heap (long words) and the linear scan (short words) give the same merges', () => {
-    const r = rng(17);
+    const r = seededRandom(17);
     const chars = [
       ...new Set(
         [...PROSE.join('')].map((c) => [...new TextEncoder().encode(c)].map((b) => BYTE_TO_CHAR[b]).join('')),

@@ -4,10 +4,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ByteMutation, mutateBytes, writeTinyRun } from '@mptjs/test-fixtures';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ByteMutation, mutateBytes } from '../../../../tools/testing/mutate-bytes.js';
-import { writeTinyRun } from '../test-support/tiny-run.js';
 import { TrainConfigError } from './errors.js';
 import { type LoadedConfig, parseTrainConfig } from './load.js';
 

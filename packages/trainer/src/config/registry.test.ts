@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@mptjs/kernels';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loaders } from '../data/loaders.js';
@@ -12,7 +13,6 @@ import type { Optimizer, OptimizerState, ParamWithGrad } from '../optim/optimize
 import { type OptimizerConfig, optimizerEntry, optimizers } from '../optim/registry.js';
 import { schedulers } from '../schedule/registry.js';
 import { scheduleMultiplier } from '../schedule/schedulers.js';
-import { writeTinyRun } from '../test-support/tiny-run.js';
 import { TrainConfigError } from './errors.js';
 import { parseTrainConfig } from './load.js';
 import { Registry } from './registry.js';

@@ -5,9 +5,9 @@ import { dirname } from 'node:path';
 import { loadCheckpoint } from '@mptjs/hf-loader';
 import { selectBackend } from '@mptjs/kernels';
 import { forwardBackwardChain, LocalParameters, MPTModel } from '@mptjs/mpt-model';
+import { sharedFile, TINY_MOSAIC_DIR } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../../tools/testing/shared-files.js';
 import { lmContext, mptChainUnits } from './mpt-units.js';
 
 const expectedPath = sharedFile(`${TINY_MOSAIC_DIR}/expected.json`);

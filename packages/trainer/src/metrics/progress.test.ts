@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { loadTrainConfig } from '../config/load.js';
-import { writeTinyRun } from '../test-support/tiny-run.js';
 import { train } from '../trainer.js';
 import { lossCurveHtml } from './loss-curve.js';
 import { readMetrics } from './metrics-log.js';

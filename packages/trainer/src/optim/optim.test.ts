@@ -1,4 +1,5 @@
 import { selectBackend } from '@mptjs/kernels';
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -53,11 +54,8 @@ function lionReference(
 }
 
 function rand(n: number, seed: number): number[] {
-  let s = seed;
-  return Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 30 - 1;
-  });
+  const next = seededRandom(seed);
+  return Array.from({ length: n }, () => next() * 2 - 1);
 }
 
 async function runSteps(opt: Optimizer, p0: number[], grads: number[][], lrs: number[]): Promise<number[]> {

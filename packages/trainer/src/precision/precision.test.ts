@@ -2,16 +2,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { f16GemmActive, selectBackend } from '@mptjs/kernels';
+import { webgpuExpected, writeTinyRun } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadTrainConfig } from '../config/load.js';
 import { readMetrics } from '../metrics/metrics-log.js';
 import { gradSumOfSquares, unscaleAndClip } from '../optim/clip.js';
-import { writeTinyRun } from '../test-support/tiny-run.js';
 import { train } from '../trainer.js';
 import { DynamicLossScaler } from './loss-scaler.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 type Step = { step: number; loss: number; grad_norm: number; loss_scale?: number; skipped?: boolean };
 

@@ -1,7 +1,7 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectBackend, setWasmSimdMatMul } from '../../index.js';
-import { seededRandom } from '../../test-utils.js';
 import { type AdamWStep, adamwKernelAvailable, adamwUpdateSimd } from './wasm.js';
 
 /** The trainer's tfjs-op AdamW update, operation for operation. */

@@ -1,8 +1,10 @@
 // The fused cross-entropy kernels on the real webgpu backend (Dawn) against the plain-ops loss on cpu,
 // over the real 50432-token vocabulary: loss, d(logits), ignored targets, and no leaked tensors.
+
+import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { normal, on, relativeL2, webgpuExpected, withShaderChecks } from '../../webgpu/test-support.js';
+import { normal, on, withShaderChecks } from '../../testing/webgpu.js';
 import { crossEntropyPlain } from './plain.js';
 import { fusedCrossEntropy } from './webgpu.js';
 

@@ -1,7 +1,7 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectBackend, setWasmSimdMatMul } from '../../index.js';
-import { seededRandom } from '../../test-utils.js';
 import { geluErfSimd, geluKernelsAvailable } from './wasm.js';
 
 /** The exact GELU from tfjs ops, as the model writes it without our kernels. */

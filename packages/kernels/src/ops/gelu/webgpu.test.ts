@@ -1,9 +1,10 @@
 // The fused linear + GELU kernels on the real webgpu backend (Dawn) against the plain-ops composition on cpu:
 // forward with and without a gradient tape, every gradient, both weight layouts, GELU and its derivative against
 // float64 on the host, and no leaked tensors.
+import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { normal, on, relativeL2, webgpuExpected, withShaderChecks } from '../../webgpu/test-support.js';
+import { normal, on, withShaderChecks } from '../../testing/webgpu.js';
 import { dequantizeInt8, quantizeInt8, uploadInt8 } from '../int8-linear/wasm.js';
 import type { LinearParams } from '../matmul/linear.js';
 import { fusedLinearGelu, linearGelu, linearGeluPlain } from './webgpu.js';

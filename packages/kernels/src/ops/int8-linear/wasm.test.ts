@@ -1,7 +1,7 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { int8Linear, quantizeInt8, selectBackend, uploadInt8 } from '../../index.js';
-import { seededRandom } from '../../test-utils.js';
 import { dequantizeInt8, disposeInt8Weight, INT8_FLOAT_MATMUL_ROWS, type QuantizedInt8 } from './wasm.js';
 
 function randomArray(n: number, seed: number, scale = 1): Float32Array {

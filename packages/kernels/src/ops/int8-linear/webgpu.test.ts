@@ -1,3 +1,4 @@
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,8 +16,6 @@ import {
   uploadInt8,
   webGpuCapabilities,
 } from '../../index.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 // What Dawn reports on an NVIDIA H200 (Vulkan): int8 only, as the adapter offers no shader-f16.
 const H200_CONFIGS = [

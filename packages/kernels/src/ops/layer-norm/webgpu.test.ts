@@ -1,8 +1,10 @@
 // The fused LayerNorm kernels on the real webgpu backend (Dawn) against the plain-ops composition on cpu:
 // forward, every gradient, with and without bias, and no leaked tensors.
+
+import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { normal, on, relativeL2, webgpuExpected, withShaderChecks } from '../../webgpu/test-support.js';
+import { normal, on, withShaderChecks } from '../../testing/webgpu.js';
 import { layerNormPlain } from './plain.js';
 import { fusedLayerNorm } from './webgpu.js';
 

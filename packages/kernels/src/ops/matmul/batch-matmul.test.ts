@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { maxAbsDiff, randomTensor } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend, setWasmSimdMatMul } from '../../index.js';
-import { maxAbsDiff, randomTensor } from '../../test-utils.js';
 import type { WasmBackendLike } from '../../wasm/load.js';
 import { matMulShape, matmulKernels, simdHandles } from './batch-matmul.js';
 

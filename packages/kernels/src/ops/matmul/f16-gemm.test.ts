@@ -1,3 +1,4 @@
+import { randomTensor, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,9 +18,6 @@ import {
   tileName,
   tileProblem,
 } from '../../index.js';
-import { randomTensor } from '../../test-utils.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 describe('f16 rounding and tiles (no GPU)', () => {
   it('rounds to the nearest f16 value, ties to even, overflowing to infinity', () => {

@@ -1,7 +1,7 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectBackend, setWasmSimdMatMul } from '../../index.js';
-import { seededRandom } from '../../test-utils.js';
 import { GEMV_KERNEL, gemvKernelsAvailable, gemvSimd } from './gemv.js';
 
 function randomMatrix(rand: () => number, rows: number, cols: number): tf.Tensor2D {

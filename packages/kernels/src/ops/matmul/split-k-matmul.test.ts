@@ -1,7 +1,7 @@
+import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectBackend, setWasmSimdMatMul } from '../../index.js';
-import { seededRandom } from '../../test-utils.js';
 import { SPLIT_K_CHUNK, SPLIT_K_MIN } from './split-k-matmul.js';
 
 function randomArray(n: number, seed: number): Float32Array {

@@ -1,7 +1,7 @@
+import { randomTensor } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../../index.js';
-import { randomTensor } from '../../test-utils.js';
 import { planTranspose } from './transpose.js';
 
 describe('SIMD transpose on wasm', () => {

@@ -1,7 +1,7 @@
+import { maxAbsDiff, randomTensor } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { patchWasmTransposedMatMul, selectBackend, setWasmSimdMatMul } from '../../index.js';
-import { maxAbsDiff, randomTensor } from '../../test-utils.js';
 
 describe('wasm matmul with transposed operands', () => {
   it('gives the cpu results for every transpose combination and batched shapes, without leaking', async () => {

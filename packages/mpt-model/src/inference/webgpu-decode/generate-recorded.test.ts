@@ -1,14 +1,14 @@
 // `generate` with `engine: 'recorded'` on the real webgpu backend (SwiftShader here): the same greedy tokens as
 // the tfjs engine, stops, the max_seq_len limit, seeded sampling, and the errors of what it does not do.
+
 import { selectBackend } from '@mptjs/kernels';
+import { webgpuExpected } from '@mptjs/test-fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initStateDict } from '../../init.js';
 import { MPTModel } from '../../model.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import { generate } from '../generate.js';
 import { disposeRecordedDecoder, recordedDecoderFor } from './generate-recorded.js';
-
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 const prompt = [3, 1, 4, 1, 5];
 

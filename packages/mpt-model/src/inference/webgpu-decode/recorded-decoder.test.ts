@@ -1,25 +1,19 @@
 // The recorded decode step on the real webgpu backend (SwiftShader here) against the model's tfjs path: the
-// logits of every step, the golden fixture's greedy continuation, greedy and seeded sampling on the device,
+// logits of every step, greedy and seeded sampling on the device,
 // the dispatches a token costs, and the errors for what it cannot run.
-import { readFileSync } from 'node:fs';
 import { selectBackend } from '@mptjs/kernels';
+import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../../../tools/testing/shared-files.js';
 import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
 import { type ModelOptions, MPTModel } from '../../model.js';
-import { hfLoader, loadFixture, relativeL2 } from '../../testing/fixtures.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import { argMax } from '../sampling.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type TokenChoice } from './recorded-decoder.js';
 
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
-
 const prompt = [3, 1, 4, 1, 5, 9, 2];
-const fixtureConfig = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
-const fixtureDir = fixtureConfig?.replace(/\/config\.json$/, '');
 
 function tinyModel(overrides: Partial<MPTConfig> = {}, options: ModelOptions = {}): MPTModel {
   const config = tinyConfig({ maxSeqLen: 16, ...overrides });
@@ -347,30 +341,5 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
       onCpu.dispose();
       await selectBackend('webgpu', { log: false });
     });
-  });
-
-  describe.skipIf(!fixtureDir)('golden fixture mpt-tiny-mosaic', () => {
-    it('reproduces the greedy continuation and the tfjs logits of every step', async () => {
-      const loader = await hfLoader();
-      if (!loader) return;
-      const fixture = await loadFixture(loader, fixtureDir!);
-      const expected = JSON.parse(readFileSync(`${fixtureDir}/expected.json`, 'utf8')) as {
-        greedy: { prompt: number[]; continuation: number[] };
-      };
-      const model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
-      const { prompt: start, continuation } = expected.greedy;
-      const t0 = performance.now();
-      const outputs = await recorded(model, start, continuation.length);
-      const seconds = (performance.now() - t0) / 1000;
-      expect(outputs.map((o) => o.token)).toEqual(continuation);
-      const reference = await tfjsLogits(model, start, continuation.slice(0, -1));
-      const errors = outputs.map((o, i) => relativeL2(o.logits!, reference[i]!));
-      console.log(
-        `[recorded] golden continuation of ${continuation.length} tokens in ${seconds.toFixed(2)} s, worst logits ` +
-          `relative L2 vs tfjs ${Math.max(...errors).toExponential(2)}`,
-      );
-      for (const e of errors) expect(e).toBeLessThan(1e-5);
-      model.dispose();
-    }, 600_000);
   });
 });

@@ -1,15 +1,16 @@
+// The golden MosaicGPT checkpoint (pytorch_model.bin) loaded here and run through @mptjs/mpt-model on cpu, wasm
+// and webgpu: PyTorch's logits, loss, gradient norms and greedy continuation.
 import { readFileSync } from 'node:fs';
 import { selectBackend } from '@mptjs/kernels';
+import { generate, MPTModel } from '@mptjs/mpt-model';
+import { relativeL2, sharedFile, TINY_MOSAIC_DIR, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sharedFile, TINY_MOSAIC_DIR } from '../../../tools/testing/shared-files.js';
-import { generate } from './inference/generate.js';
-import { MPTModel } from './model.js';
-import { type Fixture, hfLoader, loadFixture, relativeL2 } from './testing/fixtures.js';
+import { toMptName } from '../names.js';
+import { type Fixture, loadFixture } from '../testing/model-fixture.js';
 
 const configPath = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
 const dir = configPath?.replace(/\/config\.json$/, '');
-const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 interface ExpectedJson {
   loss: number;
@@ -17,14 +18,12 @@ interface ExpectedJson {
   greedy: { prompt: number[]; continuation: number[] };
 }
 
-describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorch_model.bin)', async () => {
-  const loader = dir ? await hfLoader() : undefined;
+describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorch_model.bin)', () => {
   let fixture: Fixture;
   let expected: ExpectedJson;
 
   beforeAll(async () => {
-    if (!loader) return;
-    fixture = await loadFixture(loader, dir!);
+    fixture = await loadFixture(dir!);
     expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8')) as ExpectedJson;
   });
 
@@ -32,10 +31,10 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
     let model: MPTModel;
     beforeAll(async () => {
       await selectBackend(backend, { log: false });
-      if (loader) model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
+      model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
     });
 
-    it.skipIf(!loader)('reproduces the reference logits (relative L2 < 1e-4)', async () => {
+    it('reproduces the reference logits (relative L2 < 1e-4)', async () => {
       const logits = model.forward(fixture.inputIds);
       expect(logits.shape).toEqual(fixture.logits.shape);
       const err = relativeL2(await logits.data(), fixture.logits.data);
@@ -44,8 +43,7 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
       logits.dispose();
     });
 
-    it.skipIf(!loader)('reproduces the loss and the per-parameter gradient norms', async () => {
-      const fixtureLoader = loader as NonNullable<typeof loader>;
+    it('reproduces the loss and the per-parameter gradient norms', async () => {
       const ids = fixture.inputIds;
       const inputs = ids.map((r) => r.slice(0, -1));
       const targets = ids.map((r) => r.slice(1));
@@ -55,7 +53,7 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
       const loss = (await value.data())[0]!;
       expect(Math.abs(loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
       for (const [name, want] of Object.entries(expected.grad_norms)) {
-        const mpt = fixtureLoader.toMptName(name) ?? name;
+        const mpt = toMptName(name) ?? name;
         const g = grads[model.params.get(mpt)?.name ?? mpt];
         if (!g) throw new Error(`no gradient for ${mpt}`);
         const norm = (await tf.norm(g).data())[0]!;
@@ -64,7 +62,7 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
       tf.dispose([value, ...Object.values(grads)]);
     });
 
-    it.skipIf(!loader)('reproduces the greedy continuation through the KV cache', async () => {
+    it('reproduces the greedy continuation through the KV cache', async () => {
       const result = await generate(model, expected.greedy.prompt, {
         maxNewTokens: expected.greedy.continuation.length,
       });
@@ -72,7 +70,7 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
       expect(result.finishReason).toBe('length');
     });
 
-    it.skipIf(!loader)('reproduces logits and the greedy continuation with [in, out] weights', async () => {
+    it('reproduces logits and the greedy continuation with [in, out] weights', async () => {
       const fast = MPTModel.fromStateDict(fixture.config, fixture.stateDict, { linearLayout: 'inOut' });
       const logits = fast.forward(fixture.inputIds);
       expect(relativeL2(await logits.data(), fixture.logits.data)).toBeLessThan(1e-4);
@@ -84,7 +82,7 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
       fast.dispose();
     });
 
-    it.skipIf(!loader)('gives the same logits with the KV cache as with full recompute', async () => {
+    it('gives the same logits with the KV cache as with full recompute', async () => {
       const ids = fixture.inputIds;
       const full = model.forward(ids);
       const cache = model.newCache();
@@ -111,25 +109,22 @@ describe.skipIf(!dir)('golden fixture mpt-tiny-mosaic (MosaicGPT dialect, pytorc
   describe.runIf(webgpuExpected)('on webgpu (Dawn)', () => {
     // SwiftShader runs the 50432-row tied head at ~10 MFLOP/s (the whole fixture takes 25-55 s), so this checks
     // the first 8 positions of row 0: by causality their logits are exactly the fixture's.
-    it.skipIf(!loader)(
-      'reproduces the reference logits (relative L2 < 1e-3) with the fused attention kernel',
-      async () => {
-        await selectBackend('webgpu', { log: false });
-        const model = MPTModel.fromStateDict({ ...fixture.config, attnImpl: 'flash' }, fixture.stateDict);
-        const positions = 8;
-        const vocab = fixture.config.vocabSize;
-        const t0 = performance.now();
-        const logits = model.forward([fixture.inputIds[0]!.slice(0, positions)]);
-        const data = await logits.data();
-        const seconds = (performance.now() - t0) / 1000;
-        const err = relativeL2(data, fixture.logits.data.subarray(0, positions * vocab));
-        console.log(
-          `[webgpu] logits relative L2 error ${err.toExponential(2)}, forward ${seconds.toFixed(2)} s`,
-        );
-        expect(err).toBeLessThan(1e-3);
-        logits.dispose();
-        model.dispose();
-      },
-    );
+    it('reproduces the reference logits (relative L2 < 1e-3) with the fused attention kernel', async () => {
+      await selectBackend('webgpu', { log: false });
+      const model = MPTModel.fromStateDict({ ...fixture.config, attnImpl: 'flash' }, fixture.stateDict);
+      const positions = 8;
+      const vocab = fixture.config.vocabSize;
+      const t0 = performance.now();
+      const logits = model.forward([fixture.inputIds[0]!.slice(0, positions)]);
+      const data = await logits.data();
+      const seconds = (performance.now() - t0) / 1000;
+      const err = relativeL2(data, fixture.logits.data.subarray(0, positions * vocab));
+      console.log(
+        `[webgpu] logits relative L2 error ${err.toExponential(2)}, forward ${seconds.toFixed(2)} s`,
+      );
+      expect(err).toBeLessThan(1e-3);
+      logits.dispose();
+      model.dispose();
+    });
   });
 });

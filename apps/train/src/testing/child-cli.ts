@@ -1,10 +1,10 @@
-// Spawns the built mptjs-train CLI (apps/train/dist/cli.js) as a real child process, for the CLI's tests.
+// Spawns this app's built CLI (dist/cli.js) as a real child process, for the CLI's tests.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/train/dist/cli.js');
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 export const cliBuilt = existsSync(CLI);
 if (!cliBuilt) {
   const message = `${CLI} is not built (pnpm --filter @mptjs/train build)`;

@@ -1,9 +1,8 @@
 // Test-only helpers for the fused-kernel tests: seeded data, backend switching, shader error checks.
+// (Whether WebGPU tests must run is @mptjs/test-fixtures' webgpuExpected.)
 import * as tf from '@tensorflow/tfjs-core';
 // The package entry, so the tests run with what importing the package installs (gradients, wasm patches).
 import { selectBackend } from '../index.js';
-
-export const webgpuExpected = process.env['CI'] === 'true' || Boolean(process.env['VK_ICD_FILENAMES']);
 
 /**
  * Seeded normal(0, std) samples: Box-Muller over a SplitMix32-style counter, the same numbers as
@@ -28,19 +27,6 @@ export function normal(length: number, seed: number, std = 1): Float32Array {
     if (i + 1 < out.length) out[i + 1] = r * Math.sin(theta);
   }
   return out;
-}
-
-/** `||a - b|| / ||b||`: the fused kernels' error against their reference. */
-export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    num += d * d;
-    den += b[i]! * b[i]!;
-  }
-  return Math.sqrt(num / den);
 }
 
 /** Activates `backend` and runs `fn`, returning plain arrays so nothing outlives the backend switch. */

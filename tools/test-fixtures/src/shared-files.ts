@@ -1,10 +1,8 @@
 // Finds the read-only shared files (real tokenizer, golden fixtures) for tests. Under CI=true a missing file is a
 // failure; elsewhere the test is skipped with a visible message.
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import { join, resolve } from 'node:path';
+import { repoRoot } from './repo.js';
 
 export function sharedDir(): string {
   return resolve(process.env['MPTJS_SHARED_DIR'] ?? join(repoRoot, '..', 'shared'));

@@ -3,7 +3,7 @@
 // zip64 and alignment paths run without a 4 GiB file. An entry may be a hole of any size, written as a sparse
 // region of the file, so archives whose entries sit past 4 GiB cost no disk.
 import { open } from 'node:fs/promises';
-import { crc32 } from './crc32.js';
+import { crc32 } from '../crc32.js';
 
 export interface ZipInput {
   name: string;

@@ -1,28 +1,17 @@
-// Helpers shared by this package's tests: temporary directories and small deterministic tensors.
+// Shared by this package's tests: temporary directories, state-dict comparison and checkpoint file surgery.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
-import { ZipArchive } from './zip.js';
-import { buildZip } from './zip-test-writer.js';
+import { ZipArchive } from '../zip.js';
+import { buildZip } from './zip-writer.js';
 
 /** A fresh temporary directory, removed after the test file. */
 export function tempDir(prefix = 'hf-loader-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** Deterministic pseudo-random floats (a linear congruential generator; tests need no statistics). */
-export function randomFloats(n: number, seed = 1, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return out;
 }
 
 /** Same names in the same order, same shapes, bit-identical data (fast on big tensors, unlike deep equality). */

@@ -2,6 +2,7 @@
 // <|endoftext|>, a few merges), JSON-lines streams, and an llm-foundry YAML config for a tiny MPT.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { seededRandom } from './random.js';
 
 /** GPT-2's byte -> printable character table (what ByteLevel pre-tokenization maps bytes to). */
 function bytesToUnicode(): string[] {
@@ -70,11 +71,7 @@ const WORDS =
 /** Deterministic pseudo-text documents. */
 export function writeJsonlStream(dir: string, docs: number, seed: number): void {
   mkdirSync(dir, { recursive: true });
-  let s = seed;
-  const rand = () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31;
-  };
+  const rand = seededRandom(seed);
   const lines: string[] = [];
   for (let d = 0; d < docs; d++) {
     const n = 8 + Math.floor(rand() * 30);

@@ -1,0 +1,63 @@
+// The golden checkpoint through @mptjs/mpt-model's recorded WebGPU decode step: the reference greedy
+// continuation, and the tfjs path's logits at every step.
+import { readFileSync } from 'node:fs';
+import { selectBackend } from '@mptjs/kernels';
+import { MPTModel, RecordedDecoder, type TokenChoice } from '@mptjs/mpt-model';
+import { relativeL2, sharedFile, TINY_MOSAIC_DIR, webgpuExpected } from '@mptjs/test-fixtures';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadFixture } from '../testing/model-fixture.js';
+
+const fixtureConfig = sharedFile(`${TINY_MOSAIC_DIR}/config.json`);
+const fixtureDir = fixtureConfig?.replace(/\/config\.json$/, '');
+
+/** Logits of the tfjs path after `prompt` and after each of `tokens`. */
+async function tfjsLogits(model: MPTModel, start: number[], tokens: number[]): Promise<Float32Array[]> {
+  const cache = model.newCache();
+  const out = [(await model.prefill([start], cache).data()) as Float32Array];
+  for (const t of tokens) out.push((await model.decodeStep([t], cache).data()) as Float32Array);
+  cache.dispose();
+  return out;
+}
+
+/** `steps` tokens after `start` through the recorded step, with the logits each was chosen from. */
+async function recorded(
+  model: MPTModel,
+  start: number[],
+  steps: number,
+  choice: TokenChoice = { greedy: true },
+) {
+  const decoder = await RecordedDecoder.create(model, { debugLogits: true });
+  const outputs = [await decoder.prefill(start, choice, 0)];
+  for (let i = 1; i < steps; i++) outputs.push(await decoder.step(choice, i));
+  decoder.dispose();
+  return outputs;
+}
+
+describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
+  beforeAll(async () => {
+    await selectBackend('webgpu', { log: false });
+  });
+
+  describe.skipIf(!fixtureDir)('golden fixture mpt-tiny-mosaic', () => {
+    it('reproduces the greedy continuation and the tfjs logits of every step', async () => {
+      const fixture = await loadFixture(fixtureDir!);
+      const expected = JSON.parse(readFileSync(`${fixtureDir}/expected.json`, 'utf8')) as {
+        greedy: { prompt: number[]; continuation: number[] };
+      };
+      const model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
+      const { prompt: start, continuation } = expected.greedy;
+      const t0 = performance.now();
+      const outputs = await recorded(model, start, continuation.length);
+      const seconds = (performance.now() - t0) / 1000;
+      expect(outputs.map((o) => o.token)).toEqual(continuation);
+      const reference = await tfjsLogits(model, start, continuation.slice(0, -1));
+      const errors = outputs.map((o, i) => relativeL2(o.logits!, reference[i]!));
+      console.log(
+        `[recorded] golden continuation of ${continuation.length} tokens in ${seconds.toFixed(2)} s, worst logits ` +
+          `relative L2 vs tfjs ${Math.max(...errors).toExponential(2)}`,
+      );
+      for (const e of errors) expect(e).toBeLessThan(1e-5);
+      model.dispose();
+    }, 600_000);
+  });
+});

@@ -87,6 +87,7 @@ function transposeHost(data: Float32Array, rows: number, cols: number): Float32A
 
 export class MPTModel {
   readonly params: Map<string, tf.Variable>;
+  private disposed = false;
   readonly slopes: Float32Array | null;
   /** The offload plan and counters, or null when every weight is a tensor. */
   readonly weightOffload: WeightOffloadState | null;
@@ -269,6 +270,7 @@ export class MPTModel {
   /** Mean next-token cross-entropy of `forward(ids)` against `targets` (`-100` entries ignored). */
   loss(ids: TokenBatch, targets: TokenBatch): tf.Scalar {
     this.assertNotQuantized('the loss (training)');
+    this.assertNotDisposed();
     return tf.tidy(() => {
       const ctx: AttentionContext = { slopes: this.slopes, pastLength: 0, keyMask: null };
       const units = this.units();
@@ -329,6 +331,7 @@ export class MPTModel {
   }
 
   dispose(): void {
+    this.disposed = true;
     void disposeRecordedDecoder(this);
     for (const p of this.params.values()) p.dispose();
     this.params.clear();
@@ -338,6 +341,7 @@ export class MPTModel {
   }
 
   private run(ids: tf.Tensor, ctx: AttentionContext, headOnLastPosition = false): tf.Tensor3D {
+    this.assertNotDisposed();
     const units = this.units();
     let x: tf.Tensor = ids;
     for (const unit of units.slice(0, -1)) x = this.runUnit(unit, x, ctx);
@@ -347,6 +351,12 @@ export class MPTModel {
       x = tf.slice(x, [0, t - 1, 0], [b, 1, d]);
     }
     return units[units.length - 1]!.forward(this.params, x, ctx) as tf.Tensor3D;
+  }
+
+  /** A disposed model fails with one clear error rather than the first unit's missing parameter. */
+  private assertNotDisposed(): void {
+    if (this.disposed)
+      throw new StateDictError('the model was disposed: it has no parameter tensors left to run');
   }
 
   /** Runs one unit; a streamed block gets its weights uploaded for the call and freed right after. */

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '@mptjs/hf-loader';
+import { relativeL2 } from '@mptjs/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixture, relativeL2, runCliProcess } from '../testing/fixture.js';
+import { fixture, runCliProcess } from '../testing/fixture.js';
 
 const fx = fixture();
 const work = mkdtempSync(join(tmpdir(), 'mptjs-logits-'));

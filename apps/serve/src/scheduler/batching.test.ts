@@ -1,9 +1,10 @@
+import { relativeL2 } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGeneration } from '../commands/generate.js';
 import { Generation, type GenerationParams } from '../generation/generation.js';
 import { type LoadedModel, loadModel } from '../model/load-model.js';
-import { fixture, relativeL2 } from '../testing/fixture.js';
+import { fixture } from '../testing/fixture.js';
 import { Scheduler } from './scheduler.js';
 
 const fx = fixture();

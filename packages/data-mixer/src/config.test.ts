@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTrainLoader } from './config.js';
+import { mixerConfig, parseDataset, parseTrainLoader } from './config.js';
+import { MixerConfigError } from './config-error.js';
 import { REDPAJAMA_MIX } from './presets.js';
 import { sampleDir } from './testing/fixtures.js';
 import { interpolate } from './yaml/interpolate.js';
@@ -64,6 +65,122 @@ describe('train_loader parsing', () => {
     expect(() =>
       parseTrainLoader({ dataset: { max_seq_len: 8, streams: { a: { local: 'a', repeat: 2, choose: 5 } } } }),
     ).toThrow('give only one of proportion, repeat, choose');
+  });
+});
+
+describe('one definition of a valid dataset and stream', () => {
+  const streams = (a: Record<string, unknown>) => ({ dataset: { max_seq_len: 8, streams: { a } } });
+  const thrown = (f: () => unknown): MixerConfigError => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(MixerConfigError);
+      return e as MixerConfigError;
+    }
+    throw new Error('expected a MixerConfigError');
+  };
+
+  it('reports the key path and the problem as data, worded in the message', () => {
+    const zero = thrown(() => parseTrainLoader(streams({ local: 'a', proportion: 0 })));
+    expect(zero.key).toBe('train_loader.dataset.streams.a.proportion');
+    expect(zero.problem).toEqual({ kind: 'invalid', rule: { type: 'positive-number' }, got: 0 });
+    expect(zero.message).toBe('train_loader.dataset.streams.a.proportion must be a positive number, got 0');
+    expect(thrown(() => parseTrainLoader(streams({ local: 'a', repeat: 0 }))).message).toBe(
+      'train_loader.dataset.streams.a.repeat must be a positive number, got 0',
+    );
+    expect(thrown(() => parseTrainLoader(streams({ local: 'a', choose: 2.5 }))).message).toBe(
+      'train_loader.dataset.streams.a.choose must be a positive integer, got 2.5',
+    );
+    const unknown = thrown(() => parseTrainLoader({ dataset: { max_seq_len: 8, local: 'a', shufle: true } }));
+    expect([unknown.key, unknown.problem]).toEqual(['train_loader.dataset.shufle', { kind: 'unknown-key' }]);
+    const missing = thrown(() => parseTrainLoader(streams({ split: 'train' })));
+    expect([missing.key, missing.problem]).toEqual([
+      'train_loader.dataset.streams.a.local',
+      { kind: 'missing' },
+    ]);
+    expect(missing.message).toBe('train_loader.dataset.streams.a.local is required');
+  });
+
+  it('names the section it was given (eval_loader) and reads a null value as an absent key', () => {
+    expect(
+      thrown(() =>
+        parseTrainLoader({ dataset: { max_seq_len: 8, local: 'a', shuffle: 'yes' } }, 8, 'eval_loader'),
+      ).message,
+    ).toBe('eval_loader.dataset.shuffle must be true or false, got "yes"');
+    const cfg = parseTrainLoader({
+      dataset: {
+        max_seq_len: 8,
+        shuffle: null,
+        streams: { a: { local: 'a', proportion: null, split: null } },
+      },
+    });
+    expect(cfg.shuffle).toBe(false);
+    expect(cfg.streams).toEqual([{ name: 'a', local: 'a' }]);
+  });
+
+  it('checks the type of every key it keeps, at dataset and stream level', () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [{ local: 'a', split: 3 }, 'train_loader.dataset.split must be a string, got 3'],
+      [{ local: 'a', remote: 3 }, 'train_loader.dataset.remote must be a string, got 3'],
+      [{ local: 'a', text_field: 3 }, 'train_loader.dataset.text_field must be a string, got 3'],
+      [
+        { local: 'a', eos_token_id: -1 },
+        'train_loader.dataset.eos_token_id must be a non-negative integer, got -1',
+      ],
+      [{ local: '' }, 'train_loader.dataset.local must be a directory path, got ""'],
+      [{ remote: 's3://b/c4' }, 'train_loader.dataset needs streams, local or preset'],
+      [{ streams: {} }, 'train_loader.dataset.streams is empty'],
+      [{ streams: [1] }, 'train_loader.dataset.streams must be a mapping of name -> stream, got [1]'],
+      [
+        { streams: { a: { local: 'a', split: 3 } } },
+        'train_loader.dataset.streams.a.split must be a string, got 3',
+      ],
+      [
+        { streams: { a: { local: 'a', remote: 3 } } },
+        'train_loader.dataset.streams.a.remote must be a string, got 3',
+      ],
+      [{ streams: { a: 'a' } }, 'train_loader.dataset.streams.a must be a mapping, got "a"'],
+      [{ preset: 'redpajama' }, 'train_loader.dataset.preset needs train_loader.dataset.root'],
+      [{ preset: 'pile', root: '/d' }, 'train_loader.dataset.preset must be redpajama, got "pile"'],
+      [{ local: 'a', root: '/d' }, 'train_loader.dataset.root is only used with train_loader.dataset.preset'],
+    ];
+    for (const [dataset, message] of bad) {
+      expect(thrown(() => parseTrainLoader({ dataset: { max_seq_len: 8, ...dataset } })).message).toBe(
+        message,
+      );
+    }
+  });
+
+  it('keeps the dataset as written, and builds the mixer config from it', () => {
+    const dataset = parseDataset(
+      {
+        local: '/d',
+        split: 'val',
+        text_field: 'body',
+        streams: { a: { local: '/a', text_field: 'content' }, b: { local: '/b' } },
+      },
+      'eval_loader.dataset',
+      16,
+    );
+    expect(dataset.streams).toEqual([
+      { name: 'a', local: '/a', textField: 'content' },
+      { name: 'b', local: '/b' },
+    ]);
+    expect(mixerConfig(dataset).streams).toEqual([
+      { name: 'a', local: '/a', textField: 'content' },
+      { name: 'b', local: '/b', textField: 'body' },
+    ]);
+    expect(dataset.streams[1]).toEqual({ name: 'b', local: '/b' }); // not changed by building
+    const lone = parseDataset({ local: '/d', split: 'val' }, 'eval_loader.dataset', 16);
+    expect(mixerConfig(lone)).toMatchObject({
+      maxSeqLen: 16,
+      streams: [{ name: 'default', local: '/d', split: 'val' }],
+    });
+    const preset = parseDataset({ preset: 'redpajama', root: '/rp' }, 'train_loader.dataset', 16);
+    expect(preset.preset).toEqual({ name: 'redpajama', root: '/rp' });
+    expect(mixerConfig(preset).streams.map((s) => s.local)).toEqual(
+      Object.keys(REDPAJAMA_MIX).map((n) => `/rp/${n}`),
+    );
   });
 });
 

@@ -1,4 +1,7 @@
-// The mixer's configuration, parsed from llm-foundry's `train_loader` section.
+// The mixer's configuration, parsed from llm-foundry's `train_loader` section. This is the one definition of a
+// valid dataset / stream section: the trainer's `text` loader reads its sections with `parseDataset` too.
+import { MixerConfigError, type ValueRule } from './config-error.js';
+import { PRESETS, type PresetName, presetStreams } from './presets.js';
 
 /** One dataset of the mixture, as in `train_loader.dataset.streams.<name>`. */
 export interface StreamConfig {
@@ -51,8 +54,10 @@ export interface DatasetConfig {
   /** What the mixer does with a bad record: stop (`fail`, default) or leave it out and count it (`skip`). */
   onBadRecord: BadRecordPolicy;
   textField?: string;
-  /** `preset: redpajama` with `root`: expanded into the seven RedPajama streams (see `expandPreset`). */
-  preset?: { name: string; root: string };
+  /** `preset: redpajama` with `root`: expanded into the seven RedPajama streams (see `mixerConfig`). */
+  preset?: { name: PresetName; root: string };
+  shuffleBlockSize: number;
+  /** The streams as written (a dataset-level `text_field` is applied when the mixer config is built). */
   streams: StreamConfig[];
 }
 
@@ -73,18 +78,73 @@ function isDict(v: unknown): v is Dict {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function positiveNumber(v: unknown, where: string, integer = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new Error(
-      `${where} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
+const fail = (key: string, rule: ValueRule, got: unknown): never => {
+  throw new MixerConfigError(key, { kind: 'invalid', rule, got });
+};
 
-function checkKeys(obj: Dict, allowed: ReadonlySet<string>, where: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key)) throw new Error(`unknown key ${where}.${key}`);
+/**
+ * Typed reads of one mapping's keys. A null value is an absent key (YAML's `key:`, `--set key=null`, and
+ * MosaicML streaming's `None` default).
+ */
+class Keys {
+  constructor(
+    readonly obj: Dict,
+    readonly where: string,
+  ) {}
+
+  key(name: string): string {
+    return `${this.where}.${name}`;
+  }
+
+  private get(name: string): unknown {
+    return Object.hasOwn(this.obj, name) ? (this.obj[name] ?? undefined) : undefined;
+  }
+
+  only(allowed: ReadonlySet<string>): void {
+    for (const name of Object.keys(this.obj)) {
+      if (!allowed.has(name)) throw new MixerConfigError(this.key(name), { kind: 'unknown-key' });
+    }
+  }
+
+  string(name: string): string | undefined {
+    const v = this.get(name);
+    return v === undefined || typeof v === 'string' ? v : fail(this.key(name), { type: 'string' }, v);
+  }
+
+  path(name: string): string | undefined {
+    const v = this.get(name);
+    return v === undefined || (typeof v === 'string' && v !== '')
+      ? v
+      : fail(this.key(name), { type: 'path' }, v);
+  }
+
+  boolean(name: string): boolean | undefined {
+    const v = this.get(name);
+    return v === undefined || typeof v === 'boolean' ? v : fail(this.key(name), { type: 'boolean' }, v);
+  }
+
+  positiveNumber(name: string): number | undefined {
+    const v = this.get(name);
+    if (v === undefined || (typeof v === 'number' && Number.isFinite(v) && v > 0)) return v;
+    return fail(this.key(name), { type: 'positive-number' }, v);
+  }
+
+  integer(name: string, min: number, fallback?: number): number | undefined {
+    const v = this.get(name) ?? fallback;
+    if (v === undefined || (typeof v === 'number' && Number.isInteger(v) && v >= min)) return v;
+    return fail(this.key(name), { type: 'integer', min }, v);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const v = this.get(name);
+    if (v === undefined || (allowed as readonly unknown[]).includes(v)) return v as T | undefined;
+    return fail(this.key(name), { type: 'one-of', allowed }, v);
+  }
+
+  mapping(name: string, of?: string): Dict | undefined {
+    const v = this.get(name);
+    if (v === undefined || isDict(v)) return v;
+    return fail(this.key(name), of ? { type: 'mapping', of } : { type: 'mapping' }, v);
   }
 }
 
@@ -104,9 +164,8 @@ export const STREAM_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Every key `train_loader.dataset` may have: the ones this mixer uses, and those llm-foundry / MosaicML streaming
- * accept that do not change what it produces here (no remote download). `preset` and `root` are expanded into
- * `streams` before this check (see `expandPreset`).
+ * Every key `train_loader.dataset` may have: the ones this mixer uses (with this project's `preset` / `root`), and
+ * those llm-foundry / MosaicML streaming accept that do not change what it produces here (no remote download).
  */
 export const DATASET_KEYS: ReadonlySet<string> = new Set([
   'streams',
@@ -136,70 +195,137 @@ export const DATASET_KEYS: ReadonlySet<string> = new Set([
   'on_bad_record',
   'epoch_size',
   'allow_pad_trimming',
+  'preset',
+  'root',
 ]);
 
 function parseStream(name: string, raw: unknown, where: string): StreamConfig {
-  if (!isDict(raw)) throw new Error(`${where} must be a mapping`);
-  checkKeys(raw, STREAM_KEYS, where);
-  if (typeof raw['local'] !== 'string' || raw['local'] === '') {
-    throw new Error(`${where}.local must be a directory path`);
+  if (raw === null || raw === undefined) throw new MixerConfigError(where, { kind: 'missing' });
+  if (!isDict(raw)) return fail(where, { type: 'mapping' }, raw);
+  const keys = new Keys(raw, where);
+  keys.only(STREAM_KEYS);
+  const local = keys.path('local');
+  if (local === undefined) throw new MixerConfigError(keys.key('local'), { kind: 'missing' });
+  const stream: StreamConfig = { name, local };
+  keys.string('remote'); // checked to be a path; nothing is downloaded
+  const split = keys.string('split');
+  const proportion = keys.positiveNumber('proportion');
+  const repeat = keys.positiveNumber('repeat');
+  const choose = keys.integer('choose', 1);
+  const textField = keys.string('text_field');
+  const given = (['proportion', 'repeat', 'choose'] as const).filter(
+    (k) => ({ proportion, repeat, choose })[k] !== undefined,
+  );
+  if (given.length > 1) {
+    throw new MixerConfigError(where, {
+      kind: 'conflict',
+      detail: `give only one of proportion, repeat, choose (got ${given.join(', ')})`,
+    });
   }
-  const stream: StreamConfig = { name, local: raw['local'] };
-  if (raw['proportion'] !== undefined)
-    stream.proportion = positiveNumber(raw['proportion'], `${where}.proportion`);
-  if (raw['repeat'] !== undefined) stream.repeat = positiveNumber(raw['repeat'], `${where}.repeat`);
-  if (raw['choose'] !== undefined) stream.choose = positiveNumber(raw['choose'], `${where}.choose`, true);
-  const given = ['proportion', 'repeat', 'choose'].filter((k) => raw[k] !== undefined);
-  if (given.length > 1)
-    throw new Error(`${where}: give only one of proportion, repeat, choose (got ${given.join(', ')})`);
-  if (typeof raw['split'] === 'string') stream.split = raw['split'];
-  if (raw['text_field'] !== undefined) {
-    if (typeof raw['text_field'] !== 'string') throw new Error(`${where}.text_field must be a string`);
-    stream.textField = raw['text_field'];
-  }
+  if (proportion !== undefined) stream.proportion = proportion;
+  if (repeat !== undefined) stream.repeat = repeat;
+  if (choose !== undefined) stream.choose = choose;
+  if (split !== undefined) stream.split = split;
+  if (textField !== undefined) stream.textField = textField;
   return stream;
 }
 
+/** `train_loader.dataset` of a loader section, or the section itself when it is the dataset mapping. */
+function datasetOf(loader: unknown, where: string): { dataset: unknown; where: string } {
+  if (!isDict(loader)) return fail(where, { type: 'mapping' }, loader);
+  return isDict(loader['dataset'])
+    ? { dataset: loader['dataset'], where: `${where}.dataset` }
+    : { dataset: loader, where };
+}
+
 /**
- * Parses `train_loader` (or its `dataset` mapping directly). `max_seq_len` falls back to `fallbackMaxSeqLen`
- * (the config's top-level value).
+ * Validates a loader's `dataset` mapping (`where` is its key path, e.g. `eval_loader.dataset`): every key, every
+ * stream, a preset and the weights. `max_seq_len` falls back to `fallbackMaxSeqLen` (the config's top-level
+ * value). Every problem is a `MixerConfigError` naming the key.
  */
-export function parseTrainLoader(trainLoader: unknown, fallbackMaxSeqLen?: number): MixerConfig {
-  if (!isDict(trainLoader)) throw new Error('train_loader must be a mapping');
-  const dataset = isDict(trainLoader['dataset']) ? trainLoader['dataset'] : trainLoader;
-  const where = dataset === trainLoader ? 'train_loader' : 'train_loader.dataset';
-  checkKeys(dataset, DATASET_KEYS, where);
-  const maxSeqLen = positiveNumber(dataset['max_seq_len'] ?? fallbackMaxSeqLen, `${where}.max_seq_len`, true);
-  // llm-foundry's StreamingTextDataset reads in stored order unless `shuffle: true` (its train yamls set it).
-  const shuffle = dataset['shuffle'] ?? false;
-  if (typeof shuffle !== 'boolean') throw new Error(`${where}.shuffle must be true or false`);
-  const seed = dataset['shuffle_seed'] ?? DEFAULT_SHUFFLE_SEED;
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0) {
-    throw new Error(`${where}.shuffle_seed must be a non-negative integer, got ${JSON.stringify(seed)}`);
-  }
-  const block = dataset['shuffle_block_size'] ?? DEFAULT_SHUFFLE_BLOCK_SIZE;
-  const shuffleBlockSize = positiveNumber(block, `${where}.shuffle_block_size`, true);
-  const onBadRecord = dataset['on_bad_record'] ?? 'fail';
-  if (onBadRecord !== 'fail' && onBadRecord !== 'skip') {
-    throw new Error(`${where}.on_bad_record must be fail or skip, got ${JSON.stringify(onBadRecord)}`);
+export function parseDataset(raw: unknown, where: string, fallbackMaxSeqLen?: number): DatasetConfig {
+  if (raw === null || raw === undefined) throw new MixerConfigError(where, { kind: 'missing' });
+  if (!isDict(raw)) return fail(where, { type: 'mapping' }, raw);
+  const keys = new Keys(raw, where);
+  keys.only(DATASET_KEYS);
+  const dataset: DatasetConfig = {
+    maxSeqLen:
+      keys.integer('max_seq_len', 1, fallbackMaxSeqLen) ??
+      fail(keys.key('max_seq_len'), { type: 'integer', min: 1 }, undefined),
+    // llm-foundry's StreamingTextDataset reads in stored order unless `shuffle: true` (its train yamls set it).
+    shuffle: keys.boolean('shuffle') ?? false,
+    shuffleSeed: keys.integer('shuffle_seed', 0) ?? DEFAULT_SHUFFLE_SEED,
+    shuffleBlockSize: keys.integer('shuffle_block_size', 1) ?? DEFAULT_SHUFFLE_BLOCK_SIZE,
+    onBadRecord: keys.oneOf('on_bad_record', ['fail', 'skip'] as const) ?? 'fail',
+    streams: [],
+  };
+  const textField = keys.string('text_field');
+  const local = keys.path('local');
+  const remote = keys.string('remote');
+  const split = keys.string('split');
+  const eos = keys.integer('eos_token_id', 0);
+  const bos = keys.integer('bos_token_id', 0);
+  if (textField !== undefined) dataset.textField = textField;
+  if (local !== undefined) dataset.local = local;
+  if (remote !== undefined) dataset.remote = remote;
+  if (split !== undefined) dataset.split = split;
+  if (eos !== undefined) dataset.eosTokenId = eos;
+  if (bos !== undefined) dataset.bosTokenId = bos;
+
+  const preset = keys.oneOf('preset', Object.keys(PRESETS) as PresetName[]);
+  const root = keys.path('root');
+  if (preset !== undefined) {
+    if (root === undefined)
+      throw new MixerConfigError(keys.key('preset'), { kind: 'needs', anyOf: [keys.key('root')] });
+    dataset.preset = { name: preset, root };
+  } else if (root !== undefined) {
+    throw new MixerConfigError(keys.key('root'), { kind: 'only-with', other: keys.key('preset') });
   }
 
-  let streams: StreamConfig[];
-  const textField = typeof dataset['text_field'] === 'string' ? dataset['text_field'] : undefined;
-  if (dataset['streams'] !== undefined && dataset['streams'] !== null) {
-    if (!isDict(dataset['streams'])) throw new Error(`${where}.streams must be a mapping of name -> stream`);
-    streams = Object.entries(dataset['streams']).map(([name, raw]) =>
-      parseStream(name, raw, `${where}.streams.${name}`),
+  const streams = keys.mapping('streams', 'name -> stream');
+  if (streams !== undefined) {
+    dataset.streams = Object.entries(streams).map(([name, s]) =>
+      parseStream(name, s, `${keys.key('streams')}.${name}`),
     );
-  } else if (typeof dataset['local'] === 'string') {
-    streams = [parseStream('default', { local: dataset['local'], split: dataset['split'] }, where)];
-  } else {
-    throw new Error(`${where} needs streams or local`);
+    if (dataset.streams.length === 0 && preset === undefined) {
+      throw new MixerConfigError(keys.key('streams'), { kind: 'empty' });
+    }
+    validateWeights(dataset.streams, keys.key('streams'));
+  } else if (local === undefined && preset === undefined) {
+    throw new MixerConfigError(where, { kind: 'needs', anyOf: ['streams', 'local', 'preset'] });
   }
-  if (streams.length === 0) throw new Error(`${where}.streams is empty`);
-  if (textField) for (const s of streams) s.textField ??= textField;
-  validateWeights(streams, `${where}.streams`);
-  return { streams, maxSeqLen, shuffle, shuffleSeed: seed, shuffleBlockSize, onBadRecord };
+  return dataset;
+}
+
+/**
+ * The mixer config a validated dataset describes: a `preset` expanded into its streams (it replaces `streams`),
+ * else the `streams`, else the lone `local` (with `split`) as one stream named `default`; a dataset-level
+ * `text_field` applies to every stream that gives none.
+ */
+export function mixerConfig(dataset: DatasetConfig): MixerConfig {
+  let streams: StreamConfig[];
+  if (dataset.preset) streams = presetStreams(dataset.preset.name, dataset.preset.root);
+  else if (dataset.streams.length > 0) streams = dataset.streams.map((s) => ({ ...s }));
+  else {
+    streams = [{ name: 'default', local: dataset.local as string }];
+    if (dataset.split !== undefined) streams[0]!.split = dataset.split;
+  }
+  if (dataset.textField !== undefined) for (const s of streams) s.textField ??= dataset.textField;
+  const { maxSeqLen, shuffle, shuffleSeed, shuffleBlockSize, onBadRecord } = dataset;
+  return { streams, maxSeqLen, shuffle, shuffleSeed, shuffleBlockSize, onBadRecord };
+}
+
+/**
+ * Parses `train_loader` (or its `dataset` mapping directly) into the mixer's config. `max_seq_len` falls back to
+ * `fallbackMaxSeqLen` (the config's top-level value); `where` names the section in errors (`eval_loader`).
+ */
+export function parseTrainLoader(
+  trainLoader: unknown,
+  fallbackMaxSeqLen?: number,
+  where = 'train_loader',
+): MixerConfig {
+  const section = datasetOf(trainLoader, where);
+  return mixerConfig(parseDataset(section.dataset, section.where, fallbackMaxSeqLen));
 }
 
 /** Either every stream gives `proportion`, or none does (then each uses `repeat` or `choose`, default repeat 1). */
@@ -207,6 +333,9 @@ export function validateWeights(streams: StreamConfig[], where = 'streams'): voi
   const withProportion = streams.filter((s) => s.proportion !== undefined).length;
   if (withProportion !== 0 && withProportion !== streams.length) {
     const missing = streams.filter((s) => s.proportion === undefined).map((s) => s.name);
-    throw new Error(`${where}: proportion given for some streams but not for ${missing.join(', ')}`);
+    throw new MixerConfigError(where, {
+      kind: 'conflict',
+      detail: `proportion given for some streams but not for ${missing.join(', ')}`,
+    });
   }
 }

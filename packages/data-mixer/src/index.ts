@@ -7,10 +7,13 @@ export {
   DEFAULT_SHUFFLE_SEED,
   type LoaderConfig,
   type MixerConfig,
+  mixerConfig,
+  parseDataset,
   parseTrainLoader,
   STREAM_KEYS,
   type StreamConfig,
 } from './config.js';
+export { MixerConfigError, type MixerConfigProblem, type ValueRule } from './config-error.js';
 export { DataMixer, DEFAULT_PREFETCH } from './data-mixer.js';
 export { readJsonlDocuments } from './jsonl.js';
 export {
@@ -51,5 +54,5 @@ export {
   interpolate,
 } from './yaml/interpolate.js';
 export { parseYamlStrict } from './yaml/parse-strict.js';
-export { type DataRunConfig, expandPreset, loadDataRunConfig, parseDataRunConfig } from './yaml-config.js';
+export { type DataRunConfig, loadDataRunConfig, parseDataRunConfig } from './yaml-config.js';
 export { zstdCompress, zstdDecompress } from './zstd.js';

@@ -2,7 +2,6 @@
 // `max_seq_len`, `tokenizer` and `train_loader`. Other top-level keys belong to the trainer and are ignored here.
 import { readFileSync } from 'node:fs';
 import { type MixerConfig, parseTrainLoader } from './config.js';
-import { type PresetName, presetStreams } from './presets.js';
 import { interpolate } from './yaml/interpolate.js';
 import { parseYamlStrict } from './yaml/parse-strict.js';
 
@@ -32,30 +31,8 @@ export function parseDataRunConfig(text: string, file = 'config'): DataRunConfig
   if (typeof tokenizer?.['name'] !== 'string')
     throw new Error(`${file}: tokenizer.name must be a path to tokenizer.json`);
   if (resolved['train_loader'] === undefined) throw new Error(`${file}: no train_loader section`);
-  const loader = expandPreset(resolved['train_loader'], file);
   const fallback = typeof resolved['max_seq_len'] === 'number' ? resolved['max_seq_len'] : undefined;
-  return { mixer: parseTrainLoader(loader, fallback), tokenizerPath: tokenizer['name'] };
-}
-
-/**
- * `dataset: {preset: redpajama, root: DIR}` expands to the seven RedPajama streams under DIR; any other loader is
- * returned as it is. `file` prefixes errors.
- */
-export function expandPreset(loader: unknown, file: string): unknown {
-  const dataset = (loader as Record<string, unknown> | null)?.['dataset'] as
-    | Record<string, unknown>
-    | undefined;
-  if (!dataset || dataset['preset'] === undefined) return loader;
-  const { preset, root, ...rest } = dataset;
-  if (typeof root !== 'string')
-    throw new Error(`${file}: train_loader.dataset.preset needs root: <directory>`);
-  const streams = Object.fromEntries(
-    presetStreams(preset as PresetName, root).map((s) => [
-      s.name,
-      { local: s.local, proportion: s.proportion },
-    ]),
-  );
-  return { ...(loader as object), dataset: { ...rest, streams } };
+  return { mixer: parseTrainLoader(resolved['train_loader'], fallback), tokenizerPath: tokenizer['name'] };
 }
 
 export function loadDataRunConfig(path: string): DataRunConfig {

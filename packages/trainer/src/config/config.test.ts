@@ -1,7 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DATASET_KEYS, STREAM_KEYS } from '@mptjs/data-mixer';
+import {
+  DATASET_KEYS,
+  MixerConfigError,
+  mixerConfig,
+  parseTrainLoader,
+  STREAM_KEYS,
+} from '@mptjs/data-mixer';
 import { parseMptConfig } from '@mptjs/mpt-model';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -215,8 +221,14 @@ describe('llm-foundry YAML', () => {
     }
     for (const key of STREAM_KEYS) {
       if (key === 'local') continue;
+      // Proportions go on every stream or none (the mixer's rule, checked at load): null both streams' at once.
+      const streams = key === 'proportion' ? ['c4', 'cc'] : ['c4'];
       expect(
-        () => parseTrainConfig(MPT_1B, [`train_loader.dataset.streams.c4.${key}=null`]),
+        () =>
+          parseTrainConfig(
+            MPT_1B,
+            streams.map((s) => `train_loader.dataset.streams.${s}.${key}=null`),
+          ),
         key,
       ).not.toThrow();
     }
@@ -235,6 +247,87 @@ describe('llm-foundry YAML', () => {
     expect(() => parseTrainConfig(MPT_1B, ['train_loader.dataset.shuffle_block_size=0'])).toThrow(
       'config key "train_loader.dataset.shuffle_block_size" must be an integer >= 1, got 0',
     );
+  });
+
+  it("validates loader datasets once, at load, by the data mixer's rules in this config's words", () => {
+    const refuses = (overrides: string[], message: string) => {
+      const err = (() => {
+        try {
+          parseTrainConfig(MPT_1B, overrides);
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err, overrides.join(' ')).toBeInstanceOf(TrainConfigError);
+      expect((err as Error).message).toBe(message);
+      expect((err as Error).cause).toBeInstanceOf(MixerConfigError);
+    };
+    // Weights of 0 used to pass here and fail only when the mixer opened.
+    refuses(
+      ['train_loader.dataset.streams.c4.proportion=0'],
+      'config key "train_loader.dataset.streams.c4.proportion" must be a positive number, got 0',
+    );
+    refuses(
+      ['train_loader.dataset.streams.c4.proportion=null', 'train_loader.dataset.streams.c4.repeat=0'],
+      'config key "train_loader.dataset.streams.c4.repeat" must be a positive number, got 0',
+    );
+    refuses(
+      ['train_loader.dataset.streams.c4.proportion=null', 'train_loader.dataset.streams.c4.choose=0'],
+      'config key "train_loader.dataset.streams.c4.choose" must be an integer >= 1, got 0',
+    );
+    refuses(
+      ['train_loader.dataset.streams.c4.proportion=null'],
+      'config key "train_loader.dataset.streams": proportion given for some streams but not for c4',
+    );
+    refuses(
+      ['train_loader.dataset.streams.c4.repeat=2'],
+      'config key "train_loader.dataset.streams.c4": give only one of proportion, repeat, choose (got proportion, repeat)',
+    );
+    refuses(['train_loader.dataset.streams={}'], 'config key "train_loader.dataset.streams" is empty');
+    refuses(
+      ['train_loader.dataset.streams.c4.local=""'],
+      'config key "train_loader.dataset.streams.c4.local" must be a directory path, got ""',
+    );
+    refuses(
+      ['train_loader.dataset.streams.c4.split=3'],
+      'config key "train_loader.dataset.streams.c4.split" must be a string, got 3',
+    );
+    refuses(
+      ['train_loader.dataset.streams.c4=[1]'],
+      'config key "train_loader.dataset.streams.c4" must be a section (a mapping), got [1]',
+    );
+    refuses(['train_loader.dataset=null'], 'config key "train_loader.dataset" is required');
+    // eval_loader is read by the same rules, and its errors name eval_loader.
+    refuses(['eval_loader.dataset.shufle=true'], 'unknown config key "eval_loader.dataset.shufle"');
+    refuses(
+      ['eval_loader.dataset.shuffle=1'],
+      'config key "eval_loader.dataset.shuffle" must be true or false, got 1',
+    );
+    // A remote alone used to pass here; nothing is downloaded, so the mixer needs local data.
+    refuses(
+      ['eval_loader.dataset.local=null', 'eval_loader.dataset.remote=s3://bucket/c4'],
+      'config key "eval_loader.dataset" needs "streams", "local" or "preset"',
+    );
+    refuses(
+      ['train_loader.dataset.root=/data/rp'],
+      'config key "train_loader.dataset.root" is only used with "train_loader.dataset.preset"',
+    );
+    refuses(
+      ['train_loader.dataset.preset=pile', 'train_loader.dataset.root=/data/pile'],
+      'config key "train_loader.dataset.preset" must be one of "redpajama", got "pile"',
+    );
+  });
+
+  it('opens the mixer on what the data mixer parses from the same section', () => {
+    const { config, resolved } = parseTrainConfig(MPT_1B, ['train_loader.dataset.text_field=body']);
+    expect(mixerConfig(config.trainLoader.dataset)).toEqual(parseTrainLoader(resolved['train_loader'], 2048));
+    expect(mixerConfig(config.evalLoader!.dataset)).toEqual(
+      parseTrainLoader(resolved['eval_loader'], 2048, 'eval_loader'),
+    );
+    expect(mixerConfig(config.evalLoader!.dataset).streams).toEqual([
+      { name: 'default', local: './my-copy-c4', split: 'val_small' },
+    ]);
   });
 
   it('refuses --set through __proto__, which would otherwise change Object.prototype', () => {

@@ -232,9 +232,7 @@ export async function buildRun(opts: TrainOptions): Promise<Run> {
   );
 
   const trainStream = new BatchStream(
-    await loaders
-      .get(cfg.trainLoader.name)
-      .open(opts.resolved['train_loader'], cfg.tokenizer.name, seqLen, dataState),
+    await loaders.get(cfg.trainLoader.name).open(cfg.trainLoader, cfg.tokenizer.name, seqLen, dataState),
     deviceBatch,
     rank,
     worldSize,

@@ -9,8 +9,11 @@ import type { LossScalerOptions } from '../precision/index.js';
 
 export interface TrainOptions {
   config: TrainConfig;
-  /** The resolved config as a plain object (the loaders' sections are handed to the data mixer as written). */
-  resolved: Json;
+  /**
+   * The resolved config as a plain object, as `loadTrainConfig` returns it beside `config`. The run reads only
+   * `config` (the loaders open from their validated sections); accepted so that a loaded config passes as is.
+   */
+  resolved?: Json;
   /** Where metrics.jsonl, checkpoints/ and export/ go. */
   runDir: string;
   backend?: BackendRequest;

@@ -15,14 +15,13 @@ export const DEFAULT_EVAL_BATCHES = 8;
 /** Mean next-token loss over the eval split, overall and per stream (each sample weighs the same). */
 async function evalLoss(
   model: MPTModel,
-  loaderSection: unknown,
   cfg: TrainConfig,
   seqLen: number,
   host: ParameterHost<LmContext>,
 ): Promise<{ loss: number; perStream: Record<string, number> }> {
   const loader = cfg.evalLoader!;
   const stream = new BatchStream(
-    await loaders.get(loader.name).open(loaderSection, cfg.tokenizer.name, seqLen),
+    await loaders.get(loader.name).open(loader, cfg.tokenizer.name, seqLen),
     cfg.deviceEvalBatchSize,
   );
   const units = mptChainUnits(model, { withLoss: false });
@@ -73,7 +72,7 @@ export async function evaluate(run: Run): Promise<void> {
   const { cfg, timestamp } = run;
   if (!cfg.evalLoader) return;
   // Every rank runs the same eval batches (FSDP's gathers are collectives); rank 0 records them.
-  const r = await evalLoss(run.model, run.opts.resolved['eval_loader'], cfg, run.seqLen, run.host);
+  const r = await evalLoss(run.model, cfg, run.seqLen, run.host);
   const record: EvalMetrics = {
     step: timestamp.batches,
     eval_loss: r.loss,

@@ -7,7 +7,7 @@
 import { type AttentionImplName, attentionImplNames } from '@mptjs/alibi-attention';
 
 export type ModelType = 'mpt' | 'mosaic_gpt';
-/** `attn_impl`: a name registered with `@mptjs/alibi-attention`'s `registerAttentionImpl` (`torch`, `flash`, `triton`, ...). */
+/** `attn_impl`: a name in `@mptjs/alibi-attention`'s registry (`torch`, `flash`, `triton`, or one a user added). */
 export type AttnImpl = AttentionImplName;
 export type NormType = 'layernorm' | 'low_precision_layernorm';
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { type AttentionImpl, attentionImplEntry } from './attention-impls.js';
 import {
   type AttentionOptions,
   attentionReference,
@@ -13,10 +14,8 @@ import {
 } from './flash/register-flash-attention.js';
 import { decodeAttention, decodeAttentionApplies } from './wasm-kernels/decode-attention.js';
 
-/** `torch` is the plain-ops path; `flash`/`triton` (llm-foundry's names) and `auto` use the fused kernel on WebGPU. */
-export type AttentionImpl = 'torch' | 'flash' | 'triton' | 'auto';
-
 export interface AlibiAttentionOptions extends AttentionOptions {
+  /** A registered implementation's name (`torch`, `flash`, `triton`, ...) or `auto` (the default). */
   impl?: AttentionImpl;
   /**
    * `slopes` already on the device (`[H]`, float32; zeros for no ALiBi), for the fused kernel: a caller running
@@ -25,23 +24,29 @@ export interface AlibiAttentionOptions extends AttentionOptions {
   slopesTensor?: tf.Tensor;
 }
 
-/** Which implementation `alibiAttention` runs for this impl on the active backend. */
+/**
+ * Which path `alibiAttention` runs for this impl on the active backend: `fused` (the WebGPU kernel), `plain` (the
+ * plain ops) or `custom` (the function registered under that name). An unregistered name is an error.
+ */
 export function resolveAttentionImpl(
   impl: AttentionImpl = 'auto',
   backend = tf.getBackend(),
-): 'fused' | 'plain' {
-  return backend === 'webgpu' && impl !== 'torch' ? 'fused' : 'plain';
+): 'fused' | 'plain' | 'custom' {
+  const { path } = attentionImplEntry(impl);
+  if (typeof path === 'function') return 'custom';
+  return backend === 'webgpu' && path === 'fused' ? 'fused' : 'plain';
 }
 
 /**
  * The one-line notice for an explicit request of the fused kernel (`flash`/`triton`, as model cards set
- * `attn_impl`) on a backend that has none, or undefined when the request is honoured as asked.
+ * `attn_impl`, or a name registered with `noticeOnFallback`) on a backend that has none, or undefined when the
+ * request is honoured as asked.
  */
 export function attentionImplNotice(
   impl: AttentionImpl = 'auto',
   backend = tf.getBackend(),
 ): string | undefined {
-  if ((impl === 'flash' || impl === 'triton') && resolveAttentionImpl(impl, backend) === 'plain') {
+  if (attentionImplEntry(impl).noticeOnFallback && resolveAttentionImpl(impl, backend) === 'plain') {
     return `[mptjs] attn_impl=${impl}: the ${backend} backend has no fused attention kernel; using plain-ops attention`;
   }
   return undefined;
@@ -51,9 +56,9 @@ const noticed = new Set<string>();
 
 /**
  * Causal ALiBi attention over `[B, H, T, Dh]` tensors: the fused WebGPU kernel on the webgpu backend (unless
- * `impl: 'torch'`), the plain-ops reference elsewhere. Both are differentiable: under a gradient tape the fused
- * forward also keeps each row's log-sum-exp and its gradient is the fused backward kernel; the plain path is
- * differentiated by tfjs autodiff.
+ * `impl: 'torch'`), the plain-ops reference elsewhere, or the function registered under `impl`. Both built-in
+ * paths are differentiable: under a gradient tape the fused forward also keeps each row's log-sum-exp and its
+ * gradient is the fused backward kernel; the plain path is differentiated by tfjs autodiff.
  */
 export function alibiAttention(
   q: tf.Tensor,
@@ -66,6 +71,8 @@ export function alibiAttention(
     noticed.add(notice);
     console.warn(notice);
   }
+  const { path } = attentionImplEntry(options.impl ?? 'auto');
+  if (typeof path === 'function') return path(q, k, v, options);
   if (resolveAttentionImpl(options.impl) === 'plain') {
     // A decode step on wasm: one kernel over the cache instead of the plain ops.
     if (decodeAttentionApplies(q)) {

@@ -7,11 +7,20 @@ registerFlashAttentionKernel();
 
 export {
   type AlibiAttentionOptions,
-  type AttentionImpl,
   alibiAttention,
   attentionImplNotice,
   resolveAttentionImpl,
 } from './alibi-attention.js';
+export {
+  type AttentionFunction,
+  type AttentionImpl,
+  type AttentionImplEntry,
+  type AttentionImplName,
+  AUTO_ATTENTION_IMPL,
+  attentionImplEntry,
+  attentionImplNames,
+  registerAttentionImpl,
+} from './attention-impls.js';
 export {
   type AttentionOptions,
   attentionBackward,

@@ -1,3 +1,4 @@
+import { registerAttentionImpl } from '@mptjs/alibi-attention';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseMptConfig, toMptConfigJson } from './config.js';
 
@@ -50,6 +51,25 @@ describe('parseMptConfig', () => {
     expect(() =>
       parseMptConfig({ ...mosaic, model_type: 'mpt', attn_config: { alibi_bias_max: 'big' } }),
     ).toThrow('config key "attn_config.alibi_bias_max" must be a positive number, got "big"');
+  });
+
+  it("takes attn_impl from alibi-attention's registered names, in both dialects", () => {
+    expect(parseMptConfig(mosaic).attnImpl).toBe('torch');
+    expect(parseMptConfig({ ...mosaic, attn_impl: 'triton' }).attnImpl).toBe('triton');
+    const mpt = { ...mosaic, model_type: 'mpt' };
+    expect(() => parseMptConfig({ ...mpt, attn_config: { attn_impl: 'xformers' } })).toThrow(
+      'config key "attn_config.attn_impl" must be one of "torch", "flash", "triton", got "xformers"',
+    );
+    expect(() => parseMptConfig({ ...mosaic, attn_impl: 'auto' })).toThrow(
+      'config key "attn_impl" must be one of "torch", "flash", "triton", got "auto"',
+    );
+    registerAttentionImpl('xformers', { path: 'fused', noticeOnFallback: true });
+    const c = parseMptConfig({ ...mpt, attn_config: { attn_impl: 'xformers' } });
+    expect(c.attnImpl).toBe('xformers');
+    expect(toMptConfigJson(c)['attn_config']).toMatchObject({ attn_impl: 'xformers' });
+    expect(() => parseMptConfig({ ...mosaic, attn_impl: 'flex' })).toThrow(
+      'config key "attn_impl" must be one of "torch", "flash", "triton", "xformers", got "flex"',
+    );
   });
 
   it('bounds every size before anything is allocated, naming the key', () => {

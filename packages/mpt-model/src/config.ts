@@ -4,8 +4,11 @@
  * and writes the `mpt` one.
  */
 
+import { type AttentionImplName, attentionImplNames } from '@mptjs/alibi-attention';
+
 export type ModelType = 'mpt' | 'mosaic_gpt';
-export type AttnImpl = 'torch' | 'flash' | 'triton';
+/** `attn_impl`: a name in `@mptjs/alibi-attention`'s registry (`torch`, `flash`, `triton`, or one a user added). */
+export type AttnImpl = AttentionImplName;
 export type NormType = 'layernorm' | 'low_precision_layernorm';
 
 export interface MPTConfig {
@@ -219,7 +222,7 @@ export function parseMptConfig(json: unknown): MPTConfig {
       clipQkv: top.numOrNull('attn_clip_qkv', positive, 'a positive number or null'),
       softmaxScale: top.numOrNull('softmax_scale', positive, 'a positive number or null'),
       normType: top.bool('low_precision_layernorm', true) ? 'low_precision_layernorm' : 'layernorm',
-      attnImpl: top.oneOf('attn_impl', ['torch', 'flash', 'triton'] as const, DEFAULTS.attnImpl),
+      attnImpl: top.oneOf('attn_impl', attentionImplNames(), DEFAULTS.attnImpl),
       attnPdrop: top.num('attn_pdrop', 0, probability, 'in [0, 1)'),
       initStd: top.num('init_std', DEFAULTS.initStd, positive, 'a positive number'),
     };
@@ -245,7 +248,7 @@ export function parseMptConfig(json: unknown): MPTConfig {
       clipQkv: a.numOrNull('clip_qkv', positive, 'a positive number or null'),
       softmaxScale: a.numOrNull('softmax_scale', positive, 'a positive number or null'),
       normType: top.oneOf('norm_type', ['layernorm', 'low_precision_layernorm'] as const, DEFAULTS.normType),
-      attnImpl: a.oneOf('attn_impl', ['torch', 'flash', 'triton'] as const, DEFAULTS.attnImpl),
+      attnImpl: a.oneOf('attn_impl', attentionImplNames(), DEFAULTS.attnImpl),
       attnPdrop: a.num('attn_pdrop', 0, probability, 'in [0, 1)'),
       initStd: init?.num('init_std', DEFAULTS.initStd, positive, 'a positive number') ?? DEFAULTS.initStd,
     };

@@ -1,5 +1,10 @@
 import type { BackendRequest } from '@mptjs/kernels';
-import { backendHeapBytes, type OffloadMode, type QuantizeMode } from '@mptjs/mpt-model';
+import {
+  backendHeapBytes,
+  type OffloadMode,
+  type QuantizeMode,
+  type SamplingOptions,
+} from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Engine, TextTokenizer } from '../engine/types.js';
 import { UsageError } from '../errors.js';
@@ -8,14 +13,12 @@ import { openAiFinishReason } from '../http/run-choices.js';
 import { loadModel } from '../model/load-model.js';
 import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
 
-interface GenerateOptions {
+/** The command's options as commander parses them: `--top-p` is already mpt-model's `topP`, and so on. */
+interface GenerateOptions
+  extends Required<Pick<SamplingOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'>> {
   prompt?: string;
   promptIds?: number[];
   maxNewTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  repetitionPenalty: number;
   seed?: number;
   stop: string[];
   tokenizer?: string;

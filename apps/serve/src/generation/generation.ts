@@ -1,33 +1,28 @@
-import { DecodeSequence, type GeneratedToken, type SamplingOptions, type TextDelta } from '@mptjs/mpt-model';
+import {
+  DecodeSequence,
+  type DecodeSequenceOptions,
+  type GeneratedToken,
+  type SamplingOptions,
+  type TextDelta,
+} from '@mptjs/mpt-model';
 import type { TextTokenizer } from '../engine/types.js';
 import type { PromptScore } from './prompt-logprobs.js';
 
-export interface SamplingParams {
-  /** 0 means greedy (arg-max). */
-  temperature: number;
-  /** Keep only the k most likely tokens; 0 keeps all. */
-  topK: number;
-  /** Nucleus sampling threshold; 1 keeps all. */
-  topP: number;
-  /** HF/CTRL repetition penalty; 1 is off. */
-  repetitionPenalty?: number | undefined;
-  /** Seed of the sampling generator; a random one when not given. */
-  seed?: number | undefined;
-}
+/**
+ * What a request asks of sampling, in mpt-model's terms: its `SamplingOptions` (temperature, top-k, top-p,
+ * repetition penalty) and the seed of the sampling generator, which the server draws at random when not given.
+ */
+export type RequestSampling = SamplingOptions & Partial<Pick<DecodeSequenceOptions, 'seed'>>;
 
 /** A seed for requests that give none. */
 export function randomSeed(): number {
   return Math.floor(Math.random() * 2 ** 32);
 }
 
-export interface GenerationParams extends SamplingParams {
-  maxNewTokens: number;
-  stopStrings: readonly string[];
-  /** Token ids that end generation (EOS); they are not part of the text. */
-  stopIds: readonly number[];
-  /** Number of alternatives to report with each token's logprob; undefined reports no logprobs. */
-  logprobs?: number | undefined;
-}
+/** One sequence's sampling and its end rule and logprobs, as mpt-model's `DecodeSequence` takes them. */
+export interface GenerationParams
+  extends RequestSampling,
+    Pick<DecodeSequenceOptions, 'maxNewTokens' | 'stopStrings' | 'stopIds' | 'logprobs'> {}
 
 export interface GenerationObserver {
   onDelta?(delta: TextDelta, generation: Generation): void;
@@ -57,12 +52,7 @@ export class Generation extends DecodeSequence {
     private readonly observer: GenerationObserver = {},
   ) {
     super(promptIds, {
-      sampling: {
-        temperature: params.temperature,
-        topK: params.topK,
-        topP: params.topP,
-        repetitionPenalty: params.repetitionPenalty ?? 1,
-      } satisfies SamplingOptions,
+      sampling: params,
       seed: params.seed ?? randomSeed(),
       maxNewTokens: params.maxNewTokens,
       stopIds: params.stopIds,

@@ -4,7 +4,6 @@ import type { ScoredToken } from '@mptjs/mpt-model';
 import type { ChatMessage } from '../chat/template.js';
 import { badRequest } from '../errors.js';
 import type { Generation } from '../generation/generation.js';
-import { SAMPLING_FIELDS } from './completions.js';
 import type { ServeContext } from './context.js';
 import { checkMaxTokens, checkN, checkPromptBytes, checkPromptTokens } from './limits.js';
 import { checkModel, requestAbortSignal, sendJson } from './respond.js';
@@ -19,6 +18,7 @@ import {
   throwIfFailed,
   usageOf,
 } from './run-choices.js';
+import { requestSampling, SAMPLING_FIELDS } from './sampling-fields.js';
 import { SseStream, streamToEnd } from './sse.js';
 import { tokenString } from './token-text.js';
 import { optionalBoolean, optionalNumber, type Reader, readFields, wrongType } from './validate.js';
@@ -124,11 +124,7 @@ export async function handleChatCompletions(
   const prompts = [prompt];
   const params: ChoiceParams = {
     maxTokens: f.max_completion_tokens ?? f.max_tokens ?? ctx.limits.maxTokens ?? maxSeqLen,
-    temperature: f.temperature,
-    topP: f.top_p,
-    topK: Math.max(0, f.top_k),
-    repetitionPenalty: f.repetition_penalty,
-    seed: f.seed,
+    ...requestSampling(f),
     stop: [...new Set([...f.stop, ...ctx.chatTemplate.defaultStops])],
     n: f.n,
     logprobs: f.logprobs ? (f.top_logprobs ?? 0) : undefined,

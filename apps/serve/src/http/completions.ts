@@ -17,18 +17,10 @@ import {
   throwIfFailed,
   usageOf,
 } from './run-choices.js';
+import { requestSampling, SAMPLING_FIELDS } from './sampling-fields.js';
 import { SseStream, streamToEnd } from './sse.js';
 import { tokenString } from './token-text.js';
-import {
-  optionalBoolean,
-  optionalNumber,
-  optionalString,
-  type Reader,
-  readFields,
-  stopStrings,
-  streamOptions,
-  wrongType,
-} from './validate.js';
+import { optionalBoolean, optionalNumber, type Reader, readFields, wrongType } from './validate.js';
 
 /** `prompt`: a string, a list of strings, a token id array, or a list of token id arrays. */
 function promptField(): Reader<string[] | number[][]> {
@@ -43,21 +35,6 @@ function promptField(): Reader<string[] | number[][]> {
     return wrongType(p, 'a string, a list of strings, a token id array or a list of token id arrays', v);
   };
 }
-
-/** Sampling fields shared by completions and chat. */
-export const SAMPLING_FIELDS = {
-  model: optionalString(),
-  temperature: optionalNumber(1, { min: 0, max: 2 }),
-  top_p: optionalNumber(1, { min: 0, max: 1, minExclusive: true }),
-  top_k: optionalNumber(0, { min: -1, max: 1_000_000, integer: true }),
-  repetition_penalty: optionalNumber(1, { min: 0, max: 100, minExclusive: true }),
-  stop: stopStrings(),
-  seed: optionalNumber(undefined, { min: -(2 ** 53), max: 2 ** 53, integer: true }),
-  n: optionalNumber(1, { min: 1, max: 1_000_000, integer: true }),
-  stream: optionalBoolean(false),
-  stream_options: streamOptions(),
-  user: optionalString(),
-};
 
 const COMPLETION_FIELDS = {
   ...SAMPLING_FIELDS,
@@ -120,11 +97,7 @@ export async function handleCompletions(
   }
   const params: ChoiceParams = {
     maxTokens: f.max_tokens,
-    temperature: f.temperature,
-    topP: f.top_p,
-    topK: Math.max(0, f.top_k),
-    repetitionPenalty: f.repetition_penalty,
-    seed: f.seed,
+    ...requestSampling(f),
     stop: f.stop,
     n: f.n,
     logprobs: f.logprobs,

@@ -1,6 +1,6 @@
 import type { FinishReason } from '@mptjs/mpt-model';
 import { ApiError, badRequest } from '../errors.js';
-import { Generation, type GenerationObserver, type SamplingParams } from '../generation/generation.js';
+import { Generation, type GenerationObserver, type RequestSampling } from '../generation/generation.js';
 import type { PromptScore } from '../generation/prompt-logprobs.js';
 import {
   EngineFailedError,
@@ -10,7 +10,8 @@ import {
 } from '../scheduler/scheduler.js';
 import type { ServeContext } from './context.js';
 
-export interface ChoiceParams extends SamplingParams {
+/** A request's choices: its sampling (mpt-model's options and the seed) and OpenAI's count, budget and stops. */
+export interface ChoiceParams extends RequestSampling {
   maxTokens: number;
   stop: readonly string[];
   n: number;

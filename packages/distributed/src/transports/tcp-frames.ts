@@ -8,7 +8,7 @@ import { giveSegment, takeSegment } from '../segment-pool.js';
 
 const HEADER_BYTES = 24;
 
-if (endianness() !== 'LE') throw new Error('@mptjs/fsdp TCP frames assume a little-endian machine');
+if (endianness() !== 'LE') throw new Error('@mptjs/distributed TCP frames assume a little-endian machine');
 
 export function writeFrame(socket: Socket, frame: Frame): void {
   const meta = frame.meta ? Buffer.from(frame.meta, 'utf8') : null;

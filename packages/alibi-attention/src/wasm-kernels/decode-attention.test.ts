@@ -82,9 +82,9 @@ describe('decode attention kernel on wasm', () => {
   });
 
   it('ships the bytes a fresh assembly of the .wat source gives', () => {
-    // The workspace's wat build script (@mptjs/kernels), run on this package with --check.
+    // The workspace's wat build tool (tools/build), run on this package with --check.
     const packageDir = fileURLToPath(new URL('../../', import.meta.url));
-    const script = fileURLToPath(new URL('../../../kernels/scripts/build-wasm-kernels.mjs', import.meta.url));
+    const script = fileURLToPath(new URL('../../../../tools/build/build-wasm-kernels.mjs', import.meta.url));
     const out = execFileSync(process.execPath, [script, packageDir, '--check'], { encoding: 'utf8' });
     expect(out).toContain('up to date');
   });

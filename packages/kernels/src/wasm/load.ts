@@ -2,7 +2,7 @@
  * Instantiates our WebAssembly SIMD kernels against the memory of a tfjs-wasm backend, so they read and write
  * tensors in place (a tensor's bytes sit at its `memoryOffset` in that memory). One instance per memory object
  * and module; null where the runtime lacks SIMD or the memory cannot be imported, and callers then fall back
- * to tfjs's own kernels. Modules come from a table that scripts/build-wasm-kernels.mjs generates: this
+ * to tfjs's own kernels. Modules come from a table that tools/build/build-wasm-kernels.mjs generates: this
  * package's by default; another package (the attention kernels) passes its own.
  */
 import { WASM_KERNELS } from '../wasm-kernels.generated.js';

@@ -108,8 +108,12 @@ describe('SIMD batched matmul on wasm', () => {
   });
 
   it('ships the bytes a fresh assembly of the .wat sources gives', () => {
-    const script = fileURLToPath(new URL('../../../scripts/build-wasm-kernels.mjs', import.meta.url));
-    const out = execFileSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
+    // The workspace's wat build tool (tools/build), run on this package with --check.
+    const packageDir = fileURLToPath(new URL('../../../', import.meta.url));
+    const script = fileURLToPath(
+      new URL('../../../../../tools/build/build-wasm-kernels.mjs', import.meta.url),
+    );
+    const out = execFileSync(process.execPath, [script, packageDir, '--check'], { encoding: 'utf8' });
     expect(out).toContain('up to date');
   });
 });

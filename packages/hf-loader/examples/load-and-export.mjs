@@ -9,7 +9,7 @@ import {
 } from '@mptjs/hf-loader';
 
 // A hub id (downloaded into ~/.cache/huggingface/hub, or $HF_HOME/hub) or a local directory.
-const dir = await resolveModel(process.argv[2] ?? 'fixtures/mosaic-6heads');
+const dir = await resolveModel(process.argv[2] ?? 'tools/test-fixtures/fixtures/mosaic-6heads');
 const { config, stateDict, source } = await loadCheckpoint(dir);
 console.log(source, config.dModel, stateDict.get('transformer.blocks.0.ffn.up_proj.weight')?.shape);
 

@@ -1,9 +1,11 @@
 // Loads an MPT checkpoint (config.json + model.safetensors) and a tokenizer.json from URLs, generates greedily
 // on WebGPU (falling back to wasm), streams the text into the page, and tokenizes the prompt as you type.
 // URL parameters (used by the test): ?model=URL&tokenizer=URL&backend=webgpu|wasm|cpu&prompt_ids=1,2,3
-//   &max_new=N&autorun=1
+//   &max_new=N&engine=auto|recorded|tfjs&autorun=1
+// On webgpu the continuation runs through the model's recorded decode step (one submit per token, the token
+// chosen on the GPU); elsewhere, or with engine=tfjs, through the tfjs decode path.
 import { selectBackend } from '@mptjs/kernels';
-import { generate, MPTModel, parseMptConfig } from '@mptjs/mpt-model';
+import { generate, MPTModel, parseMptConfig, RecordedDecodeError } from '@mptjs/mpt-model';
 import { Tokenizer } from '@mptjs/tokenizer';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { parseSafetensors } from './safetensors.js';
@@ -15,6 +17,7 @@ for (const [param, id] of [
   ['tokenizer', 'tokenizer-url'],
   ['backend', 'backend'],
   ['max_new', 'max-new'],
+  ['engine', 'engine'],
 ]) {
   if (params.has(param)) $(id).value = params.get(param);
 }
@@ -98,7 +101,7 @@ async function run() {
   const stream = tokenizer?.decodeStream();
   const ids = [];
   const t0 = performance.now();
-  const result = await generate(model, prompt, {
+  const options = {
     maxNewTokens: Number($('max-new').value),
     greedy: true,
     onToken: ({ token }) => {
@@ -106,14 +109,27 @@ async function run() {
       $('output').textContent += stream ? (stream.step(token) ?? '') : `${token} `;
       $('out-ids').textContent = `[${ids.join(', ')}]`;
     },
-  });
+  };
+  const asked = $('engine').value;
+  let engine = asked === 'auto' ? (backendName === 'webgpu' ? 'recorded' : 'tfjs') : asked;
+  let result;
+  try {
+    result = await generate(model, prompt, { ...options, engine });
+  } catch (err) {
+    // `auto` falls back when the adapter cannot build the recorded step (before any token was produced).
+    if (!(asked === 'auto' && err instanceof RecordedDecodeError && ids.length === 0)) throw err;
+    console.log(`[page] recorded decode unavailable (${err.message}); using the tfjs decode path`);
+    engine = 'tfjs';
+    result = await generate(model, prompt, { ...options, engine });
+  }
+  document.body.dataset.engine = engine;
   if (stream) $('output').textContent += stream.flush();
   const secs = (performance.now() - t0) / 1000;
   $('out-ids').dataset.ids = JSON.stringify(result.tokens);
   document.body.dataset.state = 'done';
   $('generate').disabled = false;
   status(
-    `backend ${backendName}: ${result.tokens.length} tokens in ${secs.toFixed(2)} s (${result.finishReason})`,
+    `backend ${backendName}, ${engine} decode: ${result.tokens.length} tokens in ${secs.toFixed(2)} s (${result.finishReason})`,
   );
 }
 

@@ -92,9 +92,30 @@ try {
   const { Tokenizer } = await import(join(repo, 'packages/tokenizer/dist/index.js'));
   const tok = Tokenizer.fromJSON(readFileSync(join(dist, 'tokenizer.json'), 'utf8'));
   const cases = [
-    { model: 'mpt-f32', backend: 'webgpu', prompt: [5, 17, 301, 42, 9], maxNew: 16 },
-    { model: 'mpt-f32', backend: 'wasm', prompt: [5, 17, 301, 42, 9], maxNew: 16 },
-    { model: 'mpt-tiny-mosaic', backend: 'webgpu', text: 'The capital of France is', maxNew: 12 },
+    // On webgpu the page decodes through the recorded step by default; engine=tfjs keeps the tfjs path tested.
+    {
+      model: 'mpt-f32',
+      backend: 'webgpu',
+      prompt: [5, 17, 301, 42, 9],
+      maxNew: 16,
+      expectEngine: 'recorded',
+    },
+    {
+      model: 'mpt-f32',
+      backend: 'webgpu',
+      engine: 'tfjs',
+      prompt: [5, 17, 301, 42, 9],
+      maxNew: 16,
+      expectEngine: 'tfjs',
+    },
+    { model: 'mpt-f32', backend: 'wasm', prompt: [5, 17, 301, 42, 9], maxNew: 16, expectEngine: 'tfjs' },
+    {
+      model: 'mpt-tiny-mosaic',
+      backend: 'webgpu',
+      text: 'The capital of France is',
+      maxNew: 12,
+      expectEngine: 'recorded',
+    },
     // A browser without WebGPU: the page asks for webgpu and must fall back to wasm.
     {
       model: 'mpt-f32',
@@ -103,10 +124,11 @@ try {
       maxNew: 16,
       noGpu: true,
       expectBackend: 'wasm',
+      expectEngine: 'tfjs',
     },
   ];
   for (const c of cases) {
-    const name = `${c.model} on ${c.backend}${c.noGpu ? ' (browser without WebGPU)' : ''}`;
+    const name = `${c.model} on ${c.backend}${c.engine ? ` (engine ${c.engine})` : ''}${c.noGpu ? ' (browser without WebGPU)' : ''}`;
     const page = await (c.noGpu ? noGpuBrowser : browser).newPage();
     const logs = [];
     page.on('console', (m) => logs.push(m.text()));
@@ -116,6 +138,7 @@ try {
       backend: c.backend,
       max_new: String(c.maxNew),
     });
+    if (c.engine) q.set('engine', c.engine);
     if (c.prompt) q.set('prompt_ids', c.prompt.join(','));
     if (!c.text) q.set('autorun', '1');
     const t0 = Date.now();
@@ -140,11 +163,13 @@ try {
       const ids = JSON.parse(await page.getAttribute('#out-ids', 'data-ids'));
       const backend = await page.getAttribute('body', 'data-backend');
       if (c.expectBackend) assert.equal(backend, c.expectBackend, `${name}: backend`);
+      const engine = await page.getAttribute('body', 'data-engine');
+      assert.equal(engine, c.expectEngine, `${name}: decode engine`);
       const expected = nodeGreedy(join(dist, 'models', c.model), c.prompt, c.maxNew);
       const text = await page.textContent('#output');
       assert.deepEqual(ids, expected, `${name}: browser greedy ids vs mptjs-serve`);
       console.log(
-        `ok   ${name}: ran on ${backend}; ${ids.length} ids equal mptjs-serve's (${((Date.now() - t0) / 1000).toFixed(1)}s)` +
+        `ok   ${name}: ran on ${backend} (${engine} decode); ${ids.length} ids equal mptjs-serve's (${((Date.now() - t0) / 1000).toFixed(1)}s)` +
           `${c.text ? `; live ids [${c.prompt}] equal Node's; text ${JSON.stringify(text)}` : ''}`,
       );
       const adapterLine = logs.find((l) => l.startsWith('[mptjs] backend='));

@@ -99,5 +99,6 @@ export {
   type WasmBackendLike,
   type WasmModuleTable,
 } from './wasm/load.js';
+export { registerWasmKernels, wasmModuleRuns } from './wasm/register.js';
 export { fusedKernelsAvailable, registerFusedKernels } from './webgpu/fused-kernels.js';
 export type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu/program-like.js';

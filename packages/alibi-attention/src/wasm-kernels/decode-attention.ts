@@ -9,8 +9,9 @@ import {
   addressOf,
   backendMemory,
   kernelsFor,
+  registerWasmKernels,
   type WasmBackendLike,
-  wasmSimdKernelsOn,
+  wasmModuleRuns,
 } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { WASM_KERNELS } from '../wasm-kernels.generated.js';
@@ -98,12 +99,7 @@ function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
 
 /** Registers the wasm kernel (idempotent). */
 export function registerDecodeAttentionKernel(): void {
-  if (tf.getKernel(DECODE_ATTENTION_KERNEL, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: DECODE_ATTENTION_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: decodeAttentionWasm as unknown as tf.KernelFunc,
-  });
+  registerWasmKernels({ [DECODE_ATTENTION_KERNEL]: decodeAttentionWasm });
 }
 
 /**
@@ -111,10 +107,9 @@ export function registerDecodeAttentionKernel(): void {
  * nothing taped (no gradient). The caller checks that attention is causal without a key mask.
  */
 export function decodeAttentionApplies(q: tf.Tensor): boolean {
-  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
   if (q.rank !== 4 || q.shape[2] !== 1 || q.dtype !== 'float32') return false;
   if (tf.engine().state.gradientDepth !== 0) return false;
-  return kernelsFor(tf.backend() as unknown as WasmBackendLike, 'decode-attention', WASM_KERNELS) !== null;
+  return wasmModuleRuns('decode-attention', WASM_KERNELS);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
-import { wasmSimdKernelsOn } from '../matmul/wasm.js';
+import { registerWasmKernels, wasmModuleRuns } from '../../wasm/register.js';
 
 /** `p, g, m, v` (float32, one shape) -> `[p', m', v']`; attrs as `AdamWStep`. */
 export const ADAMW_UPDATE_KERNEL = 'AdamWUpdateSimd';
@@ -69,15 +69,8 @@ function adamwUpdate(args: KernelArgs): tf.TensorInfo[] {
 
 /** Whether `adamwUpdateSimd` runs here: wasm with SIMD and a reachable memory, our wasm kernels not off. */
 export function adamwKernelAvailable(): boolean {
-  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
-  if (kernelsFor<AdamWExports>(tf.backend() as unknown as WasmBackendLike, 'adamw') === null) return false;
-  if (!tf.getKernel(ADAMW_UPDATE_KERNEL, 'wasm')) {
-    tf.registerKernel({
-      kernelName: ADAMW_UPDATE_KERNEL,
-      backendName: 'wasm',
-      kernelFunc: adamwUpdate as unknown as tf.KernelFunc,
-    });
-  }
+  if (!wasmModuleRuns('adamw')) return false;
+  registerWasmKernels({ [ADAMW_UPDATE_KERNEL]: adamwUpdate });
   return true;
 }
 

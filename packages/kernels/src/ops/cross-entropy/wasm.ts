@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
-import { wasmSimdKernelsOn } from '../matmul/wasm.js';
+import { registerWasmKernels, wasmModuleRuns } from '../../wasm/register.js';
 
 /** `z [rows, cols]`, `pick [cols]` int32 -> `[3, cols]`: max, sum of exp(z - max), `z[pick[c], c]` (0 if none). */
 export const CROSS_ENTROPY_COLUMN_STATS_KERNEL = 'CrossEntropyColumnStats';
@@ -74,16 +74,9 @@ function columnGrad(args: KernelArgs): tf.TensorInfo {
 
 /** Registers both kernels for the wasm backend (idempotent). */
 export function registerCrossEntropyColumnKernels(): void {
-  if (tf.getKernel(CROSS_ENTROPY_COLUMN_STATS_KERNEL, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: CROSS_ENTROPY_COLUMN_STATS_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: columnStats as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: CROSS_ENTROPY_COLUMN_GRAD_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: columnGrad as unknown as tf.KernelFunc,
+  registerWasmKernels({
+    [CROSS_ENTROPY_COLUMN_STATS_KERNEL]: columnStats,
+    [CROSS_ENTROPY_COLUMN_GRAD_KERNEL]: columnGrad,
   });
 }
 
@@ -92,9 +85,7 @@ export function registerCrossEntropyColumnKernels(): void {
  * and our wasm kernels are not switched off (`setWasmSimdMatMul('off')`).
  */
 export function crossEntropyColumnKernelsAvailable(): boolean {
-  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
-  const backend = tf.backend() as unknown as WasmBackendLike;
-  if (kernelsFor<CrossEntropyExports>(backend, 'cross-entropy') === null) return false;
+  if (!wasmModuleRuns('cross-entropy')) return false;
   registerCrossEntropyColumnKernels();
   return true;
 }

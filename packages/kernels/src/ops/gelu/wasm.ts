@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
-import { wasmSimdKernelsOn } from '../matmul/wasm.js';
+import { registerWasmKernels, wasmModuleRuns } from '../../wasm/register.js';
 
 /** `x` -> `x Phi(x)` (float32, any shape). */
 export const GELU_ERF_KERNEL = 'GeluErfSimd';
@@ -57,23 +57,12 @@ function geluGrad(args: KernelArgs): tf.TensorInfo {
 
 /** Registers both kernels for the wasm backend (idempotent). */
 export function registerGeluKernels(): void {
-  if (tf.getKernel(GELU_ERF_KERNEL, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: GELU_ERF_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: gelu as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: GELU_ERF_GRAD_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: geluGrad as unknown as tf.KernelFunc,
-  });
+  registerWasmKernels({ [GELU_ERF_KERNEL]: gelu, [GELU_ERF_GRAD_KERNEL]: geluGrad });
 }
 
 /** Whether `geluErfSimd` runs here: wasm with SIMD and a reachable memory, our wasm kernels not switched off. */
 export function geluKernelsAvailable(): boolean {
-  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
-  if (kernelsFor<GeluExports>(tf.backend() as unknown as WasmBackendLike, 'gelu') === null) return false;
+  if (!wasmModuleRuns('gelu')) return false;
   registerGeluKernels();
   return true;
 }

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
+import { registerWasmKernels } from '../../wasm/register.js';
 import { INT8_MATMUL_W8A8_KERNEL, int8MatrixPlan, registerInt8WebGpuKernels } from './webgpu.js';
 import { INT8_ROWS_MAX } from './webgpu-programs.js';
 
@@ -201,17 +202,7 @@ function int8LinearWasm(args: KernelArgs) {
 
 /** Registers the wasm kernel once (idempotent). */
 export function registerInt8LinearKernel(): void {
-  if (tf.getKernel(INT8_LINEAR_KERNEL, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: INT8_LINEAR_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: int8LinearWasm as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: INT8_DEQUANTIZE_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: int8DequantizeWasm as unknown as tf.KernelFunc,
-  });
+  registerWasmKernels({ [INT8_LINEAR_KERNEL]: int8LinearWasm, [INT8_DEQUANTIZE_KERNEL]: int8DequantizeWasm });
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
-import { wasmSimdKernelsOn } from '../matmul/wasm.js';
+import { registerWasmKernels, wasmModuleRuns } from '../../wasm/register.js';
 
 /** `x [rows, d]`, `weight [d]`, optional `bias [d]` -> LayerNorm over the last axis; attr `eps`. */
 export const LAYER_NORM_ROWS_KERNEL = 'LayerNormRowsSimd';
@@ -46,19 +46,12 @@ function layerNormWasm(args: KernelArgs): tf.TensorInfo {
 
 /** Registers the wasm kernel (idempotent). */
 export function registerLayerNormRowsKernel(): void {
-  if (tf.getKernel(LAYER_NORM_ROWS_KERNEL, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: LAYER_NORM_ROWS_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: layerNormWasm as unknown as tf.KernelFunc,
-  });
+  registerWasmKernels({ [LAYER_NORM_ROWS_KERNEL]: layerNormWasm });
 }
 
 /** Whether `layerNormRows` runs here: wasm with SIMD and a reachable memory, our wasm kernels not switched off. */
 export function layerNormRowsAvailable(): boolean {
-  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
-  if (kernelsFor<LayerNormExports>(tf.backend() as unknown as WasmBackendLike, 'layer-norm') === null)
-    return false;
+  if (!wasmModuleRuns('layer-norm')) return false;
   registerLayerNormRowsKernel();
   return true;
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
-import { wasmSimdKernelsOn } from '../matmul/wasm.js';
+import { registerWasmKernels, wasmModuleRuns } from '../../wasm/register.js';
 
 /** `x [m, k]`, `w [n, k]` -> `x . w^T [m, n]`, float32. */
 export const GEMV_KERNEL = 'GemvSimd';
@@ -52,18 +52,12 @@ function gemvWasm(args: KernelArgs): tf.TensorInfo {
 
 /** Registers the wasm kernel (idempotent). */
 export function registerGemvKernel(): void {
-  if (tf.getKernel(GEMV_KERNEL, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: GEMV_KERNEL,
-    backendName: 'wasm',
-    kernelFunc: gemvWasm as unknown as tf.KernelFunc,
-  });
+  registerWasmKernels({ [GEMV_KERNEL]: gemvWasm });
 }
 
 /** Whether `gemvSimd` runs here: wasm with SIMD and a reachable memory, our wasm kernels not switched off. */
 export function gemvKernelsAvailable(): boolean {
-  if (tf.getBackend() !== 'wasm' || !wasmSimdKernelsOn()) return false;
-  if (kernelsFor<GemvExports>(tf.backend() as unknown as WasmBackendLike, 'gemv') === null) return false;
+  if (!wasmModuleRuns('gemv')) return false;
   registerGemvKernel();
   return true;
 }

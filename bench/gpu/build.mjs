@@ -2,12 +2,11 @@
 // built dist (run `pnpm build` first), Dawn's native addon laid out as a `webgpu` package beside the bundle, the
 // Vulkan loader and a libstdc++ from this machine for targets that lack them, run.sh, and the PyTorch reference.
 // Usage: node bench/gpu/build.mjs [--out DIR]   (default bench/gpu/dist)
-import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { copyWebgpuPackage, dawnAddon, gitCommit, loadEsbuild, nodeBundle } from './bundle.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -27,46 +26,17 @@ for (const p of packages) {
   }
 }
 
-// esbuild comes with tsup; resolve it from there rather than adding a dependency.
-const rootRequire = createRequire(join(root, 'package.json'));
-const esbuild = createRequire(rootRequire.resolve('tsup'))('esbuild');
-
-// The `webgpu` package: its index.js loads dist/<platform>-<arch>/dawn.node relative to itself.
-const kernelsRequire = createRequire(join(root, 'packages/kernels/package.json'));
-const webgpuDir = dirname(kernelsRequire.resolve('webgpu'));
-const dawn = join(webgpuDir, 'dist', 'linux-x64', 'dawn.node');
-if (!existsSync(dawn)) fail(`Dawn's linux-x64 addon is missing at ${dawn}`);
+const esbuild = loadEsbuild(root);
+const webgpu = dawnAddon(root, fail);
 
 rmSync(out, { recursive: true, force: true });
-mkdirSync(join(out, 'node_modules/webgpu/dist/linux-x64'), { recursive: true });
 mkdirSync(join(out, 'lib'), { recursive: true });
 mkdirSync(join(out, 'compat'), { recursive: true });
 
 await esbuild.build({
+  ...nodeBundle,
   entryPoints: [join(here, 'kit.mjs')],
   outfile: join(out, 'mptjs-gpu-kit.mjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  // Dawn is loaded at run time from node_modules/webgpu beside the bundle; the Rust tokenizer binding is only
-  // imported (dynamically) by the data mixer when it tokenizes text, which the kit never does.
-  external: ['webgpu', 'tokenizers'],
-  // tfjs marks its backend entry points side-effect free, which would drop their registration imports.
-  ignoreAnnotations: true,
-  // Bundled CommonJS (tfjs-backend-wasm's loader) expects these in scope.
-  banner: {
-    js: [
-      "import { createRequire as __kitCreateRequire } from 'node:module';",
-      "import { fileURLToPath as __kitFileURLToPath } from 'node:url';",
-      "import { dirname as __kitDirname } from 'node:path';",
-      'const require = __kitCreateRequire(import.meta.url);',
-      'const __filename = __kitFileURLToPath(import.meta.url);',
-      'const __dirname = __kitDirname(__filename);',
-    ].join('\n'),
-  },
-  logLevel: 'warning',
-  legalComments: 'none',
 });
 
 // The PyTorch reference (run.sh runs it with the target's python3 and torch) and the step that merges its
@@ -83,9 +53,7 @@ await esbuild.build({
 });
 copyFileSync(join(here, 'pytorch_reference.py'), join(out, 'pytorch_reference.py'));
 
-copyFileSync(join(webgpuDir, 'index.js'), join(out, 'node_modules/webgpu/index.js'));
-copyFileSync(join(webgpuDir, 'package.json'), join(out, 'node_modules/webgpu/package.json'));
-copyFileSync(dawn, join(out, 'node_modules/webgpu/dist/linux-x64/dawn.node'));
+copyWebgpuPackage(webgpu, out);
 
 // Dawn dlopens libvulkan.so.1; GPU containers often carry the driver's ICD but no loader.
 const notes = [];
@@ -119,12 +87,7 @@ copyFileSync(join(here, 'run.sh'), join(out, 'run.sh'));
 chmodSync(join(out, 'run.sh'), 0o755);
 copyFileSync(join(here, 'README.md'), join(out, 'README.md'));
 
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-} catch {
-  // Not a git checkout: the build still works, only unlabelled.
-}
+const commit = gitCommit(root);
 writeFileSync(
   join(out, 'BUILD.json'),
   `${JSON.stringify({ kit: 'mptjs-gpu-kit', commit, built_at: new Date().toISOString(), notes }, null, 2)}\n`,

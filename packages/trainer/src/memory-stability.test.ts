@@ -19,7 +19,7 @@ async function memoryPerStep(backend: 'wasm' | 'webgpu', steps: number): Promise
   const every = Math.max(2, Math.floor(steps / 4));
   const configPath = writeTinyRun(dir, { maxDuration: `${steps}ba`, saveInterval: `${every}ba` });
   // A smaller model than the tiny run's default keeps the steps quick; eval and checkpoints still happen.
-  const { config, resolved } = loadTrainConfig(configPath, [
+  const { config } = loadTrainConfig(configPath, [
     'model.d_model=16',
     'model.n_heads=2',
     'model.n_layers=1',
@@ -30,7 +30,6 @@ async function memoryPerStep(backend: 'wasm' | 'webgpu', steps: number): Promise
   const perStep: tf.MemoryInfo[] = [];
   await train({
     config,
-    resolved,
     runDir: join(dir, 'run'),
     backend,
     log: (line) => {

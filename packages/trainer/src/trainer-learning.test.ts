@@ -10,8 +10,8 @@ import { readMetrics } from './metrics/metrics-log.js';
 import { train } from './trainer.js';
 
 async function trainQuietly(configPath: string, runDir: string, overrides: string[]) {
-  const { config, resolved } = loadTrainConfig(configPath, overrides);
-  await train({ config, resolved, runDir, backend: 'wasm', log: () => {} });
+  const { config } = loadTrainConfig(configPath, overrides);
+  await train({ config, runDir, backend: 'wasm', log: () => {} });
   return readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => 'loss' in r) as {
     step: number;
     loss: number;

@@ -16,11 +16,10 @@ async function run(
   autoresume = false,
   terminal?: string[],
 ) {
-  const { config, resolved } = loadTrainConfig(configPath, overrides);
+  const { config } = loadTrainConfig(configPath, overrides);
   const lines: string[] = [];
   const result = await train({
     config,
-    resolved,
     runDir,
     backend: 'wasm',
     autoresume,

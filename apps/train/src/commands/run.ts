@@ -132,7 +132,6 @@ export function addRunCommand(program: Command): void {
       try {
         const result = await train({
           config,
-          resolved,
           runDir: flags.runDir,
           backend,
           autoresume: (flags.autoresume ?? config.autoresume) || restart !== undefined,

@@ -69,13 +69,12 @@ describe('lossCurveHtml', () => {
 describe('train() progress and loss curve (tiny MPT, wasm)', () => {
   it('draws a live bar when given a terminal and writes RUN_DIR/loss-curve.html at the end', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mptjs-progress-'));
-    const { config, resolved } = loadTrainConfig(writeTinyRun(dir, { maxDuration: '4ba' }));
+    const { config } = loadTrainConfig(writeTinyRun(dir, { maxDuration: '4ba' }));
     const lines: string[] = [];
     let tty = '';
     const runDir = join(dir, 'run');
     await train({
       config,
-      resolved,
       runDir,
       backend: 'wasm',
       log: (l) => lines.push(l),

@@ -22,7 +22,7 @@ async function run(
   const dir = mkdtempSync(join(tmpdir(), `mptjs-precision-${precision}-`));
   const configPath = writeTinyRun(dir, { maxDuration: '6ba', saveInterval: '3ba' });
   // d_model 64: every product of the step is big enough for the f16 GEMM.
-  const { config, resolved } = loadTrainConfig(configPath, [
+  const { config } = loadTrainConfig(configPath, [
     `precision=${precision}`,
     'model.d_model=64',
     ...overrides,
@@ -30,7 +30,6 @@ async function run(
   const lines: string[] = [];
   const result = await train({
     config,
-    resolved,
     runDir: join(dir, 'run'),
     backend,
     log: (l) => lines.push(l),

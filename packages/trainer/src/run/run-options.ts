@@ -3,17 +3,11 @@ import type { BackendInfo, BackendRequest } from '@mptjs/kernels';
 import type { ChainUnit, MPTModel, ParameterHost } from '@mptjs/mpt-model';
 import type { Timestamp } from '../config/duration.js';
 import type { TrainConfig } from '../config/schema.js';
-import type { Json } from '../config/section.js';
 import type { LmContext } from '../driver/mpt-units.js';
 import type { LossScalerOptions } from '../precision/index.js';
 
 export interface TrainOptions {
   config: TrainConfig;
-  /**
-   * The resolved config as a plain object, as `loadTrainConfig` returns it beside `config`. The run reads only
-   * `config` (the loaders open from their validated sections); accepted so that a loaded config passes as is.
-   */
-  resolved?: Json;
   /** Where metrics.jsonl, checkpoints/ and export/ go. */
   runDir: string;
   backend?: BackendRequest;

@@ -284,7 +284,7 @@ export class MPTModel {
 
   /** An empty KV cache for this model (one per sequence or per batch of sequences decoded together). */
   newCache(): KVCache {
-    // On webgpu the cache is preallocated and written in place (see `KVCacheOptions.preallocate`).
+    // On webgpu and wasm the cache is preallocated and written in place (see `KVCacheOptions.preallocate`).
     return new KVCache(this.config.nLayers, { preallocate: { maxLength: this.config.maxSeqLen } });
   }
 
@@ -410,7 +410,8 @@ export class MPTModel {
         cache,
       };
       // On webgpu (preallocated cache), upload the slopes once per step rather than once per block.
-      if (cache.inPlace && this.slopes) ctx.slopesTensor = tf.tensor1d(this.slopes);
+      if (cache.inPlace && this.slopes && tf.getBackend() === 'webgpu')
+        ctx.slopesTensor = tf.tensor1d(this.slopes);
       return this.run(x, ctx, lastOnly);
     });
   }

@@ -66,7 +66,7 @@ export function blockForward(
     // QK-LayerNorm runs over the whole d_model vector, before the heads are split.
     if (p.qLn) q = layerNorm(q, p.qLn, eps);
     if (p.kLn) k = layerNorm(k, p.kLn, eps);
-    // With a cache, the keys and values attention sees are the cache's (on webgpu its preallocated buffers,
+    // With a cache, the keys and values attention sees are the cache's (on webgpu and wasm its preallocated buffers,
     // written in place; causal attention at `pastLength` never reaches their unfilled positions).
     const { k: kh, v: vh } = ctx.cache
       ? ctx.cache.appendRows(layer, k, v, config.nHeads)

@@ -26,13 +26,15 @@ async function reference(model: MPTModel, prompt: number[], steps: number): Prom
   return seq.slice(prompt.length);
 }
 
+// wasm keeps each sequence's cache preallocated and written in place; cpu concatenates.
 describe.each([
-  ['ALiBi', true],
-  ['learned positions', false],
-] as const)('BatchedDecoder (%s)', (_name, alibi) => {
+  ['ALiBi', true, 'cpu'],
+  ['learned positions', false, 'cpu'],
+  ['ALiBi', true, 'wasm'],
+] as const)('BatchedDecoder (%s, %s)', (_name, alibi, backend) => {
   let model: MPTModel;
   beforeAll(async () => {
-    await selectBackend('cpu', { log: false });
+    await selectBackend(backend, { log: false });
     model = MPTModel.init(tinyConfig({ alibi, learnedPosEmb: !alibi }), 3);
   });
   afterAll(() => model.dispose());

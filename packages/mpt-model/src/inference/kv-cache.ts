@@ -1,6 +1,7 @@
 import { splitHeads } from '@mptjs/alibi-attention';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeCacheRowsInPlace } from './kv-cache-program.js';
+import { writeCacheRowsWasm } from './kv-cache-write-wasm.js';
 
 interface LayerEntry {
   k: tf.Tensor4D;
@@ -9,11 +10,12 @@ interface LayerEntry {
 
 export interface KVCacheOptions {
   /**
-   * On the webgpu backend, keep each layer's keys and values in a preallocated `[B, H, capacity, Dh]` buffer and
-   * write every step into it in place (one dispatch per tensor) instead of concatenating a grown copy. The
-   * capacity doubles from 64 positions as needed, up to `maxLength`. Unfilled positions lie past every query's
-   * causal horizon, so causal attention over the whole buffer (with `queryOffset` = the cached length) gives
-   * the same result. Ignored on other backends, whose results stay those of the concatenating cache.
+   * On the webgpu and wasm backends, keep each layer's keys and values in a preallocated `[B, H, capacity, Dh]`
+   * buffer and write every step into it in place (webgpu: one dispatch per tensor; wasm: a heap-to-heap copy)
+   * instead of concatenating a grown copy. The capacity doubles from 64 positions as needed, up to `maxLength`.
+   * Unfilled positions lie past every query's causal horizon, so causal attention over the whole buffer (with
+   * `queryOffset` = the cached length) gives the same result. Ignored on the cpu backend, whose results stay
+   * those of the concatenating cache.
    */
   preallocate?: { maxLength: number };
 }
@@ -39,8 +41,10 @@ export class KVCache {
   private paddedMask: { from: tf.Tensor2D; tensor: tf.Tensor2D } | null = null;
   /** Preallocated mode, nothing padded: the all-ones `[B, capacity]` key mask. */
   private onesMask: tf.Tensor2D | null = null;
-  /** Whether keys and values live in preallocated buffers written in place (webgpu with `preallocate`). */
+  /** Whether keys and values live in preallocated buffers written in place (webgpu or wasm with `preallocate`). */
   readonly inPlace: boolean;
+  /** The backend at creation is webgpu (whose attention programs take a fixed-width key mask). */
+  private readonly onWebGpu: boolean;
 
   constructor(
     readonly numLayers: number,
@@ -54,7 +58,9 @@ export class KVCache {
     if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
       throw new RangeError(`preallocate.maxLength must be a positive integer, got ${max}`);
     }
-    this.inPlace = max !== undefined && tf.getBackend() === 'webgpu';
+    const backend = tf.getBackend();
+    this.inPlace = max !== undefined && (backend === 'webgpu' || backend === 'wasm');
+    this.onWebGpu = backend === 'webgpu';
     this.maxLength = max ?? 0;
   }
 
@@ -121,11 +127,12 @@ export class KVCache {
 
   /**
    * The key mask attention over this cache's keys takes: `keyMask` as it is, except preallocated, where it is
-   * always a `[batch, capacity]` tensor (ones when nothing is padded), kept by the cache until the capacity
-   * changes, so a decode step neither fills nor uploads one.
+   * always a `[batch, capacity]` tensor on webgpu (ones when nothing is padded), kept by the cache until the
+   * capacity changes, so a decode step neither fills nor uploads one. On wasm no mask is the faster case (the
+   * one-kernel decode attention takes none), and the causal horizon alone hides the unfilled positions.
    */
   attentionKeyMask(batch: number): tf.Tensor2D | null {
-    if (!this.inPlace || this.maskTensor) return this.keyMask;
+    if (!this.inPlace || !this.onWebGpu || this.maskTensor) return this.keyMask;
     const width = this.capacityPositions;
     const ones = this.onesMask;
     if (ones && ones.shape[0] === batch && ones.shape[1] === width) return ones;
@@ -156,8 +163,9 @@ export class KVCache {
     }
     const entry = this.ensureBuffers(index, [b, nHeads, t, width / nHeads]);
     const pos = this.filled[index]!;
-    writeCacheRowsInPlace(entry.k, k, pos);
-    writeCacheRowsInPlace(entry.v, v, pos);
+    const write = this.onWebGpu ? writeCacheRowsInPlace : writeCacheRowsWasm;
+    write(entry.k, k, pos);
+    write(entry.v, v, pos);
     this.filled[index] = pos + t;
     return entry;
   }

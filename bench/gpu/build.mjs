@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { copyWebgpuPackage, dawnAddon, gitCommit, loadEsbuild, nodeBundle } from './bundle.mjs';
+import { writeSampleTokens } from './sample-tokens.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -19,7 +20,7 @@ function fail(message) {
 }
 
 // The bundle takes each package from its built dist, as `pnpm build` left it.
-const packages = ['kernels', 'alibi-attention', 'mpt-model', 'trainer'];
+const packages = ['kernels', 'alibi-attention', 'mpt-model', 'data-mixer', 'trainer'];
 for (const p of packages) {
   if (!existsSync(join(root, 'packages', p, 'dist', 'index.js'))) {
     fail(`packages/${p}/dist is missing: run \`pnpm build\` first`);
@@ -55,8 +56,11 @@ copyFileSync(join(here, 'pytorch_reference.py'), join(out, 'pytorch_reference.py
 
 copyWebgpuPackage(webgpu, out);
 
+// The same-learning section's batches: 800 samples of 512 tokens (200 steps of 4), drawn here.
+const sampleNote = await writeSampleTokens(out, { root, seqLen: 512, samples: 800 });
+
 // Dawn dlopens libvulkan.so.1; GPU containers often carry the driver's ICD but no loader.
-const notes = [];
+const notes = sampleNote ? [sampleNote] : [];
 const loader = '/usr/lib/x86_64-linux-gnu/libvulkan.so.1';
 if (existsSync(loader)) copyFileSync(realpathSync(loader), join(out, 'lib/libvulkan.so.1'));
 else notes.push(`no Vulkan loader at ${loader} (apt-get install libvulkan1): the kit will need the target's`);

@@ -3,9 +3,11 @@
 // mpt-1b shapes, fused vs plain attention, a sweep of the tfjs webgpu flags and a memory stability run, all
 // within a time budget, written as JSON after every section.
 // Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
-//   [--sections matmul,f16,models,profile,int8,attention,flags,memory]
+//   [--sections matmul,f16,models,profile,int8,attention,flags,memory,learning]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,11 +20,23 @@ import { runMemoryStability } from './memory-stability.mjs';
 import { planLayers, runModelStage } from './model-stage.mjs';
 import { profileTrainStep } from './profile.mjs';
 import { printSummary } from './report.mjs';
+import { runSameLearning } from './same-learning.mjs';
+import { readSampleTokens } from './sample-tokens.mjs';
 import { kitShapes } from './shapes.mjs';
 import { Budget } from './timing.mjs';
 
 /** The groups `--sections` can pick, in the order they run. */
-const SECTION_GROUPS = ['matmul', 'f16', 'models', 'profile', 'int8', 'attention', 'flags', 'memory'];
+const SECTION_GROUPS = [
+  'matmul',
+  'f16',
+  'models',
+  'profile',
+  'int8',
+  'attention',
+  'flags',
+  'memory',
+  'learning',
+];
 
 const { values } = parseArgs({
   options: {
@@ -157,7 +171,10 @@ await section('f16 gemm', 'f16', shapes.minSeconds.f16, () => measureF16(shapes.
 // first its minimum time and the other two their most.
 // Only the sections chosen to run are reserved for.
 const wanted = (group, seconds) => (chosen.has(group) ? seconds : 0);
-const laterS = wanted('flags', shapes.maxSeconds.sweep) + wanted('memory', shapes.maxSeconds.memory);
+const laterS =
+  wanted('flags', shapes.maxSeconds.sweep) +
+  wanted('memory', shapes.maxSeconds.memory) +
+  wanted('learning', shapes.maxSeconds.learning);
 run.reserveS =
   wanted('profile', shapes.minSeconds.profile) +
   wanted('int8', shapes.minSeconds.int8) +
@@ -227,17 +244,33 @@ await section('attention', 'attention', shapes.minSeconds.attention, () =>
 
 // Each takes at most its share, and whatever an earlier section left unused.
 run.reserveS = 0;
+const learningMinS = wanted('learning', shapes.minSeconds.learning);
 await section('webgpu flags', 'flags', shapes.minSeconds.sweep, () =>
   runFlagSweep(
     shapes.models[0],
     shapes.sweep,
     run,
-    Math.min(shapes.maxSeconds.sweep, budget.remaining() - shapes.minSeconds.memory),
+    Math.min(shapes.maxSeconds.sweep, budget.remaining() - shapes.minSeconds.memory - learningMinS),
   ),
 );
 await section('memory stability', 'memory', shapes.minSeconds.memory, () =>
-  runMemoryStability(shapes.memory, run, Math.min(shapes.maxSeconds.memory, budget.remaining())),
+  runMemoryStability(
+    shapes.memory,
+    run,
+    Math.min(shapes.maxSeconds.memory, budget.remaining() - learningMinS),
+  ),
 );
+await section('same learning', 'learning', shapes.minSeconds.learning, () => {
+  const tokens = readSampleTokens(dirname(fileURLToPath(import.meta.url)));
+  if (!tokens) throw new Skip('the kit was built without sample tokens (see BUILD.json notes)');
+  return runSameLearning(
+    shapes.learning,
+    tokens,
+    run,
+    Math.min(shapes.maxSeconds.learning, budget.remaining()),
+    Skip,
+  );
+});
 
 doc.complete = doc.sections.every((s) => s.status === 'ok' || s.note === 'not among --sections');
 doc.finished_at = new Date().toISOString();

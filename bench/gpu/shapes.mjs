@@ -29,11 +29,28 @@ export function kitShapes(tiny) {
         decode: { prompt: 20, newTokens: 4 },
       },
       f16: { size: 96, products: { dModel: 64, batch: 2, seq: 32, vocab: 512 } },
+      // fp32 against amp_fp16 on the sample's tokens (ids folded into the tiny vocabulary).
+      learning: {
+        model: { name: 'mpt-125m', dModel: 64, nLayers: 2, nHeads: 4, vocab: 512, seq: 32, batch: 2 },
+        steps: 6,
+        lr: 1e-3,
+        seed: 9,
+      },
       repeats: 1,
       // Seconds a section needs left to be worth starting.
-      minSeconds: { f16: 10, matmul: 5, model: 20, attention: 5, sweep: 10, memory: 10, int8: 5, profile: 5 },
-      // The most the flag sweep and the memory run may take; the model stages leave them this much.
-      maxSeconds: { sweep: 150, memory: 200 },
+      minSeconds: {
+        f16: 10,
+        matmul: 5,
+        model: 20,
+        attention: 5,
+        sweep: 10,
+        memory: 10,
+        int8: 5,
+        profile: 5,
+        learning: 20,
+      },
+      // The most the flag sweep, the memory run and the learning run may take; the model stages leave them this.
+      maxSeconds: { sweep: 150, memory: 200, learning: 200 },
     };
   }
   return {
@@ -59,6 +76,13 @@ export function kitShapes(tiny) {
     },
     // mpt-1b's training products (batch 2 x 2048 tokens) for the f16 GEMM.
     f16: { size: 4096, products: { dModel: 2048, batch: 2, seq: 2048, vocab: 50432 } },
+    // The mpt-125m shape, 200 steps of 4 x 512 sample tokens in each precision.
+    learning: {
+      model: { name: 'mpt-125m', dModel: 768, nLayers: 12, nHeads: 12, vocab: 50432, seq: 512, batch: 4 },
+      steps: 200,
+      lr: 6e-4,
+      seed: 9,
+    },
     repeats: 3,
     minSeconds: {
       f16: 30,
@@ -69,7 +93,8 @@ export function kitShapes(tiny) {
       memory: 20,
       int8: 30,
       profile: 30,
+      learning: 40,
     },
-    maxSeconds: { sweep: 90, memory: 90 },
+    maxSeconds: { sweep: 90, memory: 90, learning: 180 },
   };
 }

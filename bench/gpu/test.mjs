@@ -318,6 +318,9 @@ try {
       out,
       '--budget-s',
       String(BUDGET_S),
+      // The same-learning run needs an f16 GEMM, which SwiftShader has only as the scalar engine: its own run below.
+      '--sections',
+      'pytorch,matmul,f16,models,profile,int8,attention,flags,memory',
       ...(torchPython ? ['--python', torchPython] : []),
     ],
     { encoding: 'utf8', env, cwd: tmp, timeout: (BUDGET_S + 60) * 1000 },
@@ -511,6 +514,46 @@ try {
         (x) => positive(x.numBytesInGPU) && positive(x.numBytesAllocatedInGPU) && positive(x.usedBuffers),
       ),
       JSON.stringify(r.samples),
+    );
+  }
+  // fp32 against amp_fp16 on the kit's sample tokens, with the f16 GEMM's scalar engine (f16 rounding emulated).
+  const learningOut = join(tmp, 'learning.json');
+  const learningRun = spawnSync(
+    'bash',
+    [
+      join(kit, 'run.sh'),
+      '--tiny',
+      '--node',
+      process.execPath,
+      '--out',
+      learningOut,
+      '--sections',
+      'learning',
+    ],
+    { encoding: 'utf8', env: { ...env, MPTJS_F16_GEMM_ENGINE: 'scalar' }, cwd: tmp, timeout: 600_000 },
+  );
+  const learningDoc = existsSync(learningOut) ? JSON.parse(readFileSync(learningOut, 'utf8')) : null;
+  const learning = learningDoc?.sections.find((s) => s.name === 'same learning');
+  if (
+    check(
+      'section same learning ran',
+      learningRun.status === 0 && learning?.status === 'ok',
+      learning
+        ? (learning.error ?? learning.note)
+        : `status ${learningRun.status} ${learningRun.stderr.slice(-1000)}`,
+    )
+  ) {
+    const r = learning.result;
+    const spec = kitShapes(true).learning;
+    check(
+      `same learning: fp32 and amp_fp16 each trained ${spec.steps} steps on the sample tokens`,
+      r.steps === spec.steps && r.fp32.steps === spec.steps && r.amp_fp16.steps === spec.steps,
+      JSON.stringify({ steps: r.steps, note: r.note }),
+    );
+    check(
+      'same learning: the loss fell and the two final losses are within 1%',
+      r.fp32.final_loss < r.fp32.first_loss && r.within_1_percent === true,
+      JSON.stringify({ fp32: r.fp32.final_loss, amp: r.amp_fp16.final_loss, rel: r.relative_difference }),
     );
   }
 } catch (err) {

@@ -19,6 +19,7 @@ export {
   webGpuCapabilities,
 } from './backend/webgpu-device.js';
 export * from './ops/adamw/wasm.js';
+export { adamwUpdateWebGpu, adamwWebGpuAvailable } from './ops/adamw/webgpu.js';
 export { crossEntropyPlain } from './ops/cross-entropy/plain.js';
 export * from './ops/cross-entropy/wasm.js';
 export { fusedCrossEntropy } from './ops/cross-entropy/webgpu.js';
@@ -92,6 +93,7 @@ export {
   wasmSimdKernelsOn,
 } from './ops/matmul/wasm.js';
 export { copySlice, patchWasmSlice } from './ops/slice/wasm.js';
+export { rowSumsOfSquares } from './ops/sum-of-squares/webgpu.js';
 export {
   addressOf,
   backendMemory,

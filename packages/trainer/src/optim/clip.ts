@@ -1,3 +1,4 @@
+import { rowSumsOfSquares } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Sum of squares of every gradient, as one number (FSDP ranks all-reduce this before taking the root). */
@@ -25,13 +26,12 @@ export async function gradSumOfSquares(grads: readonly tf.Tensor[]): Promise<num
 
 /**
  * `sum(g^2)`. tfjs-webgpu reduces to one value with a single workgroup, which walks a whole embedding gradient
- * alone (9% of an mpt-125m step's GPU time on an H200): there, matrices are summed along their rows first (one
- * workgroup per row), then the row sums.
+ * alone (9% of an mpt-125m step's GPU time on an H200): there, each row's squares are summed by one workgroup of
+ * one dispatch (squaring and summing fused), then the row sums.
  */
 function sumOfSquares(g: tf.Tensor, rowsFirst: boolean): tf.Tensor {
-  const squares = tf.square(g);
-  if (!rowsFirst || g.rank < 2) return tf.sum(squares);
-  return tf.sum(tf.sum(squares, g.rank - 1));
+  if (rowsFirst && g.dtype === 'float32' && g.size > 0) return tf.sum(rowSumsOfSquares(g));
+  return tf.sum(tf.square(g));
 }
 
 /**

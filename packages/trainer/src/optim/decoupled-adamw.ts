@@ -1,4 +1,9 @@
-import { adamwKernelAvailable, adamwUpdateSimd } from '@mptjs/kernels';
+import {
+  adamwKernelAvailable,
+  adamwUpdateSimd,
+  adamwUpdateWebGpu,
+  adamwWebGpuAvailable,
+} from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { DecoupledOptimizer } from './decoupled-optimizer.js';
 import type { ParamWithGrad } from './optimizer.js';
@@ -34,16 +39,24 @@ export class DecoupledAdamW extends DecoupledOptimizer {
     const bc1 = 1 - b1 ** this.t;
     const bc2 = 1 - b2 ** this.t;
     const decay = this.decayFactor(lr);
-    // On wasm one SIMD pass per tensor does the whole update (same floats as the ops below).
+    // On wasm one SIMD pass per tensor does the whole update (same floats as the ops below); on webgpu three
+    // dispatches (both moments in place, then the parameter) instead of the ops' thirteen.
     const fused = adamwKernelAvailable();
+    const onWebGpu = !fused && adamwWebGpuAvailable();
     for (const { name, param, grad } of entries) {
       const s = this.slots.get(name, param);
       const m = s.get('exp_avg')!;
       const v = s.get('exp_avg_sq')!;
       const float = [param, grad, m, v].every((t) => t.dtype === 'float32');
+      const step = { beta1: b1, beta2: b2, sqrtBc2: Math.sqrt(bc2), eps, stepSize: lr / bc1, decay };
+      if (onWebGpu && float && param.size > 0) {
+        const p1 = adamwUpdateWebGpu(param, grad, m, v, step);
+        param.assign(p1);
+        p1.dispose();
+        continue;
+      }
       if (fused && float && param.size > 0) {
         tf.tidy(() => {
-          const step = { beta1: b1, beta2: b2, sqrtBc2: Math.sqrt(bc2), eps, stepSize: lr / bc1, decay };
           const [p1, m1, v1] = adamwUpdateSimd(param, tf.reshape(grad, param.shape), m, v, step);
           param.assign(p1);
           m.assign(m1);

@@ -137,19 +137,23 @@ export async function decodeOnce(model, prompt, newTokens, engine = 'tfjs') {
 
 /** Calls of the webgpu backend's `runWebGPUProgram` (one dispatch each) while `fn` runs. */
 async function countDispatches(fn) {
+  return (await withDispatchCount(fn)).dispatches;
+}
+
+/** `fn()`'s value and how many programs the webgpu backend ran meanwhile (`dispatches`). */
+async function withDispatchCount(fn) {
   const backend = tf.backend();
   const original = backend.runWebGPUProgram;
-  let calls = 0;
+  let dispatches = 0;
   backend.runWebGPUProgram = function (...args) {
-    calls++;
+    dispatches++;
     return original.apply(this, args);
   };
   try {
-    await fn();
+    return { value: await fn(), dispatches };
   } finally {
     backend.runWebGPUProgram = original;
   }
-  return calls;
 }
 
 /**
@@ -223,7 +227,8 @@ async function measureTrain(model, shape, run) {
   const fullParams = countParams(fullConfig);
   const trainer = createTrainer(model, shape);
   try {
-    const { timing, loss } = await timeSteps(trainer, run);
+    const counted = await withDispatchCount(() => timeSteps(trainer, run));
+    const { timing, loss } = counted.value;
     const tokens = shape.batch * shape.seq;
     const flopsPerStep = flopsPerSample(config, params, shape.seq) * shape.batch;
     const modelFlopsPerS = flopsPerStep / timing.median_s;
@@ -239,6 +244,8 @@ async function measureTrain(model, shape, run) {
       mfu_vs_measured_matmul: run.peakTflops ? modelFlopsPerS / 1e12 / run.peakTflops : null,
       mfu_vs_nominal: run.nominalTflops ? modelFlopsPerS / 1e12 / run.nominalTflops : null,
       loss,
+      // Every step runs the same programs: the count over the warm-up and timed steps, per step.
+      dispatches_per_step: counted.dispatches / (timing.runs + 1),
       flops_formula: '6*N*seq + 12*L*d*seq^2 per sample (llm-foundry); recompute not counted',
     };
     if (run.f16) result.amp_fp16 = await measureAmpStep(trainer, tokens, timing.median_s, run);

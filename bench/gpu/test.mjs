@@ -361,7 +361,13 @@ try {
   const byName = new Map(doc.sections.map((s) => [s.name, s]));
   const expected = {
     matmul: (r) => [r.peak_tflops, ...r.results.map((m) => m.tflops)],
-    'train mpt-125m': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
+    'train mpt-125m': (r) => [
+      r.tokens_per_s,
+      r.model_tflops,
+      r.mfu_vs_measured_matmul,
+      r.step.median_s,
+      r.dispatches_per_step,
+    ],
     'decode mpt-125m': (r) => [
       r.decode_tokens_per_s,
       r.prefill_tokens_per_s,

@@ -54,8 +54,8 @@ export function pytorchSection({ reference, rc = 0, logTail = '', seconds = null
   return section;
 }
 
-/** `train mpt-1b` -> `mpt-1b`: the kit names its model sections after the shape. */
-const shapeOf = (section) => section.name.replace(/^(train|decode) /, '');
+/** `train mpt-1b`, `decode mpt-1b batch 16` -> `mpt-1b`: the kit names its model sections after the shape. */
+const shapeOf = (section) => section.name.replace(/^(train|decode) /, '').replace(/ batch \d+$/, '');
 
 /**
  * Sets `vs_pytorch_fp32` and `vs_pytorch_bf16` on every measured mptjs training and decode section: its tokens/s
@@ -81,11 +81,17 @@ export function addPytorchRatios(sections, result) {
       list = result?.decode ?? [];
       batch = r.batch ?? 1;
     }
+    // Decoding through the recorded WebGPU step, where measured, gets its own ratios beside the tfjs path's.
+    const recorded = s.kind === 'decode' ? r.decode_tokens_per_s_recorded : undefined;
     for (const precision of PRECISIONS) {
       const theirs = list.find(
         (e) => e.shape === shape && e.precision === precision && e.batch === batch && measured(e),
       );
       r[`vs_pytorch_${precision}`] = theirs && Number.isFinite(mine) ? mine / theirs.tokens_per_s : null;
+      if (recorded !== undefined) {
+        r[`vs_pytorch_${precision}_recorded`] =
+          theirs && Number.isFinite(recorded) ? recorded / theirs.tokens_per_s : null;
+      }
     }
   }
 }

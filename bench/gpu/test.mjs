@@ -179,15 +179,18 @@ check('nominal peak: unknown adapter', nominalPeak('google swiftshader') === nul
     JSON.stringify({ note: section.note, complete: doc.complete }),
   );
   const decode16 = {
-    name: 'decode mpt-125m',
+    name: 'decode mpt-125m batch 16',
     kind: 'decode',
     status: 'ok',
-    result: { decode_tokens_per_s: 600, batch: 16 },
+    result: { decode_tokens_per_s: 600, decode_tokens_per_s_recorded: 1500, batch: 16 },
   };
   addPytorchRatios([decode16], reference.result);
   check(
-    'pytorch: decode compares the same batch',
-    decode16.result.vs_pytorch_fp32 === 0.2 && decode16.result.vs_pytorch_bf16 === null,
+    'pytorch: decode compares the same shape and batch, the recorded step too',
+    decode16.result.vs_pytorch_fp32 === 0.2 &&
+      decode16.result.vs_pytorch_bf16 === null &&
+      decode16.result.vs_pytorch_fp32_recorded === 0.5 &&
+      decode16.result.vs_pytorch_bf16_recorded === null,
     JSON.stringify(decode16.result),
   );
   const stopped = pytorchSection({ reference, rc: 124 });

@@ -26,7 +26,7 @@ function learningRate(spec, step) {
 }
 
 /** Batch `step`'s ids `[batch, seq]`: consecutive samples, wrapping around; ids folded into a small vocabulary. */
-function batchIds(tokens, spec, shape, step) {
+function batchIds(tokens, shape, step) {
   const { seq_len: stored, samples } = tokens.meta;
   const ids = new Int32Array(shape.batch * shape.seq);
   for (let r = 0; r < shape.batch; r++) {
@@ -54,7 +54,7 @@ async function trainRun(tokens, spec, shape, steps, plan) {
     for (let step = 0; step < steps; step++) {
       const s0 = performance.now();
       const scale = plan?.scaler?.scale ?? 1;
-      const ids = tf.tensor2d(batchIds(tokens, spec, shape, step), [shape.batch, shape.seq], 'int32');
+      const ids = tf.tensor2d(batchIds(tokens, shape, step), [shape.batch, shape.seq], 'int32');
       const ctx = lmContext(model, ids);
       const loss = await forwardBackwardChain(units, ids, ctx, host, scale);
       tf.dispose([ids, ctx.targets]);

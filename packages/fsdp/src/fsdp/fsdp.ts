@@ -102,6 +102,12 @@ export class FsdpParameters implements ParameterHost {
   private pendingReductions: Promise<void>[] = [];
   /** Bucketed path: this pass's gradient reads still in flight (and, with the arena, their writes to it). */
   private pendingReadbacks: Promise<unknown>[] = [];
+  /**
+   * Bucketed ring path: reduce-scatters waiting for the next unit's prefetch to be issued first. A bucket's
+   * reduction is launched only once its read arrives, and launches go out in order: issued before the prefetch,
+   * it would hold the next unit's gather back until then.
+   */
+  private deferredReductions: (() => void)[] = [];
   /** Gradients on the device per group until their last reader is done (bucketed path), else null. */
   private readonly buckets: DeviceGradientBuckets | null;
   private readonly onTransfer: ((event: TransferEvent) => void) | undefined;
@@ -209,6 +215,7 @@ export class FsdpParameters implements ParameterHost {
       const neighbour = this.units[phase === 'recompute' ? i - 1 : i + 1];
       if (neighbour) for (const g of this.groupsOf(neighbour)) this.warm(g);
     }
+    this.launchDeferredReductions();
     const params = new Map<string, tf.Tensor>();
     for (const g of groups) {
       const tensors = await this.profile.time('gatherWait', () => this.gathered.get(g)!.tensors);
@@ -336,12 +343,19 @@ export class FsdpParameters implements ParameterHost {
       });
       written.catch(() => undefined);
       this.pendingReadbacks.push(written);
-    } else this.launchReduction(layout, values, false);
+    } else this.deferredReductions.push(() => this.launchReduction(layout, values, false));
+  }
+
+  private launchDeferredReductions(): void {
+    const launches = this.deferredReductions;
+    this.deferredReductions = [];
+    for (const launch of launches) launch();
   }
 
   /** The end of a backward pass: every group's reduction is waited for (the optimizer wants the shards now). */
   private async finishPass(): Promise<void> {
     this.launchedThisPass = 0;
+    this.launchDeferredReductions();
     const readbacks = this.pendingReadbacks;
     this.pendingReadbacks = [];
     if (readbacks.length > 0) await this.profile.time('readbackWait', () => Promise.all(readbacks));

@@ -265,8 +265,10 @@ gpu('FSDP on WebGPU', () => {
     expect(log.indexOf('returned head')).toBeLessThan(log.indexOf('backward block.1'));
   });
 
-  it('the profile reports bytes read back and uploaded, and readback time in flight against time blocked', async () => {
+  it('the profile reports bytes read back and uploaded and readback time in flight against time blocked; nothing leaks', async () => {
+    const before = tf.memory().numTensors;
     const [r] = await inProcess(1, (pg) => trainTiny(pg, { ...base, steps: 2, fsdp: { profile: true } }));
+    expect(tf.memory().numTensors, 'tensors left behind').toBe(before);
     const units = tinyUnits();
     const shapes = tinyShapes();
     const numel = (n: string) => shapes.get(n)!.reduce((a, b) => a * b, 1);

@@ -20,7 +20,10 @@ export interface StepRecord {
   gradHostMs: number;
   /** Sum over buckets of the time from a readback's issue to its completion. */
   readbackInFlightMs: number;
-  /** Wall time not blocked on any of the above: this rank's own compute and kernel dispatch. */
+  /**
+   * Wall time not blocked on any of the above: this rank's own compute on wasm and cpu; on a GPU the host's share
+   * (running the units and queueing their kernels), the GPU's own time showing up in the waits above.
+   */
   computeMs: number;
   /** Bytes read from tensors to the host (gradients, shards for gathers and publishing). */
   bytesReadBack: number;

@@ -11,7 +11,9 @@ export {
   FsdpParameters,
   SHARDING_STRATEGIES,
   type ShardingStrategy,
+  type TransferEvent,
 } from './fsdp/fsdp.js';
+export type { StepRecord } from './fsdp/profile.js';
 export {
   loadShardedCheckpoint,
   SHARD_FORMAT,

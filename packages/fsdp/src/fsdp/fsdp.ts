@@ -2,7 +2,9 @@
 // sharded evenly across ranks; a unit's groups are all-gathered just before it runs and freed after
 // (FULL_SHARD), kept from forward to backward (SHARD_GRAD_OP), or never sharded (NO_SHARD, DDP-like). Gradients
 // are reduce-scattered (averaged) per group as soon as the last unit reading it has run backward, while the
-// driver goes on with the next unit; the optimizer sees only this rank's flat shards.
+// driver goes on with the next unit; the optimizer sees only this rank's flat shards. On a GPU a group's
+// gradients stay on the device until then and leave it in one read that nobody waits for (bucketed), and
+// gathered parameters are uploaded as soon as their gather completes.
 
 import type { ProcessGroup } from '@mptjs/distributed';
 import type {
@@ -15,9 +17,16 @@ import type {
 } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { BufferPool } from './buffer-pool.js';
+import { DeviceGradientBuckets } from './device-gradient-buckets.js';
 import { defaultGroups, type FlatLayout, flatLayout, sliceShard } from './flat-layout.js';
-import { backendCopiesHostArrays, readInto, withHostValues } from './host-io.js';
-import { StepProfile } from './profile.js';
+import {
+  backendCopiesHostArrays,
+  backendIsGpu,
+  readInto,
+  tensorFromHost,
+  withHostValues,
+} from './host-io.js';
+import { StepProfile, type StepRecord } from './profile.js';
 import { SharedShardExchange } from './shared-exchange.js';
 
 export type ShardingStrategy = 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'NO_SHARD';
@@ -34,6 +43,29 @@ export interface FsdpOptions {
   groups?: ReadonlyMap<string, readonly string[]>;
   /** All-gather the next unit's groups while the current one computes (default true). */
   prefetch?: boolean;
+  /**
+   * Keep each group's gradients on the device until its last reader has run backward, then read the group back
+   * in one asynchronous read that the backward pass does not wait for (default: on GPU backends, webgpu and
+   * webgl). Off, each gradient is read as its unit hands it over, before the driver goes on (wasm and cpu, where
+   * a read is a copy in memory).
+   */
+  bucketGradients?: boolean;
+  /** Measure where each step's time goes (default: `MPTJS_FSDP_PROFILE=1`, which also prints it). */
+  profile?: boolean;
+  /** Called as gradients and parameters move between tensors, the host and the ring (see `TransferEvent`). */
+  onTransfer?: (event: TransferEvent) => void;
+}
+
+/**
+ * One movement of a group's data, in the order this rank issued them: `gather` (an all-gather or a read of the
+ * shared arena starts), `upload` (the gathered parameters became tensors, on webgpu in GPU memory), `readback`
+ * (a bucket's gradient read starts), `readback-done`, `reduce` (its reduce-scatter, or its write to the shared
+ * arena, starts). `bytes` is what crosses between tensors and the host.
+ */
+export interface TransferEvent {
+  kind: 'gather' | 'upload' | 'readback' | 'readback-done' | 'reduce';
+  group: string;
+  bytes: number;
 }
 
 interface Gathered {
@@ -68,6 +100,17 @@ export class FsdpParameters implements ParameterHost {
   /** SHARD_GRAD_OP: groups a unit gathered in forward and keeps until its backward. */
   private readonly heldForBackward = new Map<string, string[]>();
   private pendingReductions: Promise<void>[] = [];
+  /** Bucketed path: this pass's gradient reads still in flight (and, with the arena, their writes to it). */
+  private pendingReadbacks: Promise<unknown>[] = [];
+  /**
+   * Bucketed ring path: reduce-scatters waiting for the next unit's prefetch to be issued first. A bucket's
+   * reduction is launched only once its read arrives, and launches go out in order: issued before the prefetch,
+   * it would hold the next unit's gather back until then.
+   */
+  private deferredReductions: (() => void)[] = [];
+  /** Gradients on the device per group until their last reader is done (bucketed path), else null. */
+  private readonly buckets: DeviceGradientBuckets | null;
+  private readonly onTransfer: ((event: TransferEvent) => void) | undefined;
   private launchedThisPass = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly prefetch: boolean;
@@ -89,7 +132,9 @@ export class FsdpParameters implements ParameterHost {
       );
     }
     this.prefetch = opts.prefetch ?? true;
-    this.profile = StepProfile.fromEnv(pg.rank);
+    this.profile = StepProfile.fromEnv(pg.rank, opts.profile);
+    this.buckets = (opts.bucketGradients ?? backendIsGpu()) ? new DeviceGradientBuckets() : null;
+    this.onTransfer = opts.onTransfer;
     this.units = opts.units;
     const groups = opts.groups ?? defaultGroups(opts.units);
     const shardWorld = this.strategy === 'NO_SHARD' ? 1 : pg.worldSize;
@@ -170,6 +215,7 @@ export class FsdpParameters implements ParameterHost {
       const neighbour = this.units[phase === 'recompute' ? i - 1 : i + 1];
       if (neighbour) for (const g of this.groupsOf(neighbour)) this.warm(g);
     }
+    this.launchDeferredReductions();
     const params = new Map<string, tf.Tensor>();
     for (const g of groups) {
       const tensors = await this.profile.time('gatherWait', () => this.gathered.get(g)!.tensors);
@@ -190,6 +236,7 @@ export class FsdpParameters implements ParameterHost {
   /** Adds the unit's gradients to its groups; a group whose last reader is done starts its reduce-scatter. */
   async afterUnitBackward(unit: UnitDescriptor, gradients: Map<string, tf.Tensor>): Promise<void> {
     const groups = this.groupsOf(unit);
+    if (this.buckets) return this.bucketBackward(unit, groups, this.buckets, gradients);
     for (const [name, g] of gradients) {
       const group = groups.find((x) => this.layouts.get(x)!.entries.some((e) => e.name === name));
       if (!group) {
@@ -209,6 +256,8 @@ export class FsdpParameters implements ParameterHost {
       const dst = acc.subarray(entry.offset, entry.offset + entry.numel);
       const first = !written.has(name);
       written.add(name);
+      this.profile.readback(entry.numel * 4);
+      this.onTransfer?.({ kind: 'readback', group, bytes: entry.numel * 4 });
       try {
         await this.profile.time('gradHost', async () =>
           withHostValues(g, (values) => {
@@ -222,6 +271,7 @@ export class FsdpParameters implements ParameterHost {
             else for (let i = 0; i < values.length; i++) dst[i]! += values[i]!;
           }),
         );
+        this.onTransfer?.({ kind: 'readback-done', group, bytes: entry.numel * 4 });
       } finally {
         g.dispose();
       }
@@ -232,18 +282,92 @@ export class FsdpParameters implements ParameterHost {
       if (left === 0) await this.groupDone(group);
     }
     // Backward has reached the start of the chain: the optimizer will want the shards now.
-    if (this.launchedThisPass === this.layouts.size) {
-      this.launchedThisPass = 0;
-      if (this.exchange) {
-        const exchange = this.exchange;
-        await this.profile.time('reduceWait', () =>
-          exchange.finishPass(this.layouts, (group, mean) => this.addToShard(group, mean)),
-        );
-      } else {
-        const pending = this.pendingReductions;
-        this.pendingReductions = [];
-        await this.profile.time('reduceWait', () => Promise.all(pending));
+    if (this.launchedThisPass === this.layouts.size) await this.finishPass();
+  }
+
+  /**
+   * The bucketed path: the unit's gradients join their groups' buckets on the device, and a group whose last
+   * reader is done is read back without waiting (reduced once it arrives). Returns at once except at the end of
+   * the pass, so the driver queues the next unit's backward behind the reads.
+   */
+  private async bucketBackward(
+    unit: UnitDescriptor,
+    groups: readonly string[],
+    buckets: DeviceGradientBuckets,
+    gradients: Map<string, tf.Tensor>,
+  ): Promise<void> {
+    const placed: [string, string, tf.Tensor][] = [];
+    for (const [name, g] of gradients) {
+      const group = groups.find((x) => this.layouts.get(x)!.entries.some((e) => e.name === name));
+      const entry = group ? this.layouts.get(group)?.entries.find((e) => e.name === name) : undefined;
+      const problem = !entry
+        ? `FSDP: unit "${unit.name}" returned a gradient for "${name}", which it does not read`
+        : g.size !== entry.numel
+          ? `FSDP: gradient of "${name}" has ${g.size} values, expected ${entry.numel}`
+          : null;
+      if (problem) {
+        for (const t of gradients.values()) t.dispose();
+        throw new Error(problem);
       }
+      placed.push([group!, name, g]);
+    }
+    for (const [group, name, g] of placed) buckets.add(group, name, g);
+    for (const group of groups) {
+      const left = this.remaining.get(group)! - 1;
+      this.remaining.set(group, left);
+      if (left === 0) this.readBucket(buckets, group);
+    }
+    if (this.launchedThisPass === this.layouts.size) await this.finishPass();
+  }
+
+  /** Issues a group's gradient read, then its reduce-scatter (ring) or its write to the arena when it arrives. */
+  private readBucket(buckets: DeviceGradientBuckets, group: string): void {
+    const layout = this.layouts.get(group)!;
+    this.remaining.set(group, this.readers.get(group)!);
+    this.launchedThisPass++;
+    const bytes = layout.paddedNumel * 4;
+    this.onTransfer?.({ kind: 'readback', group, bytes });
+    const values = buckets.read(layout).then((v) => {
+      this.onTransfer?.({ kind: 'readback-done', group, bytes });
+      return v;
+    });
+    this.profile.readback(bytes, values);
+    values.catch(() => undefined); // awaited at the end of the backward pass
+    this.pendingReadbacks.push(values);
+    if (this.exchange) {
+      const exchange = this.exchange;
+      const written = values.then(async (v) => {
+        const slot = await exchange.gradientSlot(group);
+        this.onTransfer?.({ kind: 'reduce', group, bytes: 0 });
+        slot.set(v);
+      });
+      written.catch(() => undefined);
+      this.pendingReadbacks.push(written);
+    } else this.deferredReductions.push(() => this.launchReduction(layout, values, false));
+  }
+
+  private launchDeferredReductions(): void {
+    const launches = this.deferredReductions;
+    this.deferredReductions = [];
+    for (const launch of launches) launch();
+  }
+
+  /** The end of a backward pass: every group's reduction is waited for (the optimizer wants the shards now). */
+  private async finishPass(): Promise<void> {
+    this.launchedThisPass = 0;
+    this.launchDeferredReductions();
+    const readbacks = this.pendingReadbacks;
+    this.pendingReadbacks = [];
+    if (readbacks.length > 0) await this.profile.time('readbackWait', () => Promise.all(readbacks));
+    if (this.exchange) {
+      const exchange = this.exchange;
+      await this.profile.time('reduceWait', () =>
+        exchange.finishPass(this.layouts, (group, mean) => this.addToShard(group, mean)),
+      );
+    } else {
+      const pending = this.pendingReductions;
+      this.pendingReductions = [];
+      await this.profile.time('reduceWait', () => Promise.all(pending));
     }
   }
 
@@ -270,6 +394,7 @@ export class FsdpParameters implements ParameterHost {
     full.fill(0, layout.numel); // padding: a reused buffer may hold another group's values there
     this.gradWritten.delete(group);
     if (!this.exchange) this.launchReduction(layout, full);
+    else this.onTransfer?.({ kind: 'reduce', group, bytes: 0 });
   }
 
   /** Adds a reduced (averaged) shard gradient to this step's: the first pass sets it. */
@@ -292,13 +417,19 @@ export class FsdpParameters implements ParameterHost {
       const g = this.shardsFilled.has(name)
         ? this.gradShards.get(name)!
         : new Float32Array(layout.shardNumel);
-      out.set(name, tf.tensor1d(reuse ? g : g.slice()));
+      out.set(name, tensorFromHost(reuse ? g : g.slice(), [g.length]));
+      this.profile.uploaded(g.length * 4);
     }
     this.shardsFilled.clear();
     // The optimizer updates the shards next: the next gather publishes them.
     this.dirty = true;
     this.profile.endStep();
     return out;
+  }
+
+  /** The latest step's profile (byte counts always; times when profiling is on), or null before the first. */
+  get lastStepProfile(): StepRecord | null {
+    return this.profile.last;
   }
 
   /** The flat shard Variables the optimizer updates, by group name. */
@@ -397,6 +528,7 @@ export class FsdpParameters implements ParameterHost {
 
   /** Frees the Variables and any gathered parameters. */
   dispose(): void {
+    this.buckets?.dispose();
     for (const v of this.shards.values()) v.dispose();
     for (const g of this.gathered.values()) void g.tensors.then(disposeAll, () => undefined);
     this.gathered.clear();
@@ -444,8 +576,9 @@ export class FsdpParameters implements ParameterHost {
   }
 
   private gather(group: string): Promise<Map<string, tf.Tensor>> {
-    if (this.exchange) return this.gatherShared(this.exchange, group);
     const layout = this.layouts.get(group)!;
+    this.onTransfer?.({ kind: 'gather', group, bytes: layout.shardNumel * 4 });
+    if (this.exchange) return this.gatherShared(this.exchange, group);
     const shard = this.shards.get(group)!;
     const full =
       this.strategy === 'NO_SHARD'
@@ -458,16 +591,24 @@ export class FsdpParameters implements ParameterHost {
               (this.pg.rank + 1) * layout.shardNumel,
             );
             await readInto(shard, local);
+            this.profile.read(local.length * 4);
             return () => this.pg.allGather(local, buf);
           });
-    // The tensors are made as soon as the buffer is complete: on wasm they copy it, so it is free again.
+    // The tensors are made as soon as the buffer is complete: on wasm they copy it and on webgpu they are
+    // uploaded, so it is free again.
     return full.then((buf) => {
       const out = new Map<string, tf.Tensor>();
       for (const e of layout.entries)
-        out.set(e.name, tf.tensor(buf.subarray(e.offset, e.offset + e.numel), e.shape));
+        out.set(e.name, tensorFromHost(buf.subarray(e.offset, e.offset + e.numel), e.shape));
+      this.uploadedGroup(layout);
       if (this.strategy !== 'NO_SHARD' && backendCopiesHostArrays()) this.pool.give(buf);
       return out;
     });
+  }
+
+  private uploadedGroup(layout: FlatLayout): void {
+    this.profile.uploaded(layout.numel * 4);
+    this.onTransfer?.({ kind: 'upload', group: layout.name, bytes: layout.numel * 4 });
   }
 
   /** A gather from the shared arena: publish this rank's shards first if they changed, then read in place. */
@@ -475,16 +616,20 @@ export class FsdpParameters implements ParameterHost {
     if (this.dirty) {
       this.dirty = false;
       this.publishing = exchange.publish(this.shards, this.layouts);
+      for (const l of this.layouts.values()) this.profile.read(l.shardNumel * 4);
     }
     await this.publishing;
     const full = await exchange.parameters(group);
-    // Tensors copy the values now on wasm; other backends keep the array they are given, so they get their own.
+    // Tensors copy the values now on wasm and webgpu uploads them now; cpu keeps the array it is given, so it
+    // gets its own.
     const copy = !backendCopiesHostArrays();
+    const layout = this.layouts.get(group)!;
     const out = new Map<string, tf.Tensor>();
-    for (const e of this.layouts.get(group)!.entries) {
+    for (const e of layout.entries) {
       const values = full.subarray(e.offset, e.offset + e.numel);
-      out.set(e.name, tf.tensor(copy ? values.slice() : values, e.shape));
+      out.set(e.name, tensorFromHost(copy ? values.slice() : values, e.shape));
     }
+    this.uploadedGroup(layout);
     return out;
   }
 
@@ -521,20 +666,32 @@ export class FsdpParameters implements ParameterHost {
     void g.tensors.then(disposeAll, () => undefined);
   }
 
-  private launchReduction(layout: FlatLayout, full: Float32Array): void {
+  /**
+   * Starts a group's reduction over the ring once its full gradient is on the host (`full`, or what a bucketed
+   * read delivers); `pooled` buffers go back to the pool after.
+   */
+  private launchReduction(
+    layout: FlatLayout,
+    full: Float32Array | Promise<Float32Array>,
+    pooled = true,
+  ): void {
     const group = layout.name;
     // The first microbatch of a step reduces into the shard itself, later ones into scratch, then add.
     const first = !this.shardsFilled.has(group);
     const target = this.shardBuffer(first ? this.gradShards : this.shardScratch, layout);
-    const input = full;
-    const reduced = this.issue<unknown>(async () =>
-      this.strategy === 'NO_SHARD'
-        ? async () => target.set(await this.pg.allReduce(input, 'avg'))
-        : () => this.pg.reduceScatter(input, 'avg', target),
-    );
+    let input: Float32Array | null = full instanceof Float32Array ? full : null;
+    const reduced = this.issue<unknown>(async () => {
+      // A bucketed read is awaited here, in the launch chain, so every rank still issues in the same order.
+      input ??= await full;
+      const values = input;
+      this.onTransfer?.({ kind: 'reduce', group, bytes: 0 });
+      return this.strategy === 'NO_SHARD'
+        ? async () => target.set(await this.pg.allReduce(values, 'avg'))
+        : () => this.pg.reduceScatter(values, 'avg', target);
+    });
     this.gradFull.delete(group);
     const done = reduced.then(() => {
-      this.pool.give(full);
+      if (pooled && input) this.pool.give(input);
       if (first) {
         this.shardsFilled.add(group);
         return;

@@ -81,10 +81,13 @@ export class SharedShardExchange {
     await this.waitForPeers(PUBLISHED, this.version, 'publish its parameters');
     const next = this.version + 1;
     const copy = this.params[next % 2]!;
+    // Every group's read is issued before any is awaited: on a GPU they then share one wait for the queue.
+    const reads: (void | Promise<void>)[] = [];
     for (const [name, layout] of layouts) {
       const start = this.pg.rank * layout.shardNumel;
-      await readInto(shards.get(name)!, copy.get(name)!.subarray(start, start + layout.shardNumel));
+      reads.push(readInto(shards.get(name)!, copy.get(name)!.subarray(start, start + layout.shardNumel)));
     }
+    await Promise.all(reads);
     this.version = next;
     this.signal(PUBLISHED, next);
   }

@@ -1,13 +1,14 @@
 // A rank script for tests: trains the tiny chain under FSDP (strategy from argv) and prints its losses as JSON.
 // With MPTJS_TEST_DIE_RANK=r and MPTJS_TEST_DIE_AFTER=k, rank r stops before step k (its peers go on and wait for
 // its parameters) and a moment later its thread or process exits abruptly, with no goodbye, as a crashed rank would.
+// MPTJS_TEST_BACKEND picks the tensor backend (default cpu).
 import { initFromEnv, recordRankFailure } from '@mptjs/distributed';
-import { selectBackend } from '@mptjs/kernels';
+import { parseBackendRequest, selectBackend } from '@mptjs/kernels';
 import type { ShardingStrategy } from '../fsdp/fsdp.js';
 import { trainTiny } from './tiny-model.js';
 
 async function main(): Promise<void> {
-  await selectBackend('cpu', { log: false });
+  await selectBackend(parseBackendRequest(process.env['MPTJS_TEST_BACKEND'] ?? 'cpu'), { log: false });
   const pg = await initFromEnv();
   try {
     const strategy = (process.argv[2] ?? 'FULL_SHARD') as ShardingStrategy;
@@ -21,7 +22,12 @@ async function main(): Promise<void> {
     const steps = Number(process.argv[3] ?? 5);
     const result = await trainTiny(pg, { strategy, steps, rank0Init: true, beforeStep });
     process.stdout.write(
-      `${JSON.stringify({ rank: pg.rank, losses: result.losses, gradNorms: result.gradNorms })}\n`,
+      `${JSON.stringify({
+        rank: pg.rank,
+        losses: result.losses,
+        gradNorms: result.gradNorms,
+        gradientReads: result.profiles.map((p) => p.gradientReads),
+      })}\n`,
     );
   } finally {
     await pg.destroy();

@@ -6,7 +6,8 @@ import type { ProcessGroup } from '@mptjs/distributed';
 import { type ChainUnit, forwardBackwardChain, type ParamMap, type StateDict } from '@mptjs/mpt-model';
 import { seededRandom } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
-import { FsdpParameters, type ShardingStrategy } from '../fsdp/fsdp.js';
+import { type FsdpOptions, FsdpParameters, type ShardingStrategy } from '../fsdp/fsdp.js';
+import type { StepRecord } from '../fsdp/profile.js';
 
 export const TINY_IN = 6;
 export const TINY_HIDDEN = 8;
@@ -93,12 +94,16 @@ export interface TinyTrainOptions {
   microbatches?: number;
   /** Awaited before each step's first microbatch (fault tests stop a rank there). */
   beforeStep?: (step: number) => void | Promise<void>;
+  /** More FSDP options (how gradients leave the device, profiling, transfer events). */
+  fsdp?: Pick<FsdpOptions, 'bucketGradients' | 'profile' | 'onTransfer' | 'prefetch'>;
 }
 
 export interface TinyTrainResult {
   losses: number[];
   gradNorms: number[];
   final: StateDict | null;
+  /** Each step's FSDP profile. */
+  profiles: StepRecord[];
 }
 
 /** SGD on the tiny chain under FSDP; every rank takes its slice of the same global batch at each step. */
@@ -110,13 +115,14 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
   const init = opts.rank0Init && pg.rank !== 0 ? null : tinyStateDict(seed);
   const fsdp = await FsdpParameters.create(
     pg,
-    { units, paramShapes: tinyShapes(), strategy: opts.strategy },
+    { units, paramShapes: tinyShapes(), strategy: opts.strategy, ...opts.fsdp },
     init,
   );
   const rand = seededUniform(seed + 1000);
   const local = globalBatch / pg.worldSize;
   const losses: number[] = [];
   const gradNorms: number[] = [];
+  const profiles: StepRecord[] = [];
   for (let step = 0; step < steps; step++) {
     await opts.beforeStep?.(step);
     const xs = Float32Array.from({ length: globalBatch * TINY_IN }, rand);
@@ -135,6 +141,7 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
       y.dispose();
     }
     const grads = fsdp.takeGradients();
+    profiles.push(fsdp.lastStepProfile!);
     let localSq = 0;
     for (const g of grads.values()) {
       const sq = tf.tidy(() => tf.sum(tf.square(g)));
@@ -155,5 +162,5 @@ export async function trainTiny(pg: ProcessGroup, opts: TinyTrainOptions = {}): 
   }
   const final = await fsdp.fullStateDict();
   fsdp.dispose();
-  return { losses, gradNorms, final };
+  return { losses, gradNorms, final, profiles };
 }

@@ -57,7 +57,9 @@ export async function forwardBackwardChain<C>(
   }
   inputs.push(x);
 
-  let lossValue = Number.NaN;
+  // The loss is read without waiting: on a GPU the read completes once the loss unit's backward has run, and
+  // waiting for it would leave the GPU idle until the next unit's kernels were queued.
+  let lossRead: Promise<number> | undefined;
   let dy: tf.Tensor = tf.scalar(lossScale);
   for (let i = units.length - 1; i >= 0; i--) {
     const unit = units[i]!;
@@ -78,8 +80,13 @@ export async function forwardBackwardChain<C>(
       const xs = [...(withInput ? [unitInput] : []), ...names.map((n) => params.get(n)!)];
       return tf.valueAndGrads(f)(xs, dy);
     });
-    if (last) lossValue = (await value.data())[0]!;
-    value.dispose();
+    if (last) {
+      lossRead = value.data().then((d) => d[0]!);
+      lossRead.then(
+        () => value.dispose(),
+        () => value.dispose(),
+      );
+    } else value.dispose();
     await hooks.afterUnitForward?.(unit, 'recompute', params);
     dy.dispose();
     if (unitInput !== input) unitInput.dispose();
@@ -89,5 +96,5 @@ export async function forwardBackwardChain<C>(
     await hooks.afterUnitBackward(unit, paramGrads);
   }
   dy.dispose();
-  return lossValue;
+  return lossRead ?? Number.NaN;
 }

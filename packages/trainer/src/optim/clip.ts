@@ -30,7 +30,11 @@ export async function gradSumOfSquares(grads: readonly tf.Tensor[]): Promise<num
  * one dispatch (squaring and summing fused), then the row sums.
  */
 function sumOfSquares(g: tf.Tensor, rowsFirst: boolean): tf.Tensor {
-  if (rowsFirst && g.dtype === 'float32' && g.size > 0) return tf.sum(rowSumsOfSquares(g));
+  if (rowsFirst && g.dtype === 'float32' && g.size > 0) {
+    const rows = rowSumsOfSquares(g);
+    // A vector (a norm's weight) is one row: its sum is already the total.
+    return rows.size === 1 ? tf.reshape(rows, []) : tf.sum(rows);
+  }
   return tf.sum(tf.square(g));
 }
 

@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTorchStore, type TorchStore, torchStoreTestsRun, writeTinyRun } from '@mptjs/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, cliBuilt, runCliToEnd, stepMetrics } from '../testing/child-cli.js';
-
-const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+import { allAgree, CLI, cliBuilt, runCliToEnd, stepMetrics, stepsAgree } from '../testing/child-cli.js';
 
 interface Rank {
   child: ChildProcess;
@@ -111,13 +109,7 @@ describe.runIf(cliBuilt && torchStoreTestsRun())(
       const got = stepMetrics(runDir);
       expect(got.map((m) => m.step)).toEqual([1, 2, 3, 4]);
       expect(want.map((m) => m.step)).toEqual([1, 2, 3, 4]);
-      for (let i = 0; i < want.length; i++) {
-        expect({
-          step: i + 1,
-          loss: close(got[i]!.loss, want[i]!.loss),
-          norm: close(got[i]!.grad_norm, want[i]!.grad_norm),
-        }).toEqual({ step: i + 1, loss: true, norm: true });
-      }
+      expect(stepsAgree(want, got, 1e-5)).toEqual(allAgree(want.length));
     });
 
     it('a killed rank: the survivor fails, and its torchelastic error file names the killed rank', async () => {

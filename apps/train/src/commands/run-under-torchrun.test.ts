@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { freePort } from '@mptjs/distributed';
 import { PYTHON, TORCHRUN_SCRIPT, torchStoreTestsRun, writeTinyRun } from '@mptjs/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { CLI, cliBuilt, runCliToEnd, stepMetrics } from '../testing/child-cli.js';
-
-const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+import { allAgree, CLI, cliBuilt, runCliToEnd, stepMetrics, stepsAgree } from '../testing/child-cli.js';
 
 interface Launched {
   child: ChildProcess;
@@ -106,13 +104,7 @@ describe.runIf(cliBuilt && process.platform === 'linux' && torchStoreTestsRun())
       const want = stepMetrics(reference);
       const got = stepMetrics(runDir);
       expect(got.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
-      for (let i = 0; i < want.length; i++) {
-        expect({
-          step: i + 1,
-          loss: close(got[i]!.loss, want[i]!.loss),
-          norm: close(got[i]!.grad_norm, want[i]!.grad_norm),
-        }).toEqual({ step: i + 1, loss: true, norm: true });
-      }
+      expect(stepsAgree(want, got, 1e-5)).toEqual(allAgree(want.length));
     });
 
     it("without restarts, torchrun's failure summary shows mptjs's error naming the killed rank", async () => {

@@ -47,12 +47,42 @@ export function runCliToEnd(args: string[], env: Record<string, string> = {}): P
   return startCli(args, env).done;
 }
 
+export interface StepMetric {
+  step: number;
+  loss: number;
+  grad_norm: number;
+  lr: number;
+}
+
 /** Losses, grad norms and lrs of the training steps in a run's metrics.jsonl. */
-export function stepMetrics(runDir: string): { step: number; loss: number; grad_norm: number; lr: number }[] {
+export function stepMetrics(runDir: string): StepMetric[] {
   return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l))
     .filter((r) => 'loss' in r)
     .map((r) => ({ step: r.step, loss: r.loss, grad_norm: r.grad_norm, lr: r.lr }));
+}
+
+/**
+ * For each of `want`'s steps, whether `got`'s loss and grad norm equal it within `rtol` (relative; absolute below
+ * 1): `{ step, loss, norm }`, all true when two runs trained the same.
+ */
+export function stepsAgree(
+  want: readonly StepMetric[],
+  got: readonly StepMetric[],
+  rtol: number,
+): { step: number; loss: boolean; norm: boolean }[] {
+  const close = (a: number | undefined, b: number) =>
+    a !== undefined && Math.abs(a - b) <= rtol * Math.max(1, Math.abs(b));
+  return want.map((w, i) => ({
+    step: i + 1,
+    loss: close(got[i]?.loss, w.loss),
+    norm: close(got[i]?.grad_norm, w.grad_norm),
+  }));
+}
+
+/** What `stepsAgree` gives for `steps` steps that agree. */
+export function allAgree(steps: number): { step: number; loss: boolean; norm: boolean }[] {
+  return Array.from({ length: steps }, (_, i) => ({ step: i + 1, loss: true, norm: true }));
 }

@@ -43,6 +43,17 @@ const torchPython = pythonWithTorch();
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'mptjs-gpu-kit-'));
 const kit = join(tmp, 'kit');
+
+/** `run.sh --tiny` with `args`, writing `outName` in the temporary directory: the process and the JSON (or null). */
+function runTinyKit(outName, args, runEnv, timeoutS) {
+  const outFile = join(tmp, outName);
+  const run = spawnSync(
+    'bash',
+    [join(kit, 'run.sh'), '--tiny', '--node', process.execPath, '--out', outFile, ...args],
+    { encoding: 'utf8', env: runEnv, cwd: tmp, timeout: timeoutS * 1000 },
+  );
+  return { run, doc: existsSync(outFile) ? JSON.parse(readFileSync(outFile, 'utf8')) : null };
+}
 const out = join(tmp, 'result.json');
 const env = { ...process.env };
 if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) env.VK_ICD_FILENAMES = SWIFTSHADER;
@@ -279,25 +290,12 @@ try {
     badPt.stderr,
   );
   // Without a python the section is skipped with the reason, and the WebGPU sections still run.
-  const noPy = spawnSync(
-    'bash',
-    [
-      join(kit, 'run.sh'),
-      '--tiny',
-      '--node',
-      process.execPath,
-      '--out',
-      join(tmp, 'no-python.json'),
-      '--sections',
-      'pytorch,matmul',
-      '--python',
-      join(tmp, 'no-such-python3'),
-    ],
-    { encoding: 'utf8', env, cwd: tmp, timeout: 300_000 },
+  const { run: noPy, doc: noPyDoc } = runTinyKit(
+    'no-python.json',
+    ['--sections', 'pytorch,matmul', '--python', join(tmp, 'no-such-python3')],
+    env,
+    300,
   );
-  const noPyDoc = existsSync(join(tmp, 'no-python.json'))
-    ? JSON.parse(readFileSync(join(tmp, 'no-python.json'), 'utf8'))
-    : null;
   const noPySection = noPyDoc?.sections.find((s) => s.name === 'pytorch');
   check(
     'pytorch: skipped with the reason when there is no python',
@@ -526,22 +524,12 @@ try {
     );
   }
   // fp32 against amp_fp16 on the kit's sample tokens, with the f16 GEMM's scalar engine (f16 rounding emulated).
-  const learningOut = join(tmp, 'learning.json');
-  const learningRun = spawnSync(
-    'bash',
-    [
-      join(kit, 'run.sh'),
-      '--tiny',
-      '--node',
-      process.execPath,
-      '--out',
-      learningOut,
-      '--sections',
-      'learning',
-    ],
-    { encoding: 'utf8', env: { ...env, MPTJS_F16_GEMM_ENGINE: 'scalar' }, cwd: tmp, timeout: 600_000 },
+  const { run: learningRun, doc: learningDoc } = runTinyKit(
+    'learning.json',
+    ['--sections', 'learning'],
+    { ...env, MPTJS_F16_GEMM_ENGINE: 'scalar' },
+    600,
   );
-  const learningDoc = existsSync(learningOut) ? JSON.parse(readFileSync(learningOut, 'utf8')) : null;
   const learning = learningDoc?.sections.find((s) => s.name === 'same learning');
   if (
     check(

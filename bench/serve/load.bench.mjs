@@ -14,6 +14,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machine, report } from '../lib.mjs';
+import { httpLoad } from './http-load.mjs';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const args = process.argv.slice(2);
@@ -108,81 +109,20 @@ const app = serve.createServeApp({
 const { port } = await app.listen(0, '127.0.0.1');
 const url = `http://127.0.0.1:${port}/v1/completions`;
 
-/** One streaming request: its generated tokens (from the final usage) and its time to first token. */
-async function streamOne(prompt) {
-  const t0 = performance.now();
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      prompt,
+/** Streaming clients at `concurrency`, each sending `requestsPerClient` requests in turn. */
+function load(concurrency) {
+  return httpLoad(url, {
+    concurrency,
+    requestsPerClient,
+    bodyFor: (client, r) => ({
+      prompt: promptFor(client * 100 + r),
       max_tokens: maxTokens,
       temperature,
       top_p: topP,
       ...(logprobs === undefined ? {} : { logprobs: Number(logprobs) }),
       ...(stop === undefined ? {} : { stop: [stop] }),
-      stream: true,
-      stream_options: { include_usage: true },
     }),
   });
-  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let ttft;
-  let tokens;
-  let done = false;
-  for await (const bytes of res.body) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end = buffer.indexOf('\n\n');
-    while (end >= 0) {
-      const data = buffer.slice(0, end).replace(/^data: /, '');
-      buffer = buffer.slice(end + 2);
-      end = buffer.indexOf('\n\n');
-      if (data === '[DONE]') {
-        done = true;
-        continue;
-      }
-      const chunk = JSON.parse(data);
-      if (chunk.error) throw new Error(`error event: ${data}`);
-      if (ttft === undefined && chunk.choices?.length) ttft = (performance.now() - t0) / 1000;
-      if (chunk.usage) tokens = chunk.usage.completion_tokens;
-    }
-  }
-  if (!done || tokens === undefined) throw new Error('stream ended without usage and [DONE]');
-  return { tokens, ttft };
-}
-
-async function client(id, count, ttfts) {
-  let tokens = 0;
-  for (let r = 0; r < count; r++) {
-    const one = await streamOne(promptFor(id * 100 + r));
-    tokens += one.tokens;
-    ttfts.push(one.ttft);
-  }
-  return tokens;
-}
-
-const quantile = (xs, q) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-};
-
-async function load(concurrency) {
-  const ttfts = [];
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const counts = await Promise.all(
-    Array.from({ length: concurrency }, (_, i) => client(i, requestsPerClient, ttfts)),
-  );
-  const cpu = process.cpuUsage(c0);
-  const tokens = counts.reduce((a, b) => a + b, 0);
-  return {
-    wall: tokens / ((performance.now() - t0) / 1000),
-    cpu: tokens / ((cpu.user + cpu.system) / 1e6),
-    p50: quantile(ttfts, 0.5),
-    p99: quantile(ttfts, 0.99),
-    n: ttfts.length,
-  };
 }
 
 const loadBefore = os.loadavg()[0];

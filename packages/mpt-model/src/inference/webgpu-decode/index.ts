@@ -1,6 +1,14 @@
 export { disposeRecordedDecoder, recordedDecoderFor } from './generate-recorded.js';
 export { RecordedDecodeError } from './gpu.js';
 export {
+  type BatchRow,
+  type BatchRowOutput,
+  type PrefilledRecordedSequence,
+  RecordedBatchDecoder,
+  type RecordedBatchDecoderOptions,
+  RecordedSequence,
+} from './recorded-batch-decoder.js';
+export {
   RecordedDecoder,
   type RecordedDecoderOptions,
   type StepOutput,

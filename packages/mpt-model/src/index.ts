@@ -44,6 +44,7 @@ export {
   type BatchRow,
   type BatchRowOutput,
   disposeRecordedDecoder,
+  MAX_RECORDED_SLOTS,
   type PrefilledRecordedSequence,
   RecordedBatchDecoder,
   type RecordedBatchDecoderOptions,

@@ -3,6 +3,7 @@ export { RecordedDecodeError } from './gpu.js';
 export {
   type BatchRow,
   type BatchRowOutput,
+  MAX_RECORDED_SLOTS,
   type PrefilledRecordedSequence,
   RecordedBatchDecoder,
   type RecordedBatchDecoderOptions,

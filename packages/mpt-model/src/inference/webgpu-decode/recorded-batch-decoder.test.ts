@@ -99,6 +99,26 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
     model.dispose();
   });
 
+  it('matches the tfjs logits when a workgroup of the head loops over several blocks of the vocabulary', async () => {
+    // 9000 outputs in blocks of 8 rows: 1125 blocks over at most 1024 workgroups.
+    const config = tinyConfig({ dModel: 128, nHeads: 4, nLayers: 1, vocabSize: 9000, maxSeqLen: 16 });
+    const model = MPTModel.fromStateDict(config, initStateDict(config, 9));
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 2 });
+    const starts = [
+      [4000, 17, 8999, 3],
+      [5, 6],
+    ];
+    const { logits, tokens } = await decodeTogether(decoder, starts, 3);
+    for (const [i, start] of starts.entries()) {
+      const reference = await tfjsLogits(model, start, tokens[i]!.slice(0, -1));
+      logits[i]!.forEach((l, s) => {
+        expect(relativeL2(l, reference[s]!), `sequence ${i} step ${s}`).toBeLessThan(1e-5);
+      });
+    }
+    decoder.dispose();
+    model.dispose();
+  });
+
   it('leaves the other rows logits unchanged as sequences join and leave', async () => {
     const model = tinyModel();
     const decoder = await RecordedBatchDecoder.create(model, { slots: 3 });

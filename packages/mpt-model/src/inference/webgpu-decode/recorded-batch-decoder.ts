@@ -32,7 +32,7 @@ import { argmaxShaders, batchUniformBytes } from './shaders.js';
 /** Slots when the caller names none: the batch a server decodes together by default. */
 export const DEFAULT_SLOTS = 16;
 /** Most slots: each kernel keeps a per-row partial sum in registers. */
-export const MAX_SLOTS = 64;
+export const MAX_RECORDED_SLOTS = 64;
 
 export interface RecordedBatchDecoderOptions {
   /**
@@ -146,8 +146,8 @@ export class RecordedBatchDecoder {
   ): Promise<RecordedBatchDecoder> {
     const backend = webGpuBackend();
     const requested = options.slots ?? DEFAULT_SLOTS;
-    if (!Number.isInteger(requested) || requested < 1 || requested > MAX_SLOTS) {
-      throw new RangeError(`slots must be an integer in [1, ${MAX_SLOTS}], got ${requested}`);
+    if (!Number.isInteger(requested) || requested < 1 || requested > MAX_RECORDED_SLOTS) {
+      throw new RangeError(`slots must be an integer in [1, ${MAX_RECORDED_SLOTS}], got ${requested}`);
     }
     if (model.quantization) {
       throw new RecordedDecodeError(

@@ -343,7 +343,9 @@ function gemvBatchShader(s: GemvShape, rows: number): string {
   let lane = lid % ${lanes}u;
   for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
     let row = block * ${perBlock}u + lid / ${lanes}u;
+    // Zeroed explicitly for every block: a declaration in a loop body is hoisted when compiled.
     var part : array<f32, ${rows}>;
+    for (var b = 0u; b < ${rows}u; b++) { part[b] = 0.0; }
     if (row < ${n}u) {
       ${dot}
     }

@@ -287,6 +287,7 @@ ${body}
  * them; the partial sums of each output are summed per row through the same workgroup array.
  */
 function gemvBatchShader(s: GemvShape, rows: number): string {
+  if (gemvReadsVec4(s)) return gemvBatchVec4Shader(s, rows);
   const { k, n } = s;
   const ln = s.layerNorm;
   const decls = [
@@ -391,6 +392,85 @@ fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : 
   let count = batch.count;
 ${prologue}
 ${body}
+}`;
+}
+
+/**
+ * The batched product over an `outIn` matrix with `k % 4 == 0` (the usual layout): inputs, LayerNorm weights and
+ * weights all read as vec4, each row's partial sum in its own register (the rows unrolled, each guarded by the live
+ * count), and a LayerNorm weight and bias read once per weight vec4 for all rows.
+ */
+function gemvBatchVec4Shader(s: GemvShape, rows: number): string {
+  const { k, n } = s;
+  const k4 = k / 4;
+  const ln = s.layerNorm;
+  const decls = [
+    batchStruct(rows),
+    '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;',
+    '@group(0) @binding(1) var<storage, read> v : array<vec4<f32>>;',
+    '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
+    '@group(0) @binding(7) var<uniform> batch : Batch;',
+  ];
+  if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<vec4<f32>>;');
+  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<vec4<f32>>;');
+  const prologue = ln
+    ? `
+  for (var b = 0u; b < count; b++) {
+    var s1 = 0.0;
+    for (var i = lid; i < ${k4}u; i += ${THREADS}u) { s1 += dot(v[b * ${k4}u + i], vec4<f32>(1.0)); }
+    let mean = reduceSum(lid, s1) / f32(${k});
+    var s2 = 0.0;
+    for (var i = lid; i < ${k4}u; i += ${THREADS}u) { let c = v[b * ${k4}u + i] - vec4<f32>(mean); s2 += dot(c, c); }
+    let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
+    if (lid == 0u) { lnMean[b] = mean; lnRstd[b] = rstd; }
+  }
+  workgroupBarrier();`
+    : '';
+  const input = (b: number) =>
+    ln
+      ? `(v[${b * k4}u + i] - vec4<f32>(lnMean[${b}])) * lnRstd[${b}] * lw${ln.bias ? ' + lb' : ''}`
+      : `v[${b * k4}u + i]`;
+  const lanes = lanesPerRow(k);
+  const perBlock = THREADS / lanes;
+  const blocks = Math.ceil(n / perBlock);
+  const stride = gemvWorkgroups(n, s.layout, k);
+  const each = (f: (b: number) => string) => Array.from({ length: rows }, (_, b) => f(b)).join('\n');
+  return `${decls.join('\n')}
+${REDUCE_SNIPPET}
+${ln ? `var<workgroup> lnMean : array<f32, ${rows}>;\nvar<workgroup> lnRstd : array<f32, ${rows}>;` : ''}
+${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  let count = batch.count;
+${prologue}
+  let lane = lid % ${lanes}u;
+  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
+    let row = block * ${perBlock}u + lid / ${lanes}u;
+${each((b) => `    var p${b} = 0.0;`)}
+    if (row < ${n}u) {
+      let base = row * ${k4}u;
+      for (var i = lane; i < ${k4}u; i += ${lanes}u) {
+        let wv = w4[base + i];
+        ${ln ? 'let lw = lnWeight[i];' : ''}
+        ${ln?.bias ? 'let lb = lnBias[i];' : ''}
+${each((b) => `        if (${b}u < count) { p${b} += dot(wv, ${input(b)}); }`)}
+      }
+    }
+${each(
+  (b) => `    if (${b}u < count) {
+      red[lid] = p${b};
+      workgroupBarrier();
+      if (lane == 0u && row < ${n}u) {
+        var acc = 0.0;
+        for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
+        ${gemvWrite(s, `${b * n}u + row`)}
+      }
+      workgroupBarrier();
+    }`,
+)}
+  }
 }`;
 }
 

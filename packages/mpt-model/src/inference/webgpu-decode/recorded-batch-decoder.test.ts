@@ -165,20 +165,21 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
     model.dispose();
   });
 
-  it('reads back only the arg-max of rows that ask for no logits', async () => {
+  it('reads back only the arg-max of rows that ask for no logits; concurrent prefills take their own slots', async () => {
     const model = tinyModel();
     const decoder = await RecordedBatchDecoder.create(model, { slots: 4 });
-    const [a, b] = await decoder.prefillMany([prompts[0]!, prompts[2]!]);
+    const [a, b] = await Promise.all([decoder.prefill(prompts[0]!), decoder.prefill(prompts[2]!)]);
+    expect(a.sequence.slot).not.toBe(b.sequence.slot);
     const out = await decoder.step([
-      { sequence: a!.sequence, token: 7, logits: false },
-      { sequence: b!.sequence, token: 9 },
+      { sequence: a.sequence, token: 7, logits: false },
+      { sequence: b.sequence, token: 9 },
     ]);
     expect(out[0]!.logits).toBeUndefined();
     const reference = await tfjsLogits(model, prompts[0]!, [7]);
     expect(out[0]!.argmax).toBe(argMax(reference[1]!));
     const referenceB = await tfjsLogits(model, prompts[2]!, [9]);
     expect(relativeL2(out[1]?.logits as Float32Array, referenceB[1]!)).toBeLessThan(1e-5);
-    const none = await decoder.step([{ sequence: b!.sequence, token: out[1]!.argmax, logits: false }]);
+    const none = await decoder.step([{ sequence: b.sequence, token: out[1]!.argmax, logits: false }]);
     expect(none).toEqual([{ argmax: expect.any(Number) }]);
     decoder.dispose();
     model.dispose();

@@ -95,6 +95,8 @@ export class RecordedBatchDecoder {
   private readonly forward: RecordedForward;
   private readonly dispatches: Dispatch[];
   private readonly live: (RecordedSequence | undefined)[];
+  /** Slots a prefill in progress will fill: not free to another prefill meanwhile. */
+  private readonly reserved = new Set<number>();
   private readonly freeResultStaging: GpuBuffer[] = [];
   private readonly freeLogitStaging: GpuBuffer[] = [];
   private disposed = false;
@@ -218,7 +220,7 @@ export class RecordedBatchDecoder {
       }
       for (const id of p) this.checkToken(id);
     });
-    const free = this.live.flatMap((s, slot) => (s ? [] : [slot]));
+    const free = this.live.flatMap((s, slot) => (s || this.reserved.has(slot) ? [] : [slot]));
     if (prompts.length > free.length) {
       throw new RecordedDecodeError(
         `${prompts.length} new sequences need free slots but ${free.length} of ${this.slots} are free: ` +
@@ -226,6 +228,19 @@ export class RecordedBatchDecoder {
       );
     }
     if (prompts.length === 0) return [];
+    const taken = free.slice(0, prompts.length);
+    for (const slot of taken) this.reserved.add(slot);
+    try {
+      return await this.prefillInto(prompts, taken);
+    } finally {
+      for (const slot of taken) this.reserved.delete(slot);
+    }
+  }
+
+  private async prefillInto(
+    prompts: readonly (readonly number[])[],
+    free: readonly number[],
+  ): Promise<PrefilledRecordedSequence[]> {
     const byLength = new Map<number, number[]>();
     prompts.forEach((p, i) => {
       byLength.set(p.length, [...(byLength.get(p.length) ?? []), i]);

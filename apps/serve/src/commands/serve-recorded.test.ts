@@ -71,7 +71,7 @@ async function completeAll(base: string): Promise<Choice[]> {
 
 describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => {
   it.runIf(webgpuExpected)(
-    'gives concurrent greedy requests on the recorded webgpu engine the tokens of the tfjs engine on wasm',
+    'takes the recorded engine on webgpu by default; its concurrent greedy requests get the tokens of tfjs on wasm',
     async () => {
       running = await serve([
         fx!.dir,
@@ -79,8 +79,6 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
         fx!.tokenizer,
         '--backend',
         'webgpu',
-        '--decode-engine',
-        'recorded',
         '--max-batch',
         '4',
       ]);
@@ -109,6 +107,32 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
       });
     },
     600_000,
+  );
+
+  it.runIf(webgpuExpected)(
+    'falls back to the tfjs engine on webgpu when the recorded step cannot run the model, saying why',
+    async () => {
+      const args = [fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu', '--quantize', 'int8'];
+      running = await serve(args);
+      expect(running.stderr()).toContain(
+        'decode engine: tfjs (the recorded step is unavailable: the recorded decode step runs float32 weights; ' +
+          'this model is int8-quantized)',
+      );
+      const res = await fetch(`${running.base}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'One, two,', max_tokens: 2, temperature: 0 }),
+      });
+      expect(res.status).toBe(200);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      const refused = await runCliProcess(['serve', ...args, '--decode-engine', 'recorded']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        '--decode-engine recorded: the recorded decode step runs float32 weights; this model is int8-quantized',
+      );
+    },
+    300_000,
   );
 
   it('refuses --decode-engine recorded off webgpu and an unknown engine', async () => {

@@ -6,10 +6,17 @@ export {
   PLAIN_CHAT_TEMPLATE,
 } from './chat/template.js';
 export { runGeneration } from './commands/generate.js';
+export {
+  type ChosenEngine,
+  chooseDecodeEngine,
+  DECODE_ENGINES,
+  type DecodeEngineChoice,
+} from './engine/choose-engine.js';
 export { EngineProbe } from './engine/engine-probe.js';
 export { JsonTokenizer } from './engine/json-tokenizer.js';
 export { MptEngine } from './engine/mpt-engine.js';
-export type { Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
+export { RecordedEngine } from './engine/recorded-engine.js';
+export type { DecodedRow, Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
 export { ApiError } from './errors.js';
 export { Generation, type GenerationParams } from './generation/generation.js';
 export { DEFAULT_LIMITS, type RequestLimits } from './http/limits.js';

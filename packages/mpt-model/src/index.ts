@@ -41,10 +41,17 @@ export {
 } from './inference/sampling.js';
 export { StopStringMatcher } from './inference/stop-string-matcher.js';
 export {
+  type BatchRow,
+  type BatchRowOutput,
   disposeRecordedDecoder,
+  MAX_RECORDED_SLOTS,
+  type PrefilledRecordedSequence,
+  RecordedBatchDecoder,
+  type RecordedBatchDecoderOptions,
   RecordedDecodeError,
   RecordedDecoder,
   type RecordedDecoderOptions,
+  RecordedSequence,
   recordedDecoderFor,
   type StepOutput,
   type TokenChoice,

@@ -1,6 +1,7 @@
 import { parseBackendRequest } from '@mptjs/kernels';
 import { parseQuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
+import { DECODE_ENGINES, type DecodeEngineChoice } from '../engine/choose-engine.js';
 
 /** Commander parsers: a bad value becomes a usage error (exit 2) that names the option. */
 export function intOption(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -51,5 +52,23 @@ export function addQuantizeOption(command: Command): Command {
     'int8 quantization for inference (wasm, webgpu; ~4x smaller, faster decode): int8 (weights only) or w8a8 ' +
       "(prefill's activations too, on webgpu devices with int8 subgroup matrices)",
     quantizeOption,
+  );
+}
+
+export function decodeEngineOption(value: string): DecodeEngineChoice {
+  if (!(DECODE_ENGINES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${DECODE_ENGINES.join(', ')}`);
+  }
+  return value as DecodeEngineChoice;
+}
+
+/** `--decode-engine auto|recorded|tfjs`: how `serve` runs its decode steps. */
+export function addDecodeEngineOption(command: Command): Command {
+  return command.option(
+    '--decode-engine <engine>',
+    'decode steps: recorded (one recorded WebGPU pass per step for the whole batch), tfjs (tfjs kernels), or ' +
+      'auto (recorded on the webgpu backend when it can be built, else tfjs)',
+    decodeEngineOption,
+    'auto',
   );
 }

@@ -1,12 +1,19 @@
 import type { BackendRequest } from '@mptjs/kernels';
 import type { QuantizeMode } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
+import { chooseDecodeEngine, type DecodeEngineChoice } from '../engine/choose-engine.js';
 import { DEFAULT_LIMITS } from '../http/limits.js';
 import { parseCorsOrigin } from '../http/origin.js';
 import { DEFAULT_TIMEOUTS, type ServeHttpServer } from '../http/server.js';
 import { loadModel } from '../model/load-model.js';
 import { createServeApp, DEFAULT_MAX_BODY_BYTES } from '../serve-app.js';
-import { addBackendOption, addQuantizeOption, intOption, numberOption } from './options.js';
+import {
+  addBackendOption,
+  addDecodeEngineOption,
+  addQuantizeOption,
+  intOption,
+  numberOption,
+} from './options.js';
 
 interface ServeOptions {
   host: string;
@@ -30,6 +37,7 @@ interface ServeOptions {
   tokenizer?: string;
   modelName?: string;
   quantize?: QuantizeMode;
+  decodeEngine: DecodeEngineChoice;
 }
 
 export function addServeCommand(program: Command): void {
@@ -123,56 +131,64 @@ export function addServeCommand(program: Command): void {
       "tokenizer.json (default: the model directory's, else the config's tokenizer_name)",
     )
     .option('--model-name <name>', 'model name clients use (default: the hub id or directory name)');
-  addQuantizeOption(addBackendOption(command)).action(async (model: string, options: ServeOptions) => {
-    const loaded = await loadModel(model, {
-      backend: options.backend,
-      tokenizer: options.tokenizer,
-      quantize: options.quantize,
-    });
-    const app = createServeApp({
-      engine: loaded.engine,
-      tokenizer: loaded.tokenizer,
-      modelId: options.modelName ?? loaded.modelId,
-      templateDirs: [loaded.modelDir, loaded.tokenizerDir],
-      apiKey: options.apiKey ?? process.env['MPTJS_API_KEY'] ?? undefined,
-      maxBatch: options.maxBatch,
-      maxQueue: options.maxQueue,
-      maxBodyBytes: options.maxBodyBytes,
-      limits: {
-        maxPrompts: options.maxPrompts,
-        maxPromptBytes: options.maxPromptBytes,
-        maxPromptTokens: options.maxPromptTokens,
-        maxTokens: options.maxTokens,
-        maxN: options.maxN,
-      },
-      corsOrigins: options.corsOrigin,
-      headersTimeoutMs: options.headersTimeout * 1000,
-      bodyTimeoutMs: options.bodyTimeout * 1000,
-      keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
-      maxConnections: options.maxConnections,
-    });
-    const address = await app.listen(options.port, options.host);
-    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host);
-    if (!loopback && !app.options.apiKey) {
-      process.stderr.write(
-        `[mptjs] warning: listening on ${options.host} without --api-key: anyone who can reach it can use it\n`,
-      );
-    }
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
-    process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
-    const failure = await runUntilStopped(app, options.shutdownGrace * 1000);
-    if (failure) {
-      // Should anything still hold the event loop (a stuck backend call), exit anyway: this timer does not keep
-      // the process alive, it only fires if something else does.
-      setTimeout(() => process.exit(1), 5000).unref();
-      throw new Error(
-        `the model engine failed (${failure.message}); exiting so a supervisor can restart the server`,
-      );
-    }
-    loaded.engine.dispose();
-    process.stderr.write('[mptjs] stopped\n');
-  });
+  addDecodeEngineOption(addQuantizeOption(addBackendOption(command))).action(
+    async (model: string, options: ServeOptions) => {
+      const loaded = await loadModel(model, {
+        backend: options.backend,
+        tokenizer: options.tokenizer,
+        quantize: options.quantize,
+      });
+      const { engine, maxBatch } = await chooseDecodeEngine(loaded.engine, {
+        choice: options.decodeEngine,
+        backend: loaded.backend.name,
+        maxBatch: options.maxBatch,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      const app = createServeApp({
+        engine,
+        tokenizer: loaded.tokenizer,
+        modelId: options.modelName ?? loaded.modelId,
+        templateDirs: [loaded.modelDir, loaded.tokenizerDir],
+        apiKey: options.apiKey ?? process.env['MPTJS_API_KEY'] ?? undefined,
+        maxBatch,
+        maxQueue: options.maxQueue,
+        maxBodyBytes: options.maxBodyBytes,
+        limits: {
+          maxPrompts: options.maxPrompts,
+          maxPromptBytes: options.maxPromptBytes,
+          maxPromptTokens: options.maxPromptTokens,
+          maxTokens: options.maxTokens,
+          maxN: options.maxN,
+        },
+        corsOrigins: options.corsOrigin,
+        headersTimeoutMs: options.headersTimeout * 1000,
+        bodyTimeoutMs: options.bodyTimeout * 1000,
+        keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
+        maxConnections: options.maxConnections,
+      });
+      const address = await app.listen(options.port, options.host);
+      const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host);
+      if (!loopback && !app.options.apiKey) {
+        process.stderr.write(
+          `[mptjs] warning: listening on ${options.host} without --api-key: anyone who can reach it can use it\n`,
+        );
+      }
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
+      process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
+      const failure = await runUntilStopped(app, options.shutdownGrace * 1000);
+      if (failure) {
+        // Should anything still hold the event loop (a stuck backend call), exit anyway: this timer does not keep
+        // the process alive, it only fires if something else does.
+        setTimeout(() => process.exit(1), 5000).unref();
+        throw new Error(
+          `the model engine failed (${failure.message}); exiting so a supervisor can restart the server`,
+        );
+      }
+      engine.dispose();
+      process.stderr.write('[mptjs] stopped\n');
+    },
+  );
 }
 
 /**

@@ -1,6 +1,17 @@
 import { BatchedDecoder, type BatchedSequence, type MPTModel } from '@mptjs/mpt-model';
 import type { Engine, EngineSequence, ModelInfo } from './types.js';
 
+/** Logits `[B, T, V]` of the model's tfjs forward pass over same-length rows (an Engine's `logits`). */
+export async function forwardLogits(
+  model: MPTModel,
+  ids: readonly (readonly number[])[],
+): Promise<Float32Array> {
+  const out = model.forward(ids.map((row) => [...row]));
+  const data = (await out.data()) as Float32Array;
+  out.dispose();
+  return data;
+}
+
 /**
  * The Engine over an MPTModel: full-sequence logits, and prefill and batched decode through mpt-model's
  * `BatchedDecoder`, which joins the sequences decoding together into one batch cache and splits it when they
@@ -15,11 +26,8 @@ export class MptEngine implements Engine {
     this.decoder = new BatchedDecoder(model);
   }
 
-  async logits(ids: readonly (readonly number[])[]): Promise<Float32Array> {
-    const out = this.model.forward(ids.map((row) => [...row]));
-    const data = (await out.data()) as Float32Array;
-    out.dispose();
-    return data;
+  logits(ids: readonly (readonly number[])[]): Promise<Float32Array> {
+    return forwardLogits(this.model, ids);
   }
 
   prefill(promptIds: readonly number[]): Promise<{ sequence: EngineSequence; logits: Float32Array }> {

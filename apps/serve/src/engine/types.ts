@@ -14,6 +14,9 @@ export interface EngineSequence {
   readonly length: number;
 }
 
+/** One row of `decodeRows`: its logits, or only their arg-max when it asked for no logits. */
+export type DecodedRow = { logits: Float32Array } | { argmax: number };
+
 export interface Engine {
   readonly info: ModelInfo;
   /** Logits `[B, T, V]` (row-major) for same-length rows of token ids. */
@@ -29,6 +32,16 @@ export interface Engine {
   ): Promise<{ sequence: EngineSequence; logits: Float32Array }[]>;
   /** One decode step: appends `tokens[i]` to `sequences[i]`, returns each one's next-token logits `[V]`. */
   decode(sequences: readonly EngineSequence[], tokens: readonly number[]): Promise<Float32Array[]>;
+  /**
+   * `decode` where a row may skip its logits (optional; the scheduler calls `decode` without it): rows with
+   * `logitsWanted[i]` false get only the arg-max of their logits (lowest id on ties), for a greedy sequence with no
+   * logprobs, which an engine choosing tokens on the device need not read back.
+   */
+  decodeRows?(
+    sequences: readonly EngineSequence[],
+    tokens: readonly number[],
+    logitsWanted: readonly boolean[],
+  ): Promise<DecodedRow[]>;
   /** Frees a sequence's cache. Safe to call twice. */
   release(sequence: EngineSequence): void;
   dispose(): void;

@@ -100,4 +100,19 @@ describe.skipIf(!fx)('Generation', () => {
       expect(t.top).toEqual(want.top);
     });
   });
+
+  it('needs logits unless greedy without logprobs or repetition penalty; takes an arg-max with the context rule', () => {
+    expect(new Generation([1], greedy(), 128, tok).needsLogits).toBe(false);
+    expect(new Generation([1], greedy({ logprobs: 0 }), 128, tok).needsLogits).toBe(true);
+    expect(new Generation([1], greedy({ repetitionPenalty: 1.2 }), 128, tok).needsLogits).toBe(true);
+    expect(new Generation([1], greedy({ temperature: 0.7 }), 128, tok).needsLogits).toBe(true);
+    const sampled = new Generation([1], greedy({ temperature: 0.7 }), 128, tok);
+    expect(() => sampled.acceptArgmax(5)).toThrow('chooses its tokens from the logits, not their arg-max');
+    // Prompt 2 + 2 tokens fill max_seq_len 4: the second arg-max ends the sequence.
+    const g = new Generation([1, 2], greedy(), 4, tok);
+    expect(g.acceptArgmax(5)).toBe(false);
+    expect(g.acceptArgmax(6)).toBe(true);
+    expect(g.ids).toEqual([5, 6]);
+    expect(g.finishReason).toBe('max_seq_len');
+  });
 });

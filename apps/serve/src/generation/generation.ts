@@ -2,6 +2,7 @@ import {
   DecodeSequence,
   type DecodeSequenceOptions,
   type GeneratedToken,
+  isGreedy,
   type SamplingOptions,
   type TextDelta,
 } from '@mptjs/mpt-model';
@@ -68,6 +69,22 @@ export class Generation extends DecodeSequence {
    */
   override advance(logits: Float32Array): boolean {
     return super.advance(logits, this.promptIds.length + this.ids.length + 1 >= this.maxSeqLen);
+  }
+
+  /**
+   * Whether choosing the next token needs the logits: false for a greedy sequence with no logprobs and no
+   * repetition penalty, whose token is the arg-max an engine may compute on its own (`acceptArgmax`).
+   */
+  get needsLogits(): boolean {
+    const p = this.params;
+    return !(isGreedy(p) && p.logprobs === undefined && (p.repetitionPenalty ?? 1) === 1);
+  }
+
+  /** Adds the arg-max of the next-token logits, computed by the engine; returns true when finished. */
+  acceptArgmax(id: number): boolean {
+    if (this.needsLogits)
+      throw new Error('this sequence chooses its tokens from the logits, not their arg-max');
+    return super.accept(id, this.promptIds.length + this.ids.length + 1 >= this.maxSeqLen);
   }
 
   protected override onToken(_token: GeneratedToken): void {

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Engine, EngineSequence } from '../engine/types.js';
+import type { DecodedRow, Engine, EngineSequence } from '../engine/types.js';
 import type { Generation } from '../generation/generation.js';
 import { scorePrompt } from '../generation/prompt-logprobs.js';
 
@@ -296,13 +296,22 @@ export class Scheduler {
     if (batch.length === 0) return;
     this.busy = true;
     try {
-      const logits = await this.engine.decode(
-        batch.map((s) => s.sequence!),
-        batch.map((s) => s.generation.lastId),
-      );
+      const sequences = batch.map((s) => s.sequence!);
+      const tokens = batch.map((s) => s.generation.lastId);
+      // An engine that can skip a row's logits reads back only the arg-max of greedy rows without logprobs.
+      const rows: DecodedRow[] = this.engine.decodeRows
+        ? await this.engine.decodeRows(
+            sequences,
+            tokens,
+            batch.map((s) => s.generation.needsLogits),
+          )
+        : (await this.engine.decode(sequences, tokens)).map((logits) => ({ logits }));
       this.hooks.onStep?.(batch.length);
       batch.forEach((slot, i) => {
-        if (!slot.cancelled) slot.generation.advance(logits[i]!);
+        if (slot.cancelled) return;
+        const row = rows[i]!;
+        if ('logits' in row) slot.generation.advance(row.logits);
+        else slot.generation.acceptArgmax(row.argmax);
       });
     } catch (err) {
       this.engineErrored = true;

@@ -1,8 +1,15 @@
-// The golden checkpoint through @mptjs/mpt-model's recorded WebGPU decode step: the reference greedy
-// continuation, and the tfjs path's logits at every step.
+// The golden checkpoint through @mptjs/mpt-model's recorded WebGPU decode steps: the reference greedy
+// continuation, the tfjs path's logits at every step, and the continuation through a batch of other sequences.
 import { readFileSync } from 'node:fs';
 import { selectBackend } from '@mptjs/kernels';
-import { MPTModel, RecordedDecoder, type TokenChoice } from '@mptjs/mpt-model';
+import {
+  argMax,
+  MPTModel,
+  RecordedBatchDecoder,
+  RecordedDecoder,
+  type RecordedSequence,
+  type TokenChoice,
+} from '@mptjs/mpt-model';
 import { relativeL2, sharedFile, TINY_MOSAIC_DIR, webgpuExpected } from '@mptjs/test-fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFixture } from '../testing/model-fixture.js';
@@ -57,6 +64,43 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
           `relative L2 vs tfjs ${Math.max(...errors).toExponential(2)}`,
       );
       for (const e of errors) expect(e).toBeLessThan(1e-5);
+      model.dispose();
+    }, 600_000);
+
+    it('reproduces the greedy continuation in a batch that others join and leave', async () => {
+      const fixture = await loadFixture(fixtureDir!);
+      const expected = JSON.parse(readFileSync(`${fixtureDir}/expected.json`, 'utf8')) as {
+        greedy: { prompt: number[]; continuation: number[] };
+      };
+      const model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
+      const { prompt: start, continuation } = expected.greedy;
+      const decoder = await RecordedBatchDecoder.create(model, { slots: 3 });
+      const [before, golden] = await decoder.prefillMany([[5, 6, 7], start]);
+      const tokens = [argMax(golden!.logits)];
+      let others: { sequence: RecordedSequence; token: number }[] = [
+        { sequence: before!.sequence, token: argMax(before!.logits) },
+      ];
+      for (let s = 1; s < continuation.length; s++) {
+        if (s === 3) {
+          const joined = await decoder.prefill([40000, 2, 17, 9, 300, 12, 1, 1, 8, 50000]);
+          others.push({ sequence: joined.sequence, token: argMax(joined.logits) });
+        }
+        if (s === 7) {
+          decoder.release(others[0]!.sequence);
+          others = others.slice(1);
+        }
+        // The golden row reads back its arg-max alone; the others their logits too.
+        const out = await decoder.step([
+          ...others,
+          { sequence: golden!.sequence, token: tokens[tokens.length - 1]!, logits: false },
+        ]);
+        others.forEach((o, i) => {
+          o.token = out[i]!.argmax;
+        });
+        tokens.push(out[others.length]!.argmax);
+      }
+      expect(tokens).toEqual(continuation);
+      decoder.dispose();
       model.dispose();
     }, 600_000);
   });

@@ -1,6 +1,15 @@
 export { disposeRecordedDecoder, recordedDecoderFor } from './generate-recorded.js';
 export { RecordedDecodeError } from './gpu.js';
 export {
+  type BatchRow,
+  type BatchRowOutput,
+  MAX_RECORDED_SLOTS,
+  type PrefilledRecordedSequence,
+  RecordedBatchDecoder,
+  type RecordedBatchDecoderOptions,
+  RecordedSequence,
+} from './recorded-batch-decoder.js';
+export {
   RecordedDecoder,
   type RecordedDecoderOptions,
   type StepOutput,

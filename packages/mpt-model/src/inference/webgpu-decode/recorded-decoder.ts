@@ -9,33 +9,20 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
+import { copyPrefillRows, recordForward, STORAGE } from './forward-recording.js';
 import {
   BufferUsage,
   flushTfjs,
-  type GpuBindGroup,
-  type GpuBindGroupLayout,
   type GpuBuffer,
-  type GpuComputePass,
   type GpuDevice,
-  type GpuPipeline,
   MAP_MODE_READ,
   RecordedDecodeError,
-  SHADER_STAGE_COMPUTE,
   tensorBuffer,
   type WebGpuBackendInternals,
   webGpuBackend,
 } from './gpu.js';
-import {
-  argmaxShaders,
-  attentionShader,
-  embedShader,
-  type GemvShape,
-  gemvReadsVec4,
-  gemvShader,
-  gemvWorkgroups,
-  sampleShader,
-  THREADS,
-} from './shaders.js';
+import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
+import { argmaxShaders, sampleShader, THREADS } from './shaders.js';
 
 /** How the device chooses each token: the arg-max, or a seeded draw. */
 export type TokenChoice =
@@ -51,19 +38,6 @@ export interface StepOutput {
 export interface RecordedDecoderOptions {
   /** Also copy each step's logits to the host (for tests; costs a vocabulary-sized read per token). */
   debugLogits?: boolean;
-}
-
-type BindingKind = 'uniform' | 'read' | 'storage';
-
-interface Kernel {
-  pipeline: GpuPipeline;
-  layout: GpuBindGroupLayout;
-}
-
-interface Dispatch {
-  pipeline: GpuPipeline;
-  group: GpuBindGroup;
-  workgroups: number;
 }
 
 const UNIFORM_BYTES = 32;
@@ -91,18 +65,18 @@ export class RecordedDecoder {
   /** Host time spent writing the uniform, encoding and submitting decode steps (not waiting for them). */
   readonly hostStats = { steps: 0, encodeSubmitMs: 0 };
   private readonly device: GpuDevice;
-  private readonly owned: GpuBuffer[] = [];
-  private readonly kCache: GpuBuffer[] = [];
-  private readonly vCache: GpuBuffer[] = [];
+  private readonly rec: Recording;
+  private readonly kCache: GpuBuffer[];
+  private readonly vCache: GpuBuffer[];
   private readonly uniform: GpuBuffer;
   private readonly result: GpuBuffer;
   private readonly logits: GpuBuffer;
-  private readonly forwardDispatches: Dispatch[] = [];
+  private readonly forwardDispatches: Dispatch[];
   private readonly greedyDispatches: Dispatch[] = [];
   private readonly sampleDispatches: Dispatch[] = [];
   private readonly freeStaging: GpuBuffer[] = [];
   private readonly freeLogitStaging: GpuBuffer[] = [];
-  private readonly weights: tf.Tensor[] = [];
+  private readonly weights: tf.Tensor[];
   private position = 0;
   private disposed = false;
 
@@ -112,245 +86,30 @@ export class RecordedDecoder {
     private readonly options: RecordedDecoderOptions,
   ) {
     this.device = backend.device;
+    this.rec = new Recording(this.device);
     const c = model.config;
-    const d = c.dModel;
-    const hidden = Math.round(c.expansionRatio * d);
-    const storage = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
-    this.uniform = this.buffer(UNIFORM_BYTES, BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'step');
-    const token = this.buffer(16, storage, 'token');
-    this.result = this.buffer(16, storage, 'result');
-    const x = this.buffer(4 * d, storage, 'x');
-    const qkv = this.buffer(12 * d, storage, 'qkv');
-    const attended = this.buffer(4 * d, storage, 'attended');
-    const ffn = this.buffer(4 * hidden, storage, 'ffn');
-    this.logits = this.buffer(4 * c.vocabSize, storage, 'logits');
-    const scores = this.buffer(4 * c.nHeads * c.maxSeqLen, storage, 'scores');
-
-    const kernels = new Map<string, Kernel>();
-    const kernel = (label: string, code: string, bindings: [number, BindingKind][]): Kernel => {
-      const key = `${bindings.map((b) => b.join(':')).join()}\n${code}`;
-      let k = kernels.get(key);
-      if (!k) {
-        const layout = this.device.createBindGroupLayout({
-          label,
-          entries: bindings.map(([binding, kind]) => ({
-            binding,
-            visibility: SHADER_STAGE_COMPUTE,
-            buffer: { type: kind === 'read' ? 'read-only-storage' : kind },
-          })),
-        });
-        const module = this.device.createShaderModule({ code, label });
-        const pipeline = this.device.createComputePipeline({
-          label,
-          layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-          compute: { module, entryPoint: 'main' },
-        });
-        k = { pipeline, layout };
-        kernels.set(key, k);
-      }
-      return k;
-    };
-    const dispatch = (
-      list: Dispatch[],
-      k: Kernel,
-      buffers: [number, GpuBuffer][],
-      workgroups: number,
-    ): void => {
-      const group = this.device.createBindGroup({
-        layout: k.layout,
-        entries: buffers.map(([binding, buffer]) => ({
-          binding,
-          resource: { buffer, offset: 0, size: buffer.size },
-        })),
-      });
-      list.push({ pipeline: k.pipeline, group, workgroups });
-    };
-    const weight = (name: string): GpuBuffer => {
-      const t = model.get(name);
-      this.weights.push(t);
-      return tensorBuffer(backend, t);
-    };
-    const kinds = (entries: [number, GpuBuffer][], uniformAt = -1, writable: number[] = []) =>
-      entries.map(
-        ([b]) =>
-          [b, b === uniformAt ? 'uniform' : writable.includes(b) ? 'storage' : 'read'] as [
-            number,
-            BindingKind,
-          ],
-      );
-
-    // The embedding.
-    const embedBindings: [number, GpuBuffer][] = [
-      [0, this.uniform],
-      [1, weight('transformer.wte.weight')],
-      [2, token],
-      [3, x],
-    ];
-    if (c.learnedPosEmb) embedBindings.push([4, weight('transformer.wpe.weight')]);
-    const embed = kernel('embed', embedShader(c), kinds(embedBindings, 0, [3]));
-    dispatch(this.forwardDispatches, embed, embedBindings, Math.ceil(d / THREADS));
-
-    const eps = c.layerNormEps;
-    const withBias = !c.noBias;
-    const gemv = (
-      label: string,
-      shape: GemvShape,
-      w: GpuBuffer,
-      input: GpuBuffer,
-      output: GpuBuffer,
-      extra: { bias?: string; ln?: string },
-    ) => {
-      const entries: [number, GpuBuffer][] = [
-        [gemvReadsVec4(shape) ? 6 : 0, w],
-        [1, input],
-        [2, output],
-      ];
-      if (shape.bias && extra.bias) entries.push([3, weight(extra.bias)]);
-      if (shape.layerNorm && extra.ln) entries.push([4, weight(`${extra.ln}.weight`)]);
-      if (shape.layerNorm?.bias && extra.ln) entries.push([5, weight(`${extra.ln}.bias`)]);
-      const k = kernel(label, gemvShader(shape), kinds(entries, -1, [2]));
-      dispatch(this.forwardDispatches, k, entries, gemvWorkgroups(shape.n, shape.layout, shape.k));
-    };
-    const layout = model.linearLayout;
-    const ln = { eps, bias: withBias };
-    const slopes = model.slopes;
-    let slopeBuffer: GpuBuffer | null = null;
-    if (slopes) {
-      slopeBuffer = this.buffer(4 * slopes.length, storage, 'slopes');
-      this.device.queue.writeBuffer(slopeBuffer, 0, slopes);
-    }
-    const dh = d / c.nHeads;
-    if (!Number.isInteger(dh) || dh > THREADS) {
-      throw new RecordedDecodeError(`head size ${dh} is not supported (at most ${THREADS})`);
-    }
-    for (let l = 0; l < c.nLayers; l++) {
-      const p = `transformer.blocks.${l}`;
-      const kc = this.buffer(4 * c.maxSeqLen * d, storage, `k.${l}`);
-      const vc = this.buffer(4 * c.maxSeqLen * d, storage, `v.${l}`);
-      this.kCache.push(kc);
-      this.vCache.push(vc);
-      const lin = (name: string) => ({ w: weight(`${p}.${name}.weight`), bias: `${p}.${name}.bias` });
-      const wqkv = lin('attn.Wqkv');
-      gemv(
-        'qkv',
-        {
-          k: d,
-          n: 3 * d,
-          layout,
-          layerNorm: ln,
-          bias: withBias,
-          epilogue: 'store',
-          clip: c.clipQkv,
-          scale: null,
-        },
-        wqkv.w,
-        x,
-        qkv,
-        { bias: wqkv.bias, ln: `${p}.norm_1` },
-      );
-      const attnEntries: [number, GpuBuffer][] = [
-        [0, this.uniform],
-        [1, qkv],
-        [2, kc],
-        [3, vc],
-        [4, scores],
-        [5, attended],
-      ];
-      if (slopeBuffer) attnEntries.push([6, slopeBuffer]);
-      if (c.qkLn) {
-        attnEntries.push([7, weight(`${p}.attn.q_ln.weight`)], [8, weight(`${p}.attn.k_ln.weight`)]);
-        if (withBias)
-          attnEntries.push([9, weight(`${p}.attn.q_ln.bias`)], [10, weight(`${p}.attn.k_ln.bias`)]);
-      }
-      const attention = kernel(
-        'attention',
-        attentionShader({
-          dModel: d,
-          nHeads: c.nHeads,
-          maxSeqLen: c.maxSeqLen,
-          scale: c.softmaxScale ?? 1 / Math.sqrt(dh),
-          alibi: slopeBuffer !== null,
-          qkLn: c.qkLn ? ln : null,
-        }),
-        kinds(attnEntries, 0, [2, 3, 4, 5]),
-      );
-      dispatch(this.forwardDispatches, attention, attnEntries, c.nHeads);
-      const out = lin('attn.out_proj');
-      gemv(
-        'out_proj',
-        {
-          k: d,
-          n: d,
-          layout,
-          layerNorm: null,
-          bias: withBias,
-          epilogue: 'residual',
-          clip: null,
-          scale: null,
-        },
-        out.w,
-        attended,
-        x,
-        { bias: out.bias },
-      );
-      const up = lin('ffn.up_proj');
-      gemv(
-        'up_proj',
-        { k: d, n: hidden, layout, layerNorm: ln, bias: withBias, epilogue: 'gelu', clip: null, scale: null },
-        up.w,
-        x,
-        ffn,
-        { bias: up.bias, ln: `${p}.norm_2` },
-      );
-      const down = lin('ffn.down_proj');
-      gemv(
-        'down_proj',
-        {
-          k: hidden,
-          n: d,
-          layout,
-          layerNorm: null,
-          bias: withBias,
-          epilogue: 'residual',
-          clip: null,
-          scale: null,
-        },
-        down.w,
-        ffn,
-        x,
-        { bias: down.bias },
-      );
-    }
-    // The tied head: the embedding is `[vocab, d]` whatever the block layout.
-    gemv(
-      'lm_head',
-      {
-        k: d,
-        n: c.vocabSize,
-        layout: 'outIn',
-        layerNorm: ln,
-        bias: false,
-        epilogue: 'store',
-        clip: null,
-        scale: c.logitScale,
-      },
-      weight('transformer.wte.weight'),
-      x,
-      this.logits,
-      { ln: 'transformer.norm_f' },
-    );
+    const rec = this.rec;
+    this.uniform = rec.buffer(UNIFORM_BYTES, BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'step');
+    const token = rec.buffer(16, STORAGE, 'token');
+    this.result = rec.buffer(16, STORAGE, 'result');
+    const forward = recordForward(rec, model, backend, { uniform: this.uniform, token, slots: 1 });
+    this.forwardDispatches = forward.dispatches;
+    this.kCache = forward.kCache;
+    this.vCache = forward.vCache;
+    this.logits = forward.logits;
+    this.weights = forward.weights;
 
     const argmax = argmaxShaders(c.vocabSize);
-    const partValue = this.buffer(4 * argmax.workgroups, storage, 'argmax.values');
-    const partIndex = this.buffer(4 * argmax.workgroups, storage, 'argmax.indices');
+    const partValue = rec.buffer(4 * argmax.workgroups, STORAGE, 'argmax.values');
+    const partIndex = rec.buffer(4 * argmax.workgroups, STORAGE, 'argmax.indices');
     const chunkEntries: [number, GpuBuffer][] = [
       [0, this.logits],
       [1, partValue],
       [2, partIndex],
     ];
-    dispatch(
+    rec.dispatch(
       this.greedyDispatches,
-      kernel('argmax.chunks', argmax.chunks, kinds(chunkEntries, -1, [1, 2])),
+      rec.kernel('argmax.chunks', argmax.chunks, bindingKinds(chunkEntries, -1, [1, 2])),
       chunkEntries,
       argmax.workgroups,
     );
@@ -360,9 +119,9 @@ export class RecordedDecoder {
       [2, token],
       [3, this.result],
     ];
-    dispatch(
+    rec.dispatch(
       this.greedyDispatches,
-      kernel('argmax.final', argmax.final, kinds(finalEntries, -1, [2, 3])),
+      rec.kernel('argmax.final', argmax.final, bindingKinds(finalEntries, -1, [2, 3])),
       finalEntries,
       1,
     );
@@ -372,16 +131,16 @@ export class RecordedDecoder {
       [2, token],
       [3, this.result],
     ];
-    dispatch(
+    rec.dispatch(
       this.sampleDispatches,
-      kernel('sample', sampleShader(c.vocabSize), kinds(sampleEntries, 0, [2, 3])),
+      rec.kernel('sample', sampleShader(c.vocabSize), bindingKinds(sampleEntries, 0, [2, 3])),
       sampleEntries,
       1,
     );
-    const forward = this.forwardDispatches.length;
+    const forwardCount = this.forwardDispatches.length;
     this.dispatchesPerToken = {
-      greedy: forward + this.greedyDispatches.length,
-      sample: forward + this.sampleDispatches.length,
+      greedy: forwardCount + this.greedyDispatches.length,
+      sample: forwardCount + this.sampleDispatches.length,
     };
   }
 
@@ -449,22 +208,19 @@ export class RecordedDecoder {
     try {
       logits = this.model.prefill([[...prompt]], cache);
       const encoder = this.device.createCommandEncoder();
-      const dh = c.dModel / c.nHeads;
-      const rowBytes = 4 * dh;
-      for (let l = 0; l < c.nLayers; l++) {
-        const entry = cache.layer(l);
-        if (!entry) throw new RecordedDecodeError(`the prefill cache has no layer ${l}`);
-        const capacity = entry.k.shape[2];
-        const k = tensorBuffer(this.backend, entry.k);
-        const v = tensorBuffer(this.backend, entry.v);
-        // tfjs's cache is [1, H, capacity, Dh]; the recorded one [H, max_seq_len, Dh].
-        for (let h = 0; h < c.nHeads; h++) {
-          const from = h * capacity * rowBytes;
-          const to = h * c.maxSeqLen * rowBytes;
-          encoder.copyBufferToBuffer(k, from, this.kCache[l]!, to, prompt.length * rowBytes);
-          encoder.copyBufferToBuffer(v, from, this.vCache[l]!, to, prompt.length * rowBytes);
-        }
-      }
+      copyPrefillRows(
+        encoder,
+        this.backend,
+        this.model,
+        cache,
+        { kCache: this.kCache, vCache: this.vCache },
+        {
+          row: 0,
+          start: 0,
+          length: prompt.length,
+          slot: 0,
+        },
+      );
       encoder.copyBufferToBuffer(tensorBuffer(this.backend, logits), 0, this.logits, 0, 4 * c.vocabSize);
       flushTfjs(this.backend);
       this.position = prompt.length;
@@ -510,8 +266,8 @@ export class RecordedDecoder {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of [...this.owned, ...this.freeStaging, ...this.freeLogitStaging]) b.destroy();
-    this.owned.length = 0;
+    this.rec.destroy();
+    for (const b of [...this.freeStaging, ...this.freeLogitStaging]) b.destroy();
   }
 
   private checkUsable(): void {
@@ -522,13 +278,6 @@ export class RecordedDecoder {
       );
     }
     webGpuBackend();
-  }
-
-  private buffer(size: number, usage: number, label: string): GpuBuffer {
-    // WebGPU wants sizes in multiples of 4; uniform and small buffers get at least 16 bytes.
-    const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 4) * 4), usage, label });
-    this.owned.push(b);
-    return b;
   }
 
   private writeUniform(pos: number, choice: TokenChoice, counter: number): void {
@@ -589,11 +338,3 @@ export class RecordedDecoder {
 }
 
 const READBACK = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
-
-function record(pass: GpuComputePass, dispatches: readonly Dispatch[]): void {
-  for (const d of dispatches) {
-    pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.group);
-    pass.dispatchWorkgroups(d.workgroups);
-  }
-}

@@ -1,6 +1,9 @@
 /**
  * WGSL of the recorded decode step, one token of one sequence in float32. Every kernel has 256 threads per
  * workgroup; shapes are compile-time constants, and the only per-token input is the `Step` uniform.
+ * With `batchRows` set, a generator writes the batched step's kernel instead: up to that many rows (one token of
+ * each of several sequences) whose count, cache slots, positions and tokens come from the `Batch` uniform; rows
+ * past the count are skipped, so one recording serves every batch size.
  * - `embedShader`: `x = wte[token] (+ wpe[pos])`, the token read from the device (the previous step's choice).
  * - `gemvShader`: `y = W v` over a `[N, K]` (`outIn`) or `[K, N]` (`inOut`) matrix, optionally with the
  *   LayerNorm of `v` as its prologue and a bias, clip, GELU, scale or residual add as its epilogue.
@@ -49,6 +52,26 @@ struct Step {
   pad1 : u32,
 }`;
 
+/** Bytes of the batched step's uniform for `rows` rows. */
+export function batchUniformBytes(rows: number): number {
+  return 16 * (rows + 1);
+}
+
+/**
+ * The batched step's uniform: the live row count, then per row (cache slot, position decoded, input token, 0).
+ * A uniform (not storage) buffer, so loops bounded by the count may hold barriers.
+ */
+export function batchStruct(rows: number): string {
+  return `
+struct Batch {
+  count : u32,
+  pad0 : u32,
+  pad1 : u32,
+  pad2 : u32,
+  rows : array<vec4<u32>, ${rows}>,
+}`;
+}
+
 /**
  * WGSL: `fn name(lid, v) -> type`, a tree reduction of one value per thread through the workgroup array `scratch`
  * with `combine(a, b)`; the result is read back uniform so later barriers may depend on it.
@@ -82,11 +105,31 @@ ${workgroupReduce('reduceMax', 'red', 'f32', (a, b) => `max(${a}, ${b})`)}`;
 export interface EmbedShape {
   dModel: number;
   learnedPosEmb: boolean;
+  /** The batched step's rows (binding 0 is then the `Batch` uniform and the tokens come from it). */
+  batchRows?: number;
 }
 
-/** Bindings: 0 step, 1 wte, 2 token, 3 x, (4 wpe). */
+/** Bindings: 0 step, 1 wte, 2 token, 3 x, (4 wpe). Batched: 0 batch, 1 wte, 3 x `[rows, d]`, (4 wpe). */
 export function embedShader(s: EmbedShape): string {
   const d = s.dModel;
+  if (s.batchRows !== undefined) {
+    return `${batchStruct(s.batchRows)}
+@group(0) @binding(0) var<uniform> batch : Batch;
+@group(0) @binding(1) var<storage, read> wte : array<f32>;
+@group(0) @binding(3) var<storage, read_write> x : array<f32>;
+${s.learnedPosEmb ? '@group(0) @binding(4) var<storage, read> wpe : array<f32>;' : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let r = gid.x / ${d}u;
+  let i = gid.x % ${d}u;
+  if (r >= batch.count) { return; }
+  let row = batch.rows[r];
+  var v = wte[row.z * ${d}u + i];
+  ${s.learnedPosEmb ? `v = v + wpe[row.y * ${d}u + i];` : ''}
+  x[r * ${d}u + i] = v;
+}`;
+  }
   return `${STEP_STRUCT}
 @group(0) @binding(0) var<uniform> step : Step;
 @group(0) @binding(1) var<storage, read> wte : array<f32>;
@@ -119,6 +162,8 @@ export interface GemvShape {
   epilogue: GemvEpilogue;
   clip: number | null;
   scale: number | null;
+  /** The batched step's rows: `v` is `[rows, k]`, `y` `[rows, n]`, and binding 7 is the `Batch` uniform. */
+  batchRows?: number;
 }
 
 /**
@@ -130,7 +175,18 @@ export function gemvReadsVec4(s: Pick<GemvShape, 'k' | 'layout'>): boolean {
   return s.layout === 'outIn' && s.k % 4 === 0;
 }
 
+/** WGSL: the epilogue of a matrix-vector product, writing output `at` from `acc` (`bias[row]` added). */
+function gemvWrite(s: GemvShape, at: string): string {
+  let value = s.bias ? 'acc + bias[row]' : 'acc';
+  if (s.clip !== null) value = `clamp(${value}, ${f32Literal(-s.clip)}, ${f32Literal(s.clip)})`;
+  if (s.scale !== null) value = `(${value}) * ${f32Literal(s.scale)}`;
+  if (s.epilogue === 'gelu') return `y[${at}] = gelu(${value});`;
+  if (s.epilogue === 'residual') return `y[${at}] = y[${at}] + ${value};`;
+  return `y[${at}] = ${value};`;
+}
+
 export function gemvShader(s: GemvShape): string {
+  if (s.batchRows !== undefined) return gemvBatchShader(s, s.batchRows);
   const { k, n } = s;
   const ln = s.layerNorm;
   const decls = [
@@ -159,15 +215,7 @@ export function gemvShader(s: GemvShape): string {
   workgroupBarrier();`
     : '';
   const input = (i: string) => (ln ? `xs[${i}]` : `v[${i}]`);
-  let value = s.bias ? 'acc + bias[row]' : 'acc';
-  if (s.clip !== null) value = `clamp(${value}, ${f32Literal(-s.clip)}, ${f32Literal(s.clip)})`;
-  if (s.scale !== null) value = `(${value}) * ${f32Literal(s.scale)}`;
-  const write =
-    s.epilogue === 'gelu'
-      ? `y[row] = gelu(${value});`
-      : s.epilogue === 'residual'
-        ? `y[row] = y[row] + ${value};`
-        : `y[row] = ${value};`;
+  const write = gemvWrite(s, 'row');
   const vec4 = gemvReadsVec4(s);
   const lanes = lanesPerRow(k);
   const rows = THREADS / lanes;
@@ -232,6 +280,200 @@ ${body}
 }`;
 }
 
+/**
+ * The batched matrix-vector product: each weight is read once and multiplied with every live row's input, so a
+ * step of B rows costs about one row's weight traffic. The LayerNorm prologue keeps only each row's mean and
+ * reciprocal deviation in workgroup memory (B rows of `d_model` would not fit) and normalizes inputs as it reads
+ * them; the partial sums of each output are summed per row through the same workgroup array.
+ */
+function gemvBatchShader(s: GemvShape, rows: number): string {
+  if (gemvReadsVec4(s)) return gemvBatchVec4Shader(s, rows);
+  const { k, n } = s;
+  const ln = s.layerNorm;
+  const decls = [
+    batchStruct(rows),
+    gemvReadsVec4(s)
+      ? '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;'
+      : '@group(0) @binding(0) var<storage, read> w : array<f32>;',
+    '@group(0) @binding(1) var<storage, read> v : array<f32>;',
+    '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
+    '@group(0) @binding(7) var<uniform> batch : Batch;',
+  ];
+  if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<f32>;');
+  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<f32>;');
+  const prologue = ln
+    ? `
+  for (var b = 0u; b < count; b++) {
+    var s1 = 0.0;
+    for (var i = lid; i < ${k}u; i += ${THREADS}u) { s1 += v[b * ${k}u + i]; }
+    let mean = reduceSum(lid, s1) / f32(${k});
+    var s2 = 0.0;
+    for (var i = lid; i < ${k}u; i += ${THREADS}u) { let c = v[b * ${k}u + i] - mean; s2 += c * c; }
+    let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
+    if (lid == 0u) { lnMean[b] = mean; lnRstd[b] = rstd; }
+  }
+  workgroupBarrier();`
+    : '';
+  const input = (i: string) =>
+    ln
+      ? `((v[b * ${k}u + ${i}] - lnMean[b]) * lnRstd[b] * lnWeight[${i}]${ln.bias ? ` + lnBias[${i}]` : ''})`
+      : `v[b * ${k}u + ${i}]`;
+  const write = gemvWrite(s, `b * ${n}u + row`);
+  const lanes = lanesPerRow(k);
+  const perBlock = THREADS / lanes;
+  const blocks = Math.ceil(n / perBlock);
+  const stride = gemvWorkgroups(n, s.layout, k);
+  const dot = gemvReadsVec4(s)
+    ? `let base = row * ${k / 4}u;
+      for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
+        let wv = w4[base + i];
+        let a = 4u * i;
+        for (var b = 0u; b < count; b++) {
+          part[b] += dot(wv, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
+        }
+      }`
+    : `let base = row * ${k}u;
+      for (var i = lane; i < ${k}u; i += ${lanes}u) {
+        let wv = w[base + i];
+        for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
+      }`;
+  const body =
+    s.layout === 'outIn'
+      ? `
+  let lane = lid % ${lanes}u;
+  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
+    let row = block * ${perBlock}u + lid / ${lanes}u;
+    // Zeroed explicitly for every block: a declaration in a loop body is hoisted when compiled.
+    var part : array<f32, ${rows}>;
+    for (var b = 0u; b < ${rows}u; b++) { part[b] = 0.0; }
+    if (row < ${n}u) {
+      ${dot}
+    }
+    for (var b = 0u; b < count; b++) {
+      red[lid] = part[b];
+      workgroupBarrier();
+      if (lane == 0u && row < ${n}u) {
+        var acc = 0.0;
+        for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
+        ${write}
+      }
+      workgroupBarrier();
+    }
+  }`
+      : `
+  let column = lid % ${INOUT_COLUMNS}u;
+  let slice = lid / ${INOUT_COLUMNS}u;
+  let row = wg.x * ${INOUT_COLUMNS}u + column;
+  var part : array<f32, ${rows}>;
+  if (row < ${n}u) {
+    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) {
+      let wv = w[i * ${n}u + row];
+      for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
+    }
+  }
+  for (var b = 0u; b < count; b++) {
+    red[lid] = part[b];
+    workgroupBarrier();
+    if (slice == 0u && row < ${n}u) {
+      var acc = 0.0;
+      for (var j = 0u; j < ${THREADS / INOUT_COLUMNS}u; j++) { acc += red[j * ${INOUT_COLUMNS}u + column]; }
+      ${write}
+    }
+    workgroupBarrier();
+  }`;
+  return `${decls.join('\n')}
+${REDUCE_SNIPPET}
+${ln ? `var<workgroup> lnMean : array<f32, ${rows}>;\nvar<workgroup> lnRstd : array<f32, ${rows}>;` : ''}
+${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  let count = batch.count;
+${prologue}
+${body}
+}`;
+}
+
+/**
+ * The batched product over an `outIn` matrix with `k % 4 == 0` (the usual layout): inputs, LayerNorm weights and
+ * weights all read as vec4, each row's partial sum in its own register (the rows unrolled, each guarded by the live
+ * count), and a LayerNorm weight and bias read once per weight vec4 for all rows.
+ */
+function gemvBatchVec4Shader(s: GemvShape, rows: number): string {
+  const { k, n } = s;
+  const k4 = k / 4;
+  const ln = s.layerNorm;
+  const decls = [
+    batchStruct(rows),
+    '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;',
+    '@group(0) @binding(1) var<storage, read> v : array<vec4<f32>>;',
+    '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
+    '@group(0) @binding(7) var<uniform> batch : Batch;',
+  ];
+  if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<vec4<f32>>;');
+  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<vec4<f32>>;');
+  const prologue = ln
+    ? `
+  for (var b = 0u; b < count; b++) {
+    var s1 = 0.0;
+    for (var i = lid; i < ${k4}u; i += ${THREADS}u) { s1 += dot(v[b * ${k4}u + i], vec4<f32>(1.0)); }
+    let mean = reduceSum(lid, s1) / f32(${k});
+    var s2 = 0.0;
+    for (var i = lid; i < ${k4}u; i += ${THREADS}u) { let c = v[b * ${k4}u + i] - vec4<f32>(mean); s2 += dot(c, c); }
+    let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
+    if (lid == 0u) { lnMean[b] = mean; lnRstd[b] = rstd; }
+  }
+  workgroupBarrier();`
+    : '';
+  const input = (b: number) =>
+    ln
+      ? `(v[${b * k4}u + i] - vec4<f32>(lnMean[${b}])) * lnRstd[${b}] * lw${ln.bias ? ' + lb' : ''}`
+      : `v[${b * k4}u + i]`;
+  const lanes = lanesPerRow(k);
+  const perBlock = THREADS / lanes;
+  const blocks = Math.ceil(n / perBlock);
+  const stride = gemvWorkgroups(n, s.layout, k);
+  const each = (f: (b: number) => string) => Array.from({ length: rows }, (_, b) => f(b)).join('\n');
+  return `${decls.join('\n')}
+${REDUCE_SNIPPET}
+${ln ? `var<workgroup> lnMean : array<f32, ${rows}>;\nvar<workgroup> lnRstd : array<f32, ${rows}>;` : ''}
+${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  let count = batch.count;
+${prologue}
+  let lane = lid % ${lanes}u;
+  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
+    let row = block * ${perBlock}u + lid / ${lanes}u;
+${each((b) => `    var p${b} = 0.0;`)}
+    if (row < ${n}u) {
+      let base = row * ${k4}u;
+      for (var i = lane; i < ${k4}u; i += ${lanes}u) {
+        let wv = w4[base + i];
+        ${ln ? 'let lw = lnWeight[i];' : ''}
+        ${ln?.bias ? 'let lb = lnBias[i];' : ''}
+${each((b) => `        if (${b}u < count) { p${b} += dot(wv, ${input(b)}); }`)}
+      }
+    }
+${each(
+  (b) => `    if (${b}u < count) {
+      red[lid] = p${b};
+      workgroupBarrier();
+      if (lane == 0u && row < ${n}u) {
+        var acc = 0.0;
+        for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
+        ${gemvWrite(s, `${b * n}u + row`)}
+      }
+      workgroupBarrier();
+    }`,
+)}
+  }
+}`;
+}
+
 /** Workgroups of a matrix-vector product with `n` outputs (the vocabulary-sized head loops over blocks). */
 export function gemvWorkgroups(n: number, layout: 'outIn' | 'inOut', k: number): number {
   if (layout === 'inOut') return Math.ceil(n / INOUT_COLUMNS);
@@ -246,6 +488,12 @@ export interface AttentionShape {
   alibi: boolean;
   /** QK-LayerNorm over the whole `d_model` query and key, with or without bias. */
   qkLn: { eps: number; bias: boolean } | null;
+  /**
+   * The batched step's rows: binding 0 is the `Batch` uniform, one workgroup per (row, head), qkv `[rows, 3d]`,
+   * the caches `[slots, H, maxSeqLen, Dh]` (each row reads and writes its own slot), scores `[rows, H,
+   * maxSeqLen]` and output `[rows, d]`.
+   */
+  batchRows?: number;
 }
 
 /**
@@ -258,8 +506,11 @@ export function attentionShader(s: AttentionShape): string {
   const len = s.maxSeqLen;
   const slices = Math.floor(THREADS / dh);
   const qk = s.qkLn;
+  const batched = s.batchRows !== undefined;
   const decls = [
-    '@group(0) @binding(0) var<uniform> step : Step;',
+    batched
+      ? '@group(0) @binding(0) var<uniform> batch : Batch;'
+      : '@group(0) @binding(0) var<uniform> step : Step;',
     '@group(0) @binding(1) var<storage, read> qkv : array<f32>;',
     '@group(0) @binding(2) var<storage, read_write> kc : array<f32>;',
     '@group(0) @binding(3) var<storage, read_write> vc : array<f32>;',
@@ -277,12 +528,28 @@ export function attentionShader(s: AttentionShape): string {
   }
   const stats = (name: string, offset: number) => `
   var ${name}s1 = 0.0;
-  for (var i = lid; i < ${d}u; i += ${THREADS}u) { ${name}s1 += qkv[${offset}u + i]; }
+  for (var i = lid; i < ${d}u; i += ${THREADS}u) { ${name}s1 += qkv[qb + ${offset}u + i]; }
   let ${name}Mean = reduceSum(lid, ${name}s1) / f32(${d});
   var ${name}s2 = 0.0;
-  for (var i = lid; i < ${d}u; i += ${THREADS}u) { let c = qkv[${offset}u + i] - ${name}Mean; ${name}s2 += c * c; }
+  for (var i = lid; i < ${d}u; i += ${THREADS}u) { let c = qkv[qb + ${offset}u + i] - ${name}Mean; ${name}s2 += c * c; }
   let ${name}Rstd = inverseSqrt(reduceSum(lid, ${name}s2) / f32(${d}) + ${f32Literal(qk?.eps ?? 0)});`;
-  return `${STEP_STRUCT}
+  // Offsets of the row's qkv, its slot's caches, its scores and its output (all 0 for one sequence).
+  const locate = batched
+    ? `let h = wg.x % ${s.nHeads}u;
+  let r = wg.x / ${s.nHeads}u;
+  if (r >= batch.count) { return; }
+  let pos = batch.rows[r].y;
+  let qb = r * ${3 * d}u;
+  let cb = batch.rows[r].x * ${s.nHeads * len * dh}u;
+  let sb = r * ${s.nHeads * len}u;
+  let ob = r * ${d}u;`
+    : `let h = wg.x;
+  let pos = step.pos;
+  let qb = 0u;
+  let cb = 0u;
+  let sb = 0u;
+  let ob = 0u;`;
+  return `${batched ? batchStruct(s.batchRows!) : STEP_STRUCT}
 ${decls.join('\n')}
 ${REDUCE_SNIPPET}
 var<workgroup> qh : array<f32, ${dh}>;
@@ -290,27 +557,27 @@ var<workgroup> partial : array<f32, ${THREADS}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
-  let h = wg.x;
-  let pos = step.pos;
+  ${locate}
   let count = pos + 1u;
   ${qk ? stats('q', 0) + stats('k', d) : ''}
   for (var j = lid; j < ${dh}u; j += ${THREADS}u) {
     let i = h * ${dh}u + j;
-    var q = qkv[i];
-    var k = qkv[${d}u + i];
+    var q = qkv[qb + i];
+    var k = qkv[qb + ${d}u + i];
     ${qk ? `q = (q - qMean) * qRstd * qLnWeight[i]${qk.bias ? ' + qLnBias[i]' : ''};` : ''}
     ${qk ? `k = (k - kMean) * kRstd * kLnWeight[i]${qk.bias ? ' + kLnBias[i]' : ''};` : ''}
     qh[j] = q;
-    let at = (h * ${len}u + pos) * ${dh}u + j;
+    let at = cb + (h * ${len}u + pos) * ${dh}u + j;
     kc[at] = k;
-    vc[at] = qkv[${2 * d}u + i];
+    vc[at] = qkv[qb + ${2 * d}u + i];
   }
   storageBarrier();
   workgroupBarrier();
-  let srow = h * ${len}u;
+  let srow = sb + h * ${len}u;
+  let crow = cb + h * ${len}u * ${dh}u;
   var best = -3.4028234e38;
   for (var t = lid; t < count; t += ${THREADS}u) {
-    let base = (srow + t) * ${dh}u;
+    let base = crow + t * ${dh}u;
     var dot = 0.0;
     for (var j = 0u; j < ${dh}u; j++) { dot += qh[j] * kc[base + j]; }
     var score = dot * ${f32Literal(s.scale)};
@@ -333,14 +600,14 @@ fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : 
   let slice = lid / ${dh}u;
   var acc = 0.0;
   if (slice < ${slices}u) {
-    for (var t = slice; t < count; t += ${slices}u) { acc += sc[srow + t] * vc[(srow + t) * ${dh}u + j]; }
+    for (var t = slice; t < count; t += ${slices}u) { acc += sc[srow + t] * vc[crow + t * ${dh}u + j]; }
   }
   partial[lid] = acc;
   workgroupBarrier();
   if (lid < ${dh}u) {
     var o = 0.0;
     for (var r = 0u; r < ${slices}u; r++) { o += partial[r * ${dh}u + lid]; }
-    out[h * ${dh}u + lid] = o / z;
+    out[ob + h * ${dh}u + lid] = o / z;
   }
 }`;
 }
@@ -370,9 +637,16 @@ fn reduceArgmax(lid : u32, v : f32, i : u32) {
 /**
  * Pass 1 bindings: 0 logits, 1 partial values, 2 partial indices. Pass 2 bindings: 0 partial values, 1 partial
  * indices, 2 token (read by the next step's embedding), 3 result (copied to the host).
+ * Batched (`batchRows`): pass 1 runs `workgroups` x rows workgroups over logits `[rows, vocab]`, pass 2 one
+ * workgroup per row writing `result[row]` (there is no token buffer: the host gives each step its tokens), and
+ * both read the `Batch` uniform at binding 4 to skip rows past its count.
  */
-export function argmaxShaders(vocab: number): { chunks: string; final: string; workgroups: number } {
+export function argmaxShaders(
+  vocab: number,
+  batchRows?: number,
+): { chunks: string; final: string; workgroups: number } {
   const workgroups = Math.ceil(vocab / ARGMAX_CHUNK);
+  if (batchRows !== undefined) return batchArgmaxShaders(vocab, batchRows, workgroups);
   const chunks = `
 @group(0) @binding(0) var<storage, read> logits : array<f32>;
 @group(0) @binding(1) var<storage, read_write> partValue : array<f32>;
@@ -414,6 +688,61 @@ fn main(@builtin(local_invocation_index) lid : u32) {
     let chosen = select(bestIndex[0], 0u, bestIndex[0] >= ${vocab}u);
     token[0] = chosen;
     result[0] = chosen;
+  }
+}`;
+  return { chunks, final, workgroups };
+}
+
+function batchArgmaxShaders(
+  vocab: number,
+  rows: number,
+  workgroups: number,
+): { chunks: string; final: string; workgroups: number } {
+  const chunks = `${batchStruct(rows)}
+@group(0) @binding(0) var<storage, read> logits : array<f32>;
+@group(0) @binding(1) var<storage, read_write> partValue : array<f32>;
+@group(0) @binding(2) var<storage, read_write> partIndex : array<u32>;
+@group(0) @binding(4) var<uniform> batch : Batch;
+${ARGMAX_REDUCE}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  if (wg.y >= batch.count) { return; }
+  let base = wg.y * ${vocab}u;
+  var v = -3.4028234e38;
+  var at = 0xffffffffu;
+  let end = min((wg.x + 1u) * ${ARGMAX_CHUNK}u, ${vocab}u);
+  for (var i = wg.x * ${ARGMAX_CHUNK}u + lid; i < end; i += ${THREADS}u) {
+    let l = logits[base + i];
+    if (better(l, i, v, at)) { v = l; at = i; }
+  }
+  reduceArgmax(lid, v, at);
+  if (lid == 0u) {
+    partValue[wg.y * ${workgroups}u + wg.x] = bestValue[0];
+    partIndex[wg.y * ${workgroups}u + wg.x] = bestIndex[0];
+  }
+}`;
+  const final = `${batchStruct(rows)}
+@group(0) @binding(0) var<storage, read> partValue : array<f32>;
+@group(0) @binding(1) var<storage, read> partIndex : array<u32>;
+@group(0) @binding(3) var<storage, read_write> result : array<u32>;
+@group(0) @binding(4) var<uniform> batch : Batch;
+${ARGMAX_REDUCE}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+  let r = wg.x;
+  if (r >= batch.count) { return; }
+  var v = -3.4028234e38;
+  var at = 0xffffffffu;
+  for (var i = lid; i < ${workgroups}u; i += ${THREADS}u) {
+    let j = r * ${workgroups}u + i;
+    if (better(partValue[j], partIndex[j], v, at)) { v = partValue[j]; at = partIndex[j]; }
+  }
+  reduceArgmax(lid, v, at);
+  if (lid == 0u) {
+    // All logits NaN: fall back to id 0 rather than an id outside the vocabulary.
+    result[r] = select(bestIndex[0], 0u, bestIndex[0] >= ${vocab}u);
   }
 }`;
   return { chunks, final, workgroups };

@@ -1,0 +1,159 @@
+// `mptjs-serve serve --decode-engine` as a child process: on webgpu (SwiftShader here) the recorded engine gives
+// concurrent requests the tokens the tfjs engine gives them on wasm, and the option's errors.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { webgpuExpected } from '@mptjs/test-fixtures';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, fixture, requireBuiltCli, runCliProcess } from '../testing/fixture.js';
+
+const fx = fixture();
+
+interface Served {
+  child: ChildProcessWithoutNullStreams;
+  base: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `mptjs-serve serve` on a free port and waits for its "serving ... on URL" line. */
+function serve(args: string[]): Promise<Served> {
+  requireBuiltCli();
+  const child = spawn(process.execPath, [CLI, 'serve', ...args, '--port', '0'], { env: { ...process.env } });
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 240_000);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = / on (http:\/\/[\d.]+:\d+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, base: m[1]!, stderr: () => stderr, exited });
+      }
+    });
+    child.on('exit', () => reject(new Error(`server exited:\n${stderr}`)));
+  });
+}
+
+let running: Served | undefined;
+afterEach(() => {
+  if (running && running.child.exitCode === null) running.child.kill('SIGKILL');
+  running = undefined;
+});
+
+interface Choice {
+  text: string;
+  finish_reason: string;
+  logprobs?: { tokens: string[]; token_logprobs: number[] } | null;
+}
+
+/** Greedy completions of varied prompts, all sent at once: some read their logprobs, most only the tokens. */
+async function completeAll(base: string): Promise<Choice[]> {
+  const requests = [
+    { prompt: 'One, two,', max_tokens: 10 },
+    { prompt: 'The capital of France is', max_tokens: 6 },
+    { prompt: 'a', max_tokens: 12, logprobs: 2 },
+    { prompt: 'Once upon a time, in a land far away,', max_tokens: 8 },
+    { prompt: 'Hello', max_tokens: 9, stop: ['\n\n'] },
+  ];
+  const replies = await Promise.all(
+    requests.map(async (body) => {
+      const res = await fetch(`${base}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...body, temperature: 0 }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { choices: Choice[] }).choices[0]!;
+    }),
+  );
+  return replies;
+}
+
+describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => {
+  it.runIf(webgpuExpected)(
+    'takes the recorded engine on webgpu by default; its concurrent greedy requests get the tokens of tfjs on wasm',
+    async () => {
+      running = await serve([
+        fx!.dir,
+        '--tokenizer',
+        fx!.tokenizer,
+        '--backend',
+        'webgpu',
+        '--max-batch',
+        '4',
+      ]);
+      expect(running.stderr()).toMatch(/decode engine: recorded, 4 slots, \d+ dispatches per step/);
+      // Five requests through four slots: one waits for a slot and joins while the others decode.
+      const recorded = await completeAll(running.base);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+
+      running = await serve([fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'wasm', '--max-batch', '4']);
+      expect(running.stderr()).toContain('decode engine: tfjs');
+      const tfjs = await completeAll(running.base);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+
+      expect(recorded.map((c) => [c.text, c.finish_reason])).toEqual(
+        tfjs.map((c) => [c.text, c.finish_reason]),
+      );
+      expect(recorded.map((c) => c.text.length).reduce((a, b) => a + b)).toBeGreaterThan(0);
+      const withLogprobs = recorded[2]?.logprobs;
+      const reference = tfjs[2]?.logprobs;
+      expect(withLogprobs?.tokens.length).toBeGreaterThan(0);
+      expect(withLogprobs?.tokens).toEqual(reference?.tokens);
+      withLogprobs?.token_logprobs.forEach((lp, i) => {
+        expect(lp).toBeCloseTo(reference?.token_logprobs[i] ?? Number.NaN, 3);
+      });
+    },
+    600_000,
+  );
+
+  it.runIf(webgpuExpected)(
+    'falls back to the tfjs engine on webgpu when the recorded step cannot run the model, saying why',
+    async () => {
+      const args = [fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu', '--quantize', 'int8'];
+      running = await serve(args);
+      expect(running.stderr()).toContain(
+        'decode engine: tfjs (the recorded step is unavailable: the recorded decode step runs float32 weights; ' +
+          'this model is int8-quantized)',
+      );
+      const res = await fetch(`${running.base}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'One, two,', max_tokens: 2, temperature: 0 }),
+      });
+      expect(res.status).toBe(200);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      const refused = await runCliProcess(['serve', ...args, '--decode-engine', 'recorded']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        '--decode-engine recorded: the recorded decode step runs float32 weights; this model is int8-quantized',
+      );
+    },
+    300_000,
+  );
+
+  it('refuses --decode-engine recorded off webgpu and an unknown engine', async () => {
+    const onWasm = await runCliProcess([
+      'serve',
+      fx!.dir,
+      '--tokenizer',
+      fx!.tokenizer,
+      '--backend',
+      'wasm',
+      '--decode-engine',
+      'recorded',
+    ]);
+    expect(onWasm.code).toBe(2);
+    expect(onWasm.stderr).toContain(
+      '--decode-engine recorded runs on the webgpu backend (selected: wasm); add --backend webgpu',
+    );
+    const unknown = await runCliProcess(['serve', fx!.dir, '--decode-engine', 'fast']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain(
+      "option '--decode-engine <engine>' argument 'fast' is invalid. expected one of auto, recorded, tfjs",
+    );
+  }, 120_000);
+});

@@ -1,0 +1,276 @@
+/**
+ * The forward pass of a recorded decode step, shared by the one-sequence step and the batched one: the
+ * embedding, per layer the QKV product, attention into the KV cache, the output projection and the MLP, then the
+ * tied head. Each kernel reads the model's own weight buffers; with `batchRows` every kernel covers that many
+ * rows and the caches hold `slots` sequences.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { MPTModel } from '../../model.js';
+import type { KVCache } from '../kv-cache.js';
+import {
+  BufferUsage,
+  type GpuBuffer,
+  RecordedDecodeError,
+  tensorBuffer,
+  type WebGpuBackendInternals,
+} from './gpu.js';
+import { bindingKinds, type Dispatch, type Recording } from './recording.js';
+import {
+  attentionShader,
+  embedShader,
+  type GemvShape,
+  gemvReadsVec4,
+  gemvShader,
+  gemvWorkgroups,
+  THREADS,
+} from './shaders.js';
+
+export const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+
+export interface ForwardSpec {
+  /** The `Step` uniform (one sequence) or the `Batch` uniform (`batchRows` set). */
+  uniform: GpuBuffer;
+  /** The input token (one sequence; a batch takes its tokens from the uniform). */
+  token?: GpuBuffer;
+  /** Rows of the batched step; undefined for one sequence. */
+  batchRows?: number;
+  /** Sequences the KV cache holds (1 for the one-sequence step). */
+  slots: number;
+}
+
+export interface RecordedForward {
+  dispatches: Dispatch[];
+  /** Per layer: keys and values `[slots, H, max_seq_len, Dh]`. */
+  kCache: GpuBuffer[];
+  vCache: GpuBuffer[];
+  /** The head's output, `[rows, vocab]`. */
+  logits: GpuBuffer;
+  /** The model tensors whose buffers are bound (the step is unusable once any is disposed). */
+  weights: tf.Tensor[];
+}
+
+/** Head size `d_model / n_heads`, or a clear error when the attention kernel cannot run it. */
+export function headSize(model: MPTModel): number {
+  const c = model.config;
+  const dh = c.dModel / c.nHeads;
+  if (!Number.isInteger(dh) || dh > THREADS) {
+    throw new RecordedDecodeError(`head size ${dh} is not supported (at most ${THREADS})`);
+  }
+  return dh;
+}
+
+export function recordForward(
+  rec: Recording,
+  model: MPTModel,
+  backend: WebGpuBackendInternals,
+  spec: ForwardSpec,
+): RecordedForward {
+  const c = model.config;
+  const d = c.dModel;
+  const hidden = Math.round(c.expansionRatio * d);
+  const rows = spec.batchRows ?? 1;
+  const batched = spec.batchRows !== undefined;
+  const batchRows = spec.batchRows;
+  const dh = headSize(model);
+  const dispatches: Dispatch[] = [];
+  const weights: tf.Tensor[] = [];
+  const x = rec.buffer(4 * rows * d, STORAGE, 'x');
+  const qkv = rec.buffer(12 * rows * d, STORAGE, 'qkv');
+  const attended = rec.buffer(4 * rows * d, STORAGE, 'attended');
+  const ffn = rec.buffer(4 * rows * hidden, STORAGE, 'ffn');
+  const logits = rec.buffer(4 * rows * c.vocabSize, STORAGE, 'logits');
+  const scores = rec.buffer(4 * rows * c.nHeads * c.maxSeqLen, STORAGE, 'scores');
+  const weight = (name: string): GpuBuffer => {
+    const t = model.get(name);
+    weights.push(t);
+    return tensorBuffer(backend, t);
+  };
+
+  // The embedding.
+  const embedBindings: [number, GpuBuffer][] = [
+    [0, spec.uniform],
+    [1, weight('transformer.wte.weight')],
+  ];
+  if (!batched) {
+    if (!spec.token) throw new RecordedDecodeError('the one-sequence step needs its token buffer');
+    embedBindings.push([2, spec.token]);
+  }
+  embedBindings.push([3, x]);
+  if (c.learnedPosEmb) embedBindings.push([4, weight('transformer.wpe.weight')]);
+  const embedCode = embedShader({
+    dModel: d,
+    learnedPosEmb: c.learnedPosEmb,
+    ...(batchRows !== undefined ? { batchRows } : {}),
+  });
+  rec.dispatch(
+    dispatches,
+    rec.kernel('embed', embedCode, bindingKinds(embedBindings, 0, [3])),
+    embedBindings,
+    Math.ceil((rows * d) / THREADS),
+  );
+
+  const gemv = (
+    label: string,
+    shape: GemvShape,
+    w: GpuBuffer,
+    input: GpuBuffer,
+    output: GpuBuffer,
+    extra: { bias?: string; ln?: string },
+  ) => {
+    const entries: [number, GpuBuffer][] = [
+      [gemvReadsVec4(shape) ? 6 : 0, w],
+      [1, input],
+      [2, output],
+    ];
+    if (shape.bias && extra.bias) entries.push([3, weight(extra.bias)]);
+    if (shape.layerNorm && extra.ln) entries.push([4, weight(`${extra.ln}.weight`)]);
+    if (shape.layerNorm?.bias && extra.ln) entries.push([5, weight(`${extra.ln}.bias`)]);
+    if (batched) entries.push([7, spec.uniform]);
+    const full: GemvShape = batchRows !== undefined ? { ...shape, batchRows } : shape;
+    const k = rec.kernel(label, gemvShader(full), bindingKinds(entries, batched ? 7 : -1, [2]));
+    rec.dispatch(dispatches, k, entries, gemvWorkgroups(shape.n, shape.layout, shape.k));
+  };
+  const layout = model.linearLayout;
+  const withBias = !c.noBias;
+  const ln = { eps: c.layerNormEps, bias: withBias };
+  const slopes = model.slopes;
+  let slopeBuffer: GpuBuffer | null = null;
+  if (slopes) {
+    slopeBuffer = rec.buffer(4 * slopes.length, STORAGE, 'slopes');
+    rec.device.queue.writeBuffer(slopeBuffer, 0, slopes);
+  }
+  const kCache: GpuBuffer[] = [];
+  const vCache: GpuBuffer[] = [];
+  const plain = { layerNorm: null, clip: null, scale: null } as const;
+  for (let l = 0; l < c.nLayers; l++) {
+    const p = `transformer.blocks.${l}`;
+    const kc = rec.buffer(4 * spec.slots * c.maxSeqLen * d, STORAGE, `k.${l}`);
+    const vc = rec.buffer(4 * spec.slots * c.maxSeqLen * d, STORAGE, `v.${l}`);
+    kCache.push(kc);
+    vCache.push(vc);
+    const lin = (name: string) => ({ w: weight(`${p}.${name}.weight`), bias: `${p}.${name}.bias` });
+    const wqkv = lin('attn.Wqkv');
+    gemv(
+      'qkv',
+      {
+        k: d,
+        n: 3 * d,
+        layout,
+        layerNorm: ln,
+        bias: withBias,
+        epilogue: 'store',
+        clip: c.clipQkv,
+        scale: null,
+      },
+      wqkv.w,
+      x,
+      qkv,
+      { bias: wqkv.bias, ln: `${p}.norm_1` },
+    );
+    const attnEntries: [number, GpuBuffer][] = [
+      [0, spec.uniform],
+      [1, qkv],
+      [2, kc],
+      [3, vc],
+      [4, scores],
+      [5, attended],
+    ];
+    if (slopeBuffer) attnEntries.push([6, slopeBuffer]);
+    if (c.qkLn) {
+      attnEntries.push([7, weight(`${p}.attn.q_ln.weight`)], [8, weight(`${p}.attn.k_ln.weight`)]);
+      if (withBias) attnEntries.push([9, weight(`${p}.attn.q_ln.bias`)], [10, weight(`${p}.attn.k_ln.bias`)]);
+    }
+    const attention = rec.kernel(
+      'attention',
+      attentionShader({
+        dModel: d,
+        nHeads: c.nHeads,
+        maxSeqLen: c.maxSeqLen,
+        scale: c.softmaxScale ?? 1 / Math.sqrt(dh),
+        alibi: slopeBuffer !== null,
+        qkLn: c.qkLn ? ln : null,
+        ...(batchRows !== undefined ? { batchRows } : {}),
+      }),
+      bindingKinds(attnEntries, 0, [2, 3, 4, 5]),
+    );
+    rec.dispatch(dispatches, attention, attnEntries, rows * c.nHeads);
+    const out = lin('attn.out_proj');
+    gemv(
+      'out_proj',
+      { k: d, n: d, layout, bias: withBias, epilogue: 'residual', ...plain },
+      out.w,
+      attended,
+      x,
+      {
+        bias: out.bias,
+      },
+    );
+    const up = lin('ffn.up_proj');
+    gemv(
+      'up_proj',
+      { k: d, n: hidden, layout, layerNorm: ln, bias: withBias, epilogue: 'gelu', clip: null, scale: null },
+      up.w,
+      x,
+      ffn,
+      { bias: up.bias, ln: `${p}.norm_2` },
+    );
+    const down = lin('ffn.down_proj');
+    gemv(
+      'down_proj',
+      { k: hidden, n: d, layout, bias: withBias, epilogue: 'residual', ...plain },
+      down.w,
+      ffn,
+      x,
+      { bias: down.bias },
+    );
+  }
+  // The tied head: the embedding is `[vocab, d]` whatever the block layout.
+  gemv(
+    'lm_head',
+    {
+      k: d,
+      n: c.vocabSize,
+      layout: 'outIn',
+      layerNorm: ln,
+      bias: false,
+      epilogue: 'store',
+      clip: null,
+      scale: c.logitScale,
+    },
+    weight('transformer.wte.weight'),
+    x,
+    logits,
+    { ln: 'transformer.norm_f' },
+  );
+  return { dispatches, kCache, vCache, logits, weights };
+}
+
+/**
+ * Encodes the copy of one prompt's keys and values from a tfjs prefill cache (`[B, H, capacity, Dh]` per layer)
+ * into slot `slot` of recorded caches (`[slots, H, max_seq_len, Dh]`): `length` positions of batch row `row`,
+ * starting at position `start` (past its left padding).
+ */
+export function copyPrefillRows(
+  encoder: { copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, size: number): void },
+  backend: WebGpuBackendInternals,
+  model: MPTModel,
+  cache: KVCache,
+  target: Pick<RecordedForward, 'kCache' | 'vCache'>,
+  at: { row: number; start: number; length: number; slot: number },
+): void {
+  const c = model.config;
+  const rowBytes = (4 * c.dModel) / c.nHeads;
+  for (let l = 0; l < c.nLayers; l++) {
+    const entry = cache.layer(l);
+    if (!entry) throw new RecordedDecodeError(`the prefill cache has no layer ${l}`);
+    const capacity = entry.k.shape[2];
+    const k = tensorBuffer(backend, entry.k);
+    const v = tensorBuffer(backend, entry.v);
+    for (let h = 0; h < c.nHeads; h++) {
+      const from = ((at.row * c.nHeads + h) * capacity + at.start) * rowBytes;
+      const to = (at.slot * c.nHeads + h) * c.maxSeqLen * rowBytes;
+      encoder.copyBufferToBuffer(k, from, target.kCache[l]!, to, at.length * rowBytes);
+      encoder.copyBufferToBuffer(v, from, target.vCache[l]!, to, at.length * rowBytes);
+    }
+  }
+}

@@ -1,0 +1,315 @@
+// The batched recorded decode step on the real webgpu backend (SwiftShader here) against the model's tfjs path,
+// one sequence at a time: every row's logits and arg-max with sequences of different lengths, sequences joining
+// and leaving without changing the others' logits, rows that read back only their arg-max, the dispatches a step
+// costs, and the errors for what it cannot run.
+import { selectBackend } from '@mptjs/kernels';
+import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { MPTConfig } from '../../config.js';
+import { initStateDict } from '../../init.js';
+import { type ModelOptions, MPTModel } from '../../model.js';
+import { tinyConfig } from '../../testing/tiny-config.js';
+import { argMax } from '../sampling.js';
+import { RecordedDecodeError } from './gpu.js';
+import { RecordedBatchDecoder, type RecordedSequence } from './recorded-batch-decoder.js';
+
+const prompts = [
+  [3, 1, 4, 1, 5, 9, 2],
+  [27, 18],
+  [8, 2, 8, 1, 8],
+];
+
+function tinyModel(overrides: Partial<MPTConfig> = {}, options: ModelOptions = {}): MPTModel {
+  const config = tinyConfig({ maxSeqLen: 16, ...overrides });
+  return MPTModel.fromStateDict(config, initStateDict(config, 5), options);
+}
+
+/** Logits of the tfjs path, one sequence alone, after `start` and after each of `tokens`. */
+async function tfjsLogits(model: MPTModel, start: number[], tokens: number[]): Promise<Float32Array[]> {
+  const cache = model.newCache();
+  const out = [(await model.prefill([start], cache).data()) as Float32Array];
+  for (const t of tokens) out.push((await model.decodeStep([t], cache).data()) as Float32Array);
+  cache.dispose();
+  return out;
+}
+
+/** Each sequence's logits (prefill, then every step) and tokens while all decode together greedily. */
+async function decodeTogether(decoder: RecordedBatchDecoder, starts: number[][], steps: number) {
+  const prefilled = await decoder.prefillMany(starts);
+  const logits = prefilled.map((p) => [p.logits]);
+  const tokens = prefilled.map((p) => [argMax(p.logits)]);
+  for (let s = 0; s < steps; s++) {
+    const out = await decoder.step(
+      prefilled.map((p, i) => ({ sequence: p.sequence, token: tokens[i]?.at(-1) ?? 0 })),
+    );
+    out.forEach((o, i) => {
+      expect(o.argmax, `sequence ${i} step ${s}`).toBe(argMax(o.logits!));
+      logits[i]!.push(o.logits!);
+      tokens[i]!.push(o.argmax);
+    });
+  }
+  for (const p of prefilled) decoder.release(p.sequence);
+  return { logits, tokens };
+}
+
+describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
+  beforeAll(async () => {
+    await selectBackend('webgpu', { log: false });
+  });
+
+  const cases: [string, Partial<MPTConfig>, ModelOptions][] = [
+    ['ALiBi + QK-LN, no bias', {}, {}],
+    ['ALiBi + QK-LN, no bias, [in, out] weights', {}, { linearLayout: 'inOut' }],
+    [
+      'biases, learned positions, clip_qkv, softmax_scale, logit_scale',
+      {
+        noBias: false,
+        alibi: false,
+        learnedPosEmb: true,
+        qkLn: false,
+        clipQkv: 0.5,
+        softmaxScale: 0.3,
+        logitScale: 0.5,
+      },
+      {},
+    ],
+  ];
+  it.each(
+    cases,
+  )('gives every row the tfjs logits of its sequence alone, lengths differing (%s)', async (_name, overrides, options) => {
+    const model = tinyModel(overrides, options);
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 4 });
+    // Two prompts of the same length share a prefill pass. The longest reaches max_seq_len 16 on the last step.
+    const starts = [...prompts, [11, 12, 13, 14, 15]];
+    const { logits, tokens } = await decodeTogether(decoder, starts, 16 - prompts[0]!.length);
+    let worst = 0;
+    for (const [i, start] of starts.entries()) {
+      const reference = await tfjsLogits(model, start, tokens[i]!.slice(0, -1));
+      logits[i]!.forEach((l, s) => {
+        const err = relativeL2(l, reference[s]!);
+        worst = Math.max(worst, err);
+        expect(err, `sequence ${i} step ${s}`).toBeLessThan(1e-5);
+        expect(tokens[i]![s], `sequence ${i} step ${s}`).toBe(argMax(reference[s]!));
+      });
+    }
+    console.log(`[recorded batch] 4 sequences, worst logits relative L2 vs tfjs ${worst.toExponential(2)}`);
+    expect(decoder.liveCount).toBe(0);
+    decoder.dispose();
+    model.dispose();
+  });
+
+  it('matches the tfjs logits when a workgroup of the head loops over several blocks of the vocabulary', async () => {
+    // 9000 outputs in blocks of 8 rows: 1125 blocks over at most 1024 workgroups.
+    const config = tinyConfig({ dModel: 128, nHeads: 4, nLayers: 1, vocabSize: 9000, maxSeqLen: 16 });
+    const model = MPTModel.fromStateDict(config, initStateDict(config, 9));
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 2 });
+    const starts = [
+      [4000, 17, 8999, 3],
+      [5, 6],
+    ];
+    const { logits, tokens } = await decodeTogether(decoder, starts, 3);
+    for (const [i, start] of starts.entries()) {
+      const reference = await tfjsLogits(model, start, tokens[i]!.slice(0, -1));
+      logits[i]!.forEach((l, s) => {
+        expect(relativeL2(l, reference[s]!), `sequence ${i} step ${s}`).toBeLessThan(1e-5);
+      });
+    }
+    decoder.dispose();
+    model.dispose();
+  });
+
+  it('leaves the other rows logits unchanged as sequences join and leave', async () => {
+    const model = tinyModel();
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 3 });
+    // Sequence 0 alone, for reference.
+    const alone = await decodeTogether(decoder, [prompts[0]!], 6);
+    // Prefilled alone, as in the reference (a left-padded pass need not give the same bits).
+    const a = await decoder.prefill(prompts[0]!);
+    const b = await decoder.prefill(prompts[1]!);
+    let tokenA = argMax(a!.logits);
+    let tokenB = argMax(b!.logits);
+    let c: RecordedSequence | undefined;
+    let tokenC = 0;
+    const seenA = [a!.logits];
+    for (let s = 0; s < 6; s++) {
+      if (s === 2) {
+        // C joins mid-stream, into the third slot.
+        const joined = await decoder.prefill(prompts[2]!);
+        c = joined.sequence;
+        tokenC = argMax(joined.logits);
+      }
+      if (s === 4) {
+        // B leaves, and another sequence takes its slot at once.
+        decoder.release(b!.sequence);
+        const again = await decoder.prefill([5, 6]);
+        expect(again.sequence.slot).toBe(b!.sequence.slot);
+        decoder.release(again.sequence);
+      }
+      const rows = [{ sequence: a!.sequence, token: tokenA }];
+      if (s < 4) rows.push({ sequence: b!.sequence, token: tokenB });
+      if (c) rows.unshift({ sequence: c, token: tokenC });
+      const out = await decoder.step(rows);
+      const atA = rows.findIndex((r) => r.sequence === a!.sequence);
+      seenA.push(out[atA]?.logits as Float32Array);
+      tokenA = out[atA]!.argmax;
+      if (s < 4) tokenB = out[rows.findIndex((r) => r.sequence === b.sequence)]!.argmax;
+      if (c) tokenC = out[0]!.argmax;
+    }
+    // The same arithmetic per row whatever else is in the batch: the same bits.
+    seenA.forEach((l, s) => {
+      expect(Array.from(l), `step ${s}`).toEqual(Array.from(alone.logits[0]?.[s] ?? []));
+    });
+    expect(a!.sequence.length).toBe(prompts[0]!.length + 6);
+    decoder.dispose();
+    model.dispose();
+  });
+
+  it('reads back only the arg-max of rows that ask for no logits; concurrent prefills take their own slots', async () => {
+    const model = tinyModel();
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 4 });
+    const [a, b] = await Promise.all([decoder.prefill(prompts[0]!), decoder.prefill(prompts[2]!)]);
+    expect(a.sequence.slot).not.toBe(b.sequence.slot);
+    const out = await decoder.step([
+      { sequence: a.sequence, token: 7, logits: false },
+      { sequence: b.sequence, token: 9 },
+    ]);
+    expect(out[0]!.logits).toBeUndefined();
+    const reference = await tfjsLogits(model, prompts[0]!, [7]);
+    expect(out[0]!.argmax).toBe(argMax(reference[1]!));
+    const referenceB = await tfjsLogits(model, prompts[2]!, [9]);
+    expect(relativeL2(out[1]?.logits as Float32Array, referenceB[1]!)).toBeLessThan(1e-5);
+    const none = await decoder.step([{ sequence: b.sequence, token: out[1]!.argmax, logits: false }]);
+    expect(none).toEqual([{ argmax: expect.any(Number) }]);
+    decoder.dispose();
+    model.dispose();
+  });
+
+  it('costs the same dispatches per step whatever its row count, and counts its host time', async () => {
+    const model = tinyModel();
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 4 });
+    const proto = (globalThis as unknown as { GPUComputePassEncoder: { prototype: Record<string, unknown> } })
+      .GPUComputePassEncoder.prototype;
+    const dispatch = proto['dispatchWorkgroups'] as (...a: unknown[]) => void;
+    const counted: number[] = [];
+    const [a, b] = await decoder.prefillMany([prompts[0]!, prompts[1]!]);
+    proto['dispatchWorkgroups'] = function (this: unknown, ...args: unknown[]) {
+      counted[counted.length - 1]!++;
+      dispatch.apply(this, args);
+    };
+    try {
+      counted.push(0);
+      await decoder.step([{ sequence: a!.sequence, token: 1 }]);
+      counted.push(0);
+      await decoder.step([
+        { sequence: a!.sequence, token: 1 },
+        { sequence: b!.sequence, token: 2 },
+      ]);
+    } finally {
+      proto['dispatchWorkgroups'] = dispatch;
+    }
+    // Embedding, 5 per layer, the head and the two arg-max passes, as one sequence's greedy step.
+    expect(decoder.dispatchesPerStep).toBe(5 * model.config.nLayers + 4);
+    expect(counted).toEqual([decoder.dispatchesPerStep, decoder.dispatchesPerStep]);
+    expect(decoder.hostStats).toMatchObject({ steps: 2, rows: 3 });
+    expect(decoder.hostStats.encodeSubmitMs).toBeGreaterThan(0);
+    decoder.dispose();
+    model.dispose();
+  });
+
+  describe('errors', () => {
+    it('refuses more live sequences than slots, and a step with more rows than slots', async () => {
+      const model = tinyModel();
+      const decoder = await RecordedBatchDecoder.create(model, { slots: 2 });
+      expect(decoder.slots).toBe(2);
+      await expect(decoder.prefillMany(prompts)).rejects.toThrow(
+        '3 new sequences need free slots but 2 of 2 are free: release a finished sequence first',
+      );
+      expect(decoder.liveCount).toBe(0);
+      const [a, b] = await decoder.prefillMany([prompts[0]!, prompts[1]!]);
+      await expect(decoder.prefill(prompts[2]!)).rejects.toThrow(
+        '1 new sequences need free slots but 0 of 2',
+      );
+      expect(() =>
+        decoder.step([
+          { sequence: a!.sequence, token: 1 },
+          { sequence: b!.sequence, token: 1 },
+          { sequence: a!.sequence, token: 1 },
+        ]),
+      ).toThrow('a step decodes at most 2 rows (the slots), got 3');
+      expect(() =>
+        decoder.step([
+          { sequence: a!.sequence, token: 1 },
+          { sequence: a!.sequence, token: 2 },
+        ]),
+      ).toThrow('the sequence in slot 0 appears twice in one step');
+      expect(() => decoder.step([])).toThrow('a step needs at least one row');
+      expect(() => decoder.step([{ sequence: a!.sequence, token: 40 }])).toThrow(
+        'token id 40 is outside the vocabulary [0, 40)',
+      );
+      decoder.dispose();
+      model.dispose();
+    });
+
+    it('refuses a step past max_seq_len and a prompt longer than it', async () => {
+      const model = tinyModel();
+      const decoder = await RecordedBatchDecoder.create(model, { slots: 2 });
+      await expect(decoder.prefill(new Array(17).fill(1))).rejects.toThrow(
+        'the prompt holds 17 tokens, more than max_seq_len 16',
+      );
+      await expect(decoder.prefillMany([[1], []])).rejects.toThrow('prompt 1 must hold at least one token');
+      const { sequence } = await decoder.prefill(new Array(15).fill(1));
+      await decoder.step([{ sequence, token: 1 }]);
+      expect(() => decoder.step([{ sequence, token: 1 }])).toThrow(
+        'the sequence in slot 0 already holds max_seq_len 16 positions',
+      );
+      decoder.dispose();
+      model.dispose();
+    });
+
+    it('refuses a released sequence, also once another took its slot', async () => {
+      const model = tinyModel();
+      const decoder = await RecordedBatchDecoder.create(model, { slots: 2 });
+      const { sequence } = await decoder.prefill(prompts[0]!);
+      decoder.release(sequence);
+      decoder.release(sequence);
+      const message = 'the sequence that held slot 0 was released: start a new one with prefill';
+      expect(() => decoder.step([{ sequence, token: 1 }])).toThrow(message);
+      const next = await decoder.prefill(prompts[1]!);
+      expect(next.sequence.slot).toBe(0);
+      expect(() => decoder.step([{ sequence, token: 1 }])).toThrow(message);
+      const other = await RecordedBatchDecoder.create(model, { slots: 1 });
+      expect(() => other.step([{ sequence: next.sequence, token: 1 }])).toThrow(
+        'the sequence belongs to another decoder',
+      );
+      other.dispose();
+      decoder.dispose();
+      expect(() => decoder.step([{ sequence: next.sequence, token: 1 }])).toThrow(
+        'the batched recorded decoder is disposed',
+      );
+      model.dispose();
+    });
+
+    it('rejects bad slot counts, a disposed or quantized model and another backend', async () => {
+      const model = tinyModel();
+      await expect(RecordedBatchDecoder.create(model, { slots: 0 })).rejects.toThrow(
+        'slots must be an integer in [1, 64], got 0',
+      );
+      await expect(RecordedBatchDecoder.create(model, { slots: 2.5 })).rejects.toThrow(RangeError);
+      const decoder = await RecordedBatchDecoder.create(model, { slots: 1 });
+      model.dispose();
+      await expect(decoder.prefill(prompts[0]!)).rejects.toThrow('was disposed');
+      decoder.dispose();
+      await expect(RecordedBatchDecoder.create(model)).rejects.toThrow('the model is disposed');
+      const int8 = tinyModel({}, { quantize: 'int8' });
+      await expect(RecordedBatchDecoder.create(int8)).rejects.toThrow('this model is int8-quantized');
+      int8.dispose();
+      await selectBackend('cpu', { log: false });
+      const onCpu = tinyModel();
+      await expect(RecordedBatchDecoder.create(onCpu)).rejects.toThrow(RecordedDecodeError);
+      onCpu.dispose();
+      await selectBackend('webgpu', { log: false });
+      expect(tf.getBackend()).toBe('webgpu');
+    });
+  });
+});

@@ -1,0 +1,420 @@
+/**
+ * The attention forward for mixed-precision training: the fused kernel's inputs, uniforms and output layout
+ * (O, and with `withLse` each row's log-sum-exp after it), with both products on f16 operands and f32 sums.
+ * One workgroup owns a block of `subgroups * M` query rows of one batch*head, each subgroup `M` rows; per tile
+ * of `keys` keys:
+ * 1. K and V rows are staged in workgroup memory as f16 (head dim zero-padded to a multiple of the matrices');
+ * 2. each subgroup multiplies its Q rows by K^T into an f32 score tile;
+ * 3. the threads of each row (`lanes / M` of them) add ALiBi and the masks, keep the running max and sum in f32,
+ *    rescale the row's f32 output accumulator and write the probabilities P rounded to f16;
+ * 4. each subgroup adds P V to its rows of the accumulator.
+ * Two engines share the tiling, the staging, the softmax and the stores (as the f16 GEMM's do):
+ * - `matrix`: Dawn's subgroup matrices (`f16 x f16 -> f32`), Q held in left matrices for the whole pass;
+ * - `scalar`: the same tiles in f32 workgroup memory holding f16-rounded values and scalar multiply-adds by
+ *   `SCALAR_LANES`-thread groups, so the tiling and indexing run on any WebGPU (SwiftShader included).
+ */
+import {
+  type GemmEngine,
+  type GemmLayout,
+  layoutName,
+  type MatrixShape,
+  SCALAR_LANES,
+  type WebGpuProgramLike,
+} from '@mptjs/kernels';
+
+/** How the engine runs on the device: the f16 GEMM's settled plan supplies all of it. */
+export interface FlashEngineConfig {
+  engine: GemmEngine;
+  shape: MatrixShape;
+  /** Threads per subgroup (the scalar engine's logical groups have `SCALAR_LANES`). */
+  lanes: number;
+  /** The subgroup-matrix spelling and offset units that passed the GEMM's self-check on this device. */
+  layout: GemmLayout;
+}
+
+/** How a workgroup tiles queries and keys. */
+export interface FlashTile {
+  /** Subgroups per workgroup, each owning `M` query rows. */
+  subgroups: number;
+  /** Keys per staged tile: a multiple of the matrices' N and K and of 4. */
+  keys: number;
+  /** f16 elements added to each staged row (a multiple of 8: keeps rows 16-byte aligned), against bank conflicts. */
+  pad: number;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+function lcm(...values: number[]): number {
+  return values.reduce((a, b) => (a * b) / gcd(a, b), 1);
+}
+
+/** The staged head dim: `dh` zero-padded to a multiple of the matrices' N and K (and of 4, for whole words). */
+export function paddedHeadDim(dh: number, shape: MatrixShape): number {
+  const unit = lcm(shape.N, shape.K, 4);
+  return Math.ceil(dh / unit) * unit;
+}
+
+function lanesOf(config: FlashEngineConfig): number {
+  return config.engine === 'scalar' ? SCALAR_LANES : config.lanes;
+}
+
+/** Bytes of workgroup memory the program uses for head dim `dh`. */
+export function flashWorkgroupBytes(config: FlashEngineConfig, tile: FlashTile, dh: number): number {
+  const { M } = config.shape;
+  const rows = tile.subgroups * M;
+  const dhp = paddedHeadDim(dh, config.shape);
+  const half = config.engine === 'matrix' ? 2 : 4;
+  const kv = 2 * tile.keys * (dhp + tile.pad) * half;
+  const scores = rows * tile.keys * 4;
+  const probabilities = rows * (tile.keys + tile.pad) * half;
+  const output = rows * dhp * 4;
+  // The scalar engine keeps Q staged (the matrix engine keeps it in left matrices); the key mask and key end.
+  const queries = config.engine === 'scalar' ? rows * (dhp + tile.pad) * 4 : 0;
+  return kv + scores + probabilities + output + queries + Math.ceil(tile.keys / 4) * 16 + 16;
+}
+
+/** Why `tile` can't run with this engine and head dim on a device with these limits, or null. */
+export function flashTileProblem(
+  config: FlashEngineConfig,
+  tile: FlashTile,
+  dh: number,
+  maxWorkgroupBytes: number,
+  maxInvocations: number,
+): string | null {
+  const { M, N, K } = config.shape;
+  const lanes = lanesOf(config);
+  if (!Number.isInteger(dh) || dh < 1) return `head dim must be a positive integer, got ${dh}`;
+  if (!Number.isInteger(tile.subgroups) || tile.subgroups < 1) return 'subgroups must be a positive integer';
+  if (!Number.isInteger(tile.keys) || tile.keys < 1 || tile.keys % lcm(N, K, 4) !== 0)
+    return `keys ${tile.keys} is not a multiple of the matrices' N ${N}, K ${K} and of 4`;
+  if (!Number.isInteger(tile.pad) || tile.pad < 0 || tile.pad % 8 !== 0) return 'pad must be a multiple of 8';
+  if (lanes < M || lanes % M !== 0) return `a subgroup of ${lanes} threads can't share ${M} rows evenly`;
+  // The matrix engine stages its Q block through the K and V tiles once.
+  if (config.engine === 'matrix' && tile.subgroups * M > 2 * tile.keys)
+    return `${tile.subgroups * M} query rows don't fit the ${2 * tile.keys} staged key rows`;
+  const threads = tile.subgroups * lanes;
+  if (threads > maxInvocations) return `${threads} threads, more than the device's ${maxInvocations}`;
+  const bytes = flashWorkgroupBytes(config, tile, dh);
+  if (bytes > maxWorkgroupBytes)
+    return `${bytes} bytes of workgroup memory at head dim ${dh}, more than the device's ${maxWorkgroupBytes}`;
+  return null;
+}
+
+/** Tiles in order of preference: more query rows per workgroup, then longer key tiles. */
+export function flashTileCandidates(config: FlashEngineConfig): FlashTile[] {
+  const unit = lcm(config.shape.N, config.shape.K, 4);
+  const keys = [...new Set([Math.max(unit, 32), unit])];
+  return [4, 2, 1].flatMap((subgroups) => keys.map((k) => ({ subgroups, keys: k, pad: 8 })));
+}
+
+/** The first candidate tile that fits, or why none does. */
+export function chooseFlashTile(
+  config: FlashEngineConfig,
+  dh: number,
+  maxWorkgroupBytes: number,
+  maxInvocations: number,
+): { tile: FlashTile } | { problem: string } {
+  const problems: string[] = [];
+  for (const tile of flashTileCandidates(config)) {
+    const problem = flashTileProblem(config, tile, dh, maxWorkgroupBytes, maxInvocations);
+    if (problem === null) return { tile };
+    problems.push(problem);
+  }
+  return { problem: `no f16 flash-attention tile fits (${problems.at(-1)})` };
+}
+
+export function flashTileName(tile: FlashTile): string {
+  return `${tile.subgroups}x${tile.keys}p${tile.pad}`;
+}
+
+export class F16FlashAttentionProgram implements WebGpuProgramLike {
+  readonly variableNames = ['Q', 'K', 'V', 'Slopes', 'KeyMask'];
+  readonly uniforms = 'scale : f32, queryOffset : i32, causal : i32,';
+  readonly outputShape: number[];
+  readonly shaderKey: string;
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number];
+  private readonly config: FlashEngineConfig;
+  private readonly tile: FlashTile;
+  private readonly dh: number;
+  private readonly lanes: number;
+  private readonly withLse: boolean;
+
+  /** `queryShape` is Q's `[B, H, Tq, Dh]`; the tile must pass `flashTileProblem` for the device. */
+  constructor(queryShape: readonly number[], withLse: boolean, config: FlashEngineConfig, tile: FlashTile) {
+    const [b, h, tq, dh] = queryShape as [number, number, number, number];
+    this.config = config;
+    this.tile = tile;
+    this.dh = dh;
+    this.withLse = withLse;
+    this.lanes = lanesOf(config);
+    this.outputShape = withLse ? [b * h * tq * (dh + 1)] : [b, h, tq, dh];
+    this.dispatchLayout = { x: this.outputShape.map((_, i) => i) };
+    this.workgroupSize = [tile.subgroups * this.lanes, 1, 1];
+    this.dispatch = [Math.ceil(tq / (tile.subgroups * config.shape.M)), b * h, 1];
+    const { M, N, K } = config.shape;
+    this.shaderKey =
+      `mptF16Flash${withLse ? 'Lse' : ''}_${config.engine}_${M}x${N}x${K}_${this.lanes}_${dh}_` +
+      `${flashTileName(tile)}_${layoutName(config.layout).replace(/\//g, '_')}`;
+  }
+
+  /** A subgroup-matrix load in the GEMM layout's spelling (`f16` arrays' offsets in its f16 units). */
+  private load(
+    type: string,
+    ptr: string,
+    offset: string,
+    major: 'row' | 'col',
+    stride: number,
+    f16: boolean,
+  ) {
+    const layout = this.config.layout;
+    const unit = f16 ? (layout.f16Unit ?? 1) : 1;
+    const at = unit === 1 ? `u32(${offset})` : `u32(${offset}) / ${unit}u`;
+    const step = `${stride / unit}u`;
+    return layout.spelling === 'templated'
+      ? `subgroupMatrixLoad<${type}, ${major}_major>(&${ptr}, ${at}, ${step})`
+      : `subgroupMatrixLoad<${type}>(&${ptr}, ${at}, ${major === 'col'}, ${step})`;
+  }
+
+  /** A row-major store of an f32 result matrix. */
+  private store(ptr: string, offset: string, value: string, stride: number) {
+    return this.config.layout.spelling === 'templated'
+      ? `subgroupMatrixStore<row_major>(&${ptr}, u32(${offset}), ${value}, ${stride}u);`
+      : `subgroupMatrixStore(&${ptr}, u32(${offset}), ${value}, false, ${stride}u);`;
+  }
+
+  getUserCode(): string {
+    const { M, N, K } = this.config.shape;
+    const matrix = this.config.engine === 'matrix';
+    const { keys: BK, pad } = this.tile;
+    const rows = this.tile.subgroups * M;
+    const dhp = paddedHeadDim(this.dh, this.config.shape);
+    const ds = dhp + pad;
+    const ps = BK + pad;
+    const threads = this.workgroupSize[0];
+    const rowLanes = threads / rows;
+    const elem = matrix ? 'f16' : 'f32';
+    const toHalf = (v: string) => (matrix ? `f16(${v})` : `roundToF16(${v})`);
+    const asF32 = (v: string) => (matrix ? `f32(${v})` : v);
+
+    // Rows `first …` (of `count`) of a `[rows, Dh]` float32 input from row `base`, as f16 rows of `ds` from
+    // `target[offset]`, zeros past `count` and Dh. Each thread writes 4 neighbours: whole 32-bit words of f16
+    // (writes of 16-bit neighbours from different threads are not reliable on every driver).
+    const stage = (
+      source: string,
+      base: string,
+      first: string,
+      count: string,
+      n: number,
+      target: string,
+      offset: string,
+    ) => `
+        for (var q = i32(localIndex); q < ${(n * dhp) / 4}; q += ${threads}) {
+          let r = q / ${dhp / 4};
+          let c0 = (q % ${dhp / 4}) * 4;
+          let j = ${first} + r;
+${[0, 1, 2, 3]
+  .map(
+    (i) => `          {
+            var v = 0.0;
+            if (j < ${count} && c0 + ${i} < ${this.dh}) {
+              v = ${source}[(${base} + j) * ${this.dh} + c0 + ${i}];
+            }
+            ${target}[${offset} + r * ${ds} + c0 + ${i}] = ${toHalf('v')};
+          }`,
+  )
+  .join('\n')}
+        }`;
+
+    const qSteps = dhp / K;
+    const left = `subgroup_matrix_left<f16, ${K}, ${M}>`;
+    const right = `subgroup_matrix_right<f16, ${N}, ${K}>`;
+    const result = `subgroup_matrix_result<f32, ${N}, ${M}>`;
+    const qStage = matrix
+      ? `${stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'kvTile', '0')}
+        workgroupBarrier();
+${Array.from(
+  { length: qSteps },
+  (_, i) => `        let q${i} = ${this.load(left, 'kvTile', `sgRow * ${ds} + ${i * K}`, 'row', ds, true)};`,
+).join('\n')}
+        workgroupBarrier();`
+      : `${stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'qTile', '0')}`;
+
+    // S = Q K^T for the subgroup's rows: K^T's columns are K's rows, so K's tile loads column-major.
+    const scores = matrix
+      ? `for (var j = 0; j < ${BK / N}; j++) {
+          var s : ${result};
+${Array.from(
+  { length: qSteps },
+  (_, i) =>
+    `          s = subgroupMatrixMultiplyAccumulate(q${i}, ${this.load(right, 'kvTile', `j * ${N * ds} + ${i * K}`, 'col', ds, true)}, s);`,
+).join('\n')}
+          ${this.store('sTile', `sgRow * ${BK} + j * ${N}`, 's', BK)}
+        }`
+      : `for (var e = lane; e < ${M * BK}; e += ${this.lanes}) {
+          let r = sgRow + e / ${BK};
+          let c = e % ${BK};
+          var acc = 0.0;
+          for (var d = 0; d < ${dhp}; d++) {
+            acc = fma(qTile[r * ${ds} + d], kvTile[c * ${ds} + d], acc);
+          }
+          sTile[r * ${BK} + c] = acc;
+        }`;
+
+    // O += P V for the subgroup's rows, the accumulator loaded from and stored back to workgroup memory.
+    const products = matrix
+      ? `for (var j = 0; j < ${dhp / N}; j++) {
+          var o = ${this.load(result, 'oTile', `sgRow * ${dhp} + j * ${N}`, 'row', dhp, false)};
+          for (var kk = 0; kk < ${BK}; kk += ${K}) {
+            let p = ${this.load(left, 'pTile', `sgRow * ${ps} + kk`, 'row', ps, true)};
+            let v = ${this.load(right, 'kvTile', `(${BK} + kk) * ${ds} + j * ${N}`, 'row', ds, true)};
+            o = subgroupMatrixMultiplyAccumulate(p, v, o);
+          }
+          ${this.store('oTile', `sgRow * ${dhp} + j * ${N}`, 'o', dhp)}
+        }`
+      : `for (var e = lane; e < ${M * dhp}; e += ${this.lanes}) {
+          let r = sgRow + e / ${dhp};
+          let c = e % ${dhp};
+          var acc = oTile[r * ${dhp} + c];
+          for (var kk = 0; kk < ${BK}; kk++) {
+            acc = fma(pTile[r * ${ps} + kk], kvTile[(${BK} + kk) * ${ds} + c], acc);
+          }
+          oTile[r * ${dhp} + c] = acc;
+        }`;
+
+    const header = matrix
+      ? `enable f16;
+      enable chromium_experimental_subgroup_matrix;
+      diagnostic(off, chromium.subgroup_matrix_uniformity);`
+      : `fn roundToF16(v : f32) -> f32 {
+        // Past f16's range the conversion overflows to infinity (pack2x16float leaves it undefined).
+        if (abs(v) >= 65520.0) {
+          return v * 3.0e38;
+        }
+        return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+      }`;
+    // Vulkan's cooperative-matrix loads and stores need 16-byte aligned pointers and strides (misalignment is
+    // undefined, not an error): the arrays the matrices use come first (drivers place workgroup variables in
+    // order), each a whole number of 16-byte blocks, with rows and offsets at multiples of 8 halves.
+    const lse = this.withLse
+      ? `
+          if (part == 0) {
+            var lse = 0.0;
+            if (denominator > 0.0) {
+              lse = runningMax + log(denominator);
+            }
+            result[uniforms.qShape[0] * heads * tq * ${this.dh} + bh * tq + row] = lse;
+          }`
+      : '';
+    const visible = (key: string) =>
+      `${key} < keyEnd && maskTile[${key} - t0] != 0.0 && (uniforms.causal == 0 || ${key} <= qPos)`;
+    return `
+      ${header}
+      var<workgroup> kvTile : array<${elem}, ${2 * BK * ds}>;
+      var<workgroup> sTile : array<f32, ${rows * BK}>;
+      var<workgroup> pTile : array<${elem}, ${rows * ps}>;
+      var<workgroup> oTile : array<f32, ${rows * dhp}>;
+      ${matrix ? '' : `var<workgroup> qTile : array<f32, ${rows * ds}>;`}
+      var<workgroup> maskTile : array<f32, ${Math.ceil(BK / 4) * 4}>;
+      var<workgroup> keyEndShared : array<i32, 4>;
+
+      fn main(index : i32) {
+        let heads = uniforms.qShape[1];
+        let tq = uniforms.qShape[2];
+        let tk = uniforms.kShape[2];
+        let bh = i32(workgroupId.y);
+        let b = bh / heads;
+        let h = bh % heads;
+        let firstRow = i32(workgroupId.x) * ${rows};
+        let sg = i32(localIndex) / ${this.lanes};
+        let lane = i32(localIndex) % ${this.lanes};
+        let sgRow = sg * ${M};
+        let rowLocal = i32(localIndex) / ${rowLanes};
+        let part = i32(localIndex) % ${rowLanes};
+        let row = firstRow + rowLocal;
+        let qPos = uniforms.queryOffset + row;
+        let slope = Slopes[h];
+        // Under the causal mask no query of this block sees past its last row's position.
+        if (localIndex == 0u) {
+          var end = tk;
+          if (uniforms.causal != 0) {
+            end = min(tk, uniforms.queryOffset + min(firstRow + ${rows}, tq));
+          }
+          keyEndShared[0] = end;
+        }
+        let keyEnd = workgroupUniformLoad(&keyEndShared)[0];
+        for (var e = i32(localIndex); e < ${rows * dhp}; e += ${threads}) {
+          oTile[e] = 0.0;
+        }
+        ${qStage}
+        var runningMax = -3.402823e+38;
+        var denominator = 0.0;
+        for (var t0 = 0; t0 < keyEnd; t0 += ${BK}) {
+          ${stage('K', 'bh * tk', 't0', 'tk', BK, 'kvTile', '0')}
+          ${stage('V', 'bh * tk', 't0', 'tk', BK, 'kvTile', `${BK * ds}`)}
+          for (var e = i32(localIndex); e < ${BK}; e += ${threads}) {
+            var m = 0.0;
+            if (t0 + e < tk) {
+              m = KeyMask[b * tk + t0 + e];
+            }
+            maskTile[e] = m;
+          }
+          workgroupBarrier();
+          ${scores}
+          workgroupBarrier();
+          {
+            // Every thread of a row computes the row's statistics (identical values), then writes its share.
+            var tileMax = -3.402823e+38;
+            for (var j = 0; j < ${BK}; j++) {
+              let key = t0 + j;
+              if (${visible('key')}) {
+                tileMax = max(tileMax, sTile[rowLocal * ${BK} + j] * uniforms.scale + slope * f32(key - qPos));
+              }
+            }
+            let newMax = max(runningMax, tileMax);
+            let correction = exp(runningMax - newMax);
+            var tileSum = 0.0;
+            for (var c = 0; c < ${BK / 4}; c++) {
+              var p4 = vec4<f32>(0.0);
+              for (var i = 0; i < 4; i++) {
+                let key = t0 + 4 * c + i;
+                if (${visible('key')}) {
+                  let s = sTile[rowLocal * ${BK} + 4 * c + i] * uniforms.scale + slope * f32(key - qPos);
+                  p4[i] = ${asF32(toHalf('exp(s - newMax)'))};
+                }
+              }
+              tileSum += dot(p4, vec4<f32>(1.0));
+              if (c % ${rowLanes} == part) {
+                for (var i = 0; i < 4; i++) {
+                  pTile[rowLocal * ${ps} + 4 * c + i] = ${matrix ? 'f16(p4[i])' : 'p4[i]'};
+                }
+              }
+            }
+            for (var d = part; d < ${dhp}; d += ${rowLanes}) {
+              oTile[rowLocal * ${dhp} + d] *= correction;
+            }
+            // The sum of the f16 weights P V uses: O stays their weighted mean.
+            denominator = denominator * correction + tileSum;
+            runningMax = newMax;
+          }
+          workgroupBarrier();
+          ${products}
+          workgroupBarrier();
+        }
+        workgroupBarrier();
+        if (row < tq) {
+          var inverse = 0.0;
+          if (denominator > 0.0) {
+            inverse = 1.0 / denominator;
+          }
+          for (var d = part; d < ${this.dh}; d += ${rowLanes}) {
+            result[(bh * tq + row) * ${this.dh} + d] = oTile[rowLocal * ${dhp} + d] * inverse;
+          }${lse}
+        }
+      }
+    `;
+  }
+}

@@ -33,24 +33,27 @@ export {
 export { alibiBias, MASK_VALUE, relativePositions, visibleKeys } from './bias.js';
 export {
   F16_FLASH_ATTENTION_NAME,
+  F16_FLASH_BACKWARD_TOLERANCE,
   F16_FLASH_TOLERANCE,
   type F16FlashSettlement,
   type F16FlashSettleOptions,
-  FLASH_CHECK_CASES,
-  type FlashCase,
+  f16FlashAttentionBackwardPrograms,
   f16FlashAttentionConfig,
   f16FlashAttentionProgram,
-  flashCaseInputs,
-  flashErrors,
-  referenceFlashAttention,
   registerF16FlashAttentionCompanion,
+  runF16FlashBackwardCase,
   runF16FlashCase,
   settleF16FlashAttention,
 } from './flash/f16-flash-attention.js';
 export {
+  F16FlashAttentionDkDvProgram,
+  F16FlashAttentionDqProgram,
+} from './flash/f16-flash-attention-backward-program.js';
+export {
   chooseFlashTile,
   F16FlashAttentionProgram,
   type FlashEngineConfig,
+  type FlashKind,
   type FlashTile,
   flashTileCandidates,
   flashTileName,
@@ -58,6 +61,16 @@ export {
   flashWorkgroupBytes,
   paddedHeadDim,
 } from './flash/f16-flash-attention-program.js';
+export {
+  FLASH_CHECK_CASES,
+  type FlashCase,
+  flashCaseInputs,
+  flashCaseOutputGrad,
+  flashErrors,
+  referenceFlashAttention,
+  referenceFlashAttentionGrads,
+  relativeMaxError,
+} from './flash/f16-flash-reference.js';
 export { FlashAttentionProgram } from './flash/flash-attention-program.js';
 export {
   FLASH_ATTENTION_GRAD_KERNEL,

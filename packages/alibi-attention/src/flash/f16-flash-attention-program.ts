@@ -21,6 +21,7 @@ import {
   SCALAR_LANES,
   type WebGpuProgramLike,
 } from '@mptjs/kernels';
+import { F16TileCode } from './f16-tiles.js';
 
 /** How the engine runs on the device: the f16 GEMM's settled plan supplies all of it. */
 export interface FlashEngineConfig {
@@ -60,19 +61,34 @@ function lanesOf(config: FlashEngineConfig): number {
   return config.engine === 'scalar' ? SCALAR_LANES : config.lanes;
 }
 
+/**
+ * Which program a tile is for: the forward, or the backward's dQ (per query block, over key tiles) or dK/dV (per
+ * key block, over query tiles; `keys` is then the query tile's length).
+ */
+export type FlashKind = 'forward' | 'dq' | 'dkdv';
+
 /** Bytes of workgroup memory the program uses for head dim `dh`. */
-export function flashWorkgroupBytes(config: FlashEngineConfig, tile: FlashTile, dh: number): number {
+export function flashWorkgroupBytes(
+  config: FlashEngineConfig,
+  tile: FlashTile,
+  dh: number,
+  kind: FlashKind = 'forward',
+): number {
   const { M } = config.shape;
   const rows = tile.subgroups * M;
   const dhp = paddedHeadDim(dh, config.shape);
   const half = config.engine === 'matrix' ? 2 : 4;
-  const kv = 2 * tile.keys * (dhp + tile.pad) * half;
+  const staged = 2 * tile.keys * (dhp + tile.pad) * half;
   const scores = rows * tile.keys * 4;
-  const probabilities = rows * (tile.keys + tile.pad) * half;
-  const output = rows * dhp * 4;
-  // The scalar engine keeps Q staged (the matrix engine keeps it in left matrices); the key mask and key end.
-  const queries = config.engine === 'scalar' ? rows * (dhp + tile.pad) * 4 : 0;
-  return kv + scores + probabilities + output + queries + Math.ceil(tile.keys / 4) * 16 + 16;
+  const weights = rows * (tile.keys + tile.pad) * half;
+  const accumulator = rows * dhp * 4;
+  // The scalar engine keeps the block's own rows staged (the matrix engine keeps them in left matrices).
+  const own = config.engine === 'scalar' ? rows * (dhp + tile.pad) * 4 : 0;
+  const scalars = Math.ceil(tile.keys / 4) * 16 + 16;
+  if (kind === 'forward') return staged + scores + weights + accumulator + own + scalars;
+  // dQ: scores and dP, dS, the dQ accumulator; dK/dV: both of those twice over, and the row statistics.
+  if (kind === 'dq') return staged + 2 * scores + weights + accumulator + 2 * own + scalars;
+  return staged + 2 * scores + 2 * weights + 2 * accumulator + 2 * own + 2 * tile.keys * 4 + 16;
 }
 
 /** Why `tile` can't run with this engine and head dim on a device with these limits, or null. */
@@ -82,6 +98,7 @@ export function flashTileProblem(
   dh: number,
   maxWorkgroupBytes: number,
   maxInvocations: number,
+  kind: FlashKind = 'forward',
 ): string | null {
   const { M, N, K } = config.shape;
   const lanes = lanesOf(config);
@@ -91,12 +108,13 @@ export function flashTileProblem(
     return `keys ${tile.keys} is not a multiple of the matrices' N ${N}, K ${K} and of 4`;
   if (!Number.isInteger(tile.pad) || tile.pad < 0 || tile.pad % 8 !== 0) return 'pad must be a multiple of 8';
   if (lanes < M || lanes % M !== 0) return `a subgroup of ${lanes} threads can't share ${M} rows evenly`;
-  // The matrix engine stages its Q block through the K and V tiles once.
-  if (config.engine === 'matrix' && tile.subgroups * M > 2 * tile.keys)
-    return `${tile.subgroups * M} query rows don't fit the ${2 * tile.keys} staged key rows`;
+  // The matrix engine stages its block's own rows through the tiles once (the backward two kinds of rows).
+  const room = kind === 'forward' ? 2 * tile.keys : tile.keys;
+  if (config.engine === 'matrix' && tile.subgroups * M > room)
+    return `${tile.subgroups * M} rows of the block don't fit the ${room} staged rows`;
   const threads = tile.subgroups * lanes;
   if (threads > maxInvocations) return `${threads} threads, more than the device's ${maxInvocations}`;
-  const bytes = flashWorkgroupBytes(config, tile, dh);
+  const bytes = flashWorkgroupBytes(config, tile, dh, kind);
   if (bytes > maxWorkgroupBytes)
     return `${bytes} bytes of workgroup memory at head dim ${dh}, more than the device's ${maxWorkgroupBytes}`;
   return null;
@@ -115,14 +133,15 @@ export function chooseFlashTile(
   dh: number,
   maxWorkgroupBytes: number,
   maxInvocations: number,
+  kind: FlashKind = 'forward',
 ): { tile: FlashTile } | { problem: string } {
   const problems: string[] = [];
   for (const tile of flashTileCandidates(config)) {
-    const problem = flashTileProblem(config, tile, dh, maxWorkgroupBytes, maxInvocations);
+    const problem = flashTileProblem(config, tile, dh, maxWorkgroupBytes, maxInvocations, kind);
     if (problem === null) return { tile };
     problems.push(problem);
   }
-  return { problem: `no f16 flash-attention tile fits (${problems.at(-1)})` };
+  return { problem: `no f16 flash-attention ${kind} tile fits (${problems.at(-1)})` };
 }
 
 export function flashTileName(tile: FlashTile): string {
@@ -161,33 +180,8 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
       `${flashTileName(tile)}_${layoutName(config.layout).replace(/\//g, '_')}`;
   }
 
-  /** A subgroup-matrix load in the GEMM layout's spelling (`f16` arrays' offsets in its f16 units). */
-  private load(
-    type: string,
-    ptr: string,
-    offset: string,
-    major: 'row' | 'col',
-    stride: number,
-    f16: boolean,
-  ) {
-    const layout = this.config.layout;
-    const unit = f16 ? (layout.f16Unit ?? 1) : 1;
-    const at = unit === 1 ? `u32(${offset})` : `u32(${offset}) / ${unit}u`;
-    const step = `${stride / unit}u`;
-    return layout.spelling === 'templated'
-      ? `subgroupMatrixLoad<${type}, ${major}_major>(&${ptr}, ${at}, ${step})`
-      : `subgroupMatrixLoad<${type}>(&${ptr}, ${at}, ${major === 'col'}, ${step})`;
-  }
-
-  /** A row-major store of an f32 result matrix. */
-  private store(ptr: string, offset: string, value: string, stride: number) {
-    return this.config.layout.spelling === 'templated'
-      ? `subgroupMatrixStore<row_major>(&${ptr}, u32(${offset}), ${value}, ${stride}u);`
-      : `subgroupMatrixStore(&${ptr}, u32(${offset}), ${value}, false, ${stride}u);`;
-  }
-
   getUserCode(): string {
-    const { M, N, K } = this.config.shape;
+    const { M } = this.config.shape;
     const matrix = this.config.engine === 'matrix';
     const { keys: BK, pad } = this.tile;
     const rows = this.tile.subgroups * M;
@@ -196,13 +190,9 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
     const ps = BK + pad;
     const threads = this.workgroupSize[0];
     const rowLanes = threads / rows;
-    const elem = matrix ? 'f16' : 'f32';
-    const toHalf = (v: string) => (matrix ? `f16(${v})` : `roundToF16(${v})`);
+    const c = new F16TileCode(this.config, this.lanes);
+    const elem = c.elem;
     const asF32 = (v: string) => (matrix ? `f32(${v})` : v);
-
-    // Rows `first …` (of `count`) of a `[rows, Dh]` float32 input from row `base`, as f16 rows of `ds` from
-    // `target[offset]`, zeros past `count` and Dh. Each thread writes 4 neighbours: whole 32-bit words of f16
-    // (writes of 16-bit neighbours from different threads are not reliable on every driver).
     const stage = (
       source: string,
       base: string,
@@ -210,92 +200,55 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
       count: string,
       n: number,
       target: string,
-      offset: string,
-    ) => `
-        for (var q = i32(localIndex); q < ${(n * dhp) / 4}; q += ${threads}) {
-          let r = q / ${dhp / 4};
-          let c0 = (q % ${dhp / 4}) * 4;
-          let j = ${first} + r;
-${[0, 1, 2, 3]
-  .map(
-    (i) => `          {
-            var v = 0.0;
-            if (j < ${count} && c0 + ${i} < ${this.dh}) {
-              v = ${source}[(${base} + j) * ${this.dh} + c0 + ${i}];
-            }
-            ${target}[${offset} + r * ${ds} + c0 + ${i}] = ${toHalf('v')};
-          }`,
-  )
-  .join('\n')}
-        }`;
-
-    const qSteps = dhp / K;
-    const left = `subgroup_matrix_left<f16, ${K}, ${M}>`;
-    const right = `subgroup_matrix_right<f16, ${N}, ${K}>`;
-    const result = `subgroup_matrix_result<f32, ${N}, ${M}>`;
+      at: string,
+    ) =>
+      c.stage({
+        source,
+        base,
+        first,
+        count,
+        rows: n,
+        dh: this.dh,
+        cols: dhp,
+        target,
+        at,
+        stride: ds,
+        threads,
+      });
+    const half = (ptr: string, base: string, stride: number, major: 'row' | 'col') => ({
+      ptr,
+      base,
+      stride,
+      major,
+      f16: true,
+    });
     const qStage = matrix
       ? `${stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'kvTile', '0')}
         workgroupBarrier();
-${Array.from(
-  { length: qSteps },
-  (_, i) => `        let q${i} = ${this.load(left, 'kvTile', `sgRow * ${ds} + ${i * K}`, 'row', ds, true)};`,
-).join('\n')}
+        ${c.holdLeft('q', half('kvTile', `sgRow * ${ds}`, ds, 'row'), dhp)}
         workgroupBarrier();`
-      : `${stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'qTile', '0')}`;
-
+      : stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'qTile', '0');
     // S = Q K^T for the subgroup's rows: K^T's columns are K's rows, so K's tile loads column-major.
-    const scores = matrix
-      ? `for (var j = 0; j < ${BK / N}; j++) {
-          var s : ${result};
-${Array.from(
-  { length: qSteps },
-  (_, i) =>
-    `          s = subgroupMatrixMultiplyAccumulate(q${i}, ${this.load(right, 'kvTile', `j * ${N * ds} + ${i * K}`, 'col', ds, true)}, s);`,
-).join('\n')}
-          ${this.store('sTile', `sgRow * ${BK} + j * ${N}`, 's', BK)}
-        }`
-      : `for (var e = lane; e < ${M * BK}; e += ${this.lanes}) {
-          let r = sgRow + e / ${BK};
-          let c = e % ${BK};
-          var acc = 0.0;
-          for (var d = 0; d < ${dhp}; d++) {
-            acc = fma(qTile[r * ${ds} + d], kvTile[c * ${ds} + d], acc);
-          }
-          sTile[r * ${BK} + c] = acc;
-        }`;
-
+    const scores = c.product({
+      cols: BK,
+      depth: dhp,
+      left: half('qTile', `sgRow * ${ds}`, ds, 'row'),
+      heldLeft: 'q',
+      right: half('kvTile', '0', ds, 'col'),
+      out: { ptr: 'sTile', base: `sgRow * ${BK}`, stride: BK },
+      accumulate: false,
+    });
     // O += P V for the subgroup's rows, the accumulator loaded from and stored back to workgroup memory.
-    const products = matrix
-      ? `for (var j = 0; j < ${dhp / N}; j++) {
-          var o = ${this.load(result, 'oTile', `sgRow * ${dhp} + j * ${N}`, 'row', dhp, false)};
-          for (var kk = 0; kk < ${BK}; kk += ${K}) {
-            let p = ${this.load(left, 'pTile', `sgRow * ${ps} + kk`, 'row', ps, true)};
-            let v = ${this.load(right, 'kvTile', `(${BK} + kk) * ${ds} + j * ${N}`, 'row', ds, true)};
-            o = subgroupMatrixMultiplyAccumulate(p, v, o);
-          }
-          ${this.store('oTile', `sgRow * ${dhp} + j * ${N}`, 'o', dhp)}
-        }`
-      : `for (var e = lane; e < ${M * dhp}; e += ${this.lanes}) {
-          let r = sgRow + e / ${dhp};
-          let c = e % ${dhp};
-          var acc = oTile[r * ${dhp} + c];
-          for (var kk = 0; kk < ${BK}; kk++) {
-            acc = fma(pTile[r * ${ps} + kk], kvTile[(${BK} + kk) * ${ds} + c], acc);
-          }
-          oTile[r * ${dhp} + c] = acc;
-        }`;
-
-    const header = matrix
-      ? `enable f16;
-      enable chromium_experimental_subgroup_matrix;
-      diagnostic(off, chromium.subgroup_matrix_uniformity);`
-      : `fn roundToF16(v : f32) -> f32 {
-        // Past f16's range the conversion overflows to infinity (pack2x16float leaves it undefined).
-        if (abs(v) >= 65520.0) {
-          return v * 3.0e38;
-        }
-        return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
-      }`;
+    const products = c.product({
+      cols: dhp,
+      depth: BK,
+      left: half('pTile', `sgRow * ${ps}`, ps, 'row'),
+      right: half('kvTile', `${BK * ds}`, ds, 'row'),
+      out: { ptr: 'oTile', base: `sgRow * ${dhp}`, stride: dhp },
+      accumulate: true,
+    });
+    const header = c.header();
+    const toHalf = (v: string) => c.toHalf(v);
     // Vulkan's cooperative-matrix loads and stores need 16-byte aligned pointers and strides (misalignment is
     // undefined, not an error): the arrays the matrices use come first (drivers place workgroup variables in
     // order), each a whole number of 16-byte blocks, with rows and offsets at multiples of 8 halves.

@@ -5,6 +5,7 @@ import {
   setF16Gemm,
   settleF16Companions,
   settleF16Gemm,
+  type WebGpuBackendLike,
 } from '@mptjs/kernels';
 import { maxAbsDiff, randomTensor, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,15 +15,17 @@ import { alibiSlopes } from '../slopes.js';
 import {
   F16_FLASH_ATTENTION_NAME,
   F16_FLASH_TOLERANCE,
-  FLASH_CHECK_CASES,
-  type FlashCase,
+  f16FlashAttentionBackwardPrograms,
   f16FlashAttentionConfig,
-  flashCaseInputs,
-  flashErrors,
-  referenceFlashAttention,
+  f16FlashAttentionProgram,
+  runF16FlashBackwardCase,
   runF16FlashCase,
   settleF16FlashAttention,
 } from './f16-flash-attention.js';
+import {
+  F16FlashAttentionDkDvProgram,
+  F16FlashAttentionDqProgram,
+} from './f16-flash-attention-backward-program.js';
 import {
   chooseFlashTile,
   F16FlashAttentionProgram,
@@ -31,6 +34,16 @@ import {
   flashWorkgroupBytes,
   paddedHeadDim,
 } from './f16-flash-attention-program.js';
+import {
+  FLASH_CHECK_CASES,
+  type FlashCase,
+  flashCaseInputs,
+  flashCaseOutputGrad,
+  flashErrors,
+  referenceFlashAttention,
+  referenceFlashAttentionGrads,
+  relativeMaxError,
+} from './f16-flash-reference.js';
 
 const MATRIX: FlashEngineConfig = {
   engine: 'matrix',
@@ -59,7 +72,7 @@ describe('f16 flash attention tiles and WGSL (no GPU)', () => {
     expect(chooseFlashTile(MATRIX, 64, 49152, 1024)).toEqual({ tile: { subgroups: 4, keys: 32, pad: 8 } });
     expect(chooseFlashTile(MATRIX, 128, 49152, 1024)).toEqual({ tile: { subgroups: 2, keys: 32, pad: 8 } });
     expect(chooseFlashTile(MATRIX, 256, 16384, 1024)).toEqual({
-      problem: expect.stringMatching(/^no f16 flash-attention tile fits \(.*head dim 256/),
+      problem: expect.stringMatching(/^no f16 flash-attention forward tile fits \(.*head dim 256/),
     });
   });
 
@@ -113,6 +126,45 @@ describe('f16 flash attention tiles and WGSL (no GPU)', () => {
     }
   });
 
+  it('lays out the backward programs likewise, and fits their tiles to the device', () => {
+    const config = { ...MATRIX, shape: { M: 16, N: 8, K: 16 } };
+    for (const [kind, Program, names] of [
+      [
+        'dq',
+        F16FlashAttentionDqProgram,
+        ['kvTile', 'sTile', 'dpTile', 'pTile', 'oTile', 'maskTile', 'keyEndShared'],
+      ],
+      [
+        'dkdv',
+        F16FlashAttentionDkDvProgram,
+        ['qdTile', 'sTile', 'dpTile', 'pTile', 'dsTile', 'dkTile', 'dvTile', 'statsTile', 'queryStartShared'],
+      ],
+    ] as const) {
+      for (const dh of [20, 64, 128]) {
+        const fit = chooseFlashTile(config, dh, 49152, 1024, kind);
+        if (!('tile' in fit)) throw new Error(fit.problem);
+        const code = new Program([2, 3, 45, dh], config, fit.tile).getUserCode();
+        const vars = [...code.matchAll(/var<workgroup> (\w+) : array<(f16|f32|i32), (\d+)>;/g)].map((m) => ({
+          name: m[1],
+          bytes: (m[2] === 'f16' ? 2 : 4) * Number(m[3]),
+        }));
+        expect(vars.map((v) => v.name)).toEqual(names);
+        for (const v of vars) expect(v.bytes % 16).toBe(0);
+        expect(vars.reduce((a, v) => a + v.bytes, 0)).toBeLessThanOrEqual(
+          flashWorkgroupBytes(config, fit.tile, dh, kind),
+        );
+        expect(code).toContain('subgroupMatrixMultiplyAccumulate(');
+      }
+    }
+    // The backward holds two kinds of its block's rows in one staged tile: at most as many as a tile has.
+    expect(flashTileProblem(MATRIX, { subgroups: 4, keys: 32, pad: 8 }, 64, 65536, 1024, 'dq')).toMatch(
+      /64 rows of the block don't fit the 32 staged rows/,
+    );
+    expect(chooseFlashTile(MATRIX, 128, 49152, 1024, 'dkdv')).toEqual({
+      tile: { subgroups: 1, keys: 32, pad: 8 },
+    });
+  });
+
   it('has a float64 reference that agrees with the plain attention on f16-representable inputs', async () => {
     await selectBackend('cpu', { log: false });
     const c: FlashCase = { ...FLASH_CHECK_CASES[1]!, dh: 8 };
@@ -153,7 +205,10 @@ describe.runIf(webgpuExpected)('f16 flash attention on webgpu (scalar engine: f1
   it('passes its self-check with the GEMM plan, and settles as the GEMM companion', async () => {
     const plan = await scalarPlan();
     const settled = await settleF16FlashAttention(plan);
-    expect(settled.line).toBe(`${F16_FLASH_ATTENTION_NAME}: scalar engine, 16x16x16 f16, direct/b-row`);
+    expect(settled.line).toBe(
+      `${F16_FLASH_ATTENTION_NAME}: scalar engine, 16x16x16 f16, direct/b-row, forward and backward`,
+    );
+    expect(settled.backward).toBe(true);
     expect(settled.config).toMatchObject({ engine: 'scalar', lanes: 32 });
     expect(f16FlashAttentionConfig()).toBeNull(); // the GEMM is off
     expect(setF16Gemm(true)).toBe(true);
@@ -214,6 +269,67 @@ describe.runIf(webgpuExpected)('f16 flash attention on webgpu (scalar engine: f1
     }
   }, 300_000);
 
+  it('computes gradients within f16 rounding of float64 gradients of f16-rounded inputs, tile by tile', async () => {
+    const plan = await scalarPlan();
+    const config = { engine: plan.engine, shape: plan.shape, lanes: plan.lanes, layout: plan.layout };
+    const cases: FlashCase[] = [
+      {
+        b: 2,
+        h: 2,
+        tq: 37,
+        tk: 37,
+        dh: 20,
+        causal: true,
+        alibi: true,
+        queryOffset: 0,
+        scale: 0.25,
+        maskedKeys: 5,
+        withLse: true,
+      },
+      {
+        b: 1,
+        h: 1,
+        tq: 7,
+        tk: 41,
+        dh: 32,
+        causal: true,
+        alibi: true,
+        queryOffset: 34,
+        scale: 0.2,
+        maskedKeys: 0,
+        withLse: true,
+      },
+      {
+        b: 1,
+        h: 2,
+        tq: 18,
+        tk: 11,
+        dh: 16,
+        causal: false,
+        alibi: false,
+        queryOffset: 0,
+        scale: 0.3,
+        maskedKeys: 2,
+        withLse: true,
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const inputs = flashCaseInputs(c, 200 + i);
+      const dy = flashCaseOutputGrad(c, 300 + i);
+      const want = referenceFlashAttentionGrads(c, inputs, dy);
+      const forward = new F16FlashAttentionProgram([c.b, c.h, c.tq, c.dh], true, config, {
+        subgroups: 2,
+        keys: 32,
+        pad: 8,
+      });
+      const got = await runF16FlashBackwardCase(config, forward, c, inputs, dy);
+      if (!got) throw new Error('no backward tile fits');
+      const errors = (['dq', 'dk', 'dv'] as const).map((n) => relativeMaxError(got[n], want[n]));
+      // Measured 2e-4..4e-4: P and dS rounded to f16 (relative 2^-11) and the f16 forward's O in D.
+      for (const e of errors) expect(e).toBeLessThan(2e-3);
+    }
+  }, 300_000);
+
   it('serves alibiAttention while the f16 GEMM is on, forward and gradients, and fp32 stays as it was', async () => {
     const plan = await scalarPlan();
     await settleF16FlashAttention(plan);
@@ -260,7 +376,18 @@ describe.runIf(webgpuExpected)('f16 flash attention on webgpu (scalar engine: f1
     expect(setF16Gemm(true)).toBe(true);
     expect(f16FlashAttentionConfig()).toBeNull();
     setF16Gemm(false);
+    // A backward that fails alone leaves the forward in f16 and the backward in f32.
+    const backwardFailed = await settleF16FlashAttention(plan, { backwardTolerance: 1e-9 });
+    expect(backwardFailed.line).toMatch(
+      /^f16 flash attention: scalar engine, 16x16x16 f16, direct\/b-row, forward; the backward failed its self-check \(.* of the largest d[qkv] \(allowed 1e-9\)\) and stays f32$/,
+    );
+    expect(setF16Gemm(true)).toBe(true);
+    const backend = tf.backend() as unknown as WebGpuBackendLike;
+    expect(f16FlashAttentionProgram(backend, [1, 2, 40, 16], true)).not.toBeNull();
+    expect(f16FlashAttentionBackwardPrograms(backend, [1, 2, 40, 16], [1, 2, 40, 16])).toBeNull();
+    setF16Gemm(false);
     const passed = await settleF16FlashAttention(plan, { tolerance: F16_FLASH_TOLERANCE });
     expect(passed.config).not.toBeNull();
+    expect(passed.backward).toBe(true);
   }, 300_000);
 });

@@ -13,24 +13,43 @@ import {
   f16GemmActive,
   layoutName,
   registerF16Companion,
-  roundToF16,
   type WebGpuBackendLike,
 } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  F16FlashAttentionDkDvProgram,
+  F16FlashAttentionDqProgram,
+} from './f16-flash-attention-backward-program.js';
 import {
   chooseFlashTile,
   F16FlashAttentionProgram,
   type FlashEngineConfig,
   flashTileName,
 } from './f16-flash-attention-program.js';
+import {
+  FLASH_CHECK_CASES,
+  type FlashCase,
+  flashCaseInputs,
+  flashCaseOutputGrad,
+  flashErrors,
+  referenceFlashAttention,
+  referenceFlashAttentionGrads,
+  relativeMaxError,
+} from './f16-flash-reference.js';
+import { FlashAttentionRowStatsProgram } from './flash-attention-backward-program.js';
 
 export const F16_FLASH_ATTENTION_NAME = 'f16 flash attention';
 
 /** The largest error the self-check allows by default: of O relative to max |V|, and of the log-sum-exps. */
 export const F16_FLASH_TOLERANCE = 2e-3;
 
+/** The largest error the backward's check allows by default, relative to each gradient's largest entry. */
+export const F16_FLASH_BACKWARD_TOLERANCE = 5e-3;
+
 export interface F16FlashSettlement {
   config: FlashEngineConfig | null;
+  /** Whether the backward runs in f16 too. */
+  backward: boolean;
   /** One line: what runs, or why attention stays f32. */
   line: string;
 }
@@ -38,6 +57,8 @@ export interface F16FlashSettlement {
 export interface F16FlashSettleOptions {
   /** The error allowed (see `F16_FLASH_TOLERANCE`); a smaller one makes the check stricter. */
   tolerance?: number;
+  /** The backward's (see `F16_FLASH_BACKWARD_TOLERANCE`). */
+  backwardTolerance?: number;
 }
 
 /** Per device: the engine configuration checked (as JSON) and the outcome. */
@@ -84,151 +105,6 @@ export function f16FlashAttentionProgram(
   return 'tile' in fit ? new F16FlashAttentionProgram(queryShape, withLse, config, fit.tile) : null;
 }
 
-/** One attention problem: sizes, options, and the inputs' generator seed. */
-export interface FlashCase {
-  b: number;
-  h: number;
-  tq: number;
-  tk: number;
-  dh: number;
-  causal: boolean;
-  alibi: boolean;
-  queryOffset: number;
-  scale: number;
-  /** Keys masked out at the start of the last batch's key mask. */
-  maskedKeys: number;
-  withLse: boolean;
-}
-
-/** Uneven on purpose: rows past a block, keys past a tile, head dims past the matrices', masks and offsets. */
-export const FLASH_CHECK_CASES: readonly FlashCase[] = [
-  {
-    b: 1,
-    h: 2,
-    tq: 70,
-    tk: 70,
-    dh: 24,
-    causal: true,
-    alibi: true,
-    queryOffset: 0,
-    scale: 24 ** -0.5,
-    maskedKeys: 0,
-    withLse: true,
-  },
-  {
-    b: 2,
-    h: 3,
-    tq: 5,
-    tk: 43,
-    dh: 64,
-    causal: true,
-    alibi: true,
-    queryOffset: 38,
-    scale: 0.125,
-    maskedKeys: 3,
-    withLse: true,
-  },
-  {
-    b: 1,
-    h: 1,
-    tq: 33,
-    tk: 19,
-    dh: 16,
-    causal: false,
-    alibi: false,
-    queryOffset: 0,
-    scale: 0.3,
-    maskedKeys: 0,
-    withLse: false,
-  },
-  {
-    b: 1,
-    h: 1,
-    tq: 20,
-    tk: 20,
-    dh: 128,
-    causal: true,
-    alibi: true,
-    queryOffset: 0,
-    scale: 128 ** -0.5,
-    maskedKeys: 0,
-    withLse: true,
-  },
-];
-
-function randomValues(count: number, seed: number, amplitude: number): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 2 ** 32) * 2 - 1) * amplitude;
-  }
-  return out;
-}
-
-/** The case's inputs: Q and K in [-2, 2], V in [-1, 1], ALiBi slopes 2^-(1..h), the key mask. */
-export function flashCaseInputs(c: FlashCase, seed: number) {
-  const qSize = c.b * c.h * c.tq * c.dh;
-  const kSize = c.b * c.h * c.tk * c.dh;
-  const keyMask = new Float32Array(c.b * c.tk).fill(1);
-  for (let j = 0; j < c.maskedKeys; j++) keyMask[(c.b - 1) * c.tk + j] = 0;
-  return {
-    q: randomValues(qSize, seed, 2),
-    k: randomValues(kSize, seed + 1, 2),
-    v: randomValues(kSize, seed + 2, 1),
-    slopes: Float32Array.from({ length: c.h }, (_, i) => (c.alibi ? 2 ** -(i + 1) : 0)),
-    keyMask,
-  };
-}
-
-/**
- * float64 attention of the f16-rounded Q, K and V (what a correct f16 kernel gives up to f32 sums and the f16
- * rounding of the probabilities): O `[B, H, Tq, Dh]` and each row's log-sum-exp (0 and zeros for a row that
- * sees no key), with the fused kernels' ALiBi (`slope * (j - i)`), causal mask, key mask and query offset.
- */
-export function referenceFlashAttention(
-  c: FlashCase,
-  inputs: ReturnType<typeof flashCaseInputs>,
-): { o: Float64Array; lse: Float64Array } {
-  const q = Float64Array.from(inputs.q, roundToF16);
-  const k = Float64Array.from(inputs.k, roundToF16);
-  const v = Float64Array.from(inputs.v, roundToF16);
-  const o = new Float64Array(c.b * c.h * c.tq * c.dh);
-  const lse = new Float64Array(c.b * c.h * c.tq);
-  const s = new Float64Array(c.tk);
-  for (let bh = 0; bh < c.b * c.h; bh++) {
-    const b = Math.floor(bh / c.h);
-    const slope = inputs.slopes[bh % c.h]!;
-    for (let i = 0; i < c.tq; i++) {
-      const pos = c.queryOffset + i;
-      const qRow = (bh * c.tq + i) * c.dh;
-      let max = -Infinity;
-      for (let j = 0; j < c.tk; j++) {
-        const seen = inputs.keyMask[b * c.tk + j] !== 0 && (!c.causal || j <= pos);
-        if (!seen) {
-          s[j] = -Infinity;
-          continue;
-        }
-        let dot = 0;
-        for (let d = 0; d < c.dh; d++) dot += q[qRow + d]! * k[(bh * c.tk + j) * c.dh + d]!;
-        s[j] = dot * c.scale + slope * (j - pos);
-        max = Math.max(max, s[j]!);
-      }
-      if (max === -Infinity) continue;
-      let sum = 0;
-      for (let j = 0; j < c.tk; j++) {
-        if (s[j] === -Infinity) continue;
-        const p = Math.exp(s[j]! - max);
-        sum += p;
-        for (let d = 0; d < c.dh; d++) o[qRow + d]! += p * v[(bh * c.tk + j) * c.dh + d]!;
-      }
-      for (let d = 0; d < c.dh; d++) o[qRow + d]! /= sum;
-      lse[bh * c.tq + i] = max + Math.log(sum);
-    }
-  }
-  return { o, lse };
-}
-
 interface ErrorScopes {
   pushErrorScope(filter: string): void;
   popErrorScope(): Promise<{ message: string } | null>;
@@ -249,34 +125,12 @@ export async function runF16FlashCase(
       tf.tensor(inputs.slopes, [c.h]),
       tf.tensor(inputs.keyMask, [c.b, c.tk]),
     ];
-    const out = backend.runWebGPUProgram(program, tensors, 'float32', [
-      { type: 'float32', data: [c.scale] },
-      { type: 'int32', data: [c.queryOffset] },
-      { type: 'int32', data: [c.causal ? 1 : 0] },
-    ]);
+    const out = backend.runWebGPUProgram(program, tensors, 'float32', caseUniforms(c));
     return tf.engine().makeTensorFromTensorInfo(out);
   });
   const values = (await got.data()) as Float32Array;
   got.dispose();
   return values;
-}
-
-/** The worst error of a kernel's output against the reference: O relative to max |V|, and the log-sum-exps. */
-export function flashErrors(
-  c: FlashCase,
-  got: Float32Array,
-  want: { o: Float64Array; lse: Float64Array },
-  v: Float32Array,
-): { o: number; lse: number } {
-  const scale = Math.max(...v.map(Math.abs));
-  let o = 0;
-  for (let i = 0; i < want.o.length; i++) o = Math.max(o, Math.abs(got[i]! - want.o[i]!) / scale);
-  let lse = 0;
-  if (c.withLse) {
-    for (let i = 0; i < want.lse.length; i++)
-      lse = Math.max(lse, Math.abs(got[want.o.length + i]! - want.lse[i]!));
-  }
-  return { o: Number.isNaN(o) ? Infinity : o, lse: Number.isNaN(lse) ? Infinity : lse };
 }
 
 function describe(c: FlashCase): string {
@@ -286,38 +140,159 @@ function describe(c: FlashCase): string {
   );
 }
 
-/** Every check case with `config`: null when all agree with the reference, else what went wrong. */
-async function selfCheck(config: FlashEngineConfig, tolerance: number): Promise<string | null> {
+/** The f16 backward's programs for these shapes where tiles fit, else null. */
+function backwardPrograms(
+  config: FlashEngineConfig,
+  backend: WebGpuBackendLike,
+  queryShape: readonly number[],
+  keyShape: readonly number[],
+): { dq: F16FlashAttentionDqProgram; dkdv: F16FlashAttentionDkDvProgram } | null {
+  const { bytes, invocations } = limitsOf(backend);
+  const dh = queryShape[3]!;
+  const dq = chooseFlashTile(config, dh, bytes, invocations, 'dq');
+  const dkdv = chooseFlashTile(config, dh, bytes, invocations, 'dkdv');
+  if (!('tile' in dq) || !('tile' in dkdv)) return null;
+  return {
+    dq: new F16FlashAttentionDqProgram(queryShape, config, dq.tile),
+    dkdv: new F16FlashAttentionDkDvProgram(keyShape, config, dkdv.tile),
+  };
+}
+
+/**
+ * The f16 backward's dQ and dK/dV programs for `backend` while f16 attention is active, its backward passed the
+ * check and tiles fit the head dim, else null (the float32 backward runs).
+ */
+export function f16FlashAttentionBackwardPrograms(
+  backend: WebGpuBackendLike,
+  queryShape: readonly number[],
+  keyShape: readonly number[],
+) {
+  const device = activeDevice();
+  const config = f16FlashAttentionConfig();
+  if (!device || !config || !settlements.get(device)?.settled.backward) return null;
+  return backwardPrograms(config, backend, queryShape, keyShape);
+}
+
+/**
+ * Runs the f16 backward on one case (the f16 forward with log-sum-exps, the row statistics, dQ and dK/dV) with
+ * `forward`'s tile: dQ, dK and dV as laid out like Q, K and V; null where no backward tile fits.
+ */
+export async function runF16FlashBackwardCase(
+  config: FlashEngineConfig,
+  forward: F16FlashAttentionProgram,
+  c: FlashCase,
+  inputs: ReturnType<typeof flashCaseInputs>,
+  dyValues: Float32Array,
+): Promise<{ dq: Float32Array; dk: Float32Array; dv: Float32Array } | null> {
   const backend = tf.backend() as unknown as WebGpuBackendLike;
-  const gpu = backend.device as unknown as ErrorScopes;
+  const qShape = [c.b, c.h, c.tq, c.dh];
+  const kShape = [c.b, c.h, c.tk, c.dh];
+  const programs = backwardPrograms(config, backend, qShape, kShape);
+  if (!programs) return null;
+  const uniforms = caseUniforms(c);
+  const [dq, dkdv] = tf.tidy(() => {
+    const q = tf.tensor(inputs.q, qShape);
+    const k = tf.tensor(inputs.k, kShape);
+    const v = tf.tensor(inputs.v, kShape);
+    const dy = tf.tensor(dyValues, qShape);
+    const slopes = tf.tensor(inputs.slopes, [c.h]);
+    const keyMask = tf.tensor(inputs.keyMask, [c.b, c.tk]);
+    const out = backend.runWebGPUProgram(forward, [q, k, v, slopes, keyMask], 'float32', uniforms);
+    const stats = backend.runWebGPUProgram(new FlashAttentionRowStatsProgram(qShape), [out, dy], 'float32');
+    const all = [q, k, v, dy, stats, slopes, keyMask];
+    const dqInfo = backend.runWebGPUProgram(programs.dq, all, 'float32', uniforms);
+    const dkdvInfo = backend.runWebGPUProgram(programs.dkdv, all, 'float32', uniforms);
+    backend.disposeData(out.dataId);
+    backend.disposeData(stats.dataId);
+    return [dqInfo, dkdvInfo].map((t) => tf.engine().makeTensorFromTensorInfo(t));
+  });
+  const dqValues = (await dq!.data()) as Float32Array;
+  const dkdvValues = (await dkdv!.data()) as Float32Array;
+  tf.dispose([dq!, dkdv!]);
+  const size = c.b * c.h * c.tk * c.dh;
+  return { dq: dqValues, dk: dkdvValues.slice(0, size), dv: dkdvValues.slice(size) };
+}
+
+function caseUniforms(c: FlashCase) {
+  return [
+    { type: 'float32', data: [c.scale] },
+    { type: 'int32', data: [c.queryOffset] },
+    { type: 'int32', data: [c.causal ? 1 : 0] },
+  ];
+}
+
+/** Runs `check` inside a validation error scope: its result, or the compiler's errors. */
+async function scoped<T>(run: () => Promise<T>): Promise<{ value: T } | { error: string }> {
+  const gpu = (tf.backend() as unknown as WebGpuBackendLike).device as unknown as ErrorScopes;
+  gpu.pushErrorScope('validation');
+  let value: T;
+  try {
+    value = await run();
+  } catch (err) {
+    await gpu.popErrorScope();
+    return { error: compilerErrors((err as Error).message) };
+  }
+  const error = await gpu.popErrorScope();
+  return error ? { error: compilerErrors(error.message) } : { value };
+}
+
+/**
+ * Every check case with `config`: for the forward and for the backward, null when all agree with the float64
+ * reference, else what went wrong (the backward is not checked when the forward fails).
+ */
+async function selfCheck(
+  config: FlashEngineConfig,
+  tolerance: number,
+  backwardTolerance: number,
+): Promise<{ forward: string | null; backward: string | null }> {
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
   const { bytes, invocations } = limitsOf(backend);
   let ran = 0;
+  let backward: string | null = null;
+  let backwardRan = 0;
   for (const [index, c] of FLASH_CHECK_CASES.entries()) {
     const fit = chooseFlashTile(config, c.dh, bytes, invocations);
     // A head dim no tile fits runs on the float32 kernel anyway.
     if (!('tile' in fit)) continue;
     const program = new F16FlashAttentionProgram([c.b, c.h, c.tq, c.dh], c.withLse, config, fit.tile);
     const inputs = flashCaseInputs(c, 31 + 7 * index);
-    gpu.pushErrorScope('validation');
-    let got: Float32Array;
-    try {
-      got = await runF16FlashCase(program, c, inputs);
-    } catch (err) {
-      await gpu.popErrorScope();
-      return compilerErrors((err as Error).message);
-    }
-    const error = await gpu.popErrorScope();
-    if (error) return compilerErrors(error.message);
-    const errors = flashErrors(c, got, referenceFlashAttention(c, inputs), inputs.v);
+    const got = await scoped(() => runF16FlashCase(program, c, inputs));
+    if ('error' in got) return { forward: got.error, backward: null };
+    const errors = flashErrors(c, got.value, referenceFlashAttention(c, inputs), inputs.v);
     if (!(errors.o <= tolerance && errors.lse <= tolerance)) {
-      return (
+      const forward =
         `${describe(c)}, tile ${flashTileName(fit.tile)}: error ${errors.o.toExponential(2)} in O, ` +
-        `${errors.lse.toExponential(2)} in the log-sum-exps (allowed ${tolerance})`
-      );
+        `${errors.lse.toExponential(2)} in the log-sum-exps (allowed ${tolerance})`;
+      return { forward, backward: null };
     }
     ran++;
+    if (backward !== null) continue;
+    const lseProgram = new F16FlashAttentionProgram([c.b, c.h, c.tq, c.dh], true, config, fit.tile);
+    const dy = flashCaseOutputGrad(c, 53 + 7 * index);
+    const grads = await scoped(() => runF16FlashBackwardCase(config, lseProgram, c, inputs, dy));
+    if ('error' in grads) {
+      backward = grads.error;
+      continue;
+    }
+    if (grads.value === null) continue;
+    backwardRan++;
+    const want = referenceFlashAttentionGrads(c, inputs, dy);
+    const worst = (['dq', 'dk', 'dv'] as const).map((name) => ({
+      name,
+      error: relativeMaxError(grads.value![name], want[name]),
+    }));
+    const bad = worst.find((w) => !(w.error <= backwardTolerance));
+    if (bad) {
+      backward =
+        `${describe(c)}: error ${bad.error.toExponential(2)} of the largest ${bad.name} ` +
+        `(allowed ${backwardTolerance})`;
+    }
   }
-  return ran === 0 ? 'no check case fits the device' : null;
+  if (ran === 0) return { forward: 'no check case fits the device', backward: null };
+  return {
+    forward: null,
+    backward: backward ?? (backwardRan === 0 ? 'no backward tile fits the device' : null),
+  };
 }
 
 /**
@@ -330,7 +305,11 @@ export async function settleF16FlashAttention(
 ): Promise<F16FlashSettlement> {
   const device = activeDevice();
   if (!device)
-    return { config: null, line: `${F16_FLASH_ATTENTION_NAME}: not the webgpu backend; stays f32` };
+    return {
+      config: null,
+      backward: false,
+      line: `${F16_FLASH_ATTENTION_NAME}: not the webgpu backend; stays f32`,
+    };
   const config: FlashEngineConfig = {
     engine: plan.engine,
     shape: plan.shape,
@@ -339,17 +318,33 @@ export async function settleF16FlashAttention(
   };
   const key = JSON.stringify(config);
   const known = settlements.get(device);
-  if (known && options.tolerance === undefined && known.key === key) return known.settled;
+  const defaults = options.tolerance === undefined && options.backwardTolerance === undefined;
+  if (known && defaults && known.key === key) return known.settled;
   const { M, N, K } = config.shape;
   const what = `${config.engine} engine, ${M}x${N}x${K} f16, ${layoutName(config.layout)}`;
-  const failure = await selfCheck(config, options.tolerance ?? F16_FLASH_TOLERANCE);
-  const settled: F16FlashSettlement =
-    failure === null
-      ? { config, line: `${F16_FLASH_ATTENTION_NAME}: ${what}` }
-      : {
-          config: null,
-          line: `${F16_FLASH_ATTENTION_NAME} (${what}) failed its self-check (${failure}); attention stays f32`,
-        };
+  const failure = await selfCheck(
+    config,
+    options.tolerance ?? F16_FLASH_TOLERANCE,
+    options.backwardTolerance ?? F16_FLASH_BACKWARD_TOLERANCE,
+  );
+  let settled: F16FlashSettlement;
+  if (failure.forward !== null) {
+    settled = {
+      config: null,
+      backward: false,
+      line: `${F16_FLASH_ATTENTION_NAME} (${what}) failed its self-check (${failure.forward}); attention stays f32`,
+    };
+  } else if (failure.backward !== null) {
+    settled = {
+      config,
+      backward: false,
+      line:
+        `${F16_FLASH_ATTENTION_NAME}: ${what}, forward; the backward failed its self-check ` +
+        `(${failure.backward}) and stays f32`,
+    };
+  } else {
+    settled = { config, backward: true, line: `${F16_FLASH_ATTENTION_NAME}: ${what}, forward and backward` };
+  }
   settlements.set(device, { key, settled });
   return settled;
 }

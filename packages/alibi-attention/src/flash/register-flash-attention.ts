@@ -1,7 +1,7 @@
 import type { WebGpuBackendLike } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { MIN_WORKGROUP_STORAGE_BYTES } from './blocked-program.js';
-import { f16FlashAttentionProgram } from './f16-flash-attention.js';
+import { f16FlashAttentionBackwardPrograms, f16FlashAttentionProgram } from './f16-flash-attention.js';
 import {
   FlashAttentionDkDvProgram,
   FlashAttentionDqProgram,
@@ -68,14 +68,16 @@ function gradWebGpu(args: KernelArgs): tf.TensorInfo[] {
   );
   const inputs = [q!, k!, v!, dy!, stats, slopes!, keyMask!];
   const bytes = storageBytes(backend);
+  // Under mixed precision (the f16 GEMM on, the f16 backward checked on this device) the products run in f16.
+  const f16 = f16FlashAttentionBackwardPrograms(backend, q!.shape, k!.shape);
   const dq = backend.runWebGPUProgram(
-    new FlashAttentionDqProgram(q!.shape, bytes),
+    f16?.dq ?? new FlashAttentionDqProgram(q!.shape, bytes),
     inputs,
     'float32',
     uniforms,
   );
   const dkdv = backend.runWebGPUProgram(
-    new FlashAttentionDkDvProgram(k!.shape, bytes),
+    f16?.dkdv ?? new FlashAttentionDkDvProgram(k!.shape, bytes),
     inputs,
     'float32',
     uniforms,

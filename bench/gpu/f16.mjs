@@ -141,8 +141,8 @@ export async function measureF16(shapes, run, tiny) {
 
 /**
  * The f16 flash attention with the settled GEMM plan: its self-check line and, where it passed, the causal ALiBi
- * forward at the step's shape (head dim 128, or 16 at the tiny shapes) in f16 and in float32, with the largest
- * difference over max |O|.
+ * forward, and the forward with its backward (`tf.grads`), at the step's shape (head dim 128, or 16 at the tiny
+ * shapes) in f16 and in float32, with the forward's largest difference over max |O|.
  */
 async function measureF16Flash(plan, shape, run) {
   const settled = await settleF16FlashAttention(plan);
@@ -154,17 +154,22 @@ async function measureF16Flash(plan, shape, run) {
   const [q, k, v] = [7, 8, 9].map((seed) => tf.randomNormal(dims, 0, 1, 'float32', seed));
   const slopes = alibiSlopes(heads);
   const forward = () => alibiAttention(q, k, v, { slopes, impl: 'flash' });
+  const dy = tf.randomNormal(dims, 0, 1, 'float32', 10);
+  // The gradient of <O, dY>: the training forward, the row statistics, dQ and dK/dV; dQ is what is waited on.
+  const loss = (a, b, c) => tf.sum(tf.mul(alibiAttention(a, b, c, { slopes, impl: 'flash' }), dy));
+  const train = () => tf.tidy(() => tf.grads(loss)([q, k, v])[0]);
   // Q K^T and P V: 2 * 2 * Tq * Tk * Dh per head, half of it under the causal mask.
   const flops = 2 * shape.batch * heads * shape.seq * shape.seq * dh;
-  const time = async (f16) => {
+  // With the backward, the usual 3.5x the forward's work (the kernels recompute S and dP in both backward passes).
+  const time = async (f16, op = forward, work = flops) => {
     setF16Gemm(f16);
     try {
-      const t = await timeQueued(forward, {
+      const t = await timeQueued(op, {
         budget: run.budget,
         reserveS: run.reserveS,
         repeats: run.repeats,
       });
-      return { ms: t.seconds_per_call * 1000, tflops: flops / t.seconds_per_call / 1e12 };
+      return { ms: t.seconds_per_call * 1000, tflops: work / t.seconds_per_call / 1e12 };
     } finally {
       setF16Gemm(false);
     }
@@ -174,6 +179,9 @@ async function measureF16Flash(plan, shape, run) {
     result.f32 = await time(false);
     result.f16 = await time(true);
     result.speedup = result.f32.ms / result.f16.ms;
+    result.f32_with_backward = await time(false, train, 3.5 * flops);
+    result.f16_with_backward = await time(true, train, 3.5 * flops);
+    result.speedup_with_backward = result.f32_with_backward.ms / result.f16_with_backward.ms;
     setF16Gemm(true);
     const half = forward();
     setF16Gemm(false);
@@ -184,7 +192,7 @@ async function measureF16Flash(plan, shape, run) {
     tf.dispose([half, full, stats]);
   } finally {
     setF16Gemm(false);
-    tf.dispose([q, k, v]);
+    tf.dispose([q, k, v, dy]);
   }
   return result;
 }

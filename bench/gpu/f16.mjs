@@ -1,6 +1,8 @@
 // The f16 GEMM (mixed precision): the device's plan and self-check, a sweep of workgroup tiles at 4096^3, and
-// the best tile on the products of an mpt-1b training step against tfjs's float32 matmul. The best tile stays
-// settled for the model stages, which then time their training step in amp_fp16 as well.
+// the best tile on the products of an mpt-1b training step against tfjs's float32 matmul, and the f16 flash
+// attention's self-check and forward time against the float32 kernel at that step's attention shape. The best
+// tile stays settled for the model stages, which then time their training step in amp_fp16 as well.
+import { alibiAttention, alibiSlopes, settleF16FlashAttention } from '@mptjs/alibi-attention';
 import { layoutName, parseTile, setF16Gemm, settleF16Gemm, tileName } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { timeQueued } from './timing.mjs';
@@ -128,6 +130,69 @@ export async function measureF16(shapes, run, tiny) {
       rel_error_vs_f32: await relativeError(p),
     });
   }
+  if (run.budget.remaining() - run.reserveS >= 10) {
+    result.flash_attention = await measureF16Flash(result.plan, shapes.products, run);
+  } else {
+    result.flash_attention = { skipped: 'out of time budget' };
+  }
   run.f16 = true;
+  return result;
+}
+
+/**
+ * The f16 flash attention with the settled GEMM plan: its self-check line and, where it passed, the causal ALiBi
+ * forward, and the forward with its backward (`tf.grads`), at the step's shape (head dim 128, or 16 at the tiny
+ * shapes) in f16 and in float32, with the forward's largest difference over max |O|.
+ */
+async function measureF16Flash(plan, shape, run) {
+  const settled = await settleF16FlashAttention(plan);
+  const result = { check: settled.line, engine: settled.config?.engine ?? null };
+  if (!settled.config) return result;
+  const dh = shape.dModel >= 128 ? 128 : 16;
+  const heads = shape.dModel / dh;
+  const dims = [shape.batch, heads, shape.seq, dh];
+  const [q, k, v] = [7, 8, 9].map((seed) => tf.randomNormal(dims, 0, 1, 'float32', seed));
+  const slopes = alibiSlopes(heads);
+  const forward = () => alibiAttention(q, k, v, { slopes, impl: 'flash' });
+  const dy = tf.randomNormal(dims, 0, 1, 'float32', 10);
+  // The gradient of <O, dY>: the training forward, the row statistics, dQ and dK/dV; dQ is what is waited on.
+  const loss = (a, b, c) => tf.sum(tf.mul(alibiAttention(a, b, c, { slopes, impl: 'flash' }), dy));
+  const train = () => tf.tidy(() => tf.grads(loss)([q, k, v])[0]);
+  // Q K^T and P V: 2 * 2 * Tq * Tk * Dh per head, half of it under the causal mask.
+  const flops = 2 * shape.batch * heads * shape.seq * shape.seq * dh;
+  // With the backward, the usual 3.5x the forward's work (the kernels recompute S and dP in both backward passes).
+  const time = async (f16, op = forward, work = flops) => {
+    setF16Gemm(f16);
+    try {
+      const t = await timeQueued(op, {
+        budget: run.budget,
+        reserveS: run.reserveS,
+        repeats: run.repeats,
+      });
+      return { ms: t.seconds_per_call * 1000, tflops: work / t.seconds_per_call / 1e12 };
+    } finally {
+      setF16Gemm(false);
+    }
+  };
+  try {
+    result.shape = { batch: shape.batch, heads, seq: shape.seq, head_dim: dh, causal: true, alibi: true };
+    result.f32 = await time(false);
+    result.f16 = await time(true);
+    result.speedup = result.f32.ms / result.f16.ms;
+    result.f32_with_backward = await time(false, train, 3.5 * flops);
+    result.f16_with_backward = await time(true, train, 3.5 * flops);
+    result.speedup_with_backward = result.f32_with_backward.ms / result.f16_with_backward.ms;
+    setF16Gemm(true);
+    const half = forward();
+    setF16Gemm(false);
+    const full = forward();
+    const stats = tf.tidy(() => tf.stack([tf.max(tf.abs(tf.sub(half, full))), tf.max(tf.abs(full))]));
+    const [diff, scale] = await stats.data();
+    result.rel_error_vs_f32 = diff / scale;
+    tf.dispose([half, full, stats]);
+  } finally {
+    setF16Gemm(false);
+    tf.dispose([q, k, v, dy]);
+  }
   return result;
 }

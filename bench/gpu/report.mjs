@@ -59,6 +59,23 @@ function rowsOf(section) {
           `TFLOP/s (${fmt(p.speedup)}x f32, error ${fmt(p.rel_error_vs_f32)})`,
         ]);
       }
+      const flash = r.flash_attention;
+      if (flash?.f16) {
+        rows.push([
+          'f16 flash attention fwd',
+          fmt(flash.f16.ms),
+          `ms (${fmt(flash.speedup)}x f32, error ${fmt(flash.rel_error_vs_f32)})`,
+        ]);
+        if (flash.f16_with_backward) {
+          rows.push([
+            'f16 flash attention fwd+bwd',
+            fmt(flash.f16_with_backward.ms),
+            `ms (${fmt(flash.speedup_with_backward)}x f32)`,
+          ]);
+        }
+      } else if (flash?.check) {
+        rows.push(['f16 flash attention', '-', flash.check]);
+      }
       return rows;
     }
     case 'decode': {

@@ -391,6 +391,21 @@ try {
     const values = figures(s.result);
     check(`section ${name} figures > 0`, values.every(positive), JSON.stringify(values));
   }
+  const f16 = byName.get('f16 gemm')?.result;
+  if (f16?.plan) {
+    const flash = f16.flash_attention;
+    // The probabilities are rounded to f16 (relative 2^-11) before P V: O stays well within 5e-3 of float32.
+    check(
+      'f16 flash attention: self-check passed with the GEMM engine, forward and backward timed, close to float32',
+      flash?.engine === f16.plan.engine &&
+        positive(flash.f16?.ms) &&
+        positive(flash.f32?.ms) &&
+        positive(flash.f16_with_backward?.ms) &&
+        positive(flash.f32_with_backward?.ms) &&
+        flash.rel_error_vs_f32 < 5e-3,
+      JSON.stringify(flash),
+    );
+  }
   const decode = byName.get('decode mpt-125m')?.result;
   if (decode) {
     const d = decode.dispatches_per_token;

@@ -60,14 +60,17 @@ export {
   F16_GEMM_ENV,
   F16_GEMM_MIN_WORK,
   F16_GEMM_TILE_ENV,
+  type F16Companion,
   type F16GemmPlan,
   type F16GemmSettlement,
   f16GemmActive,
   f16GemmPlan,
   referenceGemm,
+  registerF16Companion,
   roundToF16,
   runF16Gemm,
   setF16Gemm,
+  settleF16Companions,
   settleF16Gemm,
 } from './ops/matmul/f16-gemm.js';
 export {
@@ -80,6 +83,7 @@ export {
   layoutName,
   type MatrixShape,
   parseTile,
+  SCALAR_LANES,
   tileName,
   tileProblem,
   workgroupBytes,
@@ -102,5 +106,6 @@ export {
   type WasmModuleTable,
 } from './wasm/load.js';
 export { registerWasmKernels, wasmModuleRuns } from './wasm/register.js';
+export { compilerErrors } from './webgpu/compile-errors.js';
 export { fusedKernelsAvailable, registerFusedKernels } from './webgpu/fused-kernels.js';
 export type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu/program-like.js';

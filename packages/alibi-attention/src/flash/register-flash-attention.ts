@@ -1,6 +1,7 @@
 import type { WebGpuBackendLike } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { MIN_WORKGROUP_STORAGE_BYTES } from './blocked-program.js';
+import { f16FlashAttentionBackwardPrograms, f16FlashAttentionProgram } from './f16-flash-attention.js';
 import {
   FlashAttentionDkDvProgram,
   FlashAttentionDqProgram,
@@ -44,7 +45,10 @@ function scoreUniforms(attrs: FlashAttentionAttrs): { type: string; data: number
 function forwardWebGpu(args: KernelArgs, withLse: boolean): tf.TensorInfo {
   const { q, k, v, slopes, keyMask } = args.inputs as Record<string, tf.TensorInfo>;
   const backend = args.backend as WebGpuBackendLike;
-  const program = new FlashAttentionProgram(q!.shape, withLse, storageBytes(backend));
+  // Under mixed precision (the f16 GEMM on, the f16 kernel checked on this device) the products run in f16.
+  const program =
+    f16FlashAttentionProgram(backend, q!.shape, withLse) ??
+    new FlashAttentionProgram(q!.shape, withLse, storageBytes(backend));
   return backend.runWebGPUProgram(
     program,
     [q!, k!, v!, slopes!, keyMask!],
@@ -64,14 +68,16 @@ function gradWebGpu(args: KernelArgs): tf.TensorInfo[] {
   );
   const inputs = [q!, k!, v!, dy!, stats, slopes!, keyMask!];
   const bytes = storageBytes(backend);
+  // Under mixed precision (the f16 GEMM on, the f16 backward checked on this device) the products run in f16.
+  const f16 = f16FlashAttentionBackwardPrograms(backend, q!.shape, k!.shape);
   const dq = backend.runWebGPUProgram(
-    new FlashAttentionDqProgram(q!.shape, bytes),
+    f16?.dq ?? new FlashAttentionDqProgram(q!.shape, bytes),
     inputs,
     'float32',
     uniforms,
   );
   const dkdv = backend.runWebGPUProgram(
-    new FlashAttentionDkDvProgram(k!.shape, bytes),
+    f16?.dkdv ?? new FlashAttentionDkDvProgram(k!.shape, bytes),
     inputs,
     'float32',
     uniforms,

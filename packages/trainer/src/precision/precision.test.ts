@@ -105,6 +105,11 @@ describe.runIf(webgpuExpected)('amp_fp16 on webgpu (the scalar f16 engine: f16 r
     expect(amp.lines.find((l) => l.startsWith('[mptjs] precision'))).toMatch(
       /^\[mptjs\] precision amp_fp16: f16 GEMMs \(scalar engine, .*\), dynamic loss scaling$/,
     );
+    // Attention's products run in f16 too (the fused kernel's scalar engine), checked at startup.
+    expect(amp.lines).toContain(
+      '[mptjs] f16 flash attention: scalar engine, 16x16x16 f16, direct/b-row, forward and backward',
+    );
+    expect(fp32.lines.some((l) => l.includes('f16 flash attention'))).toBe(false);
     expect(amp.steps).toHaveLength(6);
     expect(amp.steps.every((s) => s.loss_scale === 65536 && !s.skipped)).toBe(true);
     const a = amp.steps.at(-1)!.loss;
@@ -121,7 +126,8 @@ describe.runIf(webgpuExpected)('amp_fp16 on webgpu (the scalar f16 engine: f16 r
     const statePath = join(ckpts, last, 'state.json');
     expect(existsSync(statePath)).toBe(true);
     expect(JSON.parse(readFileSync(statePath, 'utf8')).lossScaler).toEqual({ scale: 65536, goodSteps: 6 });
-  }, 600_000);
+    // The f16 flash attention's startup self-check compiles a dozen shaders, about a minute on SwiftShader.
+  }, 900_000);
 
   it('skips a step whose gradients overflow f16, backs off, and goes on learning', async () => {
     const amp = await run('webgpu', 'amp_bf16', {

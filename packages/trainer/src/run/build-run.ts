@@ -174,6 +174,7 @@ export async function buildRun(opts: TrainOptions): Promise<Run> {
   if (distributed) log(`[mptjs] ${worldSize} ranks, FSDP ${shardingStrategy(cfg)}`);
   const precision = await setupPrecision(cfg.precision, backend.name, opts.lossScaler);
   log(precision.notice);
+  for (const line of precision.companions) log(line);
   mkdirSync(runDir, { recursive: true });
   const ckptDir = checkpointFolder(cfg, runDir);
   const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));

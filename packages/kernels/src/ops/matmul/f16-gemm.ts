@@ -113,6 +113,35 @@ export function setF16Gemm(on: boolean): boolean {
   return f16GemmActive();
 }
 
+/**
+ * A kernel of another package that runs in f16 while the f16 GEMM does (flash attention), settled with the
+ * GEMM's plan by its own self-check.
+ */
+export interface F16Companion {
+  name: string;
+  /** Settles on the active device with the GEMM's plan; one line: what runs, or why it stays f32. */
+  settle(plan: F16GemmPlan): Promise<string>;
+}
+
+const companions = new Map<string, F16Companion>();
+
+/** Registers (or replaces, by name) a kernel that `settleF16Companions` settles. */
+export function registerF16Companion(companion: F16Companion): void {
+  companions.set(companion.name, companion);
+}
+
+/**
+ * Settles every registered companion on the active device with the active GEMM plan (none while f16 GEMMs are
+ * off): one line each, what runs or why it stays f32.
+ */
+export async function settleF16Companions(): Promise<string[]> {
+  const plan = f16GemmPlan();
+  if (!plan) return [];
+  const lines: string[] = [];
+  for (const companion of companions.values()) lines.push(await companion.settle(plan));
+  return lines;
+}
+
 /** `[batch, rows, cols]` view of a rank >= 2 tensor's data, or null when its batch dims can't be flattened. */
 function asRank3(t: tf.TensorInfo): tf.TensorInfo {
   const rows = t.shape[t.shape.length - 2]!;

@@ -1,5 +1,5 @@
 import { selectBackend } from '@mptjs/kernels';
-import { maxAbsDiff, randomTensor } from '@mptjs/test-fixtures';
+import { maxAbsDiff, randomTensor, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { attentionBackward, attentionReference } from './index.js';
@@ -80,5 +80,30 @@ describe.each(['cpu', 'wasm'] as const)('plain-ops attention on %s', (backend) =
     expect(() => attentionReference(tf.zeros([2, 3]), k, k)).toThrow(
       /expects q, k, v as \[batch, heads, time, headDim\]/,
     );
+  });
+});
+
+describe('plain-ops attention on webgpu', () => {
+  if (!webgpuExpected) {
+    it.skip('skipped: no WebGPU adapter expected (set VK_ICD_FILENAMES for SwiftShader)', () => {});
+  }
+
+  // A left-padded row whose query sees only padding: tfjs-webgpu's softmax made it NaN, which the values of the
+  // padding positions then carried into every later layer of a batched prefill.
+  it.runIf(webgpuExpected)('gives a fully masked query row the same finite output as cpu', async () => {
+    const run = async (backend: 'cpu' | 'webgpu') => {
+      await selectBackend(backend, { log: false });
+      const [q, k, v] = [1, 2, 3].map((seed) => randomTensor([2, 3, 4, 8], seed));
+      const keyMask = tf.tensor2d([0, 0, 1, 1, 1, 1, 1, 1], [2, 4]);
+      const out = attentionReference(q!, k!, v!, { slopes: alibiSlopes(3, 8), causal: true, keyMask });
+      const data = Array.from(await out.data());
+      tf.dispose([q!, k!, v!, keyMask, out]);
+      return data;
+    };
+    const want = await run('cpu');
+    const got = await run('webgpu');
+    await selectBackend('cpu', { log: false });
+    expect(got.every(Number.isFinite)).toBe(true);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { alibiBias, MASK_VALUE, visibleKeys } from './bias.js';
+import { alibiBias, MASK_VALUE, MASKED_SCORE, visibleKeys } from './bias.js';
 
 /** Options shared by every attention implementation. Tensors are `[B, H, T, Dh]`. */
 export interface AttentionOptions {
@@ -97,7 +97,7 @@ export function attentionProbabilities(q: tf.Tensor, k: tf.Tensor, o: ResolvedAt
     if (o.slopes) scores = tf.add(scores, alibiBias(o.slopes, tq, tk, o.queryOffset));
     const visible = visibleKeys(tq, tk, { causal: o.causal, queryOffset: o.queryOffset, keyMask: o.keyMask });
     if (visible)
-      scores = tf.where(tf.broadcastTo(visible, scores.shape), scores, tf.fill(scores.shape, MASK_VALUE));
+      scores = tf.where(tf.broadcastTo(visible, scores.shape), scores, tf.fill(scores.shape, MASKED_SCORE));
     return tf.softmax(scores) as tf.Tensor4D;
   });
 }

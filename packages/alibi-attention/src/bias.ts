@@ -35,6 +35,13 @@ export function relativePositions(queryLength: number, keyLength: number, queryO
 export const MASK_VALUE = -3.4028234663852886e38;
 
 /**
+ * The score a key mask's hidden keys get before the softmax: tfjs-webgpu's softmax turns a row of -FLT_MAX
+ * (`MASK_VALUE`) into NaN (a left-padded row, all of whose keys are padding), and -1e30 still rounds every
+ * `exp(score - max)` of a hidden key to 0, so the probabilities are the same elsewhere.
+ */
+export const MASKED_SCORE = -1e30;
+
+/**
  * Which keys each query may attend to, as a bool tensor broadcastable to `[B, H, Tq, Tk]`: key `j` is visible
  * to query row `i` when `j <= queryOffset + i` (if `causal`) and `keyMask[b, j]` is non-zero (if given: 1 for
  * real tokens, 0 for padding). Returns null when nothing is masked.

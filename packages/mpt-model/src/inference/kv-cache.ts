@@ -201,12 +201,12 @@ export class KVCache {
   }
 
   /**
-   * Extends the key mask by `[B, Tnew]` (1 real, 0 padding). Call once per step before or after the layers;
-   * while no padding was ever appended the mask stays null.
+   * Extends the key mask by `[B, Tnew]` (1 real, 0 padding). Call once per step before or after the layers; the
+   * first call starts the mask (positions before it count as real). The mask is not inspected: reading it back
+   * would need a synchronous read, which webgpu in Node does not have, so a caller passes one only when a
+   * position may be padding.
    */
   appendMask(mask: tf.Tensor2D, pastLength: number): void {
-    const hasPadding = tf.tidy(() => tf.any(tf.equal(mask, 0)).dataSync()[0] === 1);
-    if (!this.maskTensor && !hasPadding) return;
     const next = tf.tidy(() => {
       const past = this.maskTensor ?? tf.ones([mask.shape[0], pastLength]);
       return tf.concat([past, tf.cast(mask, 'float32')], 1) as tf.Tensor2D;

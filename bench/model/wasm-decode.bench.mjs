@@ -3,9 +3,12 @@
 // streams; this bench reports it as a fraction of what tfjs-wasm's matmul reaches on a plain matrix-vector
 // product over a large weight (the better of its two layouts, W x^T and x W, best of several calls).
 // Shapes: random MPTs with a 50k vocabulary (ALiBi, no biases, expansion 4), fp32 and weight-only int8.
+// int8 products of a few rows split over threads (`MPTJS_WASM_THREADS`, default min(cores, 4)); --threads 1,2,1,2
+// runs int8 once per listed count, in that order, so a one-thread baseline alternates with the split in one run.
 // Usage: node bench/model/wasm-decode.bench.mjs [--shapes 203m,51m] [--prompt 8] [--decode 24] [--modes fp32,int8]
+//   [--threads 1,2]
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/kernels';
+import { int8ThreadPool, selectBackend, setWasmThreads, wasmThreads } from '@mptjs/kernels';
 import { generate, MPTModel, parseMptConfig, quantizedWeightBytes } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { report } from '../lib.mjs';
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: '8' },
     decode: { type: 'string', default: '24' },
     'ref-size': { type: 'string', default: '4096' },
+    threads: { type: 'string' },
   },
 });
 const SHAPES = {
@@ -93,6 +97,10 @@ const notes = {
   run: `prompt ${promptLength} ids, ${decodeSteps} timed greedy steps after the first token, batch 1`,
 };
 const modes = values.modes.split(',');
+const threadList = values.threads?.split(',').map(Number);
+notes.threads = threadList
+  ? `int8 runs on ${threadList.join(', ')} threads in turn`
+  : `int8 products split over ${wasmThreads()} thread(s)`;
 for (const name of values.shapes.split(',')) {
   const config = configOf(name);
   const bytes = quantizedWeightBytes(config);
@@ -102,22 +110,45 @@ for (const name of values.shapes.split(',')) {
   const fp32 = MPTModel.init(config, 0);
   const state = modes.includes('int8') ? await fp32.toStateDict() : null;
   const greedy = {};
+  const int8Tokens = [];
+  const runs = [];
   for (const mode of modes) {
-    const model = mode === 'fp32' ? fp32 : MPTModel.fromStateDict(config, state, { quantize: 'int8' });
-    const { tokS, tokens } = await decodeRate(model);
-    greedy[mode] = tokens;
-    const gbs = (tokS * perToken[mode]) / 1e9;
-    rows.push({ name: `${name} ${mode} decode`, value: tokS, unit: 'tokens/s' });
-    rows.push({ name: `${name} ${mode} weight stream`, value: gbs, unit: 'GB/s' });
-    rows.push({ name: `${name} ${mode} / reference`, value: gbs / refGBs, unit: 'fraction' });
-    if (mode !== 'fp32') model.dispose();
+    if (mode === 'int8' && threadList) {
+      const seen = {};
+      for (const t of threadList) {
+        seen[t] = (seen[t] ?? 0) + 1;
+        runs.push({ mode, threads: t, label: `int8 ${t}t${seen[t] > 1 ? ` #${seen[t]}` : ''}` });
+      }
+    } else runs.push({ mode, label: mode });
   }
+  const int8Model = modes.includes('int8')
+    ? MPTModel.fromStateDict(config, state, { quantize: 'int8' })
+    : null;
+  for (const { mode, threads, label } of runs) {
+    if (threads !== undefined) setWasmThreads(threads);
+    // A new pool starts its workers on first use: let them come up before the timed decode.
+    if (mode === 'int8') {
+      await generate(int8Model, [1], { maxNewTokens: 1, temperature: 0 });
+      await int8ThreadPool()?.whenReady();
+    }
+    const { tokS, tokens } = await decodeRate(mode === 'fp32' ? fp32 : int8Model);
+    greedy[mode] = tokens;
+    if (mode === 'int8') int8Tokens.push(tokens);
+    const gbs = (tokS * perToken[mode]) / 1e9;
+    rows.push({ name: `${name} ${label} decode`, value: tokS, unit: 'tokens/s' });
+    rows.push({ name: `${name} ${label} weight stream`, value: gbs, unit: 'GB/s' });
+    rows.push({ name: `${name} ${label} / reference`, value: gbs / refGBs, unit: 'fraction' });
+  }
+  int8Model?.dispose();
   fp32.dispose();
   notes[`${name}`] =
     `d_model ${config.dModel}, ${config.nLayers} layers, ${config.nHeads} heads, vocab ${config.vocabSize}; ` +
     `weight bytes per token fp32 ${(perToken.fp32 / 1e6).toFixed(1)} MB, int8 ${(perToken.int8 / 1e6).toFixed(1)} MB` +
     (greedy.fp32 && greedy.int8
       ? `; greedy tokens fp32 vs int8: ${greedy.fp32.filter((t, i) => t === greedy.int8[i]).length}/${greedy.fp32.length} equal`
+      : '') +
+    (int8Tokens.length > 1
+      ? `; greedy tokens equal across the int8 runs: ${int8Tokens.every((t) => t.join() === int8Tokens[0].join())}`
       : '');
 }
 report('model-wasm-decode', { rows, baseline: 'tfjs-wasm matrix-vector (reference)', notes });

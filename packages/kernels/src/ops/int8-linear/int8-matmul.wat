@@ -291,6 +291,15 @@
   (func (export "int8_matvec")
     (param $x i32) (param $w i32) (param $s i32) (param $y i32)
     (param $m i32) (param $n i32) (param $k i32) (param $kp i32) (param $t i32)
+    (call $matvec_rows (local.get $x) (local.get $w) (local.get $s) (local.get $y) (local.get $m) (local.get $n)
+      (local.get $k) (local.get $kp) (local.get $t) (i32.const 0) (local.get $n)))
+
+  ;; int8_matvec's output columns [$j0, $j1) only ($w, $s, $y address column 0; $y keeps its row stride of n):
+  ;; each column is the same sequence of operations on the same rounded x, so splitting the columns over
+  ;; threads changes no output bit.
+  (func $matvec_rows (export "int8_matvec_rows")
+    (param $x i32) (param $w i32) (param $s i32) (param $y i32)
+    (param $m i32) (param $n i32) (param $k i32) (param $kp i32) (param $t i32) (param $j0 i32) (param $j1 i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $qs i32) (local $sums i32)
     (local $wj i32) (local $sx f32) (local $scale f32)
     (local $sx0 f32) (local $sx1 f32) (local $sx2 f32) (local $sx3 f32)
@@ -299,9 +308,11 @@
     (if (i32.eq (local.get $m) (i32.const 1))
       (then
         (local.set $sx (call $round_row (local.get $x) (local.get $k) (local.get $kp) (local.get $t)))
+        (local.set $j (local.get $j0))
+        (local.set $w (i32.add (local.get $w) (i32.mul (local.get $j0) (local.get $kp))))
         (block $rows_done
           (loop $row
-            (br_if $rows_done (i32.ge_u (local.get $j) (local.get $n)))
+            (br_if $rows_done (i32.ge_u (local.get $j) (local.get $j1)))
             (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
               (f32.mul (f32.mul (call $dot1_a16 (local.get $t) (local.get $w) (local.get $kp))
                                 (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))
@@ -334,11 +345,11 @@
         (local.set $sx1 (f32.load offset=20 (local.get $sums)))
         (local.set $sx2 (f32.load offset=24 (local.get $sums)))
         (local.set $sx3 (f32.load offset=28 (local.get $sums)))
-        (local.set $wj (local.get $w))
-        (local.set $j (i32.const 0))
+        (local.set $wj (i32.add (local.get $w) (i32.mul (local.get $j0) (local.get $kp))))
+        (local.set $j (local.get $j0))
         (block $cols_done
           (loop $col
-            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $n)))
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $j1)))
             (call $dot4_a16 (local.get $t) (local.get $qs) (local.get $wj) (local.get $kp) (local.get $sums))
             (local.set $scale (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))
             (local.set $r (i32.add (local.get $y)

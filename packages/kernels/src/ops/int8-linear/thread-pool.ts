@@ -2,11 +2,13 @@
  * The int8 matrix-vector product split over threads. One core streams int8 weights at only half of what it
  * streams float32 (the kernel is bound by widening and dot-product instructions, not memory), and tfjs-wasm's
  * Node build runs on one thread, so this pool owns worker threads and one shared `WebAssembly.Memory`: each
- * quantized weight is copied into it once, on its first product here; per call the calling thread writes x
- * there, every thread (the caller included) runs `int8_matvec_rows` over its own contiguous block of output
- * columns, and the caller copies y into the tfjs output. Every column is computed by the same instructions on
- * the same rounded x as on one thread, so the result is bit for bit the single-thread one. Threads meet on an
- * Int32Array over the shared memory (`Atomics.wait` / `Atomics.notify`, after a short bounded spin).
+ * quantized weight is copied into it once, on its first product here. Per call the calling thread writes x
+ * there and rounds it (`int8_round_rows`), then it and the workers claim chunks of output columns from an
+ * atomic counter and run `int8_matvec_rounded` on each, and the caller copies y into the tfjs output. Claiming
+ * instead of a fixed split matters on a loaded machine: a worker that is not scheduled leaves its chunks to the
+ * caller instead of stalling it. Every column is computed by the same instructions on the same rounded x as on
+ * one thread, so the result is bit for bit the single-thread one. Threads meet on an Int32Array over the shared
+ * memory (`Atomics.wait` / `Atomics.notify`, after a short bounded spin).
  */
 import type { Worker } from 'node:worker_threads';
 import { addressOf, backendMemory, compiledKernelModule, type WasmBackendLike } from '../../wasm/load.js';
@@ -15,86 +17,103 @@ import { WASM_THREADS_MAX, workerThreads } from '../../wasm/threads.js';
 
 /** Products with fewer weights than this stay on the calling thread: waking a worker would cost more. */
 export const INT8_THREAD_MIN_WEIGHTS = 1 << 18;
+/** Weight bytes read per claimed chunk (a few microseconds of work): fine enough to balance, coarse enough
+ * that claiming costs little. */
+const CHUNK_BYTES = 1 << 16;
+const MAX_CHUNKS = 0xff00; // the claim counter's low 16 bits, with room for one over-claim per thread
 
-// Control block at address 0: one slot of 16 int32 per worker, then one 128-byte error text per worker.
+// Control block at address 0 (int32 indices); the counters sit on cache lines of their own.
 const CONTROL_BYTES = 4096;
-const SLOT_INTS = 16;
-const ERROR_AT = 2048;
-const ERROR_BYTES = 128;
-// Slot fields (int32 indices within a slot).
-const SEQ = 0; // bumped by the caller to hand out a job; -1 stops the worker
-const DONE = 1; // set by the worker to the job's SEQ when it has finished
-const STATUS = 2; // 0 while starting, then READY or FAILED
-const ARGS = 3; // x, w, s, y, m, n, k, kp, scratch, j0, j1
-const ERROR_LENGTH = 14;
+const CLAIM = 0; // (job tag << 16) | next chunk
+const FINISHED = 16; // chunks finished by workers in this job
+const SEQ = 32; // bumped by the caller to hand out a job; -1 stops the workers
+const ARGS = 48; // t, w, s, y, m, n, kp, chunk rows, chunks
+const SLOTS = 64; // per worker: status, error length
+const SLOT_INTS = 4;
+const ERROR_AT = 2048; // per worker: error text
+const ERROR_BYTES = 64;
+const SUMS_AT = 3072; // per thread (caller 0): 16 bytes of the kernel's sums, a cache line apart
 const READY = 1;
 const FAILED = 2;
 
-interface RowsKernel {
-  int8_matvec_rows(
-    x: number,
+interface RoundedKernel {
+  int8_scratch_bytes(m: number, kp: number): number;
+  int8_round_rows(x: number, m: number, k: number, kp: number, t: number): void;
+  int8_matvec_rounded(
+    t: number,
     w: number,
     s: number,
     y: number,
     m: number,
     n: number,
-    k: number,
     kp: number,
-    scratch: number,
+    sums: number,
     j0: number,
     j1: number,
   ): void;
 }
 
 // Runs as a CommonJS script in each worker (`eval: true`): instantiate the kernel on the shared memory, then
-// wait for jobs in the slot, run each, report it done. A kernel trap is written to the slot, not thrown.
+// for each job claim chunks until none are left. The job tag in the claim counter keeps a worker that wakes
+// late from claiming a chunk of a later job. A kernel trap is written to the worker's slot, not thrown.
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 (function main() {
   const { memory, module, slot, spinMicros } = workerData;
   const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
-  const b = slot * ${SLOT_INTS};
+  const b = ${SLOTS} + slot * ${SLOT_INTS};
+  const sums = ${SUMS_AT} + (slot + 1) * 64;
   const fail = (err) => {
     const text = new TextEncoder().encode(String((err && err.message) || err)).subarray(0, ${ERROR_BYTES});
     new Uint8Array(memory.buffer, ${ERROR_AT} + slot * ${ERROR_BYTES}, ${ERROR_BYTES}).set(text);
-    Atomics.store(ctl, b + ${ERROR_LENGTH}, text.length);
-    Atomics.store(ctl, b + ${STATUS}, ${FAILED});
+    Atomics.store(ctl, b + 1, text.length);
+    Atomics.store(ctl, b, ${FAILED});
   };
   let kernel;
   try {
     kernel = new WebAssembly.Instance(module, { env: { memory } }).exports;
   } catch (err) {
     fail(err);
-    Atomics.notify(ctl, b + ${STATUS});
     return;
   }
-  Atomics.store(ctl, b + ${STATUS}, ${READY});
+  Atomics.store(ctl, b, ${READY});
   parentPort.postMessage('ready');
-  let seen = 0; // not read from the slot: a job may be handed out as soon as READY is visible
+  let seen = 0; // not read from the block: a job may be handed out as soon as READY is visible
   for (;;) {
-    // Spin up to spinMicros after the last job before blocking: a decode step's products come tens of
-    // microseconds apart, and waking a blocked thread costs about as much.
-    let seq = Atomics.load(ctl, b + ${SEQ});
+    // Poll up to spinMicros before blocking: a decode step's products come tens of microseconds apart, and
+    // waking a blocked thread costs about as much.
+    let seq = Atomics.load(ctl, ${SEQ});
     const until = performance.now() + spinMicros / 1000;
     for (let i = 1; seq === seen; i++) {
       if ((i & 63) === 0 && performance.now() > until) break;
-      seq = Atomics.load(ctl, b + ${SEQ});
+      seq = Atomics.load(ctl, ${SEQ});
     }
     while (seq === seen) {
-      Atomics.wait(ctl, b + ${SEQ}, seen);
-      seq = Atomics.load(ctl, b + ${SEQ});
+      Atomics.wait(ctl, ${SEQ}, seen);
+      seq = Atomics.load(ctl, ${SEQ});
     }
     if (seq < 0) return;
     seen = seq;
-    const a = b + ${ARGS};
-    try {
-      kernel.int8_matvec_rows(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6],
-        ctl[a + 7], ctl[a + 8], ctl[a + 9], ctl[a + 10]);
-    } catch (err) {
-      fail(err);
+    const tag = (seq & 0x7fff) << 16;
+    for (;;) {
+      const v = Atomics.load(ctl, ${CLAIM});
+      if ((v & 0x7fff0000) !== tag) break;
+      if (Atomics.compareExchange(ctl, ${CLAIM}, v, v + 1) !== v) continue;
+      // Claimed under this job's tag, so the job is still running and its arguments are whole.
+      const c = v & 0xffff;
+      const a = ${ARGS};
+      if (c >= ctl[a + 8]) break;
+      const n = ctl[a + 5];
+      const j0 = c * ctl[a + 7];
+      try {
+        kernel.int8_matvec_rounded(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], n, ctl[a + 6], sums,
+          j0, Math.min(n, j0 + ctl[a + 7]));
+      } catch (err) {
+        fail(err);
+      }
+      Atomics.add(ctl, ${FINISHED}, 1);
+      Atomics.notify(ctl, ${FINISHED});
     }
-    Atomics.store(ctl, b + ${DONE}, seq);
-    Atomics.notify(ctl, b + ${DONE});
   }
 })();
 `;
@@ -128,7 +147,7 @@ export class Int8ThreadPool {
   readonly threads: number;
   private readonly heap: SharedHeap;
   private readonly ctl: Int32Array;
-  private readonly kernel: RowsKernel;
+  private readonly kernel: RoundedKernel;
   private readonly workers: Worker[] = [];
   private readonly ready: Promise<void>;
   private readonly timeoutMs: number;
@@ -159,7 +178,7 @@ export class Int8ThreadPool {
     this.heap = new SharedHeap(CONTROL_BYTES);
     this.ctl = new Int32Array(this.heap.memory.buffer, 0, CONTROL_BYTES / 4);
     this.kernel = new WebAssembly.Instance(module, { env: { memory: this.heap.memory } })
-      .exports as unknown as RowsKernel;
+      .exports as unknown as RoundedKernel;
     const started: Promise<void>[] = [];
     for (let slot = 0; slot < threads - 1; slot++) {
       const worker = new wt.Worker(WORKER_SOURCE, {
@@ -181,7 +200,7 @@ export class Int8ThreadPool {
     this.ready.catch(() => {}); // reported by the next call instead
   }
 
-  /** Resolves once every worker can take jobs (calls before that leave the workers that are not ready out). */
+  /** Resolves once every worker has started (until then the caller runs the chunks they do not claim). */
   whenReady(): Promise<void> {
     return this.ready;
   }
@@ -202,8 +221,8 @@ export class Int8ThreadPool {
 
   /**
    * `out = x . (packed * scales)^T` for `x` `[m, k]` on the tfjs-wasm heap of `backend`, with the weight's
-   * columns split over the threads. Returns how many threads took part (workers still starting sit a call
-   * out). Throws (and the pool must be disposed) when a worker has exited or failed.
+   * columns claimed in chunks by the threads. Returns the chunk count and how many the caller ran (the workers
+   * ran the rest). Throws (and the pool must be disposed) when a worker has exited or failed.
    */
   matvec(
     backend: WasmBackendLike,
@@ -212,78 +231,95 @@ export class Int8ThreadPool {
     scales: DataRef,
     out: DataRef,
     dims: { m: number; n: number; k: number; kp: number },
-  ): number {
+  ): { chunks: number; byCaller: number } {
     if (this.disposed) throw new Error('Int8ThreadPool: used after dispose()');
     if (this.broken) throw new Error(`int8Linear: ${this.broken}`);
+    for (let slot = 0; slot < this.workers.length; slot++) {
+      if (Atomics.load(this.ctl, SLOTS + slot * SLOT_INTS) === FAILED) this.throwFailure(slot);
+    }
     const { m, n, k, kp } = dims;
     const weight = this.weightCopy(backend, packed, scales, n, kp);
-    const scratchBytes = align(2 * 4 * kp + 32);
     const xBytes = align(4 * m * k);
     const yBytes = align(4 * m * n);
-    const ioAt = this.ioRegion(xBytes + yBytes + this.threads * scratchBytes);
+    const ioAt = this.ioRegion(xBytes + yBytes + this.kernel.int8_scratch_bytes(m, kp));
     const xAt = ioAt;
     const yAt = ioAt + xBytes;
-    const scratchAt = yAt + yBytes;
-    const tfHeap = backendMemory(backend)!.buffer;
+    const t = yAt + yBytes;
     const heap = this.heap.memory.buffer;
-    new Float32Array(heap, xAt, m * k).set(new Float32Array(tfHeap, addressOf(backend, x.dataId), m * k));
+    new Float32Array(heap, xAt, m * k).set(
+      new Float32Array(backendMemory(backend)!.buffer, addressOf(backend, x.dataId), m * k),
+    );
+    this.kernel.int8_round_rows(xAt, m, k, kp, t);
 
-    // Ready workers and the caller share the columns in contiguous blocks; the caller takes the first.
-    const ready: number[] = [];
-    for (let slot = 0; slot < this.workers.length; slot++) {
-      const status = Atomics.load(this.ctl, slot * SLOT_INTS + STATUS);
-      if (status === FAILED) this.throwFailure(slot);
-      if (status === READY) ready.push(slot);
-    }
-    const parts = ready.length + 1;
-    const bound = (p: number) => Math.round((n * p) / parts);
-    this.seq = (this.seq % 0x3fffffff) + 1;
-    for (let p = 1; p < parts; p++) {
-      const b = ready[p - 1]! * SLOT_INTS;
-      const args = [xAt, weight.packed, weight.scales, yAt, m, n, k, kp, scratchAt + p * scratchBytes];
-      this.ctl.set(args, b + ARGS);
-      this.ctl[b + ARGS + 9] = bound(p);
-      this.ctl[b + ARGS + 10] = bound(p + 1);
-      Atomics.store(this.ctl, b + SEQ, this.seq);
-      Atomics.notify(this.ctl, b + SEQ);
-    }
+    // Chunks of about CHUNK_BYTES of weight reads, at least four per thread.
+    const blocks = m === 1 ? 1 : Math.ceil(m / 4);
+    let chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / (kp * blocks)));
+    chunkRows = Math.min(chunkRows, Math.ceil(n / (4 * this.threads)));
+    chunkRows = Math.max(chunkRows, Math.ceil(n / MAX_CHUNKS));
+    const chunks = Math.ceil(n / chunkRows);
+    this.seq = (this.seq % 0x7fff) + 1;
+    this.ctl.set([t, weight.packed, weight.scales, yAt, m, n, kp, chunkRows, chunks], ARGS);
+    Atomics.store(this.ctl, FINISHED, 0);
+    Atomics.store(this.ctl, CLAIM, this.seq << 16);
+    Atomics.store(this.ctl, SEQ, this.seq);
+    Atomics.notify(this.ctl, SEQ);
+
     const t0 = performance.now();
-    this.kernel.int8_matvec_rows(xAt, weight.packed, weight.scales, yAt, m, n, k, kp, scratchAt, 0, bound(1));
-    const deadline = performance.now() + Math.max(this.timeoutMs, 100 * (performance.now() - t0));
-    for (let p = 1; p < parts; p++) this.awaitWorker(ready[p - 1]!, deadline, n, k);
+    let mine = 0;
+    for (;;) {
+      const c = Atomics.add(this.ctl, CLAIM, 1) & 0xffff;
+      if (c >= chunks) break;
+      const j0 = c * chunkRows;
+      this.kernel.int8_matvec_rounded(
+        t,
+        weight.packed,
+        weight.scales,
+        yAt,
+        m,
+        n,
+        kp,
+        SUMS_AT,
+        j0,
+        Math.min(n, j0 + chunkRows),
+      );
+      mine++;
+    }
+    if (mine < chunks) this.awaitWorkers(chunks - mine, t0, n, k);
+    for (let slot = 0; slot < this.workers.length; slot++) {
+      if (Atomics.load(this.ctl, SLOTS + slot * SLOT_INTS) === FAILED) this.throwFailure(slot);
+    }
 
     const outAt = addressOf(backend, out.dataId);
     new Float32Array(backendMemory(backend)!.buffer, outAt, m * n).set(new Float32Array(heap, yAt, m * n));
-    return parts;
+    return { chunks, byCaller: mine };
   }
 
-  private awaitWorker(slot: number, deadline: number, n: number, k: number): void {
-    const b = slot * SLOT_INTS;
-    // The caller has done its share, so the worker is close behind: poll for up to a millisecond, then block.
-    let done = Atomics.load(this.ctl, b + DONE);
+  /** Waits until the workers have finished `count` chunks: they hold at most one each, so not for long. */
+  private awaitWorkers(count: number, t0: number, n: number, k: number): void {
+    const deadline = t0 + Math.max(this.timeoutMs, 100 * (performance.now() - t0));
+    let done = Atomics.load(this.ctl, FINISHED);
     const until = performance.now() + 1;
-    for (let i = 1; done !== this.seq; i++) {
+    for (let i = 1; done !== count; i++) {
       if ((i & 63) === 0 && performance.now() > until) break;
-      done = Atomics.load(this.ctl, b + DONE);
+      done = Atomics.load(this.ctl, FINISHED);
     }
-    while (done !== this.seq) {
+    while (done !== count) {
       const left = deadline - performance.now();
       if (left <= 0) {
         this.fail(
-          `int8 worker thread ${slot + 1} did not finish its share of a [${n}, ${k}] product within ` +
+          `a worker thread claimed part of a [${n}, ${k}] product and did not finish it within ` +
             `${Math.round(this.timeoutMs)} ms (it may have exited)`,
         );
         throw new Error(`int8Linear: ${this.broken}`);
       }
-      Atomics.wait(this.ctl, b + DONE, done, Math.min(left, 50));
-      done = Atomics.load(this.ctl, b + DONE);
+      Atomics.wait(this.ctl, FINISHED, done, Math.min(left, 50));
+      done = Atomics.load(this.ctl, FINISHED);
     }
-    if (Atomics.load(this.ctl, b + STATUS) === FAILED) this.throwFailure(slot);
   }
 
   /** Throws the error text a worker left in its slot. */
   private throwFailure(slot: number): never {
-    const length = Atomics.load(this.ctl, slot * SLOT_INTS + ERROR_LENGTH);
+    const length = Atomics.load(this.ctl, SLOTS + slot * SLOT_INTS + 1);
     const text = new Uint8Array(this.heap.memory.buffer, ERROR_AT + slot * ERROR_BYTES, length).slice();
     this.fail(`int8 worker thread ${slot + 1} failed: ${new TextDecoder().decode(text)}`);
     throw new Error(`int8Linear: ${this.broken}`);
@@ -341,10 +377,8 @@ export class Int8ThreadPool {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (let slot = 0; slot < this.workers.length; slot++) {
-      Atomics.store(this.ctl, slot * SLOT_INTS + SEQ, -1);
-      Atomics.notify(this.ctl, slot * SLOT_INTS + SEQ);
-    }
+    Atomics.store(this.ctl, SEQ, -1);
+    Atomics.notify(this.ctl, SEQ);
     for (const worker of this.workers) void worker.terminate();
     this.copies.clear();
   }

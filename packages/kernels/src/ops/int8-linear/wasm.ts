@@ -60,6 +60,7 @@ interface Int8MatmulExports {
     scratch: number,
   ): void;
   int8_dequantize(w: number, s: number, out: number, n: number, k: number, kp: number): void;
+  int8_scratch_bytes(m: number, kp: number): number;
 }
 
 /** The dequantize kernel's name: float32 `[n, k]` rows from an int8 weight, for the many-rows path. */
@@ -225,8 +226,9 @@ function int8LinearWasm(args: KernelArgs) {
   }
   const kernels = int8Kernels(backend);
   const out = backend.makeOutput([m, n], 'float32');
-  // The kernel's scratch: four rows of x rounded to int16 (kp each) and 32 bytes of sums and scales.
-  const scratch = backend.makeOutput([2 * rowBytes + 8], 'float32');
+  // The kernel's scratch: the rows of x rounded to int16 (kp each, padded to a multiple of four), their scales,
+  // 16 bytes of sums.
+  const scratch = backend.makeOutput([Math.ceil(kernels.int8_scratch_bytes(m, rowBytes) / 4)], 'float32');
   try {
     // Addresses after the allocations: allocating may grow the memory.
     kernels.int8_matvec(

@@ -53,11 +53,11 @@ interface RoundedKernel {
   ): void;
 }
 
-// Runs as a CommonJS script in each worker (`eval: true`): instantiate the kernel on the shared memory, then
+// Runs in each worker (`eval: true`, as a script or a module, whichever the process's flags make it): instantiate the kernel on the shared memory, then
 // for each job claim chunks until none are left. The job tag in the claim counter keeps a worker that wakes
 // late from claiming a chunk of a later job. A kernel trap is written to the worker's slot, not thrown.
 const WORKER_SOURCE = `
-const { workerData, parentPort } = require('node:worker_threads');
+const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
 (function main() {
   const { memory, module, slot, spinMicros } = workerData;
   const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
@@ -185,12 +185,15 @@ export class Int8ThreadPool {
         eval: true,
         workerData: { memory: this.heap.memory, module, slot, spinMicros },
       });
-      worker.unref();
       worker.on('error', (err) => this.fail(`int8 worker thread ${slot + 1} failed: ${err.message}`));
       worker.on('exit', (code) => this.fail(`int8 worker thread ${slot + 1} exited (code ${code})`));
       started.push(
         new Promise<void>((resolve, reject) => {
-          worker.once('message', () => resolve());
+          // Held open only until it has started (so that awaiting whenReady() alone keeps a process up).
+          worker.once('message', () => {
+            worker.unref();
+            resolve();
+          });
           worker.once('exit', () => reject(new Error(this.broken ?? 'int8 worker thread exited')));
         }),
       );

@@ -211,6 +211,29 @@ describe('int8 matrix-vector product split over threads', () => {
     }
   });
 
+  it('stays on one thread, with no error, where SharedArrayBuffer is missing (a browser not cross-origin isolated)', async () => {
+    const [n, k] = [1024, 512];
+    const w = uploadInt8(quantizeInt8(randomArray(n * k, 13), [n, k]));
+    const x = tf.tensor2d(randomArray(k, 14), [1, k]);
+    const single = await linearOn(1, x, w);
+    disposeInt8ThreadPool();
+    const saved = globalThis.SharedArrayBuffer;
+    try {
+      // @ts-expect-error: removed to stand for a runtime without it
+      delete globalThis.SharedArrayBuffer;
+      setWasmThreads(4);
+      expect(wasmThreads()).toBe(1);
+      expect(int8ThreadPool()).toBeNull();
+      const y = int8Linear(x, w);
+      expect(bits(y)).toEqual(single);
+      y.dispose();
+    } finally {
+      globalThis.SharedArrayBuffer = saved;
+      tf.dispose(x);
+      disposeInt8Weight(w);
+    }
+  });
+
   it('rejects a bad thread count from the setter and the environment', () => {
     expect(() => setWasmThreads(0)).toThrow(/setWasmThreads must be an integer from 1 to 16, got 0/);
     expect(() => setWasmThreads(2.5)).toThrow(/got 2.5/);

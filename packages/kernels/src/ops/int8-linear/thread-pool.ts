@@ -20,19 +20,19 @@ export const INT8_THREAD_MIN_WEIGHTS = 1 << 18;
 /** Weight bytes read per claimed chunk (a few microseconds of work): fine enough to balance, coarse enough
  * that claiming costs little. */
 const CHUNK_BYTES = 1 << 16;
-const MAX_CHUNKS = 0xff00; // the claim counter's low 16 bits, with room for one over-claim per thread
+const MAX_CHUNKS = 4096;
 
 // Control block at address 0 (int32 indices); the counters sit on cache lines of their own.
-const CONTROL_BYTES = 4096;
-const CLAIM = 0; // (job tag << 16) | next chunk
-const FINISHED = 16; // chunks finished by workers in this job
-const SEQ = 32; // bumped by the caller to hand out a job; -1 stops the workers
+const CLAIM = 0; // (job tag << 16) | next chunk; the tag is the job's low 15 bits
+const SEQ = 32; // the job number, bumped by the caller to hand out a job; -1 stops the workers
 const ARGS = 48; // t, w, s, y, m, n, kp, chunk rows, chunks
-const SLOTS = 64; // per worker: status, error length
+const SLOTS = 64; // per worker: status, error length, the job it is working in (0: none)
 const SLOT_INTS = 4;
 const ERROR_AT = 2048; // per worker: error text
 const ERROR_BYTES = 64;
 const SUMS_AT = 3072; // per thread (caller 0): 16 bytes of the kernel's sums, a cache line apart
+const DONE_AT = 4096; // per chunk: the job number that finished it
+const CONTROL_BYTES = DONE_AT + 4 * MAX_CHUNKS;
 const READY = 1;
 const FAILED = 2;
 
@@ -94,6 +94,8 @@ const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads
     }
     if (seq < 0) return;
     seen = seq;
+    // Marked before claiming: the caller does not reuse this job's buffers while the mark stands.
+    Atomics.store(ctl, b + 2, seq);
     const tag = (seq & 0x7fff) << 16;
     for (;;) {
       const v = Atomics.load(ctl, ${CLAIM});
@@ -111,9 +113,10 @@ const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads
       } catch (err) {
         fail(err);
       }
-      Atomics.add(ctl, ${FINISHED}, 1);
-      Atomics.notify(ctl, ${FINISHED});
+      Atomics.store(ctl, ${DONE_AT / 4} + c, seq);
     }
+    Atomics.store(ctl, b + 2, 0);
+    Atomics.notify(ctl, b + 2);
   }
 })();
 `;
@@ -127,8 +130,8 @@ export interface Int8ThreadPoolOptions {
    */
   spinMicros?: number;
   /**
-   * How long the caller waits for a worker before it gives up with an error (a worker that exited mid-call
-   * cannot say so while the caller is blocked): at least this, or 100 times the caller's own share.
+   * How long the caller waits for a worker still in an earlier product before it gives up with an error (a
+   * worker that exited mid-call cannot say so while the caller is blocked). Default 5000.
    */
   timeoutMs?: number;
 }
@@ -153,7 +156,10 @@ export class Int8ThreadPool {
   private readonly timeoutMs: number;
   /** Weight copies in the shared memory, by the tfjs data id of the packed tensor. */
   private readonly copies = new Map<object, WeightCopy>();
-  private io = { at: 0, bytes: 0 };
+  private readonly io = [
+    { at: 0, bytes: 0 },
+    { at: 0, bytes: 0 },
+  ];
   private seq = 0;
   private broken: string | null = null;
   private disposed = false;
@@ -225,7 +231,8 @@ export class Int8ThreadPool {
   /**
    * `out = x . (packed * scales)^T` for `x` `[m, k]` on the tfjs-wasm heap of `backend`, with the weight's
    * columns claimed in chunks by the threads. Returns the chunk count and how many the caller ran (the workers
-   * ran the rest). Throws (and the pool must be disposed) when a worker has exited or failed.
+   * ran the rest), of which `recomputed` were claimed by a worker that did not finish them in time. Throws (and
+   * the pool must be disposed) when a worker has exited or failed.
    */
   matvec(
     backend: WasmBackendLike,
@@ -234,17 +241,22 @@ export class Int8ThreadPool {
     scales: DataRef,
     out: DataRef,
     dims: { m: number; n: number; k: number; kp: number },
-  ): { chunks: number; byCaller: number } {
+  ): { chunks: number; byCaller: number; recomputed: number } {
     if (this.disposed) throw new Error('Int8ThreadPool: used after dispose()');
     if (this.broken) throw new Error(`int8Linear: ${this.broken}`);
     for (let slot = 0; slot < this.workers.length; slot++) {
       if (Atomics.load(this.ctl, SLOTS + slot * SLOT_INTS) === FAILED) this.throwFailure(slot);
     }
     const { m, n, k, kp } = dims;
+    this.seq = (this.seq % 0x3fffffff) + 1;
+    const seq = this.seq;
     const weight = this.weightCopy(backend, packed, scales, n, kp);
+    // Two call regions in turn: a worker still finishing a chunk of the last job (its result already
+    // recomputed by the caller) writes into the other one.
     const xBytes = align(4 * m * k);
     const yBytes = align(4 * m * n);
-    const ioAt = this.ioRegion(xBytes + yBytes + this.kernel.int8_scratch_bytes(m, kp));
+    const ioAt = this.ioRegion(seq & 1, xBytes + yBytes + this.kernel.int8_scratch_bytes(m, kp));
+    this.awaitWorkers((active) => active === 0 || active === seq - 1);
     const xAt = ioAt;
     const yAt = ioAt + xBytes;
     const t = yAt + yBytes;
@@ -260,63 +272,67 @@ export class Int8ThreadPool {
     chunkRows = Math.min(chunkRows, Math.ceil(n / (4 * this.threads)));
     chunkRows = Math.max(chunkRows, Math.ceil(n / MAX_CHUNKS));
     const chunks = Math.ceil(n / chunkRows);
-    this.seq = (this.seq % 0x7fff) + 1;
     this.ctl.set([t, weight.packed, weight.scales, yAt, m, n, kp, chunkRows, chunks], ARGS);
-    Atomics.store(this.ctl, FINISHED, 0);
-    Atomics.store(this.ctl, CLAIM, this.seq << 16);
-    Atomics.store(this.ctl, SEQ, this.seq);
+    Atomics.store(this.ctl, CLAIM, (seq & 0x7fff) << 16);
+    Atomics.store(this.ctl, SEQ, seq);
     Atomics.notify(this.ctl, SEQ);
 
+    const run = (c: number) => {
+      const j0 = c * chunkRows;
+      const j1 = Math.min(n, j0 + chunkRows);
+      this.kernel.int8_matvec_rounded(t, weight.packed, weight.scales, yAt, m, n, kp, SUMS_AT, j0, j1);
+      this.ctl[DONE_AT / 4 + c] = seq;
+    };
     const t0 = performance.now();
-    let mine = 0;
+    let byCaller = 0;
     for (;;) {
       const c = Atomics.add(this.ctl, CLAIM, 1) & 0xffff;
       if (c >= chunks) break;
-      const j0 = c * chunkRows;
-      this.kernel.int8_matvec_rounded(
-        t,
-        weight.packed,
-        weight.scales,
-        yAt,
-        m,
-        n,
-        kp,
-        SUMS_AT,
-        j0,
-        Math.min(n, j0 + chunkRows),
-      );
-      mine++;
+      run(c);
+      byCaller++;
     }
-    if (mine < chunks) this.awaitWorkers(chunks - mine, t0, n, k);
+    // Chunks still held by workers: a scheduled worker finishes one in about the time the caller took per
+    // chunk, so wait a few times that; a worker that is not running (a loaded machine) would hold the caller
+    // for a whole time slice, so the caller computes those chunks itself (the same bits) instead.
+    const perChunk = byCaller > 0 ? (performance.now() - t0) / byCaller : 0.02;
+    const until = performance.now() + Math.max(0.05, 4 * perChunk);
+    let recomputed = 0;
+    for (let c = 0; c < chunks; c++) {
+      if (Atomics.load(this.ctl, DONE_AT / 4 + c) === seq) continue;
+      let done = false;
+      while (!done && performance.now() < until) done = Atomics.load(this.ctl, DONE_AT / 4 + c) === seq;
+      if (done || Atomics.load(this.ctl, DONE_AT / 4 + c) === seq) continue;
+      run(c);
+      recomputed++;
+    }
     for (let slot = 0; slot < this.workers.length; slot++) {
       if (Atomics.load(this.ctl, SLOTS + slot * SLOT_INTS) === FAILED) this.throwFailure(slot);
     }
 
     const outAt = addressOf(backend, out.dataId);
     new Float32Array(backendMemory(backend)!.buffer, outAt, m * n).set(new Float32Array(heap, yAt, m * n));
-    return { chunks, byCaller: mine };
+    return { chunks, byCaller: byCaller + recomputed, recomputed };
   }
 
-  /** Waits until the workers have finished `count` chunks: they hold at most one each, so not for long. */
-  private awaitWorkers(count: number, t0: number, n: number, k: number): void {
-    const deadline = t0 + Math.max(this.timeoutMs, 100 * (performance.now() - t0));
-    let done = Atomics.load(this.ctl, FINISHED);
-    const until = performance.now() + 1;
-    for (let i = 1; done !== count; i++) {
-      if ((i & 63) === 0 && performance.now() > until) break;
-      done = Atomics.load(this.ctl, FINISHED);
-    }
-    while (done !== count) {
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        this.fail(
-          `a worker thread claimed part of a [${n}, ${k}] product and did not finish it within ` +
-            `${Math.round(this.timeoutMs)} ms (it may have exited)`,
-        );
-        throw new Error(`int8Linear: ${this.broken}`);
+  /**
+   * Waits until every worker's current job passes `free` (0: none): before the caller reuses buffers a
+   * straggler from an earlier job may still write. Gives up with an error after the timeout.
+   */
+  private awaitWorkers(free: (active: number) => boolean): void {
+    const deadline = performance.now() + this.timeoutMs;
+    for (let slot = 0; slot < this.workers.length; slot++) {
+      const at = SLOTS + slot * SLOT_INTS + 2;
+      for (let active = Atomics.load(this.ctl, at); !free(active); active = Atomics.load(this.ctl, at)) {
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          this.fail(
+            `int8 worker thread ${slot + 1} did not finish its part of an earlier product within ` +
+              `${Math.round(this.timeoutMs)} ms (it may have exited)`,
+          );
+          throw new Error(`int8Linear: ${this.broken}`);
+        }
+        Atomics.wait(this.ctl, at, active, Math.min(left, 50));
       }
-      Atomics.wait(this.ctl, FINISHED, done, Math.min(left, 50));
-      done = Atomics.load(this.ctl, FINISHED);
     }
   }
 
@@ -338,6 +354,7 @@ export class Int8ThreadPool {
   ): WeightCopy {
     const found = this.copies.get(packed.dataId);
     if (found) return found;
+    this.awaitWorkers((active) => active === 0); // no straggler reads memory about to be reused
     for (const [dataId, copy] of this.copies) {
       if (backend.dataIdMap.has(dataId)) continue;
       this.heap.release(copy.packed, copy.packedBytes);
@@ -362,13 +379,15 @@ export class Int8ThreadPool {
     return copy;
   }
 
-  /** A region of at least `bytes` for x, y and the threads' scratch, reused from call to call. */
-  private ioRegion(bytes: number): number {
-    if (bytes > this.io.bytes) {
-      if (this.io.bytes > 0) this.heap.release(this.io.at, this.io.bytes);
-      this.io = { at: this.heap.alloc(bytes), bytes };
+  /** Call region `which` (0 or 1) of at least `bytes` for x, y and the rounded x, reused from call to call. */
+  private ioRegion(which: number, bytes: number): number {
+    const io = this.io[which]!;
+    if (bytes > io.bytes) {
+      this.awaitWorkers((active) => active === 0); // no straggler writes into the region released
+      if (io.bytes > 0) this.heap.release(io.at, io.bytes);
+      this.io[which] = { at: this.heap.alloc(bytes), bytes };
     }
-    return this.io.at;
+    return this.io[which]!.at;
   }
 
   /** Bytes of the shared memory in use (weight copies, the call region, the control block). */

@@ -8,7 +8,14 @@
 // Usage: node bench/model/wasm-decode.bench.mjs [--shapes 203m,51m] [--prompt 8] [--decode 24] [--modes fp32,int8]
 //   [--threads 1,2]
 import { parseArgs } from 'node:util';
-import { int8ThreadPool, selectBackend, setWasmThreads, wasmThreads } from '@mptjs/kernels';
+import {
+  INT8_LINEAR_KERNEL,
+  int8ThreadPool,
+  registerInt8LinearKernel,
+  selectBackend,
+  setWasmThreads,
+  wasmThreads,
+} from '@mptjs/kernels';
 import { generate, MPTModel, parseMptConfig, quantizedWeightBytes } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { report } from '../lib.mjs';
@@ -72,19 +79,40 @@ function configOf(name) {
   });
 }
 
-/** Greedy decode tokens/s over the steps after the first token (which includes the prefill). */
+// Time spent inside the int8 kernel (all its products, whatever the thread count), to tell the products apart
+// from the rest of a step.
+registerInt8LinearKernel();
+const int8Kernel = tf.getKernel(INT8_LINEAR_KERNEL, 'wasm');
+const int8Func = int8Kernel.kernelFunc;
+let int8Ms = 0;
+int8Kernel.kernelFunc = (args) => {
+  const t0 = performance.now();
+  const out = int8Func(args);
+  int8Ms += performance.now() - t0;
+  return out;
+};
+
+/**
+ * Greedy decode tokens/s over the steps after the first token (which includes the prefill), and the int8
+ * kernel's milliseconds a step over the same steps.
+ */
 async function decodeRate(model) {
   const prompt = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 11) % 50000);
   // Warm-up: kernel instantiation, allocator growth.
   await generate(model, prompt, { maxNewTokens: 3, temperature: 0 });
   const stamps = [];
+  let int8Start = 0;
   const result = await generate(model, prompt, {
     maxNewTokens: decodeSteps + 1,
     temperature: 0,
-    onToken: () => stamps.push(performance.now()),
+    onToken: () => {
+      stamps.push(performance.now());
+      if (stamps.length === 1) int8Start = int8Ms;
+    },
   });
   const seconds = (stamps[stamps.length - 1] - stamps[0]) / 1000;
-  return { tokS: (stamps.length - 1) / seconds, tokens: result.tokens };
+  const steps = stamps.length - 1;
+  return { tokS: steps / seconds, tokens: result.tokens, int8MsPerStep: (int8Ms - int8Start) / steps };
 }
 
 const rows = [
@@ -131,13 +159,17 @@ for (const name of values.shapes.split(',')) {
       await generate(int8Model, [1], { maxNewTokens: 1, temperature: 0 });
       await int8ThreadPool()?.whenReady();
     }
-    const { tokS, tokens } = await decodeRate(mode === 'fp32' ? fp32 : int8Model);
+    const { tokS, tokens, int8MsPerStep } = await decodeRate(mode === 'fp32' ? fp32 : int8Model);
     greedy[mode] = tokens;
     if (mode === 'int8') int8Tokens.push(tokens);
     const gbs = (tokS * perToken[mode]) / 1e9;
     rows.push({ name: `${name} ${label} decode`, value: tokS, unit: 'tokens/s' });
     rows.push({ name: `${name} ${label} weight stream`, value: gbs, unit: 'GB/s' });
     rows.push({ name: `${name} ${label} / reference`, value: gbs / refGBs, unit: 'fraction' });
+    if (mode === 'int8') {
+      rows.push({ name: `${name} ${label} int8 products`, value: int8MsPerStep, unit: 'ms/token' });
+      rows.push({ name: `${name} ${label} step`, value: 1000 / tokS, unit: 'ms/token' });
+    }
   }
   int8Model?.dispose();
   fp32.dispose();

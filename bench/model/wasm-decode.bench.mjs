@@ -3,9 +3,19 @@
 // streams; this bench reports it as a fraction of what tfjs-wasm's matmul reaches on a plain matrix-vector
 // product over a large weight (the better of its two layouts, W x^T and x W, best of several calls).
 // Shapes: random MPTs with a 50k vocabulary (ALiBi, no biases, expansion 4), fp32 and weight-only int8.
+// int8 products of a few rows split over threads (`MPTJS_WASM_THREADS`, default min(cores, 4)); --threads 1,2,1,2
+// runs int8 once per listed count, in that order, so a one-thread baseline alternates with the split in one run.
 // Usage: node bench/model/wasm-decode.bench.mjs [--shapes 203m,51m] [--prompt 8] [--decode 24] [--modes fp32,int8]
+//   [--threads 1,2]
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/kernels';
+import {
+  INT8_LINEAR_KERNEL,
+  int8ThreadPool,
+  registerInt8LinearKernel,
+  selectBackend,
+  setWasmThreads,
+  wasmThreads,
+} from '@mptjs/kernels';
 import { generate, MPTModel, parseMptConfig, quantizedWeightBytes } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { report } from '../lib.mjs';
@@ -17,6 +27,7 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: '8' },
     decode: { type: 'string', default: '24' },
     'ref-size': { type: 'string', default: '4096' },
+    threads: { type: 'string' },
   },
 });
 const SHAPES = {
@@ -68,19 +79,40 @@ function configOf(name) {
   });
 }
 
-/** Greedy decode tokens/s over the steps after the first token (which includes the prefill). */
+// Time spent inside the int8 kernel (all its products, whatever the thread count), to tell the products apart
+// from the rest of a step.
+registerInt8LinearKernel();
+const int8Kernel = tf.getKernel(INT8_LINEAR_KERNEL, 'wasm');
+const int8Func = int8Kernel.kernelFunc;
+let int8Ms = 0;
+int8Kernel.kernelFunc = (args) => {
+  const t0 = performance.now();
+  const out = int8Func(args);
+  int8Ms += performance.now() - t0;
+  return out;
+};
+
+/**
+ * Greedy decode tokens/s over the steps after the first token (which includes the prefill), and the int8
+ * kernel's milliseconds a step over the same steps.
+ */
 async function decodeRate(model) {
   const prompt = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 11) % 50000);
   // Warm-up: kernel instantiation, allocator growth.
   await generate(model, prompt, { maxNewTokens: 3, temperature: 0 });
   const stamps = [];
+  let int8Start = 0;
   const result = await generate(model, prompt, {
     maxNewTokens: decodeSteps + 1,
     temperature: 0,
-    onToken: () => stamps.push(performance.now()),
+    onToken: () => {
+      stamps.push(performance.now());
+      if (stamps.length === 1) int8Start = int8Ms;
+    },
   });
   const seconds = (stamps[stamps.length - 1] - stamps[0]) / 1000;
-  return { tokS: (stamps.length - 1) / seconds, tokens: result.tokens };
+  const steps = stamps.length - 1;
+  return { tokS: steps / seconds, tokens: result.tokens, int8MsPerStep: (int8Ms - int8Start) / steps };
 }
 
 const rows = [
@@ -93,6 +125,10 @@ const notes = {
   run: `prompt ${promptLength} ids, ${decodeSteps} timed greedy steps after the first token, batch 1`,
 };
 const modes = values.modes.split(',');
+const threadList = values.threads?.split(',').map(Number);
+notes.threads = threadList
+  ? `int8 runs on ${threadList.join(', ')} threads in turn`
+  : `int8 products split over ${wasmThreads()} thread(s)`;
 for (const name of values.shapes.split(',')) {
   const config = configOf(name);
   const bytes = quantizedWeightBytes(config);
@@ -102,22 +138,49 @@ for (const name of values.shapes.split(',')) {
   const fp32 = MPTModel.init(config, 0);
   const state = modes.includes('int8') ? await fp32.toStateDict() : null;
   const greedy = {};
+  const int8Tokens = [];
+  const runs = [];
   for (const mode of modes) {
-    const model = mode === 'fp32' ? fp32 : MPTModel.fromStateDict(config, state, { quantize: 'int8' });
-    const { tokS, tokens } = await decodeRate(model);
-    greedy[mode] = tokens;
-    const gbs = (tokS * perToken[mode]) / 1e9;
-    rows.push({ name: `${name} ${mode} decode`, value: tokS, unit: 'tokens/s' });
-    rows.push({ name: `${name} ${mode} weight stream`, value: gbs, unit: 'GB/s' });
-    rows.push({ name: `${name} ${mode} / reference`, value: gbs / refGBs, unit: 'fraction' });
-    if (mode !== 'fp32') model.dispose();
+    if (mode === 'int8' && threadList) {
+      const seen = {};
+      for (const t of threadList) {
+        seen[t] = (seen[t] ?? 0) + 1;
+        runs.push({ mode, threads: t, label: `int8 ${t}t${seen[t] > 1 ? ` #${seen[t]}` : ''}` });
+      }
+    } else runs.push({ mode, label: mode });
   }
+  const int8Model = modes.includes('int8')
+    ? MPTModel.fromStateDict(config, state, { quantize: 'int8' })
+    : null;
+  for (const { mode, threads, label } of runs) {
+    if (threads !== undefined) setWasmThreads(threads);
+    // A new pool starts its workers on first use: let them come up before the timed decode.
+    if (mode === 'int8') {
+      await generate(int8Model, [1], { maxNewTokens: 1, temperature: 0 });
+      await int8ThreadPool()?.whenReady();
+    }
+    const { tokS, tokens, int8MsPerStep } = await decodeRate(mode === 'fp32' ? fp32 : int8Model);
+    greedy[mode] = tokens;
+    if (mode === 'int8') int8Tokens.push(tokens);
+    const gbs = (tokS * perToken[mode]) / 1e9;
+    rows.push({ name: `${name} ${label} decode`, value: tokS, unit: 'tokens/s' });
+    rows.push({ name: `${name} ${label} weight stream`, value: gbs, unit: 'GB/s' });
+    rows.push({ name: `${name} ${label} / reference`, value: gbs / refGBs, unit: 'fraction' });
+    if (mode === 'int8') {
+      rows.push({ name: `${name} ${label} int8 products`, value: int8MsPerStep, unit: 'ms/token' });
+      rows.push({ name: `${name} ${label} step`, value: 1000 / tokS, unit: 'ms/token' });
+    }
+  }
+  int8Model?.dispose();
   fp32.dispose();
   notes[`${name}`] =
     `d_model ${config.dModel}, ${config.nLayers} layers, ${config.nHeads} heads, vocab ${config.vocabSize}; ` +
     `weight bytes per token fp32 ${(perToken.fp32 / 1e6).toFixed(1)} MB, int8 ${(perToken.int8 / 1e6).toFixed(1)} MB` +
     (greedy.fp32 && greedy.int8
       ? `; greedy tokens fp32 vs int8: ${greedy.fp32.filter((t, i) => t === greedy.int8[i]).length}/${greedy.fp32.length} equal`
+      : '') +
+    (int8Tokens.length > 1
+      ? `; greedy tokens equal across the int8 runs: ${int8Tokens.every((t) => t.join() === int8Tokens[0].join())}`
       : '');
 }
 report('model-wasm-decode', { rows, baseline: 'tfjs-wasm matrix-vector (reference)', notes });

@@ -28,6 +28,7 @@ export * from './ops/gelu/wasm.js';
 export { fusedLinearGelu, linearGelu, linearGeluPlain } from './ops/gelu/webgpu.js';
 export { GELU_SNIPPET } from './ops/gelu/webgpu-programs.js';
 export { patchWasmIdentity } from './ops/identity/wasm.js';
+export * from './ops/int8-linear/thread-pool.js';
 export * from './ops/int8-linear/wasm.js';
 export {
   INT8_MATMUL_LAYOUTS,
@@ -106,6 +107,8 @@ export {
   type WasmModuleTable,
 } from './wasm/load.js';
 export { registerWasmKernels, wasmModuleRuns } from './wasm/register.js';
+export { SharedHeap } from './wasm/shared-heap.js';
+export { setWasmThreads, WASM_THREADS_ENV, WASM_THREADS_MAX, wasmThreads } from './wasm/threads.js';
 export { compilerErrors } from './webgpu/compile-errors.js';
 export { fusedKernelsAvailable, registerFusedKernels } from './webgpu/fused-kernels.js';
 export type { WebGpuBackendLike, WebGpuProgramLike } from './webgpu/program-like.js';

@@ -1,4 +1,7 @@
-import { selectBackend } from '@mptjs/kernels';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { int8ThreadPool, selectBackend, setWasmThreads } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initStateDict } from './init.js';
@@ -61,5 +64,65 @@ describe('int8 weight-only quantized model', () => {
     expect(() => chooseOffload(huge, { backend, mode: 'auto', quantize: 'int8' })).toThrow(
       /do not fit the 4.00 GiB wasm heap/,
     );
+  });
+
+  it('decodes the same logits bit for bit with its int8 products split over threads', async () => {
+    // Large enough that most products (the head, up, down and Wqkv projections) go to the thread pool.
+    const config = tinyConfig({ dModel: 320, nHeads: 5, vocabSize: 2048 });
+    const q = MPTModel.fromStateDict(config, initStateDict(config, 3), { quantize: 'int8' });
+    const logitBits = async (threads: number): Promise<Uint32Array[]> => {
+      setWasmThreads(threads);
+      await int8ThreadPool()?.whenReady();
+      const cache = q.newCache();
+      const rows: Uint32Array[] = [];
+      const take = (logits: tf.Tensor2D): number => {
+        const data = logits.dataSync() as Float32Array;
+        rows.push(new Uint32Array(data.slice().buffer));
+        let best = 0;
+        for (let i = 1; i < data.length; i++) if (data[i]! > data[best]!) best = i;
+        logits.dispose();
+        return best;
+      };
+      // A 5-id prompt: 5 rows per product (below the float-matmul switch), then 6 one-row steps.
+      let next = take(q.prefill([[5, 17, 300, 1999, 42]], cache));
+      for (let step = 0; step < 6; step++) next = take(q.decodeStep([next], cache));
+      cache.dispose();
+      return rows;
+    };
+    try {
+      const one = await logitBits(1);
+      expect(int8ThreadPool()).toBeNull();
+      const two = await logitBits(2);
+      expect(int8ThreadPool()!.sharedBytes).toBeGreaterThan(2048 * 320);
+      expect(two).toEqual(one);
+    } finally {
+      setWasmThreads('auto');
+      q.dispose();
+    }
+  });
+
+  it('lets a process that used the int8 threads exit on its own (the workers do not hold it open)', async () => {
+    const script = `
+      import { int8Linear, int8ThreadPool, quantizeInt8, selectBackend, setWasmThreads, uploadInt8 } from '@mptjs/kernels';
+      import * as tf from '@tensorflow/tfjs-core';
+      await selectBackend('wasm', { log: false });
+      setWasmThreads(2);
+      const w = uploadInt8(quantizeInt8(new Float32Array(1024 * 512).fill(0.5), [1024, 512]));
+      int8Linear(tf.ones([1, 512]), w).dispose();
+      await int8ThreadPool().whenReady();
+      const y = int8Linear(tf.ones([1, 512]), w);
+      console.log('sum', y.sum().dataSync()[0], 'shared', int8ThreadPool().sharedBytes > 1024 * 512);`;
+    const cwd = fileURLToPath(new URL('..', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd,
+      timeout: 60_000,
+    });
+    // 1024 outputs of 512 products 0.5 * 1, up to the rounding of the int8 scale.
+    const [sum, shared] = stdout
+      .trim()
+      .split(' ')
+      .filter((_, i) => i % 2);
+    expect(Math.abs(Number(sum) - 262144)).toBeLessThan(1);
+    expect(shared).toBe('true');
   });
 });

@@ -10,7 +10,7 @@ import { WASM_KERNELS } from '../wasm-kernels.generated.js';
 /** What this package needs of tfjs-backend-wasm's `BackendWasm` (its fields are public but untyped here). */
 export interface WasmBackendLike {
   wasm: { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined; has(dataId: object): boolean };
   makeOutput(shape: number[], dtype: 'float32'): { dataId: object; shape: number[]; dtype: string };
   disposeData(dataId: object): void;
 }
@@ -68,6 +68,18 @@ function compile(table: WasmModuleTable, key: string): WebAssembly.Module | null
     typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   byKey.set(key, module);
   return module;
+}
+
+/**
+ * The compiled module `name` of `table` importing a plain or a shared memory (null where the engine rejects
+ * it), for instantiating on a memory of our own, such as the one the int8 thread pool shares with its workers.
+ */
+export function compiledKernelModule(
+  name: string,
+  variant: 'plain' | 'shared',
+  table: WasmModuleTable = WASM_KERNELS,
+): WebAssembly.Module | null {
+  return compile(table, `${name}:${variant}`);
 }
 
 /** The backend's WebAssembly.Memory, or null when this tfjs-wasm build does not expose it. */

@@ -285,23 +285,70 @@
     (f32.store offset=12 (local.get $out) (call $hsum (local.get $f3))))
 
   ;; y = x . (Wq * scale)^T with the rows of x rounded to int16. Addresses are bytes: $x [m, k] f32, $w [n, kp]
-  ;; i8, $s [n] f32, $y [m, n] f32, and $t scratch of 4 * kp int16 plus 16 floats. One row of x: each weight
+  ;; i8, $s [n] f32, $y [m, n] f32, and $t scratch of `int8_scratch_bytes(m, kp)`. One row of x: each weight
   ;; row in turn, one sequential stream. More: blocks of four rows of x (a short block repeats its last row)
   ;; share each loaded weight, so the weight is streamed ceil(m / 4) times.
   (func (export "int8_matvec")
     (param $x i32) (param $w i32) (param $s i32) (param $y i32)
     (param $m i32) (param $n i32) (param $k i32) (param $kp i32) (param $t i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $qs i32) (local $sums i32)
-    (local $wj i32) (local $sx f32) (local $scale f32)
+    (call $round_rows (local.get $x) (local.get $m) (local.get $k) (local.get $kp) (local.get $t))
+    (call $matvec_rounded (local.get $t) (local.get $w) (local.get $s) (local.get $y) (local.get $m)
+      (local.get $n) (local.get $kp)
+      (i32.sub (i32.add (local.get $t) (call $scratch_bytes (local.get $m) (local.get $kp))) (i32.const 16))
+      (i32.const 0) (local.get $n)))
+
+  ;; Rows of x padded to a multiple of four (the last row repeated), so every block of four is whole.
+  (func $padded_rows (param $m i32) (result i32)
+    (select (i32.const 1) (i32.and (i32.add (local.get $m) (i32.const 3)) (i32.const -4))
+      (i32.eq (local.get $m) (i32.const 1))))
+
+  ;; Scratch of int8_matvec: the padded rows as int16 (2 kp bytes each), their scales, 16 bytes of sums.
+  (func $scratch_bytes (export "int8_scratch_bytes") (param $m i32) (param $kp i32) (result i32)
+    (local $rows i32)
+    (local.set $rows (call $padded_rows (local.get $m)))
+    (i32.add (i32.mul (local.get $rows) (i32.add (i32.shl (local.get $kp) (i32.const 1)) (i32.const 4)))
+      (i32.const 16)))
+
+  ;; Rounds the m rows of x into $t: padded row r as int16 at $t + 2 kp r, its scale (float32) after the rows
+  ;; at $t + 2 kp rows + 4 r. Done once per product; the columns can then be split (int8_matvec_rounded).
+  (func $round_rows (export "int8_round_rows")
+    (param $x i32) (param $m i32) (param $k i32) (param $kp i32) (param $t i32)
+    (local $r i32) (local $rows i32) (local $qs i32) (local $scales i32)
+    (local.set $rows (call $padded_rows (local.get $m)))
+    (local.set $qs (i32.shl (local.get $kp) (i32.const 1)))
+    (local.set $scales (i32.add (local.get $t) (i32.mul (local.get $rows) (local.get $qs))))
+    (block $done
+      (loop $round
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (f32.store (i32.add (local.get $scales) (i32.shl (local.get $r) (i32.const 2)))
+          (call $round_row
+            (i32.add (local.get $x) (i32.shl (i32.mul
+              (select (local.get $r) (i32.sub (local.get $m) (i32.const 1)) (i32.lt_u (local.get $r) (local.get $m)))
+              (local.get $k)) (i32.const 2)))
+            (local.get $k) (local.get $kp) (i32.add (local.get $t) (i32.mul (local.get $r) (local.get $qs)))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $round))))
+
+  ;; Output columns [$j0, $j1) of y from rows rounded by int8_round_rows into $t ($w, $s, $y address column 0;
+  ;; $y keeps its row stride of n; $sums is 16 bytes of this caller's own). Every column is the same sequence of
+  ;; operations on the same rounded rows whichever range it falls in, so splitting the columns over threads
+  ;; changes no output bit.
+  (func $matvec_rounded (export "int8_matvec_rounded")
+    (param $t i32) (param $w i32) (param $s i32) (param $y i32) (param $m i32) (param $n i32) (param $kp i32)
+    (param $sums i32) (param $j0 i32) (param $j1 i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $qs i32) (local $scales i32)
+    (local $q i32) (local $wj i32) (local $sx f32) (local $scale f32)
     (local $sx0 f32) (local $sx1 f32) (local $sx2 f32) (local $sx3 f32)
     (local.set $qs (i32.shl (local.get $kp) (i32.const 1)))
-    (local.set $sums (i32.add (local.get $t) (i32.shl (local.get $qs) (i32.const 2))))
+    (local.set $scales (i32.add (local.get $t) (i32.mul (call $padded_rows (local.get $m)) (local.get $qs))))
     (if (i32.eq (local.get $m) (i32.const 1))
       (then
-        (local.set $sx (call $round_row (local.get $x) (local.get $k) (local.get $kp) (local.get $t)))
+        (local.set $sx (f32.load (local.get $scales)))
+        (local.set $j (local.get $j0))
+        (local.set $w (i32.add (local.get $w) (i32.mul (local.get $j0) (local.get $kp))))
         (block $rows_done
           (loop $row
-            (br_if $rows_done (i32.ge_u (local.get $j) (local.get $n)))
+            (br_if $rows_done (i32.ge_u (local.get $j) (local.get $j1)))
             (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
               (f32.mul (f32.mul (call $dot1_a16 (local.get $t) (local.get $w) (local.get $kp))
                                 (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))
@@ -315,31 +362,17 @@
         (br_if $blocks_done (i32.ge_u (local.get $i) (local.get $m)))
         (local.set $rows (i32.sub (local.get $m) (local.get $i)))
         (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
-        ;; Round the block's rows; a short block repeats its last row (those sums are not stored).
-        (local.set $r (i32.const 0))
-        (block $round_done
-          (loop $round
-            (br_if $round_done (i32.ge_u (local.get $r) (i32.const 4)))
-            (local.set $sx (call $round_row
-              (i32.add (local.get $x) (i32.shl (i32.mul
-                (i32.add (local.get $i) (select (local.get $r) (i32.sub (local.get $rows) (i32.const 1))
-                  (i32.lt_u (local.get $r) (local.get $rows))))
-                (local.get $k)) (i32.const 2)))
-              (local.get $k) (local.get $kp) (i32.add (local.get $t) (i32.mul (local.get $r) (local.get $qs)))))
-            (f32.store (i32.add (local.get $sums) (i32.add (i32.const 16) (i32.shl (local.get $r) (i32.const 2))))
-              (local.get $sx))
-            (local.set $r (i32.add (local.get $r) (i32.const 1)))
-            (br $round)))
-        (local.set $sx0 (f32.load offset=16 (local.get $sums)))
-        (local.set $sx1 (f32.load offset=20 (local.get $sums)))
-        (local.set $sx2 (f32.load offset=24 (local.get $sums)))
-        (local.set $sx3 (f32.load offset=28 (local.get $sums)))
-        (local.set $wj (local.get $w))
-        (local.set $j (i32.const 0))
+        (local.set $q (i32.add (local.get $t) (i32.mul (local.get $i) (local.get $qs))))
+        (local.set $sx0 (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $sx1 (f32.load offset=4 (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $sx2 (f32.load offset=8 (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $sx3 (f32.load offset=12 (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $wj (i32.add (local.get $w) (i32.mul (local.get $j0) (local.get $kp))))
+        (local.set $j (local.get $j0))
         (block $cols_done
           (loop $col
-            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $n)))
-            (call $dot4_a16 (local.get $t) (local.get $qs) (local.get $wj) (local.get $kp) (local.get $sums))
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $j1)))
+            (call $dot4_a16 (local.get $q) (local.get $qs) (local.get $wj) (local.get $kp) (local.get $sums))
             (local.set $scale (f32.load (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 2)))))
             (local.set $r (i32.add (local.get $y)
               (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2))))

@@ -10,6 +10,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { addressOf, kernelsFor, type WasmBackendLike } from '../../wasm/load.js';
 import { registerWasmKernels } from '../../wasm/register.js';
+import { onWasmThreadsChange, wasmThreads } from '../../wasm/threads.js';
+import { INT8_THREAD_MIN_WEIGHTS, Int8ThreadPool } from './thread-pool.js';
 import { INT8_MATMUL_W8A8_KERNEL, int8MatrixPlan, registerInt8WebGpuKernels } from './webgpu.js';
 import { INT8_ROWS_MAX } from './webgpu-programs.js';
 
@@ -58,6 +60,7 @@ interface Int8MatmulExports {
     scratch: number,
   ): void;
   int8_dequantize(w: number, s: number, out: number, n: number, k: number, kp: number): void;
+  int8_scratch_bytes(m: number, kp: number): number;
 }
 
 /** The dequantize kernel's name: float32 `[n, k]` rows from an int8 weight, for the many-rows path. */
@@ -172,15 +175,60 @@ function int8DequantizeWasm(args: KernelArgs) {
   return out as tf.TensorInfo;
 }
 
+let pool: Int8ThreadPool | null = null;
+/** Set once a pool could not be made here (no shared-memory SIMD module): stay on one thread. */
+let poolUnavailable = false;
+onWasmThreadsChange(disposeInt8ThreadPool);
+
+/**
+ * The thread pool that splits int8 matrix-vector products when `wasmThreads()` is above 1 (started on first
+ * use, its workers unref'd), or null on one thread or where threads cannot run.
+ */
+export function int8ThreadPool(): Int8ThreadPool | null {
+  const threads = wasmThreads();
+  if (threads < 2 || poolUnavailable) return null;
+  if (!pool) {
+    try {
+      pool = new Int8ThreadPool({ threads });
+    } catch {
+      poolUnavailable = true; // no shared-memory SIMD module here: today's single-thread path, no error
+      return null;
+    }
+  }
+  return pool;
+}
+
+/** Terminates the int8 worker threads and frees their shared memory; the next product starts a new pool. */
+export function disposeInt8ThreadPool(): void {
+  pool?.dispose();
+  pool = null;
+}
+
 function int8LinearWasm(args: KernelArgs) {
   const { x, packed, scales } = args.inputs as Record<'x' | 'packed' | 'scales', tf.TensorInfo>;
   const { n, k, rowBytes } = args.attrs as { n: number; k: number; rowBytes: number };
   const backend = args.backend as WasmBackendLike;
-  const kernels = int8Kernels(backend);
   const m = x.shape[0]!;
+  if (n >= 2 && n * rowBytes >= INT8_THREAD_MIN_WEIGHTS) {
+    const threaded = int8ThreadPool();
+    if (threaded) {
+      const out = backend.makeOutput([m, n], 'float32');
+      try {
+        threaded.matvec(backend, x, packed, scales, out, { m, n, k, kp: rowBytes });
+      } catch (err) {
+        backend.disposeData(out.dataId);
+        // A pool whose worker died is dropped after this error; the next product starts a new one.
+        if (threaded.failure && pool === threaded) disposeInt8ThreadPool();
+        throw err;
+      }
+      return out as tf.TensorInfo;
+    }
+  }
+  const kernels = int8Kernels(backend);
   const out = backend.makeOutput([m, n], 'float32');
-  // The kernel's scratch: four rows of x rounded to int16 (kp each) and 32 bytes of sums and scales.
-  const scratch = backend.makeOutput([2 * rowBytes + 8], 'float32');
+  // The kernel's scratch: the rows of x rounded to int16 (kp each, padded to a multiple of four), their scales,
+  // 16 bytes of sums.
+  const scratch = backend.makeOutput([Math.ceil(kernels.int8_scratch_bytes(m, rowBytes) / 4)], 'float32');
   try {
     // Addresses after the allocations: allocating may grow the memory.
     kernels.int8_matvec(

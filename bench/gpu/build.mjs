@@ -7,12 +7,20 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { copyWebgpuPackage, dawnAddon, gitCommit, loadEsbuild, nodeBundle } from './bundle.mjs';
-import { writeSampleTokens } from './sample-tokens.mjs';
+import { sampleTokenizerPath, writeSampleTokens } from './sample-tokens.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(here, 'dist') } } });
 const out = resolve(values.out);
+
+/** Copies GPT-NeoX-20B's tokenizer.json into the kit; returns a note when the build machine has none. */
+function copyTokenizer(dir) {
+  const path = sampleTokenizerPath(root);
+  if (!existsSync(path)) return `no tokenizer at ${path} (set MPTJS_SHARED_DIR): the serve section will skip`;
+  copyFileSync(path, join(dir, 'tokenizer.json'));
+  return null;
+}
 
 function fail(message) {
   console.error(`build: ${message}`);
@@ -20,12 +28,15 @@ function fail(message) {
 }
 
 // The bundle takes each package from its built dist, as `pnpm build` left it.
-const packages = ['kernels', 'alibi-attention', 'mpt-model', 'data-mixer', 'trainer'];
+const packages = ['kernels', 'alibi-attention', 'mpt-model', 'data-mixer', 'trainer', 'tokenizer'];
 for (const p of packages) {
   if (!existsSync(join(root, 'packages', p, 'dist', 'index.js'))) {
     fail(`packages/${p}/dist is missing: run \`pnpm build\` first`);
   }
 }
+// The serve section runs mptjs-serve's app.
+if (!existsSync(join(root, 'apps/serve/dist/index.js')))
+  fail('apps/serve/dist is missing: run `pnpm build` first');
 
 const esbuild = loadEsbuild(root);
 const webgpu = dawnAddon(root, fail);
@@ -58,9 +69,11 @@ copyWebgpuPackage(webgpu, out);
 
 // The same-learning section's batches: 800 samples of 512 tokens (200 steps of 4), drawn here.
 const sampleNote = await writeSampleTokens(out, { root, seqLen: 512, samples: 800 });
+// The serve section's server detokenizes with the tokenizer of the model family.
+const tokenizerNote = copyTokenizer(out);
 
 // Dawn dlopens libvulkan.so.1; GPU containers often carry the driver's ICD but no loader.
-const notes = sampleNote ? [sampleNote] : [];
+const notes = [sampleNote, tokenizerNote].filter(Boolean);
 const loader = '/usr/lib/x86_64-linux-gnu/libvulkan.so.1';
 if (existsSync(loader)) copyFileSync(realpathSync(loader), join(out, 'lib/libvulkan.so.1'));
 else notes.push(`no Vulkan loader at ${loader} (apt-get install libvulkan1): the kit will need the target's`);

@@ -3,10 +3,10 @@
 // mpt-1b shapes, fused vs plain attention, a sweep of the tfjs webgpu flags and a memory stability run, all
 // within a time budget, written as JSON after every section.
 // Usage: node mptjs-gpu-kit.mjs [--out result.json] [--tiny] [--budget-s 480] [--deadline-ms EPOCH_MS]
-//   [--sections matmul,f16,models,profile,int8,attention,flags,memory,learning]
-import { writeFileSync } from 'node:fs';
+//   [--sections matmul,f16,models,profile,int8,attention,serve,flags,memory,learning]
+import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@mptjs/kernels';
@@ -22,6 +22,7 @@ import { profileTrainStep } from './profile.mjs';
 import { printSummary } from './report.mjs';
 import { runSameLearning } from './same-learning.mjs';
 import { readSampleTokens } from './sample-tokens.mjs';
+import { measureServe } from './serve-stage.mjs';
 import { kitShapes } from './shapes.mjs';
 import { Budget } from './timing.mjs';
 
@@ -33,6 +34,7 @@ const SECTION_GROUPS = [
   'profile',
   'int8',
   'attention',
+  'serve',
   'flags',
   'memory',
   'learning',
@@ -156,7 +158,14 @@ if (doc.adapter.is_software && !values.tiny) {
 }
 save();
 
-const run = { budget, reserveS: 0, repeats: shapes.repeats, decode: shapes.decode, peakTflops: null };
+const run = {
+  budget,
+  reserveS: 0,
+  repeats: shapes.repeats,
+  decode: shapes.decode,
+  decodeBatch: shapes.decodeBatch,
+  peakTflops: null,
+};
 run.nominalTflops = doc.adapter.nominal_fp32_peak?.tflops ?? null;
 
 const matmul = await section('matmul', 'matmul', shapes.minSeconds.matmul, () =>
@@ -179,6 +188,7 @@ run.reserveS =
   wanted('profile', shapes.minSeconds.profile) +
   wanted('int8', shapes.minSeconds.int8) +
   wanted('attention', shapes.minSeconds.attention) +
+  wanted('serve', shapes.minSeconds.serve) +
   laterS;
 let rates = null;
 for (const shape of shapes.models) {
@@ -232,15 +242,31 @@ for (const shape of shapes.models) {
     },
     'models',
   );
+  await section(
+    `decode ${shape.name} batch ${run.decodeBatch}`,
+    'decode',
+    0,
+    async () => {
+      if (!stage?.batched) throw new Skip('no batched decoding measured (no model, or out of time budget)');
+      return stage.batched;
+    },
+    'models',
+  );
 }
 
 await section('profile', 'profile', shapes.minSeconds.profile, () => profileTrainStep(shapes.models[0]));
 await section('int8', 'int8', shapes.minSeconds.int8, () => measureInt8(shapes.int8, run));
 
-run.reserveS = wanted('attention', shapes.minSeconds.attention) + laterS;
+run.reserveS =
+  wanted('attention', shapes.minSeconds.attention) + wanted('serve', shapes.minSeconds.serve) + laterS;
 await section('attention', 'attention', shapes.minSeconds.attention, () =>
   measureAttention(shapes.attention, run),
 );
+await section('serve', 'serve', shapes.minSeconds.serve, () => {
+  const tokenizer = join(dirname(fileURLToPath(import.meta.url)), 'tokenizer.json');
+  if (!existsSync(tokenizer)) throw new Skip('the kit was built without a tokenizer (see BUILD.json notes)');
+  return measureServe(shapes.serve, tokenizer);
+});
 
 // Each takes at most its share, and whatever an earlier section left unused.
 run.reserveS = 0;

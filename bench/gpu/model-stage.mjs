@@ -20,6 +20,7 @@ import {
   mptChainUnits,
 } from '@mptjs/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import { measureBatchedDecode } from './batched-decode.mjs';
 import { timeRuns, withGpuErrors } from './timing.mjs';
 
 const LAYER_STEPS = [24, 16, 12, 8, 6, 4, 2, 1];
@@ -317,18 +318,35 @@ export async function runModelStage(shape, layers, run) {
     const train = await measureTrain(model, shape, run);
     train.result.init_s = initS;
     let decode;
+    let batched;
     if (run.budget.remaining() - run.reserveS > 2 * train.result.step.median_s) {
       decode = await measureDecode(model, shape, run.decode);
+      // Sequences decoding together through the recorded step, as mptjs-serve runs them on webgpu.
+      if (
+        tf.getBackend() === 'webgpu' &&
+        run.budget.remaining() - run.reserveS > 2 * train.result.step.median_s
+      ) {
+        batched = await measureBatchedDecode(
+          model,
+          run.decode,
+          run.decodeBatch,
+          decode.decode_tokens_per_s_recorded,
+        );
+      }
     }
     const rates = {
       initParamsPerS: model.numParameters / Math.max(initS, 1e-3),
       modelFlopsPerS: train.modelFlopsPerS,
       decodeSecondsPerParam: decode
-        ? (decode.warmup_s + decode.prefill_s + decode.decode_s + (decode.recorded_section_s ?? 0)) /
+        ? (decode.warmup_s +
+            decode.prefill_s +
+            decode.decode_s +
+            (decode.recorded_section_s ?? 0) +
+            (batched?.section_s ?? 0)) /
           model.numParameters
         : 0,
     };
-    return { train: train.result, decode, rates };
+    return { train: train.result, decode, batched, rates };
   } finally {
     await disposeRecordedDecoder(model);
     model.dispose();

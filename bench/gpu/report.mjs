@@ -79,6 +79,21 @@ function rowsOf(section) {
       return rows;
     }
     case 'decode': {
+      if (r.batch !== undefined) {
+        return [
+          [`${section.name} decode, recorded step`, fmt(r.decode_tokens_per_s), 'tokens/s (all rows)'],
+          [
+            `${section.name} vs one sequence`,
+            fmt(r.speedup_over_batch1),
+            `x (one: ${fmt(r.batch1_tokens_per_s)} tokens/s); ${r.dispatches_per_step} dispatches/step`,
+          ],
+          [
+            `${section.name} vs the one-sequence step`,
+            fmt(r.speedup_over_single_sequence_step),
+            `x (${fmt(r.single_sequence_recorded_tokens_per_s)} tokens/s)`,
+          ],
+        ];
+      }
       const depth =
         r.shape.n_layers < r.shape.n_layers_full
           ? ` (${r.shape.n_layers}/${r.shape.n_layers_full} layers)`
@@ -146,6 +161,20 @@ function rowsOf(section) {
         ['memory training step', fmt(r.step_median_s), 's'],
       ];
     }
+    case 'serve':
+      return [
+        [`serve ${r.streams} streams`, fmt(r.many_streams.tokens_per_s), 'tokens/s over HTTP'],
+        ['serve 1 stream', fmt(r.one_stream.tokens_per_s), 'tokens/s over HTTP'],
+        [`serve ${r.streams} streams vs 1`, fmt(r.speedup), `x (${r.engine} engine, ${r.slots} slots)`],
+      ];
+    case 'learning':
+      return [
+        [
+          `same learning: ${r.steps} steps fp32 / amp_fp16`,
+          `${fmt(r.fp32.final_loss)} / ${fmt(r.amp_fp16.final_loss)}`,
+          `final loss; ${(100 * r.relative_difference).toFixed(2)}% apart (within 1%: ${r.within_1_percent})`,
+        ],
+      ];
     case 'profile': {
       const rows = [
         [

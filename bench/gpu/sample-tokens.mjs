@@ -10,13 +10,18 @@ import { DataMixer, loadDataRunConfig } from '@mptjs/data-mixer';
 export const SAMPLE_TOKENS_BIN = 'sample-tokens.bin';
 export const SAMPLE_TOKENS_JSON = 'sample-tokens.json';
 
+/** GPT-NeoX-20B's tokenizer.json in the shared data directory (`MPTJS_SHARED_DIR`, default ../shared). */
+export function sampleTokenizerPath(root) {
+  const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '../shared'));
+  return join(shared, 'data/gpt-neox-20b-tokenizer.json');
+}
+
 /**
  * Draws `samples` packed samples of `seqLen` tokens from the sample mix into `outDir`. Returns a note (and writes
  * nothing) when the tokenizer is missing.
  */
 export async function writeSampleTokens(outDir, { root, seqLen, samples }) {
-  const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '../shared'));
-  const tokenizerPath = join(shared, 'data/gpt-neox-20b-tokenizer.json');
+  const tokenizerPath = sampleTokenizerPath(root);
   if (!existsSync(tokenizerPath)) {
     return `no tokenizer at ${tokenizerPath} (set MPTJS_SHARED_DIR): the kit has no sample tokens, so its same-learning section will skip`;
   }

@@ -11,6 +11,8 @@ export function kitShapes(tiny) {
         { name: 'mpt-1b', dModel: 64, nLayers: 2, nHeads: 8, vocab: 512, seq: 32, batch: 2 },
       ],
       decode: { prompt: 8, newTokens: 4 },
+      // Sequences decoding together through the recorded step (mptjs-serve's batch on webgpu).
+      decodeBatch: 16,
       attention: { batch: 1, heads: 4, seq: 32, headDim: 16 },
       // The flag sweep times the first model; the memory run trains this one.
       // No warm-up runs: the model stages before it compiled the same shapes' shaders, and tiny timings only
@@ -29,6 +31,14 @@ export function kitShapes(tiny) {
         decode: { prompt: 20, newTokens: 4 },
       },
       f16: { size: 96, products: { dModel: 64, batch: 2, seq: 32, vocab: 512 } },
+      // mptjs-serve over HTTP: one stream, then 16 at once.
+      serve: {
+        model: { name: 'mpt-125m', dModel: 64, nLayers: 2, nHeads: 4, vocab: 512, seq: 64, batch: 1 },
+        streams: 16,
+        requests: 1,
+        prompt: 8,
+        tokens: 4,
+      },
       // fp32 against amp_fp16 on the sample's tokens (ids folded into the tiny vocabulary).
       learning: {
         model: { name: 'mpt-125m', dModel: 64, nLayers: 2, nHeads: 4, vocab: 512, seq: 32, batch: 2 },
@@ -47,6 +57,7 @@ export function kitShapes(tiny) {
         memory: 10,
         int8: 5,
         profile: 5,
+        serve: 10,
         learning: 20,
       },
       // The most the flag sweep, the memory run and the learning run may take; the model stages leave them this.
@@ -60,6 +71,7 @@ export function kitShapes(tiny) {
       { name: 'mpt-1b', dModel: 2048, nLayers: 24, nHeads: 16, vocab: 50432, seq: 2048, batch: 2 },
     ],
     decode: { prompt: 128, newTokens: 32 },
+    decodeBatch: 16,
     attention: { batch: 1, heads: 16, seq: 2048, headDim: 128 },
     sweep: { decode: { prompt: 128, newTokens: 16 }, repeats: 2, warmup: 1 },
     memory: {
@@ -76,6 +88,14 @@ export function kitShapes(tiny) {
     },
     // mpt-1b's training products (batch 2 x 2048 tokens) for the f16 GEMM.
     f16: { size: 4096, products: { dModel: 2048, batch: 2, seq: 2048, vocab: 50432 } },
+    // mptjs-serve over HTTP with the mpt-125m shape: one stream, then 16 at once, 2 requests of 32 tokens each.
+    serve: {
+      model: { name: 'mpt-125m', dModel: 768, nLayers: 12, nHeads: 12, vocab: 50432, seq: 2048, batch: 1 },
+      streams: 16,
+      requests: 2,
+      prompt: 128,
+      tokens: 32,
+    },
     // The mpt-125m shape, 200 steps of 4 x 512 sample tokens in each precision.
     learning: {
       model: { name: 'mpt-125m', dModel: 768, nLayers: 12, nHeads: 12, vocab: 50432, seq: 512, batch: 4 },
@@ -93,6 +113,7 @@ export function kitShapes(tiny) {
       memory: 20,
       int8: 30,
       profile: 30,
+      serve: 30,
       learning: 40,
     },
     maxSeconds: { sweep: 90, memory: 90, learning: 180 },

@@ -321,7 +321,7 @@ try {
       String(BUDGET_S),
       // The same-learning run needs an f16 GEMM, which SwiftShader has only as the scalar engine: its own run below.
       '--sections',
-      'pytorch,matmul,f16,models,profile,int8,attention,flags,memory',
+      'pytorch,matmul,f16,models,profile,int8,attention,serve,flags,memory',
       ...(torchPython ? ['--python', torchPython] : []),
     ],
     { encoding: 'utf8', env, cwd: tmp, timeout: (BUDGET_S + 60) * 1000 },
@@ -378,6 +378,20 @@ try {
     ],
     'train mpt-1b': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
     'decode mpt-1b': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],
+    'decode mpt-125m batch 16': (r) => [
+      r.decode_tokens_per_s,
+      r.batch1_tokens_per_s,
+      r.speedup_over_batch1,
+      r.speedup_over_single_sequence_step,
+      r.dispatches_per_step,
+    ],
+    serve: (r) => [
+      r.one_stream.tokens_per_s,
+      r.many_streams.tokens_per_s,
+      r.speedup,
+      r.many_streams.ttft_p50_ms,
+      r.mean_rows_per_step,
+    ],
     attention: (r) => [r.fused.ms, r.plain.ms, r.speedup_fused_over_plain],
     profile: (r) => [r.gpu_kernel_ms_total, r.timed_calls, r.by_kernel[0].ms],
     int8: (r) => [

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU session's checks, in order of value per second: mptjs-train under the real torchrun (two ranks
 # sharing the GPU, one killed and restarted), the f16 GEMM's self-check and tile sweep, then the mpt-125m and mpt-1b
-# training steps in fp32 (amp_fp16 too where a tile passed), decoding through tfjs and the recorded step, and the PyTorch
-# reference beside them; then, where a tile passed, fp32 against amp_fp16 over 200 steps of the sample tokens
+# training steps in fp32 (amp_fp16 too where a tile passed), decoding through tfjs and the recorded step (one sequence
+# and 16 together), mptjs-serve over HTTP (16 streams against one), and the PyTorch reference beside them; then, where a tile passed, fp32 against amp_fp16 over 200 steps of the sample tokens
 # (LEARNING_S seconds, default 170). Everything lands in $OUT (default ./device-out).
 # Prepare here (ignored folder .device/, which travels with the working tree):
 #   pnpm build && node bench/gpu/build.mjs && node bench/gpu/torchrun-build.mjs
@@ -37,8 +37,8 @@ echo "best tile: ${best:-none}; ${left} s left"
 # The model stages run either way (fp32 training, tfjs and recorded decoding); amp_fp16 too where a tile passed.
 if [ "$left" -gt 60 ]; then
   MPTJS_F16_GEMM_TILE=${best:-2x2x4x4x32s2p8} bash bench/gpu/dist/run.sh --node $node --out "$out/models.json" \
-    --budget-s "$left" --pytorch-budget-s 45 --sections pytorch,f16,models 2>&1 |
-    grep -E '^\[gpu-kit\] (train|decode|f16|pytorch)' | cut -c1-300
+    --budget-s "$left" --pytorch-budget-s 45 --sections pytorch,f16,models,serve 2>&1 |
+    grep -E '^\[gpu-kit\] (train|decode|f16|pytorch|serve)' | cut -c1-300
 fi
 # fp32 against amp_fp16 over 200 steps of the sample tokens, where the f16 GEMM passed (LEARNING_S=0 skips it).
 learning_s="${LEARNING_S:-170}"

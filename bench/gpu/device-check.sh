@@ -8,9 +8,9 @@
 #   pnpm build && node bench/gpu/build.mjs && node bench/gpu/torchrun-build.mjs
 #   xz -c "$(command -v node)" > .device/node.xz
 #   tar -cf - bench/gpu/dist bench/gpu/torchrun/dist | xz -T2 > .device/kits.tar.xz
-# Run there: bash bench/gpu/device-check.sh [total seconds, default 220]
+# Run there: bash bench/gpu/device-check.sh [seconds before the learning run, default 260]
 set -u
-total="${1:-220}"
+total="${1:-260}"
 out="${OUT:-$PWD/device-out}"
 mkdir -p "$out"
 t0=$(date +%s)

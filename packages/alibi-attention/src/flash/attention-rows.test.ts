@@ -1,5 +1,11 @@
-import { selectBackend, setF16Gemm, settleF16Gemm, type WebGpuBackendLike } from '@mptjs/kernels';
-import { randomTensor, seededRandom, webgpuExpected } from '@mptjs/test-fixtures';
+import {
+  GEMM_LAYOUTS,
+  selectBackend,
+  setF16Gemm,
+  settleF16Gemm,
+  type WebGpuBackendLike,
+} from '@mptjs/kernels';
+import { randomTensor, relativeL2, seededRandom, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +17,17 @@ import {
 } from '../index.js';
 import { alibiSlopes } from '../slopes.js';
 import { settleF16FlashAttention } from './f16-flash-attention.js';
+import {
+  F16FlashAttentionDkDvProgram,
+  F16FlashAttentionDqProgram,
+} from './f16-flash-attention-backward-program.js';
+import { F16FlashAttentionProgram, type FlashEngineConfig } from './f16-flash-attention-program.js';
+import {
+  FlashAttentionDkDvProgram,
+  FlashAttentionDqProgram,
+  FlashAttentionRowStatsProgram,
+} from './flash-attention-backward-program.js';
+import { FlashAttentionProgram } from './flash-attention-program.js';
 
 interface ErrorScopes {
   pushErrorScope(filter: 'validation'): void;
@@ -34,17 +51,6 @@ function paddingMask(b: number, tk: number, seed: number): tf.Tensor2D {
     i % tk === 0 || i % tk === tk - 1 || rand() > 0.3 ? 1 : 0,
   );
   return tf.tensor2d(data, [b, tk]);
-}
-
-/** `||a - b|| / ||b||`. */
-function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i]! - b[i]!) ** 2;
-    norm += b[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
 }
 
 /** Rows `[B, T, H*Dh]` for q, k, v and the output weights of the loss `sum(O * w)`. */
@@ -143,6 +149,58 @@ function cases(): Case[] {
     },
   ];
 }
+
+describe('the rows layout of the fused programs (no GPU)', () => {
+  const MATRIX: FlashEngineConfig = {
+    engine: 'matrix',
+    shape: { M: 16, N: 16, K: 16 },
+    lanes: 32,
+    layout: GEMM_LAYOUTS[0]!,
+  };
+  const tile = { subgroups: 1, keys: 16, pad: 8 };
+  const [B, H, T, DH] = [2, 3, 17, 8];
+  const heads = [B, H, T, DH];
+  const rows = [B, T, H, DH];
+
+  it('index rows as (b * T + t) * H + h, with the heads layout tiling and dispatch', () => {
+    const pairs = [
+      [new FlashAttentionProgram(heads, false), new FlashAttentionProgram(rows, false, undefined, 'rows')],
+      [new FlashAttentionProgram(heads, true), new FlashAttentionProgram(rows, true, undefined, 'rows')],
+      [new FlashAttentionDqProgram(heads), new FlashAttentionDqProgram(rows, undefined, 'rows')],
+      [new FlashAttentionDkDvProgram(heads), new FlashAttentionDkDvProgram(rows, undefined, 'rows')],
+      [new FlashAttentionRowStatsProgram(heads), new FlashAttentionRowStatsProgram(rows, 'rows')],
+      [
+        new F16FlashAttentionProgram(heads, true, MATRIX, tile),
+        new F16FlashAttentionProgram(rows, true, MATRIX, tile, 'rows'),
+      ],
+      [
+        new F16FlashAttentionProgram(heads, false, MATRIX, tile),
+        new F16FlashAttentionProgram(rows, false, MATRIX, tile, 'rows'),
+      ],
+      [
+        new F16FlashAttentionDqProgram(heads, MATRIX, tile),
+        new F16FlashAttentionDqProgram(rows, MATRIX, tile, 'rows'),
+      ],
+      [
+        new F16FlashAttentionDkDvProgram(heads, MATRIX, tile),
+        new F16FlashAttentionDkDvProgram(rows, MATRIX, tile, 'rows'),
+      ],
+    ] as const;
+    for (const [h, r] of pairs) {
+      expect(r.shaderKey).toBe(`${h.shaderKey}_rows`);
+      expect(r.dispatch).toEqual(h.dispatch);
+      expect(r.workgroupSize).toEqual(h.workgroupSize);
+      // O and dQ take q's shape in its layout; flat outputs (with log-sum-exps, dK then dV) keep their size.
+      const flat = h.outputShape.length === 1;
+      expect(r.outputShape).toEqual(flat ? h.outputShape : rows);
+      const code = r.getUserCode();
+      expect(code, r.shaderKey).toMatch(/heads = uniforms\.(q|dy)Shape\[2\]/);
+      expect(code, r.shaderKey).toMatch(/\(\(b \* t[qk] \+ [^)]+\) \* heads \+ h\)/);
+      expect(code, r.shaderKey).not.toMatch(/\(bh \* t[qk] \+ [^)]+\) \* (DH|\d+)/);
+      expect(h.getUserCode(), h.shaderKey).not.toMatch(/\* heads \+ h\)/);
+    }
+  });
+});
 
 describe('alibiAttentionRows off webgpu', () => {
   beforeAll(async () => {

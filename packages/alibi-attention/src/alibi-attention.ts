@@ -127,10 +127,7 @@ export function alibiAttentionRows(
   }
   if (d % nHeads !== 0) throw new RangeError(`width ${d} does not split into ${nHeads} heads`);
   const dh = d / nHeads;
-  if (
-    typeof attentionImplEntry(options.impl ?? 'auto').path === 'function' ||
-    resolveAttentionImpl(options.impl) === 'plain'
-  ) {
+  if (resolveAttentionImpl(options.impl) !== 'fused') {
     return tf.tidy(() =>
       mergeHeads(
         alibiAttention(splitHeads(q, nHeads), splitHeads(k, nHeads), splitHeads(v, nHeads), options),

@@ -4,14 +4,17 @@ import {
   type AttentionOptions,
   attentionReference,
   type ResolvedAttentionOptions,
+  resolveAttentionDims,
   resolveAttentionOptions,
 } from './attention-reference.js';
+import type { AttentionLayout } from './flash/blocked-program.js';
 import {
   type FlashAttentionAttrs,
   runFlashAttentionGradKernel,
   runFlashAttentionKernel,
   runFlashAttentionWithLse,
 } from './flash/register-flash-attention.js';
+import { mergeHeads, splitHeads } from './heads.js';
 import { decodeAttention, decodeAttentionApplies } from './wasm-kernels/decode-attention.js';
 
 export interface AlibiAttentionOptions extends AttentionOptions {
@@ -84,32 +87,89 @@ export function alibiAttention(
     return attentionReference(q, k, v, options);
   }
   const o = resolveAttentionOptions(q, k, v, options);
+  return fusedAttention(q, k, v, o, 'heads', options.slopesTensor);
+}
+
+export interface AlibiAttentionRowsOptions extends AlibiAttentionOptions {
+  /** Heads the `d = nHeads * Dh` columns of q, k and v hold. */
+  nHeads: number;
+}
+
+/**
+ * `alibiAttention` on rows as a QKV projection gives them: q `[B, Tq, d]`, k and v `[B, Tk, d]`, each row the
+ * `nHeads` heads side by side, returning `[B, Tq, d]` the same way. On the fused (webgpu) path the kernels read
+ * and write this layout directly and the gradients come back in it, so no head transposes run; elsewhere (the
+ * plain ops, a custom implementation, the wasm decode kernel) it is `mergeHeads(alibiAttention(splitHeads(...)))`.
+ * Options are `alibiAttention`'s.
+ */
+export function alibiAttentionRows(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  options: AlibiAttentionRowsOptions,
+): tf.Tensor3D {
+  const { nHeads } = options;
+  if (!Number.isInteger(nHeads) || nHeads < 1) {
+    throw new RangeError(`nHeads must be a positive integer, got ${nHeads}`);
+  }
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3) {
+    throw new RangeError(
+      `alibiAttentionRows expects q, k, v as [batch, time, heads*headDim], got [${q.shape}], [${k.shape}], [${v.shape}]`,
+    );
+  }
+  const [b, tq, d] = q.shape as [number, number, number];
+  const tk = k.shape[1]!;
+  const same = (t: tf.Tensor) => t.shape[0] === b && t.shape[2] === d;
+  if (!same(k) || !same(v) || v.shape[1] !== tk) {
+    throw new RangeError(
+      `q [${q.shape}], k [${k.shape}] and v [${v.shape}] disagree on batch, keys or width`,
+    );
+  }
+  if (d % nHeads !== 0) throw new RangeError(`width ${d} does not split into ${nHeads} heads`);
+  const dh = d / nHeads;
+  if (resolveAttentionImpl(options.impl) !== 'fused') {
+    return tf.tidy(() =>
+      mergeHeads(
+        alibiAttention(splitHeads(q, nHeads), splitHeads(k, nHeads), splitHeads(v, nHeads), options),
+      ),
+    );
+  }
+  const o = resolveAttentionDims(b, nHeads, tq, tk, dh, options);
+  // [B, T, d] and [B, T, H, Dh] hold the same order: the reshapes move no data.
+  const rows = (x: tf.Tensor, t: number) => tf.reshape(x, [b, t, nHeads, dh]);
+  return tf.tidy(() => {
+    const out = fusedAttention(rows(q, tq), rows(k, tk), rows(v, tk), o, 'rows', options.slopesTensor);
+    return tf.reshape(out, [b, tq, d]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * The fused kernels on q, k, v in `layout` (`[B, H, T, Dh]` or `[B, T, H, Dh]`): under a gradient tape the
+ * training forward with its `customGrad` backward, else the plain forward. O comes back in `layout`.
+ */
+function fusedAttention(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  o: ResolvedAttentionOptions,
+  layout: AttentionLayout,
+  slopesTensor: tf.Tensor | undefined,
+): tf.Tensor4D {
+  const inputs = (qIn: tf.Tensor, kIn: tf.Tensor) => kernelInputs(qIn, kIn, o, layout, slopesTensor);
   // Outside tf.grads/variableGrads nothing is taped, so inference skips the log-sum-exps and the O copy.
   if (tf.engine().state.gradientDepth === 0) {
-    return tf.tidy(() => runFlashAttentionKernel(q, k, v, ...kernelInputs(q, k, o, options.slopesTensor)));
+    return tf.tidy(() => runFlashAttentionKernel(q, k, v, ...inputs(q, k)));
   }
   const fused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const { o: out, forward } = runFlashAttentionWithLse(
-      qIn,
-      kIn,
-      vIn,
-      ...kernelInputs(qIn, kIn, o, options.slopesTensor),
-    );
+    const { o: out, forward } = runFlashAttentionWithLse(qIn, kIn, vIn, ...inputs(qIn, kIn));
     save([qIn, kIn, vIn, forward]);
     return {
       value: out,
       gradFunc: (dy, saved) =>
         tf.tidy(() => {
           const [qs, ks, vs, fs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-          return runFlashAttentionGradKernel(
-            qs,
-            ks,
-            vs,
-            fs,
-            dy as tf.Tensor,
-            ...kernelInputs(qs, ks, o, options.slopesTensor),
-          );
+          return runFlashAttentionGradKernel(qs, ks, vs, fs, dy as tf.Tensor, ...inputs(qs, ks));
         }),
     };
   }) as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor4D;
@@ -121,15 +181,21 @@ function kernelInputs(
   q: tf.Tensor,
   k: tf.Tensor,
   o: ResolvedAttentionOptions,
+  layout: AttentionLayout,
   slopesTensor?: tf.Tensor,
 ): [tf.Tensor, tf.Tensor, FlashAttentionAttrs] {
-  const [b, h] = q.shape as [number, number];
+  const rows = layout === 'rows';
+  const b = q.shape[0]!;
+  const h = q.shape[rows ? 2 : 1]!;
+  const tk = k.shape[rows ? 1 : 2]!;
   if (slopesTensor && (slopesTensor.size !== h || slopesTensor.dtype !== 'float32')) {
     throw new RangeError(
       `slopesTensor must hold ${h} float32 slopes, got [${slopesTensor.shape}] ${slopesTensor.dtype}`,
     );
   }
   const slopes = slopesTensor ?? (o.slopes ? tf.tensor1d(o.slopes) : tf.zeros([h]));
-  const keyMask = o.keyMask ? tf.cast(o.keyMask, 'float32') : tf.ones([b, k.shape[2]!]);
-  return [slopes, keyMask, { scale: o.scale, queryOffset: o.queryOffset, causal: o.causal }];
+  const keyMask = o.keyMask ? tf.cast(o.keyMask, 'float32') : tf.ones([b, tk]);
+  const attrs: FlashAttentionAttrs = { scale: o.scale, queryOffset: o.queryOffset, causal: o.causal };
+  if (rows) attrs.layout = 'rows';
+  return [slopes, keyMask, attrs];
 }

@@ -41,7 +41,18 @@ export function resolveAttentionOptions(
       `q [${q.shape}], k [${k.shape}] and v [${v.shape}] disagree on batch, heads, keys or headDim`,
     );
   }
-  const tk = k.shape[2]!;
+  return resolveAttentionDims(b, h, tq, k.shape[2]!, dh, options);
+}
+
+/** `resolveAttentionOptions` for shapes already checked: batch, heads, queries, keys and head dim. */
+export function resolveAttentionDims(
+  b: number,
+  h: number,
+  tq: number,
+  tk: number,
+  dh: number,
+  options: AttentionOptions,
+): ResolvedAttentionOptions {
   const slopes = options.slopes ?? null;
   if (slopes && slopes.length !== h) throw new RangeError(`got ${slopes.length} ALiBi slopes for ${h} heads`);
   const queryOffset = options.queryOffset ?? tk - tq;

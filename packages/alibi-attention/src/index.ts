@@ -9,7 +9,9 @@ registerF16FlashAttentionCompanion();
 
 export {
   type AlibiAttentionOptions,
+  type AlibiAttentionRowsOptions,
   alibiAttention,
+  alibiAttentionRows,
   attentionImplNotice,
   resolveAttentionImpl,
 } from './alibi-attention.js';
@@ -28,9 +30,11 @@ export {
   attentionBackward,
   attentionProbabilities,
   attentionReference,
+  resolveAttentionDims,
   resolveAttentionOptions,
 } from './attention-reference.js';
 export { alibiBias, MASK_VALUE, relativePositions, visibleKeys } from './bias.js';
+export type { AttentionLayout } from './flash/blocked-program.js';
 export {
   F16_FLASH_ATTENTION_NAME,
   F16_FLASH_BACKWARD_TOLERANCE,

@@ -3,7 +3,13 @@
  * parameters and its input and returns its output, so a driver can run them one at a time, forward and backward
  * (activation checkpointing, FSDP), or all at once (`MPTModel.forward`).
  */
-import { alibiAttention, alibiSlopes, mergeHeads, splitHeads } from '@mptjs/alibi-attention';
+import {
+  alibiAttention,
+  alibiAttentionRows,
+  alibiSlopes,
+  mergeHeads,
+  splitHeads,
+} from '@mptjs/alibi-attention';
 import { fusedCrossEntropy, layerNorm, linear, linearGelu } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
@@ -66,12 +72,7 @@ export function blockForward(
     // QK-LayerNorm runs over the whole d_model vector, before the heads are split.
     if (p.qLn) q = layerNorm(q, p.qLn, eps);
     if (p.kLn) k = layerNorm(k, p.kLn, eps);
-    // With a cache, the keys and values attention sees are the cache's (on webgpu and wasm its preallocated buffers,
-    // written in place; causal attention at `pastLength` never reaches their unfilled positions).
-    const { k: kh, v: vh } = ctx.cache
-      ? ctx.cache.appendRows(layer, k, v, config.nHeads)
-      : { k: splitHeads(k, config.nHeads), v: splitHeads(v, config.nHeads) };
-    const attended = alibiAttention(splitHeads(q, config.nHeads), kh, vh, {
+    const options = {
       slopes: ctx.slopes,
       slopesTensor: ctx.slopesTensor,
       scale: config.softmaxScale ?? 1 / Math.sqrt(d / config.nHeads),
@@ -79,8 +80,20 @@ export function blockForward(
       queryOffset: ctx.pastLength,
       keyMask: ctx.keyMask ?? undefined,
       impl: config.attnImpl,
-    });
-    const h = tf.add(x, linear(mergeHeads(attended), p.outProj));
+    };
+    let attended: tf.Tensor;
+    if (ctx.cache) {
+      // With a cache, the keys and values attention sees are the cache's (on webgpu and wasm its preallocated
+      // buffers, `[B, H, capacity, Dh]`, written in place; causal attention at `pastLength` never reaches their
+      // unfilled positions).
+      const { k: kh, v: vh } = ctx.cache.appendRows(layer, k, v, config.nHeads);
+      attended = mergeHeads(alibiAttention(splitHeads(q, config.nHeads), kh, vh, options));
+    } else {
+      // Rows as the projection gives them: on webgpu the fused kernels read and write `[B, T, H, Dh]` and no head
+      // transposes run, forward or backward; elsewhere this is the split/attend/merge of the cache path.
+      attended = alibiAttentionRows(q, k, v, { ...options, nHeads: config.nHeads });
+    }
+    const h = tf.add(x, linear(attended, p.outProj));
     // up_proj and GELU in one fused matmul on webgpu (its epilogue applies the activation).
     const ffn = linear(linearGelu(layerNorm(h, p.norm2, eps), p.upProj), p.downProj);
     return tf.add(h, ffn) as tf.Tensor3D;

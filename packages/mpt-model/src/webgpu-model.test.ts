@@ -1,6 +1,7 @@
 // The model on the real webgpu backend (fused attention kernel) against cpu, on a tiny config so SwiftShader
 // stays fast: forward, KV-cache decoding and gradients.
-import { selectBackend } from '@mptjs/kernels';
+import { alibiAttention, attentionImplNames, registerAttentionImpl } from '@mptjs/alibi-attention';
+import { selectBackend, type WebGpuBackendLike } from '@mptjs/kernels';
 import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -59,5 +60,58 @@ describe.runIf(webgpuExpected)('MPTModel on webgpu with the fused attention kern
     gpu.gradData.forEach((g, i) => {
       expect(relativeL2(g, cpu.gradData[i]!)).toBeLessThan(1e-4);
     });
+  });
+});
+
+// The fused kernels in the heads layout behind splitHeads/mergeHeads: how a block attended before the rows layout.
+const SPLIT_FLASH = 'flash-split-heads';
+if (!attentionImplNames().includes(SPLIT_FLASH)) {
+  registerAttentionImpl(SPLIT_FLASH, {
+    path: (q, k, v, options) => alibiAttention(q, k, v, { ...options, impl: 'flash' }),
+  });
+}
+
+/** A training step's loss and gradients on webgpu, with the shader keys of the programs it ran. */
+async function trainingStep(attnImpl: string) {
+  const config = tinyConfig({ attnImpl, maxSeqLen: 32 });
+  const model = MPTModel.fromStateDict(config, initStateDict(config, 23));
+  const targets = ids.map((r) => [...r.slice(1), -100]);
+  const vars = [...model.params.values()];
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const original = backend.runWebGPUProgram;
+  const keys: string[] = [];
+  backend.runWebGPUProgram = function (this: unknown, ...args: Parameters<typeof original>) {
+    keys.push((args[0] as { shaderKey: string }).shaderKey);
+    return original.apply(this, args);
+  } as typeof original;
+  let step: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  try {
+    step = tf.variableGrads(() => model.loss(ids, targets), vars);
+  } finally {
+    backend.runWebGPUProgram = original;
+  }
+  const gradData = await Promise.all(vars.map((v) => step.grads[v.name]!.data()));
+  const loss = (await step.value.data())[0]!;
+  tf.dispose([step.value, ...Object.values(step.grads)]);
+  model.dispose();
+  return { loss, gradData, keys };
+}
+
+describe.runIf(webgpuExpected)('MPTModel training on webgpu without head transposes', () => {
+  it('gives the loss and every gradient of the split-heads attention, with fewer programs', async () => {
+    await selectBackend('webgpu', { log: false });
+    const split = await trainingStep(SPLIT_FLASH);
+    const rows = await trainingStep('flash');
+    expect(Math.abs(rows.loss - split.loss)).toBeLessThan(1e-6 * Math.abs(split.loss));
+    rows.gradData.forEach((g, i) => {
+      expect(relativeL2(g, split.gradData[i]!)).toBeLessThan(1e-5);
+    });
+    const transposes = (keys: string[]) => keys.filter((k) => /transpose/i.test(k)).length;
+    // Per layer the split layout transposes q, k, v and O in the forward and dO, dq, dk, dv in the backward.
+    expect(transposes(split.keys) - transposes(rows.keys)).toBeGreaterThanOrEqual(8 * 2);
+    expect(rows.keys.filter((k) => k.startsWith('mptFlashAttention') && k.endsWith('_rows'))).toHaveLength(
+      4 * 2,
+    );
+    expect(rows.keys.length).toBeLessThan(split.keys.length);
   });
 });

@@ -79,6 +79,41 @@ export function tileRows(
   return Math.max(4, Math.min(MAX_TILE, 4 * Math.floor(budget / perKey / 4)));
 }
 
+/**
+ * How Q, K, V and the matching outputs and gradients lie in memory: `heads` is `[B, H, T, Dh]`; `rows` is
+ * `[B, T, H, Dh]`, the rows as a `[B, T, H * Dh]` projection gives them, so attention between projections needs
+ * no head transposes. Element (b, h, t, e) sits at `row * Dh + e`, `row` being `(b * H + h) * T + t` or
+ * `(b * T + t) * H + h`; only the row index differs. Row statistics (log-sum-exps, `D`) stay in heads order.
+ */
+export type AttentionLayout = 'heads' | 'rows';
+
+/** `[B, H, T, Dh]` of a tensor of `shape` in `layout`. */
+export function headsShape(
+  shape: readonly number[],
+  layout: AttentionLayout,
+): [number, number, number, number] {
+  const [s0, s1, s2, s3] = shape as [number, number, number, number];
+  return layout === 'rows' ? [s0, s2, s1, s3] : [s0, s1, s2, s3];
+}
+
+/** WGSL: the memory row of position `t` of `count` for the thread's `b`, `h` (`bh = b * heads + h`). */
+export function rowAt(layout: AttentionLayout, t: string, count: string): string {
+  return layout === 'rows' ? `((b * ${count} + ${t}) * heads + h)` : `(bh * ${count} + ${t})`;
+}
+
+/** WGSL: `heads`, `tq` and `tk` from the Q and K shape uniforms (`qShape`, `kShape`) in `layout`. */
+export function shapeLets(layout: AttentionLayout, q = 'qShape', k = 'kShape'): string {
+  return layout === 'rows'
+    ? `
+        let heads = uniforms.${q}[2];
+        let tq = uniforms.${q}[1];
+        let tk = uniforms.${k}[1];`
+    : `
+        let heads = uniforms.${q}[1];
+        let tq = uniforms.${q}[2];
+        let tk = uniforms.${k}[2];`;
+}
+
 /** `f(0) … f(n - 1)` joined by newlines: the per-vec4 statements, unrolled so private arrays stay in registers. */
 export function unroll(n: number, f: (m: number) => string): string {
   return Array.from({ length: n }, (_, m) => f(m)).join('\n');
@@ -98,19 +133,27 @@ export abstract class BlockedAttentionProgram implements WebGpuProgramLike {
   protected readonly lanes: number;
   protected readonly rows: number;
   protected readonly tile: number;
+  protected readonly layout: AttentionLayout;
 
   /**
    * `rowShape` is the `[B, H, T, Dh]` shape whose T rows the threads own; `floatsPerLane` sizes each thread's
    * share of a row vector, `partials` is the number of dot products per (row, key) and `floatsPerKey` the
-   * other workgroup floats per staged key.
+   * other workgroup floats per staged key; `layout` is how the tensors lie in memory.
    */
   constructor(
     name: string,
     rowShape: readonly number[],
     outputShape: number[],
-    layout: { floatsPerLane: number; partials: number; floatsPerKey: number; storageBytes: number },
+    layout: {
+      floatsPerLane: number;
+      partials: number;
+      floatsPerKey: number;
+      storageBytes: number;
+      memory?: AttentionLayout;
+    },
   ) {
     const [b, h, t, dh] = rowShape as [number, number, number, number];
+    this.layout = layout.memory ?? 'heads';
     checkHeadDim(dh);
     this.headDim = dh;
     this.lanes = lanesPerRow(dh, layout.floatsPerLane);
@@ -121,7 +164,7 @@ export abstract class BlockedAttentionProgram implements WebGpuProgramLike {
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
     this.workgroupSize = [threads, 1, 1];
     this.dispatch = [Math.ceil(t / this.rows), b * h, 1];
-    this.shaderKey = `${name}_${dh}_${this.lanes}_${this.rows}_${this.tile}`;
+    this.shaderKey = `${name}_${dh}_${this.lanes}_${this.rows}_${this.tile}${this.layout === 'rows' ? '_rows' : ''}`;
   }
 
   abstract getUserCode(): string;
@@ -149,10 +192,8 @@ export abstract class BlockedAttentionProgram implements WebGpuProgramLike {
  * WGSL, inside main: the shapes, this workgroup's batch*head `bh` (and `b`, `h`), the thread's `lane`, its
  * row in the block `rowLocal`, its `part` of the row, and `ownRow`, the first partial of its row in a group.
  */
-export const HEAD_INDICES = `
-        let heads = uniforms.qShape[1];
-        let tq = uniforms.qShape[2];
-        let tk = uniforms.kShape[2];
+export function headIndices(layout: AttentionLayout): string {
+  return `${shapeLets(layout)}
         let bh = i32(workgroupId.y);
         let b = bh / heads;
         let h = bh % heads;
@@ -160,6 +201,7 @@ export const HEAD_INDICES = `
         let rowLocal = lane / LANES;
         let part = lane % LANES;
         let ownRow = rowLocal * LANES;`;
+}
 
 /** WGSL: the column of the thread's vec4 `m` (`part + LANES * m`). */
 export function column(m: number): string {
@@ -167,15 +209,15 @@ export function column(m: number): string {
 }
 
 /**
- * WGSL: stages rows `t0 …` of two `[T, Dh]` storage arrays of vec4s (`aName`, `bName`, rows of `count`, from
- * row offset `base`) into the `[TILE, Dh]` workgroup tiles `aTile`, `bTile`, zeros past `count`.
+ * WGSL: stages rows `t0 …` of two storage arrays of vec4s (`aName`, `bName`, `count` rows per batch*head, the
+ * memory row of position j being `rowOf(j)`) into the `[TILE, Dh]` workgroup tiles `aTile`, `bTile`, zeros past `count`.
  */
 export function stageTiles(
   aName: string,
   bName: string,
   aTile: string,
   bTile: string,
-  base: string,
+  rowOf: (j: string) => string,
   count: string,
 ): string {
   return `
@@ -184,7 +226,7 @@ export function stageTiles(
             var aValue = vec4<f32>(0.0);
             var bValue = vec4<f32>(0.0);
             if (j < ${count}) {
-              let at = (${base} + j) * DH4 + e % DH4;
+              let at = ${rowOf('j')} * DH4 + e % DH4;
               aValue = ${aName}[at];
               bValue = ${bName}[at];
             }
@@ -239,10 +281,10 @@ export function accumulate(part4: number, acc: string, w: string, tile: string, 
 
 /**
  * WGSL from the program's `prelude` to the opening of main for a program whose threads own query rows and loop
- * over key tiles: the tile declarations for `keyTileLoop`, `HEAD_INDICES`, and the thread's `row`, whether it
- * is in range, its clamped row `r` in `[B*H*Tq]`, its absolute position `qPos` and its head's ALiBi `slope`.
+ * over key tiles: the tile declarations for `keyTileLoop`, `headIndices`, and the thread's `row`, whether it
+ * is in range, its clamped row `r` in `[B*H*Tq]` (`qr` in memory), its absolute position `qPos` and its head's ALiBi `slope`.
  */
-export function queryBlockMain(prelude: string, partials: string[]): string {
+export function queryBlockMain(prelude: string, partials: string[], layout: AttentionLayout): string {
   return `${prelude}
       var<workgroup> kTile : array<vec4<f32>, TILE * DH4>;
       var<workgroup> vTile : array<vec4<f32>, TILE * DH4>;
@@ -250,11 +292,13 @@ export function queryBlockMain(prelude: string, partials: string[]): string {
 ${partials.map((p) => `      var<workgroup> ${p} : array<vec4<f32>, TILE4 * THREADS>;`).join('\n')}
       var<workgroup> keyEndShared : i32;
 
-      fn main(index : i32) {${HEAD_INDICES}
+      fn main(index : i32) {${headIndices(layout)}
         let firstRow = i32(workgroupId.x) * ROWS;
         let row = firstRow + rowLocal;
         let rowInRange = row < tq;
+        // r: the row's statistics (heads order); qr: its Q (and dO) row in memory.
         let r = bh * tq + min(row, tq - 1);
+        let qr = ${rowAt(layout, 'min(row, tq - 1)', 'tq')};
         let qPos = uniforms.queryOffset + row;
         let slope = Slopes[h];`;
 }
@@ -271,6 +315,7 @@ export function keyTileLoop(
   scorePartials: string,
   lanes: number,
   perGroup: string,
+  layout: AttentionLayout,
 ): string {
   return `
         // Under the causal mask no query of this block sees past its last row's position.
@@ -283,9 +328,8 @@ export function keyTileLoop(
         }
         let keyEnd = workgroupUniformLoad(&keyEndShared);
 
-        let kvRows = bh * tk;
         for (var t0 = 0; t0 < keyEnd; t0 += TILE) {
-${stageTiles('K', 'V', 'kTile', 'vTile', 'kvRows', 'tk')}
+${stageTiles('K', 'V', 'kTile', 'vTile', (j) => rowAt(layout, j, 'tk'), 'tk')}
           for (var e = lane; e < TILE; e += THREADS) {
             let j = t0 + e;
             var m = 0.0;

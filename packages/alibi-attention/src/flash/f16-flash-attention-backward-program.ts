@@ -12,6 +12,7 @@
  */
 import type { WebGpuProgramLike } from '@mptjs/kernels';
 import { layoutName, SCALAR_LANES } from '@mptjs/kernels';
+import { type AttentionLayout, headsShape, rowAt, shapeLets } from './blocked-program.js';
 import {
   type FlashEngineConfig,
   type FlashTile,
@@ -32,16 +33,22 @@ abstract class F16FlashBackwardProgram implements WebGpuProgramLike {
   protected readonly tile: FlashTile;
   protected readonly dh: number;
   protected readonly code: F16TileCode;
+  protected readonly layout: AttentionLayout;
 
-  /** `rowShape` is the `[B, H, T, Dh]` whose T rows the blocks own (Q's for dQ, K's for dK/dV). */
+  /**
+   * `rowShape` is the `[B, H, T, Dh]` whose T rows the blocks own (Q's for dQ, K's for dK/dV); `layout` is how
+   * the tensors lie in memory.
+   */
   constructor(
     name: string,
     rowShape: readonly number[],
     outputShape: number[],
     config: FlashEngineConfig,
     tile: FlashTile,
+    layout: AttentionLayout,
   ) {
     const [b, h, t, dh] = rowShape as [number, number, number, number];
+    this.layout = layout;
     const lanes = config.engine === 'scalar' ? SCALAR_LANES : config.lanes;
     this.config = config;
     this.tile = tile;
@@ -54,7 +61,8 @@ abstract class F16FlashBackwardProgram implements WebGpuProgramLike {
     const { M, N, K } = config.shape;
     this.shaderKey =
       `${name}_${config.engine}_${M}x${N}x${K}_${lanes}_${dh}_${flashTileName(tile)}_` +
-      layoutName(config.layout).replace(/\//g, '_');
+      layoutName(config.layout).replace(/\//g, '_') +
+      (layout === 'rows' ? '_rows' : '');
   }
 
   abstract getUserCode(): string;
@@ -78,12 +86,15 @@ abstract class F16FlashBackwardProgram implements WebGpuProgramLike {
   }
 
   /** WGSL, at the top of main: the shapes, the block, the thread's subgroup, lane, row in the block and part. */
+  /** WGSL: the memory row of query position `j`. */
+  protected qRows = (j: string): string => rowAt(this.layout, j, 'tq');
+
+  /** WGSL: the memory row of key position `j`. */
+  protected kRows = (j: string): string => rowAt(this.layout, j, 'tk');
+
   protected indices(): string {
     const { M, rows, lanes, rowLanes } = this.dims;
-    return `
-        let heads = uniforms.qShape[1];
-        let tq = uniforms.qShape[2];
-        let tk = uniforms.kShape[2];
+    return `${shapeLets(this.layout)}
         let bh = i32(workgroupId.y);
         let b = bh / heads;
         let h = bh % heads;
@@ -99,8 +110,14 @@ abstract class F16FlashBackwardProgram implements WebGpuProgramLike {
 
 /** `dQ [B, H, Tq, Dh]`, one workgroup per (batch*head, block of query rows). */
 export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
-  constructor(queryShape: readonly number[], config: FlashEngineConfig, tile: FlashTile) {
-    super('mptF16FlashDq', queryShape, [...queryShape], config, tile);
+  /** `queryShape` is Q's in `layout`. */
+  constructor(
+    queryShape: readonly number[],
+    config: FlashEngineConfig,
+    tile: FlashTile,
+    layout: AttentionLayout = 'heads',
+  ) {
+    super('mptF16FlashDq', headsShape(queryShape, layout), [...queryShape], config, tile, layout);
   }
 
   getUserCode(): string {
@@ -109,7 +126,7 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
     const dh = this.dh;
     const stage = (
       source: string,
-      base: string,
+      rowOf: (j: string) => string,
       firstRow: string,
       count: string,
       n: number,
@@ -118,7 +135,7 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
     ) =>
       c.stage({
         source,
-        base,
+        rowOf,
         first: firstRow,
         count,
         rows: n,
@@ -130,14 +147,14 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
         threads,
       });
     const own = c.matrix
-      ? `${stage('Q', 'bh * tq', 'first', 'tq', rows, 'kvTile', '0')}
-        ${stage('Dy', 'bh * tq', 'first', 'tq', rows, 'kvTile', `${bt * ds}`)}
+      ? `${stage('Q', this.qRows, 'first', 'tq', rows, 'kvTile', '0')}
+        ${stage('Dy', this.qRows, 'first', 'tq', rows, 'kvTile', `${bt * ds}`)}
         workgroupBarrier();
         ${c.holdLeft('q', { ptr: 'kvTile', base: `sgRow * ${ds}`, stride: ds, major: 'row', f16: true }, dhp)}
         ${c.holdLeft('dy', { ptr: 'kvTile', base: `${bt * ds} + sgRow * ${ds}`, stride: ds, major: 'row', f16: true }, dhp)}
         workgroupBarrier();`
-      : `${stage('Q', 'bh * tq', 'first', 'tq', rows, 'qTile', '0')}
-        ${stage('Dy', 'bh * tq', 'first', 'tq', rows, 'dyTile', '0')}`;
+      : `${stage('Q', this.qRows, 'first', 'tq', rows, 'qTile', '0')}
+        ${stage('Dy', this.qRows, 'first', 'tq', rows, 'dyTile', '0')}`;
     const half = (ptr: string, base: string, stride: number, major: 'row' | 'col') => ({
       ptr,
       base,
@@ -202,8 +219,8 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
         }
         ${own}
         for (var t0 = 0; t0 < keyEnd; t0 += ${bt}) {
-          ${stage('K', 'bh * tk', 't0', 'tk', bt, 'kvTile', '0')}
-          ${stage('V', 'bh * tk', 't0', 'tk', bt, 'kvTile', `${bt * ds}`)}
+          ${stage('K', this.kRows, 't0', 'tk', bt, 'kvTile', '0')}
+          ${stage('V', this.kRows, 't0', 'tk', bt, 'kvTile', `${bt * ds}`)}
           for (var e = i32(localIndex); e < ${bt}; e += ${threads}) {
             var m = 0.0;
             if (t0 + e < tk) {
@@ -234,7 +251,7 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
         workgroupBarrier();
         if (row < tq) {
           for (var d = part; d < ${dh}; d += ${rowLanes}) {
-            result[(bh * tq + row) * ${dh} + d] = oTile[rowLocal * ${dhp} + d] * uniforms.scale;
+            result[${this.qRows('row')} * ${dh} + d] = oTile[rowLocal * ${dhp} + d] * uniforms.scale;
           }
         }
       }
@@ -244,9 +261,15 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
 
 /** dK then dV, flat (`2 * B*H*Tk*Dh` floats), one workgroup per (batch*head, block of key rows). */
 export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
-  constructor(keyShape: readonly number[], config: FlashEngineConfig, tile: FlashTile) {
-    const [b, h, tk, dh] = keyShape as [number, number, number, number];
-    super('mptF16FlashDkDv', keyShape, [2 * b * h * tk * dh], config, tile);
+  /** `keyShape` is K's in `layout`. */
+  constructor(
+    keyShape: readonly number[],
+    config: FlashEngineConfig,
+    tile: FlashTile,
+    layout: AttentionLayout = 'heads',
+  ) {
+    const [b, h, tk, dh] = headsShape(keyShape, layout);
+    super('mptF16FlashDkDv', [b, h, tk, dh], [2 * b * h * tk * dh], config, tile, layout);
   }
 
   getUserCode(): string {
@@ -255,7 +278,7 @@ export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
     const dh = this.dh;
     const stage = (
       source: string,
-      base: string,
+      rowOf: (j: string) => string,
       firstRow: string,
       count: string,
       n: number,
@@ -264,7 +287,7 @@ export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
     ) =>
       c.stage({
         source,
-        base,
+        rowOf,
         first: firstRow,
         count,
         rows: n,
@@ -283,14 +306,14 @@ export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
       f16: true,
     });
     const own = c.matrix
-      ? `${stage('K', 'bh * tk', 'first', 'tk', rows, 'qdTile', '0')}
-        ${stage('V', 'bh * tk', 'first', 'tk', rows, 'qdTile', `${bt * ds}`)}
+      ? `${stage('K', this.kRows, 'first', 'tk', rows, 'qdTile', '0')}
+        ${stage('V', this.kRows, 'first', 'tk', rows, 'qdTile', `${bt * ds}`)}
         workgroupBarrier();
         ${c.holdLeft('k', half('qdTile', `sgRow * ${ds}`, ds, 'row'), dhp)}
         ${c.holdLeft('v', half('qdTile', `${bt * ds} + sgRow * ${ds}`, ds, 'row'), dhp)}
         workgroupBarrier();`
-      : `${stage('K', 'bh * tk', 'first', 'tk', rows, 'kTile', '0')}
-        ${stage('V', 'bh * tk', 'first', 'tk', rows, 'vTile', '0')}`;
+      : `${stage('K', this.kRows, 'first', 'tk', rows, 'kTile', '0')}
+        ${stage('V', this.kRows, 'first', 'tk', rows, 'vTile', '0')}`;
     const scores = c.product({
       cols: bt,
       depth: dhp,
@@ -357,8 +380,8 @@ export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
         }
         ${own}
         for (var t0 = queryStart; t0 < tq; t0 += ${bt}) {
-          ${stage('Q', 'bh * tq', 't0', 'tq', bt, 'qdTile', '0')}
-          ${stage('Dy', 'bh * tq', 't0', 'tq', bt, 'qdTile', `${bt * ds}`)}
+          ${stage('Q', this.qRows, 't0', 'tq', bt, 'qdTile', '0')}
+          ${stage('Dy', this.qRows, 't0', 'tq', bt, 'qdTile', `${bt * ds}`)}
           for (var e = i32(localIndex); e < ${2 * bt}; e += ${threads}) {
             var value = 0.0;
             if (t0 + e / 2 < tq) {
@@ -392,7 +415,7 @@ export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
         }
         workgroupBarrier();
         if (key < tk) {
-          let out = (bh * tk + key) * ${dh};
+          let out = ${this.kRows('key')} * ${dh};
           let dvOffset = uniforms.kShape[0] * heads * tk * ${dh};
           for (var d = part; d < ${dh}; d += ${rowLanes}) {
             result[out + d] = dkTile[rowLocal * ${dhp} + d] * uniforms.scale;

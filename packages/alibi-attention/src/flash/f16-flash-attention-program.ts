@@ -21,6 +21,7 @@ import {
   SCALAR_LANES,
   type WebGpuProgramLike,
 } from '@mptjs/kernels';
+import { type AttentionLayout, headsShape, rowAt, shapeLets } from './blocked-program.js';
 import { F16TileCode } from './f16-tiles.js';
 
 /** How the engine runs on the device: the f16 GEMM's settled plan supplies all of it. */
@@ -161,23 +162,34 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
   private readonly dh: number;
   private readonly lanes: number;
   private readonly withLse: boolean;
+  private readonly layout: AttentionLayout;
 
-  /** `queryShape` is Q's `[B, H, Tq, Dh]`; the tile must pass `flashTileProblem` for the device. */
-  constructor(queryShape: readonly number[], withLse: boolean, config: FlashEngineConfig, tile: FlashTile) {
-    const [b, h, tq, dh] = queryShape as [number, number, number, number];
+  /**
+   * `queryShape` is Q's shape in `layout` (`[B, H, Tq, Dh]`, or `[B, Tq, H, Dh]` for `rows`; O has the same);
+   * the tile must pass `flashTileProblem` for the device.
+   */
+  constructor(
+    queryShape: readonly number[],
+    withLse: boolean,
+    config: FlashEngineConfig,
+    tile: FlashTile,
+    layout: AttentionLayout = 'heads',
+  ) {
+    const [b, h, tq, dh] = headsShape(queryShape, layout);
+    this.layout = layout;
     this.config = config;
     this.tile = tile;
     this.dh = dh;
     this.withLse = withLse;
     this.lanes = lanesOf(config);
-    this.outputShape = withLse ? [b * h * tq * (dh + 1)] : [b, h, tq, dh];
+    this.outputShape = withLse ? [b * h * tq * (dh + 1)] : [...queryShape];
     this.dispatchLayout = { x: this.outputShape.map((_, i) => i) };
     this.workgroupSize = [tile.subgroups * this.lanes, 1, 1];
     this.dispatch = [Math.ceil(tq / (tile.subgroups * config.shape.M)), b * h, 1];
     const { M, N, K } = config.shape;
     this.shaderKey =
       `mptF16Flash${withLse ? 'Lse' : ''}_${config.engine}_${M}x${N}x${K}_${this.lanes}_${dh}_` +
-      `${flashTileName(tile)}_${layoutName(config.layout).replace(/\//g, '_')}`;
+      `${flashTileName(tile)}_${layoutName(config.layout).replace(/\//g, '_')}${layout === 'rows' ? '_rows' : ''}`;
   }
 
   getUserCode(): string {
@@ -195,7 +207,7 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
     const asF32 = (v: string) => (matrix ? `f32(${v})` : v);
     const stage = (
       source: string,
-      base: string,
+      rowOf: (j: string) => string,
       first: string,
       count: string,
       n: number,
@@ -204,7 +216,7 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
     ) =>
       c.stage({
         source,
-        base,
+        rowOf,
         first,
         count,
         rows: n,
@@ -222,12 +234,14 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
       major,
       f16: true,
     });
+    const qRows = (j: string) => rowAt(this.layout, j, 'tq');
+    const kRows = (j: string) => rowAt(this.layout, j, 'tk');
     const qStage = matrix
-      ? `${stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'kvTile', '0')}
+      ? `${stage('Q', qRows, 'firstRow', 'tq', rows, 'kvTile', '0')}
         workgroupBarrier();
         ${c.holdLeft('q', half('kvTile', `sgRow * ${ds}`, ds, 'row'), dhp)}
         workgroupBarrier();`
-      : stage('Q', 'bh * tq', 'firstRow', 'tq', rows, 'qTile', '0');
+      : stage('Q', qRows, 'firstRow', 'tq', rows, 'qTile', '0');
     // S = Q K^T for the subgroup's rows: K^T's columns are K's rows, so K's tile loads column-major.
     const scores = c.product({
       cols: BK,
@@ -274,10 +288,7 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
       var<workgroup> maskTile : array<f32, ${Math.ceil(BK / 4) * 4}>;
       var<workgroup> keyEndShared : array<i32, 4>;
 
-      fn main(index : i32) {
-        let heads = uniforms.qShape[1];
-        let tq = uniforms.qShape[2];
-        let tk = uniforms.kShape[2];
+      fn main(index : i32) {${shapeLets(this.layout)}
         let bh = i32(workgroupId.y);
         let b = bh / heads;
         let h = bh % heads;
@@ -306,8 +317,8 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
         var runningMax = -3.402823e+38;
         var denominator = 0.0;
         for (var t0 = 0; t0 < keyEnd; t0 += ${BK}) {
-          ${stage('K', 'bh * tk', 't0', 'tk', BK, 'kvTile', '0')}
-          ${stage('V', 'bh * tk', 't0', 'tk', BK, 'kvTile', `${BK * ds}`)}
+          ${stage('K', kRows, 't0', 'tk', BK, 'kvTile', '0')}
+          ${stage('V', kRows, 't0', 'tk', BK, 'kvTile', `${BK * ds}`)}
           for (var e = i32(localIndex); e < ${BK}; e += ${threads}) {
             var m = 0.0;
             if (t0 + e < tk) {
@@ -364,7 +375,7 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
             inverse = 1.0 / denominator;
           }
           for (var d = part; d < ${this.dh}; d += ${rowLanes}) {
-            result[(bh * tq + row) * ${this.dh} + d] = oTile[rowLocal * ${dhp} + d] * inverse;
+            result[${qRows('row')} * ${this.dh} + d] = oTile[rowLocal * ${dhp} + d] * inverse;
           }${lse}
         }
       }

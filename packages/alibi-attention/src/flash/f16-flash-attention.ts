@@ -16,6 +16,7 @@ import {
   type WebGpuBackendLike,
 } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
+import type { AttentionLayout } from './blocked-program.js';
 import {
   F16FlashAttentionDkDvProgram,
   F16FlashAttentionDqProgram,
@@ -90,19 +91,20 @@ export function f16FlashAttentionConfig(): FlashEngineConfig | null {
 }
 
 /**
- * The f16 forward program for Q of `queryShape` on `backend` when f16 attention is active and a tile fits the
- * head dim on the device, else null (the float32 kernel runs).
+ * The f16 forward program for Q of `queryShape` (in `layout`) on `backend` when f16 attention is active and a
+ * tile fits the head dim on the device, else null (the float32 kernel runs).
  */
 export function f16FlashAttentionProgram(
   backend: WebGpuBackendLike,
   queryShape: readonly number[],
   withLse: boolean,
+  layout: AttentionLayout = 'heads',
 ): F16FlashAttentionProgram | null {
   const config = f16FlashAttentionConfig();
   if (!config) return null;
   const { bytes, invocations } = limitsOf(backend);
   const fit = chooseFlashTile(config, queryShape[3]!, bytes, invocations);
-  return 'tile' in fit ? new F16FlashAttentionProgram(queryShape, withLse, config, fit.tile) : null;
+  return 'tile' in fit ? new F16FlashAttentionProgram(queryShape, withLse, config, fit.tile, layout) : null;
 }
 
 interface ErrorScopes {
@@ -140,12 +142,13 @@ function describe(c: FlashCase): string {
   );
 }
 
-/** The f16 backward's programs for these shapes where tiles fit, else null. */
+/** The f16 backward's programs for these shapes (in `layout`) where tiles fit, else null. */
 function backwardPrograms(
   config: FlashEngineConfig,
   backend: WebGpuBackendLike,
   queryShape: readonly number[],
   keyShape: readonly number[],
+  layout: AttentionLayout = 'heads',
 ): { dq: F16FlashAttentionDqProgram; dkdv: F16FlashAttentionDkDvProgram } | null {
   const { bytes, invocations } = limitsOf(backend);
   const dh = queryShape[3]!;
@@ -153,24 +156,25 @@ function backwardPrograms(
   const dkdv = chooseFlashTile(config, dh, bytes, invocations, 'dkdv');
   if (!('tile' in dq) || !('tile' in dkdv)) return null;
   return {
-    dq: new F16FlashAttentionDqProgram(queryShape, config, dq.tile),
-    dkdv: new F16FlashAttentionDkDvProgram(keyShape, config, dkdv.tile),
+    dq: new F16FlashAttentionDqProgram(queryShape, config, dq.tile, layout),
+    dkdv: new F16FlashAttentionDkDvProgram(keyShape, config, dkdv.tile, layout),
   };
 }
 
 /**
  * The f16 backward's dQ and dK/dV programs for `backend` while f16 attention is active, its backward passed the
- * check and tiles fit the head dim, else null (the float32 backward runs).
+ * check and tiles fit the head dim, else null (the float32 backward runs). Shapes are in `layout`.
  */
 export function f16FlashAttentionBackwardPrograms(
   backend: WebGpuBackendLike,
   queryShape: readonly number[],
   keyShape: readonly number[],
+  layout: AttentionLayout = 'heads',
 ) {
   const device = activeDevice();
   const config = f16FlashAttentionConfig();
   if (!device || !config || !settlements.get(device)?.settled.backward) return null;
-  return backwardPrograms(config, backend, queryShape, keyShape);
+  return backwardPrograms(config, backend, queryShape, keyShape, layout);
 }
 
 /**

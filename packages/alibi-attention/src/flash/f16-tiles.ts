@@ -128,13 +128,14 @@ export class F16TileCode {
   }
 
   /**
-   * WGSL: rows `first …` (of `count`) of a `[rows, dh]` float32 input from row `base`, as rows of `stride`
-   * from `target[at]`, `cols` wide, zeros past `count` and `dh`. Each thread writes 4 neighbours: whole 32-bit
-   * words of f16 (writes of 16-bit neighbours from different threads are not reliable on every driver).
+   * WGSL: rows `first …` (of `count`) of a float32 input of `dh`-wide rows, position j's row being `rowOf(j)`
+   * (the layout's, see `AttentionLayout`), as rows of `stride` from `target[at]`, `cols` wide, zeros past `count`
+   * and `dh`. Each thread writes 4 neighbours: whole 32-bit words of f16 (writes of 16-bit neighbours from
+   * different threads are not reliable on every driver).
    */
   stage(o: {
     source: string;
-    base: string;
+    rowOf: (j: string) => string;
     first: string;
     count: string;
     rows: number;
@@ -155,7 +156,7 @@ ${[0, 1, 2, 3]
     (i) => `          {
             var v = 0.0;
             if (j < ${o.count} && c0 + ${i} < ${o.dh}) {
-              v = ${o.source}[(${o.base} + j) * ${o.dh} + c0 + ${i}];
+              v = ${o.source}[${o.rowOf('j')} * ${o.dh} + c0 + ${i}];
             }
             ${o.target}[${o.at} + r * ${o.stride} + c0 + ${i}] = ${this.toHalf('v')};
           }`,

@@ -16,17 +16,23 @@
  *
  * Inputs are float32 and contiguous: Q and dO (`Dy`) `[B, H, Tq, Dh]`, K and V `[B, H, Tk, Dh]`, Slopes `[H]`,
  * KeyMask `[B, Tk]`. That is seven storage buffers plus the output: WebGPU's default per-stage limit is eight.
+ * In the `rows` layout Q, dO, K, V, dQ, dK and dV are `[B, T, H, Dh]` (blocked-program.ts, `AttentionLayout`);
+ * the row statistics stay in heads order.
  */
 import {
+  type AttentionLayout,
   accumulate,
   BlockedAttentionProgram,
   column,
-  HEAD_INDICES,
+  headIndices,
+  headsShape,
   keyTileLoop,
   MIN_WORKGROUP_STORAGE_BYTES,
   partialDots,
   queryBlockMain,
+  rowAt,
   rowSum,
+  shapeLets,
   stageTiles,
   unroll,
   type WebGpuProgramLike,
@@ -45,30 +51,36 @@ export class FlashAttentionRowStatsProgram implements WebGpuProgramLike {
   readonly dispatch: [number, number, number];
   readonly workgroupSize: [number, number, number] = [64, 1, 1];
   private readonly headDim: number;
+  private readonly layout: AttentionLayout;
 
-  constructor(dyShape: readonly number[]) {
-    const [b, h, tq, dh] = dyShape as [number, number, number, number];
+  /** `dyShape` is dO's (and O's) shape in `layout`. */
+  constructor(dyShape: readonly number[], layout: AttentionLayout = 'heads') {
+    const [b, h, tq, dh] = headsShape(dyShape, layout);
     this.headDim = dh;
+    this.layout = layout;
     this.outputShape = [b * h * tq * 2];
     this.dispatch = [Math.ceil(tq / 64), b * h, 1];
-    this.shaderKey = `mptFlashAttentionRowStats_${dh}`;
+    this.shaderKey = `mptFlashAttentionRowStats_${dh}${layout === 'rows' ? '_rows' : ''}`;
   }
 
   getUserCode(): string {
     return `
       const DH : i32 = ${this.headDim};
 
-      fn main(index : i32) {
-        let tq = uniforms.dyShape[2];
-        let rows = uniforms.dyShape[0] * uniforms.dyShape[1] * tq;
+      fn main(index : i32) {${shapeLets(this.layout, 'dyShape', 'dyShape')}
+        let rows = uniforms.dyShape[0] * heads * tq;
         let row = i32(workgroupId.x) * 64 + i32(localId.x);
         if (row >= tq) {
           return;
         }
-        let r = i32(workgroupId.y) * tq + row;
+        let bh = i32(workgroupId.y);
+        let b = bh / heads;
+        let h = bh % heads;
+        let r = bh * tq + row;
+        let at = ${rowAt(this.layout, 'row', 'tq')} * DH;
         var delta = 0.0;
         for (var d = 0; d < DH; d++) {
-          delta += Forward[r * DH + d] * Dy[r * DH + d];
+          delta += Forward[at + d] * Dy[at + d];
         }
         result[2 * r] = Forward[rows * DH + r];
         result[2 * r + 1] = delta;
@@ -82,27 +94,32 @@ export class FlashAttentionDqProgram extends BlockedAttentionProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dy', 'RowStats', 'Slopes', 'KeyMask'];
   readonly variableComponents = [4, 4, 4, 4, 1, 1, 1];
 
-  /** `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
-  constructor(queryShape: readonly number[], storageBytes = MIN_WORKGROUP_STORAGE_BYTES) {
-    super('mptFlashAttentionDq', queryShape, [...queryShape], {
+  /** `queryShape` is Q's in `layout`; `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
+  constructor(
+    queryShape: readonly number[],
+    storageBytes = MIN_WORKGROUP_STORAGE_BYTES,
+    layout: AttentionLayout = 'heads',
+  ) {
+    super('mptFlashAttentionDq', headsShape(queryShape, layout), [...queryShape], {
       floatsPerLane: 32,
       partials: 2,
       floatsPerKey: 1,
       storageBytes,
+      memory: layout,
     });
   }
 
   getUserCode(): string {
     const n = this.part4;
-    return `${queryBlockMain(this.prelude(), ['sPart', 'dpPart'])}
+    return `${queryBlockMain(this.prelude(), ['sPart', 'dpPart'], this.layout)}
 
         var qRow : array<vec4<f32>, ${n}>;
         var dyRow : array<vec4<f32>, ${n}>;
         var dq : array<vec4<f32>, ${n}>;
 ${unroll(
   n,
-  (m) => `        qRow[${m}] = Q[r * DH4 + ${column(m)}] * uniforms.scale;
-        dyRow[${m}] = Dy[r * DH4 + ${column(m)}];
+  (m) => `        qRow[${m}] = Q[qr * DH4 + ${column(m)}] * uniforms.scale;
+        dyRow[${m}] = Dy[qr * DH4 + ${column(m)}];
         dq[${m}] = vec4<f32>(0.0);`,
 )}
         let lse = RowStats[2 * r];
@@ -116,10 +133,11 @@ ${keyTileLoop(
               let p = select(vec4<f32>(0.0), exp(s - vec4<f32>(lse)), visible);
               let ds = p * (dp - vec4<f32>(delta));
 ${accumulate(n, 'dq', 'ds', 'kTile')}`,
+  this.layout,
 )}
 
         if (rowInRange) {
-          let outBase = (bh * tq + row) * DH;
+          let outBase = ${rowAt(this.layout, 'row', 'tq')} * DH;
 ${writeRow(n, 'outBase', 'dq', ' * uniforms.scale')}
         }
       }
@@ -149,14 +167,19 @@ export class FlashAttentionDkDvProgram extends BlockedAttentionProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dy', 'RowStats', 'Slopes', 'KeyMask'];
   readonly variableComponents = [4, 4, 4, 4, 1, 1, 1];
 
-  /** `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
-  constructor(keyShape: readonly number[], storageBytes = MIN_WORKGROUP_STORAGE_BYTES) {
-    const [b, h, tk, dh] = keyShape as [number, number, number, number];
-    super('mptFlashAttentionDkDv', keyShape, [2 * b * h * tk * dh], {
+  /** `keyShape` is K's in `layout`; `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
+  constructor(
+    keyShape: readonly number[],
+    storageBytes = MIN_WORKGROUP_STORAGE_BYTES,
+    layout: AttentionLayout = 'heads',
+  ) {
+    const [b, h, tk, dh] = headsShape(keyShape, layout);
+    super('mptFlashAttentionDkDv', [b, h, tk, dh], [2 * b * h * tk * dh], {
       floatsPerLane: 16,
       partials: 2,
       floatsPerKey: 2,
       storageBytes,
+      memory: layout,
     });
   }
 
@@ -171,13 +194,13 @@ export class FlashAttentionDkDvProgram extends BlockedAttentionProgram {
       var<workgroup> dpPart : array<vec4<f32>, TILE4 * THREADS>;
       var<workgroup> queryStartShared : i32;
 
-      fn main(index : i32) {${HEAD_INDICES}
+      fn main(index : i32) {${headIndices(this.layout)}
         let firstKey = i32(workgroupId.x) * ROWS;
         let j = firstKey + rowLocal;
         let keyInRange = j < tk;
         let slope = Slopes[h];
 
-        let kvRow = bh * tk + min(j, tk - 1);
+        let kvRow = ${rowAt(this.layout, 'min(j, tk - 1)', 'tk')};
         var kRow : array<vec4<f32>, ${n}>;
         var vRow : array<vec4<f32>, ${n}>;
         var dk : array<vec4<f32>, ${n}>;
@@ -204,7 +227,7 @@ ${unroll(
 
         let qRows = bh * tq;
         for (var t0 = queryStart; t0 < tq; t0 += TILE) {
-${stageTiles('Q', 'Dy', 'qTile', 'dyTile', 'qRows', 'tq')}
+${stageTiles('Q', 'Dy', 'qTile', 'dyTile', (i) => rowAt(this.layout, i, 'tq'), 'tq')}
           for (var e = lane; e < TILE; e += THREADS) {
             let i = t0 + e;
             var lseValue = 0.0;
@@ -241,7 +264,7 @@ ${accumulate(n, 'dk', 'ds', 'qTile')}
         }
 
         if (keyInRange) {
-          let out = (bh * tk + j) * DH;
+          let out = ${rowAt(this.layout, 'j', 'tk')} * DH;
           let dvOffset = uniforms.kShape[0] * heads * tk * DH;
 ${writeRow(n, 'out', 'dk', ' * uniforms.scale')}
 ${writeRow(n, 'dvOffset + out', 'dv')}

@@ -13,20 +13,24 @@
  * columns of the accumulator with `p * v`.
  *
  * Inputs (float32, contiguous): Q [B, H, Tq, Dh], K and V [B, H, Tk, Dh], Slopes [H] (zeros for no ALiBi),
- * KeyMask [B, Tk] (1 real, 0 padding). A fully masked query row yields zeros.
+ * KeyMask [B, Tk] (1 real, 0 padding). A fully masked query row yields zeros. In the `rows` layout Q, K, V and
+ * O are `[B, T, H, Dh]` instead (blocked-program.ts, `AttentionLayout`).
  *
  * With `withLse` the output is flat: O (`B*H*Tq*Dh` floats) followed by each row's log-sum-exp of the scaled,
  * biased, masked scores (`B*H*Tq` floats, 0 for a fully masked row), which the fused backward needs to recompute
  * probabilities without a score matrix.
  */
 import {
+  type AttentionLayout,
   accumulate,
   BlockedAttentionProgram,
   column,
+  headsShape,
   keyTileLoop,
   MIN_WORKGROUP_STORAGE_BYTES,
   partialDots,
   queryBlockMain,
+  rowAt,
   unroll,
 } from './blocked-program.js';
 
@@ -37,25 +41,33 @@ export class FlashAttentionProgram extends BlockedAttentionProgram {
   readonly variableComponents = [4, 4, 4, 1, 1];
   private readonly withLse: boolean;
 
-  /** `storageBytes` is the device's `maxComputeWorkgroupStorageSize`. */
-  constructor(queryShape: readonly number[], withLse = false, storageBytes = MIN_WORKGROUP_STORAGE_BYTES) {
-    const [b, h, tq, dh] = queryShape as [number, number, number, number];
+  /**
+   * `queryShape` is Q's shape in `layout` (`[B, H, Tq, Dh]`, or `[B, Tq, H, Dh]` for `rows`; O has the same);
+   * `storageBytes` is the device's `maxComputeWorkgroupStorageSize`.
+   */
+  constructor(
+    queryShape: readonly number[],
+    withLse = false,
+    storageBytes = MIN_WORKGROUP_STORAGE_BYTES,
+    layout: AttentionLayout = 'heads',
+  ) {
+    const [b, h, tq, dh] = headsShape(queryShape, layout);
     super(
       withLse ? 'mptFlashAttentionLse' : 'mptFlashAttention',
-      queryShape,
-      withLse ? [b * h * tq * (dh + 1)] : [b, h, tq, dh],
-      { floatsPerLane: 32, partials: 1, floatsPerKey: 1, storageBytes },
+      [b, h, tq, dh],
+      withLse ? [b * h * tq * (dh + 1)] : [...queryShape],
+      { floatsPerLane: 32, partials: 1, floatsPerKey: 1, storageBytes, memory: layout },
     );
     this.withLse = withLse;
   }
 
   getUserCode(): string {
     const n = this.part4;
-    return `${queryBlockMain(this.prelude(), ['sPart'])}
+    return `${queryBlockMain(this.prelude(), ['sPart'], this.layout)}
 
         var qRow : array<vec4<f32>, ${n}>;
         var acc : array<vec4<f32>, ${n}>;
-${unroll(n, (m) => `        qRow[${m}] = Q[r * DH4 + ${column(m)}] * uniforms.scale;\n        acc[${m}] = vec4<f32>(0.0);`)}
+${unroll(n, (m) => `        qRow[${m}] = Q[qr * DH4 + ${column(m)}] * uniforms.scale;\n        acc[${m}] = vec4<f32>(0.0);`)}
         var runningMax = NEG;
         var denominator = 0.0;
 ${keyTileLoop(
@@ -70,6 +82,7 @@ ${keyTileLoop(
               denominator = denominator * correction + dot(p, vec4<f32>(1.0));
 ${accumulate(n, 'acc', 'p', 'vTile', 'correction')}
               runningMax = newMax;`,
+  this.layout,
 )}
 
         if (rowInRange) {
@@ -77,7 +90,7 @@ ${accumulate(n, 'acc', 'p', 'vTile', 'correction')}
           if (denominator > 0.0) {
             inverse = 1.0 / denominator;
           }
-          let outBase = (bh * tq + row) * DH;
+          let outBase = ${rowAt(this.layout, 'row', 'tq')} * DH;
 ${unroll(n, (m) => {
   const c = `4 * ${column(m)}`;
   return `          {

@@ -1,6 +1,6 @@
 import type { WebGpuBackendLike } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
-import { MIN_WORKGROUP_STORAGE_BYTES } from './blocked-program.js';
+import { type AttentionLayout, MIN_WORKGROUP_STORAGE_BYTES } from './blocked-program.js';
 import { f16FlashAttentionBackwardPrograms, f16FlashAttentionProgram } from './f16-flash-attention.js';
 import {
   FlashAttentionDkDvProgram,
@@ -21,6 +21,8 @@ export interface FlashAttentionAttrs {
   scale: number;
   queryOffset: number;
   causal: boolean;
+  /** How q, k, v, O and the gradients lie in memory (default `heads`: `[B, H, T, Dh]`; `rows`: `[B, T, H, Dh]`). */
+  layout?: AttentionLayout;
 }
 
 /** The workgroup memory the device was opened with (tfjs asks for the adapter's maximum). */
@@ -45,39 +47,38 @@ function scoreUniforms(attrs: FlashAttentionAttrs): { type: string; data: number
 function forwardWebGpu(args: KernelArgs, withLse: boolean): tf.TensorInfo {
   const { q, k, v, slopes, keyMask } = args.inputs as Record<string, tf.TensorInfo>;
   const backend = args.backend as WebGpuBackendLike;
+  const attrs = args.attrs as unknown as FlashAttentionAttrs;
+  const layout = attrs.layout ?? 'heads';
   // Under mixed precision (the f16 GEMM on, the f16 kernel checked on this device) the products run in f16.
   const program =
-    f16FlashAttentionProgram(backend, q!.shape, withLse) ??
-    new FlashAttentionProgram(q!.shape, withLse, storageBytes(backend));
-  return backend.runWebGPUProgram(
-    program,
-    [q!, k!, v!, slopes!, keyMask!],
-    'float32',
-    scoreUniforms(args.attrs as unknown as FlashAttentionAttrs),
-  );
+    f16FlashAttentionProgram(backend, q!.shape, withLse, layout) ??
+    new FlashAttentionProgram(q!.shape, withLse, storageBytes(backend), layout);
+  return backend.runWebGPUProgram(program, [q!, k!, v!, slopes!, keyMask!], 'float32', scoreUniforms(attrs));
 }
 
 function gradWebGpu(args: KernelArgs): tf.TensorInfo[] {
   const { q, k, v, forward, dy, slopes, keyMask } = args.inputs as Record<string, tf.TensorInfo>;
   const backend = args.backend as WebGpuBackendLike;
-  const uniforms = scoreUniforms(args.attrs as unknown as FlashAttentionAttrs);
+  const attrs = args.attrs as unknown as FlashAttentionAttrs;
+  const layout = attrs.layout ?? 'heads';
+  const uniforms = scoreUniforms(attrs);
   const stats = backend.runWebGPUProgram(
-    new FlashAttentionRowStatsProgram(dy!.shape),
+    new FlashAttentionRowStatsProgram(dy!.shape, layout),
     [forward!, dy!],
     'float32',
   );
   const inputs = [q!, k!, v!, dy!, stats, slopes!, keyMask!];
   const bytes = storageBytes(backend);
   // Under mixed precision (the f16 GEMM on, the f16 backward checked on this device) the products run in f16.
-  const f16 = f16FlashAttentionBackwardPrograms(backend, q!.shape, k!.shape);
+  const f16 = f16FlashAttentionBackwardPrograms(backend, q!.shape, k!.shape, layout);
   const dq = backend.runWebGPUProgram(
-    f16?.dq ?? new FlashAttentionDqProgram(q!.shape, bytes),
+    f16?.dq ?? new FlashAttentionDqProgram(q!.shape, bytes, layout),
     inputs,
     'float32',
     uniforms,
   );
   const dkdv = backend.runWebGPUProgram(
-    f16?.dkdv ?? new FlashAttentionDkDvProgram(k!.shape, bytes),
+    f16?.dkdv ?? new FlashAttentionDkDvProgram(k!.shape, bytes, layout),
     inputs,
     'float32',
     uniforms,
@@ -121,7 +122,8 @@ function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Flash
 }
 
 /**
- * The fused forward for training: O `[B, H, Tq, Dh]` and `forward`, the kernel's flat output (O, then each row's
+ * The fused forward for training: O (shaped like q: `[B, H, Tq, Dh]`, or `[B, Tq, H, Dh]` with `layout: 'rows'`)
+ * and `forward`, the kernel's flat output (O, then each row's
  * log-sum-exp), which `runFlashAttentionGradKernel` takes. No gradient is recorded.
  */
 export function runFlashAttentionWithLse(
@@ -138,7 +140,7 @@ export function runFlashAttentionWithLse(
 }
 
 /**
- * The fused backward: `[dq, dk, dv]` for the output gradient `dy` (`[B, H, Tq, Dh]`, cast to float32 here),
+ * The fused backward: `[dq, dk, dv]` for the output gradient `dy` (shaped like q, cast to float32 here),
  * given the forward's flat output from `runFlashAttentionWithLse` and the same slopes, key mask and attrs.
  */
 export function runFlashAttentionGradKernel(

@@ -43,11 +43,12 @@ export interface RecordedDecoderOptions {
 const UNIFORM_BYTES = 32;
 
 /** Whether `choice` is the arg-max. */
-function isGreedyChoice(choice: TokenChoice): choice is { greedy: true } {
+export function isGreedyChoice(choice: TokenChoice): choice is { greedy: true } {
   return choice.greedy === true;
 }
 
-function validateChoice(choice: TokenChoice): void {
+/** Throws a RangeError naming the first parameter of `choice` out of range. */
+export function validateChoice(choice: TokenChoice): void {
   if (isGreedyChoice(choice)) return;
   const { temperature, topK = 0, topP = 1, seed = 0 } = choice;
   if (!(temperature > 0 && Number.isFinite(temperature)))

@@ -10,7 +10,7 @@
  * - `attentionShader`: one workgroup per head: QK-LayerNorm, the new key and value written into the cache at
  *   `pos`, then ALiBi causal attention of the query over positions `0..pos`.
  * - `argmaxShaders`: greedy choice in two passes (chunk maxima, then the maximum of those).
- * - `sampleShader`: one workgroup: temperature, top-k, top-p and a draw from a counter-based generator.
+ * - `sampleShader`: one workgroup (per row, batched): temperature, top-k, top-p and the host generator's draw.
  */
 import { GELU_SNIPPET } from '@mptjs/kernels';
 

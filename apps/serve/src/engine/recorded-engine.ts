@@ -30,7 +30,13 @@ export class RecordedEngine implements Engine {
   }
 
   /** Dispatches per decode step and the host time spent recording them, for measurements. */
-  get stepStats(): { dispatchesPerStep: number; steps: number; rows: number; encodeSubmitMs: number } {
+  get stepStats(): {
+    dispatchesPerStep: number;
+    steps: number;
+    rows: number;
+    logitRows: number;
+    encodeSubmitMs: number;
+  } {
     return { dispatchesPerStep: this.decoder.dispatchesPerStep, ...this.decoder.hostStats };
   }
 

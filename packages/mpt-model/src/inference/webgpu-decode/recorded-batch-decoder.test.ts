@@ -334,7 +334,7 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
       decoder.dispatchesPerStep,
       decoder.dispatchesPerStep + 1,
     ]);
-    expect(decoder.hostStats).toMatchObject({ steps: 3, rows: 5 });
+    expect(decoder.hostStats).toMatchObject({ steps: 3, rows: 5, logitRows: 5 });
     expect(decoder.hostStats.encodeSubmitMs).toBeGreaterThan(0);
     decoder.dispose();
     model.dispose();

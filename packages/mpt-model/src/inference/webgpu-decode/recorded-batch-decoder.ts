@@ -99,8 +99,11 @@ export class RecordedBatchDecoder {
   readonly slots: number;
   /** Dispatches of one step, whatever its row count. */
   readonly dispatchesPerStep: number;
-  /** Host time spent writing the uniform, encoding and submitting steps (not waiting for them), and rows decoded. */
-  readonly hostStats = { steps: 0, rows: 0, encodeSubmitMs: 0 };
+  /**
+   * Host time spent writing the uniform, encoding and submitting steps (not waiting for them), rows decoded, and
+   * rows whose logits were read back.
+   */
+  readonly hostStats = { steps: 0, rows: 0, logitRows: 0, encodeSubmitMs: 0 };
   private readonly device: GpuDevice;
   private readonly rec: Recording;
   private readonly uniform: GpuBuffer;
@@ -387,6 +390,7 @@ export class RecordedBatchDecoder {
     for (const { sequence } of rows) sequence.length++;
     this.hostStats.steps++;
     this.hostStats.rows += rows.length;
+    this.hostStats.logitRows += wanted.length;
     this.hostStats.encodeSubmitMs += performance.now() - t0;
     return this.readStep(rows.length, wanted, resultStaging, logitStaging);
   }

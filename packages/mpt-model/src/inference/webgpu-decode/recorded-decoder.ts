@@ -24,7 +24,11 @@ import {
 import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
 import { argmaxShaders, sampleShader, THREADS } from './shaders.js';
 
-/** How the device chooses each token: the arg-max, or a seeded draw. */
+/**
+ * How the device chooses each token: the arg-max, or a seeded draw. With the draw number `counter` a step takes,
+ * a draw is the token the host sampler (`chooseToken`, `sampleToken`) draws from the same logits with
+ * `SeededRandom(seed)` after `counter` draws.
+ */
 export type TokenChoice =
   | { greedy: true }
   | { greedy?: false; temperature: number; topK?: number; topP?: number; seed?: number };

@@ -16,7 +16,14 @@ export { EngineProbe } from './engine/engine-probe.js';
 export { JsonTokenizer } from './engine/json-tokenizer.js';
 export { MptEngine } from './engine/mpt-engine.js';
 export { RecordedEngine } from './engine/recorded-engine.js';
-export type { DecodedRow, Engine, EngineSequence, ModelInfo, TextTokenizer } from './engine/types.js';
+export type {
+  DecodedRow,
+  Engine,
+  EngineSequence,
+  ModelInfo,
+  RowChoice,
+  TextTokenizer,
+} from './engine/types.js';
 export { ApiError } from './errors.js';
 export { Generation, type GenerationParams } from './generation/generation.js';
 export { DEFAULT_LIMITS, type RequestLimits } from './http/limits.js';

@@ -1,5 +1,6 @@
 // `mptjs-serve serve --decode-engine` as a child process: on webgpu (SwiftShader here) the recorded engine gives
-// concurrent requests the tokens the tfjs engine gives them on wasm, and the option's errors.
+// concurrent requests, greedy and seeded sampled (drawn on the device), the tokens the tfjs engine gives them on
+// wasm, and the option's errors.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { webgpuExpected } from '@mptjs/test-fixtures';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,20 +48,34 @@ interface Choice {
 }
 
 /** Greedy completions of varied prompts, all sent at once: some read their logprobs, most only the tokens. */
-async function completeAll(base: string): Promise<Choice[]> {
-  const requests = [
-    { prompt: 'One, two,', max_tokens: 10 },
-    { prompt: 'The capital of France is', max_tokens: 6 },
-    { prompt: 'a', max_tokens: 12, logprobs: 2 },
-    { prompt: 'Once upon a time, in a land far away,', max_tokens: 8 },
-    { prompt: 'Hello', max_tokens: 9, stop: ['\n\n'] },
-  ];
+const GREEDY = [
+  { prompt: 'One, two,', max_tokens: 10 },
+  { prompt: 'The capital of France is', max_tokens: 6 },
+  { prompt: 'a', max_tokens: 12, logprobs: 2 },
+  { prompt: 'Once upon a time, in a land far away,', max_tokens: 8 },
+  { prompt: 'Hello', max_tokens: 9, stop: ['\n\n'] },
+].map((body) => ({ ...body, temperature: 0 }));
+
+/**
+ * Seeded sampled completions with their own temperature, top-k and top-p, all sent at once: the first four are
+ * drawn on the device by the recorded engine; logprobs and a repetition penalty keep the last two on the host.
+ */
+const SAMPLED = [
+  { prompt: 'One, two,', max_tokens: 10, temperature: 0.9, seed: 1 },
+  { prompt: 'The capital of France is', max_tokens: 7, temperature: 1.3, top_k: 20, seed: 2 },
+  { prompt: 'a', max_tokens: 12, temperature: 1, top_p: 0.9, seed: 3 },
+  { prompt: 'Once upon a time,', max_tokens: 8, temperature: 0.7, top_k: 40, top_p: 0.8, seed: -4 },
+  { prompt: 'Hello', max_tokens: 6, temperature: 1, seed: 5, logprobs: 1 },
+  { prompt: 'Hello', max_tokens: 6, temperature: 1.1, seed: 6, repetition_penalty: 1.3 },
+];
+
+async function completeAll(base: string, requests: readonly object[] = GREEDY): Promise<Choice[]> {
   const replies = await Promise.all(
     requests.map(async (body) => {
       const res = await fetch(`${base}/v1/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...body, temperature: 0 }),
+        body: JSON.stringify(body),
       });
       expect(res.status).toBe(200);
       return ((await res.json()) as { choices: Choice[] }).choices[0]!;
@@ -71,7 +86,7 @@ async function completeAll(base: string): Promise<Choice[]> {
 
 describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => {
   it.runIf(webgpuExpected)(
-    'takes the recorded engine on webgpu by default; its concurrent greedy requests get the tokens of tfjs on wasm',
+    'takes the recorded engine on webgpu by default; its concurrent greedy and seeded sampled requests get the tokens of tfjs on wasm',
     async () => {
       running = await serve([
         fx!.dir,
@@ -85,12 +100,14 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
       expect(running.stderr()).toMatch(/decode engine: recorded, 4 slots, \d+ dispatches per step/);
       // Five requests through four slots: one waits for a slot and joins while the others decode.
       const recorded = await completeAll(running.base);
+      const recordedSampled = await completeAll(running.base, SAMPLED);
       running.child.kill('SIGTERM');
       expect(await running.exited).toBe(0);
 
       running = await serve([fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'wasm', '--max-batch', '4']);
       expect(running.stderr()).toContain('decode engine: tfjs');
       const tfjs = await completeAll(running.base);
+      const tfjsSampled = await completeAll(running.base, SAMPLED);
       running.child.kill('SIGTERM');
       expect(await running.exited).toBe(0);
 
@@ -98,6 +115,13 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
         tfjs.map((c) => [c.text, c.finish_reason]),
       );
       expect(recorded.map((c) => c.text.length).reduce((a, b) => a + b)).toBeGreaterThan(0);
+      expect(recordedSampled.map((c) => [c.text, c.finish_reason])).toEqual(
+        tfjsSampled.map((c) => [c.text, c.finish_reason]),
+      );
+      // Sampling, not the arg-max: the seeded draws differ from the greedy text of the same prompt.
+      expect(recordedSampled.slice(0, 3).map((c) => c.text)).not.toEqual(
+        recorded.slice(0, 3).map((c) => c.text),
+      );
       const withLogprobs = recorded[2]?.logprobs;
       const reference = tfjs[2]?.logprobs;
       expect(withLogprobs?.tokens.length).toBeGreaterThan(0);

@@ -1,11 +1,12 @@
-import { type MPTModel, RecordedBatchDecoder, type RecordedSequence } from '@mptjs/mpt-model';
+import { type BatchRow, type MPTModel, RecordedBatchDecoder, type RecordedSequence } from '@mptjs/mpt-model';
 import { forwardLogits } from './mpt-engine.js';
-import type { DecodedRow, Engine, EngineSequence, ModelInfo } from './types.js';
+import type { DecodedRow, Engine, EngineSequence, ModelInfo, RowChoice } from './types.js';
 
 /**
  * The Engine over mpt-model's batched recorded WebGPU decode step: each sequence holds a cache slot from prefill
  * to release, and a decode step is one recorded pass over the running rows, whatever joined or left since the
- * last one. Greedy rows without logprobs read back only their arg-max (`decodeRows`). Full-sequence logits and
+ * last one. Rows without logprobs or repetition penalty have their token chosen on the device (the arg-max, or a
+ * seeded draw equal to the host sampler's) and read back only that (`decodeRows`). Full-sequence logits and
  * prefill run the model's tfjs path.
  */
 export class RecordedEngine implements Engine {
@@ -29,7 +30,13 @@ export class RecordedEngine implements Engine {
   }
 
   /** Dispatches per decode step and the host time spent recording them, for measurements. */
-  get stepStats(): { dispatchesPerStep: number; steps: number; rows: number; encodeSubmitMs: number } {
+  get stepStats(): {
+    dispatchesPerStep: number;
+    steps: number;
+    rows: number;
+    logitRows: number;
+    encodeSubmitMs: number;
+  } {
     return { dispatchesPerStep: this.decoder.dispatchesPerStep, ...this.decoder.hostStats };
   }
 
@@ -51,7 +58,7 @@ export class RecordedEngine implements Engine {
     const rows = await this.decodeRows(
       sequences,
       tokens,
-      sequences.map(() => true),
+      sequences.map(() => undefined),
     );
     return rows.map((row) => (row as { logits: Float32Array }).logits);
   }
@@ -59,17 +66,22 @@ export class RecordedEngine implements Engine {
   async decodeRows(
     sequences: readonly EngineSequence[],
     tokens: readonly number[],
-    logitsWanted: readonly boolean[],
+    choices: readonly (RowChoice | undefined)[],
   ): Promise<DecodedRow[]> {
     // Every sequence this engine hands out is one of its decoder's.
     const out = await this.decoder.step(
-      sequences.map((sequence, i) => ({
-        sequence: sequence as RecordedSequence,
-        token: tokens[i]!,
-        logits: logitsWanted[i] ?? true,
-      })),
+      sequences.map((sequence, i) => {
+        const choice = choices[i];
+        const row: BatchRow = { sequence: sequence as RecordedSequence, token: tokens[i]!, logits: !choice };
+        if (choice && choice.greedy !== true) {
+          const { temperature, topK = 0, topP = 1, seed, counter } = choice;
+          row.choice = { temperature, topK, topP, seed };
+          row.counter = counter;
+        }
+        return row;
+      }),
     );
-    return out.map((row) => (row.logits ? { logits: row.logits } : { argmax: row.argmax }));
+    return out.map((row) => (row.logits ? { logits: row.logits } : { token: row.token }));
   }
 
   release(sequence: EngineSequence): void {

@@ -14,8 +14,24 @@ export interface EngineSequence {
   readonly length: number;
 }
 
-/** One row of `decodeRows`: its logits, or only their arg-max when it asked for no logits. */
-export type DecodedRow = { logits: Float32Array } | { argmax: number };
+/**
+ * How an engine may choose a row's next token itself: the arg-max (lowest id on ties), or the draw number
+ * `counter` of mpt-model's host sampler (`chooseToken` with `SeededRandom(seed)`) at the given temperature,
+ * top-k and top-p, which it must reproduce so that a request's tokens do not depend on the engine.
+ */
+export type RowChoice =
+  | { greedy: true }
+  | {
+      greedy?: false;
+      temperature: number;
+      topK?: number | undefined;
+      topP?: number | undefined;
+      seed: number;
+      counter: number;
+    };
+
+/** One row of `decodeRows`: its logits, or the token the engine chose when the row gave it a choice. */
+export type DecodedRow = { logits: Float32Array } | { token: number };
 
 export interface Engine {
   readonly info: ModelInfo;
@@ -33,14 +49,14 @@ export interface Engine {
   /** One decode step: appends `tokens[i]` to `sequences[i]`, returns each one's next-token logits `[V]`. */
   decode(sequences: readonly EngineSequence[], tokens: readonly number[]): Promise<Float32Array[]>;
   /**
-   * `decode` where a row may skip its logits (optional; the scheduler calls `decode` without it): rows with
-   * `logitsWanted[i]` false get only the arg-max of their logits (lowest id on ties), for a greedy sequence with no
-   * logprobs, which an engine choosing tokens on the device need not read back.
+   * `decode` where a row may skip its logits (optional; the scheduler calls `decode` without it): a row with a
+   * `choices[i]` gets only the token chosen by it, for a sequence without logprobs or repetition penalty, whose
+   * logits an engine choosing tokens on the device need not read back; a row without one gets its logits.
    */
   decodeRows?(
     sequences: readonly EngineSequence[],
     tokens: readonly number[],
-    logitsWanted: readonly boolean[],
+    choices: readonly (RowChoice | undefined)[],
   ): Promise<DecodedRow[]>;
   /** Frees a sequence's cache. Safe to call twice. */
   release(sequence: EngineSequence): void;

@@ -101,17 +101,39 @@ describe.skipIf(!fx)('Generation', () => {
     });
   });
 
-  it('needs logits unless greedy without logprobs or repetition penalty; takes an arg-max with the context rule', () => {
-    expect(new Generation([1], greedy(), 128, tok).needsLogits).toBe(false);
+  it('needs logits only for logprobs or a repetition penalty; takes a chosen token with the context rule', () => {
+    expect(new Generation([1], greedy(), 128, tok).deviceChoice).toEqual({ greedy: true });
     expect(new Generation([1], greedy({ logprobs: 0 }), 128, tok).needsLogits).toBe(true);
     expect(new Generation([1], greedy({ repetitionPenalty: 1.2 }), 128, tok).needsLogits).toBe(true);
-    expect(new Generation([1], greedy({ temperature: 0.7 }), 128, tok).needsLogits).toBe(true);
-    const sampled = new Generation([1], greedy({ temperature: 0.7 }), 128, tok);
-    expect(() => sampled.acceptArgmax(5)).toThrow('chooses its tokens from the logits, not their arg-max');
-    // Prompt 2 + 2 tokens fill max_seq_len 4: the second arg-max ends the sequence.
+    expect(
+      new Generation([1], greedy({ temperature: 0.7, logprobs: 2 }), 128, tok).deviceChoice,
+    ).toBeUndefined();
+    const penalized = new Generation([1], greedy({ temperature: 0.7, repetitionPenalty: 1.1 }), 128, tok);
+    expect(() => penalized.acceptChosen(5)).toThrow(
+      'this sequence chooses its tokens from the logits on the host',
+    );
+    // A sampled sequence: its seed as the host generator reads it, and its draw count as the counter.
+    const sampled = new Generation(
+      [1],
+      greedy({ temperature: 0.7, topK: 5, seed: -1, stopIds: [] }),
+      128,
+      tok,
+    );
+    expect(sampled.deviceChoice).toEqual({
+      temperature: 0.7,
+      topK: 5,
+      topP: 1,
+      seed: 0xffffffff,
+      counter: 0,
+    });
+    sampled.advance(new Float32Array(VOCAB));
+    expect(sampled.acceptChosen(7)).toBe(false);
+    expect(sampled.deviceChoice).toMatchObject({ counter: 2 });
+    expect(sampled.ids.slice(1)).toEqual([7]);
+    // Prompt 2 + 2 tokens fill max_seq_len 4: the second token ends the sequence.
     const g = new Generation([1, 2], greedy(), 4, tok);
-    expect(g.acceptArgmax(5)).toBe(false);
-    expect(g.acceptArgmax(6)).toBe(true);
+    expect(g.acceptChosen(5)).toBe(false);
+    expect(g.acceptChosen(6)).toBe(true);
     expect(g.ids).toEqual([5, 6]);
     expect(g.finishReason).toBe('max_seq_len');
   });

@@ -6,7 +6,7 @@ import {
   type SamplingOptions,
   type TextDelta,
 } from '@mptjs/mpt-model';
-import type { TextTokenizer } from '../engine/types.js';
+import type { RowChoice, TextTokenizer } from '../engine/types.js';
 import type { PromptScore } from './prompt-logprobs.js';
 
 /**
@@ -72,19 +72,29 @@ export class Generation extends DecodeSequence {
   }
 
   /**
-   * Whether choosing the next token needs the logits: false for a greedy sequence with no logprobs and no
-   * repetition penalty, whose token is the arg-max an engine may compute on its own (`acceptArgmax`).
+   * The next token's choice as an engine may make it without the logits: the arg-max of a greedy sequence, or the
+   * host sampler's next draw (temperature, top-k, top-p from this sequence's seed and draw count). Undefined when
+   * choosing needs the logits on the host: logprobs, or a repetition penalty.
    */
-  get needsLogits(): boolean {
+  get deviceChoice(): RowChoice | undefined {
     const p = this.params;
-    return !(isGreedy(p) && p.logprobs === undefined && (p.repetitionPenalty ?? 1) === 1);
+    if (p.logprobs !== undefined || (p.repetitionPenalty ?? 1) !== 1) return undefined;
+    if (isGreedy(p)) return { greedy: true };
+    // The seed as `SeededRandom` reads it.
+    const seed = Math.trunc(this.options.seed) >>> 0;
+    return { temperature: p.temperature!, topK: p.topK, topP: p.topP, seed, counter: this.draws };
   }
 
-  /** Adds the arg-max of the next-token logits, computed by the engine; returns true when finished. */
-  acceptArgmax(id: number): boolean {
-    if (this.needsLogits)
-      throw new Error('this sequence chooses its tokens from the logits, not their arg-max');
-    return super.accept(id, this.promptIds.length + this.ids.length + 1 >= this.maxSeqLen);
+  /** Whether choosing the next token needs the logits on the host (no `deviceChoice`). */
+  get needsLogits(): boolean {
+    return this.deviceChoice === undefined;
+  }
+
+  /** Adds the token an engine chose by `deviceChoice`; returns true when finished. */
+  acceptChosen(id: number): boolean {
+    if (this.needsLogits) throw new Error('this sequence chooses its tokens from the logits on the host');
+    const full = this.promptIds.length + this.ids.length + 1 >= this.maxSeqLen;
+    return isGreedy(this.params) ? super.accept(id, full) : super.acceptDrawn(id, full);
   }
 
   protected override onToken(_token: GeneratedToken): void {

@@ -298,12 +298,12 @@ export class Scheduler {
     try {
       const sequences = batch.map((s) => s.sequence!);
       const tokens = batch.map((s) => s.generation.lastId);
-      // An engine that can skip a row's logits reads back only the arg-max of greedy rows without logprobs.
+      // An engine that can choose tokens itself reads back only the token of rows whose choice it can make.
       const rows: DecodedRow[] = this.engine.decodeRows
         ? await this.engine.decodeRows(
             sequences,
             tokens,
-            batch.map((s) => s.generation.needsLogits),
+            batch.map((s) => s.generation.deviceChoice),
           )
         : (await this.engine.decode(sequences, tokens)).map((logits) => ({ logits }));
       this.hooks.onStep?.(batch.length);
@@ -311,7 +311,7 @@ export class Scheduler {
         if (slot.cancelled) return;
         const row = rows[i]!;
         if ('logits' in row) slot.generation.advance(row.logits);
-        else slot.generation.acceptArgmax(row.argmax);
+        else slot.generation.acceptChosen(row.token);
       });
     } catch (err) {
       this.engineErrored = true;

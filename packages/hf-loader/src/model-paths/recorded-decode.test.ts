@@ -95,9 +95,9 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
           { sequence: golden!.sequence, token: tokens[tokens.length - 1]!, logits: false },
         ]);
         others.forEach((o, i) => {
-          o.token = out[i]!.argmax;
+          o.token = out[i]!.token;
         });
-        tokens.push(out[others.length]!.argmax);
+        tokens.push(out[others.length]!.token);
       }
       expect(tokens).toEqual(continuation);
       decoder.dispose();

@@ -113,6 +113,31 @@ describe('DecodeSequence', () => {
     expect([1, 2, 3].some((seed) => JSON.stringify(run(seed)) !== JSON.stringify(a))).toBe(true);
   });
 
+  it('counts its draws, and continues the same draws after tokens drawn elsewhere', () => {
+    const rows = Array.from({ length: 10 }, (_, i) =>
+      new SeededRandom(i + 20).fillNormal(new Float32Array(VOCAB), 3),
+    );
+    const sampling = { temperature: 1.5, topK: 12 };
+    const host = new DecodeSequence([1], greedy({ sampling, seed: 9 }));
+    for (const r of rows) host.advance(r.slice(), false);
+    expect(host.draws).toBe(10);
+    // Tokens 3 to 6 drawn elsewhere (the same ids): the host's later draws are unchanged.
+    const mixed = new DecodeSequence([1], greedy({ sampling, seed: 9 }));
+    rows.forEach((r, i) => {
+      if (i >= 3 && i < 7) {
+        expect(mixed.draws).toBe(i);
+        mixed.acceptDrawn(host.ids[i]!, false);
+      } else mixed.advance(r.slice(), false);
+    });
+    expect(mixed.ids).toEqual(host.ids);
+    expect(mixed.draws).toBe(10);
+    expect(new Set(host.ids).size).toBeGreaterThan(3);
+    const g = new DecodeSequence([1], greedy());
+    g.advance(oneHot(4), false);
+    expect(g.draws).toBe(0);
+    expect(() => g.acceptDrawn(4, false)).toThrow('a greedy sequence takes no draws: use accept');
+  });
+
   it('ends from outside: abort shows the held-back text, error does not', () => {
     const aborted = new DecodeSequence([1], greedy({ stopStrings: ['cd'] }));
     aborted.accept(0, false);

@@ -8,7 +8,7 @@
 import { SeededRandom } from '../random.js';
 import { chooseToken } from './choose-token.js';
 import { logprobsOf, type TokenLogprob } from './logprobs.js';
-import { type SamplingOptions, validateSampling } from './sampling.js';
+import { isGreedy, type SamplingOptions, validateSampling } from './sampling.js';
 import { StopStringMatcher } from './stop-string-matcher.js';
 import type { SoftmaxStats } from './weighted-select.js';
 
@@ -80,6 +80,7 @@ export class DecodeSequence {
   private readonly seen: number[];
   private readonly stops: StopStringMatcher;
   private pending: GeneratedToken[] = [];
+  private drawCount = 0;
   private decodedLength = 0;
 
   constructor(
@@ -122,6 +123,7 @@ export class DecodeSequence {
         ? { max: Number.NaN, sumExp: Number.NaN }
         : undefined;
     const id = this.choose(logits, this.sampling, this.random, this.seen, softmax);
+    if (!isGreedy(this.sampling)) this.drawCount++;
     const token: GeneratedToken = { token: id, index: this.ids.length };
     if (this.options.logprobs !== undefined) {
       const shared =
@@ -131,6 +133,26 @@ export class DecodeSequence {
       token.top = lp.top;
     }
     return this.add(token, full);
+  }
+
+  /**
+   * Draws taken from the sampling generator so far (one per sampled token): a sampler elsewhere that reproduces
+   * `SeededRandom(seed)`'s draw number `draws` chooses the token this sequence would choose next.
+   */
+  get draws(): number {
+    return this.drawCount;
+  }
+
+  /**
+   * Adds a token drawn elsewhere (on the device) with this sequence's draw number `draws`; the host generator
+   * moves past that draw, so host and device draws may follow one another. Returns true when finished.
+   */
+  acceptDrawn(id: number, full: boolean): boolean {
+    if (this.done) return true;
+    if (isGreedy(this.sampling)) throw new Error('a greedy sequence takes no draws: use accept');
+    this.random.next();
+    this.drawCount++;
+    return this.accept(id, full);
   }
 
   /** Adds a token chosen elsewhere (on the device); returns true when the sequence is finished. */

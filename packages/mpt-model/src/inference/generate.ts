@@ -32,8 +32,8 @@ export interface GenerateOptions extends SamplingOptions {
   /**
    * `tfjs` (default): tfjs ops per step, the token chosen on the host (or the arg-max on the backend).
    * `recorded` (webgpu only): a decode step recorded once per model, one submit per token, the token chosen on
-   * the device (see `RecordedDecoder`); its sampling draws differ from the host's for the same seed, and it has
-   * no repetition penalty.
+   * the device (see `RecordedDecoder`); its sampling draws the host's tokens for the same seed (up to float32
+   * rounding at a threshold), and it has no repetition penalty.
    */
   engine?: 'tfjs' | 'recorded';
 }

@@ -67,7 +67,7 @@ describe.runIf(webgpuExpected)('generate with the recorded engine', () => {
     expect((await generate(model, prompt, { maxNewTokens: 8, engine: 'recorded' })).tokens).toEqual(all);
   });
 
-  it('samples reproducibly with a seed; top-k 1 is greedy', async () => {
+  it('samples reproducibly with a seed, the tokens the tfjs engine draws for it; top-k 1 is greedy', async () => {
     const options = {
       maxNewTokens: 8,
       temperature: 1.5,
@@ -78,6 +78,7 @@ describe.runIf(webgpuExpected)('generate with the recorded engine', () => {
     };
     const a = await generate(model, prompt, options);
     expect((await generate(model, prompt, options)).tokens).toEqual(a.tokens);
+    expect((await generate(model, prompt, { ...options, engine: 'tfjs' })).tokens).toEqual(a.tokens);
     expect((await generate(model, prompt, { ...options, seed: 6 })).tokens).not.toEqual(a.tokens);
     const greedy = await generate(model, prompt, { maxNewTokens: 8, engine: 'recorded' });
     expect((await generate(model, prompt, { ...options, topK: 1 })).tokens).toEqual(greedy.tokens);

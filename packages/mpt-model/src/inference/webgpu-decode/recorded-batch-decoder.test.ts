@@ -9,10 +9,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
 import { type ModelOptions, MPTModel } from '../../model.js';
+import { SeededRandom } from '../../random.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
+import { chooseToken } from '../choose-token.js';
 import { argMax } from '../sampling.js';
 import { RecordedDecodeError } from './gpu.js';
-import { RecordedBatchDecoder, type RecordedSequence } from './recorded-batch-decoder.js';
+import { type BatchRow, RecordedBatchDecoder, type RecordedSequence } from './recorded-batch-decoder.js';
+import type { TokenChoice } from './recorded-decoder.js';
 
 const prompts = [
   [3, 1, 4, 1, 5, 9, 2],
@@ -44,9 +47,9 @@ async function decodeTogether(decoder: RecordedBatchDecoder, starts: number[][],
       prefilled.map((p, i) => ({ sequence: p.sequence, token: tokens[i]?.at(-1) ?? 0 })),
     );
     out.forEach((o, i) => {
-      expect(o.argmax, `sequence ${i} step ${s}`).toBe(argMax(o.logits!));
+      expect(o.token, `sequence ${i} step ${s}`).toBe(argMax(o.logits!));
       logits[i]!.push(o.logits!);
-      tokens[i]!.push(o.argmax);
+      tokens[i]!.push(o.token);
     });
   }
   for (const p of prefilled) decoder.release(p.sequence);
@@ -152,9 +155,9 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
       const out = await decoder.step(rows);
       const atA = rows.findIndex((r) => r.sequence === a!.sequence);
       seenA.push(out[atA]?.logits as Float32Array);
-      tokenA = out[atA]!.argmax;
-      if (s < 4) tokenB = out[rows.findIndex((r) => r.sequence === b.sequence)]!.argmax;
-      if (c) tokenC = out[0]!.argmax;
+      tokenA = out[atA]!.token;
+      if (s < 4) tokenB = out[rows.findIndex((r) => r.sequence === b.sequence)]!.token;
+      if (c) tokenC = out[0]!.token;
     }
     // The same arithmetic per row whatever else is in the batch: the same bits.
     seenA.forEach((l, s) => {
@@ -176,11 +179,121 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
     ]);
     expect(out[0]!.logits).toBeUndefined();
     const reference = await tfjsLogits(model, prompts[0]!, [7]);
-    expect(out[0]!.argmax).toBe(argMax(reference[1]!));
+    expect(out[0]!.token).toBe(argMax(reference[1]!));
     const referenceB = await tfjsLogits(model, prompts[2]!, [9]);
     expect(relativeL2(out[1]?.logits as Float32Array, referenceB[1]!)).toBeLessThan(1e-5);
-    const none = await decoder.step([{ sequence: b.sequence, token: out[1]!.argmax, logits: false }]);
-    expect(none).toEqual([{ argmax: expect.any(Number) }]);
+    const none = await decoder.step([{ sequence: b.sequence, token: out[1]!.token, logits: false }]);
+    expect(none).toEqual([{ token: expect.any(Number) }]);
+    decoder.dispose();
+    model.dispose();
+  });
+
+  it('samples each row on the device as the host sampler does, rows with their own parameters joining and leaving', async () => {
+    const model = tinyModel();
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 3 });
+    interface Live {
+      sequence: RecordedSequence;
+      choice: TokenChoice;
+      random: SeededRandom | undefined;
+      draws: number;
+      next: number;
+      steps: number;
+    }
+    /** The host's choice from `logits`: its seeded generator's next draw, as a request's sampler makes it. */
+    const hostChoice = (row: Live, logits: Float32Array) => {
+      if (!row.random) return argMax(logits);
+      const { temperature, topK, topP } = row.choice as { temperature: number; topK?: number; topP?: number };
+      row.draws++;
+      return chooseToken(logits.slice(), { temperature, topK, topP }, row.random, []);
+    };
+    const start = async (prompt: number[], choice: TokenChoice, steps: number): Promise<Live> => {
+      const { sequence, logits } = await decoder.prefill(prompt);
+      const random = 'seed' in choice ? new SeededRandom(choice.seed ?? 0) : undefined;
+      const row: Live = { sequence, choice, random, draws: 0, next: 0, steps };
+      row.next = hostChoice(row, logits);
+      return row;
+    };
+    const plans: [number[], TokenChoice, number][] = [
+      [prompts[0]!, { temperature: 1.2, seed: 5 }, 8],
+      [prompts[1]!, { temperature: 0.8, topK: 4, seed: 6 }, 3],
+      [prompts[2]!, { greedy: true }, 5],
+      [[9, 9, 2], { temperature: 1, topP: 0.85, seed: 0xdeadbeef }, 4],
+      [[30, 1], { temperature: 1.5, topK: 8, topP: 0.9, seed: 6 }, 3],
+    ];
+    const live: Live[] = [];
+    const waiting = [...plans];
+    let compared = 0;
+    let sampledWithoutLogits = 0;
+    for (let s = 0; s < 12 && (live.length > 0 || waiting.length > 0); s++) {
+      while (live.length < decoder.slots && waiting.length > 0) live.push(await start(...waiting.shift()!));
+      // Every third step the sampled rows read back only their token; the others check it against the host's.
+      const withLogits = s % 3 !== 2;
+      const rows: BatchRow[] = live.map((r) => ({
+        sequence: r.sequence,
+        token: r.next,
+        choice: r.choice,
+        counter: r.draws,
+        logits: withLogits,
+      }));
+      const out = await decoder.step(rows);
+      out.forEach((o, i) => {
+        const row = live[i]!;
+        if (withLogits) {
+          const want = hostChoice(row, o.logits!);
+          expect(o.token, `step ${s} row ${i} ${JSON.stringify(row.choice)}`).toBe(want);
+          compared++;
+        } else {
+          expect(o.logits).toBeUndefined();
+          if (row.random) {
+            // The device made this draw: the host generator moves past it too.
+            row.random.next();
+            row.draws++;
+            sampledWithoutLogits++;
+          }
+        }
+        row.next = o.token;
+        row.steps--;
+      });
+      for (const row of live.filter((r) => r.steps === 0)) decoder.release(row.sequence);
+      live.splice(0, live.length, ...live.filter((r) => r.steps > 0));
+    }
+    expect(waiting).toEqual([]);
+    expect(live).toEqual([]);
+    expect(compared).toBeGreaterThan(12);
+    expect(sampledWithoutLogits).toBeGreaterThan(0);
+    decoder.dispose();
+    model.dispose();
+  });
+
+  it('gives a sampled row without logits the token it gets with them', async () => {
+    const model = tinyModel();
+    const decoder = await RecordedBatchDecoder.create(model, { slots: 2 });
+    const tokens: number[][] = [];
+    for (const logits of [true, false]) {
+      const [a, b] = await decoder.prefillMany([prompts[0]!, prompts[2]!]);
+      const got: number[] = [];
+      let next = [1, 2];
+      for (let s = 0; s < 5; s++) {
+        const out = await decoder.step([
+          { sequence: a!.sequence, token: next[0]!, choice: { temperature: 3, seed: 1 }, counter: s, logits },
+          {
+            sequence: b!.sequence,
+            token: next[1]!,
+            choice: { temperature: 3, topK: 5, seed: 1 },
+            counter: s,
+            logits,
+          },
+        ]);
+        next = out.map((o) => o.token);
+        got.push(...next);
+      }
+      decoder.release(a!.sequence);
+      decoder.release(b!.sequence);
+      tokens.push(got);
+    }
+    expect(tokens[1]).toEqual(tokens[0]);
+    // At temperature 3 over 40 ids the draws are not all the arg-max.
+    expect(new Set(tokens[0]).size).toBeGreaterThan(2);
     decoder.dispose();
     model.dispose();
   });
@@ -205,13 +318,23 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
         { sequence: a!.sequence, token: 1 },
         { sequence: b!.sequence, token: 2 },
       ]);
+      counted.push(0);
+      await decoder.step([
+        { sequence: a!.sequence, token: 1, choice: { greedy: true } },
+        { sequence: b!.sequence, token: 2, choice: { temperature: 1, seed: 1 } },
+      ]);
     } finally {
       proto['dispatchWorkgroups'] = dispatch;
     }
     // Embedding, 5 per layer, the head and the two arg-max passes, as one sequence's greedy step.
     expect(decoder.dispatchesPerStep).toBe(5 * model.config.nLayers + 4);
-    expect(counted).toEqual([decoder.dispatchesPerStep, decoder.dispatchesPerStep]);
-    expect(decoder.hostStats).toMatchObject({ steps: 2, rows: 3 });
+    // A row that samples adds the sampling kernel, one workgroup per row.
+    expect(counted).toEqual([
+      decoder.dispatchesPerStep,
+      decoder.dispatchesPerStep,
+      decoder.dispatchesPerStep + 1,
+    ]);
+    expect(decoder.hostStats).toMatchObject({ steps: 3, rows: 5, logitRows: 5 });
     expect(decoder.hostStats.encodeSubmitMs).toBeGreaterThan(0);
     decoder.dispose();
     model.dispose();
@@ -247,6 +370,19 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
       expect(() => decoder.step([{ sequence: a!.sequence, token: 40 }])).toThrow(
         'token id 40 is outside the vocabulary [0, 40)',
       );
+      expect(() =>
+        decoder.step([
+          { sequence: a!.sequence, token: 1 },
+          { sequence: b!.sequence, token: 1, choice: { temperature: 0 } },
+        ]),
+      ).toThrow('row 1: temperature must be > 0 when sampling, got 0');
+      expect(() =>
+        decoder.step([{ sequence: a!.sequence, token: 1, choice: { temperature: 1, topP: 0 } }]),
+      ).toThrow('row 0: topP must be in (0, 1], got 0');
+      expect(() =>
+        decoder.step([{ sequence: a!.sequence, token: 1, choice: { temperature: 1 }, counter: -1 }]),
+      ).toThrow('row 0: counter must be an integer in [0, 2^32), got -1');
+      expect(a!.sequence.length).toBe(prompts[0]!.length);
       decoder.dispose();
       model.dispose();
     });

@@ -10,8 +10,10 @@
  * return at once. Recording per batch size would compile and bind every pipeline again for each size seen (up to
  * `slots` times), for a saving of a few idle workgroups per dispatch.
  *
- * A step costs one uniform write, one compute pass of `dispatchesPerStep` dispatches and one submit; it reads
- * back each row's arg-max (4 bytes) and the logits of only the rows that ask for them.
+ * A step costs one uniform write, one compute pass of `dispatchesPerStep` dispatches (one more when a row
+ * samples) and one submit; it reads back each row's token chosen on the device (4 bytes: the arg-max, or a seeded
+ * draw from a row's `choice`, written with the rows' choices to a small storage buffer per step) and the logits
+ * of only the rows that ask for them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
@@ -26,8 +28,9 @@ import {
   type WebGpuBackendInternals,
   webGpuBackend,
 } from './gpu.js';
+import { isGreedyChoice, type TokenChoice, validateChoice } from './recorded-decoder.js';
 import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
-import { argmaxShaders, batchUniformBytes } from './shaders.js';
+import { argmaxShaders, batchUniformBytes, CHOICE_BYTES, sampleShader } from './shaders.js';
 
 /** Slots when the caller names none: the batch a server decodes together by default. */
 export const DEFAULT_SLOTS = 16;
@@ -62,13 +65,23 @@ export class RecordedSequence {
 export interface BatchRow {
   sequence: RecordedSequence;
   token: number;
-  /** Read the row's logits back (default true); otherwise only its arg-max comes back. */
+  /** Read the row's logits back (default true); otherwise only its token comes back. */
   logits?: boolean;
+  /** How the device chooses the row's next token (default: the arg-max). */
+  choice?: TokenChoice;
+  /**
+   * The draw number of a sampled `choice`: the host sampler's `SeededRandom(seed)` after `counter` draws draws
+   * the same token (default 0).
+   */
+  counter?: number;
 }
 
 export interface BatchRowOutput {
-  /** The row's arg-max over the vocabulary (lowest id on ties), chosen on the device. */
-  argmax: number;
+  /**
+   * The row's next token, chosen on the device: the arg-max over the vocabulary (lowest id on ties), or the draw
+   * of its sampled `choice`.
+   */
+  token: number;
   /** The row's next-token logits `[vocab]`, when it asked for them. */
   logits?: Float32Array;
 }
@@ -86,14 +99,20 @@ export class RecordedBatchDecoder {
   readonly slots: number;
   /** Dispatches of one step, whatever its row count. */
   readonly dispatchesPerStep: number;
-  /** Host time spent writing the uniform, encoding and submitting steps (not waiting for them), and rows decoded. */
-  readonly hostStats = { steps: 0, rows: 0, encodeSubmitMs: 0 };
+  /**
+   * Host time spent writing the uniform, encoding and submitting steps (not waiting for them), rows decoded, and
+   * rows whose logits were read back.
+   */
+  readonly hostStats = { steps: 0, rows: 0, logitRows: 0, encodeSubmitMs: 0 };
   private readonly device: GpuDevice;
   private readonly rec: Recording;
   private readonly uniform: GpuBuffer;
   private readonly result: GpuBuffer;
   private readonly forward: RecordedForward;
   private readonly dispatches: Dispatch[];
+  /** The step's dispatches and then the sampling kernel, for steps where a row samples. */
+  private readonly sampleDispatches: Dispatch[];
+  private readonly choices: GpuBuffer;
   private readonly live: (RecordedSequence | undefined)[];
   /** Slots a prefill in progress will fill: not free to another prefill meanwhile. */
   private readonly reserved = new Set<number>();
@@ -136,6 +155,17 @@ export class RecordedBatchDecoder {
     const final = rec.kernel('argmax.final', argmax.final, bindingKinds(finalEntries, 4, [3]));
     rec.dispatch(this.dispatches, final, finalEntries, slots);
     this.dispatchesPerStep = this.dispatches.length;
+    // Sampled rows overwrite their arg-max in `result`; greedy rows are left to it.
+    this.choices = rec.buffer(CHOICE_BYTES * slots, STORAGE, 'choices');
+    this.sampleDispatches = [...this.dispatches];
+    const sampleEntries: [number, GpuBuffer][] = [
+      [0, this.choices],
+      [1, this.forward.logits],
+      [3, this.result],
+      [4, this.uniform],
+    ];
+    const sample = rec.kernel('sample', sampleShader(vocab, slots), bindingKinds(sampleEntries, 4, [3]));
+    rec.dispatch(this.sampleDispatches, sample, sampleEntries, slots);
   }
 
   /**
@@ -297,8 +327,8 @@ export class RecordedBatchDecoder {
 
   /**
    * Decodes one token for each row's sequence (each sequence at most once, in any order) and returns, per row,
-   * the arg-max of its next-token logits and, when asked, the logits. The work is submitted and the lengths
-   * advanced before this returns.
+   * the next token chosen on the device from its logits (the arg-max, or its `choice`'s draw) and, when asked, the
+   * logits. The work is submitted and the lengths advanced before this returns.
    */
   step(rows: readonly BatchRow[]): Promise<BatchRowOutput[]> {
     this.checkUsable();
@@ -308,8 +338,16 @@ export class RecordedBatchDecoder {
     }
     const maxSeqLen = this.model.config.maxSeqLen;
     const seen = new Set<RecordedSequence>();
-    for (const { sequence, token } of rows) {
+    for (const [r, { sequence, token, choice, counter = 0 }] of rows.entries()) {
       this.checkLive(sequence);
+      try {
+        if (choice) validateChoice(choice);
+        if (!(Number.isInteger(counter) && counter >= 0 && counter <= 0xffffffff)) {
+          throw new RangeError(`counter must be an integer in [0, 2^32), got ${counter}`);
+        }
+      } catch (e) {
+        throw new RangeError(`row ${r}: ${(e as Error).message}`);
+      }
       if (seen.has(sequence)) {
         throw new RangeError(`the sequence in slot ${sequence.slot} appears twice in one step`);
       }
@@ -328,9 +366,10 @@ export class RecordedBatchDecoder {
       header.set([sequence.slot, sequence.length, token], 4 * (r + 1));
     });
     this.device.queue.writeBuffer(this.uniform, 0, header);
+    const sampling = this.writeChoices(rows);
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    record(pass, this.dispatches);
+    record(pass, sampling ? this.sampleDispatches : this.dispatches);
     pass.end();
     const resultStaging =
       this.freeResultStaging.pop() ?? this.device.createBuffer({ size: this.result.size, usage: READBACK });
@@ -351,8 +390,25 @@ export class RecordedBatchDecoder {
     for (const { sequence } of rows) sequence.length++;
     this.hostStats.steps++;
     this.hostStats.rows += rows.length;
+    this.hostStats.logitRows += wanted.length;
     this.hostStats.encodeSubmitMs += performance.now() - t0;
     return this.readStep(rows.length, wanted, resultStaging, logitStaging);
+  }
+
+  /** Writes the rows' sampled choices to the choice buffer; false when every row takes the arg-max. */
+  private writeChoices(rows: readonly BatchRow[]): boolean {
+    if (rows.every((row) => !row.choice || isGreedyChoice(row.choice))) return false;
+    const data = new ArrayBuffer(CHOICE_BYTES * rows.length);
+    const u = new Uint32Array(data);
+    const f = new Float32Array(data);
+    rows.forEach(({ choice, counter = 0 }, r) => {
+      if (!choice || isGreedyChoice(choice)) return;
+      const at = (CHOICE_BYTES / 4) * r;
+      u.set([1, counter, (choice.seed ?? 0) >>> 0, choice.topK ?? 0], at);
+      f.set([choice.temperature, choice.topP ?? 1], at + 4);
+    });
+    this.device.queue.writeBuffer(this.choices, 0, u);
+    return true;
   }
 
   private async readStep(
@@ -365,7 +421,7 @@ export class RecordedBatchDecoder {
     const ids = new Uint32Array(resultStaging.getMappedRange().slice(0, 4 * count));
     resultStaging.unmap();
     this.recycle(this.freeResultStaging, resultStaging);
-    const out: BatchRowOutput[] = Array.from(ids, (argmax) => ({ argmax }));
+    const out: BatchRowOutput[] = Array.from(ids, (token) => ({ token }));
     if (!logitStaging) return out;
     const v = this.model.config.vocabSize;
     await logitStaging.mapAsync(MAP_MODE_READ);

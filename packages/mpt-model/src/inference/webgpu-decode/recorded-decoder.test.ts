@@ -8,8 +8,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
 import { type ModelOptions, MPTModel } from '../../model.js';
+import { SeededRandom } from '../../random.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
-import { argMax } from '../sampling.js';
+import { chooseToken } from '../choose-token.js';
+import { argMax, sampleToken } from '../sampling.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type TokenChoice } from './recorded-decoder.js';
 
@@ -256,6 +258,35 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
       expect([...one]).toEqual([4]);
       const both = new Set(await draws(logits, { temperature: 1, topK: 2, topP: 0.7, seed: 2 }, 60));
       expect([...both].sort((a, b) => a - b)).toEqual([4, 8]);
+    });
+
+    it("draws the host sampler's token for the same logits, seed and counter", async () => {
+      const choices: TokenChoice[] = [
+        { temperature: 1, seed: 3 },
+        { temperature: 0.7, topK: 5, seed: 11 },
+        { temperature: 1.3, topP: 0.8, seed: 0xfffffff0 },
+        { temperature: 0.9, topK: 12, topP: 0.9, seed: 7 },
+        { temperature: 2, topK: 40, topP: 0.5, seed: 8 },
+      ];
+      let compared = 0;
+      for (let t = 0; t < 4; t++) {
+        const logits = Float32Array.from({ length: vocab }, (_, i) => Math.sin(i * 7.13 + t * 3.1) * (2 + t));
+        if (t === 3) logits.fill(1.5, 10, 20); // equal logits: the lower id first
+        for (const choice of choices) {
+          const { temperature, topK, topP, seed } = choice as Extract<TokenChoice, { temperature: number }>;
+          const options = { temperature, topK, topP };
+          const random = new SeededRandom(seed ?? 0);
+          const reference = new SeededRandom(seed ?? 0);
+          for (let counter = 0; counter < 10; counter++) {
+            const host = chooseToken(logits.slice(), options, random, []);
+            expect(sampleToken(logits.slice(), options, reference)).toBe(host);
+            const device = (await decoder.chooseFrom(logits, choice, counter)).token;
+            expect(device, `${JSON.stringify(choice)} logits ${t} counter ${counter}`).toBe(host);
+            compared++;
+          }
+        }
+      }
+      expect(compared).toBe(200);
     });
 
     it('reproduces a seeded sequence and changes with the seed', async () => {

@@ -24,7 +24,11 @@ import {
 import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
 import { argmaxShaders, sampleShader, THREADS } from './shaders.js';
 
-/** How the device chooses each token: the arg-max, or a seeded draw. */
+/**
+ * How the device chooses each token: the arg-max, or a seeded draw. With the draw number `counter` a step takes,
+ * a draw is the token the host sampler (`chooseToken`, `sampleToken`) draws from the same logits with
+ * `SeededRandom(seed)` after `counter` draws.
+ */
 export type TokenChoice =
   | { greedy: true }
   | { greedy?: false; temperature: number; topK?: number; topP?: number; seed?: number };
@@ -43,11 +47,12 @@ export interface RecordedDecoderOptions {
 const UNIFORM_BYTES = 32;
 
 /** Whether `choice` is the arg-max. */
-function isGreedyChoice(choice: TokenChoice): choice is { greedy: true } {
+export function isGreedyChoice(choice: TokenChoice): choice is { greedy: true } {
   return choice.greedy === true;
 }
 
-function validateChoice(choice: TokenChoice): void {
+/** Throws a RangeError naming the first parameter of `choice` out of range. */
+export function validateChoice(choice: TokenChoice): void {
   if (isGreedyChoice(choice)) return;
   const { temperature, topK = 0, topP = 1, seed = 0 } = choice;
   if (!(temperature > 0 && Number.isFinite(temperature)))

@@ -10,7 +10,7 @@
  * - `attentionShader`: one workgroup per head: QK-LayerNorm, the new key and value written into the cache at
  *   `pos`, then ALiBi causal attention of the query over positions `0..pos`.
  * - `argmaxShaders`: greedy choice in two passes (chunk maxima, then the maximum of those).
- * - `sampleShader`: one workgroup: temperature, top-k, top-p and a draw from a counter-based generator.
+ * - `sampleShader`: one workgroup (per row, batched): temperature, top-k, top-p and the host generator's draw.
  */
 import { GELU_SNIPPET } from '@mptjs/kernels';
 
@@ -748,29 +748,91 @@ fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : 
   return { chunks, final, workgroups };
 }
 
+/** Bytes of one row's token choice in the batched step's choice buffer (`CHOICE_STRUCT`). */
+export const CHOICE_BYTES = 32;
+
 /**
- * Sampling in one workgroup, in Hugging Face's order: temperature, top-k, top-p, then a draw. Each thread owns
- * a contiguous range of ids, so "lower id first" among equal logits is a prefix over threads. Thresholds are
- * found by bisection over the bits of an order-preserving u32 key of the logits: the k-th largest key (top-k)
- * and the largest key whose kept mass at or above it still reaches `p` (top-p). The draw is uniform in
- * [0, kept mass) from a counter-based hash of (seed, counter), located by a scan in id order.
- * Bindings: 0 step, 1 logits, 2 token, 3 result.
+ * One row's token choice in the batched step: `sample` 0 takes the arg-max (the sampling kernel leaves the row
+ * alone), 1 draws with the rest; the fields after it mean what the `Step` uniform's do.
  */
-export function sampleShader(vocab: number): string {
+export const CHOICE_STRUCT = `
+struct Choice {
+  sample : u32,
+  counter : u32,
+  seed : u32,
+  topK : u32,
+  temperature : f32,
+  topP : f32,
+  pad0 : u32,
+  pad1 : u32,
+}`;
+
+/**
+ * Sampling in one workgroup per row, as mpt-model's host sampler (`chooseToken`, `sampleToken`) chooses: in Hugging
+ * Face's order temperature, top-k, top-p, then a draw, every step walking the ids by larger logit first and lower
+ * id first among equal logits. Each thread owns a contiguous range of ids, so "lower id first" among equal logits is
+ * a prefix over threads. Thresholds are found by bisection over the bits of an order-preserving u32 key of the
+ * logits: the k-th largest key (top-k), the largest key whose kept mass at or above it still reaches `p z` (top-p),
+ * and the largest key whose kept mass at or above it exceeds the draw `r` (the drawn token, found among the ids of
+ * that key). `r` is the host generator's draw number `counter` (`SeededRandom(seed)`, two 32-bit words per draw)
+ * times the kept mass, so the device draws the host's token for the same logits, seed and counter, except where `r`
+ * or `p z` lands within float32 rounding of a running sum.
+ * Bindings: 0 step, 1 logits, 2 token, 3 result. Batched (`batchRows`): 0 the rows' `Choice`s (storage), 1 logits
+ * `[rows, vocab]`, 3 result `[rows]`, 4 the `Batch` uniform; a workgroup per row, and rows past the count or
+ * taking the arg-max return at once.
+ */
+export function sampleShader(vocab: number, batchRows?: number): string {
   const per = Math.ceil(vocab / THREADS);
-  return `${STEP_STRUCT}
+  const batched = batchRows !== undefined;
+  const bindings = batched
+    ? `${batchStruct(batchRows)}
+${CHOICE_STRUCT}
+@group(0) @binding(0) var<storage, read> choices : array<Choice, ${batchRows}>;
+@group(0) @binding(1) var<storage, read> logits : array<f32>;
+@group(0) @binding(3) var<storage, read_write> result : array<u32>;
+@group(0) @binding(4) var<uniform> batch : Batch;`
+    : `${STEP_STRUCT}
 @group(0) @binding(0) var<uniform> step : Step;
 @group(0) @binding(1) var<storage, read> logits : array<f32>;
 @group(0) @binding(2) var<storage, read_write> token : array<u32>;
-@group(0) @binding(3) var<storage, read_write> result : array<u32>;
+@group(0) @binding(3) var<storage, read_write> result : array<u32>;`;
+  // The row's choice, and where its logits start.
+  const prologue = batched
+    ? `  if (wg.x >= batch.count) { return; }
+  let params = choices[wg.x];
+  if (params.sample == 0u) { return; }
+  base = wg.x * ${vocab}u;`
+    : `  let params = step;
+  base = 0u;`;
+  const store = batched ? 'result[wg.x] = pick;' : 'token[0] = pick;\n    result[0] = pick;';
+  return `${bindings}
 ${REDUCE_SNIPPET}
 var<workgroup> counts : array<u32, ${THREADS}>;
 var<workgroup> chosen : atomic<u32>;
-var<workgroup> chosenFallback : atomic<u32>;
+var<workgroup> lastKey : atomic<u32>;
+var<workgroup> lastId : atomic<u32>;
+
+// Where this row's logits start, and the thresholds every pass tests against (set once per row).
+var<private> base : u32;
+var<private> m : f32;
+var<private> invT : f32;
+var<private> useK : bool;
+var<private> kKey : u32;
+var<private> kEqualKept : u32;
+var<private> kEqualBefore : u32;
+var<private> useP : bool;
+var<private> pKey : u32;
+var<private> pGreaterMass : f32;
+var<private> pEqualBefore : f32;
+var<private> nucleusMass : f32;
 
 fn orderKey(v : f32) -> u32 {
   let b = bitcast<u32>(v);
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+fn logit(i : u32) -> f32 {
+  return logits[base + i];
 }
 
 ${workgroupReduce('countSum', 'counts', 'u32', (a, b) => `${a} + ${b}`)}
@@ -786,9 +848,9 @@ fn exclusiveCount(lid : u32, c : u32) -> u32 {
   return before;
 }
 
-fn exclusiveMass(lid : u32, m : f32) -> f32 {
+fn exclusiveMass(lid : u32, v : f32) -> f32 {
   workgroupBarrier();
-  red[lid] = m;
+  red[lid] = v;
   workgroupBarrier();
   var before = 0.0;
   for (var t = 0u; t < lid; t++) { before += red[t]; }
@@ -796,142 +858,160 @@ fn exclusiveMass(lid : u32, m : f32) -> f32 {
   return before;
 }
 
-fn hash(v : u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
+/**
+ * Whether the next id of this thread's range (in id order), of key \`key\` and weight \`p\`, survives top-k (and
+ * top-p, when \`nucleus\`); \`seen\` counts the ids of the top-k key and \`eqMass\` the kept mass of the top-p key
+ * before it, both from this thread's start.
+ */
+fn isKept(key : u32, p : f32, nucleus : bool, seen : ptr<function, u32>, eqMass : ptr<function, f32>) -> bool {
+  var kept = !useK || key > kKey || (key == kKey && *seen < kEqualKept);
+  if (useK && key == kKey) { *seen += 1u; }
+  if (kept && nucleus && useP) {
+    if (key < pKey) { kept = false; }
+    if (key == pKey) { kept = pGreaterMass + *eqMass < nucleusMass; *eqMass += p; }
+  }
+  return kept;
+}
+
+/** Mass of this thread's ids kept by top-k (and top-p, when \`nucleus\`) whose keys lie in [lo, hi]. */
+fn keptMass(begin : u32, end : u32, lo : u32, hi : u32, nucleus : bool) -> f32 {
+  var mass = 0.0;
+  var seen = kEqualBefore;
+  var eqMass = pEqualBefore;
+  for (var i = begin; i < end; i++) {
+    let key = orderKey(logit(i));
+    let p = exp((logit(i) - m) * invT);
+    if (isKept(key, p, nucleus, &seen, &eqMass) && key >= lo && key <= hi) { mass += p; }
+  }
+  return mass;
+}
+
+/** The same split of SplitMix32 as mpt-model's \`SeededRandom.nextUint32\`. */
+fn mix(state : u32) -> u32 {
+  var z = state;
+  z = (z ^ (z >> 16u)) * 0x85ebca6bu;
+  z = (z ^ (z >> 13u)) * 0xc2b2ae35u;
+  return z ^ (z >> 16u);
 }
 
 @compute @workgroup_size(${THREADS})
-fn main(@builtin(local_invocation_index) lid : u32) {
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
+${prologue}
   let begin = min(lid * ${per}u, ${vocab}u);
   let end = min(begin + ${per}u, ${vocab}u);
   var localMax = -3.4028234e38;
-  for (var i = begin; i < end; i++) { localMax = max(localMax, logits[i]); }
-  let m = reduceMax(lid, localMax);
-  let invT = 1.0 / step.temperature;
+  for (var i = begin; i < end; i++) { localMax = max(localMax, logit(i)); }
+  m = reduceMax(lid, localMax);
+  invT = 1.0 / params.temperature;
 
   // Top-k: the k-th largest key, and how many of the ids equal to it (lowest first) are kept.
-  let useK = step.topK > 0u && step.topK < ${vocab}u;
-  var kKey = 0u;
-  var kEqualKept = 0xffffffffu;
-  var kEqualBefore = 0u;
-  if (useK) {
+  let withK = params.topK > 0u && params.topK < ${vocab}u;
+  useK = withK;
+  kKey = 0u;
+  kEqualKept = 0xffffffffu;
+  kEqualBefore = 0u;
+  if (withK) {
     for (var b = 0u; b < 32u; b++) {
       let candidate = kKey | (0x80000000u >> b);
       var c = 0u;
-      for (var i = begin; i < end; i++) { if (orderKey(logits[i]) >= candidate) { c++; } }
-      if (countSum(lid, c) >= step.topK) { kKey = candidate; }
+      for (var i = begin; i < end; i++) { if (orderKey(logit(i)) >= candidate) { c++; } }
+      if (countSum(lid, c) >= params.topK) { kKey = candidate; }
     }
     var greater = 0u;
     var equal = 0u;
     for (var i = begin; i < end; i++) {
-      let key = orderKey(logits[i]);
+      let key = orderKey(logit(i));
       if (key > kKey) { greater++; }
       if (key == kKey) { equal++; }
     }
-    kEqualKept = step.topK - countSum(lid, greater);
+    kEqualKept = params.topK - countSum(lid, greater);
     kEqualBefore = exclusiveCount(lid, equal);
   }
 
-  // Unnormalized probabilities of the top-k set, and their total.
-  var localZ = 0.0;
-  var eqSeen = kEqualBefore;
-  for (var i = begin; i < end; i++) {
-    let key = orderKey(logits[i]);
-    let kept = !useK || key > kKey || (key == kKey && eqSeen < kEqualKept);
-    if (useK && key == kKey) { eqSeen++; }
-    if (kept) { localZ += exp((logits[i] - m) * invT); }
-  }
-  let z = reduceSum(lid, localZ);
-
-  // Top-p: the largest key whose kept mass at or above it reaches p z; ids equal to it are kept (lowest
-  // first) while the mass before them is still below p z.
-  let useP = step.topP < 1.0;
-  let nucleusMass = step.topP * z;
-  var pKey = 0u;
-  var pGreaterMass = 0.0;
-  var pEqualBefore = 0.0;
-  if (useP) {
+  // Top-p over the top-k set: the largest key whose kept mass at or above it reaches p z; ids equal to it are
+  // kept (lowest first) while the mass before them is still below p z.
+  let withP = params.topP < 1.0;
+  useP = withP;
+  pKey = 0u;
+  pGreaterMass = 0.0;
+  pEqualBefore = 0.0;
+  if (withP) {
+    nucleusMass = params.topP * reduceSum(lid, keptMass(begin, end, 0u, 0xffffffffu, false));
     for (var b = 0u; b < 32u; b++) {
       let candidate = pKey | (0x80000000u >> b);
-      var mass = 0.0;
-      var seen = kEqualBefore;
-      for (var i = begin; i < end; i++) {
-        let key = orderKey(logits[i]);
-        let kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
-        if (useK && key == kKey) { seen++; }
-        if (kept && key >= candidate) { mass += exp((logits[i] - m) * invT); }
-      }
-      if (reduceSum(lid, mass) >= nucleusMass) { pKey = candidate; }
+      if (reduceSum(lid, keptMass(begin, end, candidate, 0xffffffffu, false)) >= nucleusMass) { pKey = candidate; }
     }
-    var greaterMass = 0.0;
-    var equalMass = 0.0;
-    var seen = kEqualBefore;
-    for (var i = begin; i < end; i++) {
-      let key = orderKey(logits[i]);
-      let kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
-      if (useK && key == kKey) { seen++; }
-      if (kept && key > pKey) { greaterMass += exp((logits[i] - m) * invT); }
-      if (kept && key == pKey) { equalMass += exp((logits[i] - m) * invT); }
-    }
-    pGreaterMass = reduceSum(lid, greaterMass);
-    pEqualBefore = exclusiveMass(lid, equalMass);
+    pGreaterMass = select(0.0, reduceSum(lid, keptMass(begin, end, pKey + 1u, 0xffffffffu, false)), pKey != 0xffffffffu);
+    pEqualBefore = exclusiveMass(lid, keptMass(begin, end, pKey, pKey, false));
   }
 
-  // The final kept set, its mass per thread, and the draw located by a scan in id order.
-  var ownMass = 0.0;
-  var lastKept = 0xffffffffu;
+  // The draw: the host generator's word pair number \`counter\`, its high 24 bits as a float in [0, 1).
+  let hi = mix(params.seed + (2u * params.counter + 1u) * 0x9e3779b9u) >> 5u;
+  let u = f32(hi >> 3u) / 16777216.0;
+  let keptTotal = reduceSum(lid, keptMass(begin, end, 0u, 0xffffffffu, true));
+  let r = u * keptTotal;
+  // The drawn key: the largest whose kept mass at or above it exceeds r.
+  var dKey = 0u;
+  for (var b = 0u; b < 32u; b++) {
+    let candidate = dKey | (0x80000000u >> b);
+    if (reduceSum(lid, keptMass(begin, end, candidate, 0xffffffffu, true)) > r) { dKey = candidate; }
+  }
+  let above = select(0.0, reduceSum(lid, keptMass(begin, end, dKey + 1u, 0xffffffffu, true)), dKey != 0xffffffffu);
+  let ownEqual = keptMass(begin, end, dKey, dKey, true);
+  let equalBefore = above + exclusiveMass(lid, ownEqual);
+  if (lid == 0u) {
+    atomicStore(&chosen, 0xffffffffu);
+    atomicStore(&lastKey, 0xffffffffu);
+    atomicStore(&lastId, 0u);
+  }
+  workgroupBarrier();
+  // The ids of the drawn key, lowest first: the first whose running mass exceeds r.
+  if (r >= equalBefore && r < equalBefore + ownEqual) {
+    var acc = equalBefore;
+    var last = 0xffffffffu;
+    var seen = kEqualBefore;
+    var eqMass = pEqualBefore;
+    for (var i = begin; i < end; i++) {
+      let key = orderKey(logit(i));
+      let p = exp((logit(i) - m) * invT);
+      let kept = isKept(key, p, true, &seen, &eqMass);
+      if (kept && key == dKey) {
+        acc += p;
+        last = i;
+        if (r < acc) { break; }
+      }
+    }
+    // Rounding left r at or past this range's sum: its last id of the key.
+    atomicMin(&chosen, last);
+  }
+  // r at or past the whole kept mass (rounding): the last kept id in the host's order, as the host takes.
   {
     var seen = kEqualBefore;
     var eqMass = pEqualBefore;
     for (var i = begin; i < end; i++) {
-      let key = orderKey(logits[i]);
-      var kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
-      if (useK && key == kKey) { seen++; }
-      let p = exp((logits[i] - m) * invT);
-      if (kept && useP) {
-        if (key < pKey) { kept = false; }
-        if (key == pKey) { kept = pGreaterMass + eqMass < nucleusMass; eqMass += p; }
-      }
-      if (kept) { ownMass += p; lastKept = i; }
+      let key = orderKey(logit(i));
+      let p = exp((logit(i) - m) * invT);
+      let kept = isKept(key, p, true, &seen, &eqMass);
+      if (kept) { atomicMin(&lastKey, key); }
     }
   }
-  let keptTotal = reduceSum(lid, ownMass);
-  let before = exclusiveMass(lid, ownMass);
-  let u = f32(hash(step.seed ^ hash(step.counter + 0x9e3779b9u)) >> 8u) / 16777216.0;
-  let r = u * keptTotal;
-  if (lid == 0u) { atomicStore(&chosen, 0xffffffffu); }
   workgroupBarrier();
-  if (r >= before && r < before + ownMass) {
+  let lowest = atomicLoad(&lastKey);
+  {
     var seen = kEqualBefore;
     var eqMass = pEqualBefore;
-    var acc = before;
     for (var i = begin; i < end; i++) {
-      let key = orderKey(logits[i]);
-      var kept = !useK || key > kKey || (key == kKey && seen < kEqualKept);
-      if (useK && key == kKey) { seen++; }
-      let p = exp((logits[i] - m) * invT);
-      if (kept && useP) {
-        if (key < pKey) { kept = false; }
-        if (key == pKey) { kept = pGreaterMass + eqMass < nucleusMass; eqMass += p; }
-      }
-      if (kept) {
-        acc += p;
-        if (r < acc) { atomicMin(&chosen, i); break; }
-      }
+      let key = orderKey(logit(i));
+      let p = exp((logit(i) - m) * invT);
+      let kept = isKept(key, p, true, &seen, &eqMass);
+      if (kept && key == lowest) { atomicMax(&lastId, i); }
     }
-    // Rounding left r at or past this scan's sum: the range's last kept id (never below an id found above).
-    atomicMin(&chosen, lastKept);
   }
-  // r at or past the whole total (rounding): the highest kept id.
-  if (lastKept != 0xffffffffu) { atomicMax(&chosenFallback, lastKept); }
   workgroupBarrier();
   if (lid == 0u) {
     var pick = atomicLoad(&chosen);
-    if (pick == 0xffffffffu) { pick = atomicLoad(&chosenFallback); }
-    token[0] = pick;
-    result[0] = pick;
+    if (pick == 0xffffffffu) { pick = atomicLoad(&lastId); }
+    ${store}
   }
 }`;
 }

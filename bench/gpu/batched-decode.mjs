@@ -13,7 +13,7 @@ async function timeSteps(decoder, sequences, firstTokens, steps) {
     const out = await decoder.step(
       sequences.map((sequence, r) => ({ sequence, token: tokens[r], logits: false })),
     );
-    tokens = out.map((o) => o.argmax);
+    tokens = out.map((o) => o.token);
   }
   return (performance.now() - t0) / 1000;
 }

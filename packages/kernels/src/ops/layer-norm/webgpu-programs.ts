@@ -5,8 +5,8 @@
  * - `LayerNormApplyProgram`: one thread per element, `(x - mean) * rstd * weight (+ bias)`;
  * - `LayerNormGradInputProgram`: one workgroup per row, `dx = rstd * (g - mean(g) - xhat * mean(g * xhat))` with
  *   `g = dy * weight` (both means reduced in one pass);
- * - `LayerNormGradParamsProgram`: column sums over blocks of rows, `[blocks, 1 or 2, D]` partials of
- *   `dweight = sum(dy * xhat)` (and `dbias = sum(dy)`), which a tfjs sum over the blocks finishes.
+ * - `LayerNormGradParamsProgram`: column sums over blocks of rows, `[1 or 2, D, blocks]` partials of
+ *   `dweight = sum(dy * xhat)` (and `dbias = sum(dy)`), which a tfjs sum over the innermost axis finishes.
  */
 
 import type { WebGpuProgramLike } from '../../webgpu/program-like.js';
@@ -152,7 +152,8 @@ export class LayerNormGradParamsProgram implements WebGpuProgramLike {
   constructor(rows: number, width: number, hasBias: boolean) {
     this.hasBias = hasBias;
     const blocks = Math.max(1, Math.ceil(rows / PARAM_GRAD_BLOCK_ROWS));
-    this.outputShape = [blocks, hasBias ? 2 : 1, width];
+    // Blocks last, so their sum is a reduction over the innermost axis (in tfjs, no transpose before it).
+    this.outputShape = [hasBias ? 2 : 1, width, blocks];
     // One thread per (block, column): adjacent threads read adjacent columns of the same rows.
     this.dispatch = elementwiseDispatch(blocks * width);
     this.shaderKey = `mptLayerNormGradParams_${PARAM_GRAD_BLOCK_ROWS}_${hasBias ? 'bias' : 'nobias'}`;
@@ -165,7 +166,7 @@ export class LayerNormGradParamsProgram implements WebGpuProgramLike {
       fn main(index : i32) {
         let rows = uniforms.xShape[0];
         let width = uniforms.xShape[1];
-        let blocks = uniforms.outShape[0];
+        let blocks = uniforms.outShape[2];
         if (index < blocks * width) {
           let block = i32(u32(index) / u32(width));
           let col = index - block * width;
@@ -178,8 +179,8 @@ export class LayerNormGradParamsProgram implements WebGpuProgramLike {
             gradWeight += dy * (X[r * width + col] - Stats[r * 2]) * Stats[r * 2 + 1];
             ${bias('gradBias += dy;')}
           }
-          result[(block * ${this.hasBias ? 2 : 1}) * width + col] = gradWeight;
-          ${bias('result[(block * 2 + 1) * width + col] = gradBias;')}
+          result[col * blocks + block] = gradWeight;
+          ${bias('result[(width + col) * blocks + block] = gradBias;')}
         }
       }
     `;

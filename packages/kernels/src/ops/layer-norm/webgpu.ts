@@ -51,7 +51,9 @@ export function fusedLayerNorm(
           input.shape,
         );
         const partials = runFusedKernel('MptLayerNormGradParams', { x: xs, dy: dy2, stats: st }, { hasBias });
-        const sums = tf.sum(partials, 0);
+        // [parts, width, blocks]: one block (few rows) needs no sum at all.
+        const blocks = partials.shape[2]!;
+        const sums = blocks === 1 ? tf.reshape(partials, partials.shape.slice(0, 2)) : tf.sum(partials, 2);
         if (!hasBias) return [dx, tf.reshape(sums, [width])];
         const [dw, db] = tf.split(sums, 2, 0) as [tf.Tensor, tf.Tensor];
         return [dx, tf.reshape(dw, [width]), tf.reshape(db, [width])];

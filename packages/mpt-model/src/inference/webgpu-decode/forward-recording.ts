@@ -9,12 +9,13 @@ import type { MPTModel } from '../../model.js';
 import type { KVCache } from '../kv-cache.js';
 import {
   BufferUsage,
+  flushTfjs,
   type GpuBuffer,
   RecordedDecodeError,
   tensorBuffer,
   type WebGpuBackendInternals,
 } from './gpu.js';
-import { bindingKinds, type Dispatch, type Recording } from './recording.js';
+import { bindingKinds, type Dispatch, type Recording, record } from './recording.js';
 import {
   attentionShader,
   embedShader,
@@ -22,7 +23,10 @@ import {
   gemvReadsVec4,
   gemvShader,
   gemvWorkgroups,
+  packHalvesShader,
   THREADS,
+  type WeightFormat,
+  weightBytes,
 } from './shaders.js';
 
 export const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -36,6 +40,26 @@ export interface ForwardSpec {
   batchRows?: number;
   /** Sequences the KV cache holds (1 for the one-sequence step). */
   slots: number;
+  /**
+   * How the matrix-vector products read the block matrices and the tied head (default f32: the model's own
+   * buffers). `f16` packs half copies of them once, into buffers the recording owns (`pack`).
+   */
+  weights?: WeightFormat;
+}
+
+/** What a recorded step reads of the weights per token, and what its packed copies hold. */
+export interface WeightStats {
+  format: WeightFormat;
+  /**
+   * Bytes of weights one step of one row reads: the block matrices and the head in `format`, the float32 vectors
+   * (LayerNorm, biases, QK-LayerNorm) and an embedding (and position) row. A batched step reads the matrices and
+   * vectors once for all its rows, and one more embedding row per further row.
+   */
+  bytesPerStep: number;
+  /** Of those, the matrices' bytes (block matrices and the tied head). */
+  matrixBytesPerStep: number;
+  /** Device bytes of packed copies held besides the model's float32 weights (0 for f32). */
+  packedBytes: number;
 }
 
 export interface RecordedForward {
@@ -47,6 +71,9 @@ export interface RecordedForward {
   logits: GpuBuffer;
   /** The model tensors whose buffers are bound (the step is unusable once any is disposed). */
   weights: tf.Tensor[];
+  /** Dispatches that fill the packed weight copies: run once, before the first step. */
+  pack: Dispatch[];
+  weightStats: WeightStats;
 }
 
 /** Head size `d_model / n_heads`, or a clear error when the attention kernel cannot run it. */
@@ -57,6 +84,23 @@ export function headSize(model: MPTModel): number {
     throw new RecordedDecodeError(`head size ${dh} is not supported (at most ${THREADS})`);
   }
   return dh;
+}
+
+/** `format` when it names a weight format, else a clear error (it may come from a command line or a config). */
+export function checkWeightFormat(format: unknown): WeightFormat {
+  if (format === 'f32' || format === 'f16') return format;
+  throw new RangeError(`weights must be "f32" or "f16", got ${JSON.stringify(format)}`);
+}
+
+/** Submits the dispatches that fill a recording's packed weights (after what tfjs has queued, so they see it). */
+export function runPack(backend: WebGpuBackendInternals, pack: readonly Dispatch[]): void {
+  if (pack.length === 0) return;
+  flushTfjs(backend);
+  const encoder = backend.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  record(pass, pack);
+  pass.end();
+  backend.device.queue.submit([encoder.finish()]);
 }
 
 export function recordForward(
@@ -74,6 +118,29 @@ export function recordForward(
   const dh = headSize(model);
   const dispatches: Dispatch[] = [];
   const weights: tf.Tensor[] = [];
+  const format = spec.weights ?? 'f32';
+  const pack: Dispatch[] = [];
+  const stats: WeightStats = { format, bytesPerStep: 0, matrixBytesPerStep: 0, packedBytes: 0 };
+  // Packed copies by source buffer: the tied head and nothing else shares one, but a matrix is packed once.
+  const packed = new Map<GpuBuffer, GpuBuffer>();
+  const matrix = (w: GpuBuffer, elements: number, label: string): GpuBuffer => {
+    stats.matrixBytesPerStep += weightBytes(elements, format);
+    if (format === 'f32') return w;
+    let copy = packed.get(w);
+    if (!copy) {
+      // A multiple of 8 bytes, so a vec4 of halves (a vec2<u32>) never straddles the end.
+      copy = rec.buffer(8 * Math.ceil(elements / 4), STORAGE, `${label}.f16`);
+      stats.packedBytes += copy.size;
+      const { code, workgroups } = packHalvesShader(elements);
+      const entries: [number, GpuBuffer][] = [
+        [0, w],
+        [1, copy],
+      ];
+      rec.dispatch(pack, rec.kernel('pack.f16', code, bindingKinds(entries, -1, [1])), entries, workgroups);
+      packed.set(w, copy);
+    }
+    return copy;
+  };
   const x = rec.buffer(4 * rows * d, STORAGE, 'x');
   const qkv = rec.buffer(12 * rows * d, STORAGE, 'qkv');
   const attended = rec.buffer(4 * rows * d, STORAGE, 'attended');
@@ -84,6 +151,11 @@ export function recordForward(
     const t = model.get(name);
     weights.push(t);
     return tensorBuffer(backend, t);
+  };
+  /** A float32 vector read whole every step. */
+  const vector = (name: string): GpuBuffer => {
+    stats.bytesPerStep += 4 * model.get(name).size;
+    return weight(name);
   };
 
   // The embedding.
@@ -118,15 +190,19 @@ export function recordForward(
     extra: { bias?: string; ln?: string },
   ) => {
     const entries: [number, GpuBuffer][] = [
-      [gemvReadsVec4(shape) ? 6 : 0, w],
+      [gemvReadsVec4(shape) ? 6 : 0, matrix(w, shape.n * shape.k, label)],
       [1, input],
       [2, output],
     ];
-    if (shape.bias && extra.bias) entries.push([3, weight(extra.bias)]);
-    if (shape.layerNorm && extra.ln) entries.push([4, weight(`${extra.ln}.weight`)]);
-    if (shape.layerNorm?.bias && extra.ln) entries.push([5, weight(`${extra.ln}.bias`)]);
+    if (shape.bias && extra.bias) entries.push([3, vector(extra.bias)]);
+    if (shape.layerNorm && extra.ln) entries.push([4, vector(`${extra.ln}.weight`)]);
+    if (shape.layerNorm?.bias && extra.ln) entries.push([5, vector(`${extra.ln}.bias`)]);
     if (batched) entries.push([7, spec.uniform]);
-    const full: GemvShape = batchRows !== undefined ? { ...shape, batchRows } : shape;
+    const full: GemvShape = {
+      ...shape,
+      ...(batchRows !== undefined ? { batchRows } : {}),
+      ...(format === 'f32' ? {} : { weights: format }),
+    };
     const k = rec.kernel(label, gemvShader(full), bindingKinds(entries, batched ? 7 : -1, [2]));
     rec.dispatch(dispatches, k, entries, gemvWorkgroups(shape.n, shape.layout, shape.k));
   };
@@ -177,8 +253,8 @@ export function recordForward(
     ];
     if (slopeBuffer) attnEntries.push([6, slopeBuffer]);
     if (c.qkLn) {
-      attnEntries.push([7, weight(`${p}.attn.q_ln.weight`)], [8, weight(`${p}.attn.k_ln.weight`)]);
-      if (withBias) attnEntries.push([9, weight(`${p}.attn.q_ln.bias`)], [10, weight(`${p}.attn.k_ln.bias`)]);
+      attnEntries.push([7, vector(`${p}.attn.q_ln.weight`)], [8, vector(`${p}.attn.k_ln.weight`)]);
+      if (withBias) attnEntries.push([9, vector(`${p}.attn.q_ln.bias`)], [10, vector(`${p}.attn.k_ln.bias`)]);
     }
     const attention = rec.kernel(
       'attention',
@@ -242,7 +318,9 @@ export function recordForward(
     logits,
     { ln: 'transformer.norm_f' },
   );
-  return { dispatches, kCache, vCache, logits, weights };
+  // Each row decoded reads one embedding row (and one position row): counted here for one row.
+  stats.bytesPerStep += stats.matrixBytesPerStep + 4 * d * (c.learnedPosEmb ? 2 : 1);
+  return { dispatches, kCache, vCache, logits, weights, pack, weightStats: stats };
 }
 
 /**

@@ -15,7 +15,15 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
-import { copyPrefillRows, type RecordedForward, recordForward, STORAGE } from './forward-recording.js';
+import {
+  checkWeightFormat,
+  copyPrefillRows,
+  type RecordedForward,
+  recordForward,
+  runPack,
+  STORAGE,
+  type WeightStats,
+} from './forward-recording.js';
 import {
   BufferUsage,
   flushTfjs,
@@ -27,7 +35,7 @@ import {
   webGpuBackend,
 } from './gpu.js';
 import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
-import { argmaxShaders, batchUniformBytes } from './shaders.js';
+import { argmaxShaders, batchUniformBytes, type WeightFormat } from './shaders.js';
 
 /** Slots when the caller names none: the batch a server decodes together by default. */
 export const DEFAULT_SLOTS = 16;
@@ -40,6 +48,8 @@ export interface RecordedBatchDecoderOptions {
    * are `slots * max_seq_len * d_model` floats); `slots` tells the number taken.
    */
   slots?: number;
+  /** `f32` (default) or `f16`: see `RecordedDecoderOptions.weights`. */
+  weights?: WeightFormat;
 }
 
 /** One live sequence of a `RecordedBatchDecoder`: its cache slot and the positions it holds. */
@@ -88,6 +98,8 @@ export class RecordedBatchDecoder {
   readonly dispatchesPerStep: number;
   /** Host time spent writing the uniform, encoding and submitting steps (not waiting for them), and rows decoded. */
   readonly hostStats = { steps: 0, rows: 0, encodeSubmitMs: 0 };
+  /** Weight bytes a step reads (matrices once for all rows), and the device bytes of packed copies. */
+  readonly weightStats: WeightStats;
   private readonly device: GpuDevice;
   private readonly rec: Recording;
   private readonly uniform: GpuBuffer;
@@ -105,6 +117,7 @@ export class RecordedBatchDecoder {
     private readonly model: MPTModel,
     private readonly backend: WebGpuBackendInternals,
     slots: number,
+    weights: WeightFormat,
   ) {
     this.slots = slots;
     this.live = new Array<RecordedSequence | undefined>(slots).fill(undefined);
@@ -114,7 +127,14 @@ export class RecordedBatchDecoder {
     const vocab = model.config.vocabSize;
     this.uniform = rec.buffer(batchUniformBytes(slots), BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'batch');
     this.result = rec.buffer(4 * slots, STORAGE, 'result');
-    this.forward = recordForward(rec, model, backend, { uniform: this.uniform, batchRows: slots, slots });
+    this.forward = recordForward(rec, model, backend, {
+      uniform: this.uniform,
+      batchRows: slots,
+      slots,
+      weights,
+    });
+    runPack(backend, this.forward.pack);
+    this.weightStats = this.forward.weightStats;
     this.dispatches = [...this.forward.dispatches];
     const argmax = argmaxShaders(vocab, slots);
     const partValue = rec.buffer(4 * slots * argmax.workgroups, STORAGE, 'argmax.values');
@@ -146,6 +166,7 @@ export class RecordedBatchDecoder {
     model: MPTModel,
     options: RecordedBatchDecoderOptions = {},
   ): Promise<RecordedBatchDecoder> {
+    const weights = options.weights === undefined ? 'f32' : checkWeightFormat(options.weights);
     const backend = webGpuBackend();
     const requested = options.slots ?? DEFAULT_SLOTS;
     if (!Number.isInteger(requested) || requested < 1 || requested > MAX_RECORDED_SLOTS) {
@@ -179,7 +200,7 @@ export class RecordedBatchDecoder {
     device.pushErrorScope('validation');
     let decoder: RecordedBatchDecoder;
     try {
-      decoder = new RecordedBatchDecoder(model, backend, Math.min(requested, fits));
+      decoder = new RecordedBatchDecoder(model, backend, Math.min(requested, fits), weights);
     } catch (e) {
       await device.popErrorScope();
       throw e;

@@ -55,6 +55,9 @@ export {
   recordedDecoderFor,
   type StepOutput,
   type TokenChoice,
+  WEIGHT_FORMATS,
+  type WeightFormat,
+  type WeightStats,
 } from './inference/webgpu-decode/index.js';
 export { type SoftmaxStats, sampleTopP } from './inference/weighted-select.js';
 export { initStateDict, initStd } from './init.js';

@@ -135,6 +135,59 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
     300_000,
   );
 
+  it.runIf(webgpuExpected)(
+    'reads f16 weights with --decode-weights f16, half the matrix bytes of f32 per step',
+    async () => {
+      const base = [fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu', '--max-batch', '2'];
+      const mibRead = (stderr: string, format: string): number => {
+        const m = new RegExp(
+          `recorded, 2 slots, \\d+ dispatches per step, ${format} weights \\(([\\d.]+) MiB read per step\\)`,
+        ).exec(stderr);
+        expect(m, stderr).not.toBeNull();
+        return Number(m![1]);
+      };
+      running = await serve([...base, '--decode-weights', 'f16']);
+      const f16 = mibRead(running.stderr(), 'f16');
+      const replies = await completeAll(running.base);
+      for (const r of replies) expect(['length', 'stop']).toContain(r.finish_reason);
+      expect(replies.map((c) => c.text.length).reduce((a, b) => a + b)).toBeGreaterThan(0);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      running = await serve(base);
+      const f32 = mibRead(running.stderr(), 'f32');
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      // The matrices halve; the float32 vectors and the embedding row stay (a small share).
+      expect(f16 / f32).toBeGreaterThan(0.45);
+      expect(f16 / f32).toBeLessThan(0.55);
+    },
+    600_000,
+  );
+
+  it('refuses an unknown --decode-weights and f16 weights with the tfjs engine', async () => {
+    const bad = await runCliProcess(['serve', fx!.dir, '--decode-weights', 'f8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      "option '--decode-weights <format>' argument 'f8' is invalid. expected one of f32, f16",
+    );
+    const onTfjs = await runCliProcess([
+      'serve',
+      fx!.dir,
+      '--tokenizer',
+      fx!.tokenizer,
+      '--backend',
+      'wasm',
+      '--decode-engine',
+      'tfjs',
+      '--decode-weights',
+      'f16',
+    ]);
+    expect(onTfjs.code).toBe(2);
+    expect(onTfjs.stderr).toContain(
+      '--decode-weights f16 applies to the recorded engine, not --decode-engine tfjs',
+    );
+  }, 120_000);
+
   it('refuses --decode-engine recorded off webgpu and an unknown engine', async () => {
     const onWasm = await runCliProcess([
       'serve',

@@ -112,11 +112,15 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
   it.runIf(webgpuExpected)(
     'falls back to the tfjs engine on webgpu when the recorded step cannot run the model, saying why',
     async () => {
-      const args = [fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu', '--quantize', 'int8'];
+      // The recorded step reads an int8 model's own int8 weights, and makes no f16 copies of them.
+      const args = [
+        ...[fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu'],
+        ...['--quantize', 'int8', '--decode-weights', 'f16'],
+      ];
       running = await serve(args);
       expect(running.stderr()).toContain(
-        'decode engine: tfjs (the recorded step is unavailable: the recorded decode step runs float32 weights; ' +
-          'this model is int8-quantized)',
+        'decode engine: tfjs (the recorded step is unavailable: this model is int8-quantized: its recorded step ' +
+          'reads its int8 weights (f16 copies are made of float32 weights only))',
       );
       const res = await fetch(`${running.base}/v1/completions`, {
         method: 'POST',
@@ -129,7 +133,7 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
       const refused = await runCliProcess(['serve', ...args, '--decode-engine', 'recorded']);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(
-        '--decode-engine recorded: the recorded decode step runs float32 weights; this model is int8-quantized',
+        '--decode-engine recorded: this model is int8-quantized: its recorded step reads its int8 weights',
       );
     },
     300_000,

@@ -6,6 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
+import { INT8_HEAD } from '../../parameters.js';
 import type { KVCache } from '../kv-cache.js';
 import {
   BufferUsage,
@@ -24,6 +25,7 @@ import {
   gemvShader,
   gemvWorkgroups,
   packHalvesShader,
+  type StepWeightFormat,
   THREADS,
   type WeightFormat,
   weightBytes,
@@ -42,14 +44,16 @@ export interface ForwardSpec {
   slots: number;
   /**
    * How the matrix-vector products read the block matrices and the tied head (default f32: the model's own
-   * buffers). `f16` packs half copies of them once, into buffers the recording owns (`pack`).
+   * buffers, which for an int8-quantized model are its int8 rows). `f16` packs half copies of float32 weights
+   * once, into buffers the recording owns (`pack`).
    */
   weights?: WeightFormat;
 }
 
 /** What a recorded step reads of the weights per token, and what its packed copies hold. */
 export interface WeightStats {
-  format: WeightFormat;
+  /** `int8` for an int8-quantized model (its own int8 rows and scales are bound). */
+  format: StepWeightFormat;
   /**
    * Bytes of weights one step of one row reads: the block matrices and the head in `format`, the float32 vectors
    * (LayerNorm, biases, QK-LayerNorm) and an embedding (and position) row. A batched step reads the matrices and
@@ -58,7 +62,7 @@ export interface WeightStats {
   bytesPerStep: number;
   /** Of those, the matrices' bytes (block matrices and the tied head). */
   matrixBytesPerStep: number;
-  /** Device bytes of packed copies held besides the model's float32 weights (0 for f32). */
+  /** Device bytes of packed copies held besides the model's weights (0 for f32 and int8). */
   packedBytes: number;
 }
 
@@ -118,14 +122,21 @@ export function recordForward(
   const dh = headSize(model);
   const dispatches: Dispatch[] = [];
   const weights: tf.Tensor[] = [];
-  const format = spec.weights ?? 'f32';
+  // An int8-quantized model has no float32 matrices: its own int8 weights are bound.
+  const format: StepWeightFormat = model.quantization ? 'int8' : (spec.weights ?? 'f32');
+  if (model.quantization && spec.weights === 'f16') {
+    throw new RecordedDecodeError(
+      `this model is ${model.quantization}-quantized: its recorded step reads its int8 weights (f16 copies are ` +
+        'made of float32 weights only)',
+    );
+  }
   const pack: Dispatch[] = [];
   const stats: WeightStats = { format, bytesPerStep: 0, matrixBytesPerStep: 0, packedBytes: 0 };
   // Packed copies by source buffer: the tied head and nothing else shares one, but a matrix is packed once.
   const packed = new Map<GpuBuffer, GpuBuffer>();
   const matrix = (w: GpuBuffer, elements: number, label: string): GpuBuffer => {
-    stats.matrixBytesPerStep += weightBytes(elements, format);
-    if (format === 'f32') return w;
+    stats.matrixBytesPerStep += weightBytes(elements, format === 'f16' ? 'f16' : 'f32');
+    if (format !== 'f16') return w;
     let copy = packed.get(w);
     if (!copy) {
       // A multiple of 8 bytes, so a vec4 of halves (a vec2<u32>) never straddles the end.
@@ -181,19 +192,40 @@ export function recordForward(
     Math.ceil((rows * d) / THREADS),
   );
 
+  /** An int8 model's matrix: its packed rows and scales, in `[out, in]` layout whatever the model's. */
+  const int8Matrix = (
+    name: string,
+    shape: GemvShape,
+  ): { w: GpuBuffer; scales: GpuBuffer; rowBytes: number } => {
+    const q = model.int8Weight(name);
+    if (!q || q.n !== shape.n || q.k !== shape.k) {
+      throw new RecordedDecodeError(`the int8 model has no [${shape.n}, ${shape.k}] int8 weight "${name}"`);
+    }
+    weights.push(q.packed, q.scales);
+    stats.matrixBytesPerStep += q.n * q.rowBytes + 4 * q.n;
+    return {
+      w: tensorBuffer(backend, q.packed, 'int32'),
+      scales: tensorBuffer(backend, q.scales),
+      rowBytes: q.rowBytes,
+    };
+  };
   const gemv = (
     label: string,
-    shape: GemvShape,
-    w: GpuBuffer,
+    given: GemvShape,
+    name: string,
     input: GpuBuffer,
     output: GpuBuffer,
     extra: { bias?: string; ln?: string },
   ) => {
+    const q =
+      format === 'int8' ? int8Matrix(name === 'transformer.wte.weight' ? INT8_HEAD : name, given) : null;
+    const shape: GemvShape = q ? { ...given, layout: 'outIn', weights: 'int8', rowBytes: q.rowBytes } : given;
     const entries: [number, GpuBuffer][] = [
-      [gemvReadsVec4(shape) ? 6 : 0, matrix(w, shape.n * shape.k, label)],
+      [gemvReadsVec4(shape) ? 6 : 0, q ? q.w : matrix(weight(name), shape.n * shape.k, label)],
       [1, input],
       [2, output],
     ];
+    if (q) entries.push([8, q.scales]);
     if (shape.bias && extra.bias) entries.push([3, vector(extra.bias)]);
     if (shape.layerNorm && extra.ln) entries.push([4, vector(`${extra.ln}.weight`)]);
     if (shape.layerNorm?.bias && extra.ln) entries.push([5, vector(`${extra.ln}.bias`)]);
@@ -201,7 +233,7 @@ export function recordForward(
     const full: GemvShape = {
       ...shape,
       ...(batchRows !== undefined ? { batchRows } : {}),
-      ...(format === 'f32' ? {} : { weights: format }),
+      ...(format === 'f16' ? { weights: format } : {}),
     };
     const k = rec.kernel(label, gemvShader(full), bindingKinds(entries, batched ? 7 : -1, [2]));
     rec.dispatch(dispatches, k, entries, gemvWorkgroups(shape.n, shape.layout, shape.k));
@@ -224,7 +256,7 @@ export function recordForward(
     const vc = rec.buffer(4 * spec.slots * c.maxSeqLen * d, STORAGE, `v.${l}`);
     kCache.push(kc);
     vCache.push(vc);
-    const lin = (name: string) => ({ w: weight(`${p}.${name}.weight`), bias: `${p}.${name}.bias` });
+    const lin = (name: string) => ({ w: `${p}.${name}.weight`, bias: `${p}.${name}.bias` });
     const wqkv = lin('attn.Wqkv');
     gemv(
       'qkv',
@@ -313,7 +345,7 @@ export function recordForward(
       clip: null,
       scale: c.logitScale,
     },
-    weight('transformer.wte.weight'),
+    'transformer.wte.weight',
     x,
     logits,
     { ln: 'transformer.norm_f' },

@@ -159,8 +159,8 @@ export class RecordedBatchDecoder {
   }
 
   /**
-   * Builds the batched step of `model`, a float32 model resident on the webgpu backend that must outlive the
-   * decoder and keep its weights (their GPU buffers are bound, not copied).
+   * Builds the batched step of `model`, a float32 or int8-quantized model resident on the webgpu backend that
+   * must outlive the decoder and keep its weights (their GPU buffers are bound; only f16 copies are its own).
    */
   static async create(
     model: MPTModel,
@@ -171,11 +171,6 @@ export class RecordedBatchDecoder {
     const requested = options.slots ?? DEFAULT_SLOTS;
     if (!Number.isInteger(requested) || requested < 1 || requested > MAX_RECORDED_SLOTS) {
       throw new RangeError(`slots must be an integer in [1, ${MAX_RECORDED_SLOTS}], got ${requested}`);
-    }
-    if (model.quantization) {
-      throw new RecordedDecodeError(
-        `the recorded decode step runs float32 weights; this model is ${model.quantization}-quantized`,
-      );
     }
     if (model.weightOffload) {
       throw new RecordedDecodeError(

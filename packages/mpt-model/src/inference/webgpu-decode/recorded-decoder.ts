@@ -167,17 +167,13 @@ export class RecordedDecoder {
   }
 
   /**
-   * Builds the recorded step of `model`, which must be a float32 model resident on the webgpu backend. The model
-   * must outlive the decoder and keep its weights (the decoder binds their GPU buffers, it does not copy them).
+   * Builds the recorded step of `model`, a float32 or int8-quantized model resident on the webgpu backend (an int8
+   * model's int8 rows and scales are bound; `weights` is then refused). The model must outlive the decoder and
+   * keep its weights (the decoder binds their GPU buffers; only f16 copies are its own).
    */
   static async create(model: MPTModel, options: RecordedDecoderOptions = {}): Promise<RecordedDecoder> {
     if (options.weights !== undefined) checkWeightFormat(options.weights);
     const backend = webGpuBackend();
-    if (model.quantization) {
-      throw new RecordedDecodeError(
-        `the recorded decode step runs float32 weights; this model is ${model.quantization}-quantized`,
-      );
-    }
     if (model.weightOffload) {
       throw new RecordedDecodeError(
         'the recorded decode step needs every weight on the device: load without offload',

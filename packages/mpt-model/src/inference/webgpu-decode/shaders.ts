@@ -164,8 +164,14 @@ export interface GemvShape {
   scale: number | null;
   /** The batched step's rows: `v` is `[rows, k]`, `y` `[rows, n]`, and binding 7 is the `Batch` uniform. */
   batchRows?: number;
-  /** How the weights are stored (default f32); `f16` binds the packed words `packHalvesShader` writes. */
-  weights?: WeightFormat;
+  /**
+   * How the weights are stored (default f32); `f16` binds the packed words `packHalvesShader` writes; `int8` an
+   * `outIn` matrix of `@mptjs/kernels`' int8 rows (`rowBytes` each, a multiple of 16) with per-row scales at
+   * binding 8.
+   */
+  weights?: StepWeightFormat;
+  /** Bytes per int8 row (with `weights: 'int8'`). */
+  rowBytes?: number;
 }
 
 /**
@@ -180,6 +186,8 @@ export function gemvReadsVec4(s: Pick<GemvShape, 'k' | 'layout'>): boolean {
 /** How a matrix-vector product's weights are stored: float32, or two float16 halves packed per u32 word. */
 export type WeightFormat = 'f32' | 'f16';
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16'];
+/** What a recorded step reads: a `WeightFormat`, or an int8-quantized model's own int8 weights. */
+export type StepWeightFormat = WeightFormat | 'int8';
 
 /** Bytes of `elements` weights in `format` (f16 halves are packed two per word, the last word padded). */
 export function weightBytes(elements: number, format: WeightFormat): number {
@@ -195,18 +203,45 @@ export function weightBytes(elements: number, format: WeightFormat): number {
 function weightAccess(s: GemvShape): {
   decl: string;
   helpers: string;
+  /** Indices of `at` / `at4` from one row of an `outIn` matrix to the next. */
+  stride: number;
   at(i: string): string;
   at4(i: string): string;
 } {
   const vec4 = gemvReadsVec4(s);
-  if ((s.weights ?? 'f32') === 'f32') {
+  const format = s.weights ?? 'f32';
+  const stride = vec4 ? s.k / 4 : s.k;
+  if (format === 'f32') {
     return {
       decl: vec4
         ? '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;'
         : '@group(0) @binding(0) var<storage, read> w : array<f32>;',
       helpers: '',
+      stride,
       at: (i) => `w[${i}]`,
       at4: (i) => `w4[${i}]`,
+    };
+  }
+  if (format === 'int8') {
+    const rowBytes = s.rowBytes;
+    if (s.layout !== 'outIn' || rowBytes === undefined || rowBytes % 4 !== 0 || rowBytes < s.k) {
+      throw new RangeError('int8 weights need an outIn layout and whole-word rows of at least k bytes');
+    }
+    // Signed bytes by shifts (the byte to the top, then an arithmetic shift down): no language extension needed.
+    return {
+      decl: `@group(0) @binding(${vec4 ? 6 : 0}) var<storage, read> w : array<u32>;
+@group(0) @binding(8) var<storage, read> scales : array<f32>;`,
+      helpers: vec4
+        ? `fn weight4At(i : u32) -> vec4<f32> {
+  let p = bitcast<i32>(w[i]);
+  return vec4<f32>(vec4<i32>(p << 24u, p << 16u, p << 8u, p) >> vec4<u32>(24u));
+}`
+        : `fn weightAt(i : u32) -> f32 {
+  return f32(bitcast<i32>(w[i >> 2u] << (24u - 8u * (i & 3u))) >> 24u);
+}`,
+      stride: vec4 ? rowBytes / 4 : rowBytes,
+      at: (i) => `weightAt(${i})`,
+      at4: (i) => `weight4At(${i})`,
     };
   }
   return {
@@ -221,6 +256,7 @@ function weightAccess(s: GemvShape): {
       : `fn weightAt(i : u32) -> f32 {
   return unpack2x16float(w[i >> 1u])[i & 1u];
 }`,
+    stride,
     at: (i) => `weightAt(${i})`,
     at4: (i) => `weight4At(${i})`,
   };
@@ -255,7 +291,8 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
 
 /** WGSL: the epilogue of a matrix-vector product, writing output `at` from `acc` (`bias[row]` added). */
 function gemvWrite(s: GemvShape, at: string): string {
-  let value = s.bias ? 'acc + bias[row]' : 'acc';
+  const acc = s.weights === 'int8' ? 'acc * scales[row]' : 'acc';
+  let value = s.bias ? `${acc} + bias[row]` : acc;
   if (s.clip !== null) value = `clamp(${value}, ${f32Literal(-s.clip)}, ${f32Literal(s.clip)})`;
   if (s.scale !== null) value = `(${value}) * ${f32Literal(s.scale)}`;
   if (s.epilogue === 'gelu') return `y[${at}] = gelu(${value});`;
@@ -300,12 +337,12 @@ export function gemvShader(s: GemvShape): string {
   const blocks = Math.ceil(n / rows);
   const stride = gemvWorkgroups(n, s.layout, k);
   const dot = vec4
-    ? `let base = row * ${k / 4}u;
+    ? `let base = row * ${weights.stride}u;
     for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
       let a = 4u * i;
       part += dot(${weights.at4('base + i')}, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
     }`
-    : `let base = row * ${k}u;
+    : `let base = row * ${weights.stride}u;
     for (var i = lane; i < ${k}u; i += ${lanes}u) { part += ${weights.at('base + i')} * ${input('i')}; }`;
   const body =
     s.layout === 'outIn'
@@ -403,7 +440,7 @@ function gemvBatchShader(s: GemvShape, rows: number): string {
   const blocks = Math.ceil(n / perBlock);
   const stride = gemvWorkgroups(n, s.layout, k);
   const dot = gemvReadsVec4(s)
-    ? `let base = row * ${k / 4}u;
+    ? `let base = row * ${weights.stride}u;
       for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
         let wv = ${weights.at4('base + i')};
         let a = 4u * i;
@@ -411,7 +448,7 @@ function gemvBatchShader(s: GemvShape, rows: number): string {
           part[b] += dot(wv, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
         }
       }`
-    : `let base = row * ${k}u;
+    : `let base = row * ${weights.stride}u;
       for (var i = lane; i < ${k}u; i += ${lanes}u) {
         let wv = ${weights.at('base + i')};
         for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
@@ -530,7 +567,7 @@ ${prologue}
     let row = block * ${perBlock}u + lid / ${lanes}u;
 ${each((b) => `    var p${b} = 0.0;`)}
     if (row < ${n}u) {
-      let base = row * ${k4}u;
+      let base = row * ${weights.stride}u;
       for (var i = lane; i < ${k4}u; i += ${lanes}u) {
         let wv = ${weights.at4('base + i')};
         ${ln ? 'let lw = lnWeight[i];' : ''}

@@ -132,7 +132,7 @@ export function recordForward(
   }
   const pack: Dispatch[] = [];
   const stats: WeightStats = { format, bytesPerStep: 0, matrixBytesPerStep: 0, packedBytes: 0 };
-  // Packed copies by source buffer: the tied head and nothing else shares one, but a matrix is packed once.
+  // Packed copies by source buffer, so a buffer bound twice would be packed once.
   const packed = new Map<GpuBuffer, GpuBuffer>();
   const matrix = (w: GpuBuffer, elements: number, label: string): GpuBuffer => {
     stats.matrixBytesPerStep += weightBytes(elements, format === 'f16' ? 'f16' : 'f32');

@@ -54,6 +54,7 @@ export {
   RecordedSequence,
   recordedDecoderFor,
   type StepOutput,
+  type StepWeightFormat,
   type TokenChoice,
   WEIGHT_FORMATS,
   type WeightFormat,

@@ -21,7 +21,7 @@ import { gemvShader, weightBytes } from './shaders.js';
 const prompt = [3, 1, 4, 1, 5, 9, 2];
 
 /** `x` rounded to the nearest IEEE binary16 value (ties to even), computed exactly in float64. */
-export function roundToHalf(x: number): number {
+function roundToHalf(x: number): number {
   if (x === 0 || !Number.isFinite(x)) return x;
   const e = Math.max(Math.floor(Math.log2(Math.abs(x))), -14);
   const quantum = 2 ** (e - 10);

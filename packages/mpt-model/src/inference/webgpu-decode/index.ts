@@ -16,4 +16,4 @@ export {
   type StepOutput,
   type TokenChoice,
 } from './recorded-decoder.js';
-export { WEIGHT_FORMATS, type WeightFormat } from './shaders.js';
+export { type StepWeightFormat, WEIGHT_FORMATS, type WeightFormat } from './shaders.js';

@@ -54,7 +54,11 @@ export {
   RecordedSequence,
   recordedDecoderFor,
   type StepOutput,
+  type StepWeightFormat,
   type TokenChoice,
+  WEIGHT_FORMATS,
+  type WeightFormat,
+  type WeightStats,
 } from './inference/webgpu-decode/index.js';
 export { type SoftmaxStats, sampleTopP } from './inference/weighted-select.js';
 export { initStateDict, initStd } from './init.js';

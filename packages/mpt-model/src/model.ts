@@ -167,6 +167,11 @@ export class MPTModel {
     return new MPTModel(config, params, linearLayout, hostParams, plan, int8Params);
   }
 
+  /** The int8 weight of a quantized parameter (the head under `INT8_HEAD`), or undefined when it has none. */
+  int8Weight(name: string): Int8Weight | undefined {
+    return this.int8Params.get(name);
+  }
+
   /** The weight quantization this model runs with, or null for float32. */
   get quantization(): QuantizeMode | null {
     const first = this.int8Params.values().next().value;

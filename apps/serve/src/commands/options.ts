@@ -1,5 +1,5 @@
 import { parseBackendRequest } from '@mptjs/kernels';
-import { parseQuantizeMode } from '@mptjs/mpt-model';
+import { parseQuantizeMode, WEIGHT_FORMATS, type WeightFormat } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DECODE_ENGINES, type DecodeEngineChoice } from '../engine/choose-engine.js';
 
@@ -70,5 +70,23 @@ export function addDecodeEngineOption(command: Command): Command {
       'auto (recorded on the webgpu backend when it can be built, else tfjs)',
     decodeEngineOption,
     'auto',
+  );
+}
+
+export function decodeWeightsOption(value: string): WeightFormat {
+  if (!(WEIGHT_FORMATS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${WEIGHT_FORMATS.join(', ')}`);
+  }
+  return value as WeightFormat;
+}
+
+/** `--decode-weights f32|f16`: how the recorded decode step reads the weight matrices. */
+export function addDecodeWeightsOption(command: Command): Command {
+  return command.option(
+    '--decode-weights <format>',
+    "weights of the recorded decode step: f32 (the model's own), or f16 (half copies of the matrices made at " +
+      'load, half the bytes read per token, more device memory; any WebGPU adapter)',
+    decodeWeightsOption,
+    'f32',
   );
 }

@@ -136,11 +136,15 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
   it.runIf(webgpuExpected)(
     'falls back to the tfjs engine on webgpu when the recorded step cannot run the model, saying why',
     async () => {
-      const args = [fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu', '--quantize', 'int8'];
+      // The recorded step reads an int8 model's own int8 weights, and makes no f16 copies of them.
+      const args = [
+        ...[fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu'],
+        ...['--quantize', 'int8', '--decode-weights', 'f16'],
+      ];
       running = await serve(args);
       expect(running.stderr()).toContain(
-        'decode engine: tfjs (the recorded step is unavailable: the recorded decode step runs float32 weights; ' +
-          'this model is int8-quantized)',
+        'decode engine: tfjs (the recorded step is unavailable: this model is int8-quantized: its recorded step ' +
+          'reads its int8 weights (f16 copies are made of float32 weights only))',
       );
       const res = await fetch(`${running.base}/v1/completions`, {
         method: 'POST',
@@ -153,11 +157,64 @@ describe.skipIf(!fx)('mptjs-serve serve --decode-engine (child process)', () => 
       const refused = await runCliProcess(['serve', ...args, '--decode-engine', 'recorded']);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(
-        '--decode-engine recorded: the recorded decode step runs float32 weights; this model is int8-quantized',
+        '--decode-engine recorded: this model is int8-quantized: its recorded step reads its int8 weights',
       );
     },
     300_000,
   );
+
+  it.runIf(webgpuExpected)(
+    'reads f16 weights with --decode-weights f16, half the matrix bytes of f32 per step',
+    async () => {
+      const base = [fx!.dir, '--tokenizer', fx!.tokenizer, '--backend', 'webgpu', '--max-batch', '2'];
+      const mibRead = (stderr: string, format: string): number => {
+        const m = new RegExp(
+          `recorded, 2 slots, \\d+ dispatches per step, ${format} weights \\(([\\d.]+) MiB read per step\\)`,
+        ).exec(stderr);
+        expect(m, stderr).not.toBeNull();
+        return Number(m![1]);
+      };
+      running = await serve([...base, '--decode-weights', 'f16']);
+      const f16 = mibRead(running.stderr(), 'f16');
+      const replies = await completeAll(running.base);
+      for (const r of replies) expect(['length', 'stop']).toContain(r.finish_reason);
+      expect(replies.map((c) => c.text.length).reduce((a, b) => a + b)).toBeGreaterThan(0);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      running = await serve(base);
+      const f32 = mibRead(running.stderr(), 'f32');
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      // The matrices halve; the float32 vectors and the embedding row stay (a small share).
+      expect(f16 / f32).toBeGreaterThan(0.45);
+      expect(f16 / f32).toBeLessThan(0.55);
+    },
+    600_000,
+  );
+
+  it('refuses an unknown --decode-weights and f16 weights with the tfjs engine', async () => {
+    const bad = await runCliProcess(['serve', fx!.dir, '--decode-weights', 'f8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      "option '--decode-weights <format>' argument 'f8' is invalid. expected one of f32, f16",
+    );
+    const onTfjs = await runCliProcess([
+      'serve',
+      fx!.dir,
+      '--tokenizer',
+      fx!.tokenizer,
+      '--backend',
+      'wasm',
+      '--decode-engine',
+      'tfjs',
+      '--decode-weights',
+      'f16',
+    ]);
+    expect(onTfjs.code).toBe(2);
+    expect(onTfjs.stderr).toContain(
+      '--decode-weights f16 applies to the recorded engine, not --decode-engine tfjs',
+    );
+  }, 120_000);
 
   it('refuses --decode-engine recorded off webgpu and an unknown engine', async () => {
     const onWasm = await runCliProcess([

@@ -1,5 +1,5 @@
 import type { BackendRequest } from '@mptjs/kernels';
-import type { QuantizeMode } from '@mptjs/mpt-model';
+import type { QuantizeMode, WeightFormat } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import { chooseDecodeEngine, type DecodeEngineChoice } from '../engine/choose-engine.js';
 import { DEFAULT_LIMITS } from '../http/limits.js';
@@ -10,6 +10,7 @@ import { createServeApp, DEFAULT_MAX_BODY_BYTES } from '../serve-app.js';
 import {
   addBackendOption,
   addDecodeEngineOption,
+  addDecodeWeightsOption,
   addQuantizeOption,
   intOption,
   numberOption,
@@ -38,6 +39,7 @@ interface ServeOptions {
   modelName?: string;
   quantize?: QuantizeMode;
   decodeEngine: DecodeEngineChoice;
+  decodeWeights: WeightFormat;
 }
 
 export function addServeCommand(program: Command): void {
@@ -131,7 +133,7 @@ export function addServeCommand(program: Command): void {
       "tokenizer.json (default: the model directory's, else the config's tokenizer_name)",
     )
     .option('--model-name <name>', 'model name clients use (default: the hub id or directory name)');
-  addDecodeEngineOption(addQuantizeOption(addBackendOption(command))).action(
+  addDecodeWeightsOption(addDecodeEngineOption(addQuantizeOption(addBackendOption(command)))).action(
     async (model: string, options: ServeOptions) => {
       const loaded = await loadModel(model, {
         backend: options.backend,
@@ -140,6 +142,7 @@ export function addServeCommand(program: Command): void {
       });
       const { engine, maxBatch } = await chooseDecodeEngine(loaded.engine, {
         choice: options.decodeEngine,
+        weights: options.decodeWeights,
         backend: loaded.backend.name,
         maxBatch: options.maxBatch,
         log: (line) => process.stderr.write(`${line}\n`),

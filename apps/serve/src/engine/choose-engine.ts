@@ -1,4 +1,4 @@
-import { MAX_RECORDED_SLOTS } from '@mptjs/mpt-model';
+import { MAX_RECORDED_SLOTS, type WeightFormat } from '@mptjs/mpt-model';
 import { UsageError } from '../errors.js';
 import type { MptEngine } from './mpt-engine.js';
 import { RecordedEngine } from './recorded-engine.js';
@@ -20,9 +20,22 @@ export interface ChosenEngine {
  */
 export async function chooseDecodeEngine(
   tfjsEngine: MptEngine,
-  options: { choice: DecodeEngineChoice; backend: string; maxBatch: number; log: (line: string) => void },
+  options: {
+    choice: DecodeEngineChoice;
+    backend: string;
+    maxBatch: number;
+    log: (line: string) => void;
+    /** The recorded step's weight format (default f32); f16 with `choice` tfjs is refused. */
+    weights?: WeightFormat;
+  },
 ): Promise<ChosenEngine> {
   const { choice, backend, maxBatch, log } = options;
+  const weights = options.weights ?? 'f32';
+  if (choice === 'tfjs' && weights !== 'f32') {
+    throw new UsageError(
+      `--decode-weights ${weights} applies to the recorded engine, not --decode-engine tfjs`,
+    );
+  }
   const tfjs = (why: string): ChosenEngine => {
     log(`[mptjs] decode engine: tfjs${why}`);
     return { engine: tfjsEngine, maxBatch };
@@ -38,15 +51,18 @@ export async function chooseDecodeEngine(
   }
   let engine: RecordedEngine;
   try {
-    engine = await RecordedEngine.create(tfjsEngine.model, Math.min(maxBatch, MAX_RECORDED_SLOTS));
+    engine = await RecordedEngine.create(tfjsEngine.model, Math.min(maxBatch, MAX_RECORDED_SLOTS), weights);
   } catch (err) {
     const reason = (err as Error).message;
     if (choice === 'recorded') throw new Error(`--decode-engine recorded: ${reason}`);
     return tfjs(` (the recorded step is unavailable: ${reason})`);
   }
   const clamped = engine.slots < maxBatch ? ` (--max-batch ${maxBatch} lowered to the slots)` : '';
+  const read = engine.weightStats;
+  const mib = (read.bytesPerStep / 2 ** 20).toFixed(1);
   log(
-    `[mptjs] decode engine: recorded, ${engine.slots} slots, ${engine.stepStats.dispatchesPerStep} dispatches per step${clamped}`,
+    `[mptjs] decode engine: recorded, ${engine.slots} slots, ${engine.stepStats.dispatchesPerStep} dispatches per step, ` +
+      `${read.format} weights (${mib} MiB read per step)${clamped}`,
   );
   return { engine, maxBatch: Math.min(maxBatch, engine.slots) };
 }

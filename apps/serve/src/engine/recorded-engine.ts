@@ -1,4 +1,11 @@
-import { type BatchRow, type MPTModel, RecordedBatchDecoder, type RecordedSequence } from '@mptjs/mpt-model';
+import {
+  type BatchRow,
+  type MPTModel,
+  RecordedBatchDecoder,
+  type RecordedSequence,
+  type WeightFormat,
+  type WeightStats,
+} from '@mptjs/mpt-model';
 import { forwardLogits } from './mpt-engine.js';
 import type { DecodedRow, Engine, EngineSequence, ModelInfo, RowChoice } from './types.js';
 
@@ -19,9 +26,21 @@ export class RecordedEngine implements Engine {
     this.info = { vocabSize: model.config.vocabSize, maxSeqLen: model.config.maxSeqLen };
   }
 
-  /** Builds the decoder for `slots` sequences at once (fewer when the device's buffers cannot hold them). */
-  static async create(model: MPTModel, slots: number): Promise<RecordedEngine> {
-    return new RecordedEngine(model, await RecordedBatchDecoder.create(model, { slots }));
+  /**
+   * Builds the decoder for `slots` sequences at once (fewer when the device's buffers cannot hold them), reading
+   * the block matrices and the head as `weights` (f16: packed half copies beside the model's float32 weights).
+   */
+  static async create(
+    model: MPTModel,
+    slots: number,
+    weights: WeightFormat = 'f32',
+  ): Promise<RecordedEngine> {
+    return new RecordedEngine(model, await RecordedBatchDecoder.create(model, { slots, weights }));
+  }
+
+  /** The weight format of the decode step and the bytes of weights one step reads (for bandwidth figures). */
+  get weightStats(): WeightStats {
+    return this.decoder.weightStats;
   }
 
   /** Most sequences held at once: the scheduler's batch must not exceed it. */

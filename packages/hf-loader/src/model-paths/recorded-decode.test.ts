@@ -67,6 +67,41 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
       model.dispose();
     }, 600_000);
 
+    it('follows the greedy continuation through f16 and int8 weights', async () => {
+      const fixture = await loadFixture(fixtureDir!);
+      const expected = JSON.parse(readFileSync(`${fixtureDir}/expected.json`, 'utf8')) as {
+        greedy: { prompt: number[]; continuation: number[] };
+      };
+      const { prompt: start, continuation } = expected.greedy;
+      const model = MPTModel.fromStateDict(fixture.config, fixture.stateDict);
+      const int8 = MPTModel.fromStateDict(fixture.config, fixture.stateDict, { quantize: 'int8' });
+      const run = async (m: MPTModel, weights?: 'f16') => {
+        const decoder = await RecordedDecoder.create(m, weights ? { weights } : {});
+        const tokens = [(await decoder.prefill(start, { greedy: true })).token];
+        for (let i = 1; i < continuation.length; i++)
+          tokens.push((await decoder.step({ greedy: true })).token);
+        const stats = decoder.weightStats;
+        decoder.dispose();
+        // Tokens until the first that differs from the golden continuation.
+        const agree = tokens.findIndex((t, i) => t !== continuation[i]);
+        return { agree: agree < 0 ? tokens.length : agree, stats };
+      };
+      const f16 = await run(model, 'f16');
+      const q = await run(int8);
+      console.log(
+        `[recorded] golden continuation of ${continuation.length}: f16 weights follow ${f16.agree} tokens ` +
+          `(${(f16.stats.bytesPerStep / 2 ** 20).toFixed(2)} MiB a step), int8 ${q.agree} ` +
+          `(${(q.stats.bytesPerStep / 2 ** 20).toFixed(2)} MiB a step)`,
+      );
+      expect(f16.stats.format).toBe('f16');
+      expect(q.stats.format).toBe('int8');
+      // Measured: both follow the whole continuation; a rounding flip of a near tie would end it early.
+      expect(f16.agree).toBe(continuation.length);
+      expect(q.agree).toBe(continuation.length);
+      model.dispose();
+      int8.dispose();
+    }, 600_000);
+
     it('reproduces the greedy continuation in a batch that others join and leave', async () => {
       const fixture = await loadFixture(fixtureDir!);
       const expected = JSON.parse(readFileSync(`${fixtureDir}/expected.json`, 'utf8')) as {

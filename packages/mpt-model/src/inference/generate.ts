@@ -13,6 +13,7 @@ import {
 } from './decode-sequence.js';
 import { isGreedy, type SamplingOptions, sampleToken, validateSampling } from './sampling.js';
 import { generateRecorded } from './webgpu-decode/generate-recorded.js';
+import type { WeightFormat } from './webgpu-decode/shaders.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -36,6 +37,11 @@ export interface GenerateOptions extends SamplingOptions {
    * rounding at a threshold), and it has no repetition penalty.
    */
   engine?: 'tfjs' | 'recorded';
+  /**
+   * With `engine: 'recorded'`: how its step reads the block matrices and the tied head, `f32` (default) or `f16`
+   * (packed half copies made once per model, half the bytes per token; see `RecordedDecoderOptions.weights`).
+   */
+  recordedWeights?: WeightFormat;
 }
 
 export interface GenerateResult {
@@ -97,6 +103,9 @@ export async function* generateStream(
 ): AsyncGenerator<GeneratedToken, GenerateResult, void> {
   validate(prompt, options);
   if (options.engine === 'recorded') return yield* generateRecorded(model, prompt, options);
+  if (options.recordedWeights !== undefined) {
+    throw new RangeError('recordedWeights applies to engine "recorded" only');
+  }
   if (options.engine !== undefined && options.engine !== 'tfjs') {
     throw new RangeError(`engine must be "tfjs" or "recorded", got ${JSON.stringify(options.engine)}`);
   }

@@ -6,15 +6,17 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
+import { INT8_HEAD } from '../../parameters.js';
 import type { KVCache } from '../kv-cache.js';
 import {
   BufferUsage,
+  flushTfjs,
   type GpuBuffer,
   RecordedDecodeError,
   tensorBuffer,
   type WebGpuBackendInternals,
 } from './gpu.js';
-import { bindingKinds, type Dispatch, type Recording } from './recording.js';
+import { bindingKinds, type Dispatch, type Recording, record } from './recording.js';
 import {
   attentionShader,
   embedShader,
@@ -22,7 +24,11 @@ import {
   gemvReadsVec4,
   gemvShader,
   gemvWorkgroups,
+  packHalvesShader,
+  type StepWeightFormat,
   THREADS,
+  type WeightFormat,
+  weightBytes,
 } from './shaders.js';
 
 export const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -36,6 +42,28 @@ export interface ForwardSpec {
   batchRows?: number;
   /** Sequences the KV cache holds (1 for the one-sequence step). */
   slots: number;
+  /**
+   * How the matrix-vector products read the block matrices and the tied head (default f32: the model's own
+   * buffers, which for an int8-quantized model are its int8 rows). `f16` packs half copies of float32 weights
+   * once, into buffers the recording owns (`pack`).
+   */
+  weights?: WeightFormat;
+}
+
+/** What a recorded step reads of the weights per token, and what its packed copies hold. */
+export interface WeightStats {
+  /** `int8` for an int8-quantized model (its own int8 rows and scales are bound). */
+  format: StepWeightFormat;
+  /**
+   * Bytes of weights one step of one row reads: the block matrices and the head in `format`, the float32 vectors
+   * (LayerNorm, biases, QK-LayerNorm) and an embedding (and position) row. A batched step reads the matrices and
+   * vectors once for all its rows, and one more embedding row per further row.
+   */
+  bytesPerStep: number;
+  /** Of those, the matrices' bytes (block matrices and the tied head). */
+  matrixBytesPerStep: number;
+  /** Device bytes of packed copies held besides the model's weights (0 for f32 and int8). */
+  packedBytes: number;
 }
 
 export interface RecordedForward {
@@ -47,6 +75,9 @@ export interface RecordedForward {
   logits: GpuBuffer;
   /** The model tensors whose buffers are bound (the step is unusable once any is disposed). */
   weights: tf.Tensor[];
+  /** Dispatches that fill the packed weight copies: run once, before the first step. */
+  pack: Dispatch[];
+  weightStats: WeightStats;
 }
 
 /** Head size `d_model / n_heads`, or a clear error when the attention kernel cannot run it. */
@@ -57,6 +88,23 @@ export function headSize(model: MPTModel): number {
     throw new RecordedDecodeError(`head size ${dh} is not supported (at most ${THREADS})`);
   }
   return dh;
+}
+
+/** `format` when it names a weight format, else a clear error (it may come from a command line or a config). */
+export function checkWeightFormat(format: unknown): WeightFormat {
+  if (format === 'f32' || format === 'f16') return format;
+  throw new RangeError(`weights must be "f32" or "f16", got ${JSON.stringify(format)}`);
+}
+
+/** Submits the dispatches that fill a recording's packed weights (after what tfjs has queued, so they see it). */
+export function runPack(backend: WebGpuBackendInternals, pack: readonly Dispatch[]): void {
+  if (pack.length === 0) return;
+  flushTfjs(backend);
+  const encoder = backend.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  record(pass, pack);
+  pass.end();
+  backend.device.queue.submit([encoder.finish()]);
 }
 
 export function recordForward(
@@ -74,6 +122,36 @@ export function recordForward(
   const dh = headSize(model);
   const dispatches: Dispatch[] = [];
   const weights: tf.Tensor[] = [];
+  // An int8-quantized model has no float32 matrices: its own int8 weights are bound.
+  const format: StepWeightFormat = model.quantization ? 'int8' : (spec.weights ?? 'f32');
+  if (model.quantization && spec.weights === 'f16') {
+    throw new RecordedDecodeError(
+      `this model is ${model.quantization}-quantized: its recorded step reads its int8 weights (f16 copies are ` +
+        'made of float32 weights only)',
+    );
+  }
+  const pack: Dispatch[] = [];
+  const stats: WeightStats = { format, bytesPerStep: 0, matrixBytesPerStep: 0, packedBytes: 0 };
+  // Packed copies by source buffer, so a buffer bound twice would be packed once.
+  const packed = new Map<GpuBuffer, GpuBuffer>();
+  const matrix = (w: GpuBuffer, elements: number, label: string): GpuBuffer => {
+    stats.matrixBytesPerStep += weightBytes(elements, format === 'f16' ? 'f16' : 'f32');
+    if (format !== 'f16') return w;
+    let copy = packed.get(w);
+    if (!copy) {
+      // A multiple of 8 bytes, so a vec4 of halves (a vec2<u32>) never straddles the end.
+      copy = rec.buffer(8 * Math.ceil(elements / 4), STORAGE, `${label}.f16`);
+      stats.packedBytes += copy.size;
+      const { code, workgroups } = packHalvesShader(elements);
+      const entries: [number, GpuBuffer][] = [
+        [0, w],
+        [1, copy],
+      ];
+      rec.dispatch(pack, rec.kernel('pack.f16', code, bindingKinds(entries, -1, [1])), entries, workgroups);
+      packed.set(w, copy);
+    }
+    return copy;
+  };
   const x = rec.buffer(4 * rows * d, STORAGE, 'x');
   const qkv = rec.buffer(12 * rows * d, STORAGE, 'qkv');
   const attended = rec.buffer(4 * rows * d, STORAGE, 'attended');
@@ -84,6 +162,11 @@ export function recordForward(
     const t = model.get(name);
     weights.push(t);
     return tensorBuffer(backend, t);
+  };
+  /** A float32 vector read whole every step. */
+  const vector = (name: string): GpuBuffer => {
+    stats.bytesPerStep += 4 * model.get(name).size;
+    return weight(name);
   };
 
   // The embedding.
@@ -109,24 +192,49 @@ export function recordForward(
     Math.ceil((rows * d) / THREADS),
   );
 
+  /** An int8 model's matrix: its packed rows and scales, in `[out, in]` layout whatever the model's. */
+  const int8Matrix = (
+    name: string,
+    shape: GemvShape,
+  ): { w: GpuBuffer; scales: GpuBuffer; rowBytes: number } => {
+    const q = model.int8Weight(name);
+    if (!q || q.n !== shape.n || q.k !== shape.k) {
+      throw new RecordedDecodeError(`the int8 model has no [${shape.n}, ${shape.k}] int8 weight "${name}"`);
+    }
+    weights.push(q.packed, q.scales);
+    stats.matrixBytesPerStep += q.n * q.rowBytes + 4 * q.n;
+    return {
+      w: tensorBuffer(backend, q.packed, 'int32'),
+      scales: tensorBuffer(backend, q.scales),
+      rowBytes: q.rowBytes,
+    };
+  };
   const gemv = (
     label: string,
-    shape: GemvShape,
-    w: GpuBuffer,
+    given: GemvShape,
+    name: string,
     input: GpuBuffer,
     output: GpuBuffer,
     extra: { bias?: string; ln?: string },
   ) => {
+    const q =
+      format === 'int8' ? int8Matrix(name === 'transformer.wte.weight' ? INT8_HEAD : name, given) : null;
+    const shape: GemvShape = q ? { ...given, layout: 'outIn', weights: 'int8', rowBytes: q.rowBytes } : given;
     const entries: [number, GpuBuffer][] = [
-      [gemvReadsVec4(shape) ? 6 : 0, w],
+      [gemvReadsVec4(shape) ? 6 : 0, q ? q.w : matrix(weight(name), shape.n * shape.k, label)],
       [1, input],
       [2, output],
     ];
-    if (shape.bias && extra.bias) entries.push([3, weight(extra.bias)]);
-    if (shape.layerNorm && extra.ln) entries.push([4, weight(`${extra.ln}.weight`)]);
-    if (shape.layerNorm?.bias && extra.ln) entries.push([5, weight(`${extra.ln}.bias`)]);
+    if (q) entries.push([8, q.scales]);
+    if (shape.bias && extra.bias) entries.push([3, vector(extra.bias)]);
+    if (shape.layerNorm && extra.ln) entries.push([4, vector(`${extra.ln}.weight`)]);
+    if (shape.layerNorm?.bias && extra.ln) entries.push([5, vector(`${extra.ln}.bias`)]);
     if (batched) entries.push([7, spec.uniform]);
-    const full: GemvShape = batchRows !== undefined ? { ...shape, batchRows } : shape;
+    const full: GemvShape = {
+      ...shape,
+      ...(batchRows !== undefined ? { batchRows } : {}),
+      ...(format === 'f16' ? { weights: format } : {}),
+    };
     const k = rec.kernel(label, gemvShader(full), bindingKinds(entries, batched ? 7 : -1, [2]));
     rec.dispatch(dispatches, k, entries, gemvWorkgroups(shape.n, shape.layout, shape.k));
   };
@@ -148,7 +256,7 @@ export function recordForward(
     const vc = rec.buffer(4 * spec.slots * c.maxSeqLen * d, STORAGE, `v.${l}`);
     kCache.push(kc);
     vCache.push(vc);
-    const lin = (name: string) => ({ w: weight(`${p}.${name}.weight`), bias: `${p}.${name}.bias` });
+    const lin = (name: string) => ({ w: `${p}.${name}.weight`, bias: `${p}.${name}.bias` });
     const wqkv = lin('attn.Wqkv');
     gemv(
       'qkv',
@@ -177,8 +285,8 @@ export function recordForward(
     ];
     if (slopeBuffer) attnEntries.push([6, slopeBuffer]);
     if (c.qkLn) {
-      attnEntries.push([7, weight(`${p}.attn.q_ln.weight`)], [8, weight(`${p}.attn.k_ln.weight`)]);
-      if (withBias) attnEntries.push([9, weight(`${p}.attn.q_ln.bias`)], [10, weight(`${p}.attn.k_ln.bias`)]);
+      attnEntries.push([7, vector(`${p}.attn.q_ln.weight`)], [8, vector(`${p}.attn.k_ln.weight`)]);
+      if (withBias) attnEntries.push([9, vector(`${p}.attn.q_ln.bias`)], [10, vector(`${p}.attn.k_ln.bias`)]);
     }
     const attention = rec.kernel(
       'attention',
@@ -237,12 +345,14 @@ export function recordForward(
       clip: null,
       scale: c.logitScale,
     },
-    weight('transformer.wte.weight'),
+    'transformer.wte.weight',
     x,
     logits,
     { ln: 'transformer.norm_f' },
   );
-  return { dispatches, kCache, vCache, logits, weights };
+  // Each row decoded reads one embedding row (and one position row): counted here for one row.
+  stats.bytesPerStep += stats.matrixBytesPerStep + 4 * d * (c.learnedPosEmb ? 2 : 1);
+  return { dispatches, kCache, vCache, logits, weights, pack, weightStats: stats };
 }
 
 /**

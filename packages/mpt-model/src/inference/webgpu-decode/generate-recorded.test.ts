@@ -45,6 +45,29 @@ describe.runIf(webgpuExpected)('generate with the recorded engine', () => {
     });
   });
 
+  it('decodes through f16 weights with recordedWeights, a decoder of its own beside the f32 one', async () => {
+    const f32 = await generate(model, prompt, { maxNewTokens: 8, greedy: true, engine: 'recorded' });
+    const f16 = await generate(model, prompt, {
+      maxNewTokens: 8,
+      greedy: true,
+      engine: 'recorded',
+      recordedWeights: 'f16',
+    });
+    // The first token comes from the float32 prefill; f16 rounding may flip a later near-tie, rarely.
+    expect(f16.tokens[0]).toBe(f32.tokens[0]);
+    expect(f16.tokens.filter((t, i) => t === f32.tokens[i]).length).toBeGreaterThanOrEqual(6);
+    const [a, b] = await Promise.all([recordedDecoderFor(model), recordedDecoderFor(model, 'f16')]);
+    expect(a).not.toBe(b);
+    expect(a.weightStats.format).toBe('f32');
+    expect(b.weightStats.format).toBe('f16');
+    await expect(
+      generate(model, prompt, { maxNewTokens: 2, engine: 'recorded', recordedWeights: 'f8' as 'f16' }),
+    ).rejects.toThrow('weights must be "f32" or "f16", got "f8"');
+    await expect(generate(model, prompt, { maxNewTokens: 2, recordedWeights: 'f16' })).rejects.toThrow(
+      'recordedWeights applies to engine "recorded" only',
+    );
+  });
+
   it('stops at a stop token or a stop string, and the next sequence is unaffected by the queued step', async () => {
     const all = (await generate(model, prompt, { maxNewTokens: 8, engine: 'recorded' })).tokens;
     const stop = all[3]!;

@@ -12,32 +12,43 @@ import {
   generationSequence,
 } from '../generate.js';
 import { isGreedy } from '../sampling.js';
+import { checkWeightFormat } from './forward-recording.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type StepOutput, type TokenChoice } from './recorded-decoder.js';
+import type { WeightFormat } from './shaders.js';
 
-const decoders = new WeakMap<MPTModel, Promise<RecordedDecoder>>();
+/** Per model, its recorded decoder for each weight format asked for. */
+const decoders = new WeakMap<MPTModel, Map<WeightFormat, Promise<RecordedDecoder>>>();
 const busy = new WeakSet<RecordedDecoder>();
 
-/** The model's recorded decoder, built on first use and kept with the model. */
-export function recordedDecoderFor(model: MPTModel): Promise<RecordedDecoder> {
-  let decoder = decoders.get(model);
+/** The model's recorded decoder reading `weights` (default f32), built on first use and kept with the model. */
+export function recordedDecoderFor(model: MPTModel, weights: WeightFormat = 'f32'): Promise<RecordedDecoder> {
+  let byFormat = decoders.get(model);
+  if (!byFormat) {
+    byFormat = new Map();
+    decoders.set(model, byFormat);
+  }
+  let decoder = byFormat.get(weights);
   if (!decoder) {
-    decoder = RecordedDecoder.create(model);
-    decoders.set(model, decoder);
+    const built = RecordedDecoder.create(model, { weights });
+    decoder = built;
+    byFormat.set(weights, built);
     // A failed build is not cached: the next call reports the error again (or succeeds after a fix).
-    decoder.catch(() => decoders.delete(model));
+    built.catch(() => {
+      if (byFormat.get(weights) === built) byFormat.delete(weights);
+    });
   }
   return decoder;
 }
 
 /**
- * Frees the model's recorded decoder, if it has one (`MPTModel.dispose` calls it): its KV cache alone is
+ * Frees the model's recorded decoders, if it has any (`MPTModel.dispose` calls it): a KV cache alone is
  * `2 * n_layers * max_seq_len * d_model` floats. Resolves once the buffers are freed.
  */
 export async function disposeRecordedDecoder(model: MPTModel): Promise<void> {
-  const decoder = decoders.get(model);
+  const byFormat = decoders.get(model);
   decoders.delete(model);
-  (await decoder?.catch(() => null))?.dispose();
+  for (const decoder of byFormat?.values() ?? []) (await decoder.catch(() => null))?.dispose();
 }
 
 function tokenChoice(options: GenerateOptions): TokenChoice {
@@ -63,7 +74,8 @@ export async function* generateRecorded(
     );
   }
   const choice = tokenChoice(options);
-  const decoder = await recordedDecoderFor(model);
+  const weights = options.recordedWeights === undefined ? 'f32' : checkWeightFormat(options.recordedWeights);
+  const decoder = await recordedDecoderFor(model, weights);
   if (busy.has(decoder)) {
     throw new RecordedDecodeError('the recorded decoder of this model is decoding another sequence');
   }

@@ -108,11 +108,15 @@ export function webGpuBackend(): WebGpuBackendInternals {
   return backend as WebGpuBackendInternals;
 }
 
-/** The GPU buffer holding `tensor` on the webgpu backend (uploaded first if its values are still on the host). */
-export function tensorBuffer(backend: WebGpuBackendInternals, tensor: tf.Tensor): GpuBuffer {
+/** The GPU buffer holding `tensor` (float32, or int32 words of int8 weights) on the webgpu backend (uploaded first if its values are still on the host). */
+export function tensorBuffer(
+  backend: WebGpuBackendInternals,
+  tensor: tf.Tensor,
+  dtype: 'float32' | 'int32' = 'float32',
+): GpuBuffer {
   if (tensor.isDisposed) throw new RecordedDecodeError(`tensor ${tensor.id} is disposed`);
-  if (tensor.dtype !== 'float32') {
-    throw new RecordedDecodeError(`expected a float32 tensor, got ${tensor.dtype} [${tensor.shape}]`);
+  if (tensor.dtype !== dtype) {
+    throw new RecordedDecodeError(`expected a ${dtype} tensor, got ${tensor.dtype} [${tensor.shape}]`);
   }
   backend.uploadToGPU(tensor.dataId);
   const resource = backend.tensorMap.get(tensor.dataId)?.resource as GpuBuffer | undefined;

@@ -1,3 +1,4 @@
+export type { WeightStats } from './forward-recording.js';
 export { disposeRecordedDecoder, recordedDecoderFor } from './generate-recorded.js';
 export { RecordedDecodeError } from './gpu.js';
 export {
@@ -15,3 +16,4 @@ export {
   type StepOutput,
   type TokenChoice,
 } from './recorded-decoder.js';
+export { type StepWeightFormat, WEIGHT_FORMATS, type WeightFormat } from './shaders.js';

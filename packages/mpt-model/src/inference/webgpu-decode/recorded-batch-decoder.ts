@@ -17,7 +17,15 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
-import { copyPrefillRows, type RecordedForward, recordForward, STORAGE } from './forward-recording.js';
+import {
+  checkWeightFormat,
+  copyPrefillRows,
+  type RecordedForward,
+  recordForward,
+  runPack,
+  STORAGE,
+  type WeightStats,
+} from './forward-recording.js';
 import {
   BufferUsage,
   flushTfjs,
@@ -30,7 +38,13 @@ import {
 } from './gpu.js';
 import { isGreedyChoice, type TokenChoice, validateChoice } from './recorded-decoder.js';
 import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
-import { argmaxShaders, batchUniformBytes, CHOICE_BYTES, sampleShader } from './shaders.js';
+import {
+  argmaxShaders,
+  batchUniformBytes,
+  CHOICE_BYTES,
+  sampleShader,
+  type WeightFormat,
+} from './shaders.js';
 
 /** Slots when the caller names none: the batch a server decodes together by default. */
 export const DEFAULT_SLOTS = 16;
@@ -43,6 +57,8 @@ export interface RecordedBatchDecoderOptions {
    * are `slots * max_seq_len * d_model` floats); `slots` tells the number taken.
    */
   slots?: number;
+  /** `f32` (default) or `f16`: see `RecordedDecoderOptions.weights`. */
+  weights?: WeightFormat;
 }
 
 /** One live sequence of a `RecordedBatchDecoder`: its cache slot and the positions it holds. */
@@ -104,6 +120,8 @@ export class RecordedBatchDecoder {
    * rows whose logits were read back.
    */
   readonly hostStats = { steps: 0, rows: 0, logitRows: 0, encodeSubmitMs: 0 };
+  /** Weight bytes a step reads (matrices once for all rows), and the device bytes of packed copies. */
+  readonly weightStats: WeightStats;
   private readonly device: GpuDevice;
   private readonly rec: Recording;
   private readonly uniform: GpuBuffer;
@@ -124,6 +142,7 @@ export class RecordedBatchDecoder {
     private readonly model: MPTModel,
     private readonly backend: WebGpuBackendInternals,
     slots: number,
+    weights: WeightFormat,
   ) {
     this.slots = slots;
     this.live = new Array<RecordedSequence | undefined>(slots).fill(undefined);
@@ -133,7 +152,14 @@ export class RecordedBatchDecoder {
     const vocab = model.config.vocabSize;
     this.uniform = rec.buffer(batchUniformBytes(slots), BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'batch');
     this.result = rec.buffer(4 * slots, STORAGE, 'result');
-    this.forward = recordForward(rec, model, backend, { uniform: this.uniform, batchRows: slots, slots });
+    this.forward = recordForward(rec, model, backend, {
+      uniform: this.uniform,
+      batchRows: slots,
+      slots,
+      weights,
+    });
+    runPack(backend, this.forward.pack);
+    this.weightStats = this.forward.weightStats;
     this.dispatches = [...this.forward.dispatches];
     const argmax = argmaxShaders(vocab, slots);
     const partValue = rec.buffer(4 * slots * argmax.workgroups, STORAGE, 'argmax.values');
@@ -169,22 +195,18 @@ export class RecordedBatchDecoder {
   }
 
   /**
-   * Builds the batched step of `model`, a float32 model resident on the webgpu backend that must outlive the
-   * decoder and keep its weights (their GPU buffers are bound, not copied).
+   * Builds the batched step of `model`, a float32 or int8-quantized model resident on the webgpu backend that
+   * must outlive the decoder and keep its weights (their GPU buffers are bound; only f16 copies are its own).
    */
   static async create(
     model: MPTModel,
     options: RecordedBatchDecoderOptions = {},
   ): Promise<RecordedBatchDecoder> {
+    const weights = options.weights === undefined ? 'f32' : checkWeightFormat(options.weights);
     const backend = webGpuBackend();
     const requested = options.slots ?? DEFAULT_SLOTS;
     if (!Number.isInteger(requested) || requested < 1 || requested > MAX_RECORDED_SLOTS) {
       throw new RangeError(`slots must be an integer in [1, ${MAX_RECORDED_SLOTS}], got ${requested}`);
-    }
-    if (model.quantization) {
-      throw new RecordedDecodeError(
-        `the recorded decode step runs float32 weights; this model is ${model.quantization}-quantized`,
-      );
     }
     if (model.weightOffload) {
       throw new RecordedDecodeError(
@@ -209,7 +231,7 @@ export class RecordedBatchDecoder {
     device.pushErrorScope('validation');
     let decoder: RecordedBatchDecoder;
     try {
-      decoder = new RecordedBatchDecoder(model, backend, Math.min(requested, fits));
+      decoder = new RecordedBatchDecoder(model, backend, Math.min(requested, fits), weights);
     } catch (e) {
       await device.popErrorScope();
       throw e;

@@ -354,7 +354,7 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
       model.dispose();
     });
 
-    it('rejects a disposed model, a quantized model and another backend', async () => {
+    it('rejects a disposed model, f16 copies of a quantized one and another backend', async () => {
       const model = tinyModel();
       const decoder = await RecordedDecoder.create(model);
       model.dispose();
@@ -362,7 +362,10 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
       decoder.dispose();
       await expect(RecordedDecoder.create(model)).rejects.toThrow('the model is disposed');
       const int8 = tinyModel({}, { quantize: 'int8' });
-      await expect(RecordedDecoder.create(int8)).rejects.toThrow('this model is int8-quantized');
+      // An int8 model decodes through its own int8 weights (int8-weights.test.ts); f16 copies of them are refused.
+      await expect(RecordedDecoder.create(int8, { weights: 'f16' })).rejects.toThrow(
+        'this model is int8-quantized: its recorded step reads its int8 weights',
+      );
       int8.dispose();
       await selectBackend('cpu', { log: false });
       const onCpu = tinyModel();

@@ -9,7 +9,14 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
-import { copyPrefillRows, recordForward, STORAGE } from './forward-recording.js';
+import {
+  checkWeightFormat,
+  copyPrefillRows,
+  recordForward,
+  runPack,
+  STORAGE,
+  type WeightStats,
+} from './forward-recording.js';
 import {
   BufferUsage,
   flushTfjs,
@@ -22,7 +29,7 @@ import {
   webGpuBackend,
 } from './gpu.js';
 import { bindingKinds, type Dispatch, Recording, record } from './recording.js';
-import { argmaxShaders, sampleShader, THREADS } from './shaders.js';
+import { argmaxShaders, sampleShader, THREADS, type WeightFormat } from './shaders.js';
 
 /**
  * How the device chooses each token: the arg-max, or a seeded draw. With the draw number `counter` a step takes,
@@ -42,6 +49,12 @@ export interface StepOutput {
 export interface RecordedDecoderOptions {
   /** Also copy each step's logits to the host (for tests; costs a vocabulary-sized read per token). */
   debugLogits?: boolean;
+  /**
+   * How the step reads the block matrices and the tied head: `f32` (default) binds the model's own buffers;
+   * `f16` packs half copies of them once at creation (extra device memory of half their float32 size; the
+   * float32 weights stay for prefill) and reads half the bytes per token, summing in f32.
+   */
+  weights?: WeightFormat;
 }
 
 const UNIFORM_BYTES = 32;
@@ -69,6 +82,8 @@ export class RecordedDecoder {
   readonly dispatchesPerToken: { greedy: number; sample: number };
   /** Host time spent writing the uniform, encoding and submitting decode steps (not waiting for them). */
   readonly hostStats = { steps: 0, encodeSubmitMs: 0 };
+  /** Weight bytes a step reads, and the device bytes of packed copies (see `WeightStats`). */
+  readonly weightStats: WeightStats;
   private readonly device: GpuDevice;
   private readonly rec: Recording;
   private readonly kCache: GpuBuffer[];
@@ -97,7 +112,14 @@ export class RecordedDecoder {
     this.uniform = rec.buffer(UNIFORM_BYTES, BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'step');
     const token = rec.buffer(16, STORAGE, 'token');
     this.result = rec.buffer(16, STORAGE, 'result');
-    const forward = recordForward(rec, model, backend, { uniform: this.uniform, token, slots: 1 });
+    const forward = recordForward(rec, model, backend, {
+      uniform: this.uniform,
+      token,
+      slots: 1,
+      weights: options.weights ?? 'f32',
+    });
+    runPack(backend, forward.pack);
+    this.weightStats = forward.weightStats;
     this.forwardDispatches = forward.dispatches;
     this.kCache = forward.kCache;
     this.vCache = forward.vCache;
@@ -150,16 +172,13 @@ export class RecordedDecoder {
   }
 
   /**
-   * Builds the recorded step of `model`, which must be a float32 model resident on the webgpu backend. The model
-   * must outlive the decoder and keep its weights (the decoder binds their GPU buffers, it does not copy them).
+   * Builds the recorded step of `model`, a float32 or int8-quantized model resident on the webgpu backend (an int8
+   * model's int8 rows and scales are bound; `weights` is then refused). The model must outlive the decoder and
+   * keep its weights (the decoder binds their GPU buffers; only f16 copies are its own).
    */
   static async create(model: MPTModel, options: RecordedDecoderOptions = {}): Promise<RecordedDecoder> {
+    if (options.weights !== undefined) checkWeightFormat(options.weights);
     const backend = webGpuBackend();
-    if (model.quantization) {
-      throw new RecordedDecodeError(
-        `the recorded decode step runs float32 weights; this model is ${model.quantization}-quantized`,
-      );
-    }
     if (model.weightOffload) {
       throw new RecordedDecodeError(
         'the recorded decode step needs every weight on the device: load without offload',

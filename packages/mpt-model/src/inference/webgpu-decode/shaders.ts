@@ -164,6 +164,14 @@ export interface GemvShape {
   scale: number | null;
   /** The batched step's rows: `v` is `[rows, k]`, `y` `[rows, n]`, and binding 7 is the `Batch` uniform. */
   batchRows?: number;
+  /**
+   * How the weights are stored (default f32); `f16` binds the packed words `packHalvesShader` writes; `int8` an
+   * `outIn` matrix of `@mptjs/kernels`' int8 rows (`rowBytes` each, a multiple of 16) with per-row scales at
+   * binding 8.
+   */
+  weights?: StepWeightFormat;
+  /** Bytes per int8 row (with `weights: 'int8'`). */
+  rowBytes?: number;
 }
 
 /**
@@ -175,9 +183,116 @@ export function gemvReadsVec4(s: Pick<GemvShape, 'k' | 'layout'>): boolean {
   return s.layout === 'outIn' && s.k % 4 === 0;
 }
 
+/** How a matrix-vector product's weights are stored: float32, or two float16 halves packed per u32 word. */
+export type WeightFormat = 'f32' | 'f16';
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16'];
+/** What a recorded step reads: a `WeightFormat`, or an int8-quantized model's own int8 weights. */
+export type StepWeightFormat = WeightFormat | 'int8';
+
+/** Bytes of `elements` weights in `format` (f16 halves are packed two per word, the last word padded). */
+export function weightBytes(elements: number, format: WeightFormat): number {
+  return format === 'f16' ? 4 * Math.ceil(elements / 2) : 4 * elements;
+}
+
+/**
+ * The WGSL declaration of a product's weights and expressions reading element `i` (`at`) or the `i`th vec4
+ * (`at4`, when `gemvReadsVec4`) as f32. Packed halves are unpacked with the core builtin `unpack2x16float`, so
+ * no `shader-f16` feature is needed and the sums stay in f32. A row of an `outIn` matrix whose length is a
+ * multiple of 4 starts on a whole `vec2<u32>`, so a vec4 of weights is one 8-byte load.
+ */
+function weightAccess(s: GemvShape): {
+  decl: string;
+  helpers: string;
+  /** Indices of `at` / `at4` from one row of an `outIn` matrix to the next. */
+  stride: number;
+  at(i: string): string;
+  at4(i: string): string;
+} {
+  const vec4 = gemvReadsVec4(s);
+  const format = s.weights ?? 'f32';
+  const stride = vec4 ? s.k / 4 : s.k;
+  if (format === 'f32') {
+    return {
+      decl: vec4
+        ? '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;'
+        : '@group(0) @binding(0) var<storage, read> w : array<f32>;',
+      helpers: '',
+      stride,
+      at: (i) => `w[${i}]`,
+      at4: (i) => `w4[${i}]`,
+    };
+  }
+  if (format === 'int8') {
+    const rowBytes = s.rowBytes;
+    if (s.layout !== 'outIn' || rowBytes === undefined || rowBytes % 4 !== 0 || rowBytes < s.k) {
+      throw new RangeError('int8 weights need an outIn layout and whole-word rows of at least k bytes');
+    }
+    // Signed bytes by shifts (the byte to the top, then an arithmetic shift down): no language extension needed.
+    return {
+      decl: `@group(0) @binding(${vec4 ? 6 : 0}) var<storage, read> w : array<u32>;
+@group(0) @binding(8) var<storage, read> scales : array<f32>;`,
+      helpers: vec4
+        ? `fn weight4At(i : u32) -> vec4<f32> {
+  let p = bitcast<i32>(w[i]);
+  return vec4<f32>(vec4<i32>(p << 24u, p << 16u, p << 8u, p) >> vec4<u32>(24u));
+}`
+        : `fn weightAt(i : u32) -> f32 {
+  return f32(bitcast<i32>(w[i >> 2u] << (24u - 8u * (i & 3u))) >> 24u);
+}`,
+      stride: vec4 ? rowBytes / 4 : rowBytes,
+      at: (i) => `weightAt(${i})`,
+      at4: (i) => `weight4At(${i})`,
+    };
+  }
+  return {
+    decl: vec4
+      ? '@group(0) @binding(6) var<storage, read> w4 : array<vec2<u32>>;'
+      : '@group(0) @binding(0) var<storage, read> w : array<u32>;',
+    helpers: vec4
+      ? `fn weight4At(i : u32) -> vec4<f32> {
+  let p = w4[i];
+  return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+}`
+      : `fn weightAt(i : u32) -> f32 {
+  return unpack2x16float(w[i >> 1u])[i & 1u];
+}`,
+    stride,
+    at: (i) => `weightAt(${i})`,
+    at4: (i) => `weight4At(${i})`,
+  };
+}
+
+/** Most workgroups of a pack dispatch (WebGPU allows 65535 a dimension); each thread strides over the rest. */
+export const PACK_MAX_WORKGROUPS = 4096;
+
+/**
+ * Bindings: 0 the f32 source (`elements` floats), 1 the packed destination (`ceil(elements / 2)` words): word
+ * `i` holds element `2i` in its low half and `2i + 1` (0 past the end) in its high half, as `unpack2x16float`
+ * reads them. Run once when a decoder is built; `pack2x16float` rounds each float to a nearby half.
+ */
+export function packHalvesShader(elements: number): { code: string; workgroups: number } {
+  const words = Math.ceil(elements / 2);
+  const workgroups = Math.min(PACK_MAX_WORKGROUPS, Math.ceil(words / THREADS));
+  const code = `
+@group(0) @binding(0) var<storage, read> src : array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst : array<u32>;
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  for (var i = gid.x; i < ${words}u; i += ${workgroups * THREADS}u) {
+    let lo = src[2u * i];
+    var hi = 0.0;
+    if (2u * i + 1u < ${elements}u) { hi = src[2u * i + 1u]; }
+    dst[i] = pack2x16float(vec2<f32>(lo, hi));
+  }
+}`;
+  return { code, workgroups };
+}
+
 /** WGSL: the epilogue of a matrix-vector product, writing output `at` from `acc` (`bias[row]` added). */
 function gemvWrite(s: GemvShape, at: string): string {
-  let value = s.bias ? 'acc + bias[row]' : 'acc';
+  const acc = s.weights === 'int8' ? 'acc * scales[row]' : 'acc';
+  let value = s.bias ? `${acc} + bias[row]` : acc;
   if (s.clip !== null) value = `clamp(${value}, ${f32Literal(-s.clip)}, ${f32Literal(s.clip)})`;
   if (s.scale !== null) value = `(${value}) * ${f32Literal(s.scale)}`;
   if (s.epilogue === 'gelu') return `y[${at}] = gelu(${value});`;
@@ -188,15 +303,15 @@ function gemvWrite(s: GemvShape, at: string): string {
 export function gemvShader(s: GemvShape): string {
   if (s.batchRows !== undefined) return gemvBatchShader(s, s.batchRows);
   const { k, n } = s;
+  const weights = weightAccess(s);
   const ln = s.layerNorm;
   const decls = [
-    gemvReadsVec4(s)
-      ? '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;'
-      : '@group(0) @binding(0) var<storage, read> w : array<f32>;',
+    weights.decl,
     '@group(0) @binding(1) var<storage, read> v : array<f32>;',
     '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
   ];
   if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (weights.helpers) decls.push(weights.helpers);
   if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<f32>;');
   if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<f32>;');
   // The prologue normalizes the whole input into workgroup memory (two-pass mean and biased variance, as the
@@ -222,13 +337,13 @@ export function gemvShader(s: GemvShape): string {
   const blocks = Math.ceil(n / rows);
   const stride = gemvWorkgroups(n, s.layout, k);
   const dot = vec4
-    ? `let base = row * ${k / 4}u;
+    ? `let base = row * ${weights.stride}u;
     for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
       let a = 4u * i;
-      part += dot(w4[base + i], vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
+      part += dot(${weights.at4('base + i')}, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
     }`
-    : `let base = row * ${k}u;
-    for (var i = lane; i < ${k}u; i += ${lanes}u) { part += w[base + i] * ${input('i')}; }`;
+    : `let base = row * ${weights.stride}u;
+    for (var i = lane; i < ${k}u; i += ${lanes}u) { part += ${weights.at('base + i')} * ${input('i')}; }`;
   const body =
     s.layout === 'outIn'
       ? `
@@ -259,7 +374,7 @@ export function gemvShader(s: GemvShape): string {
   let row = wg.x * ${INOUT_COLUMNS}u + column;
   var part = 0.0;
   if (row < ${n}u) {
-    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) { part += w[i * ${n}u + row] * ${input('i')}; }
+    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) { part += ${weights.at(`i * ${n}u + row`)} * ${input('i')}; }
   }
   red[lid] = part;
   workgroupBarrier();
@@ -289,17 +404,17 @@ ${body}
 function gemvBatchShader(s: GemvShape, rows: number): string {
   if (gemvReadsVec4(s)) return gemvBatchVec4Shader(s, rows);
   const { k, n } = s;
+  const weights = weightAccess(s);
   const ln = s.layerNorm;
   const decls = [
     batchStruct(rows),
-    gemvReadsVec4(s)
-      ? '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;'
-      : '@group(0) @binding(0) var<storage, read> w : array<f32>;',
+    weights.decl,
     '@group(0) @binding(1) var<storage, read> v : array<f32>;',
     '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
     '@group(0) @binding(7) var<uniform> batch : Batch;',
   ];
   if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (weights.helpers) decls.push(weights.helpers);
   if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<f32>;');
   if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<f32>;');
   const prologue = ln
@@ -325,17 +440,17 @@ function gemvBatchShader(s: GemvShape, rows: number): string {
   const blocks = Math.ceil(n / perBlock);
   const stride = gemvWorkgroups(n, s.layout, k);
   const dot = gemvReadsVec4(s)
-    ? `let base = row * ${k / 4}u;
+    ? `let base = row * ${weights.stride}u;
       for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
-        let wv = w4[base + i];
+        let wv = ${weights.at4('base + i')};
         let a = 4u * i;
         for (var b = 0u; b < count; b++) {
           part[b] += dot(wv, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
         }
       }`
-    : `let base = row * ${k}u;
+    : `let base = row * ${weights.stride}u;
       for (var i = lane; i < ${k}u; i += ${lanes}u) {
-        let wv = w[base + i];
+        let wv = ${weights.at('base + i')};
         for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
       }`;
   const body =
@@ -368,7 +483,7 @@ function gemvBatchShader(s: GemvShape, rows: number): string {
   var part : array<f32, ${rows}>;
   if (row < ${n}u) {
     for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) {
-      let wv = w[i * ${n}u + row];
+      let wv = ${weights.at(`i * ${n}u + row`)};
       for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
     }
   }
@@ -404,14 +519,16 @@ function gemvBatchVec4Shader(s: GemvShape, rows: number): string {
   const { k, n } = s;
   const k4 = k / 4;
   const ln = s.layerNorm;
+  const weights = weightAccess(s);
   const decls = [
     batchStruct(rows),
-    '@group(0) @binding(6) var<storage, read> w4 : array<vec4<f32>>;',
+    weights.decl,
     '@group(0) @binding(1) var<storage, read> v : array<vec4<f32>>;',
     '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
     '@group(0) @binding(7) var<uniform> batch : Batch;',
   ];
   if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
+  if (weights.helpers) decls.push(weights.helpers);
   if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<vec4<f32>>;');
   if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<vec4<f32>>;');
   const prologue = ln
@@ -450,9 +567,9 @@ ${prologue}
     let row = block * ${perBlock}u + lid / ${lanes}u;
 ${each((b) => `    var p${b} = 0.0;`)}
     if (row < ${n}u) {
-      let base = row * ${k4}u;
+      let base = row * ${weights.stride}u;
       for (var i = lane; i < ${k4}u; i += ${lanes}u) {
-        let wv = w4[base + i];
+        let wv = ${weights.at4('base + i')};
         ${ln ? 'let lw = lnWeight[i];' : ''}
         ${ln?.bias ? 'let lb = lnBias[i];' : ''}
 ${each((b) => `        if (${b}u < count) { p${b} += dot(wv, ${input(b)}); }`)}

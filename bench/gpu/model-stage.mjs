@@ -118,13 +118,14 @@ export function createTrainer(model, shape) {
 /**
  * One greedy `generate` run with the KV cache: seconds to the first token (prefill) and for the rest (decode).
  */
-export async function decodeOnce(model, prompt, newTokens, engine = 'tfjs') {
+export async function decodeOnce(model, prompt, newTokens, engine = 'tfjs', recordedWeights = undefined) {
   const t0 = performance.now();
   let first = 0;
   const out = await generate(model, prompt, {
     maxNewTokens: newTokens,
     greedy: true,
     engine,
+    ...(recordedWeights ? { recordedWeights } : {}),
     onToken: (t) => {
       if (t.index === 0) first = performance.now();
     },
@@ -177,6 +178,12 @@ async function measureRecordedDecode(model, prompt, decode, tfjsTokens) {
   const three = await countDispatches(() => decodeOnce(model, prompt, 3));
   const two = await countDispatches(() => decodeOnce(model, prompt, 2));
   const matching = run.tokens.findIndex((t, i) => t !== tfjsTokens[i]);
+  // The same step reading its weights as packed f16 halves (half the bytes a token streams).
+  const f16Once = () => decodeOnce(model, prompt, decode.newTokens, 'recorded', 'f16');
+  await withGpuErrors(f16Once);
+  const f16 = await withGpuErrors(f16Once);
+  const f16Decoder = await recordedDecoderFor(model, 'f16');
+  const f16Matching = f16.tokens.findIndex((t, i) => t !== tfjsTokens[i]);
   return {
     recorded_section_s: (performance.now() - t0) / 1000,
     decode_tokens_per_s_recorded: steps / run.decode_s,
@@ -190,6 +197,12 @@ async function measureRecordedDecode(model, prompt, decode, tfjsTokens) {
       recorded: decoder.dispatchesPerToken.greedy,
     },
     recorded_tokens_matching_tfjs: matching < 0 ? run.tokens.length : matching,
+    decode_tokens_per_s_recorded_f16: steps / f16.decode_s,
+    recorded_weight_bytes_per_token: {
+      f32: decoder.weightStats.bytesPerStep,
+      f16: f16Decoder.weightStats.bytesPerStep,
+    },
+    recorded_f16_tokens_matching_tfjs: f16Matching < 0 ? f16.tokens.length : f16Matching,
   };
 }
 

@@ -81,16 +81,21 @@ export function addPytorchRatios(sections, result) {
       list = result?.decode ?? [];
       batch = r.batch ?? 1;
     }
-    // Decoding through the recorded WebGPU step, where measured, gets its own ratios beside the tfjs path's.
-    const recorded = s.kind === 'decode' ? r.decode_tokens_per_s_recorded : undefined;
+    // Decoding through the recorded WebGPU step (f32 and f16 weights), where measured, gets its own ratios beside
+    // the tfjs path's.
+    const recorded =
+      s.kind === 'decode'
+        ? { recorded: r.decode_tokens_per_s_recorded, recorded_f16: r.decode_tokens_per_s_recorded_f16 }
+        : {};
     for (const precision of PRECISIONS) {
       const theirs = list.find(
         (e) => e.shape === shape && e.precision === precision && e.batch === batch && measured(e),
       );
       r[`vs_pytorch_${precision}`] = theirs && Number.isFinite(mine) ? mine / theirs.tokens_per_s : null;
-      if (recorded !== undefined) {
-        r[`vs_pytorch_${precision}_recorded`] =
-          theirs && Number.isFinite(recorded) ? recorded / theirs.tokens_per_s : null;
+      for (const [name, rate] of Object.entries(recorded)) {
+        if (rate === undefined) continue;
+        r[`vs_pytorch_${precision}_${name}`] =
+          theirs && Number.isFinite(rate) ? rate / theirs.tokens_per_s : null;
       }
     }
   }

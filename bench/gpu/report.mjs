@@ -109,6 +109,14 @@ function rowsOf(section) {
           fmt(r.decode_tokens_per_s_recorded),
           `tokens/s; ${d.recorded} dispatches/token (tfjs ${d.tfjs}); ${r.recorded_tokens_matching_tfjs}/${r.new_tokens} tokens as tfjs`,
         ]);
+        if (r.decode_tokens_per_s_recorded_f16 !== undefined) {
+          const mb = (b) => fmt(b / 2 ** 20);
+          rows.push([
+            `${section.name}${depth} decode, recorded step, f16 weights`,
+            fmt(r.decode_tokens_per_s_recorded_f16),
+            `tokens/s; ${mb(r.recorded_weight_bytes_per_token.f16)} MiB of weights a token (f32 ${mb(r.recorded_weight_bytes_per_token.f32)}); ${r.recorded_f16_tokens_matching_tfjs}/${r.new_tokens} tokens as tfjs`,
+          ]);
+        }
       }
       return rows;
     }

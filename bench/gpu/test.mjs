@@ -375,6 +375,8 @@ try {
       r.ms_per_token,
       r.decode_tokens_per_s_recorded,
       r.recorded_host_ms_per_token,
+      r.decode_tokens_per_s_recorded_f16,
+      r.recorded_weight_bytes_per_token.f16,
     ],
     'train mpt-1b': (r) => [r.tokens_per_s, r.model_tflops, r.mfu_vs_measured_matmul, r.step.median_s],
     'decode mpt-1b': (r) => [r.decode_tokens_per_s, r.prefill_tokens_per_s, r.ms_per_token],

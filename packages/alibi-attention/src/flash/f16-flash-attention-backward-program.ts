@@ -92,6 +92,32 @@ abstract class F16FlashBackwardProgram implements WebGpuProgramLike {
   /** WGSL: the memory row of key position `j`. */
   protected kRows = (j: string): string => rowAt(this.layout, j, 'tk');
 
+  /** WGSL staging `n` rows of `source` (from row `firstRow` of `count`) as f16 into `target` at offset `at`. */
+  protected stageRows = (
+    source: string,
+    rowOf: (j: string) => string,
+    firstRow: string,
+    count: string,
+    n: number,
+    target: string,
+    at: string,
+  ): string => {
+    const { dhp, ds, threads } = this.dims;
+    return this.code.stage({
+      source,
+      rowOf,
+      first: firstRow,
+      count,
+      rows: n,
+      dh: this.dh,
+      cols: dhp,
+      target,
+      at,
+      stride: ds,
+      threads,
+    });
+  };
+
   protected indices(): string {
     const { M, rows, lanes, rowLanes } = this.dims;
     return `${shapeLets(this.layout)}
@@ -124,28 +150,7 @@ export class F16FlashAttentionDqProgram extends F16FlashBackwardProgram {
     const c = this.code;
     const { rows, dhp, ds, ps, bt, threads, rowLanes } = this.dims;
     const dh = this.dh;
-    const stage = (
-      source: string,
-      rowOf: (j: string) => string,
-      firstRow: string,
-      count: string,
-      n: number,
-      target: string,
-      at: string,
-    ) =>
-      c.stage({
-        source,
-        rowOf,
-        first: firstRow,
-        count,
-        rows: n,
-        dh,
-        cols: dhp,
-        target,
-        at,
-        stride: ds,
-        threads,
-      });
+    const stage = this.stageRows;
     const own = c.matrix
       ? `${stage('Q', this.qRows, 'first', 'tq', rows, 'kvTile', '0')}
         ${stage('Dy', this.qRows, 'first', 'tq', rows, 'kvTile', `${bt * ds}`)}
@@ -276,28 +281,7 @@ export class F16FlashAttentionDkDvProgram extends F16FlashBackwardProgram {
     const c = this.code;
     const { rows, dhp, ds, ps, bt, threads, rowLanes } = this.dims;
     const dh = this.dh;
-    const stage = (
-      source: string,
-      rowOf: (j: string) => string,
-      firstRow: string,
-      count: string,
-      n: number,
-      target: string,
-      at: string,
-    ) =>
-      c.stage({
-        source,
-        rowOf,
-        first: firstRow,
-        count,
-        rows: n,
-        dh,
-        cols: dhp,
-        target,
-        at,
-        stride: ds,
-        threads,
-      });
+    const stage = this.stageRows;
     const half = (ptr: string, base: string, stride: number, major: 'row' | 'col') => ({
       ptr,
       base,

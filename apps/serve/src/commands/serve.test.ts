@@ -1,36 +1,20 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, fixture, requireBuiltCli, runCliProcess } from '../testing/fixture.js';
+import {
+  CLI,
+  fixture,
+  requireBuiltCli,
+  runCliProcess,
+  type ServedCli,
+  serveCli,
+} from '../testing/fixture.js';
 
 const fx = fixture();
 
-interface Served {
-  child: ChildProcessWithoutNullStreams;
-  base: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
+type Served = ServedCli;
 
-/** Starts `mptjs-serve serve` on a free port and waits for its "serving ... on URL" line. */
-function serve(args: string[]): Promise<Served> {
-  requireBuiltCli();
-  const child = spawn(process.execPath, [CLI, 'serve', ...args, '--port', '0'], { env: { ...process.env } });
-  let stderr = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 60_000);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const m = / on (http:\/\/[\d.]+:\d+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, base: m[1]!, stderr: () => stderr, exited });
-      }
-    });
-    child.on('exit', () => reject(new Error(`server exited:\n${stderr}`)));
-  });
-}
+const serve = (args: string[]) => serveCli(args);
 
 let running: Served | undefined;
 afterEach(() => {

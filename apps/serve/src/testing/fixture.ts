@@ -1,5 +1,6 @@
-// Test support: the shared fixture paths, the built CLI as a child process, and a relative-L2 comparison.
-import { spawn } from 'node:child_process';
+// Test support: the shared fixture paths, the built CLI as a child process (and as a server), and a relative-L2
+// comparison.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,5 +60,36 @@ export function runCliProcess(
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
+  });
+}
+
+/** A `mptjs-serve serve` child process and its URL. */
+export interface ServedCli {
+  child: ChildProcessWithoutNullStreams;
+  base: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `mptjs-serve serve` with `args` on a free port and waits (at most `startMs`) for its "serving ... on URL"
+ * line. The caller kills the child.
+ */
+export function serveCli(args: string[], startMs = 60_000): Promise<ServedCli> {
+  requireBuiltCli();
+  const child = spawn(process.execPath, [CLI, 'serve', ...args, '--port', '0'], { env: { ...process.env } });
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), startMs);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = / on (http:\/\/[\d.]+:\d+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, base: m[1]!, stderr: () => stderr, exited });
+      }
+    });
+    child.on('exit', () => reject(new Error(`server exited:\n${stderr}`)));
   });
 }

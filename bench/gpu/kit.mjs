@@ -9,7 +9,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { selectBackend } from '@mptjs/kernels';
+import { releaseWebGpuDevice, selectBackend } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeGpu } from './adapter.mjs';
 import { measureF16 } from './f16.mjs';
@@ -303,22 +303,9 @@ doc.finished_at = new Date().toISOString();
 save();
 printSummary(doc, log);
 log(`results: ${values.out}`);
-await releaseDevice();
-process.exit(doc.sections.some((s) => s.status === 'failed') ? 1 : 0);
-
-/**
- * Lets the GPU finish, frees the backend's buffers and destroys the device before the process exits, so Dawn
- * does not tear a busy device down from its exit handlers.
- */
-async function releaseDevice() {
-  const backend = tf.findBackend('webgpu');
-  const device = backend?.device;
-  if (!device) return;
-  try {
-    await device.queue.onSubmittedWorkDone();
-    backend.dispose();
-    device.destroy();
-  } catch (e) {
-    log(`releasing the device failed: ${e instanceof Error ? e.message : String(e)}`);
-  }
+try {
+  await releaseWebGpuDevice();
+} catch (e) {
+  log(`releasing the device failed: ${e instanceof Error ? e.message : String(e)}`);
 }
+process.exit(doc.sections.some((s) => s.status === 'failed') ? 1 : 0);

@@ -1,4 +1,4 @@
-import type { BackendRequest } from '@mptjs/kernels';
+import { type BackendRequest, releaseWebGpuDevice } from '@mptjs/kernels';
 import {
   backendHeapBytes,
   type OffloadMode,
@@ -190,6 +190,7 @@ export function addGenerateCommand(program: Command): void {
       },
     };
     engine.dispose();
+    await releaseWebGpuDevice();
     if (stream) {
       process.stdout.write('\n');
       if (timings) {

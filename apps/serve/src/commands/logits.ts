@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readSafetensors, writeSafetensors } from '@mptjs/hf-loader';
-import type { BackendRequest } from '@mptjs/kernels';
+import { type BackendRequest, releaseWebGpuDevice } from '@mptjs/kernels';
 import type { QuantizeMode } from '@mptjs/mpt-model';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
@@ -54,6 +54,7 @@ export function addLogitsCommand(program: Command): void {
     const logits = await loaded.engine.logits(ids);
     await writeSafetensors(options.out, { logits: { shape: [b, t, vocabSize], data: logits, dtype: 'F32' } });
     loaded.engine.dispose();
+    await releaseWebGpuDevice();
     process.stderr.write(`[mptjs] wrote logits [${b}, ${t}, ${vocabSize}] to ${options.out}\n`);
   });
 }

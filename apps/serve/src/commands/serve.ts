@@ -1,4 +1,4 @@
-import type { BackendRequest } from '@mptjs/kernels';
+import { type BackendRequest, releaseWebGpuDevice } from '@mptjs/kernels';
 import type { QuantizeMode, WeightFormat } from '@mptjs/mpt-model';
 import { type Command, InvalidArgumentError } from 'commander';
 import { chooseDecodeEngine, type DecodeEngineChoice } from '../engine/choose-engine.js';
@@ -189,6 +189,8 @@ export function addServeCommand(program: Command): void {
         );
       }
       engine.dispose();
+      // On webgpu, end with the device released rather than torn down busy at exit (which could crash the process).
+      await releaseWebGpuDevice();
       process.stderr.write('[mptjs] stopped\n');
     },
   );

@@ -27,3 +27,4 @@ export {
   requestWebGpuAdapter,
 } from './webgpu-adapter.js';
 export { adapterIndexFromEnv, WEBGPU_ADAPTER_INDEX_ENV } from './webgpu-adapter-index.js';
+export { releaseWebGpuDevice } from './webgpu-device.js';

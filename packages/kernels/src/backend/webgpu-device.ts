@@ -105,3 +105,22 @@ export function webGpuCapabilities(): WebGpuCapabilities | null {
   const device = (tf.backend() as unknown as { device?: object }).device;
   return device ? (capabilitiesByDevice.get(device) ?? null) : null;
 }
+
+interface ReleasableBackend {
+  device?: { queue: { onSubmittedWorkDone(): Promise<unknown> }; destroy(): void };
+  dispose(): void;
+}
+
+/**
+ * Lets the GPU finish, frees the webgpu backend's buffers and destroys its device, so a process can end without
+ * Dawn tearing a busy device down from its exit handlers (which sometimes crashed the process with a signal after
+ * its work was done). Afterwards the backend cannot run anything. A no-op without a webgpu backend.
+ */
+export async function releaseWebGpuDevice(): Promise<void> {
+  const backend = tf.findBackend('webgpu') as unknown as ReleasableBackend | undefined;
+  const device = backend?.device;
+  if (!backend || !device) return;
+  await device.queue.onSubmittedWorkDone();
+  backend.dispose();
+  device.destroy();
+}

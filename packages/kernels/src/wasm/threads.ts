@@ -27,18 +27,28 @@ function parseThreads(value: unknown, source: string): number {
   return n;
 }
 
+// Looked up once: `wasmThreads()` runs on every matrix-vector product of a decode step, and asking the OS for
+// its cores each time cost about 5% of a small model's step.
+let workerThreadsModule: WorkerThreadsModule | null | undefined;
+let cores: number | undefined;
+
+function builtin<T>(id: string): T | undefined {
+  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  return typeof get === 'function' ? (get(id) as T | undefined) : undefined;
+}
+
 /** Node's `worker_threads`, loaded without a static import so that browser bundles never see it; else null. */
 export function workerThreads(): WorkerThreadsModule | null {
   if (typeof process === 'undefined' || typeof SharedArrayBuffer === 'undefined') return null;
-  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-  if (typeof get !== 'function') return null;
-  return (get('node:worker_threads') as WorkerThreadsModule | undefined) ?? null;
+  if (workerThreadsModule === undefined) {
+    workerThreadsModule = builtin<WorkerThreadsModule>('node:worker_threads') ?? null;
+  }
+  return workerThreadsModule;
 }
 
 function availableCores(): number {
-  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-  const os = get?.('node:os') as typeof import('node:os') | undefined;
-  return os ? os.availableParallelism() : 1;
+  cores ??= builtin<typeof import('node:os')>('node:os')?.availableParallelism() ?? 1;
+  return cores;
 }
 
 /**

@@ -5,8 +5,10 @@
 // Shapes: random MPTs with a 50k vocabulary (ALiBi, no biases, expansion 4), fp32 and weight-only int8.
 // int8 products of a few rows split over threads (`MPTJS_WASM_THREADS`, default min(cores, 4)); --threads 1,2,1,2
 // runs int8 once per listed count, in that order, so a one-thread baseline alternates with the split in one run.
+// Decode steps of one to four sequences run on heap kernels without tfjs ops (mpt-model's wasm-decode-step);
+// --ops also runs every mode with that off (`setWasmHeapDecode(false)`: the tfjs-op path), right after it.
 // Usage: node bench/model/wasm-decode.bench.mjs [--shapes 203m,51m] [--prompt 8] [--decode 24] [--modes fp32,int8]
-//   [--threads 1,2]
+//   [--threads 1,2] [--ops]
 import { parseArgs } from 'node:util';
 import {
   INT8_LINEAR_KERNEL,
@@ -16,7 +18,13 @@ import {
   setWasmThreads,
   wasmThreads,
 } from '@mptjs/kernels';
-import { generate, MPTModel, parseMptConfig, quantizedWeightBytes } from '@mptjs/mpt-model';
+import {
+  generate,
+  MPTModel,
+  parseMptConfig,
+  quantizedWeightBytes,
+  setWasmHeapDecode,
+} from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { report } from '../lib.mjs';
 
@@ -28,6 +36,7 @@ const { values } = parseArgs({
     decode: { type: 'string', default: '24' },
     'ref-size': { type: 'string', default: '4096' },
     threads: { type: 'string' },
+    ops: { type: 'boolean', default: false },
   },
 });
 const SHAPES = {
@@ -126,6 +135,9 @@ const notes = {
 };
 const modes = values.modes.split(',');
 const threadList = values.threads?.split(',').map(Number);
+notes.paths = values.ops
+  ? 'every mode on heap kernels, then as tfjs ops (rows marked "ops")'
+  : 'decode steps on heap kernels (no tfjs ops)';
 notes.threads = threadList
   ? `int8 runs on ${threadList.join(', ')} threads in turn`
   : `int8 products split over ${wasmThreads()} thread(s)`;
@@ -138,22 +150,27 @@ for (const name of values.shapes.split(',')) {
   const fp32 = MPTModel.init(config, 0);
   const state = modes.includes('int8') ? await fp32.toStateDict() : null;
   const greedy = {};
-  const int8Tokens = [];
+  const tokensOf = { fp32: [], int8: [] };
   const runs = [];
+  const add = (run) => {
+    runs.push({ ...run, heap: true });
+    if (values.ops) runs.push({ ...run, heap: false, label: `${run.label} ops` });
+  };
   for (const mode of modes) {
     if (mode === 'int8' && threadList) {
       const seen = {};
       for (const t of threadList) {
         seen[t] = (seen[t] ?? 0) + 1;
-        runs.push({ mode, threads: t, label: `int8 ${t}t${seen[t] > 1 ? ` #${seen[t]}` : ''}` });
+        add({ mode, threads: t, label: `int8 ${t}t${seen[t] > 1 ? ` #${seen[t]}` : ''}` });
       }
-    } else runs.push({ mode, label: mode });
+    } else add({ mode, label: mode });
   }
   const int8Model = modes.includes('int8')
     ? MPTModel.fromStateDict(config, state, { quantize: 'int8' })
     : null;
-  for (const { mode, threads, label } of runs) {
+  for (const { mode, threads, label, heap } of runs) {
     if (threads !== undefined) setWasmThreads(threads);
+    setWasmHeapDecode(heap);
     // A new pool starts its workers on first use: let them come up before the timed decode.
     if (mode === 'int8') {
       await generate(int8Model, [1], { maxNewTokens: 1, temperature: 0 });
@@ -161,7 +178,7 @@ for (const name of values.shapes.split(',')) {
     }
     const { tokS, tokens, int8MsPerStep } = await decodeRate(mode === 'fp32' ? fp32 : int8Model);
     greedy[mode] = tokens;
-    if (mode === 'int8') int8Tokens.push(tokens);
+    tokensOf[mode].push(tokens);
     const gbs = (tokS * perToken[mode]) / 1e9;
     rows.push({ name: `${name} ${label} decode`, value: tokS, unit: 'tokens/s' });
     rows.push({ name: `${name} ${label} weight stream`, value: gbs, unit: 'GB/s' });
@@ -179,8 +196,12 @@ for (const name of values.shapes.split(',')) {
     (greedy.fp32 && greedy.int8
       ? `; greedy tokens fp32 vs int8: ${greedy.fp32.filter((t, i) => t === greedy.int8[i]).length}/${greedy.fp32.length} equal`
       : '') +
-    (int8Tokens.length > 1
-      ? `; greedy tokens equal across the int8 runs: ${int8Tokens.every((t) => t.join() === int8Tokens[0].join())}`
-      : '');
+    Object.entries(tokensOf)
+      .filter(([, list]) => list.length > 1)
+      .map(
+        ([mode, list]) =>
+          `; greedy tokens equal across the ${mode} runs: ${list.every((t) => t.join() === list[0].join())}`,
+      )
+      .join('');
 }
 report('model-wasm-decode', { rows, baseline: 'tfjs-wasm matrix-vector (reference)', notes });

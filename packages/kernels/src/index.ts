@@ -99,6 +99,7 @@ export {
 } from './ops/matmul/wasm.js';
 export { copySlice, patchWasmSlice } from './ops/slice/wasm.js';
 export { rowSumsOfSquares } from './ops/sum-of-squares/webgpu.js';
+export { type WasmHeapKernels, wasmHeapKernels } from './wasm/heap-kernels.js';
 export {
   addressOf,
   backendMemory,

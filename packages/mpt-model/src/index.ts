@@ -40,6 +40,7 @@ export {
   validateSampling,
 } from './inference/sampling.js';
 export { StopStringMatcher } from './inference/stop-string-matcher.js';
+export { setWasmHeapDecode, wasmHeapDecodeEnabled } from './inference/wasm-decode-step.js';
 export {
   type BatchRow,
   type BatchRowOutput,

@@ -7,6 +7,7 @@ import type { Int8Weight, LinearLayout } from '@mptjs/kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MPTConfig } from './config.js';
 import { KVCache } from './inference/kv-cache.js';
+import { wasmHeapDecodeEnabled, wasmHeapDecodeStep } from './inference/wasm-decode-step.js';
 import { disposeRecordedDecoder } from './inference/webgpu-decode/generate-recorded.js';
 import { initStateDict } from './init.js';
 import { type OffloadOptions, type OffloadPlan, planOffload } from './offload.js';
@@ -309,6 +310,13 @@ export class MPTModel {
 
   /** One decode step: next-token logits `[B, vocab]` for one new token per sequence. */
   decodeStep(tokens: number[] | tf.Tensor1D, cache: KVCache): tf.Tensor2D {
+    this.assertNotDisposed();
+    // On wasm, a step our heap kernels fit runs without tfjs ops (see wasm-decode-step.ts).
+    if (tf.getBackend() === 'wasm' && wasmHeapDecodeEnabled()) {
+      const ids = Array.isArray(tokens) ? tokens : tokens.dataSync();
+      const logits = wasmHeapDecodeStep(this, ids, cache);
+      if (logits) return logits;
+    }
     return tf.tidy(() => {
       const ids = Array.isArray(tokens)
         ? tf.tensor2d(tokens, [tokens.length, 1], 'int32')

@@ -19,7 +19,8 @@ import { WASM_KERNELS } from '../wasm-kernels.generated.js';
 /** `q [B, H, 1, Dh]`, `k`, `v [B, H, Tk, Dh]` -> `[B, H, 1, Dh]`; attrs `scale`, `last`, `slopes`. */
 export const DECODE_ATTENTION_KERNEL = 'DecodeAttentionSimd';
 
-interface DecodeAttentionExports {
+/** `decode_attention`'s arguments: byte addresses, then sizes; `slopes` 0 for no ALiBi. */
+export interface DecodeAttentionExports {
   decode_attention(
     q: number,
     k: number,
@@ -95,6 +96,20 @@ function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
     backend.disposeData(scratch.dataId);
   }
   return out as tf.TensorInfo;
+}
+
+/**
+ * The kernel bound to `backend`'s memory, for a caller that chains heap kernels without tfjs ops (a decode
+ * step): `q [rows, Dh]` and its `rows` (= batch x heads) queries' keys and values `[rows, tk, Dh]`, `scratch`
+ * of `tk` floats, `out [rows, Dh]`. Null where it cannot run (not wasm, no SIMD, our kernels switched off).
+ */
+export function decodeAttentionHeapKernel(
+  backend: WasmBackendLike,
+): DecodeAttentionExports['decode_attention'] | null {
+  if (!wasmModuleRuns('decode-attention', WASM_KERNELS)) return null;
+  return (
+    kernelsFor<DecodeAttentionExports>(backend, 'decode-attention', WASM_KERNELS)?.decode_attention ?? null
+  );
 }
 
 /** Registers the wasm kernel (idempotent). */

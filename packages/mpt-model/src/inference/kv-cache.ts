@@ -161,13 +161,25 @@ export class KVCache {
         `appendRows expects keys and values [batch, time, heads*headDim], got [${k.shape}], [${v.shape}]`,
       );
     }
-    const entry = this.ensureBuffers(index, [b, nHeads, t, width / nHeads]);
-    const pos = this.filled[index]!;
+    const { pos, ...entry } = this.claimRows(index, [b, nHeads, t, width / nHeads]);
     const write = this.onWebGpu ? writeCacheRowsInPlace : writeCacheRowsWasm;
     write(entry.k, k, pos);
     write(entry.v, v, pos);
-    this.filled[index] = pos + t;
     return entry;
+  }
+
+  /**
+   * Preallocated mode: makes room in layer `index` for `shape`'s `t` new positions of `[B, H, t, Dh]`, counts
+   * them as filled and returns the buffers with the position they start at. The caller writes them before
+   * anything reads the layer (a decode step that writes the heap directly).
+   */
+  claimRows(index: number, shape: [number, number, number, number]): LayerEntry & { pos: number } {
+    if (!this.inPlace) throw new Error('claimRows needs a preallocated cache (webgpu or wasm)');
+    this.checkLayer(index);
+    const entry = this.ensureBuffers(index, shape);
+    const pos = this.filled[index]!;
+    this.filled[index] = pos + shape[2];
+    return { k: entry.k, v: entry.v, pos };
   }
 
   /** Appends this step's `[B, H, Tnew, Dh]` keys and values to `layer`; returns the whole cached K and V. */

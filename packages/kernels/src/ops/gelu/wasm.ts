@@ -73,7 +73,8 @@ export function geluKernelsAvailable(): boolean {
  */
 export function geluErfSimd(x: tf.Tensor): tf.Tensor {
   // Outside tf.grads/variableGrads nothing is taped: skip the custom-gradient scope (one per block in decode).
-  if (tf.engine().state.gradientDepth === 0) return tf.engine().runKernel(GELU_ERF_KERNEL, { x }) as tf.Tensor;
+  if (tf.engine().state.gradientDepth === 0)
+    return tf.engine().runKernel(GELU_ERF_KERNEL, { x }) as tf.Tensor;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([input]);

@@ -209,23 +209,46 @@ function int8LinearWasm(args: KernelArgs) {
   const { n, k, rowBytes } = args.attrs as { n: number; k: number; rowBytes: number };
   const backend = args.backend as WasmBackendLike;
   const m = x.shape[0]!;
+  const out = backend.makeOutput([m, n], 'float32');
+  try {
+    int8MatvecInto(backend, x, packed, scales, out, { m, n, k, rowBytes });
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out as tf.TensorInfo;
+}
+
+/** A tensor's data on the tfjs-wasm backend, named by its data id. */
+type DataRef = { dataId: object };
+
+/**
+ * `out [m, n] = x [m, k] . (packed * scales)^T` on the wasm heap, into `out`'s existing data: split over the
+ * thread pool when the weight is large enough, else on the calling thread.
+ */
+function int8MatvecInto(
+  backend: WasmBackendLike,
+  x: DataRef,
+  packed: DataRef,
+  scales: DataRef,
+  out: DataRef,
+  dims: { m: number; n: number; k: number; rowBytes: number },
+): void {
+  const { m, n, k, rowBytes } = dims;
   if (n >= 2 && n * rowBytes >= INT8_THREAD_MIN_WEIGHTS) {
     const threaded = int8ThreadPool();
     if (threaded) {
-      const out = backend.makeOutput([m, n], 'float32');
       try {
         threaded.matvec(backend, x, packed, scales, out, { m, n, k, kp: rowBytes });
       } catch (err) {
-        backend.disposeData(out.dataId);
         // A pool whose worker died is dropped after this error; the next product starts a new one.
         if (threaded.failure && pool === threaded) disposeInt8ThreadPool();
         throw err;
       }
-      return out as tf.TensorInfo;
+      return;
     }
   }
   const kernels = int8Kernels(backend);
-  const out = backend.makeOutput([m, n], 'float32');
   // The kernel's scratch: the rows of x rounded to int16 (kp each, padded to a multiple of four), their scales,
   // 16 bytes of sums.
   const scratch = backend.makeOutput([Math.ceil(kernels.int8_scratch_bytes(m, rowBytes) / 4)], 'float32');
@@ -245,7 +268,24 @@ function int8LinearWasm(args: KernelArgs) {
   } finally {
     backend.disposeData(scratch.dataId);
   }
-  return out as tf.TensorInfo;
+}
+
+/**
+ * `out = x . (Wq * scale)^T` for `m` rows of `x` (`[m, w.k]`, m below `INT8_FLOAT_MATMUL_ROWS`) into `out`'s
+ * data (`[m, w.n]`), on tfjs-wasm tensors without a tfjs op: for a caller that chains heap kernels (a decode
+ * step). The same products, bit for bit, as `int8Linear`.
+ */
+export function int8LinearInto(
+  backend: WasmBackendLike,
+  x: DataRef,
+  w: Int8Weight,
+  out: DataRef,
+  m: number,
+): void {
+  if (!Number.isInteger(m) || m < 1 || m >= INT8_FLOAT_MATMUL_ROWS) {
+    throw new RangeError(`int8LinearInto: rows must be from 1 to ${INT8_FLOAT_MATMUL_ROWS - 1}, got ${m}`);
+  }
+  int8MatvecInto(backend, x, w.packed, w.scales, out, { m, n: w.n, k: w.k, rowBytes: w.rowBytes });
 }
 
 /** Registers the wasm kernel once (idempotent). */

@@ -179,18 +179,15 @@ class HeapStep {
   }
 
   run(tokens: ArrayLike<number>, logits: DataRef): void {
-    const c = this.c;
+    const { c, at } = this;
     const ws = this.ws;
-    const heap = this.heap;
-    const at = this.at;
-    const rows = this.rows;
     const d = c.dModel;
     const pos = this.cache.length;
     const embed = embeddingParams(c, this.model.get);
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < this.rows; r++) {
       const row = at(ws.x) + 4 * r * d;
-      heap.copy(row, at(embed.wte) + 4 * tokens[r]! * d, 4 * d);
-      if (embed.wpe) heap.addInto(row, at(embed.wpe) + 4 * pos * d, d);
+      this.heap.copy(row, at(embed.wte) + 4 * tokens[r]! * d, 4 * d);
+      if (embed.wpe) this.heap.addInto(row, at(embed.wpe) + 4 * pos * d, d);
     }
     const int8 = (name: string) => this.model.int8Weight(name);
     for (let layer = 0; layer < c.nLayers; layer++) {
@@ -198,22 +195,18 @@ class HeapStep {
     }
     const head = headParams(c, this.model.get, int8);
     this.norm(ws.x, head.normF, ws.xn);
-    if (head.wteInt8) int8LinearInto(this.backend, ws.xn, head.wteInt8, logits, rows);
-    else heap.gemv(at(ws.xn), at(head.wte), at(logits), rows, c.vocabSize, d);
+    if (head.wteInt8) int8LinearInto(this.backend, ws.xn, head.wteInt8, logits, this.rows);
+    else this.heap.gemv(at(ws.xn), at(head.wte), at(logits), this.rows, c.vocabSize, d);
     if (c.logitScale !== null) {
       // A float32 scale, as tfjs's multiply by a scalar tensor uses (the product then rounds the same).
       const scale = Math.fround(c.logitScale);
-      const view = this.floats(logits, rows * c.vocabSize);
+      const view = this.floats(logits, this.rows * c.vocabSize);
       for (let i = 0; i < view.length; i++) view[i] = view[i]! * scale;
     }
   }
 
   private block(layer: number, p: ReturnType<typeof blockParams>, pos: number): void {
-    const c = this.c;
-    const ws = this.ws;
-    const heap = this.heap;
-    const at = this.at;
-    const rows = this.rows;
+    const { c, ws, heap, at, rows } = this;
     const d = c.dModel;
     const h = c.nHeads;
     const dh = d / h;

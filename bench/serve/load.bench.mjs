@@ -5,9 +5,12 @@
 // steadier measure of the work a token costs.
 // Usage: node bench/serve/load.bench.mjs [--backend wasm] [--tokens 48] [--requests 2] [--levels 1,4,8,16]
 //          [--shape tiny|51m] [--dist apps/serve/dist] [--temperature 0] [--top-p 1] [--logprobs N] [--stop TEXT]
+//          [--context N]
 // --shape 51m serves a random-weight MPT of d_model 512, 8 layers, 8 heads and a 50432-token vocabulary (51M
 // parameters) instead of the tiny fixture; --temperature/--top-p/--logprobs/--stop set those fields of every request
-// (default: greedy, no logprobs, no stop strings); --dist points at another build of the app (to compare two builds).
+// (default: greedy, no logprobs, no stop strings); --dist points at another build of the app (to compare two builds);
+// --context N makes every prompt N to N + 3 tokens long (uneven, so joined batches are left-padded as served ones
+// are), to measure decoding over a long cache.
 // Needs the built app (pnpm --filter @mptjs/serve build) and the shared fixture (MPTJS_SHARED_DIR).
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +36,7 @@ const temperature = Number(flag('temperature', '0'));
 const topP = Number(flag('top-p', '1'));
 const logprobs = flag('logprobs', undefined);
 const stop = flag('stop', undefined);
+const context = Number(flag('context', '0'));
 const MAX_BATCH = 16;
 const shared = resolve(process.env.MPTJS_SHARED_DIR ?? join(root, '..', 'shared'));
 const modelDir = join(shared, 'fixtures/mpt-tiny-mosaic');
@@ -72,7 +76,11 @@ async function randomModel() {
     tokenizer: await serve.JsonTokenizer.fromFile(tokenizerPath),
   };
 }
-const promptFor = (i) => model.tokenizer.encode(`Request ${i}: the weather today is`);
+const promptFor = (i) => {
+  const base = model.tokenizer.encode(`Request ${i}: the weather today is`);
+  if (!context) return base;
+  return Array.from({ length: context + (i % 4) }, (_, j) => base[j % base.length]);
+};
 
 // The engine alone decoding B sequences per step (no HTTP, no scheduler); B = 1 is the single-request baseline.
 async function engineBatch(size, steps = maxTokens) {
@@ -168,6 +176,7 @@ const notes = {
       : 'random MPT (d_model 512, 8 layers, 8 heads, vocab 50432; 51M parameters)',
   build: dist,
   backend,
+  prompts: context ? `${context}-${context + 3} tokens` : 'about 8 tokens',
   workload: `${requestsPerClient} ${temperature === 0 ? 'greedy' : `sampled (temperature ${temperature}, top_p ${topP})`} streaming requests per client${logprobs === undefined ? '' : ` with logprobs ${logprobs}`}${stop === undefined ? '' : ` and stop ${JSON.stringify(stop)}`}, ${maxTokens} new tokens each, max_batch ${MAX_BATCH}; HTTP figures count all generated tokens (prefill included)`,
   load_average: `${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`,
 };

@@ -80,8 +80,9 @@ export function alibiAttention(
     // A decode step on wasm: one kernel over the cache instead of the plain ops.
     if (decodeAttentionApplies(q)) {
       const o = resolveAttentionOptions(q, k, v, options);
-      if (o.causal && !o.keyMask) {
-        return decodeAttention(q, k, v, { scale: o.scale, last: o.queryOffset, slopes: o.slopes });
+      if (o.causal) {
+        const mask = o.keyMask ? { mask: o.keyMask } : {};
+        return decodeAttention(q, k, v, { scale: o.scale, last: o.queryOffset, slopes: o.slopes, ...mask });
       }
     }
     return attentionReference(q, k, v, options);

@@ -56,6 +56,45 @@ describe('decode attention kernel on wasm', () => {
     }
   });
 
+  // Left padding as a joined serving batch has it, and an arbitrary pattern: hidden keys weigh exactly 0.
+  it('equals the plain-ops attention with a key mask, through alibiAttention too', async () => {
+    await selectBackend('wasm', { log: false });
+    const rand = seededRandom(5);
+    const [b, h, tk, dh, last] = [3, 4, 12, 8, 10];
+    const q = random(rand, [b, h, 1, dh], 3);
+    const k = random(rand, [b, h, tk, dh], 3);
+    const v = random(rand, [b, h, tk, dh]);
+    const slopes = alibiSlopes(h, 8);
+    const padded = [0, 4, 9].flatMap((pad) => Array.from({ length: tk }, (_, j) => (j < pad ? 0 : 1)));
+    const scattered = Array.from({ length: b * tk }, (_, i) => ((i * 7) % 3 === 0 ? 0 : 1));
+    for (const [name, values] of [
+      ['left padding', padded],
+      ['scattered', scattered],
+    ] as const) {
+      const keyMask = tf.tensor2d(values, [b, tk]);
+      const options = { slopes, scale: 1 / Math.sqrt(dh), causal: true, queryOffset: last, keyMask };
+      const out = decodeAttention(q, k, v, { scale: options.scale, last, slopes, mask: keyMask });
+      const ref = attentionReference(q, k, v, options);
+      expect(await maxAbsDiff(out, ref), name).toBeLessThan(2e-6);
+      const viaModel = alibiAttention(q, k, v, { ...options, impl: 'torch' });
+      expect(await maxAbsDiff(viaModel, out), name).toBe(0);
+      // An int32 mask is read as the float one.
+      const asInt = decodeAttention(q, k, v, {
+        scale: options.scale,
+        last,
+        slopes,
+        mask: tf.cast(keyMask, 'int32'),
+      });
+      expect(await maxAbsDiff(asInt, out), name).toBe(0);
+    }
+    // Every visible key hidden: zeros, not NaN.
+    const none = decodeAttention(q, k, v, { scale: 1, last, slopes, mask: tf.zeros([b, tk]) });
+    expect(Array.from(await none.data()).every((x) => x === 0)).toBe(true);
+    expect(() => decodeAttention(q, k, v, { scale: 1, last, slopes, mask: tf.ones([b, tk + 1]) })).toThrow(
+      /a float32 mask \[B, Tk\] if any\), got .* mask float32 \[3,13\]/,
+    );
+  });
+
   it('stays off where it does not apply, and rejects operands that do not fit', async () => {
     await selectBackend('wasm', { log: false });
     const q = tf.zeros([1, 2, 1, 4]);

@@ -1,8 +1,8 @@
 /**
  * Causal ALiBi attention of one query position over the KV cache on tfjs-wasm (`decode-attention.wat`), for
  * decode steps: one kernel per layer in place of the plain-ops path's six (two batch matmuls, the second of
- * which copies the keys transposed, scale, a bias built on the host, add, softmax). Inference only (no gradient),
- * no key mask; everything else takes the plain-ops path.
+ * which copies the keys transposed, scale, a bias built on the host, add, softmax), or about a dozen with a key
+ * mask (a left-padded batch). Inference only (no gradient); everything else takes the plain-ops path.
  */
 
 import {
@@ -16,7 +16,10 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { WASM_KERNELS } from '../wasm-kernels.generated.js';
 
-/** `q [B, H, 1, Dh]`, `k`, `v [B, H, Tk, Dh]` -> `[B, H, 1, Dh]`; attrs `scale`, `last`, `slopes`. */
+/**
+ * `q [B, H, 1, Dh]`, `k`, `v [B, H, Tk, Dh]`, optionally `mask [B, Tk]` (float32, 0 hides a key) ->
+ * `[B, H, 1, Dh]`; attrs `scale`, `last`, `slopes`.
+ */
 export const DECODE_ATTENTION_KERNEL = 'DecodeAttentionSimd';
 
 /** `decode_attention`'s arguments: byte addresses, then sizes; `slopes` 0 for no ALiBi. */
@@ -34,6 +37,7 @@ export interface DecodeAttentionExports {
     dh: number,
     scale: number,
     last: number,
+    mask: number,
   ): void;
 }
 
@@ -48,7 +52,7 @@ interface DecodeAttentionAttrs {
 }
 
 function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
-  const { q, k, v } = args.inputs as Record<'q' | 'k' | 'v', tf.TensorInfo>;
+  const { q, k, v, mask } = args.inputs as Record<'q' | 'k' | 'v', tf.TensorInfo> & { mask?: tf.TensorInfo };
   const { scale, last, slopes } = args.attrs as unknown as DecodeAttentionAttrs;
   const backend = args.backend as WasmBackendLike;
   const [b, h, tq, dh] = q.shape as [number, number, number, number];
@@ -61,10 +65,11 @@ function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
     k.shape[0] === b &&
     k.shape[1] === h &&
     k.shape[3] === dh &&
-    (slopes === null || slopes.length === h);
+    (slopes === null || slopes.length === h) &&
+    (!mask || (mask.dtype === 'float32' && mask.shape.join() === `${b},${tk}`));
   if (!fits) {
     throw new RangeError(
-      `decodeAttention: expects float32 q [B, H, 1, Dh], k and v [B, H, Tk, Dh] and ${h} slopes, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`,
+      `decodeAttention: expects float32 q [B, H, 1, Dh], k and v [B, H, Tk, Dh] and ${h} slopes (and a float32 mask [B, Tk] if any), got q [${q.shape}], k [${k.shape}], v [${v.shape}]${mask ? `, mask ${mask.dtype} [${mask.shape}]` : ''}`,
     );
   }
   const kernels = kernelsFor<DecodeAttentionExports>(backend, 'decode-attention', WASM_KERNELS);
@@ -91,6 +96,7 @@ function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
       dh,
       scale,
       last,
+      mask ? addressOf(backend, mask.dataId) : 0,
     );
   } finally {
     backend.disposeData(scratch.dataId);
@@ -101,7 +107,8 @@ function decodeAttentionWasm(args: KernelArgs): tf.TensorInfo {
 /**
  * The kernel bound to `backend`'s memory, for a caller that chains heap kernels without tfjs ops (a decode
  * step): `q [rows, Dh]` and its `rows` (= batch x heads) queries' keys and values `[rows, tk, Dh]`, `scratch`
- * of `tk` floats, `out [rows, Dh]`. Null where it cannot run (not wasm, no SIMD, our kernels switched off).
+ * of `tk` floats, `out [rows, Dh]`, `mask [rows / heads, tk]` or 0. Null where it cannot run (not wasm, no
+ * SIMD, our kernels switched off).
  */
 export function decodeAttentionHeapKernel(
   backend: WasmBackendLike,
@@ -119,7 +126,7 @@ export function registerDecodeAttentionKernel(): void {
 
 /**
  * Whether `decodeAttention` can run for this query: wasm with our kernels on, one float32 query position and
- * nothing taped (no gradient). The caller checks that attention is causal without a key mask.
+ * nothing taped (no gradient). The caller checks that attention is causal.
  */
 export function decodeAttentionApplies(q: tf.Tensor): boolean {
   if (q.rank !== 4 || q.shape[2] !== 1 || q.dtype !== 'float32') return false;
@@ -129,16 +136,22 @@ export function decodeAttentionApplies(q: tf.Tensor): boolean {
 
 /**
  * Causal attention of `q [B, H, 1, Dh]` at position `last` over `k`, `v [B, H, Tk, Dh]` (keys past `last`
- * unseen), with ALiBi `slopes` (one per head) or none. Needs `decodeAttentionApplies`.
+ * unseen, and keys whose `mask [B, Tk]` value is 0), with ALiBi `slopes` (one per head) or none. Needs
+ * `decodeAttentionApplies`.
  */
 export function decodeAttention(
   q: tf.Tensor,
   k: tf.Tensor,
   v: tf.Tensor,
-  options: DecodeAttentionAttrs,
+  options: DecodeAttentionAttrs & { mask?: tf.Tensor },
 ): tf.Tensor4D {
   registerDecodeAttentionKernel();
-  return tf
-    .engine()
-    .runKernel(DECODE_ATTENTION_KERNEL, { q, k, v }, options as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  const { mask, ...attrs } = options;
+  return tf.tidy(() => {
+    const inputs: tf.NamedTensorMap = { q, k, v };
+    if (mask) inputs['mask'] = mask.dtype === 'float32' ? mask : tf.cast(mask, 'float32');
+    return tf
+      .engine()
+      .runKernel(DECODE_ATTENTION_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  });
 }

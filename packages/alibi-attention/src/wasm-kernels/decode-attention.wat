@@ -56,13 +56,15 @@
 
   ;; out[r, 0, :] for r < $rows (= batch * heads): q [rows, 1, dh], k and v [rows, tk, dh], out [rows, 1, dh].
   ;; $scratch holds tk floats of scores; $slopes is one float per head (0: no ALiBi). Keys past $last are not
-  ;; visible (causal). Addresses are bytes.
+  ;; visible (causal), nor keys j whose $mask [batch, tk] value is 0 (left padding; $mask 0: no mask). Their
+  ;; weight is exactly 0 (not exp of a large negative score), as in the plain ops' softmax. Addresses are bytes.
   (func (export "decode_attention")
     (param $q i32) (param $k i32) (param $v i32) (param $slopes i32) (param $out i32) (param $scratch i32)
     (param $rows i32) (param $heads i32) (param $tk i32) (param $dh i32) (param $scale f32) (param $last i32)
+    (param $mask i32)
     (local $r i32) (local $j i32) (local $n i32) (local $row_bytes i32) (local $kr i32) (local $vr i32)
     (local $slope f32) (local $s f32) (local $max f32) (local $sum f32) (local $i i32) (local $pv v128)
-    (local $o i32) (local $dh4 i32)
+    (local $o i32) (local $dh4 i32) (local $mrow i32)
     (local.set $row_bytes (i32.shl (local.get $dh) (i32.const 2)))
     (local.set $dh4 (i32.and (local.get $dh) (i32.const -4)))
     (local.set $n (select (local.get $tk) (i32.add (local.get $last) (i32.const 1))
@@ -76,7 +78,13 @@
           (local.get $slopes)))
         (local.set $kr (i32.add (local.get $k) (i32.mul (i32.mul (local.get $r) (local.get $tk)) (local.get $row_bytes))))
         (local.set $vr (i32.add (local.get $v) (i32.mul (i32.mul (local.get $r) (local.get $tk)) (local.get $row_bytes))))
-        ;; scores and their max
+        ;; this row's batch entry's mask row (0: none)
+        (local.set $mrow (select
+          (i32.add (local.get $mask)
+            (i32.shl (i32.mul (i32.div_u (local.get $r) (local.get $heads)) (local.get $tk)) (i32.const 2)))
+          (i32.const 0)
+          (local.get $mask)))
+        ;; scores and their max; a hidden key scores -inf
         (local.set $max (f32.const -inf))
         (local.set $j (i32.const 0))
         (block $s_done
@@ -86,6 +94,9 @@
               (f32.mul (call $dot (local.get $q) (i32.add (local.get $kr) (i32.mul (local.get $j) (local.get $row_bytes)))
                 (local.get $dh)) (local.get $scale))
               (f32.mul (local.get $slope) (f32.convert_i32_s (i32.sub (local.get $j) (local.get $last))))))
+            (if (local.get $mrow) (then
+              (if (f32.eq (f32.load (i32.add (local.get $mrow) (i32.shl (local.get $j) (i32.const 2)))) (f32.const 0))
+                (then (local.set $s (f32.const -inf))))))
             (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
             (local.set $max (f32.max (local.get $max) (local.get $s)))
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
@@ -96,8 +107,11 @@
         (block $e_done
           (loop $expo
             (br_if $e_done (i32.ge_s (local.get $j) (local.get $n)))
-            (local.set $s (call $exp1 (f32.sub
-              (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))) (local.get $max))))
+            (local.set $s (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $s (select
+              (f32.const 0)
+              (call $exp1 (f32.sub (local.get $s) (local.get $max)))
+              (f32.eq (local.get $s) (f32.const -inf))))
             (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
             (local.set $sum (f32.add (local.get $sum) (local.get $s)))
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
@@ -109,8 +123,11 @@
         (block $v_done
           (loop $value
             (br_if $v_done (i32.ge_s (local.get $j) (local.get $n)))
-            (local.set $s (f32.div (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
-              (local.get $sum)))
+            ;; (every key hidden: a zero row rather than 0/0)
+            (local.set $s (select
+              (f32.const 0)
+              (f32.div (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))) (local.get $sum))
+              (f32.eq (local.get $sum) (f32.const 0))))
             (local.set $pv (f32x4.splat (local.get $s)))
             (local.set $i (i32.const 0))
             (block $vec_done

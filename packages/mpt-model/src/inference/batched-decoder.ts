@@ -161,7 +161,12 @@ export class BatchedDecoder {
   private regroup(seqs: readonly BatchedSequence[]): void {
     this.splitBatch();
     if (seqs.length === 1) return;
-    const cache = KVCache.concatBatch(seqs.map((s) => s.cache!));
+    // Written in place from here on (webgpu and wasm), as a sequence's own cache is: no copy of the whole
+    // batch cache per step.
+    const cache = KVCache.concatBatch(
+      seqs.map((s) => s.cache!),
+      { preallocate: { maxLength: this.model.config.maxSeqLen } },
+    );
     const batch: Batch = { members: [...seqs], cache };
     for (const s of seqs) {
       s.cache!.dispose();

@@ -247,13 +247,17 @@ export class KVCache {
 
   /**
    * Joins caches (each filled for every layer) into one batch cache. Shorter ones are left-padded with zeros
-   * that the key mask hides; ALiBi sees relative distances, so positions stay right.
+   * that the key mask hides; ALiBi sees relative distances, so positions stay right. With `preallocate` (on
+   * webgpu and wasm) the joined cache is written in place from then on, like `newCache()`'s.
    */
-  static concatBatch(caches: readonly KVCache[]): KVCache {
+  static concatBatch(caches: readonly KVCache[], options: KVCacheOptions = {}): KVCache {
     if (caches.length === 0) throw new RangeError('concatBatch needs at least one cache');
     const numLayers = caches[0]!.numLayers;
     const maxLength = Math.max(...caches.map((c) => c.length));
-    const out = new KVCache(numLayers);
+    const out = new KVCache(numLayers, options);
+    // Preallocated (`options.preallocate`), the joined buffers get the capacity's room after the last position.
+    if (out.inPlace) out.ensureCapacity(maxLength);
+    const room = out.inPlace ? out.capacityPositions - maxLength : 0;
     for (const c of caches) {
       if (c.numLayers !== numLayers)
         throw new RangeError(`cannot batch caches of ${numLayers} and ${c.numLayers} layers`);
@@ -270,9 +274,17 @@ export class KVCache {
           ]);
         const ks = caches.map((c) => pad(c.filledLayer(layer).k));
         const vs = caches.map((c) => pad(c.filledLayer(layer).v));
-        return { k: tf.concat(ks, 0) as tf.Tensor4D, v: tf.concat(vs, 0) as tf.Tensor4D };
+        const join = (parts: tf.Tensor4D[]) =>
+          tf.pad(tf.concat(parts, 0), [
+            [0, 0],
+            [0, 0],
+            [0, room],
+            [0, 0],
+          ]) as tf.Tensor4D;
+        return { k: join(ks), v: join(vs) };
       });
       out.layers[layer] = { k: tf.keep(entry.k), v: tf.keep(entry.v) };
+      out.filled[layer] = maxLength;
     }
     const needsMask = caches.some((c) => c.length !== maxLength || c.maskTensor);
     if (needsMask) {

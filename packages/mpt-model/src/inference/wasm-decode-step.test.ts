@@ -36,9 +36,14 @@ async function compareSteps(
   model: MPTModel,
   prompts: number[][],
   steps: number,
+  promptMask?: number[][],
 ): Promise<{ heapKernels: number; tfjsKernels: number }> {
   const caches = [model.newCache(), model.newCache()];
-  for (const cache of caches) model.prefill(prompts, cache).dispose();
+  for (const cache of caches) {
+    const mask = promptMask ? tf.tensor2d(promptMask) : undefined;
+    model.prefill(prompts, cache, mask).dispose();
+    mask?.dispose();
+  }
   const vocab = model.config.vocabSize;
   let counts = { heapKernels: -1, tfjsKernels: -1 };
   let tokens = prompts.map((p) => p[p.length - 1]!);
@@ -109,27 +114,56 @@ describe('wasm decode step on heap kernels', () => {
     model.dispose();
   });
 
-  it('leaves padded batches, five or more sequences and concatenating caches to the tfjs-op path', async () => {
+  it('gives the tfjs-op path bit for bit on a left-padded batch (attention reads the key mask)', async () => {
+    const model = MPTModel.init(tinyConfig({ maxSeqLen: 96 }), 9);
+    const vocab = model.config.vocabSize;
+    const rows = prompts(3, 8, vocab);
+    const mask = [0, 3, 6].map((pad) => Array.from({ length: 8 }, (_, i) => (i < pad ? 0 : 1)));
+    // 8 prompt positions + 60 steps: the padded cache grows from 64 to 96 positions on the way.
+    const counts = await compareSteps(model, rows, 60, mask);
+    // Only the key mask's extension and padding to the capacity run as tfjs ops.
+    expect(counts.heapKernels).toBeLessThan(8);
+    expect(counts.tfjsKernels).toBeGreaterThan(20);
+    model.dispose();
+  });
+
+  it('joins caches into an in-place batch cache whose steps equal each sequence decoded alone', async () => {
+    const model = MPTModel.init(tinyConfig(), 4);
+    const vocab = model.config.vocabSize;
+    const lengths = [2, 7, 4];
+    const prompt = (r: number) => prompts(1, lengths[r], vocab)[0]!.map((t) => (t + r) % vocab);
+    const alone: Float32Array[] = [];
+    const own = lengths.map((_, r) => {
+      const cache = model.newCache();
+      model.prefill([prompt(r)], cache).dispose();
+      const solo = model.newCache();
+      model.prefill([prompt(r)], solo).dispose();
+      const step = model.decodeStep([r + 1], solo);
+      alone.push(step.dataSync() as Float32Array);
+      step.dispose();
+      solo.dispose();
+      return cache;
+    });
+    const joined = KVCache.concatBatch(own, { preallocate: { maxLength: model.config.maxSeqLen } });
+    expect(joined.inPlace).toBe(true);
+    expect(joined.length).toBe(7);
+    expect(joined.capacity).toBe(64);
+    const { logits, kernels } = await kernelsRun(() => model.decodeStep([1, 2, 3], joined));
+    expect(kernels).toBeLessThan(8);
+    for (let r = 0; r < 3; r++) {
+      const row = logits.subarray(r * vocab, (r + 1) * vocab);
+      let worst = 0;
+      for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(row[i]! - alone[r][i]!));
+      expect(worst, `row ${r}`).toBeLessThan(1e-5);
+    }
+    expect(joined.length).toBe(8);
+    for (const cache of [...own, joined]) cache.dispose();
+    model.dispose();
+  });
+
+  it('leaves five or more sequences and concatenating caches to the tfjs-op path', async () => {
     const model = MPTModel.init(tinyConfig(), 2);
     const vocab = model.config.vocabSize;
-    // A left-padded batch: the cache keeps a key mask, which the heap step does not read.
-    const padded = model.newCache();
-    model
-      .prefill(
-        [
-          [1, 2, 3],
-          [0, 4, 5],
-        ],
-        padded,
-        tf.tensor2d([
-          [1, 1, 1],
-          [0, 1, 1],
-        ]),
-      )
-      .dispose();
-    expect(padded.keyMask).not.toBeNull();
-    expect((await kernelsRun(() => model.decodeStep([6, 7], padded))).kernels).toBeGreaterThan(0);
-    padded.dispose();
     // Five sequences: more rows than the matrix-vector kernel takes.
     const five = model.newCache();
     model.prefill(prompts(5, 3, vocab), five).dispose();

@@ -10,8 +10,8 @@
  * tied head. The arithmetic is the tfjs-op path's, kernel for kernel, so logits are bit for bit the same.
  *
  * It runs when the step fits those kernels: the wasm backend with SIMD, one to four sequences, a preallocated
- * cache with no key mask (no padding), torch-layout weights resident on the heap, nothing taped. Anything else
- * takes the tfjs-op path.
+ * cache (a left-padded one too: attention reads its key mask), torch-layout weights resident on the heap,
+ * nothing taped. Anything else takes the tfjs-op path.
  */
 import { decodeAttentionHeapKernel } from '@mptjs/alibi-attention';
 import {
@@ -112,7 +112,7 @@ function applies(
   rows: number,
 ): { heap: WasmHeapKernels; attention: NonNullable<ReturnType<typeof decodeAttentionHeapKernel>> } | null {
   if (!enabled || tf.getBackend() !== 'wasm' || tf.engine().state.gradientDepth !== 0) return null;
-  if (rows < 1 || rows > GEMV_ROWS_MAX || !cache.inPlace || cache.keyMask !== null) return null;
+  if (rows < 1 || rows > GEMV_ROWS_MAX || !cache.inPlace) return null;
   if (cache.batchSize !== undefined && cache.batchSize !== rows) return null;
   if (model.linearLayout !== 'outIn' || model.weightOffload !== null) return null;
   if (cache.length + 1 > model.config.maxSeqLen) return null; // the tfjs path names the error
@@ -143,6 +143,8 @@ export function wasmHeapDecodeStep(
   }
   const backend = tf.backend() as unknown as WasmBackendLike;
   cache.reserve(1);
+  // A padded batch's key mask gains this step's (real) position before attention reads it.
+  if (cache.keyMask) tf.tidy(() => cache.appendMask(tf.ones([rows, 1]), cache.length));
   const logits = backend.makeOutput([rows, c.vocabSize], 'float32');
   let workspace: ReturnType<typeof allocateWorkspace> | null = null;
   try {
@@ -220,6 +222,8 @@ class HeapStep {
     }
     const { k, v, pos: at0 } = this.cache.claimRows(layer, [rows, h, 1, dh]);
     const capacity = k.shape[2];
+    // `[B, capacity]`, 0 for left padding and unfilled positions; null when nothing is padded.
+    const mask = this.cache.keyMask;
     const scale = c.softmaxScale ?? 1 / Math.sqrt(dh);
     for (let r = 0; r < rows; r++) {
       // QK-LayerNorm runs over the whole d_model vector, in place in this row of [q | k | v].
@@ -247,6 +251,7 @@ class HeapStep {
         dh,
         scale,
         pos,
+        mask ? at(mask) + 4 * r * capacity : 0,
       );
     }
     this.linear(ws.attn, p.outProj, ws.proj, d, d);

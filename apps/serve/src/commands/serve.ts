@@ -177,9 +177,12 @@ export function addServeCommand(program: Command): void {
         );
       }
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      // The signal handlers go in before the line a supervisor waits for: a SIGTERM that came before them would
+      // kill the process outright instead of shutting it down.
+      const stopped = runUntilStopped(app, options.shutdownGrace * 1000);
       process.stderr.write(`[mptjs] chat template: ${app.ctx.chatTemplate.source}\n`);
       process.stderr.write(`[mptjs] serving ${app.ctx.modelId} on http://${host}:${address.port}\n`);
-      const failure = await runUntilStopped(app, options.shutdownGrace * 1000);
+      const failure = await stopped;
       if (failure) {
         // Should anything still hold the event loop (a stuck backend call), exit anyway: this timer does not keep
         // the process alive, it only fires if something else does.

@@ -13,54 +13,17 @@
  * - `scalar`: the same tiles in f32 workgroup memory holding f16-rounded values and scalar multiply-adds by
  *   `SCALAR_LANES`-thread groups, so the tiling and indexing run on any WebGPU (SwiftShader included).
  */
+import { type AttentionLayout, headsShape } from './blocked-program.js';
 import {
-  type GemmEngine,
-  type GemmLayout,
-  layoutName,
-  type MatrixShape,
-  SCALAR_LANES,
-  type WebGpuProgramLike,
-} from '@mptjs/kernels';
-import { type AttentionLayout, headsShape, rowAt, shapeLets } from './blocked-program.js';
-import { F16TileCode } from './f16-tiles.js';
+  F16FlashBlockProgram,
+  type FlashEngineConfig,
+  type FlashTile,
+  flashLanes,
+  flashUnit,
+  paddedHeadDim,
+} from './f16-flash-block.js';
 
-/** How the engine runs on the device: the f16 GEMM's settled plan supplies all of it. */
-export interface FlashEngineConfig {
-  engine: GemmEngine;
-  shape: MatrixShape;
-  /** Threads per subgroup (the scalar engine's logical groups have `SCALAR_LANES`). */
-  lanes: number;
-  /** The subgroup-matrix spelling and offset units that passed the GEMM's self-check on this device. */
-  layout: GemmLayout;
-}
-
-/** How a workgroup tiles queries and keys. */
-export interface FlashTile {
-  /** Subgroups per workgroup, each owning `M` query rows. */
-  subgroups: number;
-  /** Keys per staged tile: a multiple of the matrices' N and K and of 4. */
-  keys: number;
-  /** f16 elements added to each staged row (a multiple of 8: keeps rows 16-byte aligned), against bank conflicts. */
-  pad: number;
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
-
-function lcm(...values: number[]): number {
-  return values.reduce((a, b) => (a * b) / gcd(a, b), 1);
-}
-
-/** The staged head dim: `dh` zero-padded to a multiple of the matrices' N and K (and of 4, for whole words). */
-export function paddedHeadDim(dh: number, shape: MatrixShape): number {
-  const unit = lcm(shape.N, shape.K, 4);
-  return Math.ceil(dh / unit) * unit;
-}
-
-function lanesOf(config: FlashEngineConfig): number {
-  return config.engine === 'scalar' ? SCALAR_LANES : config.lanes;
-}
+export { type FlashEngineConfig, type FlashTile, flashTileName, paddedHeadDim } from './f16-flash-block.js';
 
 /**
  * Which program a tile is for: the forward, or the backward's dQ (per query block, over key tiles) or dK/dV (per
@@ -102,10 +65,10 @@ export function flashTileProblem(
   kind: FlashKind = 'forward',
 ): string | null {
   const { M, N, K } = config.shape;
-  const lanes = lanesOf(config);
+  const lanes = flashLanes(config);
   if (!Number.isInteger(dh) || dh < 1) return `head dim must be a positive integer, got ${dh}`;
   if (!Number.isInteger(tile.subgroups) || tile.subgroups < 1) return 'subgroups must be a positive integer';
-  if (!Number.isInteger(tile.keys) || tile.keys < 1 || tile.keys % lcm(N, K, 4) !== 0)
+  if (!Number.isInteger(tile.keys) || tile.keys < 1 || tile.keys % flashUnit(config.shape) !== 0)
     return `keys ${tile.keys} is not a multiple of the matrices' N ${N}, K ${K} and of 4`;
   if (!Number.isInteger(tile.pad) || tile.pad < 0 || tile.pad % 8 !== 0) return 'pad must be a multiple of 8';
   if (lanes < M || lanes % M !== 0) return `a subgroup of ${lanes} threads can't share ${M} rows evenly`;
@@ -123,7 +86,7 @@ export function flashTileProblem(
 
 /** Tiles in order of preference: more query rows per workgroup, then longer key tiles. */
 export function flashTileCandidates(config: FlashEngineConfig): FlashTile[] {
-  const unit = lcm(config.shape.N, config.shape.K, 4);
+  const unit = flashUnit(config.shape);
   const keys = [...new Set([Math.max(unit, 32), unit])];
   return [4, 2, 1].flatMap((subgroups) => keys.map((k) => ({ subgroups, keys: k, pad: 8 })));
 }
@@ -145,24 +108,9 @@ export function chooseFlashTile(
   return { problem: `no f16 flash-attention ${kind} tile fits (${problems.at(-1)})` };
 }
 
-export function flashTileName(tile: FlashTile): string {
-  return `${tile.subgroups}x${tile.keys}p${tile.pad}`;
-}
-
-export class F16FlashAttentionProgram implements WebGpuProgramLike {
+export class F16FlashAttentionProgram extends F16FlashBlockProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Slopes', 'KeyMask'];
-  readonly uniforms = 'scale : f32, queryOffset : i32, causal : i32,';
-  readonly outputShape: number[];
-  readonly shaderKey: string;
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number];
-  private readonly config: FlashEngineConfig;
-  private readonly tile: FlashTile;
-  private readonly dh: number;
-  private readonly lanes: number;
   private readonly withLse: boolean;
-  private readonly layout: AttentionLayout;
 
   /**
    * `queryShape` is Q's shape in `layout` (`[B, H, Tq, Dh]`, or `[B, Tq, H, Dh]` for `rows`; O has the same);
@@ -176,96 +124,15 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
     layout: AttentionLayout = 'heads',
   ) {
     const [b, h, tq, dh] = headsShape(queryShape, layout);
-    this.layout = layout;
-    this.config = config;
-    this.tile = tile;
-    this.dh = dh;
+    const outputShape = withLse ? [b * h * tq * (dh + 1)] : [...queryShape];
+    super(`mptF16Flash${withLse ? 'Lse' : ''}`, [b, h, tq, dh], outputShape, config, tile, layout);
     this.withLse = withLse;
-    this.lanes = lanesOf(config);
-    this.outputShape = withLse ? [b * h * tq * (dh + 1)] : [...queryShape];
-    this.dispatchLayout = { x: this.outputShape.map((_, i) => i) };
-    this.workgroupSize = [tile.subgroups * this.lanes, 1, 1];
-    this.dispatch = [Math.ceil(tq / (tile.subgroups * config.shape.M)), b * h, 1];
-    const { M, N, K } = config.shape;
-    this.shaderKey =
-      `mptF16Flash${withLse ? 'Lse' : ''}_${config.engine}_${M}x${N}x${K}_${this.lanes}_${dh}_` +
-      `${flashTileName(tile)}_${layoutName(config.layout).replace(/\//g, '_')}${layout === 'rows' ? '_rows' : ''}`;
   }
 
   getUserCode(): string {
-    const { M } = this.config.shape;
-    const matrix = this.config.engine === 'matrix';
-    const { keys: BK, pad } = this.tile;
-    const rows = this.tile.subgroups * M;
-    const dhp = paddedHeadDim(this.dh, this.config.shape);
-    const ds = dhp + pad;
-    const ps = BK + pad;
-    const threads = this.workgroupSize[0];
-    const rowLanes = threads / rows;
-    const c = new F16TileCode(this.config, this.lanes);
-    const elem = c.elem;
-    const asF32 = (v: string) => (matrix ? `f32(${v})` : v);
-    const stage = (
-      source: string,
-      rowOf: (j: string) => string,
-      first: string,
-      count: string,
-      n: number,
-      target: string,
-      at: string,
-    ) =>
-      c.stage({
-        source,
-        rowOf,
-        first,
-        count,
-        rows: n,
-        dh: this.dh,
-        cols: dhp,
-        target,
-        at,
-        stride: ds,
-        threads,
-      });
-    const half = (ptr: string, base: string, stride: number, major: 'row' | 'col') => ({
-      ptr,
-      base,
-      stride,
-      major,
-      f16: true,
-    });
-    const qRows = (j: string) => rowAt(this.layout, j, 'tq');
-    const kRows = (j: string) => rowAt(this.layout, j, 'tk');
-    const qStage = matrix
-      ? `${stage('Q', qRows, 'firstRow', 'tq', rows, 'kvTile', '0')}
-        workgroupBarrier();
-        ${c.holdLeft('q', half('kvTile', `sgRow * ${ds}`, ds, 'row'), dhp)}
-        workgroupBarrier();`
-      : stage('Q', qRows, 'firstRow', 'tq', rows, 'qTile', '0');
-    // S = Q K^T for the subgroup's rows: K^T's columns are K's rows, so K's tile loads column-major.
-    const scores = c.product({
-      cols: BK,
-      depth: dhp,
-      left: half('qTile', `sgRow * ${ds}`, ds, 'row'),
-      heldLeft: 'q',
-      right: half('kvTile', '0', ds, 'col'),
-      out: { ptr: 'sTile', base: `sgRow * ${BK}`, stride: BK },
-      accumulate: false,
-    });
-    // O += P V for the subgroup's rows, the accumulator loaded from and stored back to workgroup memory.
-    const products = c.product({
-      cols: dhp,
-      depth: BK,
-      left: half('pTile', `sgRow * ${ps}`, ps, 'row'),
-      right: half('kvTile', `${BK * ds}`, ds, 'row'),
-      out: { ptr: 'oTile', base: `sgRow * ${dhp}`, stride: dhp },
-      accumulate: true,
-    });
-    const header = c.header();
-    const toHalf = (v: string) => c.toHalf(v);
-    // Vulkan's cooperative-matrix loads and stores need 16-byte aligned pointers and strides (misalignment is
-    // undefined, not an error): the arrays the matrices use come first (drivers place workgroup variables in
-    // order), each a whole number of 16-byte blocks, with rows and offsets at multiples of 8 halves.
+    const c = this.code;
+    const { dhp, ds, ps, bt, rowLanes } = this.dims;
+    const asF32 = (v: string) => (c.matrix ? `f32(${v})` : v);
     const lse = this.withLse
       ? `
           if (part == 0) {
@@ -279,81 +146,48 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
     const visible = (key: string) =>
       `${key} < keyEnd && maskTile[${key} - t0] != 0.0 && (uniforms.causal == 0 || ${key} <= qPos)`;
     return `
-      ${header}
-      var<workgroup> kvTile : array<${elem}, ${2 * BK * ds}>;
-      var<workgroup> sTile : array<f32, ${rows * BK}>;
-      var<workgroup> pTile : array<${elem}, ${rows * ps}>;
-      var<workgroup> oTile : array<f32, ${rows * dhp}>;
-      ${matrix ? '' : `var<workgroup> qTile : array<f32, ${rows * ds}>;`}
-      var<workgroup> maskTile : array<f32, ${Math.ceil(BK / 4) * 4}>;
-      var<workgroup> keyEndShared : array<i32, 4>;
+      ${c.header()}
+      ${this.tiles({ staged: 'kvTile', scores: ['sTile'], weights: ['pTile'], sums: ['oTile'], own: ['q'] })}
+      ${this.keyTiles()}
 
-      fn main(index : i32) {${shapeLets(this.layout)}
-        let bh = i32(workgroupId.y);
-        let b = bh / heads;
-        let h = bh % heads;
-        let firstRow = i32(workgroupId.x) * ${rows};
-        let sg = i32(localIndex) / ${this.lanes};
-        let lane = i32(localIndex) % ${this.lanes};
-        let sgRow = sg * ${M};
-        let rowLocal = i32(localIndex) / ${rowLanes};
-        let part = i32(localIndex) % ${rowLanes};
-        let row = firstRow + rowLocal;
+      fn main(index : i32) {${this.indices()}
+        let row = first + rowLocal;
         let qPos = uniforms.queryOffset + row;
-        let slope = Slopes[h];
-        // Under the causal mask no query of this block sees past its last row's position.
-        if (localIndex == 0u) {
-          var end = tk;
-          if (uniforms.causal != 0) {
-            end = min(tk, uniforms.queryOffset + min(firstRow + ${rows}, tq));
-          }
-          keyEndShared[0] = end;
-        }
-        let keyEnd = workgroupUniformLoad(&keyEndShared)[0];
-        for (var e = i32(localIndex); e < ${rows * dhp}; e += ${threads}) {
-          oTile[e] = 0.0;
-        }
-        ${qStage}
+        ${this.keyEnd()}
+        ${this.zero(['oTile'])}
+        ${this.ownRows([{ source: 'Q', name: 'q' }], this.qRows, 'tq', 'kvTile')}
         var runningMax = -3.402823e+38;
         var denominator = 0.0;
-        for (var t0 = 0; t0 < keyEnd; t0 += ${BK}) {
-          ${stage('K', kRows, 't0', 'tk', BK, 'kvTile', '0')}
-          ${stage('V', kRows, 't0', 'tk', BK, 'kvTile', `${BK * ds}`)}
-          for (var e = i32(localIndex); e < ${BK}; e += ${threads}) {
-            var m = 0.0;
-            if (t0 + e < tk) {
-              m = KeyMask[b * tk + t0 + e];
-            }
-            maskTile[e] = m;
-          }
+        for (var t0 = 0; t0 < keyEnd; t0 += ${bt}) {
+          ${this.stageKeys()}
           workgroupBarrier();
-          ${scores}
+          ${this.ownTimesStagedT('q', 'kvTile', '0', 'sTile')}
           workgroupBarrier();
           {
             // Every thread of a row computes the row's statistics (identical values), then writes its share.
             var tileMax = -3.402823e+38;
-            for (var j = 0; j < ${BK}; j++) {
+            for (var j = 0; j < ${bt}; j++) {
               let key = t0 + j;
               if (${visible('key')}) {
-                tileMax = max(tileMax, sTile[rowLocal * ${BK} + j] * uniforms.scale + slope * f32(key - qPos));
+                tileMax = max(tileMax, ${this.score('j', 'key')});
               }
             }
             let newMax = max(runningMax, tileMax);
             let correction = exp(runningMax - newMax);
             var tileSum = 0.0;
-            for (var c = 0; c < ${BK / 4}; c++) {
+            for (var c = 0; c < ${bt / 4}; c++) {
               var p4 = vec4<f32>(0.0);
               for (var i = 0; i < 4; i++) {
                 let key = t0 + 4 * c + i;
                 if (${visible('key')}) {
-                  let s = sTile[rowLocal * ${BK} + 4 * c + i] * uniforms.scale + slope * f32(key - qPos);
-                  p4[i] = ${asF32(toHalf('exp(s - newMax)'))};
+                  let s = ${this.score('4 * c + i', 'key')};
+                  p4[i] = ${asF32(c.toHalf('exp(s - newMax)'))};
                 }
               }
               tileSum += dot(p4, vec4<f32>(1.0));
               if (c % ${rowLanes} == part) {
                 for (var i = 0; i < 4; i++) {
-                  pTile[rowLocal * ${ps} + 4 * c + i] = ${matrix ? 'f16(p4[i])' : 'p4[i]'};
+                  pTile[rowLocal * ${ps} + 4 * c + i] = ${c.store16('p4[i]')};
                 }
               }
             }
@@ -365,7 +199,7 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
             runningMax = newMax;
           }
           workgroupBarrier();
-          ${products}
+          ${this.addWeightsTimesStaged('pTile', 'kvTile', `${bt * ds}`, 'oTile')}
           workgroupBarrier();
         }
         workgroupBarrier();
@@ -375,7 +209,7 @@ export class F16FlashAttentionProgram implements WebGpuProgramLike {
             inverse = 1.0 / denominator;
           }
           for (var d = part; d < ${this.dh}; d += ${rowLanes}) {
-            result[${qRows('row')} * ${this.dh} + d] = oTile[rowLocal * ${dhp} + d] * inverse;
+            result[${this.qRows('row')} * ${this.dh} + d] = oTile[rowLocal * ${dhp} + d] * inverse;
           }${lse}
         }
       }

@@ -4,7 +4,7 @@
  * scalar multiply-adds of f16-rounded values by `SCALAR_LANES` threads (`scalar`), with the same operands,
  * offsets and strides, so the scalar engine exercises the matrix engine's indexing.
  */
-import type { FlashEngineConfig } from './f16-flash-attention-program.js';
+import type { FlashEngineConfig } from './f16-flash-block.js';
 
 /** An operand tile in workgroup memory: element (r, c) at `base + r * stride + c` (row-major) or `+ c * stride + r`. */
 export interface TileOperand {

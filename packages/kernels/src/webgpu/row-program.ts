@@ -34,7 +34,7 @@ export function elementsPerThread(rowLength: number): number {
 
 /**
  * A program with one workgroup per row of a `[rows, rowLength]` input (`rowWorkgroupSize` threads); subclasses
- * name their inputs and write `getUserCode` around `rowReductionSnippet`.
+ * name their inputs and write `getUserCode` around `rowReductionSnippet`, `rowPrologue` and `rowSum`.
  */
 export abstract class RowProgram implements WebGpuProgramLike {
   abstract readonly variableNames: string[];
@@ -87,4 +87,31 @@ export function rowReductionSnippet(workgroupSize: number, type: 'f32' | 'vec2<f
         return total;
       }
   `;
+}
+
+/**
+ * WGSL, at the top of a row program's `main`: `rows` and the row length `width` (from `input`'s shape), `row`,
+ * `safeRow` (workgroups past the last row, from a folded dispatch, reduce the last row again and must write
+ * nothing), the row's first element `base` and the thread's `lane`.
+ */
+export function rowPrologue(input: string, width = 'width'): string {
+  return `let rows = uniforms.${input}Shape[0];
+        let ${width} = uniforms.${input}Shape[1];
+        let row = rowIndex();
+        let safeRow = min(row, rows - 1);
+        let base = safeRow * ${width};
+        let lane = i32(localIndex);`;
+}
+
+/**
+ * WGSL: `let name = ` the sum over the row's columns `c` of `value` (after `setup`), each thread adding every
+ * `WG`th column, then `reduceSum` (so every thread of the workgroup must reach it).
+ */
+export function rowSum(name: string, value: string, setup = '', type: 'f32' | 'vec2<f32>' = 'f32'): string {
+  return `var ${name}Part = ${type === 'f32' ? '0.0' : 'vec2<f32>(0.0, 0.0)'};
+        for (var c = lane; c < width; c += WG) {
+          ${setup}
+          ${name}Part += ${value};
+        }
+        let ${name} = reduceSum(${name}Part);`;
 }

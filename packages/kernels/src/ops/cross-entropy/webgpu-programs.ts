@@ -15,6 +15,7 @@ import {
   elementsPerThread,
   elementwiseDispatch,
   RowProgram,
+  rowPrologue,
   rowReductionSnippet,
 } from '../../webgpu/row-program.js';
 
@@ -48,12 +49,7 @@ export class CrossEntropyForwardProgram extends RowProgram {
       var<workgroup> rowMax : array<f32, WG>;
 
       fn main(index : i32) {
-        let rows = uniforms.logitsShape[0];
-        let vocab = uniforms.logitsShape[1];
-        let row = rowIndex();
-        let safeRow = min(row, rows - 1);
-        let base = safeRow * vocab;
-        let lane = i32(localIndex);
+        ${rowPrologue('logits', 'vocab')}
         // Online softmax: rescale the running sum whenever the running max grows.
         var runningMax = -3.402823e+38;
         var runningSum = 0.0;

@@ -15,7 +15,9 @@ import {
   elementsPerThread,
   elementwiseDispatch,
   RowProgram,
+  rowPrologue,
   rowReductionSnippet,
+  rowSum,
 } from '../../webgpu/row-program.js';
 
 /** Rows per block of the parameter-gradient column sums. */
@@ -34,23 +36,11 @@ export class LayerNormStatsProgram extends RowProgram {
       ${rowReductionSnippet(this.workgroupSize[0], 'f32')}
 
       fn main(index : i32) {
-        let rows = uniforms.xShape[0];
-        let width = uniforms.xShape[1];
-        let row = rowIndex();
-        // Workgroups past the last row (from a folded dispatch) reduce the last row again and write nothing.
-        let base = min(row, rows - 1) * width;
-        let lane = i32(localIndex);
-        var sum = 0.0;
-        for (var c = lane; c < width; c += WG) {
-          sum += X[base + c];
-        }
-        let mean = reduceSum(sum) / f32(width);
-        var squares = 0.0;
-        for (var c = lane; c < width; c += WG) {
-          let centered = X[base + c] - mean;
-          squares += centered * centered;
-        }
-        let variance = reduceSum(squares) / f32(width);
+        ${rowPrologue('x')}
+        ${rowSum('sum', 'X[base + c]')}
+        let mean = sum / f32(width);
+        ${rowSum('squares', 'centered * centered', 'let centered = X[base + c] - mean;')}
+        let variance = squares / f32(width);
         if (lane == 0 && row < rows) {
           result[row * 2] = mean;
           result[row * 2 + 1] = inverseSqrt(variance + uniforms.eps);
@@ -109,29 +99,20 @@ export class LayerNormGradInputProgram extends RowProgram {
   }
 
   getUserCode(): string {
+    // g = dy * weight and xhat at column c, in both passes.
+    const terms = 'let g = Dy[base + c] * Weight[c];\n          let xhat = (X[base + c] - mean) * rstd;';
     return `
       ${rowReductionSnippet(this.workgroupSize[0], 'vec2<f32>')}
 
       fn main(index : i32) {
-        let rows = uniforms.xShape[0];
-        let width = uniforms.xShape[1];
-        let row = rowIndex();
-        let safeRow = min(row, rows - 1);
-        let base = safeRow * width;
+        ${rowPrologue('x')}
         let mean = Stats[safeRow * 2];
         let rstd = Stats[safeRow * 2 + 1];
-        let lane = i32(localIndex);
-        var sums = vec2<f32>(0.0, 0.0);
-        for (var c = lane; c < width; c += WG) {
-          let g = Dy[base + c] * Weight[c];
-          let xhat = (X[base + c] - mean) * rstd;
-          sums += vec2<f32>(g, g * xhat);
-        }
-        let means = reduceSum(sums) / f32(width);
+        ${rowSum('sums', 'vec2<f32>(g, g * xhat)', terms, 'vec2<f32>')}
+        let means = sums / f32(width);
         if (row < rows) {
           for (var c = lane; c < width; c += WG) {
-            let g = Dy[base + c] * Weight[c];
-            let xhat = (X[base + c] - mean) * rstd;
+            ${terms}
             result[base + c] = rstd * (g - means.x - xhat * means.y);
           }
         }

@@ -11,14 +11,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
 import { type ModelOptions, MPTModel } from '../../model.js';
+import { DECODE_PROMPT as prompt } from '../../testing/recorded-decode.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import type { StateDict } from '../../unit-chain/host-tensor.js';
 import { argMax } from '../sampling.js';
 import { type BatchRowOutput, RecordedBatchDecoder } from './recorded-batch-decoder.js';
 import { RecordedDecoder } from './recorded-decoder.js';
 import { gemvShader, weightBytes } from './shaders.js';
-
-const prompt = [3, 1, 4, 1, 5, 9, 2];
 
 /** `x` rounded to the nearest IEEE binary16 value (ties to even), computed exactly in float64. */
 function roundToHalf(x: number): number {

@@ -15,6 +15,7 @@ import {
   RecordedDecodeError,
   tensorBuffer,
   type WebGpuBackendInternals,
+  webGpuBackend,
 } from './gpu.js';
 import { bindingKinds, type Dispatch, type Recording, record } from './recording.js';
 import {
@@ -94,6 +95,56 @@ export function headSize(model: MPTModel): number {
 export function checkWeightFormat(format: unknown): WeightFormat {
   if (format === 'f32' || format === 'f16') return format;
   throw new RangeError(`weights must be "f32" or "f16", got ${JSON.stringify(format)}`);
+}
+
+/** Throws unless `model` can be recorded: every weight on the device, and not disposed. */
+export function checkRecordableModel(model: MPTModel): void {
+  if (model.weightOffload) {
+    throw new RecordedDecodeError(
+      'the recorded decode step needs every weight on the device: load without offload',
+    );
+  }
+  if (model.params.size === 0) throw new RecordedDecodeError('the model is disposed');
+}
+
+/**
+ * Builds a recorded decoder with `build` in a validation error scope: a validation error disposes what was built
+ * and throws, naming `what` was being built.
+ */
+export async function buildRecorded<T extends { dispose(): void }>(
+  backend: WebGpuBackendInternals,
+  what: string,
+  build: () => T,
+): Promise<T> {
+  const device = backend.device;
+  device.pushErrorScope('validation');
+  let built: T;
+  try {
+    built = build();
+  } catch (e) {
+    await device.popErrorScope();
+    throw e;
+  }
+  const error = await device.popErrorScope();
+  if (error) {
+    built.dispose();
+    throw new RecordedDecodeError(`building ${what} failed: ${error.message}`);
+  }
+  return built;
+}
+
+/**
+ * Throws unless a decoder is still usable: not disposed (`name` says which decoder), its model's `weights`
+ * alive, and the webgpu backend still active.
+ */
+export function checkDecoderUsable(name: string, disposed: boolean, weights: readonly tf.Tensor[]): void {
+  if (disposed) throw new RecordedDecodeError(`the ${name} is disposed`);
+  if (weights.some((w) => w.isDisposed)) {
+    throw new RecordedDecodeError(
+      'the model behind the recorded decoder was disposed or its weights replaced',
+    );
+  }
+  webGpuBackend();
 }
 
 /** Submits the dispatches that fill a recording's packed weights (after what tfjs has queued, so they see it). */

@@ -7,25 +7,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
 import { type ModelOptions, MPTModel } from '../../model.js';
-import { tinyConfig } from '../../testing/tiny-config.js';
+import { DECODE_PROMPT as prompt, tfjsLogits, tinyDecodeModel } from '../../testing/recorded-decode.js';
 import { argMax } from '../sampling.js';
 import { RecordedBatchDecoder } from './recorded-batch-decoder.js';
 import { RecordedDecoder } from './recorded-decoder.js';
 
-const prompt = [3, 1, 4, 1, 5, 9, 2];
-
 function int8Model(overrides: Partial<MPTConfig> = {}, options: ModelOptions = {}): MPTModel {
-  const config = tinyConfig({ maxSeqLen: 16, ...overrides });
-  return MPTModel.fromStateDict(config, initStateDict(config, 5), { quantize: 'int8', ...options });
-}
-
-/** Logits of the tfjs path after `start` and after each of `tokens`. */
-async function tfjsLogits(model: MPTModel, start: number[], tokens: number[]): Promise<Float32Array[]> {
-  const cache = model.newCache();
-  const out = [(await model.prefill([start], cache).data()) as Float32Array];
-  for (const t of tokens) out.push((await model.decodeStep([t], cache).data()) as Float32Array);
-  cache.dispose();
-  return out;
+  return tinyDecodeModel(overrides, { quantize: 'int8', ...options });
 }
 
 describe.runIf(webgpuExpected)('recorded decode of an int8 model on webgpu', () => {

@@ -6,10 +6,10 @@ import { selectBackend } from '@mptjs/kernels';
 import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
-import { type ModelOptions, MPTModel } from '../../model.js';
+import { MPTModel } from '../../model.js';
 import { SeededRandom } from '../../random.js';
+import { DECODE_CASES, tfjsLogits, tinyDecodeModel as tinyModel } from '../../testing/recorded-decode.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import { chooseToken } from '../choose-token.js';
 import { argMax } from '../sampling.js';
@@ -22,20 +22,6 @@ const prompts = [
   [27, 18],
   [8, 2, 8, 1, 8],
 ];
-
-function tinyModel(overrides: Partial<MPTConfig> = {}, options: ModelOptions = {}): MPTModel {
-  const config = tinyConfig({ maxSeqLen: 16, ...overrides });
-  return MPTModel.fromStateDict(config, initStateDict(config, 5), options);
-}
-
-/** Logits of the tfjs path, one sequence alone, after `start` and after each of `tokens`. */
-async function tfjsLogits(model: MPTModel, start: number[], tokens: number[]): Promise<Float32Array[]> {
-  const cache = model.newCache();
-  const out = [(await model.prefill([start], cache).data()) as Float32Array];
-  for (const t of tokens) out.push((await model.decodeStep([t], cache).data()) as Float32Array);
-  cache.dispose();
-  return out;
-}
 
 /** Each sequence's logits (prefill, then every step) and tokens while all decode together greedily. */
 async function decodeTogether(decoder: RecordedBatchDecoder, starts: number[][], steps: number) {
@@ -61,25 +47,8 @@ describe.runIf(webgpuExpected)('RecordedBatchDecoder on webgpu', () => {
     await selectBackend('webgpu', { log: false });
   });
 
-  const cases: [string, Partial<MPTConfig>, ModelOptions][] = [
-    ['ALiBi + QK-LN, no bias', {}, {}],
-    ['ALiBi + QK-LN, no bias, [in, out] weights', {}, { linearLayout: 'inOut' }],
-    [
-      'biases, learned positions, clip_qkv, softmax_scale, logit_scale',
-      {
-        noBias: false,
-        alibi: false,
-        learnedPosEmb: true,
-        qkLn: false,
-        clipQkv: 0.5,
-        softmaxScale: 0.3,
-        logitScale: 0.5,
-      },
-      {},
-    ],
-  ];
   it.each(
-    cases,
+    DECODE_CASES,
   )('gives every row the tfjs logits of its sequence alone, lengths differing (%s)', async (_name, overrides, options) => {
     const model = tinyModel(overrides, options);
     const decoder = await RecordedBatchDecoder.create(model, { slots: 4 });

@@ -18,6 +18,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
 import {
+  buildRecorded,
+  checkDecoderUsable,
+  checkRecordableModel,
   checkWeightFormat,
   copyPrefillRows,
   type RecordedForward,
@@ -208,12 +211,7 @@ export class RecordedBatchDecoder {
     if (!Number.isInteger(requested) || requested < 1 || requested > MAX_RECORDED_SLOTS) {
       throw new RangeError(`slots must be an integer in [1, ${MAX_RECORDED_SLOTS}], got ${requested}`);
     }
-    if (model.weightOffload) {
-      throw new RecordedDecodeError(
-        'the recorded decode step needs every weight on the device: load without offload',
-      );
-    }
-    if (model.params.size === 0) throw new RecordedDecodeError('the model is disposed');
+    checkRecordableModel(model);
     const c = model.config;
     const device = backend.device;
     const limit = Math.min(
@@ -228,20 +226,11 @@ export class RecordedBatchDecoder {
         `one sequence's keys of a layer (${perSlot} bytes) exceed the device's buffer limit of ${limit} bytes`,
       );
     }
-    device.pushErrorScope('validation');
-    let decoder: RecordedBatchDecoder;
-    try {
-      decoder = new RecordedBatchDecoder(model, backend, Math.min(requested, fits), weights);
-    } catch (e) {
-      await device.popErrorScope();
-      throw e;
-    }
-    const error = await device.popErrorScope();
-    if (error) {
-      decoder.dispose();
-      throw new RecordedDecodeError(`building the batched recorded decode step failed: ${error.message}`);
-    }
-    return decoder;
+    return buildRecorded(
+      backend,
+      'the batched recorded decode step',
+      () => new RecordedBatchDecoder(model, backend, Math.min(requested, fits), weights),
+    );
   }
 
   /** Sequences holding a slot now. */
@@ -498,12 +487,6 @@ export class RecordedBatchDecoder {
   }
 
   private checkUsable(): void {
-    if (this.disposed) throw new RecordedDecodeError('the batched recorded decoder is disposed');
-    if (this.forward.weights.some((w) => w.isDisposed)) {
-      throw new RecordedDecodeError(
-        'the model behind the recorded decoder was disposed or its weights replaced',
-      );
-    }
-    webGpuBackend();
+    checkDecoderUsable('batched recorded decoder', this.disposed, this.forward.weights);
   }
 }

@@ -5,31 +5,20 @@ import { selectBackend } from '@mptjs/kernels';
 import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MPTConfig } from '../../config.js';
 import { initStateDict } from '../../init.js';
-import { type ModelOptions, MPTModel } from '../../model.js';
+import { MPTModel } from '../../model.js';
 import { SeededRandom } from '../../random.js';
+import {
+  DECODE_CASES,
+  DECODE_PROMPT as prompt,
+  tfjsLogits,
+  tinyDecodeModel as tinyModel,
+} from '../../testing/recorded-decode.js';
 import { tinyConfig } from '../../testing/tiny-config.js';
 import { chooseToken } from '../choose-token.js';
 import { argMax, sampleToken } from '../sampling.js';
 import { RecordedDecodeError } from './gpu.js';
 import { RecordedDecoder, type TokenChoice } from './recorded-decoder.js';
-
-const prompt = [3, 1, 4, 1, 5, 9, 2];
-
-function tinyModel(overrides: Partial<MPTConfig> = {}, options: ModelOptions = {}): MPTModel {
-  const config = tinyConfig({ maxSeqLen: 16, ...overrides });
-  return MPTModel.fromStateDict(config, initStateDict(config, 5), options);
-}
-
-/** Logits of the tfjs path after `prompt` and after each of `tokens`. */
-async function tfjsLogits(model: MPTModel, start: number[], tokens: number[]): Promise<Float32Array[]> {
-  const cache = model.newCache();
-  const out = [(await model.prefill([start], cache).data()) as Float32Array];
-  for (const t of tokens) out.push((await model.decodeStep([t], cache).data()) as Float32Array);
-  cache.dispose();
-  return out;
-}
 
 /** `steps` tokens after `start` through the recorded step, with the logits each was chosen from. */
 async function recorded(
@@ -58,25 +47,8 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
     await selectBackend('webgpu', { log: false });
   });
 
-  const cases: [string, Partial<MPTConfig>, ModelOptions][] = [
-    ['ALiBi + QK-LN, no bias', {}, {}],
-    ['ALiBi + QK-LN, no bias, [in, out] weights', {}, { linearLayout: 'inOut' }],
-    [
-      'biases, learned positions, clip_qkv, softmax_scale, logit_scale',
-      {
-        noBias: false,
-        alibi: false,
-        learnedPosEmb: true,
-        qkLn: false,
-        clipQkv: 0.5,
-        softmaxScale: 0.3,
-        logitScale: 0.5,
-      },
-      {},
-    ],
-  ];
   it.each(
-    cases,
+    DECODE_CASES,
   )('matches the tfjs logits and arg-max at every step (%s)', async (_name, overrides, options) => {
     const model = tinyModel(overrides, options);
     // Up to max_seq_len: the last step decodes position 15.

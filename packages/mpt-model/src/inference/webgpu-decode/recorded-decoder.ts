@@ -10,6 +10,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { MPTModel } from '../../model.js';
 import {
+  buildRecorded,
+  checkDecoderUsable,
+  checkRecordableModel,
   checkWeightFormat,
   copyPrefillRows,
   recordForward,
@@ -179,12 +182,7 @@ export class RecordedDecoder {
   static async create(model: MPTModel, options: RecordedDecoderOptions = {}): Promise<RecordedDecoder> {
     if (options.weights !== undefined) checkWeightFormat(options.weights);
     const backend = webGpuBackend();
-    if (model.weightOffload) {
-      throw new RecordedDecodeError(
-        'the recorded decode step needs every weight on the device: load without offload',
-      );
-    }
-    if (model.params.size === 0) throw new RecordedDecodeError('the model is disposed');
+    checkRecordableModel(model);
     const c = model.config;
     const storageLimit = backend.device.limits['maxComputeWorkgroupStorageSize'] ?? 16384;
     const needed = 4 * c.dModel + 4 * THREADS + 64;
@@ -193,21 +191,11 @@ export class RecordedDecoder {
         `d_model ${c.dModel} needs ${needed} bytes of workgroup memory, the device allows ${storageLimit}`,
       );
     }
-    const device = backend.device;
-    device.pushErrorScope('validation');
-    let decoder: RecordedDecoder;
-    try {
-      decoder = new RecordedDecoder(model, backend, options);
-    } catch (e) {
-      await device.popErrorScope();
-      throw e;
-    }
-    const error = await device.popErrorScope();
-    if (error) {
-      decoder.dispose();
-      throw new RecordedDecodeError(`building the recorded decode step failed: ${error.message}`);
-    }
-    return decoder;
+    return buildRecorded(
+      backend,
+      'the recorded decode step',
+      () => new RecordedDecoder(model, backend, options),
+    );
   }
 
   /** Positions in the recorded KV cache: the prompt and every token decoded since. */
@@ -295,13 +283,7 @@ export class RecordedDecoder {
   }
 
   private checkUsable(): void {
-    if (this.disposed) throw new RecordedDecodeError('the recorded decoder is disposed');
-    if (this.weights.some((w) => w.isDisposed)) {
-      throw new RecordedDecodeError(
-        'the model behind the recorded decoder was disposed or its weights replaced',
-      );
-    }
-    webGpuBackend();
+    checkDecoderUsable('recorded decoder', this.disposed, this.weights);
   }
 
   private writeUniform(pos: number, choice: TokenChoice, counter: number): void {

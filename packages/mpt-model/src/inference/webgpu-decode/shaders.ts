@@ -194,20 +194,22 @@ export function weightBytes(elements: number, format: WeightFormat): number {
   return format === 'f16' ? 4 * Math.ceil(elements / 2) : 4 * elements;
 }
 
-/**
- * The WGSL declaration of a product's weights and expressions reading element `i` (`at`) or the `i`th vec4
- * (`at4`, when `gemvReadsVec4`) as f32. Packed halves are unpacked with the core builtin `unpack2x16float`, so
- * no `shader-f16` feature is needed and the sums stay in f32. A row of an `outIn` matrix whose length is a
- * multiple of 4 starts on a whole `vec2<u32>`, so a vec4 of weights is one 8-byte load.
- */
-function weightAccess(s: GemvShape): {
+interface WeightAccess {
   decl: string;
   helpers: string;
   /** Indices of `at` / `at4` from one row of an `outIn` matrix to the next. */
   stride: number;
   at(i: string): string;
   at4(i: string): string;
-} {
+}
+
+/**
+ * The WGSL declaration of a product's weights and expressions reading element `i` (`at`) or the `i`th vec4
+ * (`at4`, when `gemvReadsVec4`) as f32. Packed halves are unpacked with the core builtin `unpack2x16float`, so
+ * no `shader-f16` feature is needed and the sums stay in f32. A row of an `outIn` matrix whose length is a
+ * multiple of 4 starts on a whole `vec2<u32>`, so a vec4 of weights is one 8-byte load.
+ */
+function weightAccess(s: GemvShape): WeightAccess {
   const vec4 = gemvReadsVec4(s);
   const format = s.weights ?? 'f32';
   const stride = vec4 ? s.k / 4 : s.k;
@@ -300,30 +302,174 @@ function gemvWrite(s: GemvShape, at: string): string {
   return `y[${at}] = ${value};`;
 }
 
-export function gemvShader(s: GemvShape): string {
-  if (s.batchRows !== undefined) return gemvBatchShader(s, s.batchRows);
-  const { k, n } = s;
-  const weights = weightAccess(s);
-  const ln = s.layerNorm;
+/**
+ * WGSL: a product's module: its bindings (`v` and the LayerNorm weights as `vec4` with `vec4Inputs`; the batched
+ * step's `Batch` at binding 7), the workgroup reductions, `workgroupVars`, GELU if used, and `main` running `body`
+ * (after `count`, the live rows, when batched).
+ */
+function gemvModule(
+  s: GemvShape,
+  weights: WeightAccess,
+  o: { vec4Inputs: boolean; workgroupVars: string; body: string },
+): string {
+  const input = o.vec4Inputs ? 'vec4<f32>' : 'f32';
+  const batched = s.batchRows !== undefined;
   const decls = [
+    ...(batched ? [batchStruct(s.batchRows as number)] : []),
     weights.decl,
-    '@group(0) @binding(1) var<storage, read> v : array<f32>;',
+    `@group(0) @binding(1) var<storage, read> v : array<${input}>;`,
     '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
+    ...(batched ? ['@group(0) @binding(7) var<uniform> batch : Batch;'] : []),
   ];
   if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
   if (weights.helpers) decls.push(weights.helpers);
-  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<f32>;');
-  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<f32>;');
-  // The prologue normalizes the whole input into workgroup memory (two-pass mean and biased variance, as the
-  // tfjs LayerNorm kernel): every workgroup repeats it, which costs d reads against its share of the weights.
+  if (s.layerNorm) decls.push(`@group(0) @binding(4) var<storage, read> lnWeight : array<${input}>;`);
+  if (s.layerNorm?.bias) decls.push(`@group(0) @binding(5) var<storage, read> lnBias : array<${input}>;`);
+  return `${decls.join('\n')}
+${REDUCE_SNIPPET}
+${o.workgroupVars}
+${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {${batched ? '\n  let count = batch.count;' : ''}
+${o.body}
+}`;
+}
+
+/**
+ * WGSL: `mean` and `rstd` of `k` inputs (two-pass mean and biased variance, as the tfjs LayerNorm kernel), each
+ * thread taking every ${THREADS}th of `reads` reads: `addSum` adds read `i` to `s1`, `addSquares` its squared
+ * deviation from `mean` to `s2`.
+ */
+function layerNormStats(k: number, eps: number, reads: number, addSum: string, addSquares: string): string {
+  return `var s1 = 0.0;
+    for (var i = lid; i < ${reads}u; i += ${THREADS}u) { ${addSum} }
+    let mean = reduceSum(lid, s1) / f32(${k});
+    var s2 = 0.0;
+    for (var i = lid; i < ${reads}u; i += ${THREADS}u) { ${addSquares} }
+    let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(eps)});`;
+}
+
+/**
+ * WGSL: the batched prologue: each live row's LayerNorm mean and reciprocal deviation into `lnMean` and `lnRstd`
+ * (inputs read as vec4 with `vec4Inputs`).
+ */
+function batchLayerNormStats(k: number, eps: number, vec4Inputs: boolean): string {
+  const reads = vec4Inputs ? k / 4 : k;
+  const x = `v[b * ${reads}u + i]`;
+  const stats = vec4Inputs
+    ? layerNormStats(
+        k,
+        eps,
+        reads,
+        `s1 += dot(${x}, vec4<f32>(1.0));`,
+        `let c = ${x} - vec4<f32>(mean); s2 += dot(c, c);`,
+      )
+    : layerNormStats(k, eps, reads, `s1 += ${x};`, `let c = ${x} - mean; s2 += c * c;`);
+  return `
+  for (var b = 0u; b < count; b++) {
+    ${stats}
+    if (lid == 0u) { lnMean[b] = mean; lnRstd[b] = rstd; }
+  }
+  workgroupBarrier();`;
+}
+
+/** The batched prologue's workgroup arrays. */
+function batchLayerNormVars(s: GemvShape, rows: number): string {
+  return s.layerNorm
+    ? `var<workgroup> lnMean : array<f32, ${rows}>;\nvar<workgroup> lnRstd : array<f32, ${rows}>;`
+    : '';
+}
+
+/**
+ * WGSL: the loop over an `outIn` matrix's rows: one row per group of `lanesPerRow(k)` threads (consecutive threads
+ * read consecutive weights of the row, see `rowWeights`); a workgroup takes every `gemvWorkgroups`th block of
+ * rows, so a long matrix repeats the prologue less. `body` runs for `row` (which may be past the end).
+ */
+function outInRows(s: GemvShape, body: string): string {
+  const lanes = lanesPerRow(s.k);
+  const perBlock = THREADS / lanes;
+  return `
+  let lane = lid % ${lanes}u;
+  for (var block = wg.x; block < ${Math.ceil(s.n / perBlock)}u; block += ${gemvWorkgroups(s.n, s.layout, s.k)}u) {
+    let row = block * ${perBlock}u + lid / ${lanes}u;
+${body}
+  }`;
+}
+
+/** WGSL: `use` for each of the thread's weights `wv` of row `row` (vec4s `i`, when `gemvReadsVec4`, else floats). */
+function rowWeights(s: GemvShape, weights: WeightAccess, use: string): string {
+  const vec4 = gemvReadsVec4(s);
+  return `let base = row * ${weights.stride}u;
+      for (var i = lane; i < ${vec4 ? s.k / 4 : s.k}u; i += ${lanesPerRow(s.k)}u) {
+        let wv = ${vec4 ? weights.at4('base + i') : weights.at('base + i')};
+        ${use}
+      }`;
+}
+
+/**
+ * WGSL: the row's first thread sums its group's partial sums `part` (through `red`: two barriers per block rather
+ * than a tree of them) and writes the output with `write`.
+ */
+function outInRowSum(s: GemvShape, part: string, write: string): string {
+  return `red[lid] = ${part};
+    workgroupBarrier();
+    if (lane == 0u && row < ${s.n}u) {
+      var acc = 0.0;
+      for (var j = 0u; j < ${lanesPerRow(s.k)}u; j++) { acc += red[lid + j]; }
+      ${write}
+    }
+    workgroupBarrier();`;
+}
+
+/**
+ * WGSL for an `inOut` matrix: ${INOUT_COLUMNS} outputs per workgroup, each summed by ${THREADS / INOUT_COLUMNS}
+ * threads over interleaved inputs (consecutive threads read consecutive weights of one input row). `setup` starts
+ * the thread's partial sums, `use` adds each of its weights `wv` (input `i`), and `finish` sums and writes them
+ * (see `inOutColumnSum`).
+ */
+function inOutColumns(
+  s: GemvShape,
+  weights: WeightAccess,
+  setup: string,
+  use: string,
+  finish: string,
+): string {
+  return `
+  let column = lid % ${INOUT_COLUMNS}u;
+  let slice = lid / ${INOUT_COLUMNS}u;
+  let row = wg.x * ${INOUT_COLUMNS}u + column;
+  ${setup}
+  if (row < ${s.n}u) {
+    for (var i = slice; i < ${s.k}u; i += ${THREADS / INOUT_COLUMNS}u) {
+      let wv = ${weights.at(`i * ${s.n}u + row`)};
+      ${use}
+    }
+  }
+  ${finish}`;
+}
+
+/** WGSL: the column's first thread sums the partial sums `part` of its column and writes the output with `write`. */
+function inOutColumnSum(s: GemvShape, part: string, write: string): string {
+  return `red[lid] = ${part};
+    workgroupBarrier();
+    if (slice == 0u && row < ${s.n}u) {
+      var acc = 0.0;
+      for (var j = 0u; j < ${THREADS / INOUT_COLUMNS}u; j++) { acc += red[j * ${INOUT_COLUMNS}u + column]; }
+      ${write}
+    }`;
+}
+
+export function gemvShader(s: GemvShape): string {
+  if (s.batchRows !== undefined) return gemvBatchShader(s, s.batchRows);
+  const { k } = s;
+  const weights = weightAccess(s);
+  const ln = s.layerNorm;
+  // The prologue normalizes the whole input into workgroup memory: every workgroup repeats it, which costs d reads
+  // against its share of the weights.
   const prologue = ln
     ? `
-  var s1 = 0.0;
-  for (var i = lid; i < ${k}u; i += ${THREADS}u) { let a = v[i]; xs[i] = a; s1 += a; }
-  let mean = reduceSum(lid, s1) / f32(${k});
-  var s2 = 0.0;
-  for (var i = lid; i < ${k}u; i += ${THREADS}u) { let c = xs[i] - mean; s2 += c * c; }
-  let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
+  ${layerNormStats(k, ln.eps, k, 'let a = v[i]; xs[i] = a; s1 += a;', 'let c = xs[i] - mean; s2 += c * c;')}
   for (var i = lid; i < ${k}u; i += ${THREADS}u) {
     xs[i] = (xs[i] - mean) * rstd * lnWeight[i]${ln.bias ? ' + lnBias[i]' : ''};
   }
@@ -331,68 +477,32 @@ export function gemvShader(s: GemvShape): string {
     : '';
   const input = (i: string) => (ln ? `xs[${i}]` : `v[${i}]`);
   const write = gemvWrite(s, 'row');
-  const vec4 = gemvReadsVec4(s);
-  const lanes = lanesPerRow(k);
-  const rows = THREADS / lanes;
-  const blocks = Math.ceil(n / rows);
-  const stride = gemvWorkgroups(n, s.layout, k);
-  const dot = vec4
-    ? `let base = row * ${weights.stride}u;
-    for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
-      let a = 4u * i;
-      part += dot(${weights.at4('base + i')}, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
-    }`
-    : `let base = row * ${weights.stride}u;
-    for (var i = lane; i < ${k}u; i += ${lanes}u) { part += ${weights.at('base + i')} * ${input('i')}; }`;
+  const dot = gemvReadsVec4(s)
+    ? 'let a = 4u * i;\n        ' +
+      `part += dot(wv, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));`
+    : `part += wv * ${input('i')};`;
   const body =
     s.layout === 'outIn'
-      ? `
-  // One row per group of ${lanes} threads (consecutive threads read consecutive weights of the row); a workgroup
-  // takes every ${stride}th block of ${rows} rows, so a long matrix repeats the prologue less. The first thread of a
-  // row sums its group's partial sums (two barriers per block rather than a tree of them).
-  let lane = lid % ${lanes}u;
-  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
-    let row = block * ${rows}u + lid / ${lanes}u;
-    var part = 0.0;
-    if (row < ${n}u) {
-      ${dot}
+      ? outInRows(
+          s,
+          `    var part = 0.0;
+    if (row < ${s.n}u) {
+      ${rowWeights(s, weights, dot)}
     }
-    red[lid] = part;
-    workgroupBarrier();
-    if (lane == 0u && row < ${n}u) {
-      var acc = 0.0;
-      for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
-      ${write}
-    }
-    workgroupBarrier();
-  }`
-      : `
-  // ${INOUT_COLUMNS} outputs per workgroup, each summed by ${THREADS / INOUT_COLUMNS} threads over interleaved inputs: consecutive
-  // threads read consecutive weights of one input row.
-  let column = lid % ${INOUT_COLUMNS}u;
-  let slice = lid / ${INOUT_COLUMNS}u;
-  let row = wg.x * ${INOUT_COLUMNS}u + column;
-  var part = 0.0;
-  if (row < ${n}u) {
-    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) { part += ${weights.at(`i * ${n}u + row`)} * ${input('i')}; }
-  }
-  red[lid] = part;
-  workgroupBarrier();
-  if (slice == 0u && row < ${n}u) {
-    var acc = 0.0;
-    for (var j = 0u; j < ${THREADS / INOUT_COLUMNS}u; j++) { acc += red[j * ${INOUT_COLUMNS}u + column]; }
-    ${write}
-  }`;
-  return `${decls.join('\n')}
-${REDUCE_SNIPPET}
-${ln ? `var<workgroup> xs : array<f32, ${k}>;` : ''}
-${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
-
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
-${prologue}
-${body}
-}`;
+    ${outInRowSum(s, 'part', write)}`,
+        )
+      : inOutColumns(
+          s,
+          weights,
+          'var part = 0.0;',
+          `part += wv * ${input('i')};`,
+          inOutColumnSum(s, 'part', write),
+        );
+  return gemvModule(s, weights, {
+    vec4Inputs: false,
+    workgroupVars: ln ? `var<workgroup> xs : array<f32, ${k}>;` : '',
+    body: `${prologue}\n${body}`,
+  });
 }
 
 /**
@@ -406,108 +516,42 @@ function gemvBatchShader(s: GemvShape, rows: number): string {
   const { k, n } = s;
   const weights = weightAccess(s);
   const ln = s.layerNorm;
-  const decls = [
-    batchStruct(rows),
-    weights.decl,
-    '@group(0) @binding(1) var<storage, read> v : array<f32>;',
-    '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
-    '@group(0) @binding(7) var<uniform> batch : Batch;',
-  ];
-  if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
-  if (weights.helpers) decls.push(weights.helpers);
-  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<f32>;');
-  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<f32>;');
-  const prologue = ln
-    ? `
-  for (var b = 0u; b < count; b++) {
-    var s1 = 0.0;
-    for (var i = lid; i < ${k}u; i += ${THREADS}u) { s1 += v[b * ${k}u + i]; }
-    let mean = reduceSum(lid, s1) / f32(${k});
-    var s2 = 0.0;
-    for (var i = lid; i < ${k}u; i += ${THREADS}u) { let c = v[b * ${k}u + i] - mean; s2 += c * c; }
-    let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
-    if (lid == 0u) { lnMean[b] = mean; lnRstd[b] = rstd; }
-  }
-  workgroupBarrier();`
-    : '';
+  const prologue = ln ? batchLayerNormStats(k, ln.eps, false) : '';
   const input = (i: string) =>
     ln
       ? `((v[b * ${k}u + ${i}] - lnMean[b]) * lnRstd[b] * lnWeight[${i}]${ln.bias ? ` + lnBias[${i}]` : ''})`
       : `v[b * ${k}u + ${i}]`;
   const write = gemvWrite(s, `b * ${n}u + row`);
-  const lanes = lanesPerRow(k);
-  const perBlock = THREADS / lanes;
-  const blocks = Math.ceil(n / perBlock);
-  const stride = gemvWorkgroups(n, s.layout, k);
-  const dot = gemvReadsVec4(s)
-    ? `let base = row * ${weights.stride}u;
-      for (var i = lane; i < ${k / 4}u; i += ${lanes}u) {
-        let wv = ${weights.at4('base + i')};
-        let a = 4u * i;
-        for (var b = 0u; b < count; b++) {
-          part[b] += dot(wv, vec4<f32>(${input('a')}, ${input('a + 1u')}, ${input('a + 2u')}, ${input('a + 3u')}));
-        }
-      }`
-    : `let base = row * ${weights.stride}u;
-      for (var i = lane; i < ${k}u; i += ${lanes}u) {
-        let wv = ${weights.at('base + i')};
-        for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
-      }`;
+  const use = `for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }`;
   const body =
     s.layout === 'outIn'
-      ? `
-  let lane = lid % ${lanes}u;
-  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
-    let row = block * ${perBlock}u + lid / ${lanes}u;
-    // Zeroed explicitly for every block: a declaration in a loop body is hoisted when compiled.
+      ? outInRows(
+          s,
+          `    // Zeroed explicitly for every block: a declaration in a loop body is hoisted when compiled.
     var part : array<f32, ${rows}>;
     for (var b = 0u; b < ${rows}u; b++) { part[b] = 0.0; }
     if (row < ${n}u) {
-      ${dot}
+      ${rowWeights(s, weights, use)}
     }
     for (var b = 0u; b < count; b++) {
-      red[lid] = part[b];
-      workgroupBarrier();
-      if (lane == 0u && row < ${n}u) {
-        var acc = 0.0;
-        for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
-        ${write}
-      }
-      workgroupBarrier();
-    }
-  }`
-      : `
-  let column = lid % ${INOUT_COLUMNS}u;
-  let slice = lid / ${INOUT_COLUMNS}u;
-  let row = wg.x * ${INOUT_COLUMNS}u + column;
-  var part : array<f32, ${rows}>;
-  if (row < ${n}u) {
-    for (var i = slice; i < ${k}u; i += ${THREADS / INOUT_COLUMNS}u) {
-      let wv = ${weights.at(`i * ${n}u + row`)};
-      for (var b = 0u; b < count; b++) { part[b] += wv * ${input('i')}; }
-    }
-  }
-  for (var b = 0u; b < count; b++) {
-    red[lid] = part[b];
+      ${outInRowSum(s, 'part[b]', write)}
+    }`,
+        )
+      : inOutColumns(
+          s,
+          weights,
+          `var part : array<f32, ${rows}>;`,
+          use,
+          `for (var b = 0u; b < count; b++) {
+    ${inOutColumnSum(s, 'part[b]', write)}
     workgroupBarrier();
-    if (slice == 0u && row < ${n}u) {
-      var acc = 0.0;
-      for (var j = 0u; j < ${THREADS / INOUT_COLUMNS}u; j++) { acc += red[j * ${INOUT_COLUMNS}u + column]; }
-      ${write}
-    }
-    workgroupBarrier();
-  }`;
-  return `${decls.join('\n')}
-${REDUCE_SNIPPET}
-${ln ? `var<workgroup> lnMean : array<f32, ${rows}>;\nvar<workgroup> lnRstd : array<f32, ${rows}>;` : ''}
-${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
-
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
-  let count = batch.count;
-${prologue}
-${body}
-}`;
+  }`,
+        );
+  return gemvModule(s, weights, {
+    vec4Inputs: false,
+    workgroupVars: batchLayerNormVars(s, rows),
+    body: `${prologue}\n${body}`,
+  });
 }
 
 /**
@@ -520,75 +564,32 @@ function gemvBatchVec4Shader(s: GemvShape, rows: number): string {
   const k4 = k / 4;
   const ln = s.layerNorm;
   const weights = weightAccess(s);
-  const decls = [
-    batchStruct(rows),
-    weights.decl,
-    '@group(0) @binding(1) var<storage, read> v : array<vec4<f32>>;',
-    '@group(0) @binding(2) var<storage, read_write> y : array<f32>;',
-    '@group(0) @binding(7) var<uniform> batch : Batch;',
-  ];
-  if (s.bias) decls.push('@group(0) @binding(3) var<storage, read> bias : array<f32>;');
-  if (weights.helpers) decls.push(weights.helpers);
-  if (ln) decls.push('@group(0) @binding(4) var<storage, read> lnWeight : array<vec4<f32>>;');
-  if (ln?.bias) decls.push('@group(0) @binding(5) var<storage, read> lnBias : array<vec4<f32>>;');
-  const prologue = ln
-    ? `
-  for (var b = 0u; b < count; b++) {
-    var s1 = 0.0;
-    for (var i = lid; i < ${k4}u; i += ${THREADS}u) { s1 += dot(v[b * ${k4}u + i], vec4<f32>(1.0)); }
-    let mean = reduceSum(lid, s1) / f32(${k});
-    var s2 = 0.0;
-    for (var i = lid; i < ${k4}u; i += ${THREADS}u) { let c = v[b * ${k4}u + i] - vec4<f32>(mean); s2 += dot(c, c); }
-    let rstd = inverseSqrt(reduceSum(lid, s2) / f32(${k}) + ${f32Literal(ln.eps)});
-    if (lid == 0u) { lnMean[b] = mean; lnRstd[b] = rstd; }
-  }
-  workgroupBarrier();`
-    : '';
+  const prologue = ln ? batchLayerNormStats(k, ln.eps, true) : '';
   const input = (b: number) =>
     ln
       ? `(v[${b * k4}u + i] - vec4<f32>(lnMean[${b}])) * lnRstd[${b}] * lw${ln.bias ? ' + lb' : ''}`
       : `v[${b * k4}u + i]`;
-  const lanes = lanesPerRow(k);
-  const perBlock = THREADS / lanes;
-  const blocks = Math.ceil(n / perBlock);
-  const stride = gemvWorkgroups(n, s.layout, k);
   const each = (f: (b: number) => string) => Array.from({ length: rows }, (_, b) => f(b)).join('\n');
-  return `${decls.join('\n')}
-${REDUCE_SNIPPET}
-${ln ? `var<workgroup> lnMean : array<f32, ${rows}>;\nvar<workgroup> lnRstd : array<f32, ${rows}>;` : ''}
-${s.epilogue === 'gelu' ? GELU_SNIPPET : ''}
-
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(local_invocation_index) lid : u32, @builtin(workgroup_id) wg : vec3<u32>) {
-  let count = batch.count;
-${prologue}
-  let lane = lid % ${lanes}u;
-  for (var block = wg.x; block < ${blocks}u; block += ${stride}u) {
-    let row = block * ${perBlock}u + lid / ${lanes}u;
-${each((b) => `    var p${b} = 0.0;`)}
-    if (row < ${n}u) {
-      let base = row * ${weights.stride}u;
-      for (var i = lane; i < ${k4}u; i += ${lanes}u) {
-        let wv = ${weights.at4('base + i')};
-        ${ln ? 'let lw = lnWeight[i];' : ''}
+  const use = `${ln ? 'let lw = lnWeight[i];' : ''}
         ${ln?.bias ? 'let lb = lnBias[i];' : ''}
-${each((b) => `        if (${b}u < count) { p${b} += dot(wv, ${input(b)}); }`)}
-      }
+${each((b) => `        if (${b}u < count) { p${b} += dot(wv, ${input(b)}); }`)}`;
+  const body = outInRows(
+    s,
+    `${each((b) => `    var p${b} = 0.0;`)}
+    if (row < ${n}u) {
+      ${rowWeights(s, weights, use)}
     }
 ${each(
   (b) => `    if (${b}u < count) {
-      red[lid] = p${b};
-      workgroupBarrier();
-      if (lane == 0u && row < ${n}u) {
-        var acc = 0.0;
-        for (var j = 0u; j < ${lanes}u; j++) { acc += red[lid + j]; }
-        ${gemvWrite(s, `${b * n}u + row`)}
-      }
-      workgroupBarrier();
+      ${outInRowSum(s, `p${b}`, gemvWrite(s, `${b * n}u + row`))}
     }`,
-)}
-  }
-}`;
+)}`,
+  );
+  return gemvModule(s, weights, {
+    vec4Inputs: true,
+    workgroupVars: batchLayerNormVars(s, rows),
+    body: `${prologue}\n${body}`,
+  });
 }
 
 /** Workgroups of a matrix-vector product with `n` outputs (the vocabulary-sized head loops over blocks). */

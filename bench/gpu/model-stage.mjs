@@ -12,9 +12,9 @@ import {
   recordedDecoderFor,
 } from '@mptjs/mpt-model';
 import {
-  clipByGlobalNorm,
   DecoupledAdamW,
   flopsPerSample,
+  gradientCoefficient,
   gradSumOfSquares,
   lmContext,
   mptChainUnits,
@@ -97,12 +97,13 @@ export function createTrainer(model, shape) {
       const grads = host.takeGradients();
       const list = [...grads.values()];
       const norm = Math.sqrt(await gradSumOfSquares(list));
-      const clipped = clipByGlobalNorm(list, norm, 1.0);
+      // Clipping rides along in the optimizer's update (as the trainer runs it): no pass of its own.
       optimizer.step(
-        [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: clipped[i] })),
+        [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: list[i] })),
         2e-4,
+        gradientCoefficient(1, norm, 1.0),
       );
-      tf.dispose([...new Set([...list, ...clipped])]);
+      tf.dispose(list);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         throw new Error(`the training step produced a non-finite loss (${loss}) or gradient norm (${norm})`);
       }

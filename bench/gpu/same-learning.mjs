@@ -6,11 +6,11 @@ import { setF16Gemm } from '@mptjs/kernels';
 import { forwardBackwardChain, LocalParameters, MPTModel } from '@mptjs/mpt-model';
 import {
   DecoupledAdamW,
+  gradientCoefficient,
   gradSumOfSquares,
   lmContext,
   mptChainUnits,
   setupPrecision,
-  unscaleAndClip,
 } from '@mptjs/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { modelConfig } from './model-stage.mjs';
@@ -62,15 +62,15 @@ async function trainRun(tokens, spec, shape, steps, plan) {
       const list = [...grads.values()];
       const norm = Math.sqrt(await gradSumOfSquares(list)) / scale;
       const applied = plan?.scaler ? plan.scaler.update(Number.isFinite(norm)) : Number.isFinite(norm);
-      let final = list;
       if (applied) {
-        final = unscaleAndClip(list, scale, norm, 1.0);
+        // The unscaling and clipping factor rides along in the optimizer's update (as the trainer runs it).
         optimizer.step(
-          [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: final[i] })),
+          [...grads.keys()].map((n, i) => ({ name: n, param: model.params.get(n), grad: list[i] })),
           learningRate(spec, step),
+          gradientCoefficient(scale, norm, 1.0),
         );
       } else skipped++;
-      tf.dispose([...new Set([...list, ...final])]);
+      tf.dispose(list);
       if (!Number.isFinite(loss)) throw new Error(`step ${step + 1}: the loss is ${loss}`);
       losses.push(loss);
       stepSeconds.push((performance.now() - s0) / 1000);

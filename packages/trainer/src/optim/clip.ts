@@ -60,8 +60,16 @@ export function unscaleAndClip(
   totalNorm: number,
   maxNorm: number | undefined,
 ): tf.Tensor[] {
-  const clip = maxNorm === undefined ? 1 : Math.min(1, maxNorm / (totalNorm + 1e-6));
-  const coef = clip / scale;
+  const coef = gradientCoefficient(scale, totalNorm, maxNorm);
   if (coef === 1) return [...grads];
   return grads.map((g) => tf.tidy(() => tf.mul(g, coef)));
+}
+
+/**
+ * The one factor `unscaleAndClip` multiplies every gradient by: `1 / scale`, times torch's clip factor
+ * `maxNorm / (totalNorm + 1e-6)` when that is below 1. An optimizer with `scalesGradients` takes it as is.
+ */
+export function gradientCoefficient(scale: number, totalNorm: number, maxNorm: number | undefined): number {
+  const clip = maxNorm === undefined ? 1 : Math.min(1, maxNorm / (totalNorm + 1e-6));
+  return clip / scale;
 }

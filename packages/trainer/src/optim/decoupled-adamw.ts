@@ -33,7 +33,10 @@ export class DecoupledAdamW extends DecoupledOptimizer {
     this.eps = opts.eps ?? 1e-8;
   }
 
-  step(entries: readonly ParamWithGrad[], lr: number): void {
+  /** On webgpu the scale rides along in the moment programs; elsewhere each gradient is multiplied first. */
+  readonly scalesGradients = true;
+
+  step(entries: readonly ParamWithGrad[], lr: number, gradScale = 1): void {
     this.t += 1;
     const { beta1: b1, beta2: b2, eps } = this;
     const bc1 = 1 - b1 ** this.t;
@@ -50,14 +53,15 @@ export class DecoupledAdamW extends DecoupledOptimizer {
       const float = [param, grad, m, v].every((t) => t.dtype === 'float32');
       const step = { beta1: b1, beta2: b2, sqrtBc2: Math.sqrt(bc2), eps, stepSize: lr / bc1, decay };
       if (onWebGpu && float && param.size > 0) {
-        const p1 = adamwUpdateWebGpu(param, grad, m, v, step);
+        const p1 = adamwUpdateWebGpu(param, grad, m, v, step, gradScale);
         param.assign(p1);
         p1.dispose();
         continue;
       }
+      const scaled = (g: tf.Tensor) => (gradScale === 1 ? g : tf.mul(g, gradScale));
       if (fused && float && param.size > 0) {
         tf.tidy(() => {
-          const [p1, m1, v1] = adamwUpdateSimd(param, tf.reshape(grad, param.shape), m, v, step);
+          const [p1, m1, v1] = adamwUpdateSimd(param, tf.reshape(scaled(grad), param.shape), m, v, step);
           param.assign(p1);
           m.assign(m1);
           v.assign(v1);
@@ -65,7 +69,7 @@ export class DecoupledAdamW extends DecoupledOptimizer {
         continue;
       }
       tf.tidy(() => {
-        const g = tf.reshape(grad, param.shape);
+        const g = tf.reshape(scaled(grad), param.shape);
         const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
         const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(bc2)), eps);

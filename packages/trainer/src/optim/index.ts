@@ -1,5 +1,5 @@
 export { buildOptimizer } from './build.js';
-export { clipByGlobalNorm, gradSumOfSquares, unscaleAndClip } from './clip.js';
+export { clipByGlobalNorm, gradientCoefficient, gradSumOfSquares, unscaleAndClip } from './clip.js';
 export { DecoupledAdamW, type DecoupledAdamWOptions } from './decoupled-adamw.js';
 export { DecoupledLionW, type DecoupledLionWOptions } from './decoupled-lionw.js';
 export type { Optimizer, OptimizerState, ParamWithGrad } from './optimizer.js';

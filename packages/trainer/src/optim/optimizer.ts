@@ -22,8 +22,16 @@ export interface Optimizer {
   readonly name: string;
   /** The configured learning rate: Composer's `initial_lr`, the denominator of the decoupled decay factor. */
   readonly initialLr: number;
-  /** Applies one update with learning rate `lr` (already scheduled) to every entry, in place. */
-  step(entries: readonly ParamWithGrad[], lr: number): void;
+  /**
+   * Whether `step` takes a `gradScale`: then the trainer hands it the gradients as they are, with the factor that
+   * unscales and clips them, instead of multiplying every gradient first (a pass over all of them).
+   */
+  readonly scalesGradients?: boolean;
+  /**
+   * Applies one update with learning rate `lr` (already scheduled) to every entry, in place; with
+   * `scalesGradients`, each gradient counts as `grad * gradScale` (default 1).
+   */
+  step(entries: readonly ParamWithGrad[], lr: number, gradScale?: number): void;
   state(): Promise<OptimizerState>;
   loadState(state: OptimizerState): void;
   dispose(): void;

@@ -2,7 +2,7 @@ import type { MixerBatch } from '@mptjs/data-mixer';
 import { forwardBackwardChain } from '@mptjs/mpt-model';
 import * as tf from '@tensorflow/tfjs-core';
 import { lmContext } from '../driver/mpt-units.js';
-import { gradSumOfSquares, unscaleAndClip } from '../optim/clip.js';
+import { gradientCoefficient, gradSumOfSquares, unscaleAndClip } from '../optim/clip.js';
 import type { Run } from './build-run.js';
 
 /** What one optimizer step did. */
@@ -76,12 +76,16 @@ export async function trainStep(run: Run, batch: MixerBatch, lr: number): Promis
   const applied = scaler ? scaler.update(Number.isFinite(gradNorm)) : true;
   let final = [...grads.values()];
   if (applied) {
-    final = unscaleAndClip(final, lossScale, gradNorm, run.cfg.gradientClipping?.clippingThreshold);
+    const maxNorm = run.cfg.gradientClipping?.clippingThreshold;
     const params = host.optimizerParameters();
-    run.optimizer.step(
-      names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! })),
-      lr,
-    );
+    const entries = () => names.map((n, i) => ({ name: n, param: params.get(n)!, grad: final[i]! }));
+    if (run.optimizer.scalesGradients) {
+      // The optimizer applies the unscaling and clipping factor as it reads each gradient (no pass of its own).
+      run.optimizer.step(entries(), lr, gradientCoefficient(lossScale, gradNorm, maxNorm));
+    } else {
+      final = unscaleAndClip(final, lossScale, gradNorm, maxNorm);
+      run.optimizer.step(entries(), lr);
+    }
   } else {
     run.console.log(
       `[mptjs] batch ${run.timestamp.batches + 1}: gradients overflowed f16 at loss scale ${lossScale}; ` +

@@ -1,5 +1,6 @@
 /**
- * Decoupled AdamW's per-tensor update as three WGSL programs, one thread per element:
+ * Decoupled AdamW's per-tensor update as three WGSL programs, one thread per element, with `g` the gradient
+ * times the step's gradient scale (unscaling and clipping, which would otherwise be a pass of their own):
  * - `AdamWMomentProgram('first')`: `m = m b1 + g (1 - b1)`, written in place over `m` (the program's output is
  *   the moment tensor itself, read back through `result`);
  * - `AdamWMomentProgram('second')`: `v = v b2 + g^2 (1 - b2)`, in place over `v`;
@@ -27,8 +28,13 @@ abstract class ElementwiseProgram implements WebGpuProgramLike {
   /** The new value of element `index` (WGSL expression). */
   protected abstract value(): string;
 
+  /** WGSL helpers the value expression uses. */
+  protected helpers(): string {
+    return '';
+  }
+
   getUserCode(): string {
-    return `
+    return `${this.helpers()}
       fn main(index : i32) {
         if (index < uniforms.size) {
           result[index] = ${this.value()};
@@ -42,7 +48,7 @@ abstract class ElementwiseProgram implements WebGpuProgramLike {
 export class AdamWMomentProgram extends ElementwiseProgram {
   readonly variableNames = ['G'];
   readonly shaderKey: string;
-  readonly uniforms = 'beta : f32, oneMinusBeta : f32,';
+  readonly uniforms = 'beta : f32, oneMinusBeta : f32, gradScale : f32,';
 
   constructor(
     shape: readonly number[],
@@ -52,8 +58,14 @@ export class AdamWMomentProgram extends ElementwiseProgram {
     this.shaderKey = `mptAdamWMoment_${moment}`;
   }
 
+  protected override helpers(): string {
+    return this.moment === 'second' ? 'fn sq(x : f32) -> f32 { return x * x; }' : '';
+  }
+
   protected value(): string {
-    const g = this.moment === 'first' ? 'G[index]' : '(G[index] * G[index])';
+    // The scaled gradient rounds to f32 first, as a separate multiply by the scale would.
+    const g =
+      this.moment === 'first' ? '(G[index] * uniforms.gradScale)' : 'sq(G[index] * uniforms.gradScale)';
     return `result[index] * uniforms.beta + ${g} * uniforms.oneMinusBeta`;
   }
 }

@@ -30,7 +30,7 @@ interface State {
 }
 
 /** Three steps of the update on the active backend; `fused` picks the webgpu kernel, else tfjs ops. */
-async function threeSteps(shape: number[], fused: boolean): Promise<State> {
+async function threeSteps(shape: number[], fused: boolean, gradScale = 1): Promise<State> {
   const size = shape.reduce((a, b) => a * b, 1);
   // As optimizer slots are made: inside tidy, so each variable owns its data alone.
   const [p, m, v] = tf.tidy(() => [
@@ -44,12 +44,12 @@ async function threeSteps(shape: number[], fused: boolean): Promise<State> {
     // The gradient as a flat tensor: the update reads it by element, whatever its shape.
     const g = tf.tensor1d(normal(size, 10 + t));
     if (fused) {
-      const p1 = adamwUpdateWebGpu(p, g, m, v, s);
+      const p1 = adamwUpdateWebGpu(p, g, m, v, s, gradScale);
       p.assign(p1);
       p1.dispose();
     } else {
       tf.tidy(() => {
-        const gs = tf.reshape(g, shape);
+        const gs = tf.reshape(gradScale === 1 ? g : tf.mul(g, gradScale), shape);
         const m1 = tf.add(tf.mul(m, s.beta1), tf.mul(gs, 1 - s.beta1));
         const v1 = tf.add(tf.mul(v, s.beta2), tf.mul(tf.square(gs), 1 - s.beta2));
         const denom = tf.add(tf.div(tf.sqrt(v1), s.sqrtBc2), s.eps);
@@ -90,6 +90,23 @@ describe('adamwUpdateWebGpu', () => {
       expect(relativeL2(got.p, want.p)).toBeLessThan(1e-6);
     }
   });
+
+  // A loss scale of 2^12 undone and a clip factor, applied as the moments read the gradient: the same update as
+  // multiplying every gradient first.
+  it.runIf(webgpuExpected)(
+    'applies a gradient scale (unscaling and clipping) as the moments read it',
+    async () => {
+      const scale = 0.37 / 4096;
+      const want = await on('cpu', () => threeSteps([33, 65], false, scale));
+      const got = await on('webgpu', () => withShaderChecks(() => threeSteps([33, 65], true, scale)));
+      expect(relativeL2(got.m, want.m)).toBeLessThan(1e-6);
+      expect(relativeL2(got.v, want.v)).toBeLessThan(1e-6);
+      expect(relativeL2(got.p, want.p)).toBeLessThan(1e-6);
+      // And not the unscaled update.
+      const unscaled = await on('cpu', () => threeSteps([33, 65], false));
+      expect(relativeL2(got.m, unscaled.m)).toBeGreaterThan(0.5);
+    },
+  );
 
   it.runIf(webgpuExpected)('rejects mismatched sizes and dtypes with the name of the tensor', async () => {
     await on('webgpu', async () => {

@@ -1,6 +1,6 @@
 /**
  * Decoupled AdamW's per-tensor update on the webgpu backend in three dispatches (`webgpu-programs.ts`): both
- * moments in place, then the new parameter. The tfjs-op update issues about thirteen dispatches per tensor, half
+ * moments in place, then the new parameter; the gradient's unscaling and clipping ride along in the moments. The tfjs-op update issues about thirteen dispatches per tensor, half
  * of a training step's dispatches, each costing host time in tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,7 +21,8 @@ export function adamwWebGpuAvailable(): boolean {
 /**
  * Updates the moments `m` and `v` in place and returns the new parameter (a new tensor; the caller assigns it).
  * All four float32 and of one size (`grad` may have another shape of that size). `m` and `v` must own their
- * data (no other tensor may share it): optimizer slots made by `tf.variable` are.
+ * data (no other tensor may share it): optimizer slots made by `tf.variable` are. The gradient is multiplied by
+ * `gradScale` (default 1) as the moments read it: the same arithmetic as multiplying it first, without that pass.
  */
 export function adamwUpdateWebGpu(
   param: tf.Tensor,
@@ -29,6 +30,7 @@ export function adamwUpdateWebGpu(
   m: tf.Tensor,
   v: tf.Tensor,
   step: AdamWStep,
+  gradScale = 1,
 ): tf.Tensor {
   for (const [name, t] of [
     ['grad', grad],
@@ -50,14 +52,14 @@ export function adamwUpdateWebGpu(
     new AdamWMomentProgram(shape, 'first'),
     [grad],
     'float32',
-    scalars(step.beta1, 1 - step.beta1),
+    scalars(step.beta1, 1 - step.beta1, gradScale),
     m,
   );
   backend.runWebGPUProgram(
     new AdamWMomentProgram(shape, 'second'),
     [grad],
     'float32',
-    scalars(step.beta2, 1 - step.beta2),
+    scalars(step.beta2, 1 - step.beta2, gradScale),
     v,
   );
   const out = backend.runWebGPUProgram(

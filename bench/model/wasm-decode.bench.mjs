@@ -185,7 +185,8 @@ for (const name of values.shapes.split(',')) {
     rows.push({ name: `${name} ${label} / reference`, value: gbs / refGBs, unit: 'fraction' });
     if (mode === 'int8') {
       // The heap step calls the int8 products directly, not through the tfjs kernel timed here.
-      if (!heap) rows.push({ name: `${name} ${label} int8 products`, value: int8MsPerStep, unit: 'ms/token' });
+      if (!heap)
+        rows.push({ name: `${name} ${label} int8 products`, value: int8MsPerStep, unit: 'ms/token' });
       rows.push({ name: `${name} ${label} step`, value: 1000 / tokS, unit: 'ms/token' });
     }
   }

@@ -1,8 +1,8 @@
 // The model on the real webgpu backend (fused attention kernel) against cpu, on a tiny config so SwiftShader
 // stays fast: forward, KV-cache decoding and gradients.
 import { alibiAttention, attentionImplNames, registerAttentionImpl } from '@mptjs/alibi-attention';
-import { selectBackend, type WebGpuBackendLike } from '@mptjs/kernels';
-import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
+import { selectBackend } from '@mptjs/kernels';
+import { relativeL2, webgpuExpected, withWebGpuPrograms } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initStateDict } from './init.js';
@@ -77,19 +77,9 @@ async function trainingStep(attnImpl: string) {
   const model = MPTModel.fromStateDict(config, initStateDict(config, 23));
   const targets = ids.map((r) => [...r.slice(1), -100]);
   const vars = [...model.params.values()];
-  const backend = tf.backend() as unknown as WebGpuBackendLike;
-  const original = backend.runWebGPUProgram;
-  const keys: string[] = [];
-  backend.runWebGPUProgram = function (this: unknown, ...args: Parameters<typeof original>) {
-    keys.push((args[0] as { shaderKey: string }).shaderKey);
-    return original.apply(this, args);
-  } as typeof original;
-  let step: { value: tf.Scalar; grads: tf.NamedTensorMap };
-  try {
-    step = tf.variableGrads(() => model.loss(ids, targets), vars);
-  } finally {
-    backend.runWebGPUProgram = original;
-  }
+  const { value: step, keys } = withWebGpuPrograms(() =>
+    tf.variableGrads(() => model.loss(ids, targets), vars),
+  );
   const gradData = await Promise.all(vars.map((v) => step.grads[v.name]!.data()));
   const loss = (await step.value.data())[0]!;
   tf.dispose([step.value, ...Object.values(step.grads)]);

@@ -24,3 +24,4 @@ export {
   torchAvailable,
   torchStoreTestsRun,
 } from './torch-store.js';
+export { withWebGpuPrograms } from './webgpu-programs.js';

@@ -55,12 +55,17 @@ export function addQuantizeOption(command: Command): Command {
   );
 }
 
-export function decodeEngineOption(value: string): DecodeEngineChoice {
-  if (!(DECODE_ENGINES as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`expected one of ${DECODE_ENGINES.join(', ')}`);
-  }
-  return value as DecodeEngineChoice;
+/** A parser for an option that takes one of `allowed`. */
+export function choiceOption<T extends string>(allowed: readonly T[]) {
+  return (value: string): T => {
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}`);
+    }
+    return value as T;
+  };
 }
+
+export const decodeEngineOption = choiceOption<DecodeEngineChoice>(DECODE_ENGINES);
 
 /** `--decode-engine auto|recorded|tfjs`: how `serve` runs its decode steps. */
 export function addDecodeEngineOption(command: Command): Command {
@@ -73,12 +78,7 @@ export function addDecodeEngineOption(command: Command): Command {
   );
 }
 
-export function decodeWeightsOption(value: string): WeightFormat {
-  if (!(WEIGHT_FORMATS as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`expected one of ${WEIGHT_FORMATS.join(', ')}`);
-  }
-  return value as WeightFormat;
-}
+export const decodeWeightsOption = choiceOption<WeightFormat>(WEIGHT_FORMATS);
 
 /** `--decode-weights f32|f16`: how the recorded decode step reads the weight matrices. */
 export function addDecodeWeightsOption(command: Command): Command {

@@ -1,11 +1,11 @@
+import { GEMM_LAYOUTS, selectBackend, setF16Gemm, settleF16Gemm } from '@mptjs/kernels';
 import {
-  GEMM_LAYOUTS,
-  selectBackend,
-  setF16Gemm,
-  settleF16Gemm,
-  type WebGpuBackendLike,
-} from '@mptjs/kernels';
-import { randomTensor, relativeL2, seededRandom, webgpuExpected } from '@mptjs/test-fixtures';
+  randomTensor,
+  relativeL2,
+  seededRandom,
+  webgpuExpected,
+  withWebGpuPrograms,
+} from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -86,27 +86,11 @@ function splitPath(c: Case, [q, k, v, w]: tf.Tensor[]): tf.Tensor[] {
   return [out, ...grads];
 }
 
-/** Runs `fn`, returning its value and the shader keys of the webgpu programs it dispatched. */
-function withPrograms<T>(fn: () => T): { value: T; keys: string[] } {
-  const backend = tf.backend() as unknown as WebGpuBackendLike;
-  const original = backend.runWebGPUProgram;
-  const keys: string[] = [];
-  backend.runWebGPUProgram = function (this: unknown, ...args: Parameters<typeof original>) {
-    keys.push((args[0] as { shaderKey: string }).shaderKey);
-    return original.apply(this, args);
-  } as typeof original;
-  try {
-    return { value: fn(), keys };
-  } finally {
-    backend.runWebGPUProgram = original;
-  }
-}
-
 /** Relative L2 errors of O, dq, dk, dv of the rows path against the split path, and both paths' programs. */
 async function compare(c: Case, seed: number) {
   const xs = rowInputs(c, seed);
-  const rows = withPrograms(() => rowsPath(c, xs));
-  const split = withPrograms(() => splitPath(c, xs));
+  const rows = withWebGpuPrograms(() => rowsPath(c, xs));
+  const split = withWebGpuPrograms(() => splitPath(c, xs));
   const errors: number[] = [];
   for (let i = 0; i < 4; i++) {
     expect(rows.value[i]!.shape).toEqual(split.value[i]!.shape);

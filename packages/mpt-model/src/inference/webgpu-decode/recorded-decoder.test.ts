@@ -2,7 +2,7 @@
 // logits of every step, greedy and seeded sampling on the device,
 // the dispatches a token costs, and the errors for what it cannot run.
 import { selectBackend } from '@mptjs/kernels';
-import { relativeL2, webgpuExpected } from '@mptjs/test-fixtures';
+import { relativeL2, webgpuExpected, withWebGpuPrograms } from '@mptjs/test-fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initStateDict } from '../../init.js';
@@ -108,21 +108,11 @@ describe.runIf(webgpuExpected)('RecordedDecoder on webgpu', () => {
 
   it('costs a fraction of the tfjs path dispatches per token', async () => {
     const model = tinyModel();
-    const backend = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
     const cache = model.newCache();
     model.prefill([prompt], cache).dispose();
     model.decodeStep([1], cache).dispose();
-    const original = backend.runWebGPUProgram;
-    let tfjsDispatches = 0;
-    backend.runWebGPUProgram = function (this: unknown, ...args: unknown[]) {
-      tfjsDispatches++;
-      return original.apply(this, args);
-    };
-    try {
-      tf.argMax(model.decodeStep([2], cache), -1).dispose();
-    } finally {
-      backend.runWebGPUProgram = original;
-    }
+    const tfjsDispatches = withWebGpuPrograms(() => tf.argMax(model.decodeStep([2], cache), -1).dispose())
+      .keys.length;
     cache.dispose();
     const decoder = await RecordedDecoder.create(model);
     await decoder.prefill(prompt, { greedy: true });
